@@ -1,0 +1,58 @@
+import type { GradeResult, TaskOutput } from '../tasks/types.js';
+
+/**
+ * A run folder (written by `ehrgym eval`, read by `ehrgym grade`, `report`, `view`, `generate --collect`):
+ *
+ *   runs.jsonl     AgentBench-compatible, one line per finished task: {index, error, info, output: TaskOutput, time}
+ *   error.jsonl    AgentBench-compatible, samples whose agent failed (may be absent)
+ *   overall.json   AgentBench-compatible: {total, validation: {...}, custom: {"success rate", raw_results}}
+ *   summary.json   RunSummary (ours)
+ *   grades.jsonl   one GradedTask per line, in task order (ours; re-derivable with `ehrgym grade`)
+ */
+export interface RunsLine {
+  index: number;
+  error: string | null;
+  info: string | null;
+  output: TaskOutput;
+  time: { timestamp: number; str: string };
+}
+
+export interface GradedTask {
+  index: number;
+  id: string;
+  family: string;
+  status: string;
+  correct: boolean;
+  grade: GradeResult;
+  /** Rounds used (agent turns), tokens, wall ms for this episode. */
+  rounds: number;
+  promptTokens?: number;
+  completionTokens?: number;
+  ms?: number;
+}
+
+export interface RunManifest {
+  harnessVersion: string;
+  taskSet: { name: string; sha256: string; count: number };
+  promptTemplateSha256: string;
+  functionsSha256: string;
+  world: { name: string; seed?: number; fingerprint: string } | { fhirUrl: string };
+  apiBase: string;
+  postMode: 'official' | 'live';
+  maxRounds: number;
+  agent: { name: string; config: Record<string, unknown> };
+  filter?: { families?: string[]; limit?: number };
+}
+
+export interface RunSummary {
+  total: number;
+  correct: number;
+  successRate: number;
+  querySR: number;
+  actionSR: number;
+  perFamily: Record<string, { correct: number; total: number; sr: number }>;
+  statusCounts: Record<string, number>;
+  tokens: { prompt: number; completion: number };
+  wallMs: number;
+  manifest: RunManifest;
+}
