@@ -1,0 +1,249 @@
+/**
+ * The official MedAgentBench episode loop (`start_sample`, spec §4.1), byte-exact, with one named extension:
+ * POST mode `live`, which executes POSTs inside the episode's sandbox session.
+ */
+import type { Agent, Usage } from './types.js';
+import type { HistoryItem, SampleStatus, TaskCase, TaskOutput } from '../tasks/types.js';
+import type { FhirTransport } from '../fhir/types.js';
+import { OFFICIAL_API_BASE } from '../fhir/types.js';
+import { renderPrompt } from './prompt.js';
+import {
+  POST_ACCEPTED,
+  POST_INVALID,
+  PLEASE_FINISH,
+  getErrorReply,
+  getOkReply,
+  httpErrorText,
+  parseAction,
+  prepareGetUrl,
+  pyReprStr,
+  pyStrip,
+} from './parser.js';
+import { reasonPhrase } from './fhir-route.js';
+
+export type PostMode = 'official' | 'live';
+export const POST_MODES: readonly PostMode[] = ['official', 'live'];
+export const DEFAULT_MAX_ROUNDS = 8;
+
+/** Python `json.loads` (strict JSON plus NaN/Infinity). Throws on invalid input. */
+export type JsonLoads = (text: string) => unknown;
+
+export interface EpisodeOptions {
+  /** Position of the task in the task file (0-based). */
+  index: number;
+  task: TaskCase;
+  agent: Agent;
+  /** Transport of the episode's sandbox session; it receives URLs under `apiBase` exactly as the agent wrote them. */
+  fhir: FhirTransport;
+  apiBase?: string;
+  maxRounds?: number;
+  postMode?: PostMode;
+  /** The initial prompt; default `renderPrompt(task, {apiBase})`. */
+  prompt?: string;
+  /** Python json.loads used for POST bodies; default a strict JSON parser that also accepts NaN/Infinity. */
+  jsonLoads?: JsonLoads;
+  signal?: AbortSignal;
+}
+
+export interface EpisodeResult {
+  output: TaskOutput;
+  /** Agent turns taken. */
+  rounds: number;
+  usage: Usage;
+  /** Wall time of the episode, time spent waiting for the agent and for the FHIR transport (ms). */
+  ms: number;
+  agentMs: number;
+  fhirMs: number;
+  /** Set when the agent itself failed (after its retries): AgentBench records the sample in error.jsonl. */
+  agentError?: string;
+}
+
+/**
+ * Python-compatible `json.loads` fallback: JSON.parse plus the non-standard constants Python accepts.
+ * Only used when no better implementation is supplied.
+ */
+export function defaultJsonLoads(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    if (/\b(NaN|Infinity)\b/.test(text)) {
+      // Python also accepts NaN, Infinity and -Infinity as bare values; substitute sentinels outside strings.
+      let out = '';
+      let inStr = false;
+      for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (inStr) {
+          out += c;
+          if (c === '\\') out += text[++i] ?? '';
+          else if (c === '"') inStr = false;
+        } else if (c === '"') {
+          inStr = true;
+          out += c;
+        } else if (text.startsWith('-Infinity', i)) {
+          out += '0';
+          i += 8;
+        } else if (text.startsWith('Infinity', i)) {
+          out += '0';
+          i += 7;
+        } else if (text.startsWith('NaN', i)) {
+          out += '0';
+          i += 2;
+        } else out += c;
+      }
+      return JSON.parse(out);
+    }
+    throw err;
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Reply for a live POST that the server accepted: the official acceptance text, then where the resource lives. */
+export function livePostAcceptedReply(location: string): string {
+  return `POST request accepted and executed successfully. Location: ${location}. ${PLEASE_FINISH}`;
+}
+
+/** Run one episode exactly as the official harness does. Never throws (agent failures are reported in the result). */
+export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
+  const t0 = performance.now();
+  const apiBase = opts.apiBase ?? OFFICIAL_API_BASE;
+  const maxRounds = opts.maxRounds ?? DEFAULT_MAX_ROUNDS;
+  const postMode = opts.postMode ?? 'official';
+  const jsonLoads = opts.jsonLoads ?? defaultJsonLoads;
+  const history: HistoryItem[] = [{ role: 'user', content: opts.prompt ?? renderPrompt(opts.task, { apiBase }) }];
+  const usage: Usage = { promptTokens: 0, completionTokens: 0 };
+  let agentMs = 0;
+  let fhirMs = 0;
+  let rounds = 0;
+  const done = (status: SampleStatus, result: TaskOutput['result'] = null, agentError?: string): EpisodeResult => ({
+    output: { index: opts.index, status, result, history },
+    rounds,
+    usage,
+    ms: performance.now() - t0,
+    agentMs,
+    fhirMs,
+    ...(agentError !== undefined ? { agentError } : {}),
+  });
+
+  try {
+    for (let round = 0; round < maxRounds; round++) {
+      let reply;
+      const ta = performance.now();
+      try {
+        reply = await opts.agent.act(history, { index: opts.index, task: opts.task, apiBase, signal: opts.signal });
+      } catch (err) {
+        agentMs += performance.now() - ta;
+        return done('running', null, errorMessage(err));
+      }
+      agentMs += performance.now() - ta;
+      if (reply.usage) {
+        usage.promptTokens += reply.usage.promptTokens;
+        usage.completionTokens += reply.usage.completionTokens;
+      }
+      if (reply.contextLimit) return done('agent context limit');
+      rounds++;
+      const content = reply.content;
+      history.push({ role: 'agent', content });
+      const action = parseAction(content);
+      if (action.kind === 'get') {
+        const tf = performance.now();
+        const text = await sendGet(opts.fhir, action.url);
+        fhirMs += performance.now() - tf;
+        history.push({ role: 'user', content: text });
+      } else if (action.kind === 'post') {
+        let ok = true;
+        try {
+          jsonLoads(action.body);
+        } catch {
+          ok = false;
+        }
+        if (!ok) history.push({ role: 'user', content: POST_INVALID });
+        else if (postMode === 'official') history.push({ role: 'user', content: POST_ACCEPTED });
+        else {
+          const tf = performance.now();
+          const text = await sendLivePost(opts.fhir, pyStrip(action.firstLine.slice(4)), action.body);
+          fhirMs += performance.now() - tf;
+          history.push({ role: 'user', content: text });
+        }
+      } else if (action.kind === 'finish') {
+        return done('completed', action.result);
+      } else {
+        return done('agent invalid action');
+      }
+    }
+  } catch (err) {
+    return done('task error', { error: errorMessage(err) });
+  }
+  return done('task limit reached');
+}
+
+/** `send_get_request` of the official harness, as the text the agent sees. Never throws. */
+export async function sendGet(fhir: FhirTransport, rawUrl: string): Promise<string> {
+  const prepared = prepareGetUrl(rawUrl);
+  if (!prepared.ok) return getErrorReply(prepared.error);
+  let res;
+  try {
+    res = await fhir({ method: 'GET', url: prepared.url });
+  } catch (err) {
+    return getErrorReply(errorMessage(err));
+  }
+  if (res.status >= 400 && res.status < 600) {
+    return getErrorReply(httpErrorText(res.status, reasonPhrase(res.status), prepared.url));
+  }
+  if (res.contentType === 'application/json') {
+    // requests' response.json() then an f-string: the agent sees the Python repr of the parsed value.
+    try {
+      return getOkReply(pyReprJson(JSON.parse(res.body)));
+    } catch (err) {
+      return getErrorReply(errorMessage(err));
+    }
+  }
+  return getOkReply(res.body);
+}
+
+/** Live mode: execute the POST in the episode's session. */
+async function sendLivePost(fhir: FhirTransport, rawUrl: string, body: string): Promise<string> {
+  const prepared = prepareGetUrl(rawUrl);
+  if (!prepared.ok) return `Error in sending the POST request: ${prepared.error}`;
+  let res;
+  try {
+    res = await fhir({ method: 'POST', url: prepared.url, body, headers: { 'content-type': 'application/fhir+json' } });
+  } catch (err) {
+    return `Error in sending the POST request: ${errorMessage(err)}`;
+  }
+  if (res.status >= 400) {
+    return `Error in sending the POST request: ${httpErrorText(res.status, reasonPhrase(res.status), prepared.url)}`;
+  }
+  const location = res.headers?.['location'] ?? res.headers?.['Location'] ?? '';
+  return livePostAcceptedReply(location);
+}
+
+/** Python repr of a JSON value as `json.loads` returns it (dict/list/str/int/float/bool/None). */
+export function pyReprJson(v: unknown): string {
+  if (v === null) return 'None';
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (typeof v === 'string') return pyReprStrJson(v);
+  if (typeof v === 'number') return Number.isInteger(v) && Math.abs(v) < 1e16 ? String(v) : pyFloatRepr(v);
+  if (Array.isArray(v)) return '[' + v.map(pyReprJson).join(', ') + ']';
+  const obj = v as Record<string, unknown>;
+  return '{' + Object.keys(obj).map((k) => `${pyReprStrJson(k)}: ${pyReprJson(obj[k])}`).join(', ') + '}';
+}
+
+function pyReprStrJson(s: string): string {
+  return pyReprStr(s);
+}
+
+function pyFloatRepr(x: number): string {
+  if (Number.isNaN(x)) return 'nan';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  let s = String(x);
+  if (/e/.test(s)) {
+    s = s.replace(/e\+?(-?)(\d+)$/, (_m, sign: string, d: string) => `e${sign || '+'}${d.padStart(2, '0')}`);
+    return s;
+  }
+  if (!s.includes('.')) s += '.0';
+  return s;
+}
