@@ -29,7 +29,13 @@ export interface IndexKeys {
   date?: [number, number];
   /** Secondary date range, type-specific (MedicationRequest `authoredon` vs `date`). */
   date2?: [number, number];
-  /** Any further string-valued keys by parameter name (Patient name parts, identifier values, …). */
+  /** `meta.lastUpdated` in epoch ms (used by `_lastUpdated` search and `_sort=_lastUpdated`). */
+  lastUpdated?: number;
+  /**
+   * Any further string-valued keys by parameter name (Patient name parts, identifier values, …).
+   * For string parameters (`name`, `family`, `given`, `address`, `address-city`, …) give the raw text;
+   * for token parameters (`identifier`, `telecom`, `gender`, `intent`, …) give `system|value` or a bare value.
+   */
   strings?: Record<string, string[]>;
 }
 

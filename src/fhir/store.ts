@@ -1,0 +1,337 @@
+/**
+ * The in-memory FHIR R4 store: an immutable, indexed base (filled by a world through StoreLoader, then frozen) plus
+ * copy-on-write session overlays, one per agent episode, each holding only that episode's writes.
+ *
+ * - Base ids: Patient ids (and any id given by the loader) are kept; resources added without an id get the next
+ *   numeric id. Session creates continue from (max numeric base id + 1) with a per-session counter, so an episode
+ *   always gets the same ids whatever other sessions do.
+ * - Dropping a session is a Map delete: the base is never written after `freeze()`.
+ * - Search results list base matches first (insertion order), then the session's own resources.
+ */
+import { createHash } from 'node:crypto';
+import { FhirError } from './errors.js';
+import { extractKeys } from './extract.js';
+import { parseSearch, type ParsedQuery } from './query.js';
+import { R4_RESOURCE_TYPES } from './resource-types.js';
+import { paramsFor } from './search-params.js';
+import type { StoreLoader } from './store-api.js';
+import { Interner, TypeTable, idKey, type LazySource } from './table.js';
+import type { IndexKeys, Resource } from './types.js';
+
+/** The store's default clock: MedAgentBench's NOW with HAPI's millisecond format. */
+export const DEFAULT_STORE_CLOCK = '2023-11-13T10:15:00.000+00:00';
+
+export const SESSION_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Session used for writes that name no session (the base itself is never written after freeze). */
+export const DEFAULT_SESSION = 'default';
+
+export interface StoreOptions {
+  /** Timestamp written to `meta.lastUpdated` of created resources and to Bundle `meta.lastUpdated`. */
+  clock?: string;
+}
+
+/**
+ * A search hit: `handle >= 0` is a base position, `handle < 0` is position `-handle - 1` in the session table.
+ */
+export interface SearchResult {
+  resourceType: string;
+  query: ParsedQuery;
+  total: number;
+  handles: number[];
+}
+
+/** An episode's private overlay. */
+export class Session {
+  /** Creates so far (ids are `firstId + seq`). */
+  seq = 0;
+  readonly interner = new Interner();
+  readonly tables = new Map<string, TypeTable>();
+  constructor(readonly id: string) {}
+
+  /** Number of resources this session created. */
+  get writes(): number {
+    return this.seq;
+  }
+}
+
+const STRING_PARAMS_CACHE = new Map<string, Set<string>>();
+function stringParams(type: string): Set<string> {
+  let s = STRING_PARAMS_CACHE.get(type);
+  if (!s) {
+    s = new Set();
+    for (const def of Object.values(paramsFor(type))) if (def.kind === 'string') s.add(def.strings);
+    STRING_PARAMS_CACHE.set(type, s);
+  }
+  return s;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as object)) deepFreeze(v);
+  }
+  return o;
+}
+
+export class FhirStore implements StoreLoader {
+  readonly clock: string;
+  private readonly interner = new Interner();
+  private readonly tables = new Map<string, TypeTable>();
+  private readonly sessions = new Map<string, Session>();
+  private isFrozen = false;
+  private maxNumericId = 0;
+  private baseCount = 0;
+
+  constructor(opts: StoreOptions = {}) {
+    this.clock = opts.clock ?? DEFAULT_STORE_CLOCK;
+  }
+
+  // ---------------------------------------------------------------- loading (StoreLoader)
+
+  private table(type: string): TypeTable {
+    let t = this.tables.get(type);
+    if (!t) {
+      if (!R4_RESOURCE_TYPES.has(type)) throw new Error(`unknown FHIR R4 resource type: ${type}`);
+      t = new TypeTable(type, this.interner);
+      this.tables.set(type, t);
+    }
+    return t;
+  }
+
+  private assertOpen(): void {
+    if (this.isFrozen) throw new Error('FhirStore is frozen: base data cannot change; write through a session');
+  }
+
+  private noteId(id: string): void {
+    const k = idKey(id);
+    if (typeof k === 'number' && k > this.maxNumericId) this.maxNumericId = k;
+  }
+
+  add(resource: Resource): string {
+    this.assertOpen();
+    if (!resource || typeof resource.resourceType !== 'string') throw new Error('add: resource without resourceType');
+    const t = this.table(resource.resourceType);
+    let r = resource;
+    if (r.id === undefined) {
+      const { resourceType, ...rest } = r;
+      r = { resourceType, id: String(this.maxNumericId + 1), ...rest };
+    }
+    const id = r.id as string;
+    t.append(id, extractKeys(r), deepFreeze(r), stringParams(r.resourceType));
+    this.noteId(id);
+    this.baseCount++;
+    return id;
+  }
+
+  addLazy(resourceType: string, id: string, keys: IndexKeys, materialize: LazySource): string {
+    this.assertOpen();
+    const t = this.table(resourceType);
+    t.append(id, keys, materialize, stringParams(resourceType));
+    this.noteId(id);
+    this.baseCount++;
+    return id;
+  }
+
+  /** Make the base immutable. Sessions can be opened only afterwards. Idempotent. */
+  freeze(): this {
+    this.isFrozen = true;
+    return this;
+  }
+
+  get frozen(): boolean {
+    return this.isFrozen;
+  }
+
+  /** Number of base resources (all types). */
+  get size(): number {
+    return this.baseCount;
+  }
+
+  /** Base resource count of one type. */
+  count(resourceType: string): number {
+    return this.tables.get(resourceType)?.size ?? 0;
+  }
+
+  /** Resource types present in the base. */
+  types(): string[] {
+    return [...this.tables.keys()];
+  }
+
+  /** First id given to session creates. */
+  get firstSessionId(): number {
+    return this.maxNumericId + 1;
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  /** The session with this id, created on first use. */
+  session(id: string): Session {
+    let s = this.sessions.get(id);
+    if (s) return s;
+    if (!SESSION_ID_RE.test(id)) throw new FhirError(400, `Invalid session id "${id}" (expected [A-Za-z0-9_.-]{1,64})`);
+    if (!this.isFrozen) throw new Error('FhirStore: freeze() the base before opening sessions');
+    s = new Session(id);
+    this.sessions.set(id, s);
+    return s;
+  }
+
+  hasSession(id: string): boolean {
+    return this.sessions.has(id);
+  }
+
+  /** Drop a session and everything it wrote. O(1). Returns whether it existed. */
+  dropSession(id: string): boolean {
+    return this.sessions.delete(id);
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  // ---------------------------------------------------------------- reads and writes
+
+  /** Whether `type` is a resource type this server answers for (any FHIR R4 type). */
+  isKnownType(type: string): boolean {
+    return R4_RESOURCE_TYPES.has(type);
+  }
+
+  /** Read by id: the session's own resources first, then the base. */
+  read(resourceType: string, id: string, sessionId?: string): Resource | undefined {
+    const s = sessionId === undefined ? undefined : this.sessions.get(sessionId);
+    if (s) {
+      const st = s.tables.get(resourceType);
+      const p = st?.posOf(id);
+      if (st && p !== undefined) return st.resourceAt(p);
+    }
+    const t = this.tables.get(resourceType);
+    const p = t?.posOf(id);
+    return t && p !== undefined ? t.resourceAt(p) : undefined;
+  }
+
+  /**
+   * Create a resource inside a session (created on first use). The body is stored as sent (compat), with the
+   * server-assigned `id` and `meta {versionId: "1", lastUpdated: clock}` placed first. Returns the stored resource.
+   */
+  create(resource: Resource, sessionId: string = DEFAULT_SESSION): Resource {
+    if (!resource || typeof resource !== 'object' || typeof resource.resourceType !== 'string') {
+      throw new FhirError(400, 'Resource has no resourceType');
+    }
+    if (!R4_RESOURCE_TYPES.has(resource.resourceType)) {
+      throw new FhirError(400, `Unknown resource type "${resource.resourceType}"`);
+    }
+    const s = this.session(sessionId);
+    const id = String(this.maxNumericId + 1 + s.seq);
+    s.seq++;
+    const { resourceType, id: _ignored, meta, ...rest } = structuredClone(resource);
+    const stored: Resource = {
+      resourceType,
+      id,
+      meta: { ...(meta && typeof meta === 'object' ? meta : {}), versionId: '1', lastUpdated: this.clock },
+      ...rest,
+    };
+    deepFreeze(stored);
+    let t = s.tables.get(resourceType);
+    if (!t) s.tables.set(resourceType, (t = new TypeTable(resourceType, s.interner)));
+    t.append(id, extractKeys(stored), stored, stringParams(resourceType));
+    return stored;
+  }
+
+  // ---------------------------------------------------------------- search
+
+  /**
+   * Search `resourceType` with decoded query pairs (or a query string). Throws FhirError(400) on an unknown
+   * parameter, modifier or malformed value, FhirError(404) on an unknown resource type.
+   */
+  search(resourceType: string, query: Array<[string, string]> | string | ParsedQuery, sessionId?: string): SearchResult {
+    if (!R4_RESOURCE_TYPES.has(resourceType)) throw new FhirError(404, `Unknown resource type "${resourceType}"`);
+    const q =
+      typeof query === 'string'
+        ? parseSearch(resourceType, [...new URLSearchParams(query)])
+        : Array.isArray(query)
+          ? parseSearch(resourceType, query)
+          : query;
+    const base = this.tables.get(resourceType);
+    let handles = base ? base.search(q.criteria) : [];
+    const s = sessionId === undefined ? undefined : this.sessions.get(sessionId);
+    const st = s?.tables.get(resourceType);
+    if (st) {
+      const own = st.search(q.criteria);
+      if (own.length) {
+        handles = handles.slice();
+        for (const p of own) handles.push(-p - 1);
+      }
+    }
+    if (q.sort.length) handles = this.sortHandles(handles, q, base, st);
+    return { resourceType, query: q, total: handles.length, handles };
+  }
+
+  private sortHandles(handles: number[], q: ParsedQuery, base?: TypeTable, st?: TypeTable): number[] {
+    const n = handles.length;
+    const keys = q.sort.map((k) => {
+      const vals = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const h = handles[i];
+        vals[i] = h >= 0 ? base!.sortValue(k.key, h) : st!.sortValue(k.key, -h - 1);
+      }
+      return vals;
+    });
+    const order = Array.from({ length: n }, (_, i) => i);
+    order.sort((a, b) => {
+      for (let k = 0; k < keys.length; k++) {
+        const va = keys[k][a];
+        const vb = keys[k][b];
+        const na = va !== va;
+        const nb = vb !== vb;
+        if (na || nb) {
+          if (na && nb) continue;
+          return na ? 1 : -1; // missing values last, whatever the direction
+        }
+        if (va !== vb) return q.sort[k].desc ? vb - va : va - vb;
+      }
+      return a - b;
+    });
+    return order.map((i) => handles[i]);
+  }
+
+  /** Id of a search hit. */
+  idOf(resourceType: string, handle: number, sessionId?: string): string {
+    return this.tableFor(resourceType, handle, sessionId).idAt(handle >= 0 ? handle : -handle - 1);
+  }
+
+  /** Materialise a search hit. */
+  resourceOf(resourceType: string, handle: number, sessionId?: string): Resource {
+    return this.tableFor(resourceType, handle, sessionId).resourceAt(handle >= 0 ? handle : -handle - 1);
+  }
+
+  private tableFor(resourceType: string, handle: number, sessionId?: string): TypeTable {
+    const t =
+      handle >= 0
+        ? this.tables.get(resourceType)
+        : sessionId !== undefined
+          ? this.sessions.get(sessionId)?.tables.get(resourceType)
+          : undefined;
+    if (!t) throw new Error(`stale search handle ${handle} for ${resourceType}`);
+    return t;
+  }
+
+  /** Convenience: all matching resources, in result order. */
+  searchResources(resourceType: string, query: Array<[string, string]> | string, sessionId?: string): Resource[] {
+    const r = this.search(resourceType, query, sessionId);
+    return r.handles.map((h) => this.resourceOf(resourceType, h, sessionId));
+  }
+
+  /**
+   * SHA-256 over every base resource (type, id, JSON) in insertion order: equal fingerprints mean an unchanged base.
+   * Materialises everything; meant for tests and audits, not hot paths.
+   */
+  fingerprint(): string {
+    const h = createHash('sha256');
+    for (const [type, t] of [...this.tables].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      for (let p = 0; p < t.size; p++) {
+        h.update(type).update('\u0000').update(t.idAt(p)).update('\u0000').update(JSON.stringify(t.resourceAt(p))).update('\n');
+      }
+    }
+    return h.digest('hex');
+  }
+}

@@ -1,0 +1,450 @@
+/**
+ * Column-oriented, append-only storage of one resource type plus its search indexes. Used for the frozen base data
+ * (one table per type) and for session overlays (a small table per type a session wrote to).
+ *
+ * Per position: id, source (resource or lazy materialiser), patient (interned int), date ranges (double arrays,
+ * NaN = none), token lists (CSR: offsets + interned token ids) and optional string keys. Indexes: per patient →
+ * positions; per (patient, code token) and (patient, category token) → positions; per token → positions.
+ * Positions are appended in insertion order, so every position list is sorted.
+ */
+import type { DateCriterion } from './dates.js';
+import { dateMatches } from './dates.js';
+import type { Criterion, TokenValue } from './query.js';
+import { normalizeString } from './query.js';
+import type { ParamDef } from './search-params.js';
+import type { IndexKeys, Resource } from './types.js';
+
+/** Interned token (`system|code`) and patient id tables. */
+export class Interner {
+  readonly tokenIds = new Map<string, number>();
+  readonly tokSystem: string[] = [];
+  readonly tokCode: string[] = [];
+  readonly byCode = new Map<string, number[]>();
+  readonly bySystem = new Map<string, number[]>();
+  readonly patientIds = new Map<string, number>();
+  readonly patients: string[] = [];
+
+  token(raw: string): number {
+    let id = this.tokenIds.get(raw);
+    if (id !== undefined) return id;
+    const bar = raw.indexOf('|');
+    const system = bar < 0 ? '' : raw.slice(0, bar);
+    const code = bar < 0 ? raw : raw.slice(bar + 1);
+    id = this.tokSystem.length;
+    this.tokenIds.set(raw, id);
+    this.tokSystem.push(system);
+    this.tokCode.push(code);
+    const c = this.byCode.get(code);
+    if (c) c.push(id);
+    else this.byCode.set(code, [id]);
+    const s = this.bySystem.get(system);
+    if (s) s.push(id);
+    else this.bySystem.set(system, [id]);
+    return id;
+  }
+
+  patient(id: string): number {
+    let p = this.patientIds.get(id);
+    if (p === undefined) {
+      p = this.patients.length;
+      this.patientIds.set(id, p);
+      this.patients.push(id);
+    }
+    return p;
+  }
+
+  /** Token ids matching any of the query values (`undefined` system = any system). */
+  matchTokens(values: TokenValue[]): Set<number> {
+    const out = new Set<number>();
+    for (const v of values) {
+      if (v.code === undefined) {
+        for (const t of this.bySystem.get(v.system ?? '') ?? []) out.add(t);
+      } else if (v.system === undefined) {
+        for (const t of this.byCode.get(v.code) ?? []) out.add(t);
+      } else {
+        const t = this.tokenIds.get(`${v.system}|${v.code}`);
+        if (t !== undefined) out.add(t);
+      }
+    }
+    return out;
+  }
+}
+
+type TokenField = 'code' | 'category' | 'status';
+
+class TokenColumn {
+  readonly off: number[] = [0];
+  readonly data: number[] = [];
+}
+
+/** A criterion compiled against one table's interner. */
+type Compiled =
+  | { k: 'id'; not: boolean; ids: Set<string> }
+  | { k: 'patient'; pats: number[] }
+  | { k: 'token'; field: TokenField; not: boolean; set: Set<number> }
+  | { k: 'stoken'; name: string; not: boolean; values: TokenValue[] }
+  | { k: 'string'; name: string; mode: 'start' | 'exact' | 'contains'; values: string[] }
+  | { k: 'date'; lo: number[]; hi: number[]; values: DateCriterion[] }
+  | { k: 'missing'; def: ParamDef; missing: boolean };
+
+export type LazySource = () => Resource;
+
+export class TypeTable {
+  readonly ids: Array<string | number> = [];
+  readonly idToPos = new Map<string | number, number>();
+  readonly src: Array<Resource | LazySource> = [];
+  readonly patient: number[] = [];
+  readonly dLo: number[] = [];
+  readonly dHi: number[] = [];
+  readonly d2Lo: number[] = [];
+  readonly d2Hi: number[] = [];
+  readonly lu: number[] = [];
+  readonly cols: Record<TokenField, TokenColumn> = {
+    code: new TokenColumn(),
+    category: new TokenColumn(),
+    status: new TokenColumn(),
+  };
+  /** Raw string keys per parameter name, by position (holes = none). */
+  readonly strings = new Map<string, Array<string[] | undefined>>();
+  /** Normalised string keys (string parameters only). */
+  readonly norm = new Map<string, Array<string[] | undefined>>();
+  readonly byPatient = new Map<number, number[]>();
+  readonly byPatientCode = new Map<number, Map<number, number[]>>();
+  readonly byPatientCategory = new Map<number, Map<number, number[]>>();
+  readonly byCode = new Map<number, number[]>();
+  readonly byCategory = new Map<number, number[]>();
+
+  constructor(
+    readonly resourceType: string,
+    readonly interner: Interner,
+  ) {}
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  idAt(pos: number): string {
+    const id = this.ids[pos];
+    return typeof id === 'number' ? String(id) : id;
+  }
+
+  posOf(id: string): number | undefined {
+    return this.idToPos.get(idKey(id));
+  }
+
+  resourceAt(pos: number): Resource {
+    const s = this.src[pos];
+    return typeof s === 'function' ? s() : s;
+  }
+
+  /** Append a resource; `stringParams` says which `keys.strings` entries are string (not token) parameters. */
+  append(id: string, keys: IndexKeys, source: Resource | LazySource, stringParams: ReadonlySet<string>): number {
+    const pos = this.ids.length;
+    const k = idKey(id);
+    if (this.idToPos.has(k)) throw new Error(`duplicate id ${this.resourceType}/${id}`);
+    this.ids.push(k);
+    this.idToPos.set(k, pos);
+    this.src.push(source);
+    const it = this.interner;
+    let pat = -1;
+    if (keys.patient !== undefined) {
+      pat = it.patient(keys.patient);
+      push(this.byPatient, pat, pos);
+    }
+    this.patient.push(pat);
+    this.dLo.push(keys.date ? keys.date[0] : NaN);
+    this.dHi.push(keys.date ? keys.date[1] : NaN);
+    this.d2Lo.push(keys.date2 ? keys.date2[0] : NaN);
+    this.d2Hi.push(keys.date2 ? keys.date2[1] : NaN);
+    this.lu.push(keys.lastUpdated ?? NaN);
+    this.addTokens('code', keys.code, pos, pat, this.byCode, this.byPatientCode);
+    this.addTokens('category', keys.category, pos, pat, this.byCategory, this.byPatientCategory);
+    this.addTokens('status', keys.status, pos, pat);
+    if (keys.strings) {
+      for (const name in keys.strings) {
+        const vals = keys.strings[name];
+        if (!vals || vals.length === 0) continue;
+        let col = this.strings.get(name);
+        if (!col) this.strings.set(name, (col = []));
+        col[pos] = vals;
+        if (stringParams.has(name)) {
+          let n = this.norm.get(name);
+          if (!n) this.norm.set(name, (n = []));
+          n[pos] = vals.map(normalizeString);
+        }
+      }
+    }
+    return pos;
+  }
+
+  private addTokens(
+    field: TokenField,
+    raw: string[] | undefined,
+    pos: number,
+    pat: number,
+    byTok?: Map<number, number[]>,
+    byPatTok?: Map<number, Map<number, number[]>>,
+  ): void {
+    const col = this.cols[field];
+    if (raw) {
+      for (const r of raw) {
+        const t = this.interner.token(r);
+        col.data.push(t);
+        if (byTok) {
+          const list = byTok.get(t);
+          if (!list) byTok.set(t, [pos]);
+          else if (list[list.length - 1] !== pos) list.push(pos);
+        }
+        if (byPatTok && pat >= 0) {
+          let m = byPatTok.get(pat);
+          if (!m) byPatTok.set(pat, (m = new Map()));
+          const list = m.get(t);
+          if (!list) m.set(t, [pos]);
+          else if (list[list.length - 1] !== pos) list.push(pos);
+        }
+      }
+    }
+    col.off.push(col.data.length);
+  }
+
+  private compile(c: Criterion): Compiled {
+    const def = c.def;
+    if (c.modifier === 'missing') return { k: 'missing', def, missing: c.values[0] as boolean };
+    const not = c.modifier === 'not';
+    switch (def.kind) {
+      case 'id':
+        return { k: 'id', not, ids: new Set(c.values as string[]) };
+      case 'reference': {
+        const pats: number[] = [];
+        for (const v of c.values as string[]) {
+          const p = this.interner.patientIds.get(v);
+          if (p !== undefined) pats.push(p);
+        }
+        return { k: 'patient', pats };
+      }
+      case 'token':
+        if ('key' in def) return { k: 'token', field: def.key, not, set: this.interner.matchTokens(c.values as TokenValue[]) };
+        return { k: 'stoken', name: def.strings, not, values: c.values as TokenValue[] };
+      case 'string':
+        return {
+          k: 'string',
+          name: def.strings,
+          mode: c.modifier === 'exact' ? 'exact' : c.modifier === 'contains' ? 'contains' : 'start',
+          values: c.values as string[],
+        };
+      case 'date': {
+        const [lo, hi] = def.key === 'date' ? [this.dLo, this.dHi] : def.key === 'date2' ? [this.d2Lo, this.d2Hi] : [this.lu, this.lu];
+        return { k: 'date', lo, hi, values: c.values as DateCriterion[] };
+      }
+    }
+  }
+
+  /** Positions matching every criterion, in insertion order. */
+  search(criteria: Criterion[]): number[] {
+    const compiled = criteria.map((c) => this.compile(c));
+    // Pick candidates from the most selective index available.
+    let candidates: number[] | undefined;
+    let used = -1;
+    let usedToo = -1;
+    const idIdx = compiled.findIndex((c) => c.k === 'id' && !c.not);
+    const patIdx = compiled.findIndex((c) => c.k === 'patient');
+    const codeIdx = compiled.findIndex((c) => c.k === 'token' && !c.not && c.field === 'code');
+    const catIdx = compiled.findIndex((c) => c.k === 'token' && !c.not && c.field === 'category');
+    if (idIdx >= 0) {
+      const c = compiled[idIdx] as Extract<Compiled, { k: 'id' }>;
+      const list: number[] = [];
+      for (const id of c.ids) {
+        const p = this.posOf(id);
+        if (p !== undefined) list.push(p);
+      }
+      candidates = sortUnique(list);
+      used = idIdx;
+    } else if (patIdx >= 0) {
+      const pc = compiled[patIdx] as Extract<Compiled, { k: 'patient' }>;
+      const tokIdx = codeIdx >= 0 ? codeIdx : catIdx;
+      if (tokIdx >= 0) {
+        const tc = compiled[tokIdx] as Extract<Compiled, { k: 'token' }>;
+        const idx = tc.field === 'code' ? this.byPatientCode : this.byPatientCategory;
+        const lists: number[][] = [];
+        for (const p of pc.pats) {
+          const m = idx.get(p);
+          if (!m) continue;
+          for (const t of tc.set) {
+            const l = m.get(t);
+            if (l) lists.push(l);
+          }
+        }
+        candidates = mergeLists(lists);
+        // Both the patient and the token criterion are satisfied by construction.
+        usedToo = tokIdx;
+      } else {
+        const lists: number[][] = [];
+        for (const p of pc.pats) {
+          const l = this.byPatient.get(p);
+          if (l) lists.push(l);
+        }
+        candidates = mergeLists(lists);
+      }
+      used = patIdx;
+    } else if (codeIdx >= 0 || catIdx >= 0) {
+      const ti = codeIdx >= 0 ? codeIdx : catIdx;
+      const tc = compiled[ti] as Extract<Compiled, { k: 'token' }>;
+      const idx = tc.field === 'code' ? this.byCode : this.byCategory;
+      const lists: number[][] = [];
+      for (const t of tc.set) {
+        const l = idx.get(t);
+        if (l) lists.push(l);
+      }
+      candidates = mergeLists(lists);
+      used = ti;
+    }
+    const rest = compiled.filter((_c, i) => i !== used && i !== usedToo);
+    if (candidates === undefined) {
+      const n = this.size;
+      const out: number[] = [];
+      for (let p = 0; p < n; p++) if (this.matchesAll(rest, p)) out.push(p);
+      return out;
+    }
+    if (rest.length === 0) return candidates.slice();
+    const out: number[] = [];
+    for (const p of candidates) if (this.matchesAll(rest, p)) out.push(p);
+    return out;
+  }
+
+  private matchesAll(cs: Compiled[], p: number): boolean {
+    for (const c of cs) if (!this.matches(c, p)) return false;
+    return true;
+  }
+
+  private matches(c: Compiled, p: number): boolean {
+    switch (c.k) {
+      case 'id':
+        return c.ids.has(this.idAt(p)) !== c.not;
+      case 'patient': {
+        const v = this.patient[p];
+        for (const x of c.pats) if (x === v) return true;
+        return false;
+      }
+      case 'token': {
+        const col = this.cols[c.field];
+        const end = col.off[p + 1];
+        let hit = false;
+        for (let i = col.off[p]; i < end; i++) {
+          if (c.set.has(col.data[i])) {
+            hit = true;
+            break;
+          }
+        }
+        return hit !== c.not;
+      }
+      case 'stoken': {
+        const vals = this.strings.get(c.name)?.[p];
+        return stokenMatch(vals, c.values) !== c.not;
+      }
+      case 'string': {
+        const vals = c.mode === 'exact' ? this.strings.get(c.name)?.[p] : this.norm.get(c.name)?.[p];
+        if (!vals) return false;
+        for (const q of c.values) {
+          for (const v of vals) {
+            if (c.mode === 'exact' ? v === q : c.mode === 'start' ? v.startsWith(q) : v.includes(q)) return true;
+          }
+        }
+        return false;
+      }
+      case 'date': {
+        const lo = c.lo[p];
+        if (lo !== lo) return false; // NaN: no value
+        const hi = c.hi === c.lo ? lo + 1 : c.hi[p];
+        for (const d of c.values) if (dateMatches(d, lo, hi)) return true;
+        return false;
+      }
+      case 'missing':
+        return this.hasValue(c.def, p) !== c.missing;
+    }
+  }
+
+  private hasValue(def: ParamDef, p: number): boolean {
+    switch (def.kind) {
+      case 'id':
+        return true;
+      case 'reference':
+        return this.patient[p] >= 0;
+      case 'token':
+        if ('key' in def) {
+          const col = this.cols[def.key];
+          return col.off[p + 1] > col.off[p];
+        }
+        return this.strings.get(def.strings)?.[p] !== undefined;
+      case 'string':
+        return this.strings.get(def.strings)?.[p] !== undefined;
+      case 'date': {
+        const arr = def.key === 'date' ? this.dLo : def.key === 'date2' ? this.d2Lo : this.lu;
+        return arr[p] === arr[p];
+      }
+    }
+  }
+
+  /** Sort key (low bound of a date key) for `_sort`. */
+  sortValue(key: 'date' | 'date2' | 'lastUpdated', p: number): number {
+    return key === 'date' ? this.dLo[p] : key === 'date2' ? this.d2Lo[p] : this.lu[p];
+  }
+}
+
+function stokenMatch(vals: string[] | undefined, q: TokenValue[]): boolean {
+  if (!vals) return false;
+  for (const raw of vals) {
+    const bar = raw.indexOf('|');
+    const system = bar < 0 ? '' : raw.slice(0, bar);
+    const code = bar < 0 ? raw : raw.slice(bar + 1);
+    for (const v of q) {
+      if ((v.system === undefined || v.system === system) && (v.code === undefined || v.code === code)) return true;
+    }
+  }
+  return false;
+}
+
+/** Numeric ids in canonical form are stored as numbers (cheaper map keys and no string per resource). */
+export function idKey(id: string): string | number {
+  const n = id.length > 0 && id.length < 16 && id.charCodeAt(0) !== 48 ? Number(id) : NaN;
+  return Number.isSafeInteger(n) && n > 0 && String(n) === id ? n : id;
+}
+
+function push(m: Map<number, number[]>, k: number, pos: number): void {
+  const l = m.get(k);
+  if (l) l.push(pos);
+  else m.set(k, [pos]);
+}
+
+function sortUnique(list: number[]): number[] {
+  list.sort((a, b) => a - b);
+  let w = 0;
+  for (let i = 0; i < list.length; i++) if (i === 0 || list[i] !== list[i - 1]) list[w++] = list[i];
+  list.length = w;
+  return list;
+}
+
+/** Union of sorted position lists, sorted and without duplicates. */
+function mergeLists(lists: number[][]): number[] {
+  if (lists.length === 0) return [];
+  if (lists.length === 1) return lists[0];
+  if (lists.length === 2) {
+    const [a, b] = lists;
+    const out: number[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < a.length && j < b.length) {
+      if (a[i] < b[j]) out.push(a[i++]);
+      else if (a[i] > b[j]) out.push(b[j++]);
+      else {
+        out.push(a[i++]);
+        j++;
+      }
+    }
+    while (i < a.length) out.push(a[i++]);
+    while (j < b.length) out.push(b[j++]);
+    return out;
+  }
+  const all: number[] = [];
+  for (const l of lists) for (const x of l) all.push(x);
+  return sortUnique(all);
+}
