@@ -1,0 +1,177 @@
+/**
+ * Reading an episode history the way the official harness and grader do (medagentbench-spec §4.1, §6.1).
+ * Pure functions; no I/O.
+ */
+import type { HistoryItem } from '../tasks/types.js';
+
+export const GET_OK_PREFIX = 'Here is the response from the GET request:\n';
+export const GET_OK_SUFFIX =
+  '. Please call FINISH if you have got answers for all the questions and finished all the requested tasks';
+export const GET_ERROR_PREFIX = 'Error in sending the GET request: ';
+export const POST_ACCEPTED_PREFIX = 'POST request accepted and executed successfully.';
+export const POST_INVALID = 'Invalid POST request';
+
+export const QUERY_FAMILIES = new Set(['task1', 'task2', 'task4', 'task6', 'task7']);
+export const ACTION_FAMILIES = new Set(['task3', 'task5', 'task8', 'task9', 'task10']);
+
+export type ActionKind = 'GET' | 'POST' | 'FINISH' | 'invalid';
+
+/** How the harness reads one agent reply. */
+export interface ParsedAction {
+  /** `content.strip().replace('```tool_code','').replace('```','').strip()` */
+  r: string;
+  kind: ActionKind;
+  /** GET: the URL as sent (before `&_format=json`); POST: first line minus `POST`. */
+  url?: string;
+  /** POST: the text after the first line of `r`. */
+  body?: string;
+  /** FINISH: `r[len('FINISH('):-1]`. */
+  result?: string;
+}
+
+export function harnessStrip(content: string): string {
+  return content.trim().split('```tool_code').join('').split('```').join('').trim();
+}
+
+export function parseAction(content: string): ParsedAction {
+  const r = harnessStrip(content);
+  if (r.startsWith('GET')) return { r, kind: 'GET', url: r.slice(3).trim() };
+  if (r.startsWith('POST')) {
+    const lines = r.split('\n');
+    return { r, kind: 'POST', url: lines[0]!.slice(4).trim(), body: lines.slice(1).join('\n') };
+  }
+  if (r.startsWith('FINISH(')) return { r, kind: 'FINISH', result: r.slice('FINISH('.length, -1) };
+  return { r, kind: 'invalid' };
+}
+
+/** One agent turn with what the environment answered. */
+export interface Step {
+  /** Index of the agent item in the history. */
+  turn: number;
+  content: string;
+  action: ParsedAction;
+  /** The environment's reply (the next `user` item), if any. */
+  reply?: string;
+  replyIndex?: number;
+  /** GET: the response body text (between the fixed prefix and suffix) when the GET succeeded. */
+  getBody?: string;
+  /** GET: the body parsed as JSON, when it is JSON. */
+  getJson?: unknown;
+  getError?: string;
+  /** POST: whether the harness accepted it; the payload as it parsed. */
+  postAccepted?: boolean;
+  payload?: unknown;
+}
+
+export function getBodyOf(reply: string): string | undefined {
+  if (!reply.startsWith(GET_OK_PREFIX)) return undefined;
+  let body = reply.slice(GET_OK_PREFIX.length);
+  if (body.endsWith(GET_OK_SUFFIX)) body = body.slice(0, -GET_OK_SUFFIX.length);
+  return body;
+}
+
+export function tryJson(text: string): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+/** Pair every agent item with the environment reply that follows it. */
+export function steps(history: HistoryItem[] | null | undefined): Step[] {
+  const out: Step[] = [];
+  if (!history) return out;
+  for (let i = 0; i < history.length; i++) {
+    const item = history[i]!;
+    if (item.role !== 'agent') continue;
+    const action = parseAction(item.content);
+    const next = history[i + 1];
+    const step: Step = { turn: i, content: item.content, action };
+    if (next && next.role === 'user') {
+      step.reply = next.content;
+      step.replyIndex = i + 1;
+    }
+    if (action.kind === 'GET' && step.reply !== undefined) {
+      const body = getBodyOf(step.reply);
+      if (body !== undefined) {
+        step.getBody = body;
+        const parsed = tryJson(body);
+        if (parsed.ok) step.getJson = parsed.value;
+      } else if (step.reply.startsWith(GET_ERROR_PREFIX)) {
+        step.getError = step.reply.slice(GET_ERROR_PREFIX.length);
+      }
+    }
+    if (action.kind === 'POST') {
+      step.postAccepted = step.reply !== undefined ? step.reply.startsWith(POST_ACCEPTED_PREFIX) : undefined;
+      const parsed = tryJson(action.body ?? '');
+      if (parsed.ok) step.payload = parsed.value;
+    }
+    out.push(step);
+  }
+  return out;
+}
+
+/** Split the official prompt into its `Context:` and `Question:` parts and the advertised API base. */
+export function promptParts(prompt: string): { context?: string; question?: string; apiBase?: string } {
+  const out: { context?: string; question?: string; apiBase?: string } = {};
+  const q = prompt.lastIndexOf('\nQuestion: ');
+  if (q >= 0) {
+    out.question = prompt.slice(q + '\nQuestion: '.length);
+    const c = prompt.lastIndexOf('\nContext: ', q);
+    if (c >= 0) out.context = prompt.slice(c + '\nContext: '.length, q).replace(/\n$/, '');
+  }
+  const m = /Note that you should use (\S+) as the api_base\./.exec(prompt);
+  if (m) out.apiBase = m[1];
+  return out;
+}
+
+/** Observation-like entries of a FHIR Bundle: value and time, in server order. */
+export interface ObservedValue {
+  value: number;
+  time?: string;
+  code?: string;
+}
+
+export function bundleValues(json: unknown): ObservedValue[] {
+  const out: ObservedValue[] = [];
+  const entries = (json as { entry?: unknown })?.entry;
+  if (!Array.isArray(entries)) return out;
+  for (const e of entries) {
+    const res = (e as { resource?: Record<string, unknown> })?.resource;
+    if (!res || typeof res !== 'object') continue;
+    const vq = res.valueQuantity as { value?: unknown } | undefined;
+    if (vq && typeof vq.value === 'number') {
+      const code = (res.code as { coding?: { code?: string }[] } | undefined)?.coding?.[0]?.code;
+      out.push({ value: vq.value, time: typeof res.effectiveDateTime === 'string' ? res.effectiveDateTime : undefined, code });
+    }
+  }
+  return out;
+}
+
+export function bundleEntryCount(json: unknown): number {
+  const entries = (json as { entry?: unknown })?.entry;
+  return Array.isArray(entries) ? entries.length : 0;
+}
+
+export function bundleHasNext(json: unknown): boolean {
+  const links = (json as { link?: unknown })?.link;
+  return Array.isArray(links) && links.some((l) => (l as { relation?: string })?.relation === 'next');
+}
+
+/** Every number and string inside a JSON value, depth first. */
+export function scalars(value: unknown): Array<number | string> {
+  const out: Array<number | string> = [];
+  const walk = (v: unknown): void => {
+    if (typeof v === 'number' || typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(value);
+  return out;
+}
+
+/** Numbers written in a text (e.g. a GET body that is not JSON). */
+export function numbersIn(text: string): number[] {
+  return (text.match(/-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?/g) ?? []).map(Number);
+}

@@ -1,0 +1,141 @@
+/** Reading and validating run folders (the layout documented in src/eval/types.ts). */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { GradedTask, RunSummary, RunsLine } from '../eval/types.js';
+import type { TaskOutput } from '../tasks/types.js';
+import { ACTION_FAMILIES, promptParts, QUERY_FAMILIES } from './history.js';
+import type { LoadedRun, RunTask, TaskInfo } from './types.js';
+
+/** A run folder that cannot be used; the message names the folder or file and says why. */
+export class RunFolderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunFolderError';
+  }
+}
+
+function readJsonl<T>(file: string, shown: string, check: (v: unknown) => string | undefined): T[] {
+  const text = readFileSync(file, 'utf8');
+  const out: T[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.trim() === '') continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      throw new RunFolderError(`${shown} line ${i + 1}: not valid JSON`);
+    }
+    const problem = check(v);
+    if (problem) throw new RunFolderError(`${shown} line ${i + 1}: ${problem}`);
+    out.push(v as T);
+  }
+  return out;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
+function checkRunsLine(v: unknown): string | undefined {
+  if (!isObj(v)) return 'not an object';
+  if (typeof v.index !== 'number') return 'missing numeric "index"';
+  if (!isObj(v.output)) return 'missing "output" object';
+  if (typeof v.output.status !== 'string') return 'output has no "status"';
+  if (v.output.history !== null && !Array.isArray(v.output.history)) return 'output.history is neither a list nor null';
+  return undefined;
+}
+
+function checkGraded(v: unknown): string | undefined {
+  if (!isObj(v)) return 'not an object';
+  if (typeof v.index !== 'number') return 'missing numeric "index"';
+  if (typeof v.id !== 'string') return 'missing "id"';
+  if (typeof v.family !== 'string') return 'missing "family"';
+  if (typeof v.correct !== 'boolean') return 'missing boolean "correct"';
+  if (!isObj(v.grade) || !Array.isArray(v.grade.checks)) return 'missing "grade" with "checks"';
+  return undefined;
+}
+
+/** Derive what the analysis needs about a task from its grade line and the prompt recorded in the history. */
+export function taskInfoFrom(graded: GradedTask, output: TaskOutput, fallbackApiBase: string): TaskInfo {
+  const prompt = output.history?.[0]?.role === 'user' ? output.history[0].content : '';
+  const parts = promptParts(prompt);
+  const kind = QUERY_FAMILIES.has(graded.family) ? 'query' : ACTION_FAMILIES.has(graded.family) ? 'action' : 'unknown';
+  const mrn = graded.family === 'task1' ? undefined : /\bS\d{7}\b/.exec(parts.question ?? '')?.[0];
+  const info: TaskInfo = { id: graded.id, family: graded.family, kind, apiBase: fallbackApiBase || parts.apiBase || '' };
+  if (mrn) info.mrn = mrn;
+  if (parts.question !== undefined) info.instruction = parts.question;
+  if (parts.context !== undefined) info.context = parts.context;
+  return info;
+}
+
+/** Read one run folder; throws RunFolderError with a one-line reason. */
+export function loadRun(dirArg: string): LoadedRun {
+  const dir = resolve(dirArg);
+  if (!existsSync(dir)) throw new RunFolderError(`run folder not found: ${dirArg}`);
+  if (!statSync(dir).isDirectory()) throw new RunFolderError(`not a run folder (not a directory): ${dirArg}`);
+  const f = (name: string): string => join(dir, name);
+  const shown = (name: string): string => join(dirArg, name);
+  for (const name of ['runs.jsonl', 'grades.jsonl', 'summary.json']) {
+    if (!existsSync(f(name))) throw new RunFolderError(`not a run folder: ${shown(name)} is missing`);
+  }
+  let summary: RunSummary;
+  try {
+    summary = JSON.parse(readFileSync(f('summary.json'), 'utf8')) as RunSummary;
+  } catch {
+    throw new RunFolderError(`${shown('summary.json')}: not valid JSON`);
+  }
+  if (!isObj(summary) || !isObj(summary.manifest)) throw new RunFolderError(`${shown('summary.json')}: missing "manifest"`);
+  const lines = readJsonl<RunsLine>(f('runs.jsonl'), shown('runs.jsonl'), checkRunsLine);
+  const errors = existsSync(f('error.jsonl')) ? readJsonl<RunsLine>(f('error.jsonl'), shown('error.jsonl'), checkRunsLine) : [];
+  const grades = readJsonl<GradedTask>(f('grades.jsonl'), shown('grades.jsonl'), checkGraded);
+  if (grades.length === 0) throw new RunFolderError(`empty run: ${shown('grades.jsonl')} has no tasks`);
+  const byIndex = new Map<number, RunsLine>();
+  for (const l of errors) byIndex.set(l.index, l);
+  for (const l of lines) byIndex.set(l.index, l);
+  const seen = new Set<string>();
+  const apiBase = typeof summary.manifest.apiBase === 'string' ? summary.manifest.apiBase : '';
+  const tasks: RunTask[] = grades.map((g) => {
+    if (seen.has(g.id)) throw new RunFolderError(`${shown('grades.jsonl')}: task ${g.id} appears twice`);
+    seen.add(g.id);
+    const line = byIndex.get(g.index);
+    if (!line) throw new RunFolderError(`${shown('grades.jsonl')}: task ${g.id} (index ${g.index}) has no line in runs.jsonl or error.jsonl`);
+    const output: TaskOutput = line.output;
+    const t: RunTask = { index: g.index, info: taskInfoFrom(g, output, apiBase), graded: g, output };
+    t.line = line;
+    return t;
+  });
+  return { dir, label: basename(dir), summary, tasks };
+}
+
+/** Read several run folders; labels are made unique (folder name, then parent/name, then a #n suffix). */
+export function loadRuns(dirs: string[]): LoadedRun[] {
+  if (dirs.length === 0) throw new RunFolderError('no run folder given');
+  const runs = dirs.map(loadRun);
+  const count = (l: string): number => runs.filter((r) => r.label === l).length;
+  for (const r of runs) if (count(r.label) > 1) r.label = `${basename(dirname(r.dir))}/${basename(r.dir)}`;
+  const used = new Map<string, number>();
+  for (const r of runs) {
+    const n = (used.get(r.label) ?? 0) + 1;
+    used.set(r.label, n);
+    if (n > 1) r.label = `${r.label}#${n}`;
+  }
+  return runs;
+}
+
+/** Throw unless all runs cover the same task ids (needed for a paired comparison). */
+export function assertSameTasks(runs: LoadedRun[]): void {
+  const [first, ...rest] = runs;
+  if (!first) return;
+  const ids = new Set(first.tasks.map((t) => t.graded.id));
+  for (const r of rest) {
+    const other = new Set(r.tasks.map((t) => t.graded.id));
+    const missing = [...ids].filter((id) => !other.has(id));
+    const extra = [...other].filter((id) => !ids.has(id));
+    if (missing.length || extra.length) {
+      const ex = missing.length ? `${missing[0]} only in ${first.label}` : `${extra[0]} only in ${r.label}`;
+      throw new RunFolderError(
+        `runs cover different task sets: ${first.label} has ${ids.size} tasks, ${r.label} has ${other.size} (${ex}); compare runs over the same tasks`,
+      );
+    }
+  }
+}

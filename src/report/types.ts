@@ -1,0 +1,187 @@
+import type { GradedTask, RunSummary, RunsLine } from '../eval/types.js';
+import type { GradeResult, TaskOutput } from '../tasks/types.js';
+
+/** What the analysis knows about one task (derived from the run folder: grades + the prompt in the history). */
+export interface TaskInfo {
+  id: string;
+  family: string;
+  /** `query` families (task1, 2, 4, 6, 7) must not POST; `action` families (3, 5, 8, 9, 10) may. */
+  kind: 'query' | 'action' | 'unknown';
+  /** The patient the task is about (`eval_MRN`), taken from the instruction when it names one. */
+  mrn?: string;
+  instruction?: string;
+  context?: string;
+  /** The API base the prompt advertised (exact string, trailing slash). */
+  apiBase: string;
+}
+
+/** One task of a loaded run: the grade line joined with the AgentBench output. */
+export interface RunTask {
+  index: number;
+  info: TaskInfo;
+  graded: GradedTask;
+  output: TaskOutput;
+  /** The AgentBench line (absent for samples that only appear in error.jsonl). */
+  line?: RunsLine;
+}
+
+/** A run folder read and validated. */
+export interface LoadedRun {
+  /** Folder as given on the command line (resolved). */
+  dir: string;
+  /** Short label: the folder name, made unique across compared runs. */
+  label: string;
+  summary: RunSummary;
+  tasks: RunTask[];
+}
+
+export type BehaviourId =
+  | 'prose'
+  | 'think'
+  | 'fence'
+  | 'finish-not-json'
+  | 'invalid-post-json'
+  | 'wrong-post-url'
+  | 'post-in-read-only'
+  | 'fabricated-action'
+  | 'self-contradiction'
+  | 'stale-value'
+  | 'wrong-patient'
+  | 'round-limit'
+  | 'context-limit';
+
+/** One detected occurrence: which history item shows it and a short piece of evidence. */
+export interface Finding {
+  behaviour: BehaviourId;
+  /** Index into `output.history` (or -1 when the finding is about the episode as a whole). */
+  turn: number;
+  evidence: string;
+}
+
+/** A detector is a pure function of one episode. */
+export type Detector = (task: TaskInfo, output: TaskOutput, grade: GradeResult) => Finding[];
+
+export interface Interval {
+  low: number;
+  high: number;
+}
+
+export interface FamilyScore {
+  family: string;
+  correct: number;
+  total: number;
+  sr: number;
+}
+
+export interface StatusBreakdown {
+  completed: number;
+  invalidAction: number;
+  roundLimit: number;
+  contextLimit: number;
+  error: number;
+  /** Raw AgentBench statuses as recorded. */
+  raw: Record<string, number>;
+}
+
+export interface RunScores {
+  total: number;
+  correct: number;
+  successRate: number;
+  ci95: Interval;
+  query: { correct: number; total: number; sr: number };
+  action: { correct: number; total: number; sr: number };
+  perFamily: FamilyScore[];
+  status: StatusBreakdown;
+  avgRounds: number;
+  avgPromptTokens: number;
+  avgCompletionTokens: number;
+}
+
+export interface BehaviourExample {
+  taskId: string;
+  turn: number;
+  evidence: string;
+}
+
+export interface BehaviourStats {
+  behaviour: BehaviourId;
+  /** Number of tasks showing the behaviour. */
+  tasks: number;
+  /** Number of occurrences (a task may show it several times). */
+  occurrences: number;
+  perFamily: Record<string, number>;
+  examples: BehaviourExample[];
+}
+
+export interface RunAnalysis {
+  label: string;
+  dir: string;
+  agent: string;
+  taskSet: string;
+  scores: RunScores;
+  behaviours: BehaviourStats[];
+  /** Findings per task id (only tasks with at least one finding). */
+  findings: Record<string, Finding[]>;
+}
+
+export interface McNemar {
+  /** Tasks correct in the baseline and wrong in the other run. */
+  broken: number;
+  /** Tasks wrong in the baseline and correct in the other run. */
+  fixed: number;
+  /** Exact two-sided binomial p-value on the discordant pairs. */
+  pValue: number;
+}
+
+export interface CaseStudy {
+  taskId: string;
+  family: string;
+  change: 'fixed' | 'broken';
+  /** Index of the first history item whose content differs. */
+  divergence: number;
+  base: { status: string; correct: boolean; items: { index: number; role: string; content: string }[] };
+  other: { status: string; correct: boolean; items: { index: number; role: string; content: string }[] };
+}
+
+export interface Comparison {
+  base: string;
+  other: string;
+  overallDelta: number;
+  perFamily: { family: string; base: number; other: number; delta: number }[];
+  mcnemar: McNemar;
+  fixed: string[];
+  broken: string[];
+  behaviourDeltas: { behaviour: BehaviourId; base: number; other: number; delta: number }[];
+  caseStudies: CaseStudy[];
+}
+
+export interface LeaderboardRow {
+  model: string;
+  size?: string;
+  form?: string;
+  overall: number;
+  query: number | null;
+  action: number | null;
+  confirmed: boolean;
+  note?: string;
+}
+
+export interface LeaderboardTable {
+  id: string;
+  title: string;
+  taskSet: string;
+  tasks: number;
+  source: string;
+  rows: LeaderboardRow[];
+}
+
+export interface Leaderboard {
+  description: string;
+  tables: LeaderboardTable[];
+}
+
+export interface ReportData {
+  runs: RunAnalysis[];
+  comparisons: Comparison[];
+  leaderboard: Leaderboard;
+}
