@@ -243,7 +243,7 @@ export const detectFabricated: Detector = (task, output) => {
   const given = `${task.instruction ?? ''}\n${task.context ?? ''}`;
   const candidates = values.filter((v) => {
     if (isMinusOne(v)) return false;
-    if (typeof v === 'string') return v !== 'Patient not found' && v.trim() !== '' && !given.includes(v) && /\d/.test(v);
+    if (typeof v === 'string') return /^\S+$/.test(v) && /\d/.test(v) && !given.includes(v); // identifiers and times, not prose
     return !numbersIn(given).includes(v);
   });
   if (candidates.length === 0) return found;

@@ -119,7 +119,7 @@ export function promptParts(prompt: string): { context?: string; question?: stri
   if (q >= 0) {
     out.question = prompt.slice(q + '\nQuestion: '.length);
     const c = prompt.lastIndexOf('\nContext: ', q);
-    if (c >= 0) out.context = prompt.slice(c + '\nContext: '.length, q).replace(/\n$/, '');
+    if (c >= 0) out.context = prompt.slice(c + '\nContext: '.length, q);
   }
   const m = /Note that you should use (\S+) as the api_base\./.exec(prompt);
   if (m) out.apiBase = m[1];
