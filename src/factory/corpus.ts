@@ -1,0 +1,337 @@
+/**
+ * Corpus assembly: dedup, split, manifest, dataset card, file bytes. Pure functions of their inputs (deterministic).
+ */
+import { sha256, stableStringify, rowToLine, toJsonl } from './canonical.js';
+import { estimateChatTokens, lengthStats, TOKENIZER_APPROXIMATION, type LengthStats } from './tokens.js';
+import type { CanonicalRow, DropRecord } from './types.js';
+import { VERSION } from '../version.js';
+
+export interface GenerateParams {
+  seed: number;
+  size: number;
+  perFamily: number | null;
+  families: string[];
+  world: string;
+  patients: number | null;
+  collect: string[];
+  evalSet: string;
+  validFraction: number;
+  augment: string[];
+  /** Branch balancing mode (`balanced` default, `natural` = whatever the generator draws). */
+  balance: string;
+  /** The output folder as given on the command line (recorded in the rebuild command only). */
+  out: string;
+}
+
+/** The command that rebuilds a corpus from its parameters (flags in a fixed order). */
+export function rebuildCommand(p: GenerateParams): string {
+  const parts = ['ehrgym generate', `--out ${p.out}`, `--seed ${p.seed}`];
+  if (p.perFamily !== null) parts.push(`--per-family ${p.perFamily}`);
+  else parts.push(`--size ${p.size}`);
+  if (p.families.length !== 10) parts.push(`--families ${p.families.join(',')}`);
+  parts.push(`--world ${p.world}`);
+  if (p.patients !== null) parts.push(`--patients ${p.patients}`);
+  for (const c of p.collect) parts.push(`--collect ${c}`);
+  parts.push(`--eval-set ${p.evalSet}`);
+  if (p.validFraction > 0) parts.push(`--valid-fraction ${p.validFraction}`);
+  if (p.augment.length) parts.push(`--augment ${p.augment.join(',')}`);
+  if (p.balance !== 'balanced') parts.push(`--balance ${p.balance}`);
+  return parts.join(' ');
+}
+
+/** Identity of a corpus: everything that determines its bytes except the output path. */
+export function corpusIdentity(p: GenerateParams, collectHashes: string[]): string {
+  const { out: _out, ...rest } = p;
+  return sha256(stableStringify({ v: VERSION, ...rest, collectHashes }));
+}
+
+/** Keep the first row of each content hash; the rest are recorded as dropped. */
+export function dedupRows(rows: CanonicalRow[], drops: DropRecord[]): CanonicalRow[] {
+  const seen = new Map<string, string>();
+  const out: CanonicalRow[] = [];
+  for (const r of rows) {
+    const first = seen.get(r.meta.content_sha256);
+    if (first !== undefined) {
+      drops.push({ stage: 'dedup', reason: `duplicate of ${first}`, row_id: r.meta.row_id, task_id: r.meta.task_id, family: r.meta.task_family });
+      continue;
+    }
+    seen.set(r.meta.content_sha256, r.meta.row_id);
+    out.push(r);
+  }
+  return out;
+}
+
+/**
+ * Held-out split by task key (family × patient), not by random rows: keys are ordered by a seeded hash and taken
+ * until the validation share reaches `fraction` of the rows.
+ */
+export function splitRows(rows: CanonicalRow[], fraction: number, seed: number): { train: CanonicalRow[]; valid: CanonicalRow[] } {
+  if (fraction <= 0) return { train: rows, valid: [] };
+  const keyOf = (r: CanonicalRow) => `${r.meta.task_family}|${r.meta.patient ?? r.meta.task_id}`;
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(keyOf(r), (counts.get(keyOf(r)) ?? 0) + 1);
+  const keys = [...counts.keys()].sort((x, y) => {
+    const hx = sha256(`${seed}|valid|${x}`);
+    const hy = sha256(`${seed}|valid|${y}`);
+    return hx < hy ? -1 : hx > hy ? 1 : 0;
+  });
+  const target = Math.round(rows.length * fraction);
+  const held = new Set<string>();
+  let n = 0;
+  for (const k of keys) {
+    if (n >= target) break;
+    held.add(k);
+    n += counts.get(k)!;
+  }
+  return { train: rows.filter((r) => !held.has(keyOf(r))), valid: rows.filter((r) => held.has(keyOf(r))) };
+}
+
+export interface CorpusManifest {
+  kind: 'sft-corpus';
+  format_version: 1;
+  corpus_id: string;
+  generator: { ehrgym: string; solver_version: string; grader_version: string; prompt_template_sha256: string; functions_sha256: string };
+  params: Omit<GenerateParams, 'out'>;
+  command: string;
+  world: { name: string; seed: number | null; patients: number | null; fingerprint: string };
+  eval_set: { name: string; tasks: number; sha256: string; mrns: number; identities: number; ngram_n: number };
+  counts: {
+    total: number;
+    splits: Record<string, number>;
+    per_family: Record<string, { total: number; branches: Record<string, number> }>;
+    origin: Record<string, number>;
+    augmentation: Record<string, number>;
+    turns: Record<string, number>;
+  };
+  pipeline: { synthesized: number; solved: number; passed: number; collected_read: number; collected_kept: number; deduplicated: number; polluted: number; kept: number };
+  drops: Record<string, Record<string, number>>;
+  pollution: { checked: number; dropped: number; reasons: Record<string, number> };
+  parity: { checked: number; failed: number; mode: string };
+  tokens: { approximation: string; all: LengthStats; per_split: Record<string, LengthStats>; per_family: Record<string, LengthStats> };
+  splits: Record<string, { file: string; rows: number; sha256: string; bytes: number }>;
+  licence: string;
+}
+
+function inc(rec: Record<string, number>, key: string, by = 1): void {
+  rec[key] = (rec[key] ?? 0) + by;
+}
+
+function sortRecord<T>(rec: Record<string, T>, numericFamily = false): Record<string, T> {
+  const keys = Object.keys(rec).sort((a, b) => {
+    if (numericFamily) {
+      const na = Number(/\d+/.exec(a)?.[0] ?? NaN);
+      const nb = Number(/\d+/.exec(b)?.[0] ?? NaN);
+      if (na !== nb && !Number.isNaN(na) && !Number.isNaN(nb)) return na - nb;
+    }
+    return a < b ? -1 : a > b ? 1 : 0;
+  });
+  const out: Record<string, T> = {};
+  for (const k of keys) out[k] = rec[k]!;
+  return out;
+}
+
+export const LICENCE =
+  'Synthetic data only. Patients, identifiers and clinical values are generated from a seed by ehrgym (no real or ' +
+  'de-identified patient data); task templates and the prompt come from MedAgentBench (MIT, © 2025 Stanford Machine ' +
+  'Learning Group). The corpus is released under the MIT licence of ehrgym.';
+
+export interface AssembleInput {
+  params: GenerateParams;
+  corpusId: string;
+  rows: { train: CanonicalRow[]; valid: CanonicalRow[] };
+  drops: DropRecord[];
+  world: CorpusManifest['world'];
+  evalSet: CorpusManifest['eval_set'];
+  generator: CorpusManifest['generator'];
+  pipeline: CorpusManifest['pipeline'];
+  parity: CorpusManifest['parity'];
+}
+
+/** Build every file of the corpus folder (relative path → content). */
+export function assembleCorpusFiles(input: AssembleInput): { files: Record<string, string>; manifest: CorpusManifest } {
+  const { params, rows, drops } = input;
+  const files: Record<string, string> = {};
+  const splits: CorpusManifest['splits'] = {};
+  const perSplitTokens: Record<string, LengthStats> = {};
+  const famTokens: Record<string, number[]> = {};
+  const allTokens: number[] = [];
+  const perFamily: CorpusManifest['counts']['per_family'] = {};
+  const origin: Record<string, number> = {};
+  const augmentation: Record<string, number> = {};
+  const turns: Record<string, number> = {};
+  const splitCounts: Record<string, number> = {};
+  for (const [name, list] of Object.entries(rows)) {
+    if (name === 'valid' && list.length === 0) continue;
+    const text = toJsonl(list.map(rowToLine));
+    const file = `${name}.jsonl`;
+    files[file] = text;
+    splits[name] = { file, rows: list.length, sha256: sha256(text), bytes: Buffer.byteLength(text) };
+    splitCounts[name] = list.length;
+    const lens: number[] = [];
+    for (const r of list) {
+      const t = estimateChatTokens(r.messages);
+      lens.push(t);
+      allTokens.push(t);
+      (famTokens[r.meta.task_family] ??= []).push(t);
+      const f = (perFamily[r.meta.task_family] ??= { total: 0, branches: {} });
+      f.total++;
+      inc(f.branches, r.meta.branch);
+      inc(origin, r.meta.origin);
+      inc(augmentation, r.meta.augmentation.length ? r.meta.augmentation.join('+') : 'none');
+      inc(turns, String(r.messages.filter((m) => m.role === 'assistant').length));
+    }
+    perSplitTokens[name] = lengthStats(lens);
+  }
+  for (const f of Object.values(perFamily)) f.branches = sortRecord(f.branches);
+  const dropCounts: Record<string, Record<string, number>> = {};
+  for (const d of drops) {
+    const reason = d.stage === 'dedup' ? 'duplicate' : d.reason.split(':')[0]!;
+    inc((dropCounts[d.stage] ??= {}), reason);
+  }
+  const pollutionReasons: Record<string, number> = {};
+  let polluted = 0;
+  for (const d of drops) {
+    if (d.stage !== 'pollution') continue;
+    polluted++;
+    for (const r of d.reason.split(',')) inc(pollutionReasons, r);
+  }
+  const { out: _out, ...paramsNoOut } = params;
+  const manifest: CorpusManifest = {
+    kind: 'sft-corpus',
+    format_version: 1,
+    corpus_id: input.corpusId,
+    generator: input.generator,
+    params: paramsNoOut,
+    command: rebuildCommand(params),
+    world: input.world,
+    eval_set: input.evalSet,
+    counts: {
+      total: allTokens.length,
+      splits: splitCounts,
+      per_family: sortRecord(perFamily, true),
+      origin: sortRecord(origin),
+      augmentation: sortRecord(augmentation),
+      turns: sortRecord(turns, true),
+    },
+    pipeline: input.pipeline,
+    drops: sortRecord(Object.fromEntries(Object.entries(dropCounts).map(([k, v]) => [k, sortRecord(v)]))),
+    pollution: { checked: input.pipeline.deduplicated, dropped: polluted, reasons: sortRecord(pollutionReasons) },
+    parity: input.parity,
+    tokens: {
+      approximation: TOKENIZER_APPROXIMATION,
+      all: lengthStats(allTokens),
+      per_split: perSplitTokens,
+      per_family: sortRecord(Object.fromEntries(Object.entries(famTokens).map(([k, v]) => [k, lengthStats(v)])), true),
+    },
+    splits,
+    licence: LICENCE,
+  };
+  files['drops.jsonl'] = toJsonl(drops.map((d) => stableStringify(d)));
+  files['manifest.json'] = JSON.stringify(manifest, null, 2) + '\n';
+  files['README.md'] = renderCard(manifest, sha256(files['drops.jsonl']));
+  return { files, manifest };
+}
+
+function table(head: string[], rows: (string | number)[][]): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+export function renderCard(m: CorpusManifest, dropsSha: string): string {
+  const branchNames = [...new Set(Object.values(m.counts.per_family).flatMap((f) => Object.keys(f.branches)))].sort();
+  const famRows = Object.entries(m.counts.per_family).map(([fam, f]) => [
+    fam,
+    f.total,
+    Object.entries(f.branches).map(([b, n]) => `${b} ${n}`).join(', '),
+    m.tokens.per_family[fam]?.p50 ?? 0,
+    m.tokens.per_family[fam]?.max ?? 0,
+  ]);
+  const tok = (s: LengthStats) => [s.count, s.min, s.p50, s.p95, s.p99, s.max, s.mean];
+  const lines = [
+    '# ehrgym SFT corpus (MedAgentBench protocol)',
+    '',
+    `Verified expert demonstrations of the MedAgentBench text protocol (GET / POST / FINISH), ${m.counts.total} rows.`,
+    'Every row is the exact user/assistant exchange the evaluation harness sends and expects (no system message),',
+    'produced by solving each task through the harness against a live loopback FHIR server and kept only if the',
+    'evaluation grader passes it.',
+    '',
+    '## Rebuild',
+    '',
+    '```bash',
+    m.command,
+    '```',
+    '',
+    `Same command → byte-identical files (ehrgym ${m.generator.ehrgym}). Corpus id \`${m.corpus_id}\`.`,
+    '',
+    '## Files',
+    '',
+    table(['file', 'rows', 'bytes', 'sha256'], Object.values(m.splits).map((s) => [s.file, s.rows, s.bytes, `\`${s.sha256}\``])),
+    '',
+    `\`drops.jsonl\` lists every instance or row that was not kept and why (sha256 \`${dropsSha}\`). \`manifest.json\` holds all figures below.`,
+    '',
+    '## Contents',
+    '',
+    `World: \`${m.world.name}\`${m.world.seed !== null ? ` seed ${m.world.seed}` : ''}${m.world.patients !== null ? `, ${m.world.patients} patients` : ''} (fingerprint \`${m.world.fingerprint}\`).`,
+    `Origins: ${Object.entries(m.counts.origin).map(([k, v]) => `${k} ${v}`).join(', ')}. Augmentation: ${Object.entries(m.counts.augmentation).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
+    `Splits: ${Object.entries(m.counts.splits).map(([k, v]) => `${k} ${v}`).join(', ')}${m.params.validFraction > 0 ? ' (validation held out by family × patient)' : ''}.`,
+    `Assistant turns per row: ${Object.entries(m.counts.turns).map(([k, v]) => `${k}: ${v}`).join(', ')}.`,
+    '',
+    table(['family', 'rows', 'branches', 'p50 tokens', 'max tokens'], famRows),
+    '',
+    `Branch labels used: ${branchNames.join(', ')}.`,
+    '',
+    '## Token lengths',
+    '',
+    table(['split', 'rows', 'min', 'p50', 'p95', 'p99', 'max', 'mean'], [['all', ...tok(m.tokens.all)], ...Object.entries(m.tokens.per_split).map(([k, s]) => [k, ...tok(s)])]),
+    '',
+    `Estimated, not measured with the real tokenizer (no downloads): ${m.tokens.approximation}.`,
+    'Choose the trainer sequence length above the max (rows are never truncated: FINISH is the last turn).',
+    '',
+    '## Pipeline',
+    '',
+    table(['stage', 'count'], [
+      ['instances synthesized', m.pipeline.synthesized],
+      ['solved through the harness', m.pipeline.solved],
+      ['passed the grader', m.pipeline.passed],
+      ['collected episodes read', m.pipeline.collected_read],
+      ['collected episodes kept (completed + passed)', m.pipeline.collected_kept],
+      ['after deduplication', m.pipeline.deduplicated],
+      ['dropped by the pollution filter', m.pipeline.polluted],
+      ['kept', m.pipeline.kept],
+    ]),
+    '',
+    'Drops by stage and reason:',
+    '',
+    Object.keys(m.drops).length
+      ? table(['stage', 'reason', 'count'], Object.entries(m.drops).flatMap(([st, r]) => Object.entries(r).map(([k, v]) => [st, k, v])))
+      : '_none_',
+    '',
+    '## Pollution filter',
+    '',
+    `Evaluation set \`${m.eval_set.name}\` (${m.eval_set.tasks} tasks, sha256 \`${m.eval_set.sha256}\`): ${m.eval_set.mrns} patient MRNs, ${m.eval_set.identities} name+DOB identities,`,
+    `${m.eval_set.ngram_n}-word n-grams of instruction + answer that are not shared by two or more evaluation tasks (template text).`,
+    `Checked ${m.pollution.checked} rows, dropped ${m.pollution.dropped}: ${Object.entries(m.pollution.reasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}.`,
+    '',
+    '## Parity',
+    '',
+    `${m.parity.checked} rows checked (${m.parity.mode}), ${m.parity.failed} failures: every assistant turn parses back through the harness parser to the`,
+    'recorded action and every user turn is byte-identical to what the harness sends at that step.',
+    '',
+    '## Versions',
+    '',
+    table(['component', 'version / hash'], [
+      ['ehrgym', m.generator.ehrgym],
+      ['expert solvers', m.generator.solver_version],
+      ['graders', m.generator.grader_version],
+      ['prompt template sha256', `\`${m.generator.prompt_template_sha256}\``],
+      ['funcs_v1.json sha256', `\`${m.generator.functions_sha256}\``],
+    ]),
+    '',
+    '## Licence and provenance',
+    '',
+    m.licence,
+    '',
+    'Hand-off: `ehrgym export DIR --format openai|trl|axolotl|llamafactory`, then `ehrgym train-config`.',
+    '',
+  ];
+  return lines.join('\n');
+}
