@@ -1,0 +1,95 @@
+/**
+ * JSON writers that match HAPI FHIR's output byte for byte: the pretty form (2-space indent, `"key": value`,
+ * arrays rendered inline as `[ … ]` with objects opening on the same line: `[ {` … `}, {` … `} ]`) and the compact
+ * form. FhirDecimal values print their original text (`4.0`).
+ */
+import { FhirDecimal } from './decimal.js';
+
+const INDENTS: string[] = [''];
+function indent(level: number): string {
+  while (INDENTS.length <= level) INDENTS.push(INDENTS[INDENTS.length - 1] + '  ');
+  return INDENTS[level];
+}
+
+function scalar(v: unknown): string | undefined {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return Number.isFinite(v) ? String(v) : 'null';
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'bigint':
+      return String(v);
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+  }
+  if (v === null) return 'null';
+  if (v instanceof FhirDecimal) return v.text;
+  return undefined;
+}
+
+function normalise(v: unknown): unknown {
+  if (v && typeof v === 'object' && !(v instanceof FhirDecimal) && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
+    return (v as { toJSON(): unknown }).toJSON();
+  }
+  return v;
+}
+
+/** HAPI pretty form of `v`, as if it started on a line indented by `level` steps. */
+export function pretty(v: unknown, level = 0): string {
+  v = normalise(v);
+  const s = scalar(v);
+  if (s !== undefined || v === undefined || typeof v !== 'object') return s ?? 'null';
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '[ ]';
+    let out = '[ ';
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) out += ', ';
+      const item = normalise(v[i]);
+      out += item === undefined || typeof item === 'function' ? 'null' : pretty(item, level);
+    }
+    return out + ' ]';
+  }
+  const inner = indent(level + 1);
+  let out = '{';
+  let first = true;
+  for (const k in v as Record<string, unknown>) {
+    const val = normalise((v as Record<string, unknown>)[k]);
+    if (val === undefined || typeof val === 'function' || typeof val === 'symbol') continue;
+    out += (first ? '\n' : ',\n') + inner + JSON.stringify(k) + ': ' + pretty(val, level + 1);
+    first = false;
+  }
+  return first ? '{ }' : out + '\n' + indent(level) + '}';
+}
+
+/** Compact JSON (like JSON.stringify) that keeps FhirDecimal text. */
+export function compact(v: unknown): string {
+  v = normalise(v);
+  const s = scalar(v);
+  if (s !== undefined || v === undefined || typeof v !== 'object') return s ?? 'null';
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) out += ',';
+      const item = normalise(v[i]);
+      out += item === undefined || typeof item === 'function' ? 'null' : compact(item);
+    }
+    return out + ']';
+  }
+  let out = '{';
+  let first = true;
+  for (const k in v as Record<string, unknown>) {
+    const val = normalise((v as Record<string, unknown>)[k]);
+    if (val === undefined || typeof val === 'function' || typeof val === 'symbol') continue;
+    out += (first ? '' : ',') + JSON.stringify(k) + ':' + compact(val);
+    first = false;
+  }
+  return out + '}';
+}
+
+export function writeJson(v: unknown, prettyPrint: boolean): string {
+  return prettyPrint ? pretty(v, 0) : compact(v);
+}

@@ -1,0 +1,403 @@
+/**
+ * The FHIR HTTP API over a FhirStore (Hono app; `startFhirServer` listens with @hono/node-server).
+ *
+ * Routes (all under `/fhir`, optionally prefixed by `/_session/{id}`):
+ *   GET  /fhir/metadata                      CapabilityStatement
+ *   GET  /fhir/{Type}?params                 search → searchset Bundle (HAPI shape, paging via _getpages)
+ *   GET  /fhir?_getpages=…&_getpagesoffset=… next pages
+ *   GET  /fhir/{Type}/{id}                   read
+ *   POST /fhir/{Type}                        create (201, Location) in the request's session
+ *   DELETE /fhir/_session/{id}               drop a session (204)
+ *
+ * Sessions: `/fhir/_session/{id}/…` (links then use that base) or header `X-Ehrgym-Session: {id}` (links stay on
+ * the plain base). Requests naming no session read and write the session `default`; the base is never written.
+ * Links use the request's own origin (or X-Forwarded-Host/-Proto when present) + `/fhir`.
+ */
+import { serve } from '@hono/node-server';
+import { Hono, type Context } from 'hono';
+import { createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { FhirError, operationOutcome, type OutcomeIssue } from './errors.js';
+import { compact, pretty } from './json.js';
+import { parseSearch } from './query.js';
+import { R4_RESOURCE_TYPES } from './resource-types.js';
+import { GENERIC_PARAMS, PARAM_DOCS, SEARCH_PARAMS, paramsFor } from './search-params.js';
+import { DEFAULT_SESSION, SESSION_ID_RE, type FhirStore } from './store.js';
+import { strictIssues } from './strict.js';
+import type { Resource } from './types.js';
+
+export const FHIR_CONTENT_TYPE = 'application/fhir+json;charset=utf-8';
+export const SESSION_HEADER = 'X-Ehrgym-Session';
+/** Largest accepted request body (bytes). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** HAPI's default page size. */
+export const DEFAULT_PAGE_SIZE = 20;
+
+export interface FhirAppOptions {
+  /** Validate POSTed resources as FHIR R4 (422 with an OperationOutcome on failure). Default false (compat). */
+  strict?: boolean;
+  /** How many `_getpages` searches to remember (oldest forgotten first → 410). Default 10,000. */
+  pagingCacheSize?: number;
+}
+
+interface PagedSearch {
+  resourceType: string;
+  pairs: Array<[string, string]>;
+  session: string;
+}
+
+/** Java's URLEncoder (HAPI escapes self-link parameter values with it). */
+export function javaUrlEncode(s: string): string {
+  return encodeURIComponent(s)
+    .replace(/[!'()~]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())
+    .replace(/%20/g, '+');
+}
+
+/** A UUID-shaped deterministic id. */
+export function uuidFrom(text: string): string {
+  const h = createHash('sha256').update(text).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+function respond(status: number, body: string, headers: Record<string, string> = {}): Response {
+  return new Response(status === 204 ? null : body, { status, headers: { 'content-type': FHIR_CONTENT_TYPE, ...headers } });
+}
+
+function errorResponse(err: FhirError, prettyPrint = true): Response {
+  const o = operationOutcome(err);
+  return respond(err.status, prettyPrint ? pretty(o) : compact(o), err.headers);
+}
+
+/** Build the Hono app serving `store` (frozen here if it is not already). */
+export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono {
+  store.freeze();
+  const strict = opts.strict ?? false;
+  const cacheSize = opts.pagingCacheSize ?? 10_000;
+  const paged = new Map<string, PagedSearch>();
+  const capabilityCache = new Map<string, string>();
+
+  const remember = (id: string, p: PagedSearch) => {
+    if (paged.has(id)) paged.delete(id);
+    paged.set(id, p);
+    if (paged.size > cacheSize) paged.delete(paged.keys().next().value as string);
+  };
+
+  const app = new Hono();
+
+  app.all('*', async (c) => {
+    try {
+      return await handle(c);
+    } catch (e) {
+      if (e instanceof FhirError) return errorResponse(e);
+      const msg = e instanceof Error ? e.message : String(e);
+      return errorResponse(new FhirError(500, `Internal error: ${msg}`));
+    }
+  });
+
+  async function handle(c: Context): Promise<Response> {
+    const url = new URL(c.req.url);
+    const method = c.req.method;
+    const path = url.pathname;
+    if (path !== '/fhir' && !path.startsWith('/fhir/')) throw new FhirError(404, `Not found: ${path} (the FHIR base is /fhir)`);
+    let segs = path
+      .slice(5)
+      .split('/')
+      .filter((s) => s !== '')
+      .map((s) => {
+        try {
+          return decodeURIComponent(s);
+        } catch {
+          throw new FhirError(400, `Malformed URL path segment "${s}"`);
+        }
+      });
+    const fwdHost = c.req.header('x-forwarded-host');
+    const fwdProto = c.req.header('x-forwarded-proto');
+    const origin = fwdHost ? `${fwdProto ?? url.protocol.replace(':', '')}://${fwdHost}` : url.origin;
+    let base = `${origin}/fhir`;
+    let session = DEFAULT_SESSION;
+    if (segs[0] === '_session') {
+      const sid = segs[1];
+      if (sid === undefined || !SESSION_ID_RE.test(sid)) {
+        throw new FhirError(400, `Invalid session id "${sid ?? ''}" (expected [A-Za-z0-9_.-]{1,64})`);
+      }
+      session = sid;
+      base = `${origin}/fhir/_session/${sid}`;
+      segs = segs.slice(2);
+      if (segs.length === 0 && method === 'DELETE') {
+        store.dropSession(sid);
+        return respond(204, '');
+      }
+    } else {
+      const h = c.req.header(SESSION_HEADER);
+      if (h !== undefined && h !== '') {
+        if (!SESSION_ID_RE.test(h)) throw new FhirError(400, `Invalid ${SESSION_HEADER} header "${h}" (expected [A-Za-z0-9_.-]{1,64})`);
+        session = h;
+      }
+    }
+    const pairs = [...url.searchParams] as Array<[string, string]>;
+    const prettyParam = url.searchParams.get('_pretty');
+    const prettyPrint = prettyParam !== 'false';
+    const out = (status: number, v: unknown, headers?: Record<string, string>) =>
+      respond(status, prettyPrint ? pretty(v) : compact(v), headers);
+
+    if (segs.length === 0) {
+      if (method !== 'GET') throw methodNotAllowed(method, 'GET');
+      if (url.searchParams.has('_getpages')) return getPage(url, base, session, out);
+      throw new FhirError(400, 'This is the base URL of the FHIR server. Unable to handle this request, as it does not contain a resource type or operation name.');
+    }
+    if (segs.length === 1 && segs[0] === 'metadata') {
+      if (method !== 'GET') throw methodNotAllowed(method, 'GET');
+      let body = capabilityCache.get(base + prettyPrint);
+      if (!body) {
+        const cs = capabilityStatement(store, strict);
+        body = prettyPrint ? pretty(cs) : compact(cs);
+        capabilityCache.set(base + prettyPrint, body);
+      }
+      return respond(200, body);
+    }
+    const type = segs[0];
+    if (!R4_RESOURCE_TYPES.has(type)) {
+      throw new FhirError(404, `Unknown resource type '${type}' - Server knows how to handle: [${[...R4_RESOURCE_TYPES].sort().join(', ')}]`);
+    }
+    if (segs.length === 1) {
+      if (method === 'GET') return search(type, pairs, base, session, out);
+      if (method === 'POST') return create(c, type, base, session, out);
+      throw methodNotAllowed(method, 'GET, POST');
+    }
+    if (segs.length === 2) {
+      if (method !== 'GET') throw methodNotAllowed(method, 'GET');
+      const r = store.read(type, segs[1], session);
+      if (!r) throw new FhirError(404, `Resource ${type}/${segs[1]} is not known`);
+      const headers: Record<string, string> = {};
+      if (typeof r.meta?.versionId === 'string') headers.etag = `W/"${r.meta.versionId}"`;
+      return out(200, r, headers);
+    }
+    throw new FhirError(404, `Not found: ${path}`);
+  }
+
+  function methodNotAllowed(method: string, allow: string): FhirError {
+    return new FhirError(405, `HTTP method ${method} is not allowed here (allowed: ${allow})`, undefined, { allow });
+  }
+
+  function search(
+    type: string,
+    pairs: Array<[string, string]>,
+    base: string,
+    session: string,
+    out: (s: number, v: unknown) => Response,
+  ): Response {
+    const q = parseSearch(type, pairs);
+    const result = store.search(type, q, session);
+    const count = q.summaryCount ? 0 : q.count ?? DEFAULT_PAGE_SIZE;
+    const sorted = pairs.map((p, i) => [p, i] as const).sort(([a, i], [b, j]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : i - j));
+    const selfUrl = `${base}/${type}${pairs.length ? '?' : ''}${sorted.map(([[k, v]]) => `${k}=${javaUrlEncode(v)}`).join('&')}`;
+    const keyPairs = sorted.map(([p]) => p).filter(([k]) => k !== '_format' && k !== '_pretty');
+    const bundleId = uuidFrom(`${session}\u0000${type}\u0000${JSON.stringify(keyPairs)}`);
+    const hasNext = count > 0 && result.total > count;
+    if (hasNext) remember(bundleId, { resourceType: type, pairs, session });
+    return out(200, bundle(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, hasNext ? nextUrl(base, bundleId, count, count, pairs) : undefined, undefined, session));
+  }
+
+  function nextUrl(base: string, id: string, offset: number, count: number, pairs: Array<[string, string]>): string {
+    const fmt = pairs.find(([k]) => k === '_format');
+    const pr = pairs.find(([k]) => k === '_pretty');
+    return `${base}?_getpages=${id}&_getpagesoffset=${offset}&_count=${count}${fmt ? `&_format=${javaUrlEncode(fmt[1])}` : ''}&_pretty=${pr ? javaUrlEncode(pr[1]) : 'true'}&_bundletype=searchset`;
+  }
+
+  function bundle(
+    base: string,
+    id: string,
+    type: string,
+    handles: number[],
+    offset: number,
+    count: number,
+    total: number,
+    self: string,
+    next: string | undefined,
+    prev: string | undefined,
+    session: string,
+  ): Record<string, unknown> {
+    const b: Record<string, unknown> = { resourceType: 'Bundle', id, meta: { lastUpdated: store.clock }, type: 'searchset' };
+    if (!next) b.total = total;
+    const link = [{ relation: 'self', url: self }];
+    if (next) link.push({ relation: 'next', url: next });
+    if (prev) link.push({ relation: 'previous', url: prev });
+    b.link = link;
+    const end = Math.min(handles.length, offset + count);
+    if (end > offset) {
+      const entry = new Array(end - offset);
+      for (let i = offset; i < end; i++) {
+        const h = handles[i];
+        entry[i - offset] = {
+          fullUrl: `${base}/${type}/${store.idOf(type, h, session)}`,
+          resource: store.resourceOf(type, h, session),
+          search: { mode: 'match' },
+        };
+      }
+      b.entry = entry;
+    }
+    return b;
+  }
+
+  function getPage(url: URL, base: string, session: string, out: (s: number, v: unknown) => Response): Response {
+    const sp = url.searchParams;
+    const id = sp.get('_getpages') ?? '';
+    const p = paged.get(id);
+    if (!p || p.session !== session) {
+      throw new FhirError(410, `Search ID "${id}" does not exist and may have expired`);
+    }
+    const num = (name: string, dflt: number) => {
+      const v = sp.get(name);
+      if (v === null) return dflt;
+      if (!/^\d{1,9}$/.test(v)) throw new FhirError(400, `Invalid ${name} value: "${v}"`);
+      return Number(v);
+    };
+    const q = parseSearch(p.resourceType, p.pairs);
+    const offset = num('_getpagesoffset', 0);
+    const count = num('_count', q.count ?? DEFAULT_PAGE_SIZE);
+    const result = store.search(p.resourceType, q, session);
+    const self = `${base}?${url.search.slice(1)}`;
+    const hasNext = count > 0 && result.total > offset + count;
+    const next = hasNext ? nextUrl(base, id, offset + count, count, p.pairs) : undefined;
+    const prev = offset > 0 ? nextUrl(base, id, Math.max(0, offset - count), count, p.pairs) : undefined;
+    return out(200, bundle(base, id, p.resourceType, result.handles, offset, count, result.total, self, next, prev, session));
+  }
+
+  async function create(
+    c: Context,
+    type: string,
+    base: string,
+    session: string,
+    out: (s: number, v: unknown, h?: Record<string, string>) => Response,
+  ): Promise<Response> {
+    const declared = Number(c.req.header('content-length') ?? '0');
+    if (declared > MAX_BODY_BYTES) throw new FhirError(413, `Request body too large (limit ${MAX_BODY_BYTES} bytes)`);
+    const buf = await readLimited(c.req.raw, MAX_BODY_BYTES);
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+    } catch {
+      throw new FhirError(400, 'Request body is not valid UTF-8');
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (e) {
+      throw new FhirError(400, `Failed to parse request body as JSON resource: ${(e as Error).message}`);
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new FhirError(400, 'Request body must be a JSON object (a FHIR resource)');
+    const r = body as Resource;
+    if (r.resourceType !== type) {
+      throw new FhirError(400, `Resource type in body (${JSON.stringify(r.resourceType ?? null)}) does not match the URL (${type})`);
+    }
+    if (strict) {
+      const issues: OutcomeIssue[] = strictIssues(r);
+      if (issues.length) throw new FhirError(422, `Resource failed FHIR R4 validation (${issues.length} issues)`, issues);
+    }
+    const stored = store.create(r, session);
+    const loc = `${base}/${type}/${stored.id}/_history/1`;
+    return out(201, stored, { location: loc, 'content-location': loc, etag: 'W/"1"' });
+  }
+
+  return app;
+}
+
+async function readLimited(req: Request, limit: number): Promise<Uint8Array> {
+  if (!req.body) return new Uint8Array();
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw new FhirError(413, `Request body too large (limit ${limit} bytes)`);
+    }
+    chunks.push(value);
+  }
+  const buf = new Uint8Array(size);
+  let o = 0;
+  for (const ch of chunks) {
+    buf.set(ch, o);
+    o += ch.byteLength;
+  }
+  return buf;
+}
+
+/** The CapabilityStatement: exactly the interactions and search parameters this server supports. */
+export function capabilityStatement(store: FhirStore, strict: boolean): Record<string, unknown> {
+  const kindType: Record<string, string> = { id: 'token', reference: 'reference', token: 'token', string: 'string', date: 'date' };
+  const resource = [...R4_RESOURCE_TYPES].sort().map((type) => {
+    const defs = paramsFor(type);
+    const docs = PARAM_DOCS[type] ?? {};
+    return {
+      type,
+      interaction: [{ code: 'read' }, { code: 'search-type' }, { code: 'create' }],
+      versioning: 'no-version',
+      searchParam: Object.entries(defs)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([name, d]) => ({
+          name,
+          type: kindType[d.kind],
+          ...(docs[name] ? { documentation: docs[name] } : {}),
+        })),
+    };
+  });
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: store.clock,
+    publisher: 'ehrgym',
+    kind: 'instance',
+    software: { name: 'ehrgym FHIR server' },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    rest: [
+      {
+        mode: 'server',
+        documentation: `Search results: _count (default ${DEFAULT_PAGE_SIZE}), _sort on date parameters (prefix - for descending), _summary=count, paging via _getpages. Writes are kept per session; ${strict ? 'strict FHIR R4 validation' : 'compat mode: bodies stored as sent'}.`,
+        resource,
+      },
+    ],
+  };
+}
+
+export interface StartedFhirServer {
+  /** Base URL with trailing slash, e.g. `http://127.0.0.1:41234/fhir/`. */
+  url: string;
+  port: number;
+  host: string;
+  app: Hono;
+  close(): Promise<void>;
+}
+
+/** Listen on `host` (default 127.0.0.1) and `port` (default 0 = any free port). */
+export async function startFhirServer(
+  store: FhirStore,
+  opts: { host?: string; port?: number; strict?: boolean; pagingCacheSize?: number } = {},
+): Promise<StartedFhirServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const app = createFhirApp(store, { strict: opts.strict, pagingCacheSize: opts.pagingCacheSize });
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, hostname: host, port: opts.port ?? 0 }, (info: AddressInfo) => {
+      const h = host.includes(':') ? `[${host}]` : host;
+      resolve({
+        url: `http://${h}:${info.port}/fhir/`,
+        port: info.port,
+        host,
+        app,
+        close: () =>
+          new Promise<void>((res) => {
+            const s = server as unknown as { closeAllConnections?: () => void; close(cb: () => void): void };
+            s.close(() => res());
+            s.closeAllConnections?.();
+          }),
+      });
+    });
+    server.on('error', reject);
+  });
+}
+
+export { GENERIC_PARAMS, SEARCH_PARAMS };
