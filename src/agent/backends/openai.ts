@@ -1,0 +1,136 @@
+/**
+ * `openai:<model>`: any OpenAI-compatible chat-completions endpoint through the official `openai` SDK.
+ *
+ * History roles map `user` → `user`, `agent` → `assistant`; no system message (spec §4.4). Temperature 0 and
+ * max_tokens 2048 unless overridden. Transient failures (429, 5xx, timeouts, connection resets) are retried by the
+ * SDK with bounded exponential back-off (it honours `retry-after` headers). A non-retryable error whose text passes
+ * the AgentBench context-limit word rule ends the episode with `agent context limit`.
+ */
+import OpenAI, { APIConnectionError, APIError } from 'openai';
+import type { Agent, AgentReply, EpisodeInfo } from '../types.js';
+import type { HistoryItem } from '../../tasks/types.js';
+
+export interface OpenAIAgentOptions {
+  model: string;
+  /** One or more base URLs (e.g. `http://127.0.0.1:8000/v1`); several share load, sticky by task index. */
+  baseUrls?: string[];
+  /** Name of the environment variable holding the API key (default `OPENAI_API_KEY`). */
+  apiKeyEnv?: string;
+  /** Environment to read the key from (default `process.env`). */
+  env?: Record<string, string | undefined>;
+  temperature?: number;
+  maxTokens?: number;
+  /** Extra request fields merged into every request body (e.g. `{"chat_template_kwargs": {...}}`). */
+  extra?: Record<string, unknown>;
+  /** Retries after the first attempt for transient failures (default 4). */
+  maxRetries?: number;
+  /** Per-request timeout in ms (default 300000). */
+  timeoutMs?: number;
+}
+
+/** Raised for configuration problems (missing key); the CLI turns it into one line. */
+export class AgentConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AgentConfigError';
+  }
+}
+
+const AND_WORDS = [
+  ['prompt', 'context', 'tokens'],
+  ['limit', 'exceed', 'max', 'long', 'much', 'many', 'reach', 'over', 'up', 'beyond'],
+];
+
+/** AgentBench's `check_context_limit`: lowercased text holds a word of each group (substring test). */
+export function isContextLimitText(text: string): boolean {
+  const t = text.toLowerCase();
+  return AND_WORDS.every((group) => group.some((w) => t.includes(w)));
+}
+
+export function isLocalUrl(url: string): boolean {
+  try {
+    const h = new URL(url).hostname;
+    return h === 'localhost' || h === '127.0.0.1' || h === '[::1]' || h === '::1' || h.endsWith('.localhost');
+  } catch {
+    return false;
+  }
+}
+
+export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+
+export class OpenAIAgent implements Agent {
+  readonly name: string;
+  readonly config: Record<string, unknown>;
+  private readonly clients: OpenAI[];
+  private readonly body: Record<string, unknown>;
+
+  constructor(opts: OpenAIAgentOptions) {
+    const baseUrls = opts.baseUrls && opts.baseUrls.length > 0 ? opts.baseUrls : [DEFAULT_BASE_URL];
+    const keyEnv = opts.apiKeyEnv ?? 'OPENAI_API_KEY';
+    const env = opts.env ?? process.env;
+    let apiKey = env[keyEnv];
+    if (!apiKey) {
+      const remote = baseUrls.filter((u) => !isLocalUrl(u));
+      if (remote.length > 0) {
+        throw new AgentConfigError(`missing API key: set the environment variable ${keyEnv} (--api-key-env) for ${remote[0]}`);
+      }
+      apiKey = 'EMPTY';
+    }
+    const maxRetries = opts.maxRetries ?? 4;
+    const timeout = opts.timeoutMs ?? 300_000;
+    this.clients = baseUrls.map((baseURL) => new OpenAI({ apiKey, baseURL, maxRetries, timeout }));
+    const temperature = opts.temperature ?? 0;
+    const maxTokens = opts.maxTokens ?? 2048;
+    this.body = { model: opts.model, temperature, max_tokens: maxTokens, ...(opts.extra ?? {}) };
+    this.name = `openai:${opts.model}`;
+    // Recorded in manifests: never the key itself, only the name of the variable it came from.
+    this.config = {
+      backend: 'openai',
+      model: opts.model,
+      baseUrls,
+      apiKeyEnv: keyEnv,
+      temperature,
+      maxTokens,
+      extra: opts.extra ?? {},
+      maxRetries,
+      timeoutMs: timeout,
+    };
+  }
+
+  /** Fails with a connection error when no endpoint answers at all (HTTP errors mean it is reachable). */
+  async preflight(): Promise<void> {
+    for (const client of this.clients) {
+      try {
+        await client.models.list({ maxRetries: 1, timeout: 15_000 });
+      } catch (err) {
+        if (err instanceof APIConnectionError) {
+          throw new Error(`model endpoint unreachable: ${client.baseURL} (${err.message})`);
+        }
+        // any HTTP answer (401, 404, …) proves the endpoint is reachable
+      }
+    }
+  }
+
+  async act(history: HistoryItem[], episode: EpisodeInfo): Promise<AgentReply> {
+    const client = this.clients[episode.index % this.clients.length];
+    const messages = history.map((h) => ({ role: h.role === 'agent' ? 'assistant' : 'user', content: h.content }));
+    try {
+      const res = await client.chat.completions.create(
+        { ...this.body, messages } as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming,
+        { signal: episode.signal },
+      );
+      const content = res.choices?.[0]?.message?.content ?? '';
+      const usage = res.usage
+        ? { promptTokens: res.usage.prompt_tokens ?? 0, completionTokens: res.usage.completion_tokens ?? 0 }
+        : undefined;
+      return usage ? { content, usage } : { content };
+    } catch (err) {
+      if (err instanceof APIError && !(err instanceof APIConnectionError) && err.status !== undefined) {
+        const retryable = err.status === 408 || err.status === 409 || err.status === 429 || err.status >= 500;
+        const text = `${err.message} ${err.error ? JSON.stringify(err.error) : ''}`;
+        if (!retryable && isContextLimitText(text)) return { content: '', contextLimit: true };
+      }
+      throw err;
+    }
+  }
+}

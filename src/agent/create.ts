@@ -1,0 +1,45 @@
+/**
+ * The agent factory behind `--agent`:
+ *
+ *   openai:<model>      any OpenAI-compatible chat endpoint (--base-url, --api-key-env, --extra, …)
+ *   oracle              the expert solvers of the task families
+ *   finish-empty        always `FINISH([])`
+ *   give-up             always `FINISH(["unknown"])`
+ *   replay:<runs.jsonl> re-sends a recorded run's agent messages, by task index, in order
+ */
+import type { Agent } from './types.js';
+import { OpenAIAgent, AgentConfigError, type OpenAIAgentOptions } from './backends/openai.js';
+import { PolicyAgent, ReplayAgent, finishEmptyAgent, giveUpAgent, type Policy } from './backends/scripted.js';
+
+export interface CreateAgentOptions extends Omit<OpenAIAgentOptions, 'model'> {
+  /** The expert policy played by `oracle`. */
+  oraclePolicy?: Policy;
+}
+
+export const AGENT_SPECS = ['openai:<model>', 'oracle', 'finish-empty', 'give-up', 'replay:<runs.jsonl>'];
+
+export function createAgent(spec: string, opts: CreateAgentOptions = {}): Agent {
+  if (spec.startsWith('openai:')) {
+    const model = spec.slice('openai:'.length);
+    if (!model) throw new AgentConfigError('--agent openai:<model> needs a model name');
+    return new OpenAIAgent({ ...opts, model });
+  }
+  if (spec.startsWith('replay:')) {
+    const path = spec.slice('replay:'.length);
+    if (!path) throw new AgentConfigError('--agent replay:<runs.jsonl> needs a file');
+    return new ReplayAgent(path);
+  }
+  switch (spec) {
+    case 'oracle':
+      if (!opts.oraclePolicy) throw new AgentConfigError('the oracle agent needs the expert solvers');
+      return new PolicyAgent('oracle', opts.oraclePolicy, { backend: 'scripted', policy: 'expert solvers' });
+    case 'finish-empty':
+      return finishEmptyAgent();
+    case 'give-up':
+      return giveUpAgent();
+    default:
+      throw new AgentConfigError(`unknown agent "${spec}" (expected one of ${AGENT_SPECS.join(', ')})`);
+  }
+}
+
+export { AgentConfigError };

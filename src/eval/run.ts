@@ -1,0 +1,356 @@
+/**
+ * `ehrgym eval`: run a task set through an agent with a worker pool, writing an AgentBench-compatible run folder.
+ *
+ * Crash safety: runs.jsonl / error.jsonl / episodes.jsonl are append-only, one write + fsync per line. `resume`
+ * reads them back (a torn last line is cut off), skips finished episodes and refuses when the manifest changed.
+ * overall.json, grades.jsonl and summary.json are derived files, rewritten atomically at the end.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import type { Agent } from '../agent/types.js';
+import type { GradeResult, GraderContext, TaskCase, TaskOutput } from '../tasks/types.js';
+import { OFFICIAL_API_BASE } from '../fhir/types.js';
+import { runEpisode, type EpisodeResult, type JsonLoads, type PostMode, DEFAULT_MAX_ROUNDS } from '../agent/loop.js';
+import { functionsSha256, promptTemplateSha256, renderPrompt, sha256Hex } from '../agent/prompt.js';
+import { VERSION } from '../version.js';
+import type { FhirBackend } from './backend.js';
+import type { GradedTask, RunManifest, RunSummary, RunsLine } from './types.js';
+import { JsonlAppender, readJsonl, truncateTo } from './jsonl.js';
+import { agentBenchOverall, familyOf, summarize } from './score.js';
+
+export interface TaskSet {
+  /** Name recorded in the manifest (`medagentbench-v2` or the file path). */
+  name: string;
+  cases: TaskCase[];
+  /** sha256 of the task file bytes. */
+  sha256: string;
+}
+
+export type Grader = (task: TaskCase, output: TaskOutput, ctx: GraderContext) => Promise<GradeResult> | GradeResult;
+
+/** A problem with the inputs or the run folder (the CLI reports it as one line). */
+export class EvalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EvalError';
+  }
+}
+
+export interface EvalOptions {
+  /** Run folder. */
+  out: string;
+  taskSet: TaskSet;
+  agent: Agent;
+  backend: FhirBackend;
+  grade: Grader;
+  apiBase?: string;
+  postMode?: PostMode;
+  maxRounds?: number;
+  concurrency?: number;
+  /** Only the first N selected tasks. */
+  limit?: number;
+  /** Only these families (`task5`, `task9`, …). */
+  families?: string[];
+  resume?: boolean;
+  /** Progress bar on stderr (default: when stderr is a TTY). */
+  progress?: boolean;
+  /** Python json.loads for POST bodies. */
+  jsonLoads?: JsonLoads;
+  /** fsync every line (default true). */
+  fsync?: boolean;
+  /** Aborting stops scheduling, aborts in-flight agent calls and leaves a resumable folder. */
+  signal?: AbortSignal;
+  /** Called after each finished episode. */
+  onEpisode?: (e: { index: number; id: string; status: string; correct?: boolean }) => void;
+}
+
+export interface EvalResult {
+  dir: string;
+  /** Absent when the run was interrupted. */
+  summary?: RunSummary & { agentFailures: number };
+  interrupted: boolean;
+  /** Task indices whose agent failed (recorded in error.jsonl; rerun them with resume). */
+  failed: number[];
+  /** Episodes run by this invocation (not counting resumed ones). */
+  ran: number;
+}
+
+export const RUN_FILES = {
+  manifest: 'manifest.json',
+  runs: 'runs.jsonl',
+  errors: 'error.jsonl',
+  episodes: 'episodes.jsonl',
+  overall: 'overall.json',
+  summary: 'summary.json',
+  grades: 'grades.jsonl',
+} as const;
+
+/** One line of episodes.jsonl: our per-episode figures (rounds, tokens, wall ms). */
+export interface EpisodeStatsLine {
+  index: number;
+  rounds: number;
+  promptTokens: number;
+  completionTokens: number;
+  ms: number;
+}
+
+export function selectTasks(cases: TaskCase[], families?: string[], limit?: number): Array<{ index: number; task: TaskCase }> {
+  let sel = cases.map((task, index) => ({ index, task }));
+  if (families && families.length > 0) sel = sel.filter((s) => families.includes(familyOf(s.task.id)));
+  if (limit !== undefined) sel = sel.slice(0, limit);
+  return sel;
+}
+
+/** AgentBench's `time` field. */
+export function agentBenchTime(ms: number): { timestamp: number; str: string } {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  const str = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return { timestamp: ms, str };
+}
+
+function writeAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export function buildManifest(opts: EvalOptions): RunManifest {
+  const filter: RunManifest['filter'] = {};
+  if (opts.families && opts.families.length > 0) filter.families = [...opts.families];
+  if (opts.limit !== undefined) filter.limit = opts.limit;
+  return {
+    harnessVersion: VERSION,
+    taskSet: { name: opts.taskSet.name, sha256: opts.taskSet.sha256, count: opts.taskSet.cases.length },
+    promptTemplateSha256: promptTemplateSha256(),
+    functionsSha256: functionsSha256(),
+    world: opts.backend.world,
+    apiBase: opts.apiBase ?? OFFICIAL_API_BASE,
+    postMode: opts.postMode ?? 'official',
+    maxRounds: opts.maxRounds ?? DEFAULT_MAX_ROUNDS,
+    agent: { name: opts.agent.name, config: opts.agent.config },
+    ...(Object.keys(filter).length > 0 ? { filter } : {}),
+  };
+}
+
+function manifestDiff(a: unknown, b: unknown, path = ''): string[] {
+  if (canonical(a) === canonical(b)) return [];
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
+    return [...keys].flatMap((k) => manifestDiff((a as any)[k], (b as any)[k], path ? `${path}.${k}` : k));
+  }
+  return [path || '(manifest)'];
+}
+
+/** Grade one output the official way: only outputs with a non-null result are graded; exceptions count as incorrect. */
+export async function gradeOutput(grade: Grader, task: TaskCase, output: TaskOutput, ctx: GraderContext): Promise<GradeResult> {
+  if (output.result === null || output.result === undefined) {
+    return { correct: false, checks: [{ name: 'graded', pass: false, note: `status ${output.status}: result is None, not graded` }] };
+  }
+  try {
+    return await grade(task, output, ctx);
+  } catch (err) {
+    return { correct: false, checks: [], exception: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+export async function runEval(opts: EvalOptions): Promise<EvalResult> {
+  const t0 = performance.now();
+  const dir = opts.out;
+  const apiBase = opts.apiBase ?? OFFICIAL_API_BASE;
+  const postMode = opts.postMode ?? 'official';
+  const maxRounds = opts.maxRounds ?? DEFAULT_MAX_ROUNDS;
+  const concurrency = Math.max(1, opts.concurrency ?? 1);
+  const selected = selectTasks(opts.taskSet.cases, opts.families, opts.limit);
+  if (selected.length === 0) throw new EvalError('no task matches --tasks-filter/--limit');
+  const manifest = buildManifest(opts);
+  const runId = sha256Hex(canonical(manifest)).slice(0, 12);
+  const paths = Object.fromEntries(Object.entries(RUN_FILES).map(([k, f]) => [k, join(dir, f)])) as Record<
+    keyof typeof RUN_FILES,
+    string
+  >;
+
+  mkdirSync(dir, { recursive: true });
+  // ---- the run folder: fresh, or resumed under the same manifest
+  const hasRuns = existsSync(paths.runs) && readFileSync(paths.runs).length > 0;
+  if (existsSync(paths.manifest)) {
+    let old: unknown;
+    try {
+      old = JSON.parse(readFileSync(paths.manifest, 'utf8'));
+    } catch {
+      throw new EvalError(`${paths.manifest}: not valid JSON`);
+    }
+    if (!opts.resume) {
+      throw new EvalError(`${dir} already holds a run; pass --resume to continue it or choose another --out`);
+    }
+    const diff = manifestDiff(old, manifest);
+    if (diff.length > 0) {
+      throw new EvalError(`--resume refused: the run in ${dir} was made with a different ${diff.join(', ')}`);
+    }
+  } else if (hasRuns) {
+    throw new EvalError(`${dir} holds a runs.jsonl without manifest.json; choose another --out`);
+  }
+  writeAtomic(paths.manifest, JSON.stringify(manifest, null, 2) + '\n');
+
+  const runs = readJsonl<RunsLine>(paths.runs, { tolerateTornTail: true });
+  if (runs.torn) truncateTo(paths.runs, runs.validBytes);
+  const stats = readJsonl<EpisodeStatsLine>(paths.episodes, { tolerateTornTail: true });
+  if (stats.torn) truncateTo(paths.episodes, stats.validBytes);
+  const errs = readJsonl<RunsLine>(paths.errors, { tolerateTornTail: true });
+  if (errs.torn) truncateTo(paths.errors, errs.validBytes);
+
+  const outputs = new Map<number, TaskOutput>();
+  for (const r of runs.records) {
+    const idx = r.value?.output?.index ?? r.value?.index;
+    if (typeof idx !== 'number') throw new EvalError(`${paths.runs}:${r.line}: no task index`);
+    if (!outputs.has(idx)) outputs.set(idx, r.value.output);
+  }
+  const epStats = new Map<number, EpisodeStatsLine>();
+  for (const r of stats.records) epStats.set(r.value.index, r.value);
+
+  const selectedSet = new Set(selected.map((s) => s.index));
+  const todo = selected.filter((s) => !outputs.has(s.index));
+  const runsOut = new JsonlAppender(paths.runs, opts.fsync ?? true);
+  const statsOut = new JsonlAppender(paths.episodes, opts.fsync ?? true);
+  const errOut = new JsonlAppender(paths.errors, opts.fsync ?? true);
+  const grades = new Map<number, GradeResult>();
+  const gradeCtx: GraderContext = { apiBase, fhir: opts.backend.base };
+
+  const showBar = opts.progress ?? Boolean(process.stderr.isTTY);
+  const bar = showBar
+    ? new cliProgress.SingleBar(
+        {
+          stream: process.stderr,
+          format: 'eval {bar} {value}/{total} | correct {correct} | failed {failed} | {duration_formatted} (eta {eta_formatted})',
+          hideCursor: true,
+          clearOnComplete: false,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : null;
+  let correctSoFar = 0;
+  bar?.start(selected.length, selected.length - todo.length, { correct: '-', failed: 0 });
+
+  const failed: number[] = [];
+  let ran = 0;
+  let next = 0;
+  const signal = opts.signal;
+  const worker = async (): Promise<void> => {
+    while (!signal?.aborted) {
+      const item = todo[next++];
+      if (!item) return;
+      const { index, task } = item;
+      const session = await opts.backend.openSession(`${runId}-${index}`);
+      let res: EpisodeResult;
+      try {
+        res = await runEpisode({
+          index,
+          task,
+          agent: opts.agent,
+          fhir: session.transport,
+          apiBase,
+          maxRounds,
+          postMode,
+          prompt: renderPrompt(task, { apiBase }),
+          jsonLoads: opts.jsonLoads,
+          signal,
+        });
+      } finally {
+        await session.close();
+      }
+      if (res.agentError !== undefined) {
+        if (signal?.aborted) return; // interrupted mid-call: not a failure, rerun on resume
+        failed.push(index);
+        errOut.append({
+          index,
+          error: 'AGENT_FAILED',
+          info: res.agentError,
+          output: { index: null, status: 'running', result: null, history: null },
+          time: agentBenchTime(Date.now()),
+        } satisfies RunsLine);
+        bar?.increment(1, { failed: failed.length });
+        opts.onEpisode?.({ index, id: task.id, status: 'agent failed' });
+        continue;
+      }
+      const line: RunsLine = { index, error: null, info: null, output: res.output, time: agentBenchTime(Date.now()) };
+      runsOut.append(line);
+      const st: EpisodeStatsLine = {
+        index,
+        rounds: res.rounds,
+        promptTokens: res.usage.promptTokens,
+        completionTokens: res.usage.completionTokens,
+        ms: Math.round(res.ms),
+      };
+      statsOut.append(st);
+      outputs.set(index, res.output);
+      epStats.set(index, st);
+      ran++;
+      const g = await gradeOutput(opts.grade, task, res.output, gradeCtx);
+      grades.set(index, g);
+      if (g.correct) correctSoFar++;
+      bar?.increment(1, { correct: correctSoFar });
+      opts.onEpisode?.({ index, id: task.id, status: String(res.output.status), correct: g.correct });
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, worker));
+  } finally {
+    bar?.stop();
+    runsOut.close();
+    statsOut.close();
+    errOut.close();
+  }
+  if (signal?.aborted) return { dir, interrupted: true, failed, ran };
+
+  // ---- derived files over everything the folder holds for the selection
+  const graded: GradedTask[] = [];
+  const finished: TaskOutput[] = [];
+  for (const { index, task } of selected) {
+    const out = outputs.get(index);
+    if (!out) continue;
+    let g = grades.get(index);
+    if (!g) {
+      g = await gradeOutput(opts.grade, task, out, gradeCtx);
+      grades.set(index, g);
+    }
+    const st = epStats.get(index);
+    finished.push(out);
+    graded.push({
+      index,
+      id: task.id,
+      family: familyOf(task.id),
+      status: String(out.status),
+      correct: g.correct,
+      grade: g,
+      rounds: st?.rounds ?? (out.history ?? []).filter((h) => h.role === 'agent').length,
+      ...(st ? { promptTokens: st.promptTokens, completionTokens: st.completionTokens, ms: st.ms } : {}),
+    });
+  }
+  const verdict = new Map(graded.map((g) => [g.index, g.correct]));
+  const overall = agentBenchOverall(finished, (o) => verdict.get(o.index as number) === true);
+  writeAtomic(paths.overall, JSON.stringify(overall, null, 4) + '\n');
+  writeAtomic(paths.grades, graded.map((g) => JSON.stringify(g)).join('\n') + (graded.length ? '\n' : ''));
+  const summary = summarize(
+    graded,
+    selected.map((s) => ({ index: s.index, id: s.task.id })),
+    manifest,
+    Math.round(performance.now() - t0),
+  );
+  writeAtomic(paths.summary, JSON.stringify(summary, null, 2) + '\n');
+  const stillFailed = selected.filter((s) => !outputs.has(s.index)).map((s) => s.index);
+  return { dir, summary, interrupted: false, failed: stillFailed, ran };
+}

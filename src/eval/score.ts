@@ -1,0 +1,119 @@
+/**
+ * Scoring: AgentBench's `overall.json` (TaskClient.calculate_overall + MedAgentBench's calculate_overall) and our
+ * `summary.json`.
+ */
+import type { TaskOutput } from '../tasks/types.js';
+import type { GradedTask, RunManifest, RunSummary } from './types.js';
+
+/** SampleStatus values in their enum order (the key order of `validation`). */
+export const SAMPLE_STATUSES = [
+  'running',
+  'completed',
+  'agent context limit',
+  'agent validation failed',
+  'agent invalid action',
+  'task limit reached',
+  'unknown',
+  'task error',
+] as const;
+
+export const QUERY_FAMILIES = ['task1', 'task2', 'task4', 'task6', 'task7'];
+export const ACTION_FAMILIES = ['task3', 'task5', 'task8', 'task9', 'task10'];
+
+export function familyOf(id: string): string {
+  return id.split('_')[0];
+}
+
+export interface AgentBenchOverall {
+  total: number;
+  validation: Record<string, number>;
+  custom: { 'success rate': number; raw_results: TaskOutput[] };
+}
+
+/** `overall.json` from the finished outputs (sorted by index) and their verdicts. */
+export function agentBenchOverall(outputs: TaskOutput[], correct: (o: TaskOutput) => boolean): AgentBenchOverall {
+  const n = outputs.length;
+  const validation: Record<string, number> = {};
+  for (const s of SAMPLE_STATUSES) validation[s] = 0;
+  for (const o of outputs) validation[String(o.status)] = (validation[String(o.status)] ?? 0) + 1;
+  if (n > 0) for (const k of Object.keys(validation)) validation[k] /= n;
+  const lengths = outputs.map((o) => o.history?.length ?? 0);
+  validation['average_history_length'] = n > 0 ? lengths.reduce((a, b) => a + b, 0) / n : 0;
+  validation['max_history_length'] = n > 0 ? Math.max(...lengths) : 0;
+  validation['min_history_length'] = n > 0 ? Math.min(...lengths) : 0;
+  let good = 0;
+  const raw = outputs.map((o) => {
+    const ok = correct(o);
+    if (ok) good++;
+    return { ...o, status: `${o.status}${ok ? 'Correct' : 'Incorrect'}` };
+  });
+  return { total: n, validation, custom: { 'success rate': n > 0 ? good / n : 0, raw_results: raw } };
+}
+
+function sr(c: number, t: number): number {
+  return t > 0 ? c / t : 0;
+}
+
+/**
+ * `summary.json`. `selected` is every task the run was asked to do (episodes whose agent failed count as incorrect
+ * and are reported under the status `agent failed`).
+ */
+export function summarize(
+  graded: GradedTask[],
+  selected: Array<{ index: number; id: string }>,
+  manifest: RunManifest,
+  wallMs: number,
+): RunSummary & { agentFailures: number } {
+  const byIndex = new Map(graded.map((g) => [g.index, g]));
+  const perFamily: RunSummary['perFamily'] = {};
+  const statusCounts: Record<string, number> = {};
+  let correct = 0;
+  let qc = 0;
+  let qt = 0;
+  let ac = 0;
+  let at = 0;
+  let prompt = 0;
+  let completion = 0;
+  let failures = 0;
+  for (const t of selected) {
+    const fam = familyOf(t.id);
+    const g = byIndex.get(t.index);
+    const ok = g?.correct === true;
+    const status = g ? g.status : 'agent failed';
+    if (!g) failures++;
+    statusCounts[status] = (statusCounts[status] ?? 0) + 1;
+    const f = (perFamily[fam] ??= { correct: 0, total: 0, sr: 0 });
+    f.total++;
+    if (ok) {
+      f.correct++;
+      correct++;
+    }
+    if (QUERY_FAMILIES.includes(fam)) {
+      qt++;
+      if (ok) qc++;
+    } else if (ACTION_FAMILIES.includes(fam)) {
+      at++;
+      if (ok) ac++;
+    }
+    prompt += g?.promptTokens ?? 0;
+    completion += g?.completionTokens ?? 0;
+  }
+  const families = Object.keys(perFamily).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)) || a.localeCompare(b));
+  const orderedFamilies: RunSummary['perFamily'] = {};
+  for (const k of families) {
+    orderedFamilies[k] = { ...perFamily[k], sr: sr(perFamily[k].correct, perFamily[k].total) };
+  }
+  return {
+    total: selected.length,
+    correct,
+    successRate: sr(correct, selected.length),
+    querySR: sr(qc, qt),
+    actionSR: sr(ac, at),
+    perFamily: orderedFamilies,
+    statusCounts,
+    tokens: { prompt, completion },
+    wallMs,
+    agentFailures: failures,
+    manifest,
+  };
+}
