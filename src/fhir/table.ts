@@ -153,9 +153,9 @@ export class TypeTable {
     }
     this.patient.push(pat);
     this.dLo.push(keys.date ? keys.date[0] : NaN);
-    this.dHi.push(keys.date ? keys.date[1] : NaN);
+    this.dHi.push(keys.date ? pointHigh(keys.date) : NaN);
     this.d2Lo.push(keys.date2 ? keys.date2[0] : NaN);
-    this.d2Hi.push(keys.date2 ? keys.date2[1] : NaN);
+    this.d2Hi.push(keys.date2 ? pointHigh(keys.date2) : NaN);
     this.lu.push(keys.lastUpdated ?? NaN);
     this.addTokens('code', keys.code, pos, pat, this.byCode, this.byPatientCode);
     this.addTokens('category', keys.category, pos, pat, this.byCategory, this.byPatientCategory);
@@ -388,6 +388,14 @@ export class TypeTable {
   sortValue(key: 'date' | 'date2' | 'lastUpdated', p: number): number {
     return key === 'date' ? this.dLo[p] : key === 'date2' ? this.d2Lo[p] : this.lu[p];
   }
+}
+
+/**
+ * HAPI indexes a date-time that has a time of day as a single instant (low = high), whatever its precision; only
+ * date-only values (day, month, year) are ranges. Ranges up to one minute wide are therefore stored as a point.
+ */
+function pointHigh(r: [number, number]): number {
+  return r[1] - r[0] <= 60_000 ? r[0] + 1 : r[1];
 }
 
 function stokenMatch(vals: string[] | undefined, q: TokenValue[]): boolean {

@@ -25,7 +25,11 @@ export interface IndexKeys {
   category?: string[];
   /** Tokens for `status`. */
   status?: string[];
-  /** The resource's primary date as a [low, high) range in epoch ms (date/authoredon/authored/performed). */
+  /**
+   * The resource's primary date as a [low, high) range in epoch ms (date/authoredon/authored/performed).
+   * A date-time with a time of day is an instant (`[t, t + 1000)` and `[t, t + 1)` are both fine: ranges up to
+   * one minute wide are indexed as the instant `t`, as HAPI does); date-only values span their day/month/year.
+   */
   date?: [number, number];
   /** Secondary date range, type-specific (MedicationRequest `authoredon` vs `date`). */
   date2?: [number, number];
