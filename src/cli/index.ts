@@ -7,7 +7,11 @@ import { Command, CommanderError } from 'commander';
 import { CliError } from './errors.js';
 import { VERSION } from '../version.js';
 // --- command registrations (one import + one line in `commands` per command) ---
+import { register as registerReport } from './report.js';
+import { register as registerView } from './view.js';
 const commands: Array<(program: Command) => void> = [
+  registerReport,
+  registerView,
 ];
 
 export function buildProgram(): Command {

@@ -1,0 +1,108 @@
+/** SVG charts rendered with vega-lite → vega in Node (no browser, no network). */
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import { BEHAVIOURS } from './behaviours.js';
+import type { Leaderboard, RunAnalysis } from './types.js';
+
+export const PALETTE = ['#4C78A8', '#F58518', '#54A24B', '#B279A2', '#E45756', '#72B7B2', '#EECA3B', '#9D755D'];
+const FONT = 'Helvetica, Arial, sans-serif';
+
+const baseConfig = {
+  font: FONT,
+  background: 'white',
+  view: { stroke: null },
+  axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', labelColor: '#333', titleColor: '#333', gridColor: '#e6e6e6', domainColor: '#888' },
+  legend: { labelFontSize: 11, titleFontSize: 12, orient: 'top' },
+  title: { fontSize: 14, anchor: 'start', color: '#222' },
+};
+
+/** Render a vega-lite spec to an SVG string (deterministic for the same spec). */
+export async function renderSvg(spec: Record<string, unknown>): Promise<string> {
+  const compiled = vl.compile({ ...spec, config: { ...baseConfig, ...((spec.config as object) ?? {}) } } as vl.TopLevelSpec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}
+
+const runColors = (runs: RunAnalysis[]) => ({ domain: runs.map((r) => r.label), range: runs.map((_, i) => PALETTE[i % PALETTE.length]!) });
+
+/** Per-family success rate, one bar per run in each family group. */
+export function familyChartSpec(runs: RunAnalysis[]): Record<string, unknown> {
+  const values = runs.flatMap((r) => r.scores.perFamily.map((f) => ({ run: r.label, family: f.family, sr: f.sr, label: `${f.correct}/${f.total}` })));
+  const families = runs[0]?.scores.perFamily.map((f) => f.family) ?? [];
+  return {
+    title: 'Success rate per task family',
+    width: Math.max(360, families.length * (18 * runs.length + 22)),
+    height: 220,
+    data: { values },
+    mark: { type: 'bar' },
+    encoding: {
+      x: { field: 'family', type: 'nominal', sort: families, title: null, axis: { labelAngle: 0 } },
+      xOffset: { field: 'run', type: 'nominal', sort: runs.map((r) => r.label) },
+      y: { field: 'sr', type: 'quantitative', title: 'success rate', scale: { domain: [0, 1] }, axis: { format: '.0%' } },
+      color: { field: 'run', type: 'nominal', title: 'run', scale: runColors(runs) },
+      tooltip: [{ field: 'run' }, { field: 'family' }, { field: 'label', title: 'correct' }],
+    },
+  };
+}
+
+/** Published overall success rates (300-task tables) with the runs added, sorted descending. */
+export function leaderboardChartSpec(runs: RunAnalysis[], board: Leaderboard): Record<string, unknown> {
+  const values: { name: string; sr: number; kind: string }[] = [];
+  for (const t of board.tables) {
+    if (t.tasks !== 300) continue;
+    for (const r of t.rows) {
+      const kind = t.id.startsWith('third-party') ? 'third-party run' : r.confirmed ? 'published' : 'published (unconfirmed)';
+      values.push({ name: t.id.startsWith('third-party') ? r.model : `${r.model}${r.size && r.size !== 'N/A' ? ` (${r.size})` : ''}`, sr: r.overall, kind });
+    }
+  }
+  for (const r of runs) values.push({ name: `▶ ${r.label} (${r.scores.total} tasks)`, sr: r.scores.successRate, kind: 'this report' });
+  values.sort((a, b) => b.sr - a.sr || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return {
+    title: 'Overall success rate beside published MedAgentBench results',
+    width: 440,
+    height: { step: 17 },
+    data: { values },
+    layer: [
+      {
+        mark: { type: 'bar' },
+        encoding: {
+          y: { field: 'name', type: 'nominal', sort: values.map((v) => v.name), title: null, axis: { labelLimit: 260 } },
+          x: { field: 'sr', type: 'quantitative', title: 'success rate', scale: { domain: [0, 1] }, axis: { format: '.0%' } },
+          color: {
+            field: 'kind', type: 'nominal', title: null,
+            scale: { domain: ['this report', 'published', 'published (unconfirmed)', 'third-party run'], range: ['#E45756', '#4C78A8', '#A9C4E0', '#BAB0AC'] },
+          },
+        },
+      },
+      {
+        mark: { type: 'text', align: 'left', dx: 3, fontSize: 10, color: '#333' },
+        encoding: {
+          y: { field: 'name', type: 'nominal', sort: values.map((v) => v.name) },
+          x: { field: 'sr', type: 'quantitative' },
+          text: { field: 'sr', type: 'quantitative', format: '.1%' },
+        },
+      },
+    ],
+  };
+}
+
+/** Number of tasks showing each behaviour, one bar per run. */
+export function behaviourChartSpec(runs: RunAnalysis[]): Record<string, unknown> {
+  const titles = BEHAVIOURS.map((b) => b.title);
+  const values = runs.flatMap((r) => r.behaviours.map((b) => ({ run: r.label, behaviour: BEHAVIOURS.find((x) => x.id === b.behaviour)!.title, tasks: b.tasks })));
+  return {
+    title: 'Behaviours (tasks showing each)',
+    width: 420,
+    height: { step: Math.max(8, 14 * runs.length) },
+    data: { values },
+    mark: { type: 'bar' },
+    encoding: {
+      y: { field: 'behaviour', type: 'nominal', sort: titles, title: null, axis: { labelLimit: 240 } },
+      yOffset: { field: 'run', type: 'nominal', sort: runs.map((r) => r.label) },
+      x: { field: 'tasks', type: 'quantitative', title: 'tasks', axis: { tickMinStep: 1, format: 'd' } },
+      color: { field: 'run', type: 'nominal', title: 'run', scale: runColors(runs) },
+    },
+  };
+}

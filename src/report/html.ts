@@ -1,0 +1,191 @@
+/** report.html: one self-contained page (inline CSS and SVG; no script, no network). */
+import { BEHAVIOURS } from './behaviours.js';
+import { clip, num, pct, pval, signed, signedPct } from './format.js';
+import { GET_OK_PREFIX } from './history.js';
+import type { CaseStudy, ReportData, RunAnalysis } from './types.js';
+
+export const esc = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+
+export const REPORT_CSS = `
+:root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#f6f8fa;--ok:#1a7f37;--bad:#cf222e;--accent:#0969da}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.5 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:var(--fg);background:#fff}
+header{background:#24292f;color:#fff;padding:18px 32px}
+header h1{margin:0;font-size:20px;font-weight:600}
+header p{margin:4px 0 0;color:#c9d1d9;font-size:13px}
+main{max-width:1180px;margin:0 auto;padding:24px 32px 64px}
+h2{font-size:18px;border-bottom:1px solid var(--line);padding-bottom:6px;margin-top:36px}
+h3{font-size:15px;margin:24px 0 8px}
+h4{font-size:14px;margin:18px 0 6px}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
+th,td{border:1px solid var(--line);padding:4px 10px;text-align:left;vertical-align:top}
+th{background:var(--bg);font-weight:600}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.run td{background:#fff8c5;font-weight:600}
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
+.card{border:1px solid var(--line);border-radius:8px;padding:12px 16px;min-width:220px;background:#fff}
+.card .label{color:var(--muted);font-size:12px}
+.card .big{font-size:28px;font-weight:600}
+.card .sub{color:var(--muted);font-size:12px}
+.chart{margin:8px 0 20px;overflow-x:auto}
+.chart svg{max-width:100%;height:auto}
+.muted{color:var(--muted)}
+.pill{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;border:1px solid var(--line);background:var(--bg)}
+.pill.ok{color:var(--ok);border-color:#aceebb;background:#dafbe1}
+.pill.bad{color:var(--bad);border-color:#ffcecb;background:#ffebe9}
+.pos{color:var(--ok)} .neg{color:var(--bad)}
+.ids code{margin-right:4px}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
+pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:8px;white-space:pre-wrap;word-break:break-word;margin:4px 0}
+.side{display:grid;grid-template-columns:1fr 1fr;gap:16px}
+.side>div{min-width:0}
+.turn{margin:6px 0}
+.turn .who{font-size:12px;color:var(--muted)}
+details summary{cursor:pointer;color:var(--accent);font-size:12px}
+ul.examples{margin:4px 0 12px;padding-left:20px}
+`;
+
+const table = (head: string[], rows: string[][], rowClass?: (i: number) => string): string =>
+  `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r, i) => `<tr${rowClass?.(i) ? ` class="${rowClass(i)}"` : ''}>${r.map((c) => (c.startsWith('<td') ? c : `<td>${c}</td>`)).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+const n = (s: string): string => `<td class="n">${s}</td>`;
+const title = (id: string): string => BEHAVIOURS.find((b) => b.id === id)!.title;
+const deltaCls = (x: number): string => (x > 0 ? 'pos' : x < 0 ? 'neg' : '');
+
+function cards(runs: RunAnalysis[]): string {
+  return `<div class="cards">${runs
+    .map((r) => {
+      const s = r.scores;
+      return `<div class="card"><div class="label">${esc(r.label)} · ${esc(r.agent)}</div><div class="big">${pct(s.successRate)}</div>
+<div class="sub">${s.correct}/${s.total} tasks · 95% CI ${pct(s.ci95.low)}–${pct(s.ci95.high)}</div>
+<div class="sub">query ${s.query.total ? pct(s.query.sr) : '—'} · action ${s.action.total ? pct(s.action.sr) : '—'}</div></div>`;
+    })
+    .join('')}</div>`;
+}
+
+function scores(runs: RunAnalysis[], familySvg: string): string {
+  const out: string[] = ['<h2 id="scores">Scores</h2>', cards(runs)];
+  out.push(table(
+    ['Run', 'Agent', 'Task set', 'Tasks', 'Success rate', '95% CI (Wilson)', 'Query SR', 'Action SR', 'Avg rounds', 'Avg prompt tokens', 'Avg completion tokens'],
+    runs.map((r) => {
+      const s = r.scores;
+      return [esc(r.label), esc(r.agent), esc(r.taskSet), n(String(s.total)), n(`${pct(s.successRate)} (${s.correct}/${s.total})`), n(`${pct(s.ci95.low)} – ${pct(s.ci95.high)}`),
+        n(s.query.total ? `${pct(s.query.sr)} (${s.query.correct}/${s.query.total})` : '—'), n(s.action.total ? `${pct(s.action.sr)} (${s.action.correct}/${s.action.total})` : '—'),
+        n(num(s.avgRounds, 2)), n(num(s.avgPromptTokens, 0)), n(num(s.avgCompletionTokens, 0))];
+    }),
+  ));
+  out.push(`<div class="chart">${familySvg}</div>`);
+  const families = runs[0]!.scores.perFamily.map((f) => f.family);
+  out.push('<h3>Per family</h3>', table(['Family', ...runs.map((r) => esc(r.label))], families.map((fam) => [fam, ...runs.map((r) => {
+    const f = r.scores.perFamily.find((x) => x.family === fam);
+    return n(f ? `${pct(f.sr)} (${f.correct}/${f.total})` : '—');
+  })])));
+  const rows: [string, (r: RunAnalysis) => number][] = [
+    ['completed', (r) => r.scores.status.completed], ['invalid action', (r) => r.scores.status.invalidAction],
+    ['round limit', (r) => r.scores.status.roundLimit], ['context limit', (r) => r.scores.status.contextLimit], ['error', (r) => r.scores.status.error],
+  ];
+  out.push('<h3>Status</h3>', table(['Status', ...runs.map((r) => esc(r.label))], rows.map(([name, f]) => [name, ...runs.map((r) => n(`${f(r)} (${pct(f(r) / r.scores.total)})`))])));
+  return out.join('\n');
+}
+
+function leaderboard(data: ReportData, svg: string): string {
+  const out: string[] = ['<h2 id="leaderboard">Leaderboard</h2>',
+    '<p class="muted">Published MedAgentBench results beside the runs of this report. Rows marked <em>unconfirmed</em> were not checked against the paper table; third-party runs are public repositories, not peer reviewed.</p>',
+    `<div class="chart">${svg}</div>`];
+  for (const t of data.leaderboard.tables) {
+    const rows = t.rows.map((r) => ({ name: esc(r.model + (r.size && r.size !== 'N/A' ? ` (${r.size})` : '')), overall: r.overall, q: r.query, a: r.action, mark: r.confirmed ? '' : r.note ?? 'unconfirmed', run: false }));
+    for (const r of data.runs.filter((x) => x.scores.total === t.tasks)) {
+      rows.push({ name: `${esc(r.label)} (this report)`, overall: r.scores.successRate, q: r.scores.query.total ? r.scores.query.sr : null, a: r.scores.action.total ? r.scores.action.sr : null, mark: '', run: true });
+    }
+    rows.sort((x, y) => y.overall - x.overall);
+    out.push(`<h3>${esc(t.title)}</h3><p class="muted">Source: ${esc(t.source)}</p>`);
+    out.push(table(['#', 'Model', 'Overall', 'Query', 'Action', 'Note'],
+      rows.map((r, i) => [n(String(i + 1)), r.name, n(pct(r.overall, 2)), n(r.q === null ? '—' : pct(r.q, 2)), n(r.a === null ? '—' : pct(r.a, 2)), r.mark ? `<em>${esc(r.mark)}</em>` : '']),
+      (i) => (rows[i]!.run ? 'run' : '')));
+  }
+  return out.join('\n');
+}
+
+function behaviours(runs: RunAnalysis[], svg: string): string {
+  const out: string[] = ['<h2 id="behaviours">Behaviour analysis</h2>',
+    '<p class="muted">Counted from the histories: number of tasks showing each behaviour (occurrences in brackets when a task shows it more than once).</p>',
+    `<div class="chart">${svg}</div>`];
+  out.push(table(['Behaviour', 'What it means', ...runs.map((r) => esc(r.label))], BEHAVIOURS.map((b) => [`<strong>${esc(b.title)}</strong>`, `<span class="muted">${esc(b.description)}</span>`, ...runs.map((r) => {
+    const s = r.behaviours.find((x) => x.behaviour === b.id)!;
+    return n(s.occurrences > s.tasks ? `${s.tasks} (${s.occurrences})` : String(s.tasks));
+  })])));
+  for (const r of runs) {
+    const fams = r.scores.perFamily.map((f) => f.family);
+    const shown = r.behaviours.filter((b) => b.tasks > 0);
+    out.push(`<h3>${esc(r.label)}: per family</h3>`);
+    if (!shown.length) {
+      out.push('<p>No behaviour detected.</p>');
+      continue;
+    }
+    out.push(table(['Behaviour', ...fams, 'All'], shown.map((b) => [esc(title(b.behaviour)), ...fams.map((f) => n(String(b.perFamily[f] ?? 0))), n(String(b.tasks))])));
+    out.push(`<h4>${esc(r.label)}: examples</h4>`);
+    for (const b of shown) {
+      out.push(`<div><strong>${esc(title(b.behaviour))}</strong><ul class="examples">${b.examples
+        .map((e) => `<li><code>${esc(e.taskId)}</code>${e.turn >= 0 ? ` <span class="muted">history item ${e.turn}</span>` : ''}: ${esc(e.evidence)}</li>`)
+        .join('')}</ul></div>`);
+    }
+  }
+  return out.join('\n');
+}
+
+function itemHtml(it: { index: number; role: string; content: string }): string {
+  const head = `<div class="who">${it.index}. ${esc(it.role)}</div>`;
+  if (it.role === 'user' && it.content.startsWith(GET_OK_PREFIX) && it.content.length > 400) {
+    return `<div class="turn">${head}<details><summary>GET response (${it.content.length} characters)</summary><pre>${esc(clip(it.content, 6000))}</pre></details></div>`;
+  }
+  return `<div class="turn">${head}<pre>${esc(clip(it.content, 3000))}</pre></div>`;
+}
+
+function caseStudy(c: CaseStudy, baseLabel: string, otherLabel: string): string {
+  const side = (label: string, s: CaseStudy['base']): string =>
+    `<div><h4>${esc(label)} <span class="pill ${s.correct ? 'ok' : 'bad'}">${s.correct ? 'correct' : 'incorrect'}</span> <span class="muted">${esc(s.status)}</span></h4>${
+      s.items.length ? s.items.map(itemHtml).join('') : '<p class="muted">(no further items)</p>'}</div>`;
+  return `<h4>${esc(c.taskId)} <span class="muted">(${esc(c.family)})</span> <span class="pill ${c.change === 'fixed' ? 'ok' : 'bad'}">${c.change}</span></h4>
+<p class="muted">Both trajectories from the first divergence (history item ${c.divergence}).</p><div class="side">${side(baseLabel, c.base)}${side(otherLabel, c.other)}</div>`;
+}
+
+function comparisons(data: ReportData): string {
+  if (!data.comparisons.length) return '';
+  const out: string[] = ['<h2 id="comparison">Comparison</h2>'];
+  for (const c of data.comparisons) {
+    out.push(`<h3>${esc(c.other)} vs ${esc(c.base)}</h3>`);
+    out.push(`<div class="cards"><div class="card"><div class="label">Overall change</div><div class="big ${deltaCls(c.overallDelta)}">${signedPct(c.overallDelta)}</div></div>
+<div class="card"><div class="label">Exact McNemar (two-sided)</div><div class="big">p = ${pval(c.mcnemar.pValue)}</div><div class="sub">${c.mcnemar.fixed} fixed · ${c.mcnemar.broken} broken</div></div></div>`);
+    out.push(table(['Family', esc(c.base), esc(c.other), 'Δ'], c.perFamily.map((f) => [f.family, n(pct(f.base)), n(pct(f.other)), `<td class="n ${deltaCls(f.delta)}">${signedPct(f.delta)}</td>`])));
+    out.push(`<p class="ids"><strong>Fixed (${c.fixed.length}):</strong> ${c.fixed.length ? c.fixed.map((id) => `<code>${esc(id)}</code>`).join(' ') : 'none'}</p>`);
+    out.push(`<p class="ids"><strong>Broken (${c.broken.length}):</strong> ${c.broken.length ? c.broken.map((id) => `<code>${esc(id)}</code>`).join(' ') : 'none'}</p>`);
+    out.push(table(['Behaviour', esc(c.base), esc(c.other), 'Δ'], c.behaviourDeltas.map((d) => [esc(title(d.behaviour)), n(String(d.base)), n(String(d.other)), `<td class="n ${deltaCls(-d.delta)}">${signed(d.delta)}</td>`])));
+    if (c.caseStudies.length) out.push('<h3>Case studies</h3>', ...c.caseStudies.map((cs) => caseStudy(cs, c.base, c.other)));
+  }
+  return out.join('\n');
+}
+
+export interface ReportCharts {
+  family: string;
+  leaderboard: string;
+  behaviours: string;
+}
+
+export function renderHtml(data: ReportData, charts: ReportCharts): string {
+  const runs = data.runs;
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ehrgym report — ${esc(runs.map((r) => r.label).join(' vs '))}</title>
+<style>${REPORT_CSS}</style></head>
+<body><header><h1>ehrgym report</h1><p>${runs.map((r) => `${esc(r.label)} (${esc(r.agent)}, ${esc(r.taskSet)}, ${r.scores.total} tasks)`).join(' · ')}</p></header>
+<main>
+<nav class="muted"><a href="#scores">Scores</a> · <a href="#leaderboard">Leaderboard</a> · <a href="#behaviours">Behaviours</a>${data.comparisons.length ? ' · <a href="#comparison">Comparison</a>' : ''}</nav>
+${scores(runs, charts.family)}
+${leaderboard(data, charts.leaderboard)}
+${behaviours(runs, charts.behaviours)}
+${comparisons(data)}
+</main></body></html>
+`;
+}
