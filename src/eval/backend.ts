@@ -4,7 +4,10 @@
  * real address of the server is.
  */
 import type { FhirTransport } from '../fhir/types.js';
-import { httpTransport, routedTransport } from '../agent/fhir-route.js';
+import type { FhirStore } from '../fhir/store.js';
+import { createFhirApp, SESSION_HEADER } from '../fhir/server.js';
+import { httpTransport, inProcessTransport } from '../fhir/client.js';
+import { routedTransport } from '../agent/fhir-route.js';
 import type { RunManifest } from './types.js';
 
 export interface EpisodeSession {
@@ -29,20 +32,75 @@ export function withSlash(url: string): string {
   return url.endsWith('/') ? url : url + '/';
 }
 
+function originOf(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}`;
+}
+
 /**
- * An external FHIR server (`--fhir-url`, e.g. the official image at `http://localhost:8080/fhir/`). Sessions are not
- * isolated there: in `official` POST mode nothing is ever written, exactly like the official harness.
+ * The embedded server, answered in-process (no socket). Requests on the advertised api_base go to the app as they
+ * are (the app prints links on the origin it is addressed with), so transcripts carry the advertised base whatever
+ * port a listening server would have. Each episode's session is a copy-on-write overlay dropped at the end.
  */
-export function externalBackend(fhirUrl: string, apiBase: string, opts: { timeoutMs?: number } = {}): FhirBackend {
-  const target = withSlash(fhirUrl);
-  const transport = routedTransport({ apiBase, targetBase: target, send: httpTransport(opts) });
+export function embeddedBackend(
+  store: FhirStore,
+  world: { name: string; seed?: number; fingerprint: string },
+  apiBase: string,
+  opts: { strict?: boolean } = {},
+): FhirBackend {
+  const app = createFhirApp(store, { strict: opts.strict });
+  // The app serves /fhir/…; an advertised base with another path is mapped onto it.
+  const targetBase = new URL(apiBase).pathname === '/fhir/' ? apiBase : `${originOf(apiBase)}/fhir/`;
+  const guard = (send: FhirTransport) => routedTransport({ apiBase, targetBase, send });
   return {
-    world: { fhirUrl: target },
-    base: transport,
-    openSession: async () => ({ transport, close: async () => {} }),
+    world: { ...world },
+    base: guard(inProcessTransport(app)),
+    openSession: async (id) => ({
+      transport: guard(inProcessTransport(app, { session: id })),
+      close: async () => {
+        store.dropSession(id);
+      },
+    }),
     close: async () => {},
   };
 }
+
+/**
+ * An external FHIR server (`--fhir-url`, e.g. the official image at `http://localhost:8080/fhir/`). The advertised
+ * api_base is mapped onto it; episodes name their session with the `X-Ehrgym-Session` header (an ehrgym server
+ * isolates them; other servers ignore it, and in `official` POST mode nothing is written anyway, exactly like the
+ * official harness).
+ */
+export function externalBackend(
+  fhirUrl: string,
+  apiBase: string,
+  opts: { timeoutMs?: number; dropSessions?: boolean } = {},
+): FhirBackend {
+  const target = withSlash(fhirUrl);
+  const adv = new URL(apiBase);
+  const fwd = { 'x-forwarded-host': adv.host, 'x-forwarded-proto': adv.protocol.replace(':', '') };
+  const make = (session?: string) =>
+    routedTransport({
+      apiBase,
+      targetBase: target,
+      send: httpTransport({ headers: fwd, timeoutMs: opts.timeoutMs, ...(session !== undefined ? { session } : {}) }),
+    });
+  const base = make();
+  return {
+    world: { fhirUrl: target },
+    base,
+    openSession: async (id) => ({
+      transport: make(id),
+      close: async () => {
+        // live POSTs wrote into the session: an ehrgym server drops it on DELETE {base}_session/{id}
+        if (opts.dropSessions) await fetch(`${target}_session/${id}`, { method: 'DELETE' }).catch(() => undefined);
+      },
+    }),
+    close: async () => {},
+  };
+}
+
+export { SESSION_HEADER };
 
 /** Check that a FHIR server answers `GET {base}metadata` with 200 (the official harness's health check). */
 export async function checkFhirServer(base: FhirTransport, apiBase: string): Promise<void> {

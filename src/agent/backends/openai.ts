@@ -58,6 +58,29 @@ export function isLocalUrl(url: string): boolean {
 
 export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
+/**
+ * fetch for the SDK that keeps the full text of error bodies: servers such as vLLM answer
+ * `{"object": "error", "message": …}` without an `error` key, which the SDK would reduce to "status code (no body)".
+ * The context-limit rule needs that text, so such bodies are wrapped as `{"error": {"message": <text>}}`.
+ */
+export const fetchKeepingErrorText: typeof fetch = async (input, init) => {
+  const res = await fetch(input, init);
+  if (res.status < 400) return res;
+  const text = await res.text();
+  let body = text;
+  try {
+    const j = JSON.parse(text);
+    if (!j || typeof j !== 'object' || !('error' in j)) body = JSON.stringify({ error: { message: text } });
+  } catch {
+    body = JSON.stringify({ error: { message: text } });
+  }
+  const headers = new Headers(res.headers);
+  headers.delete('content-length');
+  headers.delete('content-encoding');
+  headers.set('content-type', 'application/json');
+  return new Response(body, { status: res.status, statusText: res.statusText, headers });
+};
+
 export class OpenAIAgent implements Agent {
   readonly name: string;
   readonly config: Record<string, unknown>;
@@ -78,7 +101,7 @@ export class OpenAIAgent implements Agent {
     }
     const maxRetries = opts.maxRetries ?? 4;
     const timeout = opts.timeoutMs ?? 300_000;
-    this.clients = baseUrls.map((baseURL) => new OpenAI({ apiKey, baseURL, maxRetries, timeout }));
+    this.clients = baseUrls.map((baseURL) => new OpenAI({ apiKey, baseURL, maxRetries, timeout, fetch: fetchKeepingErrorText }));
     const temperature = opts.temperature ?? 0;
     const maxTokens = opts.maxTokens ?? 2048;
     this.body = { model: opts.model, temperature, max_tokens: maxTokens, ...(opts.extra ?? {}) };

@@ -1,0 +1,109 @@
+/**
+ * `ehrgym grade`: re-grade any AgentBench-format runs.jsonl (ours or the official harness's) against a task set.
+ */
+import type { GraderContext, TaskOutput } from '../tasks/types.js';
+import type { GradedTask, RunsLine } from './types.js';
+import { readJsonl, JsonlError } from './jsonl.js';
+import { EvalError, gradeOutput, type Grader, type TaskSet } from './run.js';
+import { ACTION_FAMILIES, QUERY_FAMILIES, agentBenchOverall, familyOf, type AgentBenchOverall } from './score.js';
+
+export interface RegradeResult {
+  graded: GradedTask[];
+  total: number;
+  correct: number;
+  successRate: number;
+  querySR: number;
+  actionSR: number;
+  perFamily: Record<string, { correct: number; total: number; sr: number }>;
+  /** Task indices of the task set that the log does not hold (counted as incorrect). */
+  missing: number[];
+  overall: AgentBenchOverall;
+}
+
+/** Read a runs.jsonl strictly: a malformed line is an error naming it. The first line of an index wins. */
+export function readRunsFile(path: string, taskCount: number): Map<number, TaskOutput> {
+  let read;
+  try {
+    read = readJsonl<RunsLine>(path);
+  } catch (err) {
+    if (err instanceof JsonlError) throw new EvalError(err.message);
+    throw new EvalError(`${path}: cannot read (${err instanceof Error ? err.message : String(err)})`);
+  }
+  const out = new Map<number, TaskOutput>();
+  for (const { line, value } of read.records) {
+    const output = value?.output;
+    const index = typeof value?.index === 'number' ? value.index : output?.index;
+    if (!output || typeof output !== 'object' || typeof index !== 'number' || !('status' in output)) {
+      throw new EvalError(`${path}:${line}: not an AgentBench runs line (needs index and output.status/result/history)`);
+    }
+    if (!Number.isInteger(index) || index < 0 || index >= taskCount) {
+      throw new EvalError(`${path}:${line}: task index ${index} is outside the task set (0..${taskCount - 1})`);
+    }
+    if (!out.has(index)) out.set(index, { index, status: output.status, result: output.result ?? null, history: output.history ?? null });
+  }
+  return out;
+}
+
+export async function regradeRuns(opts: {
+  taskSet: TaskSet;
+  runsPath: string;
+  grade: Grader;
+  ctx: GraderContext;
+  concurrency?: number;
+}): Promise<RegradeResult> {
+  const outputs = readRunsFile(opts.runsPath, opts.taskSet.cases.length);
+  const indices = [...outputs.keys()].sort((a, b) => a - b);
+  const graded: GradedTask[] = new Array(indices.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < indices.length; i = next++) {
+      const index = indices[i];
+      const task = opts.taskSet.cases[index];
+      const out = outputs.get(index)!;
+      const g = await gradeOutput(opts.grade, task, out, opts.ctx);
+      graded[i] = {
+        index,
+        id: task.id,
+        family: familyOf(task.id),
+        status: String(out.status),
+        correct: g.correct,
+        grade: g,
+        rounds: (out.history ?? []).filter((h) => h.role === 'agent').length,
+      };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 8) }, worker));
+  const perFamily: RegradeResult['perFamily'] = {};
+  let correct = 0;
+  let qc = 0, qt = 0, ac = 0, at = 0;
+  const byIndex = new Map(graded.map((g) => [g.index, g]));
+  const missing: number[] = [];
+  opts.taskSet.cases.forEach((task, index) => {
+    const g = byIndex.get(index);
+    if (!g) missing.push(index);
+    const fam = familyOf(task.id);
+    const ok = g?.correct === true;
+    const f = (perFamily[fam] ??= { correct: 0, total: 0, sr: 0 });
+    f.total++;
+    if (ok) { f.correct++; correct++; }
+    if (QUERY_FAMILIES.includes(fam)) { qt++; if (ok) qc++; }
+    if (ACTION_FAMILIES.includes(fam)) { at++; if (ok) ac++; }
+  });
+  for (const f of Object.values(perFamily)) f.sr = f.total ? f.correct / f.total : 0;
+  const total = opts.taskSet.cases.length;
+  const overall = agentBenchOverall(
+    indices.map((i) => outputs.get(i)!),
+    (o) => byIndex.get(o.index as number)?.correct === true,
+  );
+  return {
+    graded,
+    total,
+    correct,
+    successRate: total ? correct / total : 0,
+    querySR: qt ? qc / qt : 0,
+    actionSR: at ? ac / at : 0,
+    perFamily,
+    missing,
+    overall,
+  };
+}
