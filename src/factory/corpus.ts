@@ -103,7 +103,7 @@ export interface CorpusManifest {
     augmentation: Record<string, number>;
     turns: Record<string, number>;
   };
-  pipeline: { synthesized: number; solved: number; passed: number; collected_read: number; collected_kept: number; deduplicated: number; polluted: number; kept: number };
+  pipeline: { synthesized: number; solved: number; passed: number; collected_read: number; collected_kept: number; deduplicated: number; polluted: number; kept: number; surplus: number };
   drops: Record<string, Record<string, number>>;
   pollution: { checked: number; dropped: number; reasons: Record<string, number> };
   parity: { checked: number; failed: number; mode: string };
@@ -297,6 +297,7 @@ export function renderCard(m: CorpusManifest, dropsSha: string): string {
       ['after deduplication', m.pipeline.deduplicated],
       ['dropped by the pollution filter', m.pipeline.polluted],
       ['kept', m.pipeline.kept],
+      ['verified but beyond the per-family quotas (not used)', m.pipeline.surplus],
     ]),
     '',
     'Drops by stage and reason:',

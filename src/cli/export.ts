@@ -1,0 +1,40 @@
+/**
+ * `ehrgym export DIR --format openai|trl|axolotl|llamafactory [--rows trajectory|per-turn] --out DIR`
+ */
+import type { Command } from 'commander';
+import { CliError } from './errors.js';
+import { exportCorpus } from '../factory/io.js';
+import { FactoryFailure, FactoryInputError } from '../factory/errors.js';
+import type { ExportFormat, RowMode } from '../factory/export.js';
+
+function cliError(e: unknown): unknown {
+  if (e instanceof FactoryInputError) return new CliError(e.message, 2);
+  if (e instanceof FactoryFailure) return new CliError(e.message, 1);
+  return e;
+}
+
+export function register(program: Command): void {
+  program
+    .command('export')
+    .description('convert a generated corpus to the row shapes a trainer documents (with a parity check)')
+    .argument('<dir>', 'corpus folder written by `ehrgym generate`')
+    .requiredOption('--format <format>', 'openai | trl | axolotl | llamafactory')
+    .option('--rows <mode>', 'trajectory (one row per episode) | per-turn (one row per assistant turn)', 'trajectory')
+    .requiredOption('--out <dir>', 'output folder (written atomically)')
+    .option('--force', 'replace an output folder that holds something else', false)
+    .option('--json', 'print the summary as JSON', false)
+    .action(async (dir: string, o: { format: string; rows: string; out: string; force: boolean; json: boolean }) => {
+      try {
+        const s = await exportCorpus({ dir, format: o.format as ExportFormat, rows: o.rows as RowMode, out: o.out, force: o.force });
+        if (o.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+        else {
+          const per = Object.entries(s.splits).map(([k, v]) => `${k} ${v.canonical} rows → ${v.lines} lines`).join(', ');
+          process.stdout.write(`exported ${dir} as ${s.format} (${s.rows}) to ${s.out}: ${per}\n`);
+          process.stdout.write(`round-trip and parity: ${s.parity.checked} rows checked, ${s.parity.failed} failed\n`);
+          process.stdout.write(`files: ${s.files.join(', ')}\n`);
+        }
+      } catch (e) {
+        throw cliError(e);
+      }
+    });
+}

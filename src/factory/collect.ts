@@ -1,0 +1,179 @@
+/**
+ * `--collect runs/<run>/runs.jsonl`: merge model rollouts from earlier `ehrgym eval` runs. Only episodes that finished
+ * cleanly (`completed`) and passed the grader are kept: the verdict comes from the run's grades.jsonl when present,
+ * otherwise the episode is re-graded with the evaluation grader.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { FactoryInputError } from './errors.js';
+import { contentHash, sha256 } from './canonical.js';
+import type { GradedTask, RunsLine, RunSummary } from '../eval/types.js';
+import type { GradeResult, TaskCase, TaskOutput } from '../tasks/types.js';
+import type { CanonicalRow, ChatMessage, DropRecord } from './types.js';
+
+export interface CollectedEpisode {
+  file: string;
+  index: number;
+  task: TaskCase;
+  output: TaskOutput;
+  /** Verdict from grades.jsonl, if the run folder has one for this index. */
+  graded?: GradedTask;
+  world: CanonicalRow['meta']['world'];
+  taskSet: string;
+}
+
+export interface CollectSource {
+  file: string;
+  sha256: string;
+  episodes: CollectedEpisode[];
+  lines: number;
+}
+
+/** Resolve the task set a run used (from summary.json's manifest), default `medagentbench-v2`. */
+function runTaskSetName(runDir: string): { name: string; world: CanonicalRow['meta']['world'] } {
+  const p = join(runDir, 'summary.json');
+  if (existsSync(p)) {
+    try {
+      const s = JSON.parse(readFileSync(p, 'utf8')) as RunSummary;
+      const w = s.manifest.world;
+      const world = 'name' in w ? { name: w.name, seed: w.seed ?? null, patients: null, fingerprint: w.fingerprint } : { name: `external:${w.fhirUrl}`, seed: null, patients: null, fingerprint: '' };
+      return { name: s.manifest.taskSet.name, world };
+    } catch {
+      /* fall through */
+    }
+  }
+  return { name: 'medagentbench-v2', world: { name: 'medagentbench', seed: null, patients: null, fingerprint: '' } };
+}
+
+/**
+ * Read one runs.jsonl (and its folder's grades.jsonl). `loadTasks(name)` returns the task records of a task set.
+ * Unreadable or malformed files are a FactoryInputError naming the file and line.
+ */
+export function readCollectFile(file: string, loadTasks: (name: string) => TaskCase[]): CollectSource {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new FactoryInputError(`--collect ${file} is unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const dir = dirname(file);
+  const { name, world } = runTaskSetName(dir);
+  let tasks: TaskCase[];
+  try {
+    tasks = loadTasks(name);
+  } catch (e) {
+    throw new FactoryInputError(`--collect ${file}: its run used task set ${name}, which cannot be loaded (${(e as Error).message})`);
+  }
+  const grades = new Map<number, GradedTask>();
+  const gp = join(dir, 'grades.jsonl');
+  if (existsSync(gp)) {
+    readFileSync(gp, 'utf8').split('\n').forEach((l, i) => {
+      if (!l.trim()) return;
+      try {
+        const g = JSON.parse(l) as GradedTask;
+        grades.set(g.index, g);
+      } catch {
+        throw new FactoryInputError(`--collect ${gp}:${i + 1}: not valid JSON`);
+      }
+    });
+  }
+  const episodes: CollectedEpisode[] = [];
+  const lines = text.split('\n');
+  let count = 0;
+  lines.forEach((l, i) => {
+    if (!l.trim()) return;
+    count++;
+    let rec: RunsLine;
+    try {
+      rec = JSON.parse(l) as RunsLine;
+    } catch {
+      throw new FactoryInputError(`--collect ${file}:${i + 1}: not valid JSON`);
+    }
+    const index = typeof rec?.index === 'number' ? rec.index : rec?.output?.index;
+    if (typeof index !== 'number' || !rec.output || !('status' in rec.output)) {
+      throw new FactoryInputError(`--collect ${file}:${i + 1}: not a runs.jsonl line ({index, output: {status, result, history}})`);
+    }
+    const task = tasks[index];
+    if (!task) throw new FactoryInputError(`--collect ${file}:${i + 1}: task index ${index} is not in task set ${name}`);
+    episodes.push({ file, index, task, output: rec.output, graded: grades.get(index), world, taskSet: name });
+  });
+  return { file, sha256: sha256(text), episodes, lines: count };
+}
+
+/** History (roles user/agent) → chat messages (user/assistant). */
+export function historyToMessages(history: { role: string; content: string }[]): ChatMessage[] {
+  return history.map((h) => ({ role: h.role === 'agent' ? 'assistant' : 'user', content: h.content }));
+}
+
+export interface CollectDeps {
+  /** Re-grade an episode that has no recorded verdict; null when the run's world is not available. */
+  regrade: (ep: CollectedEpisode) => Promise<GradeResult | null>;
+  solverVersion: string;
+  graderVersion: string;
+  harnessVersion: string;
+}
+
+/** Keep completed + passing episodes as canonical rows (origin `collected`); record every drop. */
+export async function collectRows(sources: CollectSource[], deps: CollectDeps, drops: DropRecord[]): Promise<CanonicalRow[]> {
+  const rows: CanonicalRow[] = [];
+  for (const src of sources) {
+    for (const ep of src.episodes) {
+      const family = ep.task.id.split('_')[0]!;
+      const where = `${ep.file}#${ep.index}`;
+      const drop = (reason: string) => drops.push({ stage: 'collect', reason, task_id: ep.task.id, family, source: where });
+      if (ep.output.status !== 'completed') {
+        drop(`status: ${ep.output.status}`);
+        continue;
+      }
+      if (!Array.isArray(ep.output.history) || ep.output.history.length < 2) {
+        drop('no history');
+        continue;
+      }
+      let correct: boolean;
+      let branch = 'unknown';
+      if (ep.graded) {
+        correct = ep.graded.correct;
+        branch = ep.graded.grade?.branch ?? branch;
+      } else {
+        const g = await deps.regrade(ep);
+        if (!g) {
+          drop('ungraded: no grades.jsonl and the run world is unavailable');
+          continue;
+        }
+        correct = g.correct;
+        branch = g.branch ?? branch;
+      }
+      if (!correct) {
+        drop('grader: incorrect');
+        continue;
+      }
+      const messages = historyToMessages(ep.output.history);
+      if (messages[messages.length - 1]!.role !== 'assistant') {
+        drop('history does not end with the agent turn');
+        continue;
+      }
+      const hash = contentHash(messages);
+      rows.push({
+        messages,
+        meta: {
+          row_id: `collected-${sha256(where).slice(0, 12)}`,
+          task_family: family,
+          task_id: ep.task.id,
+          branch,
+          patient: ep.task.eval_MRN ?? null,
+          world: ep.world,
+          task: ep.task,
+          solver_version: 'model',
+          grader_version: deps.graderVersion,
+          harness_version: deps.harnessVersion,
+          content_sha256: hash,
+          origin: 'collected',
+          augmentation: [],
+          source: { file: ep.file, index: ep.index },
+          verified: true,
+        },
+      });
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,407 @@
+/**
+ * `ehrgym generate`: synthesize → solve over HTTP → grade → collect → dedup → pollution filter → split → write.
+ *
+ * 1. Synthesize: each family's generator over the world's training patients (world patients minus every evaluation
+ *    MRN), branch by branch (balanced quotas by default), official templates; optional paraphrase augmentation.
+ * 2. Solve: the family's expert policy plays the agent in the official episode loop (`runEpisode`) against a real
+ *    loopback FHIR server over HTTP; optional solver-variant augmentation.
+ * 3. Verify: the family's grader (the evaluation grader); failures are dropped with the failing checks as reason.
+ *    Every kept row passes the parity check (harness parser + GET replies recomputed through the harness in-process).
+ * 4. Collect: completed + passing episodes from earlier eval runs (`--collect`).
+ * 5. Deduplicate by normalized-conversation hash; 6. drop rows polluted by the evaluation set; then take the per-family
+ *    quotas, split by task key, and write the folder atomically.
+ */
+import { readFileSync } from 'node:fs';
+import { OFFICIAL_API_BASE } from '../fhir/types.js';
+import { startFhirServer } from '../fhir/server.js';
+import { httpTransport, inProcessTransport } from '../fhir/client.js';
+import { runEpisode } from '../agent/loop.js';
+import { PolicyAgent } from '../agent/backends/scripted.js';
+import { parseAction } from '../agent/parser.js';
+import { functionsSha256, promptTemplateSha256 } from '../agent/prompt.js';
+import { rngFor } from '../worlds/prng.js';
+import { VERSION } from '../version.js';
+import { contentHash, sha256 } from './canonical.js';
+import { collectRows, readCollectFile, type CollectSource } from './collect.js';
+import { assembleCorpusFiles, corpusIdentity, dedupRows, splitRows, type CorpusManifest, type GenerateParams } from './corpus.js';
+import type { FactoryDeps, LoadedWorld } from './deps.js';
+import { FactoryFailure, FactoryInputError } from './errors.js';
+import { checkOutputFolder, writeFolderAtomic } from './output.js';
+import { paraphraseTask } from './paraphrase.js';
+import { checkParity } from './parity.js';
+import { buildEvalIndex, pollutionReasons } from './pollution.js';
+import type { CanonicalRow, DropRecord } from './types.js';
+import type { FhirTransport } from '../fhir/types.js';
+import type { GeneratedTask, TaskCase, TaskFamily } from '../tasks/types.js';
+
+export const AUGMENTATIONS = ['paraphrase', 'variants'] as const;
+export const BALANCE_MODES = ['balanced', 'natural'] as const;
+/** Families that receive the remainder of `--size / families` first (action families: "a poor writer"). */
+const REMAINDER_ORDER = ['task5', 'task9', 'task10', 'task3', 'task8', 'task1', 'task2', 'task4', 'task6', 'task7'];
+
+export interface GenerateRunOptions {
+  params: GenerateParams;
+  deps: FactoryDeps;
+  force?: boolean;
+  /** Episodes in flight at once (default 8). 1 = one solve at a time. */
+  concurrency?: number;
+  /** Write the folder (default true). */
+  write?: boolean;
+  /** Progress lines (stage names). */
+  onStage?: (stage: string) => void;
+}
+
+export interface GenerateResult {
+  manifest: CorpusManifest;
+  files: Record<string, string>;
+  drops: DropRecord[];
+  timings: Record<string, number>;
+}
+
+interface Instance {
+  gen: GeneratedTask;
+  family: TaskFamily;
+  variant: string;
+  augmentation: string[];
+}
+
+export function defaultParams(over: Partial<GenerateParams> = {}): GenerateParams {
+  return {
+    seed: 1,
+    size: 1530,
+    perFamily: null,
+    families: REMAINDER_ORDER.slice().sort((a, b) => Number(a.slice(4)) - Number(b.slice(4))),
+    world: 'synthetic',
+    patients: null,
+    collect: [],
+    evalSet: 'medagentbench-v2',
+    validFraction: 0,
+    augment: [],
+    balance: 'balanced',
+    out: 'data/sft',
+    ...over,
+  };
+}
+
+/** Per-family quotas: `perFamily` each, or `size` split evenly with the remainder to action families first. */
+export function familyQuotas(families: string[], size: number, perFamily: number | null): Map<string, number> {
+  const q = new Map<string, number>();
+  if (perFamily !== null) {
+    for (const f of families) q.set(f, perFamily);
+    return q;
+  }
+  const base = Math.floor(size / families.length);
+  let rem = size - base * families.length;
+  for (const f of families) q.set(f, base);
+  const order = [...REMAINDER_ORDER.filter((f) => families.includes(f)), ...families.filter((f) => !REMAINDER_ORDER.includes(f))];
+  for (const f of order) {
+    if (rem <= 0) break;
+    q.set(f, q.get(f)! + 1);
+    rem--;
+  }
+  return q;
+}
+
+/** Split a quota evenly over branches (remainder to the first branches). */
+export function branchQuotas(branches: readonly string[], quota: number): Map<string, number> {
+  const m = new Map<string, number>();
+  const base = Math.floor(quota / branches.length);
+  branches.forEach((b, i) => m.set(b, base + (i < quota - base * branches.length ? 1 : 0)));
+  return m;
+}
+
+function validate(p: GenerateParams, deps: FactoryDeps): Map<string, TaskFamily> {
+  const fams = new Map(deps.families().map((f) => [f.id as string, f]));
+  for (const f of p.families) if (!fams.has(f)) throw new FactoryInputError(`--families: unknown family ${f} (known: ${[...fams.keys()].join(', ')})`);
+  if (new Set(p.families).size !== p.families.length) throw new FactoryInputError('--families: a family is listed twice');
+  if (p.perFamily !== null && (!Number.isInteger(p.perFamily) || p.perFamily < 1)) throw new FactoryInputError(`--per-family ${p.perFamily} must be a positive integer`);
+  if (!Number.isInteger(p.size) || p.size < 0) throw new FactoryInputError(`--size ${p.size} must be a non-negative integer`);
+  if (!Number.isInteger(p.seed)) throw new FactoryInputError(`--seed ${p.seed} must be an integer`);
+  if (!(p.validFraction >= 0 && p.validFraction <= 0.5)) throw new FactoryInputError(`--valid-fraction ${p.validFraction} must be between 0 and 0.5`);
+  for (const a of p.augment) if (!(AUGMENTATIONS as readonly string[]).includes(a)) throw new FactoryInputError(`--augment: unknown augmentation ${a} (known: ${AUGMENTATIONS.join(', ')})`);
+  if (!(BALANCE_MODES as readonly string[]).includes(p.balance)) throw new FactoryInputError(`--balance ${p.balance} is not one of ${BALANCE_MODES.join(', ')}`);
+  if (p.patients !== null && (!Number.isInteger(p.patients) || p.patients < 1)) throw new FactoryInputError(`--patients ${p.patients} must be a positive integer`);
+  return fams;
+}
+
+/** Run `fn` over `items` with at most `limit` in flight; results keep the input order. */
+export async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length) return;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+function firstFailure(checks: { name: string; pass: boolean }[], exception?: string): string {
+  if (exception) return `exception: ${exception.split('\n')[0]}`;
+  const f = checks.find((c) => !c.pass);
+  return f ? `check failed: ${f.name}` : 'incorrect';
+}
+
+export async function generateCorpus(opts: GenerateRunOptions): Promise<GenerateResult> {
+  const { params: p, deps } = opts;
+  const stage = opts.onStage ?? (() => {});
+  const timings: Record<string, number> = {};
+  let t = performance.now();
+  const lap = (name: string) => {
+    const now = performance.now();
+    timings[name] = Math.round(now - t);
+    t = now;
+  };
+  const fams = validate(p, deps);
+  // ---- inputs that determine the corpus identity: collect files are read before any work
+  const sources: CollectSource[] = p.collect.map((f) => readCollectFile(f, (name) => deps.loadTaskSet(name).cases));
+  const corpusId = corpusIdentity(p, sources.map((s) => s.sha256));
+  if (opts.write !== false) checkOutputFolder(p.out, { kind: 'sft-corpus', id: corpusId }, opts.force ?? false);
+
+  // ---- evaluation index
+  let evalSet: ReturnType<FactoryDeps['loadTaskSet']>;
+  try {
+    evalSet = deps.loadTaskSet(p.evalSet);
+  } catch (e) {
+    throw new FactoryInputError(`--eval-set ${p.evalSet} cannot be loaded (${(e as Error).message.split('\n')[0]})`);
+  }
+  const evalMrns = new Set([...deps.evaluationMrns(), ...evalSet.cases.map((c) => c.eval_MRN).filter((m): m is string => !!m)]);
+  const evalPeople = deps.evaluationPatients(evalMrns);
+  const index = buildEvalIndex(evalSet.name, evalSet.cases, evalPeople);
+  lap('eval-index');
+
+  // ---- world + loopback server
+  stage('world');
+  let world: LoadedWorld;
+  try {
+    world = await deps.loadWorld(p.world, p.seed, p.patients);
+  } catch (e) {
+    throw new FactoryInputError(`--world ${p.world} cannot be loaded (${(e as Error).message.split('\n')[0]})`);
+  }
+  const training = world.mrns.filter((m) => !evalMrns.has(m));
+  lap('world');
+  const server = await startFhirServer(world.store, { port: 0 });
+  const drops: DropRecord[] = [];
+  let expertRows: CanonicalRow[] = [];
+  let synthesized = 0;
+  let solved = 0;
+  let passed = 0;
+  const worldMeta = { name: world.name, seed: world.seed, patients: world.patients, fingerprint: world.fingerprint };
+  try {
+    const local: FhirTransport = inProcessTransport(server.app);
+    const remote: FhirTransport = httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url } });
+    const access = { apiBase: OFFICIAL_API_BASE, fhir: local };
+
+    // ---- 1. synthesize (oversampled so that dedup/pollution/grader drops can be absorbed)
+    stage('synthesize');
+    const quotas = familyQuotas(p.families, p.size, p.perFamily);
+    const instances: Instance[] = [];
+    const wanted = new Map<string, Map<string, number>>();
+    for (const fam of p.families) {
+      const family = fams.get(fam)!;
+      const quota = quotas.get(fam)!;
+      if (quota === 0) continue;
+      const branches = p.balance === 'balanced' ? family.branches : ['*'];
+      const bq = branchQuotas(branches, quota);
+      wanted.set(fam, bq);
+      let start = 1;
+      for (const b of branches) {
+        const want = bq.get(b)!;
+        // ask for the whole family quota per branch so that a short branch can be topped up by the others
+        const count = Math.ceil(quota * 1.2) + 2;
+        const gen = await family.generate(access, {
+          rng: rngFor('factory', p.seed, fam, b),
+          patients: training,
+          ...(b === '*' ? {} : { branch: b }),
+          count,
+          startIndex: start,
+        });
+        start += count;
+        void want;
+        for (const g of gen) {
+          instances.push({ gen: g, family, variant: family.variants[0] ?? 'default', augmentation: [] });
+          if (p.augment.includes('variants')) {
+            for (const v of family.variants.slice(1)) instances.push({ gen: g, family, variant: v, augmentation: [`variant:${v}`] });
+          }
+          if (p.augment.includes('paraphrase')) {
+            const pick = rngFor('factory', p.seed, 'paraphrase', g.task.id).int(0, 1000);
+            const para = paraphraseTask(g.task, pick);
+            if (para) instances.push({ gen: { ...g, task: para }, family, variant: family.variants[0] ?? 'default', augmentation: ['paraphrase'] });
+          }
+        }
+      }
+    }
+    synthesized = instances.length;
+    lap('synthesize');
+
+    // ---- 2+3. solve over HTTP, grade, parity
+    stage('solve');
+    const results = await pool(instances, opts.concurrency ?? 8, async (inst, i) => {
+      const { gen, family, variant } = inst;
+      const agent = new PolicyAgent(`expert:${family.id}:${variant}`, (task, history) => family.solve(task, history, { apiBase: OFFICIAL_API_BASE, variant }));
+      const res = await runEpisode({ index: i, task: gen.task, agent, fhir: remote, apiBase: OFFICIAL_API_BASE });
+      const out = res.output;
+      const base = { task_id: gen.task.id, family: family.id };
+      if (res.agentError !== undefined) return { drop: { stage: 'solve', reason: `solver error: ${res.agentError.split('\n')[0]}`, ...base } as DropRecord };
+      if (out.status !== 'completed') return { drop: { stage: 'solve', reason: `status: ${out.status}`, ...base } as DropRecord };
+      const grade = await family.grade(gen.task, out, access);
+      if (!grade.correct) return { solved: true, drop: { stage: 'grade', reason: firstFailure(grade.checks, grade.exception), ...base } as DropRecord };
+      const messages = out.history!.map((h) => ({ role: h.role === 'agent' ? ('assistant' as const) : ('user' as const), content: h.content }));
+      const expected = out.history!.filter((h) => h.role === 'agent').map((h) => parseAction(h.content));
+      const issues = await checkParity(messages, gen.task, { fhir: local, expected });
+      if (issues.length) throw new FactoryFailure(`parity check failed for ${gen.task.id} turn ${issues[0]!.turn}: ${issues[0]!.problem}`);
+      const row: CanonicalRow = {
+        messages,
+        meta: {
+          row_id: `${gen.task.id}/${variant}${inst.augmentation.includes('paraphrase') ? '/paraphrase' : ''}`,
+          task_family: family.id,
+          task_id: gen.task.id,
+          branch: grade.branch ?? gen.branch,
+          patient: gen.patient,
+          world: worldMeta,
+          task: gen.task,
+          solver_version: `${deps.solverVersion}/${variant}`,
+          grader_version: deps.graderVersion,
+          harness_version: VERSION,
+          content_sha256: contentHash(messages),
+          origin: 'expert',
+          augmentation: inst.augmentation,
+          verified: true,
+        },
+      };
+      return { solved: true, row };
+    });
+    for (const r of results) {
+      if (r.solved) solved++;
+      if (r.drop) drops.push(r.drop);
+      if (r.row) {
+        passed++;
+        expertRows.push(r.row);
+      }
+    }
+    lap('solve+grade');
+
+    // ---- 4. collect
+    stage('collect');
+    const worldCache = new Map<string, Promise<{ fhir: FhirTransport; close: () => Promise<void> }>>();
+    const collected = await collectRows(
+      sources,
+      {
+        regrade: async (ep) => {
+          if (ep.world.name.startsWith('external:')) return null;
+          const key = `${ep.world.name}|${ep.world.seed}`;
+          if (!worldCache.has(key)) {
+            worldCache.set(key, (async () => {
+              const w = ep.world.name === world.name && ep.world.seed === world.seed ? world : await deps.loadWorld(ep.world.name, ep.world.seed ?? 0, ep.world.patients);
+              const s = await startFhirServer(w.store, { port: 0 });
+              return { fhir: inProcessTransport(s.app), close: () => s.close() };
+            })());
+          }
+          const w = await worldCache.get(key)!;
+          const fam = fams.get(ep.task.id.split('_')[0]!);
+          if (!fam) return null;
+          return fam.grade(ep.task, ep.output, { apiBase: OFFICIAL_API_BASE, fhir: w.fhir });
+        },
+        solverVersion: deps.solverVersion,
+        graderVersion: deps.graderVersion,
+        harnessVersion: VERSION,
+      },
+      drops,
+    );
+    for (const w of worldCache.values()) await (await w).close();
+    // collected rows must also hold the protocol (e.g. a run made with another api_base or live POSTs is dropped)
+    const collectedOk: CanonicalRow[] = [];
+    for (const r of collected) {
+      const issues = await checkParity(r.messages, r.meta.task);
+      if (issues.length) drops.push({ stage: 'collect', reason: `parity: turn ${issues[0]!.turn}: ${issues[0]!.problem}`, task_id: r.meta.task_id, family: r.meta.task_family, source: `${r.meta.source!.file}#${r.meta.source!.index}` });
+      else collectedOk.push(r);
+    }
+    lap('collect');
+
+    // ---- 5. dedup, 6. pollution
+    stage('filter');
+    const all = dedupRows([...expertRows, ...collectedOk], drops);
+    const deduplicated = all.length;
+    const clean: CanonicalRow[] = [];
+    for (const r of all) {
+      const reasons = pollutionReasons(r, index);
+      if (reasons.length) drops.push({ stage: 'pollution', reason: reasons.join(','), row_id: r.meta.row_id || undefined, task_id: r.meta.task_id, family: r.meta.task_family, ...(r.meta.source ? { source: `${r.meta.source.file}#${r.meta.source.index}` } : {}) });
+      else clean.push(r);
+    }
+    const polluted = deduplicated - clean.length;
+    lap('dedup+pollution');
+
+    // ---- quotas: base rows per (family, branch); a short branch is topped up from the family's other branches
+    const kept: CanonicalRow[] = [];
+    let surplus = 0;
+    for (const fam of p.families) {
+      const bq = wanted.get(fam);
+      if (!bq) continue;
+      const famRows = clean.filter((r) => r.meta.origin === 'expert' && r.meta.task_family === fam);
+      const baseRows = famRows.filter((r) => r.meta.augmentation.length === 0);
+      const quota = quotas.get(fam)!;
+      if (baseRows.length < quota) {
+        throw new FactoryInputError(
+          `--size ${p.perFamily !== null ? `(--per-family ${p.perFamily})` : p.size} cannot be filled: ${fam} yields ${baseRows.length} of ${quota} verified, unique, leak-free examples from the ${training.length} training patients of world ${world.name}${world.seed !== null ? ` seed ${world.seed}` : ''} (use a larger --patients or a smaller --size)`,
+        );
+      }
+      const chosen = new Set<CanonicalRow>();
+      const byBranch = new Map<string, CanonicalRow[]>();
+      for (const r of baseRows) {
+        const b = p.balance === 'balanced' ? r.meta.branch : '*';
+        (byBranch.get(b) ?? byBranch.set(b, []).get(b)!).push(r);
+      }
+      for (const [b, n] of bq) for (const r of (byBranch.get(b) ?? []).slice(0, n)) chosen.add(r);
+      for (const r of baseRows) {
+        if (chosen.size >= quota) break;
+        chosen.add(r);
+      }
+      const chosenTasks = new Set([...chosen].map((r) => r.meta.task_id));
+      const famKept = baseRows.filter((r) => chosen.has(r));
+      // augmentation rows follow the instances that were kept
+      const aug = famRows.filter((r) => r.meta.augmentation.length > 0 && chosenTasks.has(r.meta.task_id));
+      surplus += baseRows.length - famKept.length;
+      kept.push(...famKept, ...aug);
+    }
+    kept.push(...clean.filter((r) => r.meta.origin === 'collected'));
+    kept.forEach((r, i) => {
+      if (r.meta.origin === 'expert') r.meta.row_id = `${r.meta.task_family}-s${p.seed}-${String(i + 1).padStart(6, '0')}`;
+    });
+    const split = splitRows(kept, p.validFraction, p.seed);
+    const evalSha = evalSet.sha256;
+    const { files, manifest } = assembleCorpusFiles({
+      params: p,
+      corpusId,
+      rows: split,
+      drops,
+      world: worldMeta,
+      evalSet: { name: evalSet.name, tasks: evalSet.cases.length, sha256: evalSha, mrns: index.mrns.size, identities: [...index.byDob.values()].reduce((a, l) => a + l.length, 0), ngram_n: index.n },
+      generator: { ehrgym: VERSION, solver_version: deps.solverVersion, grader_version: deps.graderVersion, prompt_template_sha256: promptTemplateSha256(), functions_sha256: functionsSha256() },
+      pipeline: { synthesized, solved, passed, collected_read: sources.reduce((a, s) => a + s.lines, 0), collected_kept: collectedOk.length, deduplicated, polluted, kept: kept.length, surplus },
+      parity: { checked: passed + collected.length, failed: collected.length - collectedOk.length, mode: 'harness parser + GET replies recomputed in-process (expert); parser + framing (collected)' },
+    });
+    lap('assemble');
+    if (opts.write !== false) {
+      stage('write');
+      writeFolderAtomic(p.out, { kind: 'sft-corpus', id: corpusId }, files, opts.force ?? false);
+      lap('write');
+    }
+    return { manifest, files, drops, timings };
+  } finally {
+    await server.close();
+  }
+}
+
+/** Read a file or fail with a FactoryInputError naming the flag. */
+export function readInputFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new FactoryInputError(`${flag} ${file} is unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+export { sha256 };

@@ -1,0 +1,163 @@
+/**
+ * Reading a canonical corpus folder (`ehrgym generate` output) and exporting it for a trainer.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkRowShape, readJsonl, sha256, stableStringify, toJsonl } from './canonical.js';
+import { FactoryFailure, FactoryInputError } from './errors.js';
+import { EXPORT_FORMATS, ROW_MODES, exportRows, importRows, llamafactoryDatasetInfo, type ExportFormat, type RowMode } from './export.js';
+import { readIdentity, writeFolderAtomic } from './output.js';
+import { checkParity, type ParityIssue } from './parity.js';
+import { parseAction } from '../agent/parser.js';
+import { estimateChatTokens, lengthStats, TOKENIZER_APPROXIMATION } from './tokens.js';
+import type { CorpusManifest } from './corpus.js';
+import type { CanonicalRow } from './types.js';
+
+export interface Corpus {
+  dir: string;
+  manifest: CorpusManifest;
+  splits: Record<string, CanonicalRow[]>;
+}
+
+/** Load a corpus folder; every problem is a FactoryInputError naming the folder or file. */
+export function readCorpus(dir: string, flag = 'DIR'): Corpus {
+  if (!existsSync(dir)) throw new FactoryInputError(`${flag} ${dir} does not exist`);
+  const ident = readIdentity(dir);
+  if (!ident || ident.kind !== 'sft-corpus') throw new FactoryInputError(`${flag} ${dir} is not a corpus written by ehrgym generate`);
+  let manifest: CorpusManifest;
+  try {
+    manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as CorpusManifest;
+  } catch (e) {
+    throw new FactoryInputError(`${join(dir, 'manifest.json')} is unreadable (${(e as Error).message})`);
+  }
+  const splits: Record<string, CanonicalRow[]> = {};
+  for (const [name, s] of Object.entries(manifest.splits)) {
+    const file = join(dir, s.file);
+    let rows: CanonicalRow[];
+    try {
+      rows = readJsonl<CanonicalRow>(file);
+    } catch (e) {
+      throw new FactoryInputError(`${file} is unreadable (${(e as Error).message})`);
+    }
+    rows.forEach((r, i) => {
+      const why = checkRowShape(r);
+      if (why) throw new FactoryInputError(`${file}:${i + 1}: ${why}`);
+    });
+    splits[name] = rows;
+  }
+  return { dir, manifest, splits };
+}
+
+export interface ExportOptions {
+  dir: string;
+  format: ExportFormat;
+  rows: RowMode;
+  out: string;
+  force?: boolean;
+}
+
+export interface ExportSummary {
+  out: string;
+  format: ExportFormat;
+  rows: RowMode;
+  splits: Record<string, { canonical: number; lines: number; sha256: string }>;
+  parity: { checked: number; failed: number };
+  roundTrip: { checked: number; failed: number };
+  files: string[];
+}
+
+/** Files of an export folder (pure; used by `exportCorpus` and by tests that plant mismatches). */
+export function buildExportFiles(corpus: Corpus, format: ExportFormat, mode: RowMode): { files: Record<string, string>; lines: Record<string, Record<string, unknown>[]>; metas: Record<string, CanonicalRow['meta'][]> } {
+  const files: Record<string, string> = {};
+  const lines: Record<string, Record<string, unknown>[]> = {};
+  const metas: Record<string, CanonicalRow['meta'][]> = {};
+  for (const [name, rows] of Object.entries(corpus.splits)) {
+    const ex = exportRows(rows, format, mode);
+    lines[name] = ex.lines;
+    metas[name] = ex.metas;
+    files[`${name}.jsonl`] = toJsonl(ex.lines);
+    files[`${name}.meta.jsonl`] = toJsonl(ex.metas.map((m) => JSON.stringify(m)));
+  }
+  return { files, lines, metas };
+}
+
+/**
+ * Check an export against its corpus: the trainer files parse back (through the inverse converter) to the canonical
+ * rows byte for byte, and every conversation passes the parity check with each assistant turn parsing to the same
+ * action as the canonical turn.
+ */
+export async function checkExport(corpus: Corpus, files: Record<string, string>, format: ExportFormat, mode: RowMode): Promise<{ issues: string[]; checked: number }> {
+  const issues: string[] = [];
+  let checked = 0;
+  for (const [name, rows] of Object.entries(corpus.splits)) {
+    const parse = (f: string) => files[f]!.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    let back: CanonicalRow[];
+    try {
+      back = importRows(parse(`${name}.jsonl`), parse(`${name}.meta.jsonl`) as unknown as CanonicalRow['meta'][], format, mode);
+    } catch (e) {
+      issues.push(`${name}: export does not parse back (${(e as Error).message})`);
+      continue;
+    }
+    for (let i = 0; i < rows.length; i++) {
+      checked++;
+      const want = rows[i]!;
+      const got = back[i]!;
+      if (stableStringify(want) !== stableStringify(got)) {
+        issues.push(`${name} row ${i + 1} (${want.meta.row_id}): exported conversation differs from the canonical row`);
+        continue;
+      }
+      const expected = want.messages.filter((m) => m.role === 'assistant').map((m) => parseAction(m.content));
+      const p: ParityIssue[] = await checkParity(got.messages, got.meta.task, { expected });
+      for (const x of p) issues.push(`${name} row ${i + 1} (${want.meta.row_id}) turn ${x.turn}: ${x.problem}`);
+    }
+  }
+  return { issues, checked };
+}
+
+export async function exportCorpus(opts: ExportOptions): Promise<ExportSummary> {
+  if (!EXPORT_FORMATS.includes(opts.format)) throw new FactoryInputError(`--format ${String(opts.format)} is not one of ${EXPORT_FORMATS.join(', ')}`);
+  if (!ROW_MODES.includes(opts.rows)) throw new FactoryInputError(`--rows ${String(opts.rows)} is not one of ${ROW_MODES.join(', ')}`);
+  const corpus = readCorpus(opts.dir);
+  const { files } = buildExportFiles(corpus, opts.format, opts.rows);
+  const { issues, checked } = await checkExport(corpus, files, opts.format, opts.rows);
+  if (issues.length) throw new FactoryFailure(`export parity check failed: ${issues.length} problem(s), first: ${issues[0]}`);
+  const splitNames = Object.keys(corpus.splits);
+  if (opts.format === 'llamafactory') files['dataset_info.json'] = JSON.stringify(llamafactoryDatasetInfo(splitNames), null, 2) + '\n';
+  const allLens = Object.values(corpus.splits).flat().map((r) => estimateChatTokens(r.messages));
+  const splits: ExportSummary['splits'] = {};
+  for (const name of splitNames) {
+    const text = files[`${name}.jsonl`]!;
+    splits[name] = { canonical: corpus.splits[name]!.length, lines: text.split('\n').length - 1, sha256: sha256(text) };
+  }
+  const manifest = {
+    kind: 'sft-export',
+    format: opts.format,
+    rows: opts.rows,
+    splits: splitNames,
+    source: { corpus_id: corpus.manifest.corpus_id, command: corpus.manifest.command, files: corpus.manifest.splits },
+    files: splits,
+    tokens: { approximation: TOKENIZER_APPROXIMATION, ...lengthStats(allLens) },
+    parity: { checked, failed: 0, option: parityOption(opts.format, opts.rows) },
+    meta_sidecar: '<split>.meta.jsonl: one line per canonical row (trainer files never carry meta)',
+  };
+  files['export.json'] = JSON.stringify(manifest, null, 2) + '\n';
+  const id = sha256(stableStringify({ corpus: corpus.manifest.corpus_id, format: opts.format, rows: opts.rows }));
+  writeFolderAtomic(opts.out, { kind: 'sft-export', id }, files, opts.force ?? false);
+  return {
+    out: opts.out,
+    format: opts.format,
+    rows: opts.rows,
+    splits,
+    parity: { checked, failed: 0 },
+    roundTrip: { checked, failed: 0 },
+    files: Object.keys(files).sort(),
+  };
+}
+
+/** The train/inference parity option (training-handoff.md §4.4) an export implies. */
+export function parityOption(format: ExportFormat, mode: RowMode): string {
+  if (mode === 'per-turn') return format === 'trl' ? 'A: per-turn prompt/completion, completion-only loss (exact)' : format === 'llamafactory' ? 'D: per-turn rows, mask_history' : 'per-turn rows, last assistant turn trained';
+  if (format === 'trl') return 'C: trajectory rows, assistant_only_loss (patched template)';
+  if (format === 'llamafactory') return 'D: template qwen3, enable_thinking false';
+  return 'B: trajectory rows, stock qwen3 template';
+}

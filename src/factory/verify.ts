@@ -1,0 +1,117 @@
+/**
+ * `ehrgym verify DIR`: re-execute every row against its world and re-grade it.
+ *
+ * For each row: load the world named in `meta.world` (its fingerprint must match), replay the row's assistant turns
+ * through the official episode loop over HTTP against a loopback server, require the resulting transcript to be
+ * byte-identical to the row, and require the evaluation grader to pass it.
+ */
+import { OFFICIAL_API_BASE, type FhirTransport } from '../fhir/types.js';
+import { startFhirServer, type StartedFhirServer } from '../fhir/server.js';
+import { httpTransport, inProcessTransport } from '../fhir/client.js';
+import { runEpisode } from '../agent/loop.js';
+import { PolicyAgent } from '../agent/backends/scripted.js';
+import type { FactoryDeps, LoadedWorld } from './deps.js';
+import { readCorpus } from './io.js';
+import { pool } from './generate.js';
+import type { CanonicalRow } from './types.js';
+
+export interface VerifyFailure {
+  split: string;
+  line: number;
+  row_id: string;
+  reason: string;
+}
+
+export interface VerifyReport {
+  dir: string;
+  total: number;
+  passed: number;
+  failed: number;
+  skipped: number;
+  perFamily: Record<string, { passed: number; total: number }>;
+  failures: VerifyFailure[];
+  skippedReasons: Record<string, number>;
+}
+
+export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concurrency?: number } = {}): Promise<VerifyReport> {
+  const corpus = readCorpus(dir);
+  const fams = new Map(deps.families().map((f) => [f.id as string, f]));
+  const worlds = new Map<string, Promise<{ world: LoadedWorld; server: StartedFhirServer; remote: FhirTransport; local: FhirTransport } | string>>();
+  const getWorld = (row: CanonicalRow) => {
+    const w = row.meta.world;
+    const key = `${w.name}|${w.seed}|${w.patients}`;
+    if (!worlds.has(key)) {
+      worlds.set(key, (async () => {
+        if (w.name.startsWith('external:')) return 'world is an external server';
+        let world: LoadedWorld;
+        try {
+          world = await deps.loadWorld(w.name, w.seed ?? 0, w.patients);
+        } catch (e) {
+          return `world ${w.name} cannot be loaded (${(e as Error).message.split('\n')[0]})`;
+        }
+        const server = await startFhirServer(world.store, { port: 0 });
+        return { world, server, remote: httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url } }), local: inProcessTransport(server.app) };
+      })());
+    }
+    return worlds.get(key)!;
+  };
+  const report: VerifyReport = { dir, total: 0, passed: 0, failed: 0, skipped: 0, perFamily: {}, failures: [], skippedReasons: {} };
+  const items: Array<{ split: string; line: number; row: CanonicalRow }> = [];
+  for (const [split, rows] of Object.entries(corpus.splits)) rows.forEach((row, i) => items.push({ split, line: i + 1, row }));
+  try {
+    const results = await pool(items, opts.concurrency ?? 8, async ({ split, line, row }) => {
+      const fail = (reason: string) => ({ kind: 'fail' as const, f: { split, line, row_id: row.meta.row_id, reason } });
+      const fam = fams.get(row.meta.task_family);
+      if (!fam) return fail(`unknown family ${row.meta.task_family}`);
+      const w = await getWorld(row);
+      if (typeof w === 'string') return row.meta.origin === 'expert' ? fail(w) : { kind: 'skip' as const, reason: w };
+      if (row.meta.world.fingerprint && w.world.fingerprint !== row.meta.world.fingerprint) {
+        return fail(`world fingerprint ${w.world.fingerprint} differs from the recorded ${row.meta.world.fingerprint}`);
+      }
+      const turns = row.messages.filter((m) => m.role === 'assistant').map((m) => m.content);
+      const agent = new PolicyAgent('replay', (_task, history) => {
+        const k = history.filter((h) => h.role === 'agent').length;
+        if (k >= turns.length) throw new Error('the row has no further assistant turn');
+        return turns[k]!;
+      });
+      const res = await runEpisode({ index: line - 1, task: row.meta.task, agent, fhir: w.remote, apiBase: OFFICIAL_API_BASE });
+      if (res.agentError) return fail(`replay: ${res.agentError}`);
+      const hist = res.output.history ?? [];
+      if (hist.length !== row.messages.length) return fail(`replay produced ${hist.length} turns, the row has ${row.messages.length}`);
+      for (let i = 0; i < hist.length; i++) {
+        if (hist[i]!.content !== row.messages[i]!.content) return fail(`turn ${i} differs from what the harness sends/receives now`);
+      }
+      if (res.output.status !== 'completed') return fail(`episode status ${res.output.status}`);
+      const g = await fam.grade(row.meta.task, res.output, { apiBase: OFFICIAL_API_BASE, fhir: w.local });
+      if (!g.correct) return fail(`grader: ${g.exception ?? g.checks.find((c) => !c.pass)?.name ?? 'incorrect'}`);
+      return { kind: 'pass' as const };
+    });
+    results.forEach((r, i) => {
+      const fam = items[i]!.row.meta.task_family;
+      const pf = (report.perFamily[fam] ??= { passed: 0, total: 0 });
+      report.total++;
+      if (r.kind === 'skip') {
+        report.skipped++;
+        report.skippedReasons[r.reason] = (report.skippedReasons[r.reason] ?? 0) + 1;
+        return;
+      }
+      pf.total++;
+      if (r.kind === 'pass') {
+        report.passed++;
+        pf.passed++;
+      } else {
+        report.failed++;
+        report.failures.push(r.f);
+      }
+    });
+  } finally {
+    for (const w of worlds.values()) {
+      const x = await w;
+      if (typeof x !== 'string') await x.server.close();
+    }
+  }
+  const sorted: VerifyReport['perFamily'] = {};
+  for (const k of Object.keys(report.perFamily).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)))) sorted[k] = report.perFamily[k]!;
+  report.perFamily = sorted;
+  return report;
+}
