@@ -219,6 +219,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     if (typeof idx !== 'number') throw new EvalError(`${paths.runs}:${r.line}: no task index`);
     if (!outputs.has(idx)) outputs.set(idx, r.value.output);
   }
+  const agentErrors = new Map<number, string>();
+  for (const r of errs.records) if (typeof r.value?.index === 'number') agentErrors.set(r.value.index, String(r.value.info ?? ''));
   const epStats = new Map<number, EpisodeStatsLine>();
   for (const r of stats.records) epStats.set(r.value.index, r.value);
 
@@ -275,6 +277,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
       if (res.agentError !== undefined) {
         if (signal?.aborted) return; // interrupted mid-call: not a failure, rerun on resume
         failed.push(index);
+        agentErrors.set(index, res.agentError);
         errOut.append({
           index,
           error: 'AGENT_FAILED',
@@ -321,7 +324,21 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const finished: TaskOutput[] = [];
   for (const { index, task } of selected) {
     const out = outputs.get(index);
-    if (!out) continue;
+    if (!out) {
+      // the agent failed (error.jsonl): incorrect, listed so reports see every attempted task
+      if (agentErrors.has(index)) {
+        graded.push({
+          index,
+          id: task.id,
+          family: familyOf(task.id),
+          status: 'running',
+          correct: false,
+          grade: { correct: false, checks: [{ name: 'agent', pass: false, note: `AGENT_FAILED: ${agentErrors.get(index)}` }] },
+          rounds: 0,
+        });
+      }
+      continue;
+    }
     let g = grades.get(index);
     if (!g) {
       g = await gradeOutput(opts.grade, task, out, gradeCtx);
@@ -341,11 +358,12 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     });
   }
   const verdict = new Map(graded.map((g) => [g.index, g.correct]));
+  const ranOk = graded.filter((g) => outputs.has(g.index));
   const overall = agentBenchOverall(finished, (o) => verdict.get(o.index as number) === true);
   writeAtomic(paths.overall, JSON.stringify(overall, null, 4) + '\n');
   writeAtomic(paths.grades, graded.map((g) => JSON.stringify(g)).join('\n') + (graded.length ? '\n' : ''));
   const summary = summarize(
-    graded,
+    ranOk,
     selected.map((s) => ({ index: s.index, id: s.task.id })),
     manifest,
     Math.round(performance.now() - t0),
