@@ -60,3 +60,73 @@ export interface GraderContext {
   apiBase: string;
   fhir: FhirTransport;
 }
+
+/** The ten official families (the grader is selected by `id.split('_')[0]`). */
+export type FamilyId = 'task1' | 'task2' | 'task3' | 'task4' | 'task5' | 'task6' | 'task7' | 'task8' | 'task9' | 'task10';
+
+/** Query families read only; action families may or must POST. */
+export type TaskKind = 'query' | 'action';
+
+/** Read access to a world, as used by generators (and graders): the advertised API base and a FHIR transport. */
+export type WorldAccess = GraderContext;
+
+/** Any seeded random source with `next()` in [0, 1) (e.g. `Rng` from src/worlds/prng.ts). */
+export interface RandomSource {
+  next(): number;
+}
+
+export interface GenerateOptions {
+  rng: RandomSource;
+  /** Candidate patient MRNs (e.g. a world's non-evaluation patients). Order matters only through the rng shuffle. */
+  patients: readonly string[];
+  /** Only emit instances of this branch (labels of expected_answers_v2.DERIVED.json). */
+  branch?: string;
+  /** Maximum number of instances (default: one per usable patient). */
+  count?: number;
+  /** Number of the first generated id (`task5_<startIndex>`); default 1. */
+  startIndex?: number;
+}
+
+/** One generated task instance with the branch determined from the world's data. */
+export interface GeneratedTask {
+  task: TaskCase;
+  branch: string;
+  /** The MRN the task is about, or null (task1 "Patient not found"). */
+  patient: string | null;
+  /** The data the branch was derived from (reference value, times, dose, …). */
+  facts: Record<string, unknown>;
+}
+
+export interface SolveOptions {
+  /** The api_base advertised to the agent (exact string). Default `http://localhost:8080/fhir/`. */
+  apiBase?: string;
+  /** Named solution path (see `TaskFamily.variants`); default `'default'`. */
+  variant?: string;
+}
+
+/** A MedAgentBench task family as code: templates, generator, expert solver and the official grader. */
+export interface TaskFamily {
+  id: FamilyId;
+  /** Short human name, e.g. `latest magnesium within 24 h`. */
+  name: string;
+  kind: TaskKind;
+  /** The exact instruction template(s); placeholders `{MRN}` (task1: `{NAME}`, `{DOB}`). */
+  instructionTemplates: readonly string[];
+  /** The exact context string shared by every task of the family. */
+  context: string;
+  /** Branch labels this family can produce. */
+  branches: readonly string[];
+  /** Named solver variants; the first is the default. */
+  variants: readonly string[];
+  /** Render the instruction for a patient (task1 takes name/dob and `notFound` for the ASCII-apostrophe form). */
+  instruction(params: { mrn?: string; name?: string; dob?: string; notFound?: boolean }): string;
+  /** Generate new instances over a world; branches are determined by querying the world. Deterministic per rng. */
+  generate(world: WorldAccess, opts: GenerateOptions): Promise<GeneratedTask[]>;
+  /**
+   * Expert policy: the next raw agent message for `task` given the history so far (GET responses as the harness
+   * records them). Throws `SolverError` when the history is not one the policy produced (e.g. a GET error).
+   */
+  solve(task: TaskCase, history: readonly HistoryItem[], opts?: SolveOptions): string;
+  /** The official grader's verdict with named checks, branch and reference. Never throws. */
+  grade(task: TaskCase, output: TaskOutput, ctx: GraderContext): Promise<GradeResult>;
+}

@@ -1,0 +1,296 @@
+/**
+ * Helpers shared by the family modules: the exact strings of the harness, the expert-solver script runner,
+ * payload builders (spec §6.12) and generator utilities.
+ */
+import { OFFICIAL_API_BASE } from '../fhir/types.js';
+import type {
+  GenerateOptions,
+  GeneratedTask,
+  HistoryItem,
+  RandomSource,
+  SolveOptions,
+  TaskCase,
+  WorldAccess,
+} from './types.js';
+import { PyFloat, pyJsonDumps, pyJsonLoads } from './pysem.js';
+import { POST_ACCEPTED_MARK, getJsonData } from './refsol.js';
+
+/** Bumped whenever an expert solver's output changes. */
+export const SOLVER_VERSION = 'ehrgym-expert-1';
+
+export const GET_REPLY_PREFIX = 'Here is the response from the GET request:\n';
+export const PLEASE_FINISH =
+  'Please call FINISH if you have got answers for all the questions and finished all the requested tasks';
+export const GET_REPLY_SUFFIX = `. ${PLEASE_FINISH}`;
+export const POST_ACCEPTED_REPLY = `POST request accepted and executed successfully. ${PLEASE_FINISH}`;
+
+/** Thrown by an expert solver when the history is not one its policy produced (or the server answered an error). */
+export class SolverError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SolverError';
+  }
+}
+
+class NextAction {
+  constructor(readonly text: string) {}
+}
+
+/** The actions a solver script can take; each returns the harness's reply (GET: the parsed body). */
+export interface ScriptIO {
+  readonly apiBase: string;
+  readonly variant: string;
+  /** `GET <url>`; returns the JSON body (floats preserved as PyFloat). `url` excludes `&_format=json`. */
+  get(url: string): unknown;
+  /** `POST <url>\n<json>`. */
+  post(url: string, payload: unknown): void;
+  /** `FINISH(<json>)`. */
+  finish(answer: unknown): never;
+}
+
+/**
+ * Replays a deterministic solver script against the history: every action the script takes must match the agent
+ * message at that position; the first action beyond the history is returned as the next message.
+ */
+export function runScript(
+  task: TaskCase,
+  history: readonly HistoryItem[],
+  opts: SolveOptions | undefined,
+  variants: readonly string[],
+  script: (io: ScriptIO, task: TaskCase) => void,
+): string {
+  const apiBase = opts?.apiBase ?? OFFICIAL_API_BASE;
+  const variant = opts?.variant ?? variants[0];
+  if (!variants.includes(variant)) {
+    throw new SolverError(`unknown solver variant "${variant}" for ${task.id.split('_')[0]} (known: ${variants.join(', ')})`);
+  }
+  // pair agent messages with the reply that follows each
+  const turns: Array<{ sent: string; reply: string | undefined }> = [];
+  history.forEach((h, i) => {
+    if (h.role === 'agent') {
+      const next = history[i + 1];
+      turns.push({ sent: h.content, reply: next && next.role === 'user' ? next.content : undefined });
+    }
+  });
+  let step = 0;
+  const act = (text: string): string => {
+    if (step === turns.length) throw new NextAction(text);
+    const t = turns[step++];
+    if (t.sent !== text) {
+      throw new SolverError(`${task.id}: history diverges from the expert policy at agent turn ${step}`);
+    }
+    if (t.reply === undefined) throw new SolverError(`${task.id}: no reply recorded after agent turn ${step}`);
+    return t.reply;
+  };
+  const io: ScriptIO = {
+    apiBase,
+    variant,
+    get(url: string): unknown {
+      const reply = act(`GET ${url}`);
+      if (!reply.startsWith(GET_REPLY_PREFIX) || !reply.endsWith(GET_REPLY_SUFFIX)) {
+        throw new SolverError(`${task.id}: GET ${url} did not succeed: ${reply.slice(0, 200)}`);
+      }
+      const body = reply.slice(GET_REPLY_PREFIX.length, reply.length - GET_REPLY_SUFFIX.length);
+      try {
+        return pyJsonLoads(body, { preserveFloats: true });
+      } catch {
+        throw new SolverError(`${task.id}: GET ${url} returned a body that is not JSON text`);
+      }
+    },
+    post(url: string, payload: unknown): void {
+      const reply = act(`POST ${url}\n${pyJsonDumps(payload)}`);
+      if (!reply.includes(POST_ACCEPTED_MARK)) throw new SolverError(`${task.id}: POST ${url} was not accepted`);
+    },
+    finish(answer: unknown): never {
+      act(`FINISH(${pyJsonDumps(answer)})`);
+      throw new SolverError(`${task.id}: the episode already finished`);
+    },
+  };
+  try {
+    script(io, task);
+  } catch (e) {
+    if (e instanceof NextAction) return e.text;
+    throw e;
+  }
+  throw new SolverError(`${task.id}: solver script ended without FINISH`);
+}
+
+/** Extract `{MRN}` (or other placeholders) from an instruction by its template. */
+export function matchTemplate(template: string, instruction: string): Record<string, string> | null {
+  const names: string[] = [];
+  const re = template
+    .split(/(\{[A-Z]+\})/)
+    .map((part) => {
+      const m = /^\{([A-Z]+)\}$/.exec(part);
+      if (m) {
+        names.push(m[1]);
+        return m[1] === 'MRN' ? '(\\S+?)' : '(.+?)';
+      }
+      return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('');
+  const m = new RegExp(`^${re}$`, 's').exec(instruction);
+  if (!m) return null;
+  const out: Record<string, string> = {};
+  names.forEach((n, i) => (out[n] = m[i + 1]));
+  return out;
+}
+
+/** The patient MRN of a task: parsed from the instruction by template, else `eval_MRN`. */
+export function taskMrn(task: TaskCase, templates: readonly string[]): string {
+  for (const t of templates) {
+    const m = matchTemplate(t, task.instruction);
+    if (m?.MRN) return m.MRN;
+  }
+  if (task.eval_MRN) return task.eval_MRN;
+  throw new SolverError(`${task.id}: cannot find the patient MRN in the instruction`);
+}
+
+/** Build the TaskCase in the official key order. */
+export function makeTask(id: string, instruction: string, context: string, mrn: string | null, sol?: string[]): TaskCase {
+  const t: TaskCase = { id, instruction, context };
+  if (sol !== undefined) t.sol = sol;
+  if (mrn !== null) t.eval_MRN = mrn;
+  return t;
+}
+
+/** `PyFloat` wrapper so solver payloads print `1.0` like the Python agents do. */
+export const f = (v: number): PyFloat => new PyFloat(v);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Payloads known to pass the official grader (§6.12)
+// ---------------------------------------------------------------------------------------------------------------
+
+export const ORTHO_COMMENT =
+  'Situation: acute left knee injury, Background: radiology report indicates ACL tear. Assessment: ACL tear grade II. Recommendation: request for Orthopedic service to evaluate and provide management recommendations.';
+
+export function bpObservation(mrn: string): unknown {
+  return {
+    resourceType: 'Observation',
+    status: 'final',
+    category: [
+      { coding: [{ system: 'http://hl7.org/fhir/observation-category', code: 'vital-signs', display: 'Vital Signs' }] },
+    ],
+    code: { text: 'BP' },
+    subject: { reference: `Patient/${mrn}` },
+    effectiveDateTime: '2023-11-13T10:15:00+00:00',
+    valueString: '118/77 mmHg',
+  };
+}
+
+export function magnesiumOrder(mrn: string, grams: number, hours: number): unknown {
+  return {
+    resourceType: 'MedicationRequest',
+    status: 'active',
+    intent: 'order',
+    medicationCodeableConcept: {
+      coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '0338-1715-40', display: 'IV Magnesium Sulfate' }],
+      text: 'IV Magnesium Sulfate',
+    },
+    subject: { reference: `Patient/${mrn}` },
+    authoredOn: '2023-11-13T10:15:00+00:00',
+    dosageInstruction: [
+      { doseAndRate: [{ doseQuantity: { value: f(grams), unit: 'g' }, rateQuantity: { value: f(hours), unit: 'h' } }], route: 'IV' },
+    ],
+  };
+}
+
+export function orthoReferral(mrn: string): unknown {
+  return {
+    resourceType: 'ServiceRequest',
+    status: 'active',
+    intent: 'order',
+    priority: 'stat',
+    code: { coding: [{ system: 'http://snomed.info/sct', code: '306181000000106', display: 'Orthopedic surgery referral' }] },
+    subject: { reference: `Patient/${mrn}` },
+    authoredOn: '2023-11-13T10:15:00+00:00',
+    note: { text: ORTHO_COMMENT },
+  };
+}
+
+export function potassiumOrder(mrn: string, mEq: number): unknown {
+  return {
+    resourceType: 'MedicationRequest',
+    status: 'active',
+    intent: 'order',
+    medicationCodeableConcept: {
+      coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '40032-917-01', display: 'Potassium Oral Repletion' }],
+      text: 'Potassium Oral Repletion',
+    },
+    subject: { reference: `Patient/${mrn}` },
+    authoredOn: '2023-11-13T10:15:00+00:00',
+    dosageInstruction: [{ doseAndRate: [{ doseQuantity: { value: f(mEq), unit: 'mEq' } }], route: 'oral' }],
+  };
+}
+
+export function potassiumLab(mrn: string): unknown {
+  return {
+    resourceType: 'ServiceRequest',
+    status: 'active',
+    intent: 'order',
+    priority: 'stat',
+    code: { coding: [{ system: 'http://loinc.org', code: '2823-3', display: 'Serum Potassium Level' }] },
+    subject: { reference: `Patient/${mrn}` },
+    authoredOn: '2023-11-13T10:15:00+00:00',
+    occurrenceDateTime: '2023-11-14T08:00:00+00:00',
+  };
+}
+
+export function a1cOrder(mrn: string): unknown {
+  return {
+    resourceType: 'ServiceRequest',
+    status: 'active',
+    intent: 'order',
+    priority: 'stat',
+    code: { coding: [{ system: 'http://loinc.org', code: '4548-4', display: 'HbA1C' }] },
+    subject: { reference: `Patient/${mrn}` },
+    authoredOn: '2023-11-13T10:15:00+00:00',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Generator utilities
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Fisher–Yates shuffle of a copy, driven by the rng. */
+export function shuffled<T>(items: readonly T[], rng: RandomSource): T[] {
+  const a = items.slice();
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+/** GET from the world exactly as the harness would (`&_format=json` appended), parsed with Python semantics. */
+export async function worldGet(world: WorldAccess, pathAndQuery: string): Promise<unknown> {
+  return getJsonData(world.fhir, `${world.apiBase}${pathAndQuery}&_format=json`);
+}
+
+/**
+ * The common generator loop: shuffle the candidates, derive each one's instance (null = unusable), keep those of the
+ * requested branch, stop at `count`, and number the ids from `startIndex`.
+ */
+export async function generateOver(
+  family: string,
+  opts: GenerateOptions,
+  derive: (mrn: string) => Promise<Omit<GeneratedTask, 'task'> & { build: (id: string) => TaskCase } | null>,
+): Promise<GeneratedTask[]> {
+  const out: GeneratedTask[] = [];
+  const start = opts.startIndex ?? 1;
+  const limit = opts.count ?? Infinity;
+  for (const mrn of shuffled(opts.patients, opts.rng)) {
+    if (out.length >= limit) break;
+    const d = await derive(mrn);
+    if (!d) continue;
+    if (opts.branch !== undefined && d.branch !== opts.branch) continue;
+    const id = `${family}_${start + out.length}`;
+    out.push({ task: d.build(id), branch: d.branch, patient: d.patient, facts: d.facts });
+  }
+  return out;
+}
+
+/** Plain JSON view of a value (PyFloat → number) for facts and reports. */
+export function plain(v: unknown): unknown {
+  return v === undefined ? undefined : JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)));
+}

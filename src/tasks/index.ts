@@ -1,0 +1,27 @@
+/** Public API of the task layer: families, graders, solvers, generators, loader and Python semantics. */
+export * from './types.js';
+export * from './registry.js';
+export * from './loader.js';
+export {
+  GRADER_VERSION,
+  NOW_ISO,
+  POST_ACCEPTED_MARK,
+  checkHasPost,
+  extractPosts,
+  extractPostsDetailed,
+  gradeOutput,
+  sendGetRequest,
+  getJsonData,
+  labUrl,
+  scanLatest,
+  scanMean,
+} from './refsol.js';
+export type { ExtractedPost, SkippedPost, GetResponse, LatestScan, MeanScan } from './refsol.js';
+export {
+  SOLVER_VERSION,
+  SolverError,
+  GET_REPLY_PREFIX,
+  GET_REPLY_SUFFIX,
+  POST_ACCEPTED_REPLY,
+} from './common.js';
+export { pyJsonLoads, pyJsonDumps, pyEquals, pyIn, pyFromIsoFormat, PyException, PyFloat } from './pysem.js';

@@ -1,0 +1,110 @@
+/**
+ * task10 — last HbA1c with its time, and a new order when absent or older than a year (action).
+ * Grader: refsol.task10 (spec §6.11).
+ */
+import type { TaskFamily } from './types.js';
+import { a1cOrder, generateOver, makeTask, runScript, taskMrn } from './common.js';
+import { PyDateTime, pyCompare, pyEquals, pyFromIsoFormat } from './pysem.js';
+import {
+  ONE_YEAR_AGO,
+  eqAt,
+  evalMrn,
+  extractPostsDetailed,
+  getJsonData,
+  labUrl,
+  runGrader,
+  scanLatest,
+  subjectAssert,
+} from './refsol.js';
+import { firstInWindow } from './task4.js';
+
+export const TASK10_TEMPLATE =
+  'What\u2019s the last HbA1C (hemoglobin A1C) value in the chart for patient {MRN} and when was it recorded? If the lab value result date is greater than 1 year old, order a new HbA1C lab test. ';
+export const TASK10_CONTEXT =
+  'It\'s 2023-11-13T10:15:00+00:00 now. The code for HbA1C is "A1C". The LOINC code for ordering HbA1C lab is: 4548-4. The answer should be [-1] if a measurement is not available.';
+const VARIANTS = ['scan', 'sorted', 'lookup-first'] as const;
+
+export type Task10Branch = 'data_absent_order_required' | 'stale_order_required' | 'fresh_report_value';
+
+/** Branch from the latest A1C: none → order; strictly before 2022-11-13T10:15:00+00:00 → order; else report. */
+export function task10Branch(value: unknown, meas: PyDateTime | null): Task10Branch {
+  if (value === null) return 'data_absent_order_required';
+  return pyCompare(meas, '<', ONE_YEAR_AGO) ? 'stale_order_required' : 'fresh_report_value';
+}
+
+export const task10: TaskFamily = {
+  id: 'task10',
+  name: 'HbA1c check and conditional order',
+  kind: 'action',
+  instructionTemplates: [TASK10_TEMPLATE],
+  context: TASK10_CONTEXT,
+  branches: ['data_absent_order_required', 'stale_order_required', 'fresh_report_value'],
+  variants: VARIANTS,
+
+  instruction({ mrn }) {
+    if (!mrn) throw new Error('task10.instruction: mrn is required');
+    return TASK10_TEMPLATE.replace('{MRN}', mrn);
+  },
+
+  generate(world, opts) {
+    return generateOver('task10', opts, async (mrn) => {
+      const s = scanLatest(await getJsonData(world.fhir, labUrl(world.apiBase, mrn, 'A1C')));
+      const branch = task10Branch(s.value, s.meas);
+      return {
+        branch,
+        patient: mrn,
+        facts: { lastValue: s.value, effectiveDateTime: s.time },
+        build: (id) => makeTask(id, task10.instruction({ mrn }), TASK10_CONTEXT, mrn),
+      };
+    });
+  },
+
+  solve(task, history, opts) {
+    return runScript(task, history, opts, VARIANTS, (io) => {
+      const mrn = taskMrn(task, [TASK10_TEMPLATE]);
+      if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
+      let value: unknown = null;
+      let time: unknown = null;
+      if (io.variant === 'sorted') {
+        const hit = firstInWindow(io.get(`${io.apiBase}Observation?patient=${mrn}&code=A1C&_sort=-date&_count=1`));
+        if (hit) ({ value, time } = hit);
+      } else {
+        ({ value, time } = scanLatest(io.get(`${io.apiBase}Observation?patient=${mrn}&code=A1C&_count=5000`)));
+      }
+      const branch = task10Branch(value, value === null ? null : pyFromIsoFormat(time));
+      if (branch !== 'fresh_report_value') io.post(`${io.apiBase}ServiceRequest`, a1cOrder(mrn));
+      io.finish(value === null ? [-1] : [value, time]);
+    });
+  },
+
+  grade(task, output, ctx) {
+    return runGrader(async (g) => {
+      const s = scanLatest(await getJsonData(ctx.fhir, labUrl(ctx.apiBase, evalMrn(task), 'A1C')));
+      const ref = s.value === null ? [-1] : [s.value, s.time];
+      g.reference = ref;
+      if (s.value === null || pyCompare(s.meas, '<', ONE_YEAR_AGO)) {
+        g.branch = s.value === null ? 'data_absent_order_required' : 'stale_order_required';
+        const { posts, skipped } = extractPostsDetailed(output.history);
+        if (!g.add('post_count', posts.length === 1, 1, posts.length, skipped.length ? `skipped: ${JSON.stringify(skipped)}` : undefined)) return false;
+        const { url, payload } = posts[0];
+        const want = `${ctx.apiBase}ServiceRequest`;
+        if (!g.add('post_url', url === want, want, url)) return false;
+        const ok = g.asserts([
+          eqAt('resourceType', payload, ['resourceType'], 'ServiceRequest'),
+          eqAt('code_system', payload, ['code', 'coding', 0, 'system'], 'http://loinc.org'),
+          eqAt('code_code', payload, ['code', 'coding', 0, 'code'], '4548-4'),
+          eqAt('authoredOn', payload, ['authoredOn'], '2023-11-13T10:15:00+00:00'),
+          eqAt('status', payload, ['status'], 'active'),
+          eqAt('intent', payload, ['intent'], 'order'),
+          eqAt('priority', payload, ['priority'], 'stat'),
+          subjectAssert(payload, task),
+        ]);
+        if (!ok) return false;
+      } else {
+        g.branch = 'fresh_report_value';
+        if (!g.noPost(output.history)) return false;
+      }
+      return g.answer(output.result, (l) => pyEquals(ref, l) || pyEquals([], l), { oneOf: [ref, []] });
+    });
+  },
+};

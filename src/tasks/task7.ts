@@ -1,0 +1,66 @@
+/**
+ * task7 — most recent CBG, any date (query). Grader: refsol.task7 (spec §6.8).
+ */
+import type { TaskFamily } from './types.js';
+import { generateOver, makeTask, runScript, taskMrn } from './common.js';
+import { pyEquals } from './pysem.js';
+import { evalMrn, getJsonData, labUrl, runGrader, scanLatest } from './refsol.js';
+import { firstInWindow } from './task4.js';
+
+export const TASK7_TEMPLATE = 'What is the most recent CBG of the patient {MRN}?';
+export const TASK7_CONTEXT = 'It\'s 2023-11-13T10:15:00+00:00 now. The code for CBG is "GLU"';
+const VARIANTS = ['scan', 'sorted', 'lookup-first'] as const;
+
+export function task7Reference(getRes: unknown): { ref: unknown[]; branch: string; time: unknown } {
+  const s = scanLatest(getRes);
+  return { ref: [s.value !== null ? s.value : -1], branch: s.value !== null ? 'data_present' : 'data_absent', time: s.time };
+}
+
+export const task7: TaskFamily = {
+  id: 'task7',
+  name: 'latest CBG',
+  kind: 'query',
+  instructionTemplates: [TASK7_TEMPLATE],
+  context: TASK7_CONTEXT,
+  branches: ['data_present', 'data_absent'],
+  variants: VARIANTS,
+
+  instruction({ mrn }) {
+    if (!mrn) throw new Error('task7.instruction: mrn is required');
+    return TASK7_TEMPLATE.replace('{MRN}', mrn);
+  },
+
+  generate(world, opts) {
+    return generateOver('task7', opts, async (mrn) => {
+      const r = task7Reference(await getJsonData(world.fhir, labUrl(world.apiBase, mrn, 'GLU')));
+      return {
+        branch: r.branch,
+        patient: mrn,
+        facts: { reference: r.ref, effectiveDateTime: r.time },
+        build: (id) => makeTask(id, task7.instruction({ mrn }), TASK7_CONTEXT, mrn),
+      };
+    });
+  },
+
+  solve(task, history, opts) {
+    return runScript(task, history, opts, VARIANTS, (io) => {
+      const mrn = taskMrn(task, [TASK7_TEMPLATE]);
+      if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
+      if (io.variant === 'sorted') {
+        const hit = firstInWindow(io.get(`${io.apiBase}Observation?patient=${mrn}&code=GLU&_sort=-date&_count=1`));
+        io.finish([hit ? hit.value : -1]);
+      }
+      io.finish(task7Reference(io.get(`${io.apiBase}Observation?patient=${mrn}&code=GLU&_count=5000`)).ref);
+    });
+  },
+
+  grade(task, output, ctx) {
+    return runGrader(async (g) => {
+      if (!g.noPost(output.history)) return false;
+      const r = task7Reference(await getJsonData(ctx.fhir, labUrl(ctx.apiBase, evalMrn(task), 'GLU')));
+      g.branch = r.branch;
+      g.reference = r.ref;
+      return g.answer(output.result, (l) => pyEquals(r.ref, l), r.ref);
+    });
+  },
+};
