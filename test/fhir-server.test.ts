@@ -386,16 +386,16 @@ describe('FHIR transports and a third-party client over a real port', () => {
   it('listens on 127.0.0.1 and serves the fhir-kit-client library (search, read, create, paging)', async () => {
     assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/fhir\/$/);
     const client = new Client({ baseUrl: server.url.replace(/\/$/, '') });
-    const bundle = (await client.search({ resourceType: 'Patient', searchParams: { identifier: 'S1' } })) as { total: number; entry: Array<{ resource: { id: string } }> };
+    const bundle = (await client.search({ resourceType: 'Patient', searchParams: { identifier: 'S1' } })) as unknown as { total: number; entry: Array<{ resource: { id: string } }> };
     assert.equal(bundle.total, 1);
     assert.equal(bundle.entry[0].resource.id, 'S1');
-    const p = (await client.read({ resourceType: 'Patient', id: 'S3' })) as { name: Array<{ family: string }> };
+    const p = (await client.read({ resourceType: 'Patient', id: 'S3' })) as unknown as { name: Array<{ family: string }> };
     assert.equal(p.name[0].family, 'Dunn');
-    const created = (await client.create({ resourceType: 'Observation', body: { resourceType: 'Observation', status: 'final', code: { text: 'BP' }, subject: { reference: 'Patient/S1' } } })) as { id: string };
+    const created = (await client.create({ resourceType: 'Observation', body: { resourceType: 'Observation', status: 'final', code: { text: 'BP' }, subject: { reference: 'Patient/S1' } } })) as unknown as { id: string };
     assert.equal(created.id, '5002');
-    const page1 = (await client.search({ resourceType: 'Patient', searchParams: { _count: 2 } })) as { entry: unknown[]; link: Array<{ relation: string; url: string }> };
+    const page1 = (await client.search({ resourceType: 'Patient', searchParams: { _count: 2 } })) as unknown as { entry: unknown[]; link: Array<{ relation: string; url: string }> };
     assert.equal(page1.entry.length, 2);
-    const page2 = (await client.nextPage({ bundle: page1 as never })) as { entry: Array<{ resource: { id: string } }> };
+    const page2 = (await client.nextPage({ bundle: page1 as never })) as unknown as { entry: Array<{ resource: { id: string } }> };
     assert.deepEqual(page2.entry.map((e) => e.resource.id), ['S3', 'S4']);
     await assert.rejects(client.search({ resourceType: 'Patient', searchParams: { 'legal-sex': 'male' } }));
   });
