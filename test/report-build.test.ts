@@ -1,0 +1,153 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { buildReport, writeReport, BEHAVIOUR_IDS } from '../src/report/index.js';
+import { main } from '../src/cli/index.js';
+import { baseEpisodes, BASE_CORRECT, CLEAN_EPISODE, ftEpisodes, FT_CORRECT, ONE_OF_EACH, writeRunFolder } from './report-fixtures.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'ehrgym-report-'));
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+
+const oneDir = writeRunFolder(join(tmp, 'one-of-each'), 'scripted-behaviours', [...Object.values(ONE_OF_EACH).map((x) => x.episode), CLEAN_EPISODE]);
+const baseDir = writeRunFolder(join(tmp, 'base'), 'base-model', baseEpisodes());
+const ftDir = writeRunFolder(join(tmp, 'finetuned'), 'finetuned-model', ftEpisodes());
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const ow = process.stdout.write.bind(process.stdout);
+  const ew = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(['node', 'ehrgym', ...args]);
+    return { code, out: out.join(''), err: err.join('') };
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
+}
+
+test('a model showing each behaviour once: every behaviour counted once, in its family', () => {
+  const data = buildReport([oneDir]);
+  const r = data.runs[0]!;
+  assert.equal(r.behaviours.length, 13);
+  for (const id of BEHAVIOUR_IDS) {
+    const s = r.behaviours.find((b) => b.behaviour === id)!;
+    const expected = ONE_OF_EACH[id]!;
+    assert.equal(s.tasks, 1, `${id}: tasks`);
+    assert.equal(s.occurrences, 1, `${id}: occurrences`);
+    assert.deepEqual(s.perFamily, { [expected.family]: 1 }, `${id}: per family`);
+    assert.equal(s.examples[0]!.taskId, expected.episode.id);
+  }
+  // each crafted episode shows exactly its own behaviour; the clean one none
+  for (const [id, { episode }] of Object.entries(ONE_OF_EACH)) assert.deepEqual(r.findings[episode.id]!.map((f) => f.behaviour), [id]);
+  assert.equal(r.findings[CLEAN_EPISODE.id], undefined);
+  const s = r.scores;
+  assert.equal(s.total, 14);
+  assert.equal(s.correct, 2);
+  assert.deepEqual({ ...s.status, raw: undefined }, { completed: 10, invalidAction: 2, roundLimit: 1, contextLimit: 1, error: 0, raw: undefined });
+  assert.equal(s.query.total, 9);
+  assert.equal(s.query.correct, 1);
+  assert.equal(s.action.total, 5);
+  assert.equal(s.action.correct, 1);
+  assert.equal(s.avgRounds, 29 / 14); // agent turns: 1+1+2+1+2+2+2+1+2+2+2+8+1 (+2 clean)
+  assert.equal(s.perFamily.map((f) => f.family).join(','), 'task1,task2,task3,task4,task5,task6,task7,task8,task9,task10');
+  assert.deepEqual(s.perFamily.find((f) => f.family === 'task7'), { family: 'task7', correct: 1, total: 4, sr: 0.25 });
+});
+
+test('base vs fine-tuned: flips, per-family deltas, exact McNemar, behaviour deltas, case studies', () => {
+  const data = buildReport([baseDir, ftDir]);
+  assert.equal(data.runs[0]!.scores.correct, BASE_CORRECT.reduce((a, b) => a + b, 0));
+  assert.equal(data.runs[1]!.scores.correct, FT_CORRECT.reduce((a, b) => a + b, 0));
+  const c = data.comparisons[0]!;
+  assert.equal(c.base, 'base');
+  assert.equal(c.other, 'finetuned');
+  assert.deepEqual(c.fixed, ['task1_3', 'task1_4', 'task2_2', 'task2_3', 'task7_4']);
+  assert.deepEqual(c.broken, ['task7_3']);
+  assert.deepEqual(c.mcnemar, { fixed: 5, broken: 1, pValue: 14 / 64 }); // R: binom.test(1, 6)$p.value = 0.21875
+  assert.equal(c.overallDelta, 10 / 12 - 6 / 12);
+  assert.deepEqual(c.perFamily, [
+    { family: 'task1', base: 0.5, other: 1, delta: 0.5 },
+    { family: 'task2', base: 0.25, other: 0.75, delta: 0.5 },
+    { family: 'task7', base: 0.75, other: 0.75, delta: 0 },
+  ]);
+  const d = Object.fromEntries(c.behaviourDeltas.map((x) => [x.behaviour, [x.base, x.other, x.delta]]));
+  assert.deepEqual(d.fence, [6, 0, -6]);
+  assert.deepEqual(d.think, [0, 1, 1]);
+  for (const id of BEHAVIOUR_IDS.filter((x) => x !== 'fence' && x !== 'think')) assert.deepEqual(d[id], [0, 0, 0], id);
+  assert.deepEqual(c.caseStudies.map((x) => [x.taskId, x.change, x.divergence]), [
+    ['task1_3', 'fixed', 3], ['task1_4', 'fixed', 3], ['task2_2', 'fixed', 3], ['task2_3', 'fixed', 3], ['task7_4', 'fixed', 3], ['task7_3', 'broken', 3],
+  ]);
+  const cs = c.caseStudies[0]!;
+  assert.equal(cs.base.items.length, 1);
+  assert.match(cs.base.items[0]!.content, /^```json\nFINISH/);
+  assert.equal(cs.other.items[0]!.content, 'FINISH(["S1000003"])');
+});
+
+test('ehrgym report writes report.md, self-contained report.html and report.json, byte-identical on rerun', async () => {
+  const out1 = join(tmp, 'out1');
+  const out2 = join(tmp, 'out2');
+  const r1 = await cli(['report', baseDir, ftDir, '--out', out1]);
+  assert.equal(r1.code, 0, r1.err);
+  assert.match(r1.out, /^base: 50\.00% \(6\/12, 95% CI 25\.4–74\.6%\)$/m);
+  assert.match(r1.out, /^finetuned vs base: 5 fixed, 1 broken, McNemar p = 0\.2188$/m);
+  const r2 = await cli(['report', baseDir, ftDir, '--out', out2]);
+  assert.equal(r2.code, 0);
+  for (const f of ['report.md', 'report.html', 'report.json']) {
+    assert.ok(readFileSync(join(out1, f)).equals(readFileSync(join(out2, f))), `${f} differs between runs`);
+  }
+  const html = readFileSync(join(out1, 'report.html'), 'utf8');
+  assert.equal((html.match(/<svg /g) ?? []).length, 3);
+  assert.doesNotMatch(html, /<script|<link|<img|@import|url\(/i);
+  assert.doesNotMatch(html, /\b(?:src|href)="(?:https?:)?\/\//i);
+  assert.match(html, /p = 0\.2188/);
+  const md = readFileSync(join(out1, 'report.md'), 'utf8');
+  assert.match(md, /\| task1 \| 50\.0% \| 100\.0% \| \+50\.0 pp \|/);
+  assert.match(md, /\*\*Fixed\*\* \(5\): `task1_3`, `task1_4`, `task2_2`, `task2_3`, `task7_4`/);
+  assert.match(md, /\| Markdown fence \| 6 \| 0 \| −6 \|/);
+  assert.match(md, /Llama 3\.3 \(70B\) \| 46\.33% \| — \| — \| \*approximate; not checked against the paper table\*/);
+  const json = JSON.parse(readFileSync(join(out1, 'report.json'), 'utf8'));
+  assert.equal(json.comparisons[0].mcnemar.pValue, 0.21875);
+  assert.equal(json.runs[0].dir, undefined);
+  const j = await cli(['report', oneDir, '--out', join(tmp, 'out3'), '--json']);
+  assert.equal(j.code, 0);
+  assert.equal(JSON.parse(j.out).runs[0].scores.correct, 2);
+});
+
+test('bad input: one line `ehrgym: …` and a non-zero exit', async () => {
+  const missing = await cli(['report', join(tmp, 'nope')]);
+  assert.equal(missing.code, 2);
+  assert.equal(missing.err, `ehrgym: run folder not found: ${join(tmp, 'nope')}\n`);
+
+  const notRun = join(tmp, 'not-a-run');
+  mkdirSync(notRun);
+  const nr = await cli(['report', notRun]);
+  assert.equal(nr.err, `ehrgym: not a run folder: ${join(notRun, 'runs.jsonl')} is missing\n`);
+
+  const bad = writeRunFolder(join(tmp, 'malformed'), 'x', [CLEAN_EPISODE]);
+  writeFileSync(join(bad, 'runs.jsonl'), '{"index": 0, "output": \n');
+  const m = await cli(['report', bad]);
+  assert.equal(m.code, 2);
+  assert.equal(m.err, `ehrgym: ${join(bad, 'runs.jsonl')} line 1: not valid JSON\n`);
+
+  const orphan = writeRunFolder(join(tmp, 'orphan'), 'x', [CLEAN_EPISODE]);
+  writeFileSync(join(orphan, 'runs.jsonl'), '');
+  assert.equal((await cli(['report', orphan])).err, `ehrgym: ${join(orphan, 'grades.jsonl')}: task task10_1 (index 0) has no line in runs.jsonl or error.jsonl\n`);
+
+  const empty = writeRunFolder(join(tmp, 'empty'), 'x', [CLEAN_EPISODE]);
+  writeFileSync(join(empty, 'grades.jsonl'), '');
+  writeFileSync(join(empty, 'runs.jsonl'), '');
+  const e = await cli(['report', empty]);
+  assert.equal(e.code, 2);
+  assert.equal(e.err, `ehrgym: empty run: ${join(empty, 'grades.jsonl')} has no tasks\n`);
+
+  const diff = await cli(['report', baseDir, oneDir, '--out', join(tmp, 'never')]);
+  assert.equal(diff.code, 2);
+  assert.equal(diff.err, 'ehrgym: runs cover different task sets: base has 12 tasks, one-of-each has 14 (task1_1 only in base); compare runs over the same tasks\n');
+  assert.equal(existsSync(join(tmp, 'never')), false);
+
+  for (const r of [missing, nr, m, e, diff]) assert.equal(r.err.split('\n').length, 2, 'exactly one line');
+});
