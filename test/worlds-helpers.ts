@@ -1,21 +1,21 @@
 /**
- * Test helpers for the worlds tests: a GET-and-parse-JSON function over a store. It goes through the real HTTP
- * app (Hono `app.fetch` of src/fhir/server.ts) so the tests see exactly what agents and graders see.
+ * Test helpers for the worlds tests: GET a URL through the embedded FHIR server's Hono `app.fetch` and parse the body,
+ * so the tests see exactly what agents and the grader see (pretty-printed HAPI JSON, paging, insertion order).
  */
 import type { FhirStore } from '../src/fhir/store.js';
+import { createFhirApp } from '../src/fhir/server.js';
 
 export type GetJson = (url: string) => Promise<unknown>;
 
-/** GET via the embedded FHIR server's `app.fetch`; returns the parsed body (throws on non-2xx). */
+/** GET via `createFhirApp(store).fetch`; returns the parsed body (throws on non-2xx or a plain `application/json`). */
 export async function replicaTransport(store: FhirStore): Promise<GetJson> {
-  const q = (url: string) => {
-    const u = new URL(url);
-    const type = u.pathname.replace(/^\/fhir\//, '');
-    const pairs = [...u.searchParams].filter(([k]) => k !== '_format');
-    const count = Number(u.searchParams.get('_count') ?? '20');
-    const res = store.search(type, pairs);
-    const entry = res.handles.slice(0, count).map((h) => ({ resource: JSON.parse(JSON.stringify(store.resourceOf(type, h))) }));
-    return entry.length ? { resourceType: 'Bundle', total: res.total, entry } : { resourceType: 'Bundle', total: 0 };
+  const app = createFhirApp(store);
+  return async (url: string) => {
+    const res = await app.fetch(new Request(url));
+    const text = await res.text();
+    if (res.status < 200 || res.status > 299) throw new Error(`GET ${url} → ${res.status}: ${text.slice(0, 300)}`);
+    const ct = res.headers.get('content-type') ?? '';
+    if (ct === 'application/json') throw new Error(`GET ${url}: exactly application/json breaks the official grader`);
+    return JSON.parse(text);
   };
-  return async (url: string) => q(url);
 }

@@ -1,0 +1,115 @@
+/**
+ * Worlds: what the embedded FHIR server serves.
+ *
+ * - `medagentbench` (default): replica of the official MedAgentBench server (500 patients, ~590k clinical records,
+ *   all 300 reference answers reproduced);
+ * - `synthetic`: a seeded cohort (`seed`, `patients`) with planted facts covering every task branch;
+ * - `empty`: nothing but what `imports` bring.
+ *
+ * Any world can take `imports` (FHIR Bundles / bulk NDJSON files or folders). The store is frozen when returned.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { FhirStore } from '../fhir/store.js';
+import { loadReplica, MEDAGENTBENCH_FIRST_ID, MEDAGENTBENCH_GENERATOR_VERSION, replicaMrns, evaluationMrns } from './medagentbench.js';
+import { loadSynthetic, SYNTHETIC_FIRST_ID, SYNTHETIC_GENERATOR_VERSION, type PlantedFacts } from './synthetic.js';
+import { importFiles, listImportFiles, ImportError, type ImportReport } from './import.js';
+
+export type WorldName = 'medagentbench' | 'synthetic' | 'empty';
+export const WORLD_NAMES: readonly WorldName[] = ['medagentbench', 'synthetic', 'empty'];
+export const DEFAULT_SYNTHETIC_SEED = 1;
+export const DEFAULT_SYNTHETIC_PATIENTS = 100;
+
+export interface LoadWorldOptions {
+  world?: WorldName;
+  /** Synthetic world only (default 1). */
+  seed?: number;
+  /** Synthetic world only (default 100). */
+  patients?: number;
+  /** Files or folders to import (Bundles, NDJSON). */
+  imports?: string[];
+  /** Imports must resolve every reference (otherwise an ImportError lists the unresolved ones). */
+  strict?: boolean;
+  /** Skip Claim / ExplanationOfBenefit when importing. */
+  skipBilling?: boolean;
+}
+
+export interface World {
+  name: WorldName;
+  seed?: number;
+  /** The frozen store (episodes write to sessions). */
+  store: FhirStore;
+  /**
+   * Cheap deterministic identity: sha256 over world name, generator version, seed, patient count, resource counts
+   * and the bytes of imported files. (For a full content hash use `store.fingerprint()`.)
+   */
+  fingerprint: string;
+  /** Resources per type. */
+  counts: Record<string, number>;
+  /** Total resources. */
+  total: number;
+  importReport?: ImportReport;
+  /** Synthetic world: planted facts per patient, in patient order. */
+  facts?: PlantedFacts[];
+  /** Patient ids (MRNs) in insertion order. */
+  patientIds: string[];
+}
+
+export { evaluationMrns, replicaMrns };
+export type { PlantedFacts };
+
+/** Build a world. Throws RangeError on bad options and ImportError on bad import files. */
+export async function loadWorld(opts: LoadWorldOptions = {}): Promise<World> {
+  const name = opts.world ?? 'medagentbench';
+  if (!WORLD_NAMES.includes(name)) throw new RangeError(`unknown world "${String(name)}" (expected ${WORLD_NAMES.join(', ')})`);
+  if (name !== 'synthetic' && (opts.seed !== undefined || opts.patients !== undefined)) {
+    throw new RangeError(`seed and patients apply to the synthetic world only (world is ${name})`);
+  }
+  const store = new FhirStore();
+  let nextId = 1;
+  let facts: PlantedFacts[] | undefined;
+  let seed: number | undefined;
+  let patientIds: string[] = [];
+  let version = 'empty-v1';
+  if (name === 'medagentbench') {
+    const b = loadReplica(store);
+    nextId = MEDAGENTBENCH_FIRST_ID + b.clinical.size;
+    patientIds = b.patients.map((p) => p.id!);
+    version = MEDAGENTBENCH_GENERATOR_VERSION;
+  } else if (name === 'synthetic') {
+    seed = opts.seed ?? DEFAULT_SYNTHETIC_SEED;
+    const b = loadSynthetic(store, { seed, patients: opts.patients ?? DEFAULT_SYNTHETIC_PATIENTS, avoidMrns: replicaMrns() });
+    nextId = SYNTHETIC_FIRST_ID + b.clinical.size;
+    facts = b.facts;
+    patientIds = b.patients.map((p) => p.id!);
+    version = SYNTHETIC_GENERATOR_VERSION;
+  }
+  const h = createHash('sha256').update(JSON.stringify({ name, version, seed: seed ?? null, patients: patientIds.length }));
+  let importReport: ImportReport | undefined;
+  if (opts.imports?.length) {
+    const files = listImportFiles(opts.imports);
+    importReport = importFiles(store, files, {
+      firstId: nextId,
+      skipBilling: opts.skipBilling,
+      exists: (type, id) => store.read(type, id) !== undefined,
+    });
+    if (opts.strict && importReport.unresolved.total > 0) {
+      const u = importReport.unresolved;
+      const ex = u.examples[0]!;
+      throw new ImportError(
+        `strict import: ${u.total} unresolved references (${u.dangling} dangling, ${u.conditional} conditional), e.g. ${ex.resource} ${ex.path} → ${ex.reference}`,
+        ex.file,
+        ex.line,
+      );
+    }
+    for (const f of files) h.update(f.replace(/^.*[\\/]/, '')).update('\u0000').update(readFileSync(f));
+    if (opts.skipBilling) h.update('skip-billing');
+    patientIds = store.search('Patient', []).handles.map((hd) => store.idOf('Patient', hd));
+  }
+  store.freeze();
+  const counts: Record<string, number> = {};
+  for (const t of store.types().sort()) counts[t] = store.count(t);
+  h.update(JSON.stringify(counts));
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  return { name, seed, store, fingerprint: h.digest('hex'), counts, total, importReport, facts, patientIds };
+}
