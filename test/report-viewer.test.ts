@@ -1,0 +1,102 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { createViewerApp, loadRuns, startViewer } from '../src/report/index.js';
+import { baseEpisodes, ftEpisodes, ONE_OF_EACH, CLEAN_EPISODE, writeRunFolder } from './report-fixtures.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'ehrgym-viewer-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const baseDir = writeRunFolder(join(tmp, 'base'), 'base-model', baseEpisodes());
+const ftDir = writeRunFolder(join(tmp, 'finetuned'), 'finetuned-model', ftEpisodes());
+const oneDir = writeRunFolder(join(tmp, 'one'), 'scripted', [...Object.values(ONE_OF_EACH).map((x) => x.episode), CLEAN_EPISODE]);
+
+/** Send a raw HTTP request line (no client-side normalisation of `..`) and return status and body. */
+function raw(port: number, target: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+    let data = '';
+    s.on('data', (d) => (data += d.toString('latin1')));
+    s.on('end', () => resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(data)?.[1] ?? 0), body: data.slice(data.indexOf('\r\n\r\n') + 4) }));
+    s.on('error', reject);
+  });
+}
+
+test('viewer API: runs, task grid data and trajectories with grader checks', async () => {
+  const app = createViewerApp(loadRuns([baseDir, ftDir]));
+  const runs = (await (await app.request('/api/runs')).json()) as Array<{ label: string; correct: number; total: number; behaviours: Record<string, number> }>;
+  assert.deepEqual(runs.map((r) => [r.label, r.correct, r.total]), [['base', 6, 12], ['finetuned', 10, 12]]);
+  assert.equal(runs[0]!.behaviours.fence, 6);
+  const grid = (await (await app.request('/api/tasks')).json()) as { families: string[]; tasks: Array<{ id: string; runs: Array<{ correct: boolean; behaviours: string[] }> }> };
+  assert.deepEqual(grid.families, ['task1', 'task2', 'task7']);
+  assert.equal(grid.tasks.length, 12);
+  const t13 = grid.tasks.find((t) => t.id === 'task1_3')!;
+  assert.deepEqual(t13.runs.map((r) => [r.correct, r.behaviours]), [[false, ['fence']], [true, []]]);
+  const tr = (await (await app.request('/api/runs/0/tasks/task7_2')).json()) as { items: Array<{ kind: string; body?: string }>; grade: { checks: unknown[] } };
+  assert.deepEqual(tr.items.map((i) => i.kind), ['prompt', 'GET', 'get-response', 'FINISH']);
+  assert.match(tr.items[2]!.body!, /^\{\n {2}"resourceType": "Bundle",/); // pretty-printed
+  assert.equal(tr.grade.checks.length, 1);
+  const page = await app.request('/');
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+});
+
+test('viewer: POST turns carry the parsed payload and acceptance', async () => {
+  const app = createViewerApp(loadRuns([oneDir]));
+  const tr = (await (await app.request('/api/runs/0/tasks/task8_1')).json()) as { items: Array<{ kind: string; payload?: string | null; postAccepted?: boolean; url?: string; findings: string[] }> };
+  const post = tr.items[1]!;
+  assert.equal(post.kind, 'POST');
+  assert.equal(post.postAccepted, true);
+  assert.equal(post.url, 'http://localhost:8080/fhir//ServiceRequest');
+  assert.deepEqual(post.findings, ['wrong-post-url']);
+  assert.match(post.payload!, /"subject": \{\n {4}"reference": "Patient\/S1234567"/);
+  assert.equal(tr.items[2]!.kind, 'post-accepted');
+  const bad = (await (await app.request('/api/runs/0/tasks/task3_1')).json()) as { items: Array<{ kind: string; payload?: string | null }> };
+  assert.equal(bad.items[1]!.payload, null);
+  assert.equal(bad.items[2]!.kind, 'post-rejected');
+});
+
+test('viewer serves only its page and API: no path traversal, binds 127.0.0.1', async () => {
+  const v = await startViewer([baseDir], { port: 0 });
+  try {
+    assert.match(v.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const probes = [
+      '/../../../../etc/passwd',
+      '/%2e%2e/%2e%2e/%2e%2e/etc/passwd',
+      '/%2e%2e%2f%2e%2e%2fetc%2fpasswd',
+      '/..%2f..%2f..%2fetc%2fpasswd',
+      '//etc/passwd',
+      '/etc/passwd',
+      `/${join(baseDir, 'runs.jsonl')}`,
+      `/${encodeURIComponent(join(baseDir, 'summary.json'))}`,
+      '/summary.json',
+      '/runs.jsonl',
+      '/api/runs/0/tasks/..%2f..%2fsummary.json',
+      '/api/runs/0/tasks/%2e%2e',
+      '/api/runs/%2e%2e/tasks/task1_1',
+      '/api/runs/..%2f/tasks/task1_1',
+      '/api/runs/0/../../etc/passwd',
+      '/api/runs/1/tasks/task1_1',
+      'http://127.0.0.1/etc/passwd',
+      '/api/../../etc/passwd',
+      '/static/..%5c..%5cetc%5cpasswd',
+    ];
+    for (const p of probes) {
+      const r = await raw(v.port, p);
+      assert.ok(r.status === 404 || r.status === 400, `${p}: status ${r.status}`);
+      assert.doesNotMatch(r.body, /root:|"manifest"|"output"|Here is the response/, p);
+    }
+    const ok = await raw(v.port, '/api/runs/0/tasks/task1_1');
+    assert.equal(ok.status, 200);
+    await assert.rejects(
+      new Promise((resolve, reject) => {
+        const s = connect({ port: v.port, host: '::1' }, () => resolve(s.end()));
+        s.on('error', reject);
+      }),
+    );
+  } finally {
+    await v.close();
+  }
+});
