@@ -61,7 +61,7 @@ interface Scenario {
   edge?: Edge;
   /** Planted readings as [ageMinutes, value]. */
   points: Array<[number, number]>;
-  /** Other readings must be older than this age in minutes (default: the newest point). */
+  /** Other readings must be older than this age in minutes (default: the newest point; 24 h for window series). */
   boundAgeMin?: number;
   none?: boolean;
 }
@@ -106,12 +106,12 @@ const A1C_SCENARIOS: Scenario[] = [
 const GLU_SCENARIOS: Scenario[] = [
   { branch: 'none', points: [], none: true },
   { branch: 'stale', points: [[D + 2 * H + 10, 142]] },
-  { branch: 'window', points: [[20 * H, 104], [12 * H + 30, 131], [3 * H + 15, 118]] },
-  { branch: 'window', points: [[2 * H + 40, 97]] },
-  { branch: 'window', edge: '24h00', points: [[D, 210], [18 * H, 180], [11 * H, 166], [6 * H, 149], [H + 30, 158]] },
+  { branch: 'window', points: [[20 * H, 104], [12 * H + 30, 131], [3 * H + 15, 118]], boundAgeMin: D },
+  { branch: 'window', points: [[2 * H + 40, 97]], boundAgeMin: D },
+  { branch: 'window', edge: '24h00', points: [[D, 210], [18 * H, 180], [11 * H, 166], [6 * H, 149], [H + 30, 158]], boundAgeMin: D },
   { branch: 'window', edge: '24h01', points: [[D + 1, 64], [21 * H, 88], [14 * H + 20, 93], [9 * H, 101], [2 * H + 5, 95]], boundAgeMin: D },
-  { branch: 'window', points: [[22 * H, 245], [18 * H, 212], [13 * H, 187], [9 * H, 230], [5 * H, 198], [H, 176]] },
-  { branch: 'window', points: [[15 * H + 45, 73], [4 * H + 25, 84]] },
+  { branch: 'window', points: [[22 * H, 245], [18 * H, 212], [13 * H, 187], [9 * H, 230], [5 * H, 198], [H, 176]], boundAgeMin: D },
+  { branch: 'window', points: [[15 * H + 45, 73], [4 * H + 25, 84]], boundAgeMin: D },
 ];
 
 function toAnchor(s: Scenario, source: string): CodeAnchor {

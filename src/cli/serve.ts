@@ -1,0 +1,100 @@
+/**
+ * `ehrgym serve [--world medagentbench|synthetic|empty] [--seed N] [--patients N] [--import PATH...] [--port 8080]
+ *               [--host 127.0.0.1] [--strict] [--skip-billing] [--json]`
+ *
+ * Boots a world into the embedded FHIR R4 server, prints its base URL and serves until SIGINT/SIGTERM.
+ */
+import type { Command } from 'commander';
+import { CliError } from './errors.js';
+import { loadWorld, WORLD_NAMES, type WorldName } from '../worlds/index.js';
+import { ImportError, summarizeImport } from '../worlds/import.js';
+import { startFhirServer } from '../fhir/server.js';
+
+interface ServeFlags {
+  world: string;
+  seed?: string;
+  patients?: string;
+  import?: string[];
+  port: string;
+  host: string;
+  strict: boolean;
+  skipBilling: boolean;
+  json: boolean;
+}
+
+function intFlag(name: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value)) throw new CliError(`${name} must be an integer, got "${value}"`);
+  const n = Number(value);
+  if (n < min || n > max) throw new CliError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('serve a world (MedAgentBench replica, synthetic cohort or imported data) as a FHIR R4 server')
+    .option('--world <name>', `world to serve: ${WORLD_NAMES.join(' | ')}`, 'medagentbench')
+    .option('--seed <n>', 'synthetic world: seed (default 1)')
+    .option('--patients <n>', 'synthetic world: number of patients (default 100)')
+    .option('--import <path...>', 'FHIR Bundle (.json) or bulk NDJSON files or folders to add to the world')
+    .option('--port <port>', 'TCP port (0 = any free port)', '8080')
+    .option('--host <host>', 'interface to bind', '127.0.0.1')
+    .option('--strict', 'validate POSTed resources as FHIR R4 and require imports to resolve every reference', false)
+    .option('--skip-billing', 'do not import Claim / ExplanationOfBenefit resources', false)
+    .option('--json', 'print the startup summary as one JSON line', false)
+    .action(async (o: ServeFlags) => {
+      if (!(WORLD_NAMES as readonly string[]).includes(o.world)) {
+        throw new CliError(`--world must be one of ${WORLD_NAMES.join(', ')}, got "${o.world}"`);
+      }
+      const world = o.world as WorldName;
+      const port = intFlag('--port', o.port, 0, 65535);
+      const seed = o.seed !== undefined ? intFlag('--seed', o.seed, 0, 2 ** 32 - 1) : undefined;
+      const patients = o.patients !== undefined ? intFlag('--patients', o.patients, 1, 100_000) : undefined;
+      if (world !== 'synthetic' && (seed !== undefined || patients !== undefined)) {
+        throw new CliError(`--seed and --patients apply to --world synthetic only (world is ${world})`);
+      }
+      if (!o.host.trim()) throw new CliError('--host must not be empty');
+
+      let w;
+      try {
+        w = await loadWorld({ world, seed, patients, imports: o.import, strict: o.strict, skipBilling: o.skipBilling });
+      } catch (e) {
+        if (e instanceof ImportError) throw new CliError(`--import ${e.message}`);
+        if (e instanceof RangeError) throw new CliError(e.message);
+        throw e;
+      }
+      let server;
+      try {
+        server = await startFhirServer(w.store, { host: o.host, port, strict: o.strict });
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code === 'EADDRINUSE') throw new CliError(`--port ${port}: address already in use on ${o.host}`, 1);
+        if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new CliError(`--host ${o.host}: cannot bind (${code})`, 1);
+        throw e;
+      }
+      if (o.json) {
+        process.stdout.write(
+          JSON.stringify({
+            url: server.url, world: w.name, seed: w.seed ?? null, total: w.total, counts: w.counts, fingerprint: w.fingerprint,
+            imports: w.importReport ? { counts: w.importReport.counts, skipped: w.importReport.skipped, unresolved: { total: w.importReport.unresolved.total, dangling: w.importReport.unresolved.dangling, conditional: w.importReport.unresolved.conditional, byTarget: w.importReport.unresolved.byTarget } } : null,
+          }) + '\n',
+        );
+      } else {
+        const seedText = w.seed !== undefined ? `, seed ${w.seed}` : '';
+        process.stdout.write(`ehrgym FHIR R4 server (world ${w.name}${seedText}, ${w.total.toLocaleString('en-US')} resources) at ${server.url}\n`);
+        if (w.importReport) process.stdout.write(`${summarizeImport(w.importReport)}\n`);
+        process.stdout.write('press Ctrl+C to stop\n');
+      }
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await server.close();
+      if (!o.json) process.stdout.write('ehrgym: server stopped\n');
+    });
+}
