@@ -10,9 +10,15 @@
 import type { Agent } from './types.js';
 import { OpenAIAgent, AgentConfigError, type OpenAIAgentOptions } from './backends/openai.js';
 import { PolicyAgent, ReplayAgent, finishEmptyAgent, giveUpAgent, type Policy } from './backends/scripted.js';
+import { getFamily } from '../tasks/registry.js';
+import { SOLVER_VERSION } from '../tasks/common.js';
+
+/** The expert solvers of the task families as one policy (the next action for any task id). */
+export const expertPolicy: Policy = (task, history, episode) =>
+  getFamily(task.id.split('_')[0]).solve(task, history, { apiBase: episode.apiBase });
 
 export interface CreateAgentOptions extends Omit<OpenAIAgentOptions, 'model'> {
-  /** The expert policy played by `oracle`. */
+  /** The expert policy played by `oracle` (default: the families' expert solvers). */
   oraclePolicy?: Policy;
 }
 
@@ -31,8 +37,11 @@ export function createAgent(spec: string, opts: CreateAgentOptions = {}): Agent 
   }
   switch (spec) {
     case 'oracle':
-      if (!opts.oraclePolicy) throw new AgentConfigError('the oracle agent needs the expert solvers');
-      return new PolicyAgent('oracle', opts.oraclePolicy, { backend: 'scripted', policy: 'expert solvers' });
+      return new PolicyAgent('oracle', opts.oraclePolicy ?? expertPolicy, {
+        backend: 'scripted',
+        policy: opts.oraclePolicy ? 'custom' : 'expert solvers',
+        solverVersion: SOLVER_VERSION,
+      });
     case 'finish-empty':
       return finishEmptyAgent();
     case 'give-up':

@@ -20,6 +20,7 @@ import {
   pyStrip,
 } from './parser.js';
 import { reasonPhrase } from './fhir-route.js';
+import { PyFloat, pyFloatRepr, pyJsonLoads } from '../tasks/pysem.js';
 
 export type PostMode = 'official' | 'live';
 export const POST_MODES: readonly PostMode[] = ['official', 'live'];
@@ -40,7 +41,7 @@ export interface EpisodeOptions {
   postMode?: PostMode;
   /** The initial prompt; default `renderPrompt(task, {apiBase})`. */
   prompt?: string;
-  /** Python json.loads used for POST bodies; default a strict JSON parser that also accepts NaN/Infinity. */
+  /** Python json.loads used for POST bodies; default the exact port `pyJsonLoads`. */
   jsonLoads?: JsonLoads;
   signal?: AbortSignal;
 }
@@ -58,43 +59,8 @@ export interface EpisodeResult {
   agentError?: string;
 }
 
-/**
- * Python-compatible `json.loads` fallback: JSON.parse plus the non-standard constants Python accepts.
- * Only used when no better implementation is supplied.
- */
-export function defaultJsonLoads(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    if (/\b(NaN|Infinity)\b/.test(text)) {
-      // Python also accepts NaN, Infinity and -Infinity as bare values; substitute sentinels outside strings.
-      let out = '';
-      let inStr = false;
-      for (let i = 0; i < text.length; i++) {
-        const c = text[i];
-        if (inStr) {
-          out += c;
-          if (c === '\\') out += text[++i] ?? '';
-          else if (c === '"') inStr = false;
-        } else if (c === '"') {
-          inStr = true;
-          out += c;
-        } else if (text.startsWith('-Infinity', i)) {
-          out += '0';
-          i += 8;
-        } else if (text.startsWith('Infinity', i)) {
-          out += '0';
-          i += 7;
-        } else if (text.startsWith('NaN', i)) {
-          out += '0';
-          i += 2;
-        } else out += c;
-      }
-      return JSON.parse(out);
-    }
-    throw err;
-  }
-}
+/** The default Python `json.loads` used for POST bodies (the exact port from src/tasks/pysem.ts). */
+export const defaultJsonLoads: JsonLoads = (text) => pyJsonLoads(text);
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -195,7 +161,7 @@ export async function sendGet(fhir: FhirTransport, rawUrl: string): Promise<stri
   if (res.contentType === 'application/json') {
     // requests' response.json() then an f-string: the agent sees the Python repr of the parsed value.
     try {
-      return getOkReply(pyReprJson(JSON.parse(res.body)));
+      return getOkReply(pyReprJson(pyJsonLoads(res.body, { preserveFloats: true })));
     } catch (err) {
       return getErrorReply(errorMessage(err));
     }
@@ -223,10 +189,12 @@ async function sendLivePost(fhir: FhirTransport, rawUrl: string, body: string): 
 /** Python repr of a JSON value as `json.loads` returns it (dict/list/str/int/float/bool/None). */
 export function pyReprJson(v: unknown): string {
   if (v === null) return 'None';
+  if (v instanceof PyFloat) return pyFloatRepr(v.value);
+  if (typeof v === 'bigint') return v.toString();
   if (v === true) return 'True';
   if (v === false) return 'False';
   if (typeof v === 'string') return pyReprStrJson(v);
-  if (typeof v === 'number') return Number.isInteger(v) && Math.abs(v) < 1e16 ? String(v) : pyFloatRepr(v);
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : pyFloatRepr(v);
   if (Array.isArray(v)) return '[' + v.map(pyReprJson).join(', ') + ']';
   const obj = v as Record<string, unknown>;
   return '{' + Object.keys(obj).map((k) => `${pyReprStrJson(k)}: ${pyReprJson(obj[k])}`).join(', ') + '}';
@@ -234,16 +202,4 @@ export function pyReprJson(v: unknown): string {
 
 function pyReprStrJson(s: string): string {
   return pyReprStr(s);
-}
-
-function pyFloatRepr(x: number): string {
-  if (Number.isNaN(x)) return 'nan';
-  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
-  let s = String(x);
-  if (/e/.test(s)) {
-    s = s.replace(/e\+?(-?)(\d+)$/, (_m, sign: string, d: string) => `e${sign || '+'}${d.padStart(2, '0')}`);
-    return s;
-  }
-  if (!s.includes('.')) s += '.0';
-  return s;
 }

@@ -51,14 +51,14 @@ export async function regradeRuns(opts: {
   ctx: GraderContext;
   concurrency?: number;
 }): Promise<RegradeResult> {
-  const outputs = readRunsFile(opts.runsPath, opts.taskSet.cases.length);
+  const outputs = readRunsFile(opts.runsPath, opts.taskSet.tasks.length);
   const indices = [...outputs.keys()].sort((a, b) => a - b);
   const graded: GradedTask[] = new Array(indices.length);
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < indices.length; i = next++) {
       const index = indices[i];
-      const task = opts.taskSet.cases[index];
+      const task = opts.taskSet.tasks[index];
       const out = outputs.get(index)!;
       const g = await gradeOutput(opts.grade, task, out, opts.ctx);
       graded[i] = {
@@ -78,7 +78,7 @@ export async function regradeRuns(opts: {
   let qc = 0, qt = 0, ac = 0, at = 0;
   const byIndex = new Map(graded.map((g) => [g.index, g]));
   const missing: number[] = [];
-  opts.taskSet.cases.forEach((task, index) => {
+  opts.taskSet.tasks.forEach((task, index) => {
     const g = byIndex.get(index);
     if (!g) missing.push(index);
     const fam = familyOf(task.id);
@@ -90,7 +90,7 @@ export async function regradeRuns(opts: {
     if (ACTION_FAMILIES.includes(fam)) { at++; if (ok) ac++; }
   });
   for (const f of Object.values(perFamily)) f.sr = f.total ? f.correct / f.total : 0;
-  const total = opts.taskSet.cases.length;
+  const total = opts.taskSet.tasks.length;
   const overall = agentBenchOverall(
     indices.map((i) => outputs.get(i)!),
     (o) => byIndex.get(o.index as number)?.correct === true,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Agent } from '../agent/types.js';
 import type { GradeResult, GraderContext, TaskCase, TaskOutput } from '../tasks/types.js';
+import type { TaskSet as LoadedTaskSet } from '../tasks/loader.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { runEpisode, type EpisodeResult, type JsonLoads, type PostMode, DEFAULT_MAX_ROUNDS } from '../agent/loop.js';
 import { functionsSha256, promptTemplateSha256, renderPrompt, sha256Hex } from '../agent/prompt.js';
@@ -19,13 +20,8 @@ import type { GradedTask, RunManifest, RunSummary, RunsLine } from './types.js';
 import { JsonlAppender, readJsonl, truncateTo } from './jsonl.js';
 import { agentBenchOverall, familyOf, summarize } from './score.js';
 
-export interface TaskSet {
-  /** Name recorded in the manifest (`medagentbench-v2` or the file path). */
-  name: string;
-  cases: TaskCase[];
-  /** sha256 of the task file bytes. */
-  sha256: string;
-}
+/** What a run needs of a task set (`loadTaskSet` from src/tasks returns it). */
+export type TaskSet = Pick<LoadedTaskSet, 'name' | 'tasks' | 'sha256'>;
 
 export type Grader = (task: TaskCase, output: TaskOutput, ctx: GraderContext) => Promise<GradeResult> | GradeResult;
 
@@ -135,7 +131,7 @@ export function buildManifest(opts: EvalOptions): RunManifest {
   if (opts.limit !== undefined) filter.limit = opts.limit;
   return {
     harnessVersion: VERSION,
-    taskSet: { name: opts.taskSet.name, sha256: opts.taskSet.sha256, count: opts.taskSet.cases.length },
+    taskSet: { name: opts.taskSet.name, sha256: opts.taskSet.sha256, count: opts.taskSet.tasks.length },
     promptTemplateSha256: promptTemplateSha256(),
     functionsSha256: functionsSha256(),
     world: opts.backend.world,
@@ -175,7 +171,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const postMode = opts.postMode ?? 'official';
   const maxRounds = opts.maxRounds ?? DEFAULT_MAX_ROUNDS;
   const concurrency = Math.max(1, opts.concurrency ?? 1);
-  const selected = selectTasks(opts.taskSet.cases, opts.families, opts.limit);
+  const selected = selectTasks(opts.taskSet.tasks, opts.families, opts.limit);
   if (selected.length === 0) throw new EvalError('no task matches --tasks-filter/--limit');
   const manifest = buildManifest(opts);
   const runId = sha256Hex(canonical(manifest)).slice(0, 12);

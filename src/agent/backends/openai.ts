@@ -120,6 +120,8 @@ export class OpenAIAgent implements Agent {
     };
   }
 
+  async close(): Promise<void> {}
+
   /** Fails with a connection error when no endpoint answers at all (HTTP errors mean it is reachable). */
   async preflight(): Promise<void> {
     for (const client of this.clients) {

@@ -1,0 +1,174 @@
+import { Command, Option } from 'commander';
+import { resolve } from 'node:path';
+import { CliError } from './errors.js';
+import { createAgent, AgentConfigError } from '../agent/create.js';
+import { OpenAIAgent } from '../agent/backends/openai.js';
+import { POST_MODES, type PostMode } from '../agent/loop.js';
+import { runEval, EvalError } from '../eval/run.js';
+import { openTaskSet, openBackend, checkApiBase, officialGrader } from '../eval/setup.js';
+import { formatSummary } from '../eval/format.js';
+
+interface EvalFlags {
+  tasks: string;
+  agent: string;
+  out: string;
+  concurrency: string;
+  limit?: string;
+  tasksFilter?: string;
+  resume?: boolean;
+  json?: boolean;
+  apiBase?: string;
+  fhirUrl?: string;
+  world: string;
+  postMode: string;
+  maxRounds: string;
+  baseUrl: string[];
+  apiKeyEnv: string;
+  extra?: string;
+  temperature?: string;
+  maxTokens?: string;
+  maxRetries?: string;
+  timeout?: string;
+  progress: boolean;
+}
+
+function int(flag: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new CliError(`${flag}: expected an integer ≥ ${min}, got "${v}"`);
+  return Number(v);
+}
+
+function num(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new CliError(`${flag}: expected a number, got "${v}"`);
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description('Run a task set through an agent with the official MedAgentBench harness; writes an AgentBench-compatible run folder')
+    .requiredOption('--agent <spec>', 'openai:<model> | oracle | finish-empty | give-up | replay:<runs.jsonl>')
+    .requiredOption('--out <dir>', 'run folder (runs.jsonl, error.jsonl, overall.json, summary.json, grades.jsonl)')
+    .option('--tasks <name|file>', 'task set: medagentbench-v2, medagentbench-v1 or a task file', 'medagentbench-v2')
+    .option('--concurrency <n>', 'episodes in parallel', '4')
+    .option('--limit <n>', 'only the first N selected tasks')
+    .option('--tasks-filter <families>', 'only these families, e.g. task5,task9')
+    .option('--resume', 'continue an interrupted run in --out (refused if the manifest changed)')
+    .option('--json', 'print the summary as JSON')
+    .option('--api-base <url>', 'api_base advertised in prompts and used by the grader (default http://localhost:8080/fhir/)')
+    .option('--fhir-url <url>', 'use an external FHIR server (the api_base is mapped onto it) instead of the embedded world')
+    .option('--world <name>', 'embedded world', 'medagentbench')
+    .addOption(new Option('--post-mode <mode>', 'official: POSTs are not sent (as upstream); live: executed in the episode session').choices([...POST_MODES]).default('official'))
+    .option('--max-rounds <n>', 'agent turns per episode', '8')
+    .option('--base-url <url>', 'OpenAI-compatible endpoint (repeat to share load across replicas)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--api-key-env <name>', 'environment variable holding the API key', 'OPENAI_API_KEY')
+    .option('--extra <json>', 'extra request fields, e.g. \'{"chat_template_kwargs":{"enable_thinking":false}}\'')
+    .option('--temperature <t>', 'sampling temperature (default 0)')
+    .option('--max-tokens <n>', 'max_tokens (default 2048)')
+    .option('--max-retries <n>', 'retries on 429/5xx/timeouts/resets (default 4)')
+    .option('--timeout <ms>', 'per-request timeout in ms (default 300000)')
+    .option('--no-progress', 'no progress bar')
+    .action(async (f: EvalFlags) => {
+      const apiBase = wrap(() => checkApiBase(f.apiBase));
+      const taskSet = wrap(() => openTaskSet(f.tasks));
+      const families = f.tasksFilter ? f.tasksFilter.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+      const known = new Set(taskSet.tasks.map((t) => t.id.split('_')[0]));
+      for (const fam of families ?? []) {
+        if (!known.has(fam)) throw new CliError(`--tasks-filter: no family "${fam}" in ${taskSet.name} (has ${[...known].join(', ')})`);
+      }
+      let extra: Record<string, unknown> | undefined;
+      if (f.extra !== undefined) {
+        try {
+          extra = JSON.parse(f.extra);
+        } catch {
+          throw new CliError(`--extra: not valid JSON: ${f.extra}`);
+        }
+        if (!extra || typeof extra !== 'object' || Array.isArray(extra)) throw new CliError('--extra: expected a JSON object');
+      }
+      let agent;
+      try {
+        agent = createAgent(f.agent, {
+          baseUrls: f.baseUrl.length > 0 ? f.baseUrl : undefined,
+          apiKeyEnv: f.apiKeyEnv,
+          extra,
+          temperature: num('--temperature', f.temperature),
+          maxTokens: int('--max-tokens', f.maxTokens, 1),
+          maxRetries: int('--max-retries', f.maxRetries, 0),
+          timeoutMs: int('--timeout', f.timeout, 1),
+        });
+      } catch (err) {
+        if (err instanceof AgentConfigError) throw new CliError(`--agent: ${err.message}`);
+        if (f.agent.startsWith('replay:')) throw new CliError(`--agent: ${err instanceof Error ? err.message : String(err)}`);
+        throw err;
+      }
+      if (agent instanceof OpenAIAgent) {
+        try {
+          await agent.preflight();
+        } catch (err) {
+          throw new CliError(`--base-url: ${err instanceof Error ? err.message : String(err)}`, 3);
+        }
+      }
+      const postMode = f.postMode as PostMode;
+      const backend = await wrapAsync(() => openBackend({ apiBase, fhirUrl: f.fhirUrl, world: f.world, live: postMode === 'live' }));
+      const ac = new AbortController();
+      const onSigint = () => ac.abort();
+      process.once('SIGINT', onSigint);
+      process.once('SIGTERM', onSigint);
+      let result;
+      try {
+        result = await runEval({
+          out: resolve(f.out),
+          taskSet,
+          agent,
+          backend,
+          grade: officialGrader,
+          apiBase,
+          postMode,
+          maxRounds: int('--max-rounds', f.maxRounds, 1),
+          concurrency: int('--concurrency', f.concurrency, 1),
+          limit: int('--limit', f.limit, 1),
+          families,
+          resume: f.resume,
+          progress: f.progress && !f.json ? undefined : false,
+          signal: ac.signal,
+        });
+      } catch (err) {
+        if (err instanceof EvalError) throw new CliError(err.message);
+        throw err;
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+        process.removeListener('SIGTERM', onSigint);
+        await backend.close();
+        await agent.close?.();
+      }
+      if (result.interrupted) throw new CliError(`interrupted; ${f.out} is kept, continue with --resume`, 130);
+      const summary = result.summary!;
+      process.stdout.write(f.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary, f.out));
+      if (result.failed.length > 0) {
+        throw new CliError(
+          `${result.failed.length} episode(s) failed in the agent (see ${f.out}/error.jsonl); rerun them with --resume`,
+          1,
+        );
+      }
+    });
+}
+
+function wrap<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof EvalError) throw new CliError(err.message);
+    throw err;
+  }
+}
+
+async function wrapAsync<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof EvalError) throw new CliError(err.message, /--fhir-url/.test(err.message) ? 3 : 2);
+    throw err;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Wiring used by the CLI commands `eval` and `grade`: task sets, the FHIR backend (embedded world or external
+ * server) and the official grader, with input problems turned into `EvalError`s that name the flag or file.
+ */
+import { OFFICIAL_API_BASE } from '../fhir/types.js';
+import { loadTaskSet, TaskSetError } from '../tasks/loader.js';
+import { gradeOutput as officialGrade } from '../tasks/refsol.js';
+import { loadWorld, type WorldName } from '../worlds/index.js';
+import { embeddedBackend, externalBackend, checkFhirServer, withSlash, type FhirBackend } from './backend.js';
+import { EvalError, type Grader, type TaskSet } from './run.js';
+
+/** The official grader (refsol port): `task error` outputs are graded too, `None` results are not. */
+export const officialGrader: Grader = (task, output, ctx) => officialGrade(task, output, ctx);
+
+export function openTaskSet(nameOrFile: string): TaskSet {
+  try {
+    const t = loadTaskSet(nameOrFile);
+    return { name: t.name, tasks: t.tasks, sha256: t.sha256 };
+  } catch (err) {
+    if (err instanceof TaskSetError) throw new EvalError(`--tasks: ${err.message}`);
+    throw err;
+  }
+}
+
+export function checkApiBase(apiBase: string | undefined): string {
+  const base = apiBase ?? OFFICIAL_API_BASE;
+  let u: URL;
+  try {
+    u = new URL(base);
+  } catch {
+    throw new EvalError(`--api-base: not an absolute URL: ${base}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new EvalError(`--api-base: not an http(s) URL: ${base}`);
+  return base;
+}
+
+export interface BackendChoice {
+  apiBase: string;
+  /** External server; otherwise the embedded world. */
+  fhirUrl?: string;
+  world?: string;
+  /** Live POSTs write into sessions that must be dropped on an external ehrgym server. */
+  live?: boolean;
+}
+
+/** The FHIR backend of a run: the embedded world in-process, or an external server (checked with GET metadata). */
+export async function openBackend(choice: BackendChoice): Promise<FhirBackend> {
+  if (choice.fhirUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(choice.fhirUrl);
+    } catch {
+      throw new EvalError(`--fhir-url: not an absolute URL: ${choice.fhirUrl}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new EvalError(`--fhir-url: not an http(s) URL: ${choice.fhirUrl}`);
+    const backend = externalBackend(withSlash(choice.fhirUrl), choice.apiBase, { dropSessions: choice.live });
+    try {
+      await checkFhirServer(backend.base, choice.apiBase);
+    } catch (err) {
+      const msg = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      throw new EvalError(`--fhir-url: FHIR server ${choice.fhirUrl} not usable (${msg})`);
+    }
+    return backend;
+  }
+  const name = (choice.world ?? 'medagentbench') as WorldName;
+  let world;
+  try {
+    world = await loadWorld({ world: name });
+  } catch (err) {
+    if (err instanceof RangeError) throw new EvalError(`--world: ${err.message}`);
+    throw err;
+  }
+  return embeddedBackend(
+    world.store,
+    { name: world.name, ...(world.seed !== undefined ? { seed: world.seed } : {}), fingerprint: world.fingerprint },
+    choice.apiBase,
+  );
+}
