@@ -10,7 +10,11 @@ import { VERSION } from '../version.js';
 import { register as registerReport } from './report.js';
 import { register as registerView } from './view.js';
 import { register as registerServe } from './serve.js';
+import { register as registerEval } from './eval.js';
+import { register as registerGrade } from './grade.js';
 const commands: Array<(program: Command) => void> = [
+  registerEval,
+  registerGrade,
   registerReport,
   registerView,
   registerServe,
