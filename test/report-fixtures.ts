@@ -120,7 +120,13 @@ export const ONE_OF_EACH: Record<string, { family: string; episode: Episode }> =
   },
   'wrong-post-url': {
     family: 'task8',
-    episode: { id: 'task8_1', question: Q.task8(MRN), items: [['agent', `POST ${BASE}/ServiceRequest\n${ORDER(MRN)}`], ['user', POST_OK], ['agent', 'FINISH([])']], status: 'completed', result: '[]', correct: false },
+    episode: {
+      id: 'task8_1', question: Q.task8(MRN), items: [['agent', `POST ${BASE}/ServiceRequest\n${ORDER(MRN)}`], ['user', POST_OK], ['agent', 'FINISH([])']], status: 'completed', result: '[]', correct: false,
+      checks: [
+        { name: 'posts', pass: true, expected: 1, actual: 1 },
+        { name: 'url', pass: false, expected: `${BASE}ServiceRequest`, actual: `${BASE}/ServiceRequest` },
+      ],
+    },
   },
   'post-in-read-only': {
     family: 'task4',

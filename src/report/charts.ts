@@ -12,7 +12,7 @@ const baseConfig = {
   background: 'white',
   view: { stroke: null },
   axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', labelColor: '#333', titleColor: '#333', gridColor: '#e6e6e6', domainColor: '#888' },
-  legend: { labelFontSize: 11, titleFontSize: 12, orient: 'top' },
+  legend: { labelFontSize: 11, titleFontSize: 12, orient: 'top', labelLimit: 260 },
   title: { fontSize: 14, anchor: 'start', color: '#222' },
 };
 
@@ -68,7 +68,7 @@ export function leaderboardChartSpec(runs: RunAnalysis[], board: Leaderboard): R
       {
         mark: { type: 'bar' },
         encoding: {
-          y: { field: 'name', type: 'nominal', sort: values.map((v) => v.name), title: null, axis: { labelLimit: 260 } },
+          y: { field: 'name', type: 'nominal', sort: values.map((v) => v.name), title: null, axis: { labelLimit: 340 } },
           x: { field: 'sr', type: 'quantitative', title: 'success rate', scale: { domain: [0, 1] }, axis: { format: '.0%' } },
           color: {
             field: 'kind', type: 'nominal', title: null,
@@ -95,11 +95,11 @@ export function behaviourChartSpec(runs: RunAnalysis[]): Record<string, unknown>
   return {
     title: 'Behaviours (tasks showing each)',
     width: 420,
-    height: { step: Math.max(8, 14 * runs.length) },
+    height: { step: 11 },
     data: { values },
     mark: { type: 'bar' },
     encoding: {
-      y: { field: 'behaviour', type: 'nominal', sort: titles, title: null, axis: { labelLimit: 240 } },
+      y: { field: 'behaviour', type: 'nominal', sort: titles, title: null, axis: { labelLimit: 320 } },
       yOffset: { field: 'run', type: 'nominal', sort: runs.map((r) => r.label) },
       x: { field: 'tasks', type: 'quantitative', title: 'tasks', axis: { tickMinStep: 1, format: 'd' } },
       color: { field: 'run', type: 'nominal', title: 'run', scale: runColors(runs) },

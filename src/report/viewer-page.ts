@@ -92,7 +92,7 @@ a{color:var(--accent)}
         el('div', { cls: 'label', text: r.label + ' · ' + r.agent }),
         el('div', { cls: 'big', text: pct(r.successRate) }),
         el('div', { cls: 'sub', text: r.correct + '/' + r.total + ' · 95% CI ' + pct(r.ci95.low) + '–' + pct(r.ci95.high) }),
-        el('div', { cls: 'sub', text: 'query ' + pct(r.querySR) + ' · action ' + pct(r.actionSR) })
+        el('div', { cls: 'sub', text: 'query ' + (r.queryTotal ? pct(r.querySR) : '—') + ' · action ' + (r.actionTotal ? pct(r.actionSR) : '—') })
       ]);
     }));
   }
@@ -189,7 +189,7 @@ a{color:var(--accent)}
     var t = el('table', { cls: 'checks' }, [el('thead', null, [el('tr', null, ['Check', 'Result', 'Expected', 'Actual', 'Note'].map(function (h) { return el('th', { text: h }); }))])]);
     var tb = el('tbody');
     checks.forEach(function (c) {
-      function v(x) { return x === undefined ? '' : JSON.stringify(x, null, 1); }
+      function v(x) { if (x === undefined) return ''; var one = JSON.stringify(x); return one.length <= 60 ? one : JSON.stringify(x, null, 2); }
       tb.appendChild(el('tr', { 'data-check': c.name }, [
         el('td', null, [el('code', { text: c.name })]),
         el('td', { cls: c.pass ? 'pass' : 'fail', text: c.pass ? 'pass' : 'fail' }),
