@@ -1,0 +1,113 @@
+/**
+ * `ehrgym serve` smoke tests: spawn the CLI, read the printed base URL, query the server, stop it with SIGTERM;
+ * bad flags fail with one `ehrgym: …` line and a non-zero exit code.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+
+const CLI = ['--import', 'tsx', 'src/cli/index.ts', 'serve'];
+
+interface Running {
+  url: string;
+  firstLine: string;
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+function start(args: string[]): Promise<Running> {
+  const child = spawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start: ${stdout} ${stderr}`));
+    }, 60_000);
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const line = stdout.split('\n')[0]!;
+      const m = /(http:\/\/\S+\/fhir\/)/.exec(line);
+      if (stdout.includes('\n') && m) {
+        clearTimeout(timer);
+        resolve({
+          url: m[1]!,
+          firstLine: line,
+          stop: async (signal = 'SIGTERM') => {
+            child.kill(signal);
+            const code = await exited;
+            return { code, stdout, stderr };
+          },
+        });
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited early (${code}): ${stdout} ${stderr}`));
+    });
+  });
+}
+
+test('serve the replica on a free port: base URL, metadata, a grader query, clean SIGTERM', async () => {
+  const s = await start(['--port', '0']);
+  try {
+    assert.match(s.firstLine, /^ehrgym FHIR R4 server \(world medagentbench, \d{3},\d{3} resources\) at http:\/\/127\.0\.0\.1:\d+\/fhir\/$/);
+    const meta = await fetch(`${s.url}metadata`);
+    assert.equal(meta.status, 200);
+    assert.match(meta.headers.get('content-type') ?? '', /^application\/fhir\+json/);
+    assert.equal(((await meta.json()) as { resourceType: string }).resourceType, 'CapabilityStatement');
+    // task4_20: S0636132's latest MG in the last 24 h is 2.0, printed as the server stores it.
+    const r = await fetch(`${s.url}Observation?patient=S0636132&code=MG&_sort=-date&_count=1&_format=json`);
+    const text = await r.text();
+    assert.match(text, /"value": 2\.0,/);
+  } finally {
+    const { code, stdout } = await s.stop('SIGTERM');
+    assert.equal(code, 0);
+    assert.match(stdout, /server stopped/);
+  }
+});
+
+test('serve a synthetic cohort with imports, --json summary, SIGINT', async () => {
+  const s = await start(['--world', 'synthetic', '--seed', '5', '--patients', '3', '--port', '0', '--json', '--import', '../shared/reference/fhir-samples/synthea-bulk-ndjson-10-patients', '--skip-billing']);
+  try {
+    const info = JSON.parse(s.firstLine) as { url: string; world: string; seed: number; counts: Record<string, number>; imports: { unresolved: { total: number } } };
+    assert.equal(info.world, 'synthetic');
+    assert.equal(info.seed, 5);
+    assert.equal(info.counts.Patient, 3 + 13);
+    assert.ok(info.imports.unresolved.total > 0);
+    const b = (await (await fetch(`${s.url}Patient?identifier=S9&_count=50`)).json()) as { total?: number };
+    assert.equal(typeof b.total, 'number');
+  } finally {
+    assert.equal((await s.stop('SIGINT')).code, 0);
+  }
+});
+
+test('bad flags: one line naming the flag, non-zero exit', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--port', '70000'], /^ehrgym: --port must be between 0 and 65535, got 70000\n$/],
+    [['--port', 'abc'], /^ehrgym: --port must be an integer, got "abc"\n$/],
+    [['--world', 'mars'], /^ehrgym: --world must be one of medagentbench, synthetic, empty, got "mars"\n$/],
+    [['--seed', '3'], /^ehrgym: --seed and --patients apply to --world synthetic only \(world is medagentbench\)\n$/],
+    [['--world', 'synthetic', '--patients', '0'], /^ehrgym: --patients must be between 1 and 100000, got 0\n$/],
+    [['--world', 'empty', '--import', '/nonexistent/ehrgym.ndjson'], /^ehrgym: --import \/nonexistent\/ehrgym\.ndjson: no such file or directory\n$/],
+  ];
+  // In-process (the same `main` the binary runs), capturing stderr; one spawned case proves the exit code.
+  const { main } = await import('../src/cli/index.js');
+  for (const [args, re] of cases) {
+    let err = '';
+    const orig = process.stderr.write.bind(process.stderr);
+    (process.stderr as { write: unknown }).write = (chunk: string | Uint8Array) => ((err += String(chunk)), true);
+    let code: number;
+    try {
+      code = await main(['node', 'ehrgym', 'serve', ...args]);
+    } finally {
+      (process.stderr as { write: unknown }).write = orig;
+    }
+    assert.notEqual(code, 0, args.join(' '));
+    assert.match(err, re, args.join(' '));
+  }
+  const r = spawnSync(process.execPath, [...CLI, '--port', '70000'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, 'ehrgym: --port must be between 0 and 65535, got 70000\n');
+});
