@@ -5,6 +5,7 @@ import { Client } from 'fhir-kit-client';
 import { httpTransport, inProcessTransport } from '../src/fhir/client.js';
 import { FhirStore } from '../src/fhir/store.js';
 import { createFhirApp, startFhirServer, uuidFrom, type StartedFhirServer } from '../src/fhir/server.js';
+import { pretty } from '../src/fhir/json.js';
 import { OFFICIAL_API_BASE } from '../src/fhir/types.js';
 import { buildFixture, lab } from './fhir-fixtures.js';
 
@@ -205,6 +206,31 @@ describe('FHIR server: paging, _count, _sort', () => {
     const none = (await get(app, `${BASE}/Observation?patient=S2`)).json();
     assert.equal(none.total, 0);
     assert.equal(none.entry, undefined);
+  });
+
+  it('builds searchset text from cached entries identical to printing the whole Bundle', async () => {
+    const small = createFhirApp(store, { renderCacheChars: 30_000 });
+    for (let round = 0; round < 3; round++) {
+      for (const q of ['patient=S1&code=K&_sort=-date', 'patient=S1&_count=45', 'patient=S1&_count=3&_sort=date']) {
+        const r = await get(small, `${BASE}/Observation?${q}&_format=json`);
+        const b = JSON.parse(r.text);
+        const handles = store.search('Observation', q).handles.slice(0, b.entry.length);
+        const expected = {
+          resourceType: 'Bundle',
+          id: b.id,
+          meta: { lastUpdated: '2023-11-13T10:15:00.000+00:00' },
+          type: 'searchset',
+          ...(b.total !== undefined ? { total: b.total } : {}),
+          link: b.link,
+          entry: handles.map((h) => ({
+            fullUrl: `${BASE}/Observation/${store.idOf('Observation', h)}`,
+            resource: store.resourceOf('Observation', h),
+            search: { mode: 'match' },
+          })),
+        };
+        assert.equal(r.text, pretty(expected));
+      }
+    }
   });
 
   it('sorts by date both ways across pages, stably', async () => {

@@ -38,6 +38,11 @@ export interface FhirAppOptions {
   strict?: boolean;
   /** How many `_getpages` searches to remember (oldest forgotten first → 410). Default 10,000. */
   pagingCacheSize?: number;
+  /**
+   * Budget (characters) of the cache of pretty-printed base resources used in searchsets; base resources are
+   * immutable, so their text can be reused. Oldest entries are evicted first. Default 64M characters; 0 disables.
+   */
+  renderCacheChars?: number;
 }
 
 interface PagedSearch {
@@ -59,8 +64,10 @@ export function uuidFrom(text: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-function respond(status: number, body: string, headers: Record<string, string> = {}): Response {
-  return new Response(status === 204 ? null : body, { status, headers: { 'content-type': FHIR_CONTENT_TYPE, ...headers } });
+const SAFE_ID = /^[A-Za-z0-9\-.]+$/;
+
+function respond(status: number, body: string | Uint8Array, headers: Record<string, string> = {}): Response {
+  return new Response(status === 204 ? null : (body as BodyInit), { status, headers: { 'content-type': FHIR_CONTENT_TYPE, ...headers } });
 }
 
 function errorResponse(err: FhirError, prettyPrint = true): Response {
@@ -75,6 +82,44 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
   const cacheSize = opts.pagingCacheSize ?? 10_000;
   const paged = new Map<string, PagedSearch>();
   const capabilityCache = new Map<string, string>();
+  const renderBudget = opts.renderCacheChars ?? 64 * 1024 * 1024;
+  const rendered = new Map<string, Map<number, Buffer>>();
+  const renderOrder: Array<[Map<number, Buffer>, number] | undefined> = [];
+  let renderHead = 0;
+  let renderBytes = 0;
+  const ENTRY_MID = '",\n    "resource": ';
+  const ENTRY_END = ',\n    "search": {\n      "mode": "match"\n    }\n  }';
+
+  /**
+   * UTF-8 bytes of a searchset entry after its fullUrl value: `",\n    "resource": {…},\n    "search": …}`.
+   * Base resources are immutable, so their bytes are cached (bounded, oldest evicted first).
+   */
+  const entryTail = (type: string, h: number, session: string): Buffer => {
+    const make = () => Buffer.from(ENTRY_MID + pretty(store.resourceOf(type, h, session), 2) + ENTRY_END);
+    if (h < 0 || renderBudget === 0) return make();
+    let m = rendered.get(type);
+    if (!m) rendered.set(type, (m = new Map()));
+    let b = m.get(h);
+    if (b !== undefined) return b;
+    b = make();
+    m.set(h, b);
+    renderOrder.push([m, h]);
+    renderBytes += b.length;
+    while (renderBytes > renderBudget && renderHead < renderOrder.length) {
+      const [om, oh] = renderOrder[renderHead]!;
+      renderOrder[renderHead++] = undefined;
+      const old = om.get(oh);
+      if (old !== undefined) {
+        renderBytes -= old.length;
+        om.delete(oh);
+      }
+    }
+    if (renderHead > 4096 && renderHead * 2 > renderOrder.length) {
+      renderOrder.splice(0, renderHead);
+      renderHead = 0;
+    }
+    return b;
+  };
 
   const remember = (id: string, p: PagedSearch) => {
     if (paged.has(id)) paged.delete(id);
@@ -142,7 +187,7 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
 
     if (segs.length === 0) {
       if (method !== 'GET') throw methodNotAllowed(method, 'GET');
-      if (url.searchParams.has('_getpages')) return getPage(url, base, session, out);
+      if (url.searchParams.has('_getpages')) return getPage(url, base, session, out, prettyPrint);
       throw new FhirError(400, 'This is the base URL of the FHIR server. Unable to handle this request, as it does not contain a resource type or operation name.');
     }
     if (segs.length === 1 && segs[0] === 'metadata') {
@@ -160,7 +205,7 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
       throw new FhirError(404, `Unknown resource type '${type}' - Server knows how to handle: [${[...R4_RESOURCE_TYPES].sort().join(', ')}]`);
     }
     if (segs.length === 1) {
-      if (method === 'GET') return search(type, pairs, base, session, out);
+      if (method === 'GET') return search(type, pairs, base, session, out, prettyPrint);
       if (method === 'POST') return create(c, type, base, session, out);
       throw methodNotAllowed(method, 'GET, POST');
     }
@@ -185,6 +230,7 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     base: string,
     session: string,
     out: (s: number, v: unknown) => Response,
+    prettyPrint: boolean,
   ): Response {
     const q = parseSearch(type, pairs);
     const result = store.search(type, q, session);
@@ -195,7 +241,9 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     const bundleId = uuidFrom(`${session}\u0000${type}\u0000${JSON.stringify(keyPairs)}`);
     const hasNext = count > 0 && result.total > count;
     if (hasNext) remember(bundleId, { resourceType: type, pairs, session });
-    return out(200, bundle(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, hasNext ? nextUrl(base, bundleId, count, count, pairs) : undefined, undefined, session));
+    const next = hasNext ? nextUrl(base, bundleId, count, count, pairs) : undefined;
+    if (prettyPrint) return respond(200, bundleText(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, next, undefined, session));
+    return out(200, bundle(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, next, undefined, session));
   }
 
   function nextUrl(base: string, id: string, offset: number, count: number, pairs: Array<[string, string]>): string {
@@ -239,7 +287,48 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     return b;
   }
 
-  function getPage(url: URL, base: string, session: string, out: (s: number, v: unknown) => Response): Response {
+  /** Same bytes as `pretty(bundle(...))` in UTF-8, assembled from cached entry bytes. */
+  function bundleText(
+    base: string,
+    id: string,
+    type: string,
+    handles: number[],
+    offset: number,
+    count: number,
+    total: number,
+    self: string,
+    next: string | undefined,
+    prev: string | undefined,
+    session: string,
+  ): string | Uint8Array {
+    const head = pretty(bundle(base, id, type, [], 0, 0, total, self, next, prev, session));
+    const end = Math.min(handles.length, offset + count);
+    if (end <= offset) return head;
+    const n = end - offset;
+    const urls: string[] = new Array(n);
+    const tails: Buffer[] = new Array(n);
+    const headText = head.slice(0, -2) + ',\n  "entry": [ ';
+    let size = Buffer.byteLength(headText) + 4;
+    const urlPrefix = `{\n    "fullUrl": ${JSON.stringify(`${base}/${type}/`).slice(0, -1)}`;
+    for (let i = 0; i < n; i++) {
+      const h = handles[offset + i];
+      const idText = store.idOf(type, h, session);
+      const u = (i > 0 ? ', ' : '') + urlPrefix + (SAFE_ID.test(idText) ? idText : JSON.stringify(idText).slice(1, -1));
+      urls[i] = u;
+      tails[i] = entryTail(type, h, session);
+      size += Buffer.byteLength(u) + tails[i].length;
+    }
+    const buf = Buffer.allocUnsafe(size);
+    let o = buf.write(headText, 0);
+    for (let i = 0; i < n; i++) {
+      o += buf.write(urls[i], o);
+      o += tails[i].copy(buf, o);
+    }
+    o += buf.write(' ]\n}', o);
+    return o === size ? buf : buf.subarray(0, o);
+  }
+
+  function getPage(url: URL, base: string, session: string, out: (s: number, v: unknown) => Response, prettyPrint: boolean): Response {
     const sp = url.searchParams;
     const id = sp.get('_getpages') ?? '';
     const p = paged.get(id);
@@ -260,6 +349,7 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     const hasNext = count > 0 && result.total > offset + count;
     const next = hasNext ? nextUrl(base, id, offset + count, count, p.pairs) : undefined;
     const prev = offset > 0 ? nextUrl(base, id, Math.max(0, offset - count), count, p.pairs) : undefined;
+    if (prettyPrint) return respond(200, bundleText(base, id, p.resourceType, result.handles, offset, count, result.total, self, next, prev, session));
     return out(200, bundle(base, id, p.resourceType, result.handles, offset, count, result.total, self, next, prev, session));
   }
 
