@@ -49,7 +49,7 @@ export interface Fixture {
  * 5 patients; Observations 1001–1012 (MG/K/GLU labs out of date order, a dual-coded BP panel, a lazy MG, one
  * without a date); Condition 2001–2002; MedicationRequest 3001–3002; Procedure 4001; ServiceRequest 5001.
  */
-export function buildFixture(): Fixture {
+export function buildFixture(opts: { freeze?: boolean } = {}): Fixture {
   const s = new FhirStore();
   s.add(
     patient('S1', 'Stafford', ['Peter'], '1932-12-29', 'female', {
@@ -158,6 +158,6 @@ export function buildFixture(): Fixture {
     authoredOn: '2023-11-13T10:15:00+00:00',
     occurrenceDateTime: '2023-11-14T08:00:00+00:00',
   });
-  s.freeze();
+  if (opts.freeze ?? true) s.freeze();
   return { store: s, materialised: () => count };
 }

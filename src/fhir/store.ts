@@ -135,6 +135,7 @@ export class FhirStore implements StoreLoader {
 
   /** Make the base immutable. Sessions can be opened only afterwards. Idempotent. */
   freeze(): this {
+    if (!this.isFrozen) for (const t of this.tables.values()) t.seal();
     this.isFrozen = true;
     return this;
   }

@@ -113,6 +113,12 @@ export class TypeTable {
   readonly byPatientCategory = new Map<number, Map<number, number[]>>();
   readonly byCode = new Map<number, number[]>();
   readonly byCategory = new Map<number, number[]>();
+  /** Widest `date` range seen (for bounding ge/gt searches on the low end). */
+  private maxDateSpan = 0;
+  /** Set by `seal()` (base frozen): lazily built indexes below may then be cached. */
+  private sealed = false;
+  private readonly stokenIdx = new Map<string, Map<string, number[]>>();
+  private readonly patientDates = new Map<number, { pos: Int32Array; lo: Float64Array }>();
 
   constructor(
     readonly resourceType: string,
@@ -121,6 +127,80 @@ export class TypeTable {
 
   get size(): number {
     return this.ids.length;
+  }
+
+  /** No more appends: lazily built secondary indexes may be cached from now on. */
+  seal(): void {
+    this.sealed = true;
+  }
+
+  /** Token-valued string keys (identifier, telecom, …) by code → positions. Sealed tables only. */
+  private stokenIndex(name: string): Map<string, number[]> | undefined {
+    if (!this.sealed) return undefined;
+    let m = this.stokenIdx.get(name);
+    if (m) return m;
+    m = new Map();
+    const col = this.strings.get(name) ?? [];
+    col.forEach((vals, pos) => {
+      if (!vals) return;
+      for (const raw of vals) {
+        const bar = raw.indexOf('|');
+        const code = bar < 0 ? raw : raw.slice(bar + 1);
+        const l = m!.get(code);
+        if (!l) m!.set(code, [pos]);
+        else if (l[l.length - 1] !== pos) l.push(pos);
+      }
+    });
+    this.stokenIdx.set(name, m);
+    return m;
+  }
+
+  /** A patient's positions ordered by `date` low bound (dated ones only). Sealed tables only. */
+  private patientDateIndex(pat: number): { pos: Int32Array; lo: Float64Array } | undefined {
+    if (!this.sealed) return undefined;
+    let e = this.patientDates.get(pat);
+    if (e) return e;
+    const all = (this.byPatient.get(pat) ?? []).filter((p) => this.dLo[p] === this.dLo[p]);
+    all.sort((a, b) => this.dLo[a] - this.dLo[b] || a - b);
+    e = { pos: Int32Array.from(all), lo: Float64Array.from(all, (p) => this.dLo[p]) };
+    this.patientDates.set(pat, e);
+    return e;
+  }
+
+  /** A bound [a, b) on the `date` low value implied by a date criterion (a superset of its matches). */
+  private loBounds(c: Extract<Compiled, { k: 'date' }>): [number, number] {
+    let a = Infinity;
+    let b = -Infinity;
+    const span = this.maxDateSpan;
+    for (const d of c.values) {
+      let lo = -Infinity;
+      let hi = Infinity;
+      switch (d.prefix) {
+        case 'eq':
+          lo = d.low;
+          hi = d.high;
+          break;
+        case 'lt':
+        case 'eb':
+          hi = d.low;
+          break;
+        case 'le':
+          hi = d.high;
+          break;
+        case 'sa':
+          lo = d.high;
+          break;
+        case 'ge':
+          lo = d.low - span;
+          break;
+        case 'gt':
+          lo = d.high - span;
+          break;
+      }
+      a = Math.min(a, lo);
+      b = Math.max(b, hi);
+    }
+    return [a, b];
   }
 
   idAt(pos: number): string {
@@ -152,6 +232,10 @@ export class TypeTable {
       push(this.byPatient, pat, pos);
     }
     this.patient.push(pat);
+    if (keys.date) {
+      const span = keys.date[1] - keys.date[0];
+      if (!(span <= this.maxDateSpan)) this.maxDateSpan = span;
+    }
     this.dLo.push(keys.date ? keys.date[0] : NaN);
     this.dHi.push(keys.date ? pointHigh(keys.date) : NaN);
     this.d2Lo.push(keys.date2 ? keys.date2[0] : NaN);
@@ -278,12 +362,24 @@ export class TypeTable {
         // Both the patient and the token criterion are satisfied by construction.
         usedToo = tokIdx;
       } else {
-        const lists: number[][] = [];
-        for (const p of pc.pats) {
-          const l = this.byPatient.get(p);
-          if (l) lists.push(l);
+        const dateIdx = compiled.findIndex((c) => c.k === 'date' && c.lo === this.dLo);
+        const bounds = dateIdx >= 0 ? this.loBounds(compiled[dateIdx] as Extract<Compiled, { k: 'date' }>) : undefined;
+        if (bounds && (bounds[0] > -Infinity || bounds[1] < Infinity) && pc.pats.every((p) => this.patientDateIndex(p))) {
+          // Dated positions of the patient(s) whose low bound can match: binary search in date order.
+          const list: number[] = [];
+          for (const p of pc.pats) {
+            const e = this.patientDateIndex(p)!;
+            for (let i = lowerBound(e.lo, bounds[0]); i < e.lo.length && e.lo[i] < bounds[1]; i++) list.push(e.pos[i]);
+          }
+          candidates = sortUnique(list);
+        } else {
+          const lists: number[][] = [];
+          for (const p of pc.pats) {
+            const l = this.byPatient.get(p);
+            if (l) lists.push(l);
+          }
+          candidates = mergeLists(lists);
         }
-        candidates = mergeLists(lists);
       }
       used = patIdx;
     } else if (codeIdx >= 0 || catIdx >= 0) {
@@ -297,6 +393,19 @@ export class TypeTable {
       }
       candidates = mergeLists(lists);
       used = ti;
+    }
+    if (candidates === undefined) {
+      const si = compiled.findIndex((c) => c.k === 'stoken' && !c.not && c.values.every((v) => v.code !== undefined));
+      const idx = si >= 0 ? this.stokenIndex((compiled[si] as Extract<Compiled, { k: 'stoken' }>).name) : undefined;
+      if (idx) {
+        // Candidates by code; the criterion itself (system check) is still applied below.
+        const lists: number[][] = [];
+        for (const v of (compiled[si] as Extract<Compiled, { k: 'stoken' }>).values) {
+          const l = idx.get(v.code!);
+          if (l) lists.push(l);
+        }
+        candidates = mergeLists(lists);
+      }
     }
     const rest = compiled.filter((_c, i) => i !== used && i !== usedToo);
     if (candidates === undefined) {
@@ -421,6 +530,18 @@ function push(m: Map<number, number[]>, k: number, pos: number): void {
   const l = m.get(k);
   if (l) l.push(pos);
   else m.set(k, [pos]);
+}
+
+/** First index i with arr[i] >= x. */
+function lowerBound(arr: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function sortUnique(list: number[]): number[] {
