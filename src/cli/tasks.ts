@@ -1,0 +1,137 @@
+/**
+ * `ehrgym tasks list [--set NAME|FILE] [--json]`
+ * `ehrgym tasks generate --out FILE [--world synthetic|medagentbench] [--seed N] [--patients N] [--families LIST]
+ *                        [--per-family N] [--balance balanced|natural] [--rng-seed N] [--facts FILE] [--force]`
+ *
+ * Lists the task families (or a task set's composition), or writes a new task set in the official file format from
+ * the families' generators over a world (replica: non-evaluation patients only).
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { CliError } from './errors.js';
+import { loadWorld, evaluationMrns, type WorldName } from '../worlds/index.js';
+import { rngFor } from '../worlds/prng.js';
+import { createFhirApp } from '../fhir/server.js';
+import { inProcessTransport } from '../fhir/client.js';
+import { OFFICIAL_API_BASE } from '../fhir/types.js';
+import { FAMILIES, FAMILY_IDS, isFamilyId } from '../tasks/registry.js';
+import { loadTaskSet, TaskSetError } from '../tasks/loader.js';
+import { BALANCE_MODES, buildTaskSet, renderFactsJsonl, renderTaskFile, type BalanceMode } from '../tasks/taskset.js';
+import type { FamilyId } from '../tasks/types.js';
+
+function intFlag(name: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value)) throw new CliError(`${name} must be an integer, got "${value}"`);
+  const n = Number(value);
+  if (n < min || n > max) throw new CliError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return n;
+}
+
+interface GenerateFlags {
+  out: string;
+  world: string;
+  seed?: string;
+  patients?: string;
+  families?: string;
+  perFamily: string;
+  balance: string;
+  rngSeed: string;
+  facts?: string;
+  force: boolean;
+}
+
+export function register(program: Command): void {
+  const tasks = program.command('tasks').description('MedAgentBench task families: list them, generate new task sets');
+
+  tasks
+    .command('list')
+    .description('list the task families, or the composition of a task set')
+    .option('--set <name|file>', 'a task set (medagentbench-v1, medagentbench-v2 or a task file)')
+    .option('--json', 'print JSON', false)
+    .action((o: { set?: string; json: boolean }) => {
+      let counts: Record<string, number> | undefined;
+      if (o.set !== undefined) {
+        try {
+          const s = loadTaskSet(o.set);
+          counts = {};
+          for (const t of s.tasks) counts[t.id.split('_')[0]] = (counts[t.id.split('_')[0]] ?? 0) + 1;
+        } catch (e) {
+          if (e instanceof TaskSetError) throw new CliError(`--set: ${e.message}`);
+          throw e;
+        }
+      }
+      const rows = FAMILY_IDS.map((id) => ({
+        id,
+        kind: FAMILIES[id].kind,
+        name: FAMILIES[id].name,
+        branches: FAMILIES[id].branches,
+        variants: FAMILIES[id].variants,
+        ...(counts ? { tasks: counts[id] ?? 0 } : {}),
+      }));
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(rows)}\n`);
+        return;
+      }
+      for (const r of rows) {
+        const n = r.tasks !== undefined ? `${String(r.tasks).padStart(4)}  ` : '';
+        process.stdout.write(`${r.id.padEnd(7)} ${r.kind.padEnd(7)}${n}${r.name}  [${r.branches.join(', ')}]  variants: ${r.variants.join(', ')}\n`);
+      }
+    });
+
+  tasks
+    .command('generate')
+    .description('write a new task set (official file format) generated over a world')
+    .requiredOption('--out <file>', 'task file to write')
+    .option('--world <name>', 'synthetic | medagentbench (non-evaluation patients)', 'synthetic')
+    .option('--seed <n>', 'synthetic world: seed (default 1)')
+    .option('--patients <n>', 'synthetic world: number of patients (default 100)')
+    .option('--families <list>', `comma-separated families (default all: ${FAMILY_IDS.join(',')})`)
+    .option('--per-family <n>', 'instances per family', '30')
+    .option('--balance <mode>', `branch mix: ${BALANCE_MODES.join(' | ')}`, 'balanced')
+    .option('--rng-seed <n>', 'seed of the generators (patient order, near-duplicates)', '1')
+    .option('--facts <file>', 'also write one JSON line per task with its branch, patient and facts')
+    .option('--force', 'overwrite existing output files', false)
+    .action(async (o: GenerateFlags) => {
+      if (o.world !== 'synthetic' && o.world !== 'medagentbench') {
+        throw new CliError(`--world must be synthetic or medagentbench, got "${o.world}"`);
+      }
+      const seed = o.seed !== undefined ? intFlag('--seed', o.seed, 0, 2 ** 32 - 1) : undefined;
+      const patients = o.patients !== undefined ? intFlag('--patients', o.patients, 1, 100_000) : undefined;
+      if (o.world !== 'synthetic' && (seed !== undefined || patients !== undefined)) {
+        throw new CliError(`--seed and --patients apply to --world synthetic only (world is ${o.world})`);
+      }
+      const perFamily = intFlag('--per-family', o.perFamily, 1, 100_000);
+      const rngSeed = intFlag('--rng-seed', o.rngSeed, 0, 2 ** 32 - 1);
+      if (!(BALANCE_MODES as readonly string[]).includes(o.balance)) {
+        throw new CliError(`--balance must be one of ${BALANCE_MODES.join(', ')}, got "${o.balance}"`);
+      }
+      const families = (o.families ?? FAMILY_IDS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+      for (const f of families) {
+        if (!isFamilyId(f)) throw new CliError(`--families: unknown task family "${f}" (known: ${FAMILY_IDS.join(', ')})`);
+      }
+      if (families.length === 0) throw new CliError('--families must name at least one family');
+      for (const [flag, path] of [['--out', o.out], ['--facts', o.facts]] as const) {
+        if (path !== undefined && existsSync(path) && !o.force) throw new CliError(`${flag}: ${path} exists (use --force to overwrite)`);
+      }
+      const world = await loadWorld({ world: o.world as WorldName, ...(o.world === 'synthetic' ? { seed, patients } : {}) });
+      const evalSet = new Set(o.world === 'medagentbench' ? evaluationMrns() : []);
+      const candidates = world.patientIds.filter((id) => !evalSet.has(id));
+      const access = { apiBase: OFFICIAL_API_BASE, fhir: inProcessTransport(createFhirApp(world.store)) };
+      const built = await buildTaskSet(access, {
+        families: families as FamilyId[],
+        patients: candidates,
+        perFamily,
+        balance: o.balance as BalanceMode,
+        rngFor: (family, branch) => rngFor('tasks', rngSeed, family, branch),
+      });
+      try {
+        writeFileSync(o.out, renderTaskFile(built.tasks));
+        if (o.facts !== undefined) writeFileSync(o.facts, renderFactsJsonl(built.tasks));
+      } catch (e) {
+        throw new CliError(`cannot write output: ${(e as Error).message}`, 1);
+      }
+      const short = built.summary.filter((s) => s.got < s.wanted);
+      process.stdout.write(`wrote ${built.tasks.length} tasks to ${o.out} (world ${world.name}, fingerprint ${world.fingerprint.slice(0, 12)})\n`);
+      for (const s of built.summary) process.stdout.write(`  ${s.family} ${s.branch}: ${s.got}/${s.wanted}\n`);
+      if (short.length) process.stderr.write(`ehrgym: warning: ${short.length} branch quota(s) not filled (too few matching patients)\n`);
+    });
+}
