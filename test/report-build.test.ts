@@ -4,8 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { buildReport, writeReport, BEHAVIOUR_IDS } from '../src/report/index.js';
-import { main } from '../src/cli/index.js';
-import { baseEpisodes, BASE_CORRECT, CLEAN_EPISODE, ftEpisodes, FT_CORRECT, ONE_OF_EACH, writeRunFolder } from './report-fixtures.js';
+import { cli, baseEpisodes, BASE_CORRECT, CLEAN_EPISODE, ftEpisodes, FT_CORRECT, ONE_OF_EACH, writeRunFolder } from './report-fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ehrgym-report-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
@@ -14,21 +13,6 @@ const oneDir = writeRunFolder(join(tmp, 'one-of-each'), 'scripted-behaviours', [
 const baseDir = writeRunFolder(join(tmp, 'base'), 'base-model', baseEpisodes());
 const ftDir = writeRunFolder(join(tmp, 'finetuned'), 'finetuned-model', ftEpisodes());
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
-  try {
-    const code = await main(['node', 'ehrgym', ...args]);
-    return { code, out: out.join(''), err: err.join('') };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
 
 test('a model showing each behaviour once: every behaviour counted once, in its family', () => {
   const data = buildReport([oneDir]);
@@ -90,11 +74,11 @@ test('base vs fine-tuned: flips, per-family deltas, exact McNemar, behaviour del
 test('ehrgym report writes report.md, self-contained report.html and report.json, byte-identical on rerun', async () => {
   const out1 = join(tmp, 'out1');
   const out2 = join(tmp, 'out2');
-  const r1 = await cli(['report', baseDir, ftDir, '--out', out1]);
+  const r1 = await cli('report', baseDir, ftDir, '--out', out1);
   assert.equal(r1.code, 0, r1.err);
   assert.match(r1.out, /^base: 50\.00% \(6\/12, 95% CI 25\.4–74\.6%\)$/m);
   assert.match(r1.out, /^finetuned vs base: 5 fixed, 1 broken, McNemar p = 0\.2188$/m);
-  const r2 = await cli(['report', baseDir, ftDir, '--out', out2]);
+  const r2 = await cli('report', baseDir, ftDir, '--out', out2);
   assert.equal(r2.code, 0);
   for (const f of ['report.md', 'report.html', 'report.json']) {
     assert.ok(readFileSync(join(out1, f)).equals(readFileSync(join(out2, f))), `${f} differs between runs`);
@@ -112,39 +96,39 @@ test('ehrgym report writes report.md, self-contained report.html and report.json
   const json = JSON.parse(readFileSync(join(out1, 'report.json'), 'utf8'));
   assert.equal(json.comparisons[0].mcnemar.pValue, 0.21875);
   assert.equal(json.runs[0].dir, undefined);
-  const j = await cli(['report', oneDir, '--out', join(tmp, 'out3'), '--json']);
+  const j = await cli('report', oneDir, '--out', join(tmp, 'out3'), '--json');
   assert.equal(j.code, 0);
   assert.equal(JSON.parse(j.out).runs[0].scores.correct, 2);
 });
 
 test('bad input: one line `ehrgym: …` and a non-zero exit', async () => {
-  const missing = await cli(['report', join(tmp, 'nope')]);
+  const missing = await cli('report', join(tmp, 'nope'));
   assert.equal(missing.code, 2);
   assert.equal(missing.err, `ehrgym: run folder not found: ${join(tmp, 'nope')}\n`);
 
   const notRun = join(tmp, 'not-a-run');
   mkdirSync(notRun);
-  const nr = await cli(['report', notRun]);
+  const nr = await cli('report', notRun);
   assert.equal(nr.err, `ehrgym: not a run folder: ${join(notRun, 'runs.jsonl')} is missing\n`);
 
   const bad = writeRunFolder(join(tmp, 'malformed'), 'x', [CLEAN_EPISODE]);
   writeFileSync(join(bad, 'runs.jsonl'), '{"index": 0, "output": \n');
-  const m = await cli(['report', bad]);
+  const m = await cli('report', bad);
   assert.equal(m.code, 2);
   assert.equal(m.err, `ehrgym: ${join(bad, 'runs.jsonl')} line 1: not valid JSON\n`);
 
   const orphan = writeRunFolder(join(tmp, 'orphan'), 'x', [CLEAN_EPISODE]);
   writeFileSync(join(orphan, 'runs.jsonl'), '');
-  assert.equal((await cli(['report', orphan])).err, `ehrgym: ${join(orphan, 'grades.jsonl')}: task task10_1 (index 0) has no line in runs.jsonl or error.jsonl\n`);
+  assert.equal((await cli('report', orphan)).err, `ehrgym: ${join(orphan, 'grades.jsonl')}: task task10_1 (index 0) has no line in runs.jsonl or error.jsonl\n`);
 
   const empty = writeRunFolder(join(tmp, 'empty'), 'x', [CLEAN_EPISODE]);
   writeFileSync(join(empty, 'grades.jsonl'), '');
   writeFileSync(join(empty, 'runs.jsonl'), '');
-  const e = await cli(['report', empty]);
+  const e = await cli('report', empty);
   assert.equal(e.code, 2);
   assert.equal(e.err, `ehrgym: empty run: ${join(empty, 'grades.jsonl')} has no tasks\n`);
 
-  const diff = await cli(['report', baseDir, oneDir, '--out', join(tmp, 'never')]);
+  const diff = await cli('report', baseDir, oneDir, '--out', join(tmp, 'never'));
   assert.equal(diff.code, 2);
   assert.equal(diff.err, 'ehrgym: runs cover different task sets: base has 12 tasks, one-of-each has 14 (task1_1 only in base); compare runs over the same tasks\n');
   assert.equal(existsSync(join(tmp, 'never')), false);
