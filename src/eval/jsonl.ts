@@ -2,19 +2,65 @@
  * Append-only JSONL files that survive Ctrl-C and kill -9: each line is written with one write() call and fsync'd,
  * and readers tolerate (and repair) a torn last line.
  */
-import { closeSync, existsSync, fdatasyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 
+/**
+ * Appends one JSON value per line. Each line goes to the file with a single write() before `append` returns, so a
+ * killed process (Ctrl-C, kill -9) never loses a line it appended, at worst the tail of the one being written.
+ * Durability against power loss: every line is fdatasync'd; syncs run off the event loop and are grouped
+ * (one in flight, the next covers every line written meanwhile). `flush()` resolves when all lines are synced.
+ */
 export class JsonlAppender {
   private fd: number;
+  private written = 0;
+  private synced = 0;
+  private syncing = false;
+  private waiters: Array<{ upTo: number; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private failure: unknown;
+
   constructor(readonly path: string, private readonly sync = true) {
     this.fd = openSync(path, 'a');
   }
+
   append(value: unknown): void {
+    if (this.failure) throw this.failure;
     writeSync(this.fd, JSON.stringify(value) + '\n');
-    if (this.sync) fdatasyncSync(this.fd);
+    this.written++;
+    if (this.sync) this.kick();
+    else this.synced = this.written;
   }
-  close(): void {
-    if (this.fd >= 0) closeSync(this.fd);
+
+  private kick(): void {
+    if (this.syncing || this.synced === this.written || this.fd < 0) return;
+    this.syncing = true;
+    const upTo = this.written;
+    fdatasync(this.fd, (err) => {
+      this.syncing = false;
+      if (err) {
+        this.failure = err;
+        for (const w of this.waiters.splice(0)) w.reject(err);
+        return;
+      }
+      this.synced = upTo;
+      this.waiters = this.waiters.filter((w) => (w.upTo <= upTo ? (w.resolve(), false) : true));
+      this.kick();
+    });
+  }
+
+  /** Resolves when every line appended so far is on disk. */
+  flush(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.synced >= this.written) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ upTo: this.written, resolve, reject });
+      this.kick();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.fd < 0) return;
+    await this.flush();
+    closeSync(this.fd);
     this.fd = -1;
   }
 }

@@ -309,9 +309,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, worker));
   } finally {
     bar?.stop();
-    runsOut.close();
-    statsOut.close();
-    errOut.close();
+    await Promise.all([runsOut.close(), statsOut.close(), errOut.close()]);
   }
   if (signal?.aborted) return { dir, interrupted: true, failed, ran };
 

@@ -5,7 +5,7 @@
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { loadTaskSet, TaskSetError } from '../tasks/loader.js';
 import { gradeOutput as officialGrade } from '../tasks/refsol.js';
-import { loadWorld, type WorldName } from '../worlds/index.js';
+import { loadWorld, type World, type WorldName } from '../worlds/index.js';
 import { embeddedBackend, externalBackend, checkFhirServer, withSlash, type FhirBackend } from './backend.js';
 import { EvalError, type Grader, type TaskSet } from './run.js';
 
@@ -43,6 +43,22 @@ export interface BackendChoice {
   live?: boolean;
 }
 
+const worlds = new Map<string, Promise<World>>();
+
+/**
+ * Worlds are immutable after loading (episodes write to sessions that are dropped), so one process builds each
+ * world once, however many runs or regrades it performs.
+ */
+function worldOnce(name: WorldName): Promise<World> {
+  let w = worlds.get(name);
+  if (!w) {
+    w = loadWorld({ world: name });
+    worlds.set(name, w);
+    w.catch(() => worlds.delete(name));
+  }
+  return w;
+}
+
 /** The FHIR backend of a run: the embedded world in-process, or an external server (checked with GET metadata). */
 export async function openBackend(choice: BackendChoice): Promise<FhirBackend> {
   if (choice.fhirUrl !== undefined) {
@@ -65,7 +81,7 @@ export async function openBackend(choice: BackendChoice): Promise<FhirBackend> {
   const name = (choice.world ?? 'medagentbench') as WorldName;
   let world;
   try {
-    world = await loadWorld({ world: name });
+    world = await worldOnce(name);
   } catch (err) {
     if (err instanceof RangeError) throw new EvalError(`--world: ${err.message}`);
     throw err;
