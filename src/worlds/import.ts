@@ -214,7 +214,8 @@ function readItems(file: string, report: ImportReport): Item[] {
       } catch (e) {
         throw new ImportError(`malformed JSON line (${e instanceof Error ? e.message : String(e)})`, file, i + 1);
       }
-      items.push({ resource: checkResource(r, file, i + 1), file, line: i + 1, assign: false });
+      const res = checkResource(r, file, i + 1);
+      items.push({ resource: res, file, line: i + 1, assign: res.id === undefined });
     }
     report.files.push({ path: file, kind: 'ndjson', resources: items.length });
     return items;
