@@ -16,7 +16,7 @@ import type { TaskCase } from '../src/tasks/types.js';
 
 const file = '../shared/reference/medagentbench/test_data_v2.json';
 const bytes = readFileSync(file);
-const taskSet: TaskSet = { name: 'medagentbench-v2', cases: JSON.parse(bytes.toString('utf8')) as TaskCase[], sha256: createHash('sha256').update(bytes).digest('hex') };
+const taskSet: TaskSet = { name: 'medagentbench-v2', tasks: JSON.parse(bytes.toString('utf8')) as TaskCase[], sha256: createHash('sha256').update(bytes).digest('hex') };
 
 let backend: FhirBackend;
 before(() => {
@@ -187,7 +187,7 @@ test('live POST mode: created in the episode session only', async () => {
   assert.match(runs[0].output.history[2].content, /^POST request accepted and executed successfully\. Location: http:\/\/localhost:8080\/fhir\/Observation\/\d+\/_history\/1\. Please call FINISH/);
   assert.match(runs[0].output.history[4].content, /118\/77 mmHg/);
   // the base never sees episode writes
-  const base = await backend.base({ method: 'GET', url: `http://localhost:8080/fhir/Observation?patient=${taskSet.cases[60].eval_MRN}&code=BP&_format=json` });
+  const base = await backend.base({ method: 'GET', url: `http://localhost:8080/fhir/Observation?patient=${taskSet.tasks[60].eval_MRN}&code=BP&_format=json` });
   assert.ok(!base.body.includes('118/77 mmHg'));
   assert.ok(existsSync(join(out, 'summary.json')));
 });
