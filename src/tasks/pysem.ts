@@ -46,7 +46,7 @@ export class PyFloat {
 export type PyDict = { [key: string]: unknown };
 
 export function isPyDict(x: unknown): x is PyDict {
-  return typeof x === 'object' && x !== null && !Array.isArray(x) && !(x instanceof PyFloat);
+  return typeof x === 'object' && x !== null && !Array.isArray(x) && !(x instanceof PyFloat) && !(x instanceof PyDateTime);
 }
 
 /** The Python type name of a value (for error messages and reports). */
