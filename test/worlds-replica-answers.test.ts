@@ -197,3 +197,17 @@ test('replays the recorded official-server snapshot: Patient?_count=500, 212 Pat
   }
   assert.equal(replayed, 1061);
 });
+
+test('replays the 30 recorded task1 name + birthdate searches of the official server', async () => {
+  const recorded = JSON.parse(readFileSync('../shared/reference/medagentbench/partial-fhir-data/udapy_prefetched-fhir-task1.json', 'utf8')) as Record<
+    string,
+    { total: number; link: Array<{ relation: string; url: string }>; entry?: Array<{ resource: Resource }> }
+  >;
+  assert.equal(Object.keys(recorded).length, 30);
+  for (const [id, b] of Object.entries(recorded)) {
+    const self = new URL(b.link.find((l) => l.relation === 'self')!.url);
+    const got = (await get(`${BASE}Patient${self.search}&_format=json`)) as { total?: number; entry?: Array<{ resource: Resource }> };
+    assert.equal(got.total, b.total, id);
+    assert.deepEqual((got.entry ?? []).map((e) => e.resource), (b.entry ?? []).map((e) => e.resource), id);
+  }
+});
