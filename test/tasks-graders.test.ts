@@ -129,6 +129,8 @@ test('task4: window, exact value, [-1], true == 1, NaN, content type, server err
   passed(await grade('task4', finished('[2.2]'), world({ MG: [{ t: '2023-11-13T08:00:00+00:00', v: 2.2 }, { t: '2023-11-13T08:00:00+00:00', v: 2.3 }] })));
   passed(await grade('task4', finished('[true]'), world({ MG: [{ t: '2023-11-13T08:00:00+00:00', v: 1 }] })));
   failed(await grade('task4', finished('[NaN]'), world(labs)));
+  // a NaN value on the server equals an answered NaN: json.loads returns one shared NaN object
+  passed(await grade('task4', finished('[NaN]'), world({ MG: [{ t: '2023-11-13T08:00:00+00:00', v: null, raw: 'NaN' }] })));
   failed(await grade('task4', finished('[1.9'), world(labs)));
   // a null value counts as "no value" → [-1]
   passed(await grade('task4', finished('[-1]'), world({ MG: [{ t: '2023-11-13T08:00:00+00:00', v: null }] })));

@@ -331,7 +331,7 @@ export function pyEquals(a: unknown, b: unknown): boolean {
   if (typeof a === 'string' || typeof b === 'string') return a === b;
   if (Array.isArray(a) || Array.isArray(b)) {
     if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!pyEquals(a[i], b[i])) return false;
+    for (let i = 0; i < a.length; i++) if (!itemEquals(a[i], b[i])) return false;
     return true;
   }
   if (a instanceof PyDateTime || b instanceof PyDateTime) {
@@ -343,11 +343,22 @@ export function pyEquals(a: unknown, b: unknown): boolean {
     if (ka.length !== kb.length) return false;
     for (const k of ka) {
       if (!Object.prototype.hasOwnProperty.call(b, k)) return false;
-      if (!pyEquals(a[k], b[k])) return false;
+      if (!itemEquals(a[k], b[k])) return false;
     }
     return true;
   }
   return false;
+}
+
+const isNaNValue = (x: unknown) =>
+  (typeof x === 'number' && Number.isNaN(x)) || (x instanceof PyFloat && Number.isNaN(x.value));
+
+/**
+ * Element comparison inside lists and dicts: CPython checks identity first, and `json.loads` returns one shared
+ * float object for every `NaN`, so `[NaN] == [NaN]` is True for parsed values while `NaN == NaN` is False.
+ */
+function itemEquals(a: unknown, b: unknown): boolean {
+  return (isNaNValue(a) && isNaNValue(b)) || pyEquals(a, b);
 }
 
 /** Python `x in container`: substring for str, element for list, key for dict; anything else raises TypeError. */
@@ -356,7 +367,7 @@ export function pyIn(x: unknown, container: unknown): boolean {
     if (typeof x !== 'string') raise('TypeError', `'in <string>' requires string as left operand, not ${pyTypeName(x)}`);
     return container.includes(x as string);
   }
-  if (Array.isArray(container)) return container.some((e) => pyEquals(x, e));
+  if (Array.isArray(container)) return container.some((e) => itemEquals(x, e));
   if (isPyDict(container)) {
     if (Array.isArray(x) || isPyDict(x)) raise('TypeError', `unhashable type: '${pyTypeName(x)}'`);
     return typeof x === 'string' && Object.prototype.hasOwnProperty.call(container, x);
