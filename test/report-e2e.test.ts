@@ -7,85 +7,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { startMockOpenAI, type MockRequest, type MockResponse } from '../src/agent/mock-openai.js';
 import { binomialTwoSidedHalf } from '../src/report/stats.js';
-import type { TaskCase } from '../src/tasks/types.js';
 import type { ReportData } from '../src/report/types.js';
-import { cli } from './report-fixtures.js';
+import { cli, runBehaviourModel, SCRIPT, V2_TASKS as V2 } from './report-fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ehrgym-report-e2e-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
-const BASE = 'http://localhost:8080/fhir/';
-const V2: TaskCase[] = JSON.parse(readFileSync('data/medagentbench/test_data_v2.json', 'utf8'));
-const byId = new Map(V2.map((t) => [t.id, t]));
-
-
-/** The JSON body of the last GET response in the conversation. */
-function lastBundle(req: MockRequest): { entry?: Array<{ resource: { effectiveDateTime?: string; birthDate?: string; valueQuantity?: { value: number } } }> } {
-  const text = req.messages[req.messages.length - 1]!.content;
-  const body = text.slice(text.indexOf('\n') + 1, text.lastIndexOf('. Please call FINISH'));
-  return JSON.parse(body);
-}
-
-const ORDER = (mrn: string) =>
-  JSON.stringify({ resourceType: 'ServiceRequest', code: { coding: [{ system: 'http://snomed.info/sct', code: '306181000000106' }] }, authoredOn: '2023-11-13T10:15:00+00:00', status: 'active', intent: 'order', priority: 'stat', subject: { reference: `Patient/${mrn}` } });
-
-/** A model scripted to show each behaviour exactly once (task id → behaviour → replies). */
-const SCRIPT: Record<string, { behaviour: string | null; reply: (req: MockRequest, mrn: string) => MockResponse }> = {
-  task1_1: { behaviour: 'finish-not-json', reply: () => 'FINISH(Patient not found)' },
-  task2_1: { behaviour: 'prose', reply: () => 'The patient is 60 years old.' },
-  task2_2: { behaviour: 'wrong-patient', reply: (r) => (r.turn === 0 ? `GET ${BASE}Patient?identifier=S6534835` : 'FINISH([50])') },
-  task2_3: {
-    behaviour: null,
-    reply: (r, mrn) => {
-      if (r.turn === 0) return `GET ${BASE}Patient?identifier=${mrn}`;
-      const [y, m, d] = lastBundle(r).entry![0]!.resource.birthDate!.split('-').map(Number) as [number, number, number];
-      return `FINISH([${2023 - y - (m > 11 || (m === 11 && d > 13) ? 1 : 0)}])`;
-    },
-  },
-  task3_1: { behaviour: 'invalid-post-json', reply: (r) => (r.turn === 0 ? `POST ${BASE}Observation\n{"resourceType": "Observation",` : 'FINISH([])') },
-  task4_1: { behaviour: 'think', reply: (_r, mrn) => `<think>I should look up magnesium first.</think>\nGET ${BASE}Observation?patient=${mrn}&code=MG` },
-  task4_2: { behaviour: 'post-in-read-only', reply: (r, mrn) => (r.turn === 0 ? `POST ${BASE}ServiceRequest\n${ORDER(mrn)}` : 'FINISH([-1])') },
-  task5_1: { behaviour: 'fabricated-action', reply: () => 'FINISH(["Ordered IV magnesium replacement"])' },
-  task6_1: { behaviour: 'round-limit', reply: (r, mrn) => `GET ${BASE}Observation?patient=${mrn}&code=GLU&_count=${r.turn + 1}` },
-  task7_1: {
-    behaviour: 'fence',
-    reply: (r, mrn) => (r.turn === 0 ? `\`\`\`\nGET ${BASE}Observation?patient=${mrn}&code=GLU&_sort=-date\n\`\`\`` : `FINISH([${lastBundle(r).entry![0]!.resource.valueQuantity!.value}])`),
-  },
-  task7_2: { behaviour: 'self-contradiction', reply: (r, mrn) => (r.turn === 0 ? `GET ${BASE}Observation?patient=${mrn}&code=GLU&_sort=-date` : 'FINISH([-1])') },
-  task7_3: {
-    behaviour: 'stale-value',
-    reply: (r, mrn) => {
-      if (r.turn === 0) return `GET ${BASE}Observation?patient=${mrn}&code=GLU`;
-      const entries = lastBundle(r).entry!.map((e) => e.resource);
-      const newest = [...entries].sort((a, b) => (a.effectiveDateTime! < b.effectiveDateTime! ? 1 : -1))[0]!;
-      const old = [...entries].sort((a, b) => (a.effectiveDateTime! < b.effectiveDateTime! ? -1 : 1)).find((e) => e.valueQuantity!.value !== newest.valueQuantity!.value)!;
-      return `FINISH([${old.valueQuantity!.value}])`;
-    },
-  },
-  task8_1: { behaviour: 'wrong-post-url', reply: (r, mrn) => (r.turn === 0 ? `POST ${BASE}/ServiceRequest\n${ORDER(mrn)}` : 'FINISH([])') },
-  task9_1: { behaviour: 'context-limit', reply: (r, mrn) => (r.turn === 0 ? `GET ${BASE}Observation?patient=${mrn}&code=K&_sort=-date` : { fault: 'context-limit' }) },
-};
 
 test('a mock model scripted to show each behaviour once, run through ehrgym eval: each counted exactly once', { timeout: 120_000 }, async () => {
   const ids = Object.keys(SCRIPT);
-  const taskFile = join(tmp, 'behaviour-tasks.json');
-  writeFileSync(taskFile, JSON.stringify(ids.map((id) => byId.get(id)!)));
-  const byQuestion = new Map(ids.map((id) => [byId.get(id)!.instruction, id]));
-  const mock = await startMockOpenAI({
-    script: (req) => {
-      const id = [...byQuestion.entries()].find(([q]) => req.prompt.endsWith(`Question: ${q}`))?.[1];
-      if (!id) return 'FINISH([])';
-      return SCRIPT[id]!.reply(req, byId.get(id)!.eval_MRN ?? '');
-    },
-  });
   const dir = join(tmp, 'behaviour-model');
-  try {
-    const ev = await cli('eval', '--agent', 'openai:behaviour-model', '--base-url', mock.url, '--tasks', taskFile, '--out', dir, '--no-progress', '--concurrency', '2', '--max-retries', '0');
-    assert.equal(ev.code, 0, ev.err);
-  } finally {
-    await mock.close();
-  }
+  await runBehaviourModel(dir, join(tmp, 'behaviour-tasks.json'));
   const r = await cli('report', dir, '--out', join(tmp, 'behaviour-report'), '--json');
   assert.equal(r.code, 0, r.err);
   const data = JSON.parse(r.out) as ReportData;
@@ -93,7 +25,7 @@ test('a mock model scripted to show each behaviour once, run through ehrgym eval
   for (const b of run.behaviours) {
     const expected = ids.find((id) => SCRIPT[id]!.behaviour === b.behaviour)!;
     assert.equal(b.tasks, 1, `${b.behaviour}: ${JSON.stringify(b.examples)}`);
-    assert.equal(b.occurrences, b.behaviour === 'round-limit' ? 1 : 1);
+    assert.equal(b.occurrences, 1);
     assert.deepEqual(b.perFamily, { [expected.split('_')[0]!]: 1 });
     assert.equal(b.examples[0]!.taskId, expected);
   }

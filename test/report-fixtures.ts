@@ -2,10 +2,11 @@
  * Run folders for the report tests, written in the documented layout (src/eval/types.ts; spec §5.2–§5.3) from
  * crafted episodes. Used where a scenario needs exact control over every history item.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GradedTask, RunSummary, RunsLine } from '../src/eval/types.js';
-import type { GradeCheck, HistoryItem, TaskOutput } from '../src/tasks/types.js';
+import type { GradeCheck, HistoryItem, TaskCase, TaskOutput } from '../src/tasks/types.js';
+import type { MockRequest, MockResponse } from '../src/agent/mock-openai.js';
 
 export const BASE = 'http://localhost:8080/fhir/';
 export const GET_OK = (json: unknown): string =>
@@ -214,5 +215,83 @@ export async function cli(...args: string[]): Promise<{ code: number; out: strin
     process.stdout.write = o;
     process.stderr.write = e;
     process.exitCode = before;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Runs produced by the real `ehrgym eval` (embedded world, official harness and grader) with the mock model.
+
+/** The JSON body of the last GET response in the conversation. */
+export function lastBundle(req: MockRequest): { entry?: Array<{ resource: { effectiveDateTime?: string; birthDate?: string; valueQuantity?: { value: number } } }> } {
+  const text = req.messages[req.messages.length - 1]!.content;
+  const body = text.slice(text.indexOf('\n') + 1, text.lastIndexOf('. Please call FINISH'));
+  return JSON.parse(body);
+}
+
+const FULL_ORDER = (mrn: string) =>
+  JSON.stringify({ resourceType: 'ServiceRequest', code: { coding: [{ system: 'http://snomed.info/sct', code: '306181000000106' }] }, authoredOn: '2023-11-13T10:15:00+00:00', status: 'active', intent: 'order', priority: 'stat', subject: { reference: `Patient/${mrn}` } });
+
+/** A model scripted to show each behaviour exactly once (task id → behaviour → replies). */
+export const SCRIPT: Record<string, { behaviour: string | null; reply: (req: MockRequest, mrn: string) => MockResponse }> = {
+  task1_1: { behaviour: 'finish-not-json', reply: () => 'FINISH(Patient not found)' },
+  task2_1: { behaviour: 'prose', reply: () => 'The patient is 60 years old.' },
+  task2_2: { behaviour: 'wrong-patient', reply: (r) => (r.turn === 0 ? `GET ${BASE}Patient?identifier=S6534835` : 'FINISH([50])') },
+  task2_3: {
+    behaviour: null,
+    reply: (r, mrn) => {
+      if (r.turn === 0) return `GET ${BASE}Patient?identifier=${mrn}`;
+      const [y, m, d] = lastBundle(r).entry![0]!.resource.birthDate!.split('-').map(Number) as [number, number, number];
+      return `FINISH([${2023 - y - (m > 11 || (m === 11 && d > 13) ? 1 : 0)}])`;
+    },
+  },
+  task3_1: { behaviour: 'invalid-post-json', reply: (r) => (r.turn === 0 ? `POST ${BASE}Observation\n{"resourceType": "Observation",` : 'FINISH([])') },
+  task4_1: { behaviour: 'think', reply: (_r, mrn) => `<think>I should look up magnesium first.</think>\nGET ${BASE}Observation?patient=${mrn}&code=MG` },
+  task4_2: { behaviour: 'post-in-read-only', reply: (r, mrn) => (r.turn === 0 ? `POST ${BASE}ServiceRequest\n${FULL_ORDER(mrn)}` : 'FINISH([-1])') },
+  task5_1: { behaviour: 'fabricated-action', reply: () => 'FINISH(["Ordered IV magnesium replacement"])' },
+  task6_1: { behaviour: 'round-limit', reply: (r, mrn) => `GET ${BASE}Observation?patient=${mrn}&code=GLU&_count=${r.turn + 1}` },
+  task7_1: {
+    behaviour: 'fence',
+    reply: (r, mrn) => (r.turn === 0 ? `\`\`\`\nGET ${BASE}Observation?patient=${mrn}&code=GLU&_sort=-date\n\`\`\`` : `FINISH([${lastBundle(r).entry![0]!.resource.valueQuantity!.value}])`),
+  },
+  task7_2: { behaviour: 'self-contradiction', reply: (r, mrn) => (r.turn === 0 ? `GET ${BASE}Observation?patient=${mrn}&code=GLU&_sort=-date` : 'FINISH([-1])') },
+  task7_3: {
+    behaviour: 'stale-value',
+    reply: (r, mrn) => {
+      if (r.turn === 0) return `GET ${BASE}Observation?patient=${mrn}&code=GLU`;
+      const entries = lastBundle(r).entry!.map((e) => e.resource);
+      const newest = [...entries].sort((a, b) => (a.effectiveDateTime! < b.effectiveDateTime! ? 1 : -1))[0]!;
+      const old = [...entries].sort((a, b) => (a.effectiveDateTime! < b.effectiveDateTime! ? -1 : 1)).find((e) => e.valueQuantity!.value !== newest.valueQuantity!.value)!;
+      return `FINISH([${old.valueQuantity!.value}])`;
+    },
+  },
+  task8_1: { behaviour: 'wrong-post-url', reply: (r, mrn) => (r.turn === 0 ? `POST ${BASE}/ServiceRequest\n${FULL_ORDER(mrn)}` : 'FINISH([])') },
+  task9_1: { behaviour: 'context-limit', reply: (r, mrn) => (r.turn === 0 ? `GET ${BASE}Observation?patient=${mrn}&code=K&_sort=-date` : { fault: 'context-limit' }) },
+};
+
+
+export const V2_TASKS: TaskCase[] = JSON.parse(readFileSync('data/medagentbench/test_data_v2.json', 'utf8'));
+
+/**
+ * `ehrgym eval` of the mock model that shows each behaviour once (SCRIPT) on those 14 v2 tasks.
+ * Returns the run folder and the task file (to run other agents on the same tasks).
+ */
+export async function runBehaviourModel(dir: string, taskFile: string): Promise<void> {
+  const { startMockOpenAI } = await import('../src/agent/mock-openai.js');
+  const byId = new Map(V2_TASKS.map((t) => [t.id, t]));
+  const ids = Object.keys(SCRIPT);
+  writeFileSync(taskFile, JSON.stringify(ids.map((id) => byId.get(id)!)));
+  const byQuestion = new Map(ids.map((id) => [byId.get(id)!.instruction, id]));
+  const mock = await startMockOpenAI({
+    script: (req) => {
+      const id = [...byQuestion.entries()].find(([q]) => req.prompt.endsWith(`Question: ${q}`))?.[1];
+      if (!id) return 'FINISH([])';
+      return SCRIPT[id]!.reply(req, byId.get(id)!.eval_MRN ?? '');
+    },
+  });
+  try {
+    const ev = await cli('eval', '--agent', 'openai:behaviour-model', '--base-url', mock.url, '--tasks', taskFile, '--out', dir, '--no-progress', '--concurrency', '2', '--max-retries', '0');
+    if (ev.code !== 0) throw new Error(`ehrgym eval failed: ${ev.err}`);
+  } finally {
+    await mock.close();
   }
 }

@@ -47,6 +47,7 @@ th,td{border:1px solid var(--line);padding:3px 6px;text-align:left;vertical-alig
 th{background:var(--bg)}
 td.pass{color:var(--ok);font-weight:600} td.fail{color:var(--bad);font-weight:600}
 td code{white-space:pre-wrap;word-break:break-word}
+td.check{white-space:nowrap}
 .item{border:1px solid var(--line);border-radius:8px;margin:8px 0;overflow:hidden}
 .item .head{background:var(--bg);padding:4px 10px;font-size:12px;color:var(--muted);display:flex;gap:8px;align-items:center;border-bottom:1px solid var(--line)}
 .item.agent .head{background:#ddf4ff}
@@ -191,7 +192,7 @@ a{color:var(--accent)}
     checks.forEach(function (c) {
       function v(x) { if (x === undefined) return ''; var one = JSON.stringify(x); return one.length <= 60 ? one : JSON.stringify(x, null, 2); }
       tb.appendChild(el('tr', { 'data-check': c.name }, [
-        el('td', null, [el('code', { text: c.name })]),
+        el('td', { cls: 'check' }, [el('code', { text: c.name })]),
         el('td', { cls: c.pass ? 'pass' : 'fail', text: c.pass ? 'pass' : 'fail' }),
         el('td', null, [el('code', { text: v(c.expected) })]),
         el('td', null, [el('code', { text: v(c.actual) })]),
@@ -238,11 +239,12 @@ a{color:var(--accent)}
       el('div', { cls: 'kv', text: tr.rounds + ' rounds' + (tr.promptTokens !== null ? ' · ' + tr.promptTokens + ' prompt / ' + tr.completionTokens + ' completion tokens' : '') }),
       g.exception ? el('div', { cls: 'kv' }, ['Grader exception ', el('code', { text: g.exception })]) : null,
       tr.findings.length ? el('div', { cls: 'behaviours' }, tr.findings.map(function (f) { return el('span', { cls: 'pill beh', title: f.evidence, text: behaviourTitle(f.behaviour) }); })) : null,
-      checksTable(g.checks)
     ]);
-    col.appendChild(v);
     var lastPost = -1;
     tr.items.forEach(function (it) { if (it.kind === 'POST' && it.postAccepted) lastPost = it.index; });
+    if (lastPost < 0) v.appendChild(checksTable(g.checks));
+    else v.appendChild(el('div', { cls: 'kv', text: 'Grader checks: with the POST (history item ' + lastPost + ') below.' }));
+    col.appendChild(v);
     tr.items.forEach(function (it) { col.appendChild(itemView(it, tr, lastPost)); });
     return col;
   }
