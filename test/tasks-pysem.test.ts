@@ -145,6 +145,8 @@ test('datetime.fromisoformat: CPython 3.8–3.10 C parser', () => {
     raisesPy(() => pyFromIsoFormat(s), 'ValueError', undefined);
   }
   raisesPy(() => pyFromIsoFormat(20231113), 'TypeError');
+  // a zero-second offset is UTC even with microseconds (tzinfo_from_isoformat_results ignores them)
+  assert.ok(PyDateTime.compare(pyFromIsoFormat('2023-11-13T10:15:00+00:00:00.500000'), a, '=='));
   // aware comparisons are by instant; naive vs aware ordering raises; equality is False
   const b = pyFromIsoFormat('2023-11-13T05:15:00-05:00');
   assert.ok(PyDateTime.compare(a, b, '=='));

@@ -803,7 +803,8 @@ export function pyFromIsoFormat(input: unknown): PyDateTime {
   }
   if (rv < 0) invalid();
   let offset: bigint | null = null;
-  if (rv === 1) offset = BigInt(tzoffset) * 1_000_000n + BigInt(tzusec);
+  // tzinfo_from_isoformat_results: an offset of 0 seconds is UTC even when microseconds were given
+  if (rv === 1) offset = tzoffset === 0 ? 0n : BigInt(tzoffset) * 1_000_000n + BigInt(tzusec);
   return new PyDateTime(year, month, day, hour, minute, second, microsecond, offset);
 }
 
