@@ -133,5 +133,18 @@ test('bad input: one line `ehrgym: …` and a non-zero exit', async () => {
   assert.equal(diff.err, 'ehrgym: runs cover different task sets: base has 12 tasks, one-of-each has 14 (task1_1 only in base); compare runs over the same tasks\n');
   assert.equal(existsSync(join(tmp, 'never')), false);
 
-  for (const r of [missing, nr, m, e, diff]) assert.equal(r.err.split('\n').length, 2, 'exactly one line');
+  const partial = writeRunFolder(join(tmp, 'interrupted'), 'x', [CLEAN_EPISODE]);
+  rmSync(join(partial, 'summary.json'));
+  const p = await cli('report', partial);
+  assert.equal(p.code, 2);
+  assert.equal(p.err, `ehrgym: incomplete run folder: ${join(partial, 'summary.json')} is missing (interrupted? finish it with \`ehrgym eval --resume\`)\n`);
+
+  const v1 = await cli('view', join(tmp, 'nope'));
+  assert.equal(v1.code, 2);
+  assert.equal(v1.err, `ehrgym: run folder not found: ${join(tmp, 'nope')}\n`);
+  const v2 = await cli('view', baseDir, '--port', 'http');
+  assert.equal(v2.code, 2);
+  assert.equal(v2.err, 'ehrgym: --port must be an integer 0-65535, got "http"\n');
+
+  for (const r of [missing, nr, m, e, diff, p, v1, v2]) assert.equal(r.err.split('\n').length, 2, 'exactly one line');
 });

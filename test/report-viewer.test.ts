@@ -100,3 +100,27 @@ test('viewer serves only its page and API: no path traversal, binds 127.0.0.1', 
     await v.close();
   }
 });
+
+test('ehrgym view serves the runs on 127.0.0.1 and stops cleanly on SIGTERM', async () => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'view', baseDir, ftDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /ehrgym viewer: (http:\/\/127\.0\.0\.1:\d+\/) \(base, finetuned\); Ctrl-C to stop/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+    });
+    const runs = (await (await fetch(`${url}api/runs`)).json()) as Array<{ label: string }>;
+    assert.deepEqual(runs.map((r) => r.label), ['base', 'finetuned']);
+    const page = await (await fetch(url)).text();
+    assert.match(page, /<title>ehrgym viewer<\/title>/);
+  } finally {
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  }
+});

@@ -75,8 +75,11 @@ export function loadRun(dirArg: string): LoadedRun {
   if (!statSync(dir).isDirectory()) throw new RunFolderError(`not a run folder (not a directory): ${dirArg}`);
   const f = (name: string): string => join(dir, name);
   const shown = (name: string): string => join(dirArg, name);
-  for (const name of ['runs.jsonl', 'grades.jsonl', 'summary.json']) {
-    if (!existsSync(f(name))) throw new RunFolderError(`not a run folder: ${shown(name)} is missing`);
+  if (!existsSync(f('runs.jsonl'))) throw new RunFolderError(`not a run folder: ${shown('runs.jsonl')} is missing`);
+  for (const name of ['grades.jsonl', 'summary.json']) {
+    if (!existsSync(f(name))) {
+      throw new RunFolderError(`incomplete run folder: ${shown(name)} is missing (interrupted? finish it with \`ehrgym eval --resume\`)`);
+    }
   }
   let summary: RunSummary;
   try {
