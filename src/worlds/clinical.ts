@@ -266,16 +266,16 @@ export class ClinicalHistory {
         keys.status = FINAL;
         break;
       case 'cond':
-        keys.category = [c.val2[row] === 1 ? `${CONDITION_CATEGORY}|encounter-diagnosis` : `${CONDITION_CATEGORY}|problem-list-item`];
-        keys.status = [`${CONDITION_CLINICAL}|${c.val[row] === 1 ? 'active' : 'resolved'}`];
+        keys.category = c.val2[row] === 1 ? COND_CAT_ENCOUNTER : COND_CAT_PROBLEM;
+        keys.status = c.val[row] === 1 ? COND_ACTIVE : COND_RESOLVED;
         break;
       case 'proc':
         keys.status = kk.status;
         break;
       case 'med':
-        keys.category = [`${MEDREQ_CATEGORY}|${k.def.chronic ? 'community' : 'inpatient'}`];
-        keys.status = [`|${MED_STATUS[c.val[row]!]}`];
-        keys.strings = { intent: ['order'] };
+        keys.category = k.def.chronic ? MED_CAT_COMMUNITY : MED_CAT_INPATIENT;
+        keys.status = MED_STATUS_TOKENS[c.val[row]!];
+        keys.strings = INTENT_ORDER;
         break;
     }
     return keys;
@@ -390,6 +390,15 @@ export class ClinicalHistory {
 }
 
 const MED_STATUS = ['completed', 'active', 'stopped'] as const;
+// Shared (never mutated) key arrays: one allocation per world instead of one per row.
+const COND_CAT_ENCOUNTER = [`${CONDITION_CATEGORY}|encounter-diagnosis`];
+const COND_CAT_PROBLEM = [`${CONDITION_CATEGORY}|problem-list-item`];
+const COND_ACTIVE = [`${CONDITION_CLINICAL}|active`];
+const COND_RESOLVED = [`${CONDITION_CLINICAL}|resolved`];
+const MED_CAT_COMMUNITY = [`${MEDREQ_CATEGORY}|community`];
+const MED_CAT_INPATIENT = [`${MEDREQ_CATEGORY}|inpatient`];
+const MED_STATUS_TOKENS = MED_STATUS.map((s) => [`|${s}`]);
+const INTENT_ORDER = { intent: ['order'] };
 
 function interp(code: string, display: string) {
   return { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code, display }] };
