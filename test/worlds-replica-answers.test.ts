@@ -124,17 +124,16 @@ test('all 300 reference answers come out as in expected_answers_v2.DERIVED.json'
 });
 
 test('the check fails when the planted facts are broken (an MG inside the window for a "no MG" patient)', async () => {
-  const broken = new FhirStore();
-  loadReplica(broken);
-  // task4_1: S3032536 has no MG in the last 24 h; add one at NOW - 1 h.
-  broken.add({
+  // task4_1: S3032536 has no MG in the last 24 h; a session write adds one at NOW - 1 h (the base stays untouched).
+  store.create({
     resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: 'MG', display: 'MG' }], text: 'MG' },
     subject: { reference: 'Patient/S3032536' }, effectiveDateTime: '2023-11-13T09:15:00+00:00',
     valueQuantity: { value: 1.7, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' },
-  });
-  broken.freeze();
-  const bad = await mismatches(await replicaTransport(broken));
+  }, 'broken');
+  const bad = await mismatches(await replicaTransport(store, 'broken'));
   assert.ok(bad.some((b) => b.startsWith('task4_1:')), bad.join('\n'));
+  assert.equal(bad.length, 1, bad.join('\n'));
+  assert.deepEqual(await mismatches(get), []);
 });
 
 test('no clinical data after NOW; non-cohort patients have no MG/K/GLU/A1C; volume and shape', async () => {
