@@ -19,6 +19,8 @@ export interface GenerateParams {
   augment: string[];
   /** Branch balancing mode (`balanced` default, `natural` = whatever the generator draws). */
   balance: string;
+  /** Rows longer than this (estimated tokens, chat template included) are dropped: trainers must never truncate. */
+  maxTokens: number;
   /** The output folder as given on the command line (recorded in the rebuild command only). */
   out: string;
 }
@@ -36,6 +38,7 @@ export function rebuildCommand(p: GenerateParams): string {
   if (p.validFraction > 0) parts.push(`--valid-fraction ${p.validFraction}`);
   if (p.augment.length) parts.push(`--augment ${p.augment.join(',')}`);
   if (p.balance !== 'balanced') parts.push(`--balance ${p.balance}`);
+  if (p.maxTokens !== 32768) parts.push(`--max-tokens ${p.maxTokens}`);
   return parts.join(' ');
 }
 
@@ -296,6 +299,7 @@ export function renderCard(m: CorpusManifest, dropsSha: string): string {
       ['collected episodes kept (completed + passed)', m.pipeline.collected_kept],
       ['after deduplication', m.pipeline.deduplicated],
       ['dropped by the pollution filter', m.pipeline.polluted],
+      ['dropped as over-long (--max-tokens)', Object.values(m.drops['length'] ?? {}).reduce((a, b) => a + b, 0)],
       ['kept', m.pipeline.kept],
       ['verified but beyond the per-family quotas (not used)', m.pipeline.surplus],
     ]),

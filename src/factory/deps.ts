@@ -3,6 +3,9 @@
  * with the real modules (default) or with test doubles.
  */
 import type { FhirStore } from '../fhir/store.js';
+import { loadWorld, evaluationMrns as replicaEvaluationMrns, WORLD_NAMES, type PlantedFacts, type WorldName } from '../worlds/index.js';
+import { replicaPatients } from '../worlds/medagentbench.js';
+import { FAMILY_IDS, FAMILIES, GRADER_VERSION, SOLVER_VERSION, loadTaskSet as loadTasks } from '../tasks/index.js';
 import type { GradeResult, GraderContext, HistoryItem, TaskCase, TaskFamily, TaskOutput } from '../tasks/types.js';
 
 export interface LoadedWorld {
@@ -13,6 +16,8 @@ export interface LoadedWorld {
   store: FhirStore;
   /** Patient MRNs of the world, in world order. */
   mrns: string[];
+  /** Synthetic worlds: the planted facts per patient (used only to order generator candidates). */
+  facts?: PlantedFacts[];
 }
 
 export interface FactoryDeps {
@@ -28,3 +33,38 @@ export interface FactoryDeps {
 }
 
 export type { GradeResult, GraderContext, HistoryItem, TaskCase, TaskFamily, TaskOutput };
+
+
+/** The default synthetic cohort size for `generate` (enough patients for balanced branches at --size 1530). */
+export const DEFAULT_FACTORY_PATIENTS = 600;
+
+/** The factory's dependencies on the real worlds and task families. */
+export function realDeps(): FactoryDeps {
+  return {
+    async loadWorld(name, seed, patients) {
+      if (!(WORLD_NAMES as readonly string[]).includes(name)) throw new Error(`unknown world "${name}" (expected ${WORLD_NAMES.join(', ')})`);
+      const synthetic = name === 'synthetic';
+      const n = synthetic ? (patients ?? DEFAULT_FACTORY_PATIENTS) : null;
+      const w = await loadWorld(synthetic ? { world: 'synthetic', seed, patients: n! } : { world: name as WorldName });
+      return { name: w.name, seed: synthetic ? seed : null, patients: n, fingerprint: w.fingerprint, store: w.store, mrns: w.patientIds, ...(w.facts ? { facts: w.facts } : {}) };
+    },
+    families: () => FAMILY_IDS.map((id) => FAMILIES[id]),
+    loadTaskSet(name) {
+      const s = loadTasks(name);
+      return { name: s.name, cases: s.tasks, sha256: s.sha256 };
+    },
+    evaluationMrns: () => replicaEvaluationMrns(),
+    evaluationPatients(mrns) {
+      const out: Array<{ mrn: string; given: string[]; family: string; birthDate: string }> = [];
+      for (const p of replicaPatients()) {
+        if (!p.id || !mrns.has(p.id) || typeof p.birthDate !== 'string') continue;
+        for (const n of (p.name ?? []) as Array<{ family?: string; given?: string[] }>) {
+          if (n.family) out.push({ mrn: p.id, given: n.given ?? [], family: n.family, birthDate: p.birthDate });
+        }
+      }
+      return out;
+    },
+    solverVersion: SOLVER_VERSION,
+    graderVersion: GRADER_VERSION,
+  };
+}

@@ -28,6 +28,8 @@ import type { FactoryDeps, LoadedWorld } from './deps.js';
 import { FactoryFailure, FactoryInputError } from './errors.js';
 import { checkOutputFolder, writeFolderAtomic } from './output.js';
 import { paraphraseTask } from './paraphrase.js';
+import { branchHints } from './hints.js';
+import { estimateChatTokens } from './tokens.js';
 import { checkParity } from './parity.js';
 import { buildEvalIndex, pollutionReasons } from './pollution.js';
 import type { CanonicalRow, DropRecord } from './types.js';
@@ -78,6 +80,7 @@ export function defaultParams(over: Partial<GenerateParams> = {}): GenerateParam
     validFraction: 0,
     augment: [],
     balance: 'balanced',
+    maxTokens: 32768,
     out: 'data/sft',
     ...over,
   };
@@ -110,6 +113,14 @@ export function branchQuotas(branches: readonly string[], quota: number): Map<st
   return m;
 }
 
+/**
+ * The solution path of base rows: `sorted` (`_sort=-date&_count=1`, short observations, as the hand-off recommends)
+ * where the family has it, else the family's default. Other variants are augmentation (`--augment variants`).
+ */
+export function primaryVariant(family: TaskFamily): string {
+  return family.variants.includes('sorted') ? 'sorted' : (family.variants[0] ?? 'default');
+}
+
 function validate(p: GenerateParams, deps: FactoryDeps): Map<string, TaskFamily> {
   const fams = new Map(deps.families().map((f) => [f.id as string, f]));
   for (const f of p.families) if (!fams.has(f)) throw new FactoryInputError(`--families: unknown family ${f} (known: ${[...fams.keys()].join(', ')})`);
@@ -120,6 +131,7 @@ function validate(p: GenerateParams, deps: FactoryDeps): Map<string, TaskFamily>
   if (!(p.validFraction >= 0 && p.validFraction <= 0.5)) throw new FactoryInputError(`--valid-fraction ${p.validFraction} must be between 0 and 0.5`);
   for (const a of p.augment) if (!(AUGMENTATIONS as readonly string[]).includes(a)) throw new FactoryInputError(`--augment: unknown augmentation ${a} (known: ${AUGMENTATIONS.join(', ')})`);
   if (!(BALANCE_MODES as readonly string[]).includes(p.balance)) throw new FactoryInputError(`--balance ${p.balance} is not one of ${BALANCE_MODES.join(', ')}`);
+  if (!Number.isInteger(p.maxTokens) || p.maxTokens < 1024) throw new FactoryInputError(`--max-tokens ${p.maxTokens} must be an integer ≥ 1024`);
   if (p.patients !== null && (!Number.isInteger(p.patients) || p.patients < 1)) throw new FactoryInputError(`--patients ${p.patients} must be a positive integer`);
   return fams;
 }
@@ -182,10 +194,10 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
     throw new FactoryInputError(`--world ${p.world} cannot be loaded (${(e as Error).message.split('\n')[0]})`);
   }
   const training = world.mrns.filter((m) => !evalMrns.has(m));
+  const trainingSet = new Set(training);
   lap('world');
   const server = await startFhirServer(world.store, { port: 0 });
   const drops: DropRecord[] = [];
-  let expertRows: CanonicalRow[] = [];
   let synthesized = 0;
   let solved = 0;
   let passed = 0;
@@ -194,95 +206,179 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
     const local: FhirTransport = inProcessTransport(server.app);
     const remote: FhirTransport = httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url } });
     const access = { apiBase: OFFICIAL_API_BASE, fhir: local };
-
-    // ---- 1. synthesize (oversampled so that dedup/pollution/grader drops can be absorbed)
-    stage('synthesize');
-    const quotas = familyQuotas(p.families, p.size, p.perFamily);
-    const instances: Instance[] = [];
-    const wanted = new Map<string, Map<string, number>>();
-    for (const fam of p.families) {
-      const family = fams.get(fam)!;
-      const quota = quotas.get(fam)!;
-      if (quota === 0) continue;
-      const branches = p.balance === 'balanced' ? family.branches : ['*'];
-      const bq = branchQuotas(branches, quota);
-      wanted.set(fam, bq);
-      let start = 1;
-      for (const b of branches) {
-        const want = bq.get(b)!;
-        // ask for the whole family quota per branch so that a short branch can be topped up by the others
-        const count = Math.ceil(quota * 1.2) + 2;
-        const gen = await family.generate(access, {
-          rng: rngFor('factory', p.seed, fam, b),
-          patients: training,
-          ...(b === '*' ? {} : { branch: b }),
-          count,
-          startIndex: start,
-        });
-        start += count;
-        void want;
-        for (const g of gen) {
-          instances.push({ gen: g, family, variant: family.variants[0] ?? 'default', augmentation: [] });
-          if (p.augment.includes('variants')) {
-            for (const v of family.variants.slice(1)) instances.push({ gen: g, family, variant: v, augmentation: [`variant:${v}`] });
-          }
-          if (p.augment.includes('paraphrase')) {
-            const pick = rngFor('factory', p.seed, 'paraphrase', g.task.id).int(0, 1000);
-            const para = paraphraseTask(g.task, pick);
-            if (para) instances.push({ gen: { ...g, task: para }, family, variant: family.variants[0] ?? 'default', augmentation: ['paraphrase'] });
-          }
-        }
-      }
-    }
-    synthesized = instances.length;
-    lap('synthesize');
-
-    // ---- 2+3. solve over HTTP, grade, parity
-    stage('solve');
-    const results = await pool(instances, opts.concurrency ?? 8, async (inst, i) => {
+    const solveOne = async (inst: Instance, i: number): Promise<{ solved?: boolean; drop?: DropRecord; row?: CanonicalRow }> => {
       const { gen, family, variant } = inst;
       const agent = new PolicyAgent(`expert:${family.id}:${variant}`, (task, history) => family.solve(task, history, { apiBase: OFFICIAL_API_BASE, variant }));
       const res = await runEpisode({ index: i, task: gen.task, agent, fhir: remote, apiBase: OFFICIAL_API_BASE });
       const out = res.output;
       const base = { task_id: gen.task.id, family: family.id };
-      if (res.agentError !== undefined) return { drop: { stage: 'solve', reason: `solver error: ${res.agentError.split('\n')[0]}`, ...base } as DropRecord };
-      if (out.status !== 'completed') return { drop: { stage: 'solve', reason: `status: ${out.status}`, ...base } as DropRecord };
+      if (res.agentError !== undefined) return { drop: { stage: 'solve', reason: `solver error: ${res.agentError.split('\n')[0]}`, ...base } };
+      if (out.status !== 'completed') return { drop: { stage: 'solve', reason: `status: ${out.status}`, ...base } };
       const grade = await family.grade(gen.task, out, access);
-      if (!grade.correct) return { solved: true, drop: { stage: 'grade', reason: firstFailure(grade.checks, grade.exception), ...base } as DropRecord };
+      if (!grade.correct) return { solved: true, drop: { stage: 'grade', reason: firstFailure(grade.checks, grade.exception), ...base } };
       const messages = out.history!.map((h) => ({ role: h.role === 'agent' ? ('assistant' as const) : ('user' as const), content: h.content }));
       const expected = out.history!.filter((h) => h.role === 'agent').map((h) => parseAction(h.content));
       const issues = await checkParity(messages, gen.task, { fhir: local, expected });
       if (issues.length) throw new FactoryFailure(`parity check failed for ${gen.task.id} turn ${issues[0]!.turn}: ${issues[0]!.problem}`);
-      const row: CanonicalRow = {
-        messages,
-        meta: {
-          row_id: `${gen.task.id}/${variant}${inst.augmentation.includes('paraphrase') ? '/paraphrase' : ''}`,
-          task_family: family.id,
-          task_id: gen.task.id,
-          branch: grade.branch ?? gen.branch,
-          patient: gen.patient,
-          world: worldMeta,
-          task: gen.task,
-          solver_version: `${deps.solverVersion}/${variant}`,
-          grader_version: deps.graderVersion,
-          harness_version: VERSION,
-          content_sha256: contentHash(messages),
-          origin: 'expert',
-          augmentation: inst.augmentation,
-          verified: true,
+      return {
+        solved: true,
+        row: {
+          messages,
+          meta: {
+            row_id: `${gen.task.id}/${variant}${inst.augmentation.includes('paraphrase') ? '/paraphrase' : ''}`,
+            task_family: family.id,
+            task_id: gen.task.id,
+            branch: gen.branch,
+            patient: gen.patient,
+            world: worldMeta,
+            task: gen.task,
+            solver_version: `${deps.solverVersion}/${variant}`,
+            grader_version: deps.graderVersion,
+            harness_version: VERSION,
+            content_sha256: contentHash(messages),
+            origin: 'expert',
+            augmentation: inst.augmentation,
+            verified: true,
+          },
         },
       };
-      return { solved: true, row };
-    });
-    for (const r of results) {
-      if (r.solved) solved++;
-      if (r.drop) drops.push(r.drop);
-      if (r.row) {
-        passed++;
-        expertRows.push(r.row);
-      }
+    };
+
+    // ---- 1-3, in rounds: synthesize → solve over HTTP → grade → parity → dedup / pollution / length filter.
+    // Round 0 draws each (family, branch) quota with a margin; later rounds draw only what is still missing, from
+    // patients not used yet, until the quotas are met or the training pool is exhausted.
+    const quotas = familyQuotas(p.families, p.size, p.perFamily);
+    const wanted = new Map<string, Map<string, number>>();
+    const accepted = new Map<string, CanonicalRow[]>(); // base rows per family, in acceptance order
+    const augRows: CanonicalRow[] = [];
+    const seenKeys = new Map<string, Set<string>>();
+    const usedPatients = new Map<string, Set<string>>();
+    const exhausted = new Set<string>();
+    const attempts = new Map<string, number>();
+    const dedupSeen = new Map<string, string>();
+    const nextIndex = new Map<string, number>();
+    let deduplicated = 0;
+    for (const fam of p.families) {
+      const quota = quotas.get(fam)!;
+      if (quota === 0) continue;
+      const family = fams.get(fam)!;
+      wanted.set(fam, branchQuotas(p.balance === 'balanced' ? family.branches : ['*'], quota));
+      accepted.set(fam, []);
+      seenKeys.set(fam, new Set());
+      usedPatients.set(fam, new Set());
+      nextIndex.set(fam, 1);
     }
-    lap('solve+grade');
+    const have = (fam: string, b: string) => accepted.get(fam)!.filter((r) => b === '*' || r.meta.branch === b).length;
+    const filterRow = (r: CanonicalRow): boolean => {
+      const first = dedupSeen.get(r.meta.content_sha256);
+      if (first !== undefined) {
+        drops.push({ stage: 'dedup', reason: `duplicate of ${first}`, row_id: r.meta.row_id, task_id: r.meta.task_id, family: r.meta.task_family });
+        return false;
+      }
+      dedupSeen.set(r.meta.content_sha256, r.meta.row_id);
+      deduplicated++;
+      const reasons = pollutionReasons(r, index);
+      if (reasons.length) {
+        drops.push({ stage: 'pollution', reason: reasons.join(','), row_id: r.meta.row_id, task_id: r.meta.task_id, family: r.meta.task_family, ...(r.meta.source ? { source: `${r.meta.source.file}#${r.meta.source.index}` } : {}) });
+        return false;
+      }
+      if (estimateChatTokens(r.messages) > p.maxTokens) {
+        drops.push({ stage: 'length', reason: `over --max-tokens ${p.maxTokens}`, row_id: r.meta.row_id, task_id: r.meta.task_id, family: r.meta.task_family });
+        return false;
+      }
+      return true;
+    };
+
+    for (let round = 0; round < 8; round++) {
+      stage(round === 0 ? 'synthesize' : `synthesize (round ${round + 1})`);
+      const instances: Instance[] = [];
+      const exhaustedBefore = exhausted.size;
+      // a branch the pool cannot fill any more passes its deficit to the family's other branches
+      for (const [fam, bq] of wanted) {
+        let deficit = 0;
+        const open: string[] = [];
+        for (const [b, q] of bq) {
+          if (exhausted.has(`${fam}|${b}`)) {
+            const h = have(fam, b);
+            if (q > h) {
+              deficit += q - h;
+              bq.set(b, h);
+            }
+          } else open.push(b);
+        }
+        if (deficit > 0 && open.length > 0) {
+          const extra = branchQuotas(open, deficit);
+          for (const b of open) bq.set(b, bq.get(b)! + extra.get(b)!);
+        }
+      }
+      for (const [fam, bq] of wanted) {
+        const family = fams.get(fam)!;
+        const seen = seenKeys.get(fam)!;
+        const used = usedPatients.get(fam)!;
+        const hints = world.facts ? branchHints(fam, world.facts) : null;
+        for (const [b, quota] of bq) {
+          const key = `${fam}|${b}`;
+          if (exhausted.has(key)) continue;
+          const missing = quota - have(fam, b);
+          if (missing <= 0) continue;
+          // draw in proportion to the share of this branch's earlier instances that survived every filter
+          const tried = attempts.get(key) ?? 0;
+          const yieldRate = round === 0 ? 1 : Math.max(0.02, (have(fam, b) + 1) / (tried + 1));
+          const want = Math.min(5000, Math.ceil((missing / yieldRate) * 1.15) + 2);
+          let got = 0;
+          const draw = async (branch: string | undefined, count: number, stream: string, patients: string[]) => {
+            const free = patients.filter((m) => !used.has(m));
+            if (free.length === 0 && fam !== 'task1') return;
+            const start = nextIndex.get(fam)!;
+            nextIndex.set(fam, start + count);
+            const gen = await family.generate(access, { rng: rngFor('factory', p.seed, fam, stream, round), patients: fam === 'task1' ? patients : free, ...(branch ? { branch } : {}), count, startIndex: start });
+            for (const g of gen) {
+              const k = `${g.task.instruction}\u0000${g.task.context}`;
+              if (seen.has(k)) continue;
+              seen.add(k);
+              if (g.patient) used.add(g.patient);
+              got++;
+              const primary = primaryVariant(family);
+              instances.push({ gen: g, family, variant: primary, augmentation: [] });
+              if (p.augment.includes('variants')) {
+                for (const v of family.variants) if (v !== primary) instances.push({ gen: g, family, variant: v, augmentation: [`variant:${v}`] });
+              }
+              if (p.augment.includes('paraphrase')) {
+                const para = paraphraseTask(g.task, rngFor('factory', p.seed, 'paraphrase', g.task.id).int(0, 1000));
+                if (para) instances.push({ gen: { ...g, task: para }, family, variant: primary, augmentation: ['paraphrase'] });
+              }
+            }
+          };
+          if (b === '*' || bq.size === 1) await draw(undefined, want, 'natural', training);
+          else {
+            const hinted = hints?.get(b)?.filter((m) => trainingSet.has(m));
+            if (hinted?.length) await draw(b, want, `branch:${b}`, hinted);
+            if (got < want) await draw(b, want - got, `branch-scan:${b}`, training);
+          }
+          if (got === 0) exhausted.add(key);
+          attempts.set(key, tried + got);
+        }
+      }
+      if (instances.length === 0) {
+        if (exhausted.size === exhaustedBefore) break;
+        continue; // newly exhausted branches hand their deficit to the other branches next round
+      }
+      synthesized += instances.length;
+      lap(round === 0 ? 'synthesize' : `synthesize-${round + 1}`);
+
+      stage(round === 0 ? 'solve' : `solve (round ${round + 1})`);
+      const results = await pool(instances, opts.concurrency ?? 8, (inst, i) => solveOne(inst, i));
+      for (const r of results) {
+        if (r.solved) solved++;
+        if (r.drop) drops.push(r.drop);
+        if (!r.row) continue;
+        passed++;
+        if (!filterRow(r.row)) continue;
+        if (r.row.meta.augmentation.length) augRows.push(r.row);
+        else accepted.get(r.row.meta.task_family)!.push(r.row);
+      }
+      lap(round === 0 ? 'solve+grade+filter' : `solve+grade+filter-${round + 1}`);
+    }
 
     // ---- 4. collect
     stage('collect');
@@ -317,56 +413,34 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
     for (const r of collected) {
       const issues = await checkParity(r.messages, r.meta.task);
       if (issues.length) drops.push({ stage: 'collect', reason: `parity: turn ${issues[0]!.turn}: ${issues[0]!.problem}`, task_id: r.meta.task_id, family: r.meta.task_family, source: `${r.meta.source!.file}#${r.meta.source!.index}` });
-      else collectedOk.push(r);
+      else if (filterRow(r)) collectedOk.push(r);
     }
     lap('collect');
-
-    // ---- 5. dedup, 6. pollution
-    stage('filter');
-    const all = dedupRows([...expertRows, ...collectedOk], drops);
-    const deduplicated = all.length;
-    const clean: CanonicalRow[] = [];
-    for (const r of all) {
-      const reasons = pollutionReasons(r, index);
-      if (reasons.length) drops.push({ stage: 'pollution', reason: reasons.join(','), row_id: r.meta.row_id || undefined, task_id: r.meta.task_id, family: r.meta.task_family, ...(r.meta.source ? { source: `${r.meta.source.file}#${r.meta.source.index}` } : {}) });
-      else clean.push(r);
-    }
-    const polluted = deduplicated - clean.length;
-    lap('dedup+pollution');
+    const polluted = drops.filter((d) => d.stage === 'pollution').length;
 
     // ---- quotas: base rows per (family, branch); a short branch is topped up from the family's other branches
     const kept: CanonicalRow[] = [];
     let surplus = 0;
-    for (const fam of p.families) {
-      const bq = wanted.get(fam);
-      if (!bq) continue;
-      const famRows = clean.filter((r) => r.meta.origin === 'expert' && r.meta.task_family === fam);
-      const baseRows = famRows.filter((r) => r.meta.augmentation.length === 0);
+    for (const [fam, bq] of wanted) {
+      const baseRows = accepted.get(fam)!;
       const quota = quotas.get(fam)!;
       if (baseRows.length < quota) {
         throw new FactoryInputError(
-          `--size ${p.perFamily !== null ? `(--per-family ${p.perFamily})` : p.size} cannot be filled: ${fam} yields ${baseRows.length} of ${quota} verified, unique, leak-free examples from the ${training.length} training patients of world ${world.name}${world.seed !== null ? ` seed ${world.seed}` : ''} (use a larger --patients or a smaller --size)`,
+          `--size ${p.perFamily !== null ? `(--per-family ${p.perFamily})` : p.size} cannot be filled: ${fam} yields ${baseRows.length} of ${quota} verified, unique, leak-free examples within --max-tokens ${p.maxTokens} from the ${training.length} training patients of world ${world.name}${world.seed !== null ? ` seed ${world.seed}` : ''} (use a larger --patients or a smaller --size)`,
         );
       }
       const chosen = new Set<CanonicalRow>();
-      const byBranch = new Map<string, CanonicalRow[]>();
-      for (const r of baseRows) {
-        const b = p.balance === 'balanced' ? r.meta.branch : '*';
-        (byBranch.get(b) ?? byBranch.set(b, []).get(b)!).push(r);
-      }
-      for (const [b, n] of bq) for (const r of (byBranch.get(b) ?? []).slice(0, n)) chosen.add(r);
+      for (const [b, n] of bq) for (const r of baseRows.filter((x) => b === '*' || x.meta.branch === b).slice(0, n)) chosen.add(r);
       for (const r of baseRows) {
         if (chosen.size >= quota) break;
         chosen.add(r);
       }
-      const chosenTasks = new Set([...chosen].map((r) => r.meta.task_id));
       const famKept = baseRows.filter((r) => chosen.has(r));
-      // augmentation rows follow the instances that were kept
-      const aug = famRows.filter((r) => r.meta.augmentation.length > 0 && chosenTasks.has(r.meta.task_id));
+      const chosenTasks = new Set(famKept.map((r) => r.meta.task_id));
       surplus += baseRows.length - famKept.length;
-      kept.push(...famKept, ...aug);
+      kept.push(...famKept, ...augRows.filter((r) => r.meta.task_family === fam && chosenTasks.has(r.meta.task_id)));
     }
-    kept.push(...clean.filter((r) => r.meta.origin === 'collected'));
+    kept.push(...collectedOk);
     kept.forEach((r, i) => {
       if (r.meta.origin === 'expert') r.meta.row_id = `${r.meta.task_family}-s${p.seed}-${String(i + 1).padStart(6, '0')}`;
     });

@@ -13,23 +13,57 @@
  */
 import type { ChatMessage } from './types.js';
 
-const PRETOKEN = /'(?:s|t|re|ve|m|ll|d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|\s*[\r\n]+|\s+(?!\S)|\s+|[^\s\p{L}\p{N}]+/gu;
-
 export const TOKENIZER_APPROXIMATION =
-  'Qwen2/Qwen3 pre-tokenizer split; letters ceil(len/6), punctuation ceil(len/2), 1 per digit/whitespace run; ' +
-  'ChatML frame 5 per message + 4 for the empty think block';
+  'Qwen2/Qwen3 pre-tokenizer classes: letter runs ceil(len/6) (non-ASCII letters 1 each), 1 per digit, 1 per ' +
+  'whitespace run, punctuation runs ceil(len/2); ChatML frame 5 per message + 4 for the empty think block';
 
+const enum C {
+  Letter,
+  Digit,
+  Space,
+  Punct,
+}
+
+function cls(c: number): C {
+  if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90)) return C.Letter;
+  if (c >= 48 && c <= 57) return C.Digit;
+  if (c === 32 || c === 10 || c === 9 || c === 13) return C.Space;
+  if (c < 128) return C.Punct;
+  return C.Letter;
+}
+
+/** Estimated token count of a text (a single linear scan; see the module comment). */
 export function estimateTextTokens(text: string): number {
   let n = 0;
-  for (const m of text.matchAll(PRETOKEN)) {
-    const s = m[0];
-    if (/^\s+$/.test(s)) n += 1;
-    else if (/\p{N}/u.test(s)) n += 1;
-    else if (/\p{L}/u.test(s)) {
-      // eslint-disable-next-line no-control-regex
-      const nonAscii = s.replace(/[\x00-\x7f]/g, '').length;
-      n += Math.max(1, Math.ceil((s.length - nonAscii) / 6)) + nonAscii;
-    } else n += Math.max(1, Math.ceil(s.length / 2));
+  let i = 0;
+  const len = text.length;
+  while (i < len) {
+    const c = text.charCodeAt(i);
+    const k = cls(c);
+    if (k === C.Digit) {
+      n++;
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    if (k === C.Letter) {
+      let nonAscii = c >= 128 ? 1 : 0;
+      while (j < len) {
+        const d = text.charCodeAt(j);
+        if (cls(d) !== C.Letter) break;
+        if (d >= 128) nonAscii++;
+        j++;
+      }
+      n += Math.max(1, Math.ceil((j - i - nonAscii) / 6)) + nonAscii - (nonAscii > 0 && j - i === nonAscii ? 1 : 0);
+    } else if (k === C.Space) {
+      while (j < len && cls(text.charCodeAt(j)) === C.Space) j++;
+      // a single space before a letter run is merged into that word's token
+      if (!(j - i === 1 && c === 32 && j < len && cls(text.charCodeAt(j)) === C.Letter)) n++;
+    } else {
+      while (j < len && cls(text.charCodeAt(j)) === C.Punct) j++;
+      n += Math.ceil((j - i) / 2);
+    }
+    i = j;
   }
   return n;
 }

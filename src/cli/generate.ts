@@ -1,0 +1,93 @@
+/**
+ * `ehrgym generate --out data/sft [--seed 1] [--size 1530] [--per-family N] [--world synthetic] [--collect FILE...]
+ *   [--eval-set medagentbench-v2] [--valid-fraction F] [--augment paraphrase,variants] [--json]`
+ */
+import type { Command } from 'commander';
+import { CliError } from './errors.js';
+import { defaultParams, generateCorpus } from '../factory/generate.js';
+import { realDeps } from '../factory/deps.js';
+import { FactoryFailure, FactoryInputError } from '../factory/errors.js';
+
+function cliError(e: unknown): unknown {
+  if (e instanceof FactoryInputError) return new CliError(e.message, 2);
+  if (e instanceof FactoryFailure) return new CliError(e.message, 1);
+  return e;
+}
+
+function int(flag: string, v: string | undefined): number | null {
+  if (v === undefined) return null;
+  if (!/^-?\d+$/.test(v.trim())) throw new CliError(`${flag} ${v} is not an integer`);
+  return Number(v);
+}
+
+function list(v: string | undefined): string[] {
+  return v === undefined ? [] : v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+export function register(program: Command): void {
+  program
+    .command('generate')
+    .description('build a verified, leak-free SFT corpus: synthesize tasks, solve them over HTTP with the expert solvers, grade, filter')
+    .requiredOption('--out <dir>', 'output folder (written atomically)')
+    .option('--seed <n>', 'seed for the world and the task draws', '1')
+    .option('--size <n>', 'expert rows (split evenly over the families; remainder to action families first)', '1530')
+    .option('--per-family <n>', 'expert rows per family (instead of --size)')
+    .option('--families <list>', 'comma-separated families (default all ten)')
+    .option('--world <name>', 'world of the training patients: synthetic | medagentbench (non-evaluation patients only)', 'synthetic')
+    .option('--patients <n>', 'synthetic cohort size (default 600)')
+    .option('--collect <files...>', 'runs.jsonl files of earlier `ehrgym eval` runs to merge (completed + passing episodes only)')
+    .option('--eval-set <name>', 'evaluation task set the pollution filter protects', 'medagentbench-v2')
+    .option('--valid-fraction <f>', 'share of rows held out in valid.jsonl (by family × patient)', '0')
+    .option('--augment <list>', 'paraphrase,variants (off by default; marked in row meta)')
+    .option('--balance <mode>', 'balanced (equal branch quotas per family) | natural', 'balanced')
+    .option('--max-tokens <n>', 'drop rows longer than this many (estimated) tokens; trainers must never truncate', '32768')
+    .option('--concurrency <n>', 'episodes in flight', '8')
+    .option('--force', 'replace an output folder that holds a different corpus', false)
+    .option('--json', 'print the manifest as JSON', false)
+    .action(async (o: Record<string, string | boolean | string[] | undefined>) => {
+      try {
+        const vf = Number(o.validFraction);
+        if (!Number.isFinite(vf)) throw new CliError(`--valid-fraction ${String(o.validFraction)} is not a number`);
+        const fams = list(o.families as string | undefined);
+        const params = defaultParams({
+          out: o.out as string,
+          seed: int('--seed', o.seed as string)!,
+          size: int('--size', o.size as string)!,
+          perFamily: int('--per-family', o.perFamily as string | undefined),
+          ...(fams.length ? { families: fams } : {}),
+          world: o.world as string,
+          patients: int('--patients', o.patients as string | undefined),
+          collect: (o.collect as string[] | undefined) ?? [],
+          evalSet: o.evalSet as string,
+          validFraction: vf,
+          augment: list(o.augment as string | undefined),
+          balance: o.balance as string,
+          maxTokens: int('--max-tokens', o.maxTokens as string)!,
+        });
+        const concurrency = int('--concurrency', o.concurrency as string)!;
+        if (concurrency < 1) throw new CliError(`--concurrency ${concurrency} must be ≥ 1`);
+        const t0 = performance.now();
+        const r = await generateCorpus({
+          params,
+          deps: realDeps(),
+          force: o.force === true,
+          concurrency,
+          onStage: o.json ? undefined : (s) => process.stderr.write(`generate: ${s}\n`),
+        });
+        const m = r.manifest;
+        if (o.json) {
+          process.stdout.write(JSON.stringify(m, null, 2) + '\n');
+          return;
+        }
+        const w = (s: string) => process.stdout.write(s + '\n');
+        w(`wrote ${params.out}: ${m.counts.total} rows (${Object.entries(m.counts.splits).map(([k, v]) => `${k} ${v}`).join(', ')}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        w(`pipeline: ${m.pipeline.synthesized} synthesized, ${m.pipeline.passed} passed the grader, ${m.pipeline.collected_kept}/${m.pipeline.collected_read} collected kept, ${m.pipeline.deduplicated} after dedup, ${m.pipeline.polluted} polluted, ${m.pipeline.kept} kept`);
+        for (const [fam, f] of Object.entries(m.counts.per_family)) w(`  ${fam.padEnd(7)} ${String(f.total).padStart(5)}  ${Object.entries(f.branches).map(([b, n]) => `${b} ${n}`).join(', ')}`);
+        w(`pollution (${m.eval_set.name}): ${Object.entries(m.pollution.reasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; parity: ${m.parity.checked} checked, ${m.parity.failed} failed`);
+        w(`tokens (estimated): p50 ${m.tokens.all.p50}, p99 ${m.tokens.all.p99}, max ${m.tokens.all.max}`);
+        w(`rebuild: ${m.command}`);
+      } catch (e) {
+        throw cliError(e);
+      }
+    });
+}
