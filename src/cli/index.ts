@@ -12,6 +12,7 @@ import { register as registerView } from './view.js';
 import { register as registerServe } from './serve.js';
 import { register as registerEval } from './eval.js';
 import { register as registerGrade } from './grade.js';
+import { register as registerTasks } from './tasks.js';
 import { register as registerGenerate } from './generate.js';
 import { register as registerExport } from './export.js';
 import { register as registerTrainConfig } from './train-config.js';
@@ -26,6 +27,7 @@ const commands: Array<(program: Command) => void> = [
   registerReport,
   registerView,
   registerServe,
+  registerTasks,
 ];
 
 export function buildProgram(): Command {
