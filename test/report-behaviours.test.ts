@@ -52,6 +52,10 @@ test('prose: text before a call, after a URL, after JSON, after FINISH; not for 
   assert.equal(extraText('POST http://x/Observation\n{"a": "}"}\nDone.'), 'Done.');
   assert.equal(extraText('FINISH(["a)b"]) I am done'), 'I am done');
   assert.equal(extraText('FINISH([1, [2]])'), undefined);
+  // a space inside the URL is sent as is (spec §10.15), not prose; words after the URL are
+  assert.equal(extraText('GET http://x/Patient?name=Peter Stafford&birthdate=1932-12-29'), undefined);
+  assert.equal(extraText('GET http://x/Patient?name=Peter Stafford'), undefined);
+  assert.equal(extraText('GET http://x/Patient?name=a to find the patient'), 'to find the patient');
   assert.equal(extraText('```\nGET http://x/Patient?name=a\n```'), undefined);
   assert.equal(extraText('<think>plan</think>'), undefined);
   const o = episode([['agent', 'I will look up the labs first.']]);
@@ -106,6 +110,10 @@ test('post-in-read-only: POSTs count only in query families', () => {
   const o = episode([['agent', `POST ${BASE}Observation\n{}`], ['user', POST_OK], ['agent', 'FINISH([1])']]);
   assert.equal(run('post-in-read-only', task('task4'), o).length, 1);
   assert.equal(run('post-in-read-only', task('task3', 'action'), o).length, 0);
+  // the word alone trips check_has_post
+  const word = run('post-in-read-only', task('task7'), episode([['agent', 'FINISH(["no POST needed"])']]));
+  assert.equal(word.length, 1);
+  assert.match(word[0]!.evidence, /^the word POST trips the grader's check_has_post/);
 });
 
 test('fabricated-action: claimed order without POST; value found in no GET response', () => {
@@ -178,6 +186,10 @@ test('wrong-patient: GET parameters, Patient/<id> and POST subject', () => {
     `POST subject Patient/S0000001; task patient ${MRN}`,
   ]);
   assert.equal(run('wrong-patient', task('task1'), o).length, 0); // task1 names no patient id
+  // task1: the answer names another patient
+  const t1 = episode([['agent', 'FINISH(["S2222222"])']]);
+  assert.deepEqual(run('wrong-patient', task('task1'), t1, grade(false, ['S1111111'])).map((f) => f.evidence), ['answered S2222222; reference ["S1111111"]']);
+  assert.equal(run('wrong-patient', task('task1'), episode([['agent', 'FINISH(["Patient not found"])']]), grade(false, ['S1111111'])).length, 0);
 });
 
 test('round and context limits come from the status', () => {

@@ -23,11 +23,11 @@ export const BEHAVIOURS: { id: BehaviourId; title: string; description: string }
   { id: 'finish-not-json', title: 'FINISH content not JSON', description: 'The episode ended with FINISH whose content does not parse as JSON.' },
   { id: 'invalid-post-json', title: 'Invalid POST JSON', description: 'A POST whose body is not valid JSON (answered "Invalid POST request").' },
   { id: 'wrong-post-url', title: 'Wrong POST URL', description: 'A POST URL that is not exactly <api_base><ResourceType>: double slash, other host, query string or other path.' },
-  { id: 'post-in-read-only', title: 'POST in a read-only task', description: 'A POST in a query family (task1, 2, 4, 6, 7), which the grader fails outright.' },
+  { id: 'post-in-read-only', title: 'POST in a read-only task', description: 'A POST call, or the word POST in any agent message, in a query family (task1, 2, 4, 6, 7): the grader fails the task outright.' },
   { id: 'fabricated-action', title: 'Fabricated action or value', description: 'The answer claims an order no accepted POST supports, or reports a value that appears in no GET response.' },
   { id: 'self-contradiction', title: 'Self-contradiction', description: 'Data was retrieved, then -1 ("not available") was answered although the reference has a value.' },
   { id: 'stale-value', title: 'Stale or first-page value', description: 'The answered value appears in a GET response but is not the reference (latest) value: missing sort or paging.' },
-  { id: 'wrong-patient', title: 'Wrong patient referenced', description: 'A GET or POST refers to a patient other than the one in the task.' },
+  { id: 'wrong-patient', title: 'Wrong patient referenced', description: 'A GET or POST refers to a patient other than the one in the task (task1: the answer names another patient than the reference).' },
   { id: 'round-limit', title: 'Round limit', description: 'The episode used all rounds without FINISH (task limit reached).' },
   { id: 'context-limit', title: 'Context limit', description: 'The model backend reported a context-length error (agent context limit).' },
 ];
@@ -102,9 +102,16 @@ export function extraText(content: string): string | undefined {
   const m = /^(GET|POST|FINISH\()/.exec(s);
   if (!m) return s;
   if (m[1] === 'GET') {
-    const rest = s.slice(3).trim();
-    const ws = rest.search(/\s/);
-    return ws >= 0 ? rest.slice(ws).trim() : undefined;
+    // Later lines are extra text. On the URL line a space may belong to the URL (`name=Peter Stafford` is sent as
+    // is), so only words without URL syntax after it count as prose.
+    const nl = s.indexOf('\n');
+    const line = (nl >= 0 ? s.slice(0, nl) : s).slice(3).trim();
+    const later = nl >= 0 ? s.slice(nl + 1).trim() : '';
+    const ws = line.search(/\s/);
+    const tail = ws >= 0 ? line.slice(ws).trim() : '';
+    const sentence = tail !== '' && !/[=&?/]/.test(tail) && tail.split(/\s+/).length >= 2 ? tail : '';
+    const extra = [sentence, later].filter(Boolean).join('\n');
+    return extra === '' ? undefined : extra;
   }
   if (m[1] === 'POST') {
     const nl = s.indexOf('\n');
@@ -190,12 +197,20 @@ export const detectWrongPostUrl: Detector = (task, output) =>
     return problem ? [{ behaviour: 'wrong-post-url' as const, turn: st.turn, evidence: `${problem}: ${clip(st.action.url ?? '', 120)}` }] : [];
   });
 
+/**
+ * POST in a query family: a POST call, or the word `POST` anywhere in an agent message (the grader's
+ * `check_has_post` matches the substring, so `FINISH(["no POST needed"])` fails the task too).
+ */
 export const detectPostInReadOnly: Detector = (task, output) =>
   task.kind !== 'query'
     ? []
     : agentSteps(output)
-        .filter((st) => st.action.kind === 'POST')
-        .map((st) => ({ behaviour: 'post-in-read-only' as const, turn: st.turn, evidence: clip(st.action.r, 120) }));
+        .filter((st) => st.action.kind === 'POST' || st.content.includes('POST'))
+        .map((st) => ({
+          behaviour: 'post-in-read-only' as const,
+          turn: st.turn,
+          evidence: st.action.kind === 'POST' ? clip(st.action.r, 120) : `the word POST trips the grader's check_has_post: ${clip(st.content, 100)}`,
+        }));
 
 /** The parsed FINISH answer of a completed episode. */
 function answerOf(output: TaskOutput): { raw: string; json?: unknown; parsed: boolean } | undefined {
@@ -332,7 +347,19 @@ export function patientsInUrl(url: string): string[] {
   return out;
 }
 
-export const detectWrongPatient: Detector = (task, output) => {
+const MRN_RE = /^S\d{7}$/;
+
+export const detectWrongPatient: Detector = (task, output, grade) => {
+  if (task.family === 'task1') {
+    // the answer names a patient other than the reference one
+    const ans = answerOf(output);
+    const a = ans?.parsed ? firstOf(ans.json) : undefined;
+    const ref = firstOf(grade.reference);
+    if (typeof a === 'string' && MRN_RE.test(a) && typeof ref === 'string' && a !== ref) {
+      const fin = agentSteps(output).pop()!;
+      return [{ behaviour: 'wrong-patient', turn: fin.turn, evidence: `answered ${a}; reference ${JSON.stringify(grade.reference)}` }];
+    }
+  }
   if (!task.mrn) return [];
   const found: Finding[] = [];
   for (const st of steps(output.history)) {
