@@ -252,6 +252,16 @@ describe('FHIR server: paging, _count, _sort', () => {
     assert.equal((await get(app, p1.link[1].url.replace('_getpagesoffset=20', '_getpagesoffset=x'), { headers: { 'X-Ehrgym-Session': 's1' } })).status, 400);
   });
 
+  it('pages from a cached first page too', async () => {
+    const a = createFhirApp(store);
+    const one = (await get(a, `${BASE}/Observation?patient=S1&_count=7`)).json();
+    const two = (await get(a, `${BASE}/Observation?patient=S1&_count=7`)).json();
+    assert.equal(one.id, two.id);
+    const next = (await get(a, two.link[1].url)).json();
+    assert.equal(next.entry.length, 7);
+    assert.equal(next.entry[0].resource.id, all[7]);
+  });
+
   it('keeps the paging cache bounded', async () => {
     const small = createFhirApp(pagingStore(), { pagingCacheSize: 2 });
     const first = (await get(small, `${BASE}/Observation?patient=S1&_count=5`)).json();
@@ -288,6 +298,20 @@ describe('FHIR server: sessions over HTTP', () => {
     assert.equal((await get(app, `${BASE}/_session/ep2/Observation?patient=S1&date:missing=true`)).json().total, 1);
     assert.equal((await get(app, `${BASE}/_session/ep1`, { method: 'DELETE' })).status, 204);
     assert.equal((await get(app, `${BASE}/_session/ep1/Observation/5002`)).status, 404);
+  });
+
+  it('never serves a cached search once the session has written that type', async () => {
+    const url = `${BASE}/Observation?patient=S3&_format=json`;
+    const h = { 'X-Ehrgym-Session': 'rc' };
+    const first = await get(app, url, { headers: h });
+    const again = await get(app, url, { headers: h });
+    assert.equal(again.text, first.text);
+    assert.equal(first.json().total, 1);
+    await post(`${BASE}/Observation`, { ...bp, subject: { reference: 'Patient/S3' } }, h);
+    const after = (await get(app, url, { headers: h })).json();
+    assert.equal(after.total, 2);
+    assert.equal(after.id, first.json().id);
+    assert.equal((await get(app, url)).json().total, 1);
   });
 
   it('uses the header session with plain-base links, and the default session without one', async () => {

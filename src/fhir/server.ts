@@ -39,10 +39,16 @@ export interface FhirAppOptions {
   /** How many `_getpages` searches to remember (oldest forgotten first → 410). Default 10,000. */
   pagingCacheSize?: number;
   /**
-   * Budget (characters) of the cache of pretty-printed base resources used in searchsets; base resources are
-   * immutable, so their text can be reused. Oldest entries are evicted first. Default 64M characters; 0 disables.
+   * Budget (bytes) of the cache of pretty-printed base resources used in searchsets; base resources are
+   * immutable, so their text can be reused. Oldest entries are evicted first. Default 64 MiB; 0 disables.
    */
   renderCacheChars?: number;
+  /**
+   * Budget (bytes) of the search response cache: a pretty-printed searchset is kept per (session, base, URL) when
+   * the session has written nothing of that type, since the answer then depends on the immutable base only
+   * (like HAPI's reuse of identical searches). Oldest first out. Default 64 MiB; 0 disables.
+   */
+  responseCacheBytes?: number;
 }
 
 interface PagedSearch {
@@ -87,15 +93,33 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
   const renderOrder: Array<[Map<number, Buffer>, number] | undefined> = [];
   let renderHead = 0;
   let renderBytes = 0;
+  const responseBudget = opts.responseCacheBytes ?? 64 * 1024 * 1024;
+  const responses = new Map<string, { body: Uint8Array | string; paging?: [string, PagedSearch] }>();
+  let responseBytes = 0;
+  const cacheResponse = (key: string, v: { body: Uint8Array | string; paging?: [string, PagedSearch] }) => {
+    const size = typeof v.body === 'string' ? v.body.length : v.body.byteLength;
+    if (size > responseBudget / 16) return;
+    responses.set(key, v);
+    responseBytes += size + key.length;
+    while (responseBytes > responseBudget) {
+      const [k, old] = responses.entries().next().value as [string, { body: Uint8Array | string }];
+      responses.delete(k);
+      responseBytes -= (typeof old.body === 'string' ? old.body.length : old.body.byteLength) + k.length;
+    }
+  };
   const ENTRY_MID = '",\n    "resource": ';
   const ENTRY_END = ',\n    "search": {\n      "mode": "match"\n    }\n  }';
 
   /**
-   * UTF-8 bytes of a searchset entry after its fullUrl value: `",\n    "resource": {…},\n    "search": …}`.
+   * UTF-8 bytes of a searchset entry from the id in its fullUrl on: `1234",\n    "resource": {…},\n    "search": …}`.
    * Base resources are immutable, so their bytes are cached (bounded, oldest evicted first).
    */
   const entryTail = (type: string, h: number, session: string): Buffer => {
-    const make = () => Buffer.from(ENTRY_MID + pretty(store.resourceOf(type, h, session), 2) + ENTRY_END);
+    const make = () => {
+      const id = store.idOf(type, h, session);
+      const idText = SAFE_ID.test(id) ? id : JSON.stringify(id).slice(1, -1);
+      return Buffer.from(idText + ENTRY_MID + pretty(store.resourceOf(type, h, session), 2) + ENTRY_END);
+    };
     if (h < 0 || renderBudget === 0) return make();
     let m = rendered.get(type);
     if (!m) rendered.set(type, (m = new Map()));
@@ -205,7 +229,16 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
       throw new FhirError(404, `Unknown resource type '${type}' - Server knows how to handle: [${[...R4_RESOURCE_TYPES].sort().join(', ')}]`);
     }
     if (segs.length === 1) {
-      if (method === 'GET') return search(type, pairs, base, session, out, prettyPrint);
+      if (method === 'GET') {
+        const cacheKey =
+          responseBudget > 0 && prettyPrint && !store.sessionHasType(session, type) ? `${session}\u0000${base}\u0000${type}\u0000${url.search}` : undefined;
+        const hit = cacheKey === undefined ? undefined : responses.get(cacheKey);
+        if (hit) {
+          if (hit.paging) remember(hit.paging[0], hit.paging[1]);
+          return respond(200, hit.body);
+        }
+        return search(type, pairs, base, session, out, prettyPrint, cacheKey);
+      }
       if (method === 'POST') return create(c, type, base, session, out);
       throw methodNotAllowed(method, 'GET, POST');
     }
@@ -231,6 +264,7 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     session: string,
     out: (s: number, v: unknown) => Response,
     prettyPrint: boolean,
+    cacheKey?: string,
   ): Response {
     const q = parseSearch(type, pairs);
     const result = store.search(type, q, session);
@@ -240,9 +274,14 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     const keyPairs = sorted.map(([p]) => p).filter(([k]) => k !== '_format' && k !== '_pretty');
     const bundleId = uuidFrom(`${session}\u0000${type}\u0000${JSON.stringify(keyPairs)}`);
     const hasNext = count > 0 && result.total > count;
-    if (hasNext) remember(bundleId, { resourceType: type, pairs, session });
+    const paging: PagedSearch = { resourceType: type, pairs, session };
+    if (hasNext) remember(bundleId, paging);
     const next = hasNext ? nextUrl(base, bundleId, count, count, pairs) : undefined;
-    if (prettyPrint) return respond(200, bundleText(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, next, undefined, session));
+    if (prettyPrint) {
+      const body = bundleText(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, next, undefined, session);
+      if (cacheKey !== undefined) cacheResponse(cacheKey, { body, ...(hasNext ? { paging: [bundleId, paging] as [string, PagedSearch] } : {}) });
+      return respond(200, body);
+    }
     return out(200, bundle(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, next, undefined, session));
   }
 
@@ -305,27 +344,23 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     const end = Math.min(handles.length, offset + count);
     if (end <= offset) return head;
     const n = end - offset;
-    const urls: string[] = new Array(n);
     const tails: Buffer[] = new Array(n);
-    const headText = head.slice(0, -2) + ',\n  "entry": [ ';
-    let size = Buffer.byteLength(headText) + 4;
-    const urlPrefix = `{\n    "fullUrl": ${JSON.stringify(`${base}/${type}/`).slice(0, -1)}`;
+    const headBuf = Buffer.from(head.slice(0, -2) + ',\n  "entry": [ ');
+    const first = Buffer.from(`{\n    "fullUrl": ${JSON.stringify(`${base}/${type}/`).slice(0, -1)}`);
+    const later = Buffer.concat([Buffer.from(', '), first]);
+    let size = headBuf.length + first.length + (n - 1) * later.length + 4;
     for (let i = 0; i < n; i++) {
-      const h = handles[offset + i];
-      const idText = store.idOf(type, h, session);
-      const u = (i > 0 ? ', ' : '') + urlPrefix + (SAFE_ID.test(idText) ? idText : JSON.stringify(idText).slice(1, -1));
-      urls[i] = u;
-      tails[i] = entryTail(type, h, session);
-      size += Buffer.byteLength(u) + tails[i].length;
+      tails[i] = entryTail(type, handles[offset + i], session);
+      size += tails[i].length;
     }
     const buf = Buffer.allocUnsafe(size);
-    let o = buf.write(headText, 0);
+    let o = headBuf.copy(buf, 0);
     for (let i = 0; i < n; i++) {
-      o += buf.write(urls[i], o);
+      o += (i === 0 ? first : later).copy(buf, o);
       o += tails[i].copy(buf, o);
     }
     o += buf.write(' ]\n}', o);
-    return o === size ? buf : buf.subarray(0, o);
+    return buf;
   }
 
   function getPage(url: URL, base: string, session: string, out: (s: number, v: unknown) => Response, prettyPrint: boolean): Response {
@@ -466,12 +501,12 @@ export interface StartedFhirServer {
 /** Listen on `host` (default 127.0.0.1) and `port` (default 0 = any free port). */
 export async function startFhirServer(
   store: FhirStore,
-  opts: { host?: string; port?: number; strict?: boolean; pagingCacheSize?: number } = {},
+  opts: FhirAppOptions & { host?: string; port?: number } = {},
 ): Promise<StartedFhirServer> {
-  const host = opts.host ?? '127.0.0.1';
-  const app = createFhirApp(store, { strict: opts.strict, pagingCacheSize: opts.pagingCacheSize });
+  const { host = '127.0.0.1', port, ...appOpts } = opts;
+  const app = createFhirApp(store, appOpts);
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, hostname: host, port: opts.port ?? 0 }, (info: AddressInfo) => {
+    const server = serve({ fetch: app.fetch, hostname: host, port: port ?? 0 }, (info: AddressInfo) => {
       const h = host.includes(':') ? `[${host}]` : host;
       resolve({
         url: `http://${h}:${info.port}/fhir/`,

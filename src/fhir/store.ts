@@ -181,6 +181,11 @@ export class FhirStore implements StoreLoader {
     return this.sessions.has(id);
   }
 
+  /** Whether a session holds resources of `resourceType` (if not, its searches on that type equal the base's). */
+  sessionHasType(id: string, resourceType: string): boolean {
+    return this.sessions.get(id)?.tables.has(resourceType) ?? false;
+  }
+
   /** Drop a session and everything it wrote. O(1). Returns whether it existed. */
   dropSession(id: string): boolean {
     return this.sessions.delete(id);
