@@ -170,3 +170,9 @@ test('datetime.strptime(s, "%Y-%m-%d")', () => {
   raisesPy(() => pyStrptimeYmd('63-01-29'), 'ValueError', /does not match format/);
   raisesPy(() => pyStrptimeYmd(null), 'TypeError');
 });
+
+test('json.loads: deep nesting raises RecursionError like CPython (limit ~1000 frames)', () => {
+  assert.deepEqual(pyJsonLoads('['.repeat(500) + ']'.repeat(500)) !== undefined, true);
+  raisesPy(() => pyJsonLoads('['.repeat(5000) + ']'.repeat(5000)), 'RecursionError', /while decoding a JSON array/);
+  raisesPy(() => pyJsonLoads('{"a": '.repeat(5000) + '1' + '}'.repeat(5000)), 'RecursionError', /JSON object/);
+});

@@ -73,6 +73,12 @@ export interface PyJsonLoadsOptions {
 
 const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
+/**
+ * Nesting depth at which CPython's scanner raises RecursionError (recursion limit 1000 minus the grader's own call
+ * depth; approximate by nature).
+ */
+export const MAX_JSON_DEPTH = 980;
+
 function lineCol(s: string, pos: number): string {
   let line = 1;
   let last = -1;
@@ -92,6 +98,17 @@ function decodeError(msg: string, s: string, pos: number): never {
 function setKey(obj: PyDict, key: string, value: unknown): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
+
+const SIMPLE_ESCAPES: Record<string, string | undefined> = Object.assign(Object.create(null), {
+  '"': '"',
+  '\\': '\\',
+  '/': '/',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+});
 
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 
@@ -129,10 +146,10 @@ export function pyJsonLoads(s: unknown, opts: PyJsonLoadsOptions = {}): unknown 
       j++;
       if (j >= n) decodeError('Unterminated string starting at', text, start - 1);
       const e = text[j];
-      const simple: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
       if (e !== 'u') {
-        if (!(e in simple)) decodeError('Invalid \\escape', text, j - 1);
-        out += simple[e];
+        const rep = SIMPLE_ESCAPES[e];
+        if (rep === undefined) decodeError('Invalid \\escape', text, j - 1);
+        out += rep;
         i = j + 1;
         continue;
       }
@@ -200,10 +217,16 @@ export function pyJsonLoads(s: unknown, opts: PyJsonLoadsOptions = {}): unknown 
     return decodeError('Expecting value', text, i);
   };
 
+  let depth = 0;
+  const enter = (what: string) => {
+    if (++depth > MAX_JSON_DEPTH) raise('RecursionError', `maximum recursion depth exceeded while decoding a JSON ${what} from a unicode string`);
+  };
+
   const scanObject = (start: number): [PyDict, number] => {
+    enter('object');
     const obj: PyDict = {};
     let i = skip(start);
-    if (text[i] === '}') return [obj, i + 1];
+    if (text[i] === '}') return (depth--, [obj, i + 1]);
     for (;;) {
       if (text[i] !== '"') decodeError('Expecting property name enclosed in double quotes', text, i);
       const [key, afterKey] = scanString(i + 1);
@@ -213,21 +236,22 @@ export function pyJsonLoads(s: unknown, opts: PyJsonLoadsOptions = {}): unknown 
       const [val, afterVal] = scanValue(i);
       setKey(obj, key, val);
       i = skip(afterVal);
-      if (text[i] === '}') return [obj, i + 1];
+      if (text[i] === '}') return (depth--, [obj, i + 1]);
       if (text[i] !== ',') decodeError("Expecting ',' delimiter", text, i);
       i = skip(i + 1);
     }
   };
 
   const scanArray = (start: number): [unknown[], number] => {
+    enter('array');
     const arr: unknown[] = [];
     let i = skip(start);
-    if (text[i] === ']') return [arr, i + 1];
+    if (text[i] === ']') return (depth--, [arr, i + 1]);
     for (;;) {
       const [val, afterVal] = scanValue(i);
       arr.push(val);
       i = skip(afterVal);
-      if (text[i] === ']') return [arr, i + 1];
+      if (text[i] === ']') return (depth--, [arr, i + 1]);
       if (text[i] !== ',') decodeError("Expecting ',' delimiter", text, i);
       i = skip(i + 1);
     }
