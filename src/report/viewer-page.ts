@@ -25,7 +25,8 @@ main{padding:18px 28px 48px;max-width:1500px;margin:0 auto}
 .panel h2{font-size:14px;margin:0 0 8px}
 .famrow{display:flex;align-items:center;gap:8px;margin:3px 0}
 .famrow .fam{width:56px;font-size:12px;color:var(--muted);flex:none}
-.cells{display:flex;flex-wrap:wrap;gap:3px}
+.famrow .famsr{margin-left:auto;font-size:12px;color:var(--muted);flex:none;font-variant-numeric:tabular-nums}
+.cells{display:flex;flex-wrap:wrap;gap:3px;flex:1;min-width:0}
 .cell{width:22px;height:22px;border-radius:4px;font-size:10px;line-height:22px;text-align:center;color:#fff;cursor:pointer;text-decoration:none;font-variant-numeric:tabular-nums}
 .cell.ok{background:var(--okbg)} .cell.bad{background:var(--badbg)} .cell.none{background:#d0d7de;cursor:default}
 .cell.dim{opacity:.13}
@@ -171,7 +172,9 @@ a{color:var(--accent)}
           if (c) a.setAttribute('href', '#/task/' + encodeURIComponent(t.id));
           cells.appendChild(a);
         });
-        panel.appendChild(el('div', { cls: 'famrow', 'data-family': fam }, [el('span', { cls: 'fam', text: fam }), cells]));
+        var famTasks = d.tasks.filter(function (t) { return t.family === fam && t.runs[ri]; });
+        var famOk = famTasks.filter(function (t) { return t.runs[ri].correct; }).length;
+        panel.appendChild(el('div', { cls: 'famrow', 'data-family': fam }, [el('span', { cls: 'fam', text: fam }), cells, el('span', { cls: 'famsr', text: famOk + '/' + famTasks.length })]));
       });
       grid.appendChild(panel);
     });
