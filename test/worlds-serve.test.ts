@@ -89,7 +89,8 @@ test('bad flags: one line naming the flag, non-zero exit', async () => {
     [['--port', 'abc'], /^ehrgym: --port must be an integer, got "abc"\n$/],
     [['--world', 'mars'], /^ehrgym: --world must be one of medagentbench, synthetic, empty, got "mars"\n$/],
     [['--seed', '3'], /^ehrgym: --seed and --patients apply to --world synthetic only \(world is medagentbench\)\n$/],
-    [['--world', 'synthetic', '--patients', '0'], /^ehrgym: --patients must be between 1 and 100000, got 0\n$/],
+    [['--world', 'synthetic', '--patients', '0'], /^ehrgym: --patients must be between 1 and 500, got 0\n$/],
+    [['--world', 'synthetic', '--patients', '501'], /^ehrgym: --patients must be between 1 and 500, got 501\n$/],
     [['--world', 'empty', '--import', '/nonexistent/ehrgym.ndjson'], /^ehrgym: --import \/nonexistent\/ehrgym\.ndjson: no such file or directory\n$/],
   ];
   // In-process (the same `main` the binary runs), capturing stderr; one spawned case proves the exit code.

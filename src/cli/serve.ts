@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { CliError } from './errors.js';
 import { loadWorld, WORLD_NAMES, type WorldName } from '../worlds/index.js';
 import { ImportError, summarizeImport } from '../worlds/import.js';
+import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
 import { startFhirServer } from '../fhir/server.js';
 
 interface ServeFlags {
@@ -35,7 +36,7 @@ export function register(program: Command): void {
     .description('serve a world (MedAgentBench replica, synthetic cohort or imported data) as a FHIR R4 server')
     .option('--world <name>', `world to serve: ${WORLD_NAMES.join(' | ')}`, 'medagentbench')
     .option('--seed <n>', 'synthetic world: seed (default 1)')
-    .option('--patients <n>', 'synthetic world: number of patients (default 100)')
+    .option('--patients <n>', `synthetic world: number of patients, 1..${MAX_SYNTHETIC_PATIENTS} (default 100)`)
     .option('--import <path...>', 'FHIR Bundle (.json) or bulk NDJSON files or folders to add to the world')
     .option('--port <port>', 'TCP port (0 = any free port)', '8080')
     .option('--host <host>', 'interface to bind', '127.0.0.1')
@@ -49,7 +50,7 @@ export function register(program: Command): void {
       const world = o.world as WorldName;
       const port = intFlag('--port', o.port, 0, 65535);
       const seed = o.seed !== undefined ? intFlag('--seed', o.seed, 0, 2 ** 32 - 1) : undefined;
-      const patients = o.patients !== undefined ? intFlag('--patients', o.patients, 1, 100_000) : undefined;
+      const patients = o.patients !== undefined ? intFlag('--patients', o.patients, 1, MAX_SYNTHETIC_PATIENTS) : undefined;
       if (world !== 'synthetic' && (seed !== undefined || patients !== undefined)) {
         throw new CliError(`--seed and --patients apply to --world synthetic only (world is ${world})`);
       }

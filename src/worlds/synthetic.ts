@@ -23,6 +23,8 @@ import type { TaskLabCode } from './catalog.js';
 
 export const SYNTHETIC_GENERATOR_VERSION = 'synthetic-v1';
 export const SYNTHETIC_FIRST_ID = 1000;
+/** About 5,900 resources per patient: 500 patients ≈ 3 M resources ≈ 1 GB of heap. */
+export const MAX_SYNTHETIC_PATIENTS = 500;
 const WINDOW_START = NOW_MS - DAY;
 
 export type MgBranch = 'none' | 'stale' | 'normal' | 'low_mild' | 'low_moderate' | 'low_severe';
@@ -157,7 +159,7 @@ const ETHNICITIES = [['2186-5', 'Non-Hispanic'], ['2135-2', 'Hispanic or Latino'
 export function buildSynthetic(opts: SyntheticOptions): SyntheticBuild {
   const { seed, patients: n } = opts;
   if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
-  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new RangeError(`patients must be an integer in 1..100000, got ${n}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SYNTHETIC_PATIENTS) throw new RangeError(`patients must be an integer in 1..${MAX_SYNTHETIC_PATIENTS}, got ${n}`);
   const avoid = new Set(opts.avoidMrns ?? []);
   const rng = rngFor(SYNTHETIC_GENERATOR_VERSION, seed, 'cohort');
   const offsets = {
