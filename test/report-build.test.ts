@@ -148,3 +148,17 @@ test('bad input: one line `ehrgym: …` and a non-zero exit', async () => {
 
   for (const r of [missing, nr, m, e, diff, p, v1, v2]) assert.equal(r.err.split('\n').length, 2, 'exactly one line');
 });
+
+test('model text is escaped in report.html (no markup from the run reaches the page)', async () => {
+  const evil = '<script>alert(1)</script><img src=x onerror=alert(2)>';
+  const dir = writeRunFolder(join(tmp, 'evil'), 'evil<b>', [
+    { ...CLEAN_EPISODE, items: [['agent', evil]], status: 'agent invalid action', result: null, correct: false },
+  ]);
+  const out = join(tmp, 'evil-report');
+  const r = await cli('report', dir, '--out', out);
+  assert.equal(r.code, 0, r.err);
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.doesNotMatch(html, /<script|<img|<b>/i);
+  assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;&lt;img src=x onerror=alert\(2\)&gt;/);
+  assert.match(html, /evil&lt;b&gt;/);
+});
