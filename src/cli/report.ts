@@ -9,7 +9,7 @@ export function register(program: Command): void {
     .description('Scores, leaderboard, behaviour analysis and comparison of run folders → report.md + report.html')
     .argument('<run-dir...>', 'run folders written by `ehrgym eval` (the first is the baseline of comparisons)')
     .option('--out <dir>', 'output folder for report.md, report.html and report.json', 'report')
-    .option('--json', 'print the report data as JSON on stdout')
+    .option('--json', 'print the report data as JSON on stdout (the files are written too)')
     .action(async (dirs: string[], opts: { out: string; json?: boolean }) => {
       let data;
       try {
