@@ -46,6 +46,8 @@ export interface MockOpenAIOptions {
   latencyMs?: number;
   model?: string;
   port?: number;
+  /** Keep every request body in `stats.bodies` (default true; turn off for long benchmarks). */
+  keepBodies?: boolean;
 }
 
 export interface MockStats {
@@ -120,15 +122,17 @@ export async function startMockOpenAI(opts: MockOpenAIOptions): Promise<MockOpen
       return;
     }
     let body: Record<string, any>;
+    let raw: string;
     try {
-      body = JSON.parse(await readBody(req));
+      raw = await readBody(req);
+      body = JSON.parse(raw);
     } catch {
       json(res, 400, { error: { message: 'request body is not JSON', type: 'invalid_request_error' } });
       return;
     }
-    stats.bodies.push(body);
+    if (opts.keepBodies !== false) stats.bodies.push(body);
     const messages: MockMessage[] = Array.isArray(body.messages) ? body.messages : [];
-    const key = createHash('sha1').update(JSON.stringify(messages)).digest('hex');
+    const key = createHash('sha1').update(raw).digest('hex');
     const attempt = (attempts.get(key) ?? 0) + 1;
     attempts.set(key, attempt);
     inFlight++;
@@ -172,7 +176,9 @@ export async function startMockOpenAI(opts: MockOpenAIOptions): Promise<MockOpen
       }
       const content = typeof out === 'string' ? out : out.content;
       if (typeof out === 'object' && out.delayMs) await sleep(out.delayMs);
-      const pt = tokens(messages.map((m) => m.content).join(''));
+      let chars = 0;
+      for (const m of messages) chars += typeof m.content === 'string' ? m.content.length : 0;
+      const pt = Math.ceil(chars / 4);
       const ct = tokens(content ?? '');
       stats.completions++;
       stats.promptTokens += pt;

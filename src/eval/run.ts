@@ -70,6 +70,8 @@ export interface EvalResult {
   failed: number[];
   /** Episodes run by this invocation (not counting resumed ones). */
   ran: number;
+  /** Wall ms of this invocation: setup + episodes, grading, derived files. */
+  timing: { episodesMs: number; gradingMs: number; filesMs: number };
 }
 
 export const RUN_FILES = {
@@ -233,15 +235,14 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     ? new cliProgress.SingleBar(
         {
           stream: process.stderr,
-          format: 'eval {bar} {value}/{total} | correct {correct} | failed {failed} | {duration_formatted} (eta {eta_formatted})',
+          format: 'eval {bar} {value}/{total} episodes | agent failures {failed} | {duration_formatted} (eta {eta_formatted})',
           hideCursor: true,
           clearOnComplete: false,
         },
         cliProgress.Presets.shades_classic,
       )
     : null;
-  let correctSoFar = 0;
-  bar?.start(selected.length, selected.length - todo.length, { correct: '-', failed: 0 });
+  bar?.start(selected.length, selected.length - todo.length, { failed: 0 });
 
   const failed: number[] = [];
   let ran = 0;
@@ -298,11 +299,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
       outputs.set(index, res.output);
       epStats.set(index, st);
       ran++;
-      const g = await gradeOutput(opts.grade, task, res.output, gradeCtx);
-      grades.set(index, g);
-      if (g.correct) correctSoFar++;
-      bar?.increment(1, { correct: correctSoFar });
-      opts.onEpisode?.({ index, id: task.id, status: String(res.output.status), correct: g.correct });
+      bar?.increment(1, {});
+      opts.onEpisode?.({ index, id: task.id, status: String(res.output.status) });
     }
   };
   try {
@@ -311,7 +309,20 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     bar?.stop();
     await Promise.all([runsOut.close(), statsOut.close(), errOut.close()]);
   }
-  if (signal?.aborted) return { dir, interrupted: true, failed, ran };
+  const tEpisodes = performance.now();
+  if (signal?.aborted) return { dir, interrupted: true, failed, ran, timing: { episodesMs: tEpisodes - t0, gradingMs: 0, filesMs: 0 } };
+
+  // ---- grading: after the episodes (off the model-bound critical path), in task order
+  const toGrade = selected.filter((s) => outputs.has(s.index));
+  let gi = 0;
+  const gradeWorker = async () => {
+    for (let i = gi++; i < toGrade.length; i = gi++) {
+      const { index, task } = toGrade[i];
+      grades.set(index, await gradeOutput(opts.grade, task, outputs.get(index)!, gradeCtx));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, concurrency) }, gradeWorker));
+  const tGraded = performance.now();
 
   // ---- derived files over everything the folder holds for the selection
   const graded: GradedTask[] = [];
@@ -333,11 +344,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
       }
       continue;
     }
-    let g = grades.get(index);
-    if (!g) {
-      g = await gradeOutput(opts.grade, task, out, gradeCtx);
-      grades.set(index, g);
-    }
+    const g = grades.get(index)!;
     const st = epStats.get(index);
     finished.push(out);
     graded.push({
@@ -364,5 +371,13 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   );
   writeAtomic(paths.summary, JSON.stringify(summary, null, 2) + '\n');
   const stillFailed = selected.filter((s) => !outputs.has(s.index)).map((s) => s.index);
-  return { dir, summary, interrupted: false, failed: stillFailed, ran };
+  const tEnd = performance.now();
+  return {
+    dir,
+    summary,
+    interrupted: false,
+    failed: stillFailed,
+    ran,
+    timing: { episodesMs: tEpisodes - t0, gradingMs: tGraded - tEpisodes, filesMs: tEnd - tGraded },
+  };
 }

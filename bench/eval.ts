@@ -1,0 +1,188 @@
+/**
+ * Eval harness benchmark.
+ *
+ *   npm run bench:eval            (node --import tsx bench/eval.ts)
+ *   options: --latency MS (mock model latency, default 100), --c1-episodes N (default 20)
+ *
+ * 1. Harness overhead per episode: `runEval` with the oracle on all 300 medagentbench-v2 tasks (concurrency 1,
+ *    embedded replica in-process). overhead = wall − time inside the FHIR transport (episodes) − time inside the agent
+ *    − time inside the grader, divided by 300: prompt rendering, parsing, sessions, run-log writes, scheduling and the
+ *    final overall/summary/grades files. Goal ≤ 1 ms per episode.
+ * 2. Wall time against the mock OpenAI server (in a worker thread, answering with the expert policy after a fixed
+ *    latency) through the real `openai` SDK at concurrency 1 (first N tasks), 8 and 64 (300 tasks). The episode
+ *    phase (the part the model bounds) is compared with the ideal calls × latency / concurrency (calls = model
+ *    requests actually made); grading and the run files follow and are printed separately. Goal ≤ 1.2× ideal at 64.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadWorld } from '../src/worlds/index.js';
+import { embeddedBackend, type FhirBackend } from '../src/eval/backend.js';
+import { runEval, type Grader } from '../src/eval/run.js';
+import { openTaskSet, officialGrader } from '../src/eval/setup.js';
+import { createAgent } from '../src/agent/create.js';
+import { startMockOpenAI } from '../src/agent/mock-openai.js';
+import { getFamily } from '../src/tasks/registry.js';
+import type { Agent } from '../src/agent/types.js';
+import type { FhirTransport } from '../src/fhir/types.js';
+import type { HistoryItem } from '../src/tasks/types.js';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return dflt;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`bench: --${name} needs a positive number`);
+  return v;
+}
+
+const API_BASE = 'http://localhost:8080/fhir/';
+const latency = arg('latency', 100);
+const c1Episodes = arg('c1-episodes', 20);
+
+const timed = (t: FhirTransport, acc: { ms: number }): FhirTransport => async (req) => {
+  const t0 = performance.now();
+  try {
+    return await t(req);
+  } finally {
+    acc.ms += performance.now() - t0;
+  }
+};
+
+function instrument(backend: FhirBackend, episodeFhir: { ms: number }, gradeFhir: { ms: number }): FhirBackend {
+  return {
+    world: backend.world,
+    base: timed(backend.base, gradeFhir),
+    openSession: async (id) => {
+      const s = await backend.openSession(id);
+      return { transport: timed(s.transport, episodeFhir), close: s.close };
+    },
+    close: backend.close,
+  };
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const world = await loadWorld({ world: 'medagentbench' });
+  const backend = embeddedBackend(world.store, { name: world.name, fingerprint: world.fingerprint }, API_BASE);
+  const taskSet = openTaskSet('medagentbench-v2');
+  console.log(`world loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+  const dirs: string[] = [];
+  const tmp = () => {
+    const d = mkdtempSync(join(tmpdir(), 'ehrgym-bench-eval-'));
+    dirs.push(d);
+    return d;
+  };
+
+  // ---- 1. harness overhead, oracle, 300 episodes, concurrency 1 (warm-up run first)
+  const measureOracle = async () => {
+    const episodeFhir = { ms: 0 };
+    const gradeFhir = { ms: 0 };
+    const agentMs = { ms: 0 };
+    const gradeMs = { ms: 0 };
+    const oracle = createAgent('oracle');
+    const agent: Agent = {
+      name: oracle.name,
+      config: oracle.config,
+      act: async (h, e) => {
+        const t = performance.now();
+        try {
+          return await oracle.act(h, e);
+        } finally {
+          agentMs.ms += performance.now() - t;
+        }
+      },
+    };
+    const grade: Grader = async (task, out, ctx) => {
+      const t = performance.now();
+      try {
+        return await officialGrader(task, out, ctx);
+      } finally {
+        gradeMs.ms += performance.now() - t;
+      }
+    };
+    const t = performance.now();
+    const r = await runEval({ out: tmp(), taskSet, agent, backend: instrument(backend, episodeFhir, gradeFhir), grade, concurrency: 1, progress: false });
+    const wall = performance.now() - t;
+    return { wall, r, episodeFhir: episodeFhir.ms, gradeFhir: gradeFhir.ms, agent: agentMs.ms, grade: gradeMs.ms };
+  };
+  await measureOracle();
+  const m = await measureOracle();
+  const n = m.r.summary!.total;
+  const overhead = m.wall - m.episodeFhir - m.agent - m.grade;
+  const tm = m.r.timing;
+  console.log(`\n1. harness overhead (oracle, ${n} episodes, concurrency 1): ${m.r.summary!.correct}/${n} correct`);
+  console.log(`   wall ${m.wall.toFixed(0)} ms = FHIR (episodes) ${m.episodeFhir.toFixed(0)} + expert policy ${m.agent.toFixed(0)} + grader ${m.grade.toFixed(0)} (of which FHIR ${m.gradeFhir.toFixed(0)}) + harness ${overhead.toFixed(0)} ms`);
+  console.log(`   phases: setup+episodes ${tm.episodesMs.toFixed(0)} ms, grading ${tm.gradingMs.toFixed(0)} ms, run files (overall/grades/summary) ${tm.filesMs.toFixed(0)} ms`);
+  console.log(`   harness overhead: ${((overhead / n) * 1000).toFixed(0)} µs/episode (goal ≤ 1000 µs)  ${overhead / n <= 1 ? 'OK' : 'MISSED'}`);
+
+  // ---- 2. wall time against the mock model (a separate thread, like a real model server)
+  const self = JSON.stringify(import.meta.url);
+  const worker = new Worker(`import('tsx/esm/api').then((m) => m.tsImport(${self}, ${self}))`, {
+    eval: true,
+    workerData: { role: 'mock', latency },
+  });
+  const mockUrl = await new Promise<string>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  const completions = async (): Promise<number> =>
+    new Promise((resolve) => {
+      worker.once('message', resolve);
+      worker.postMessage('stats');
+    });
+  console.log(`\n2. wall time vs ideal (mock model in a worker thread via the openai SDK, latency ${latency} ms)`);
+  const rows: string[] = [];
+  let ratio64 = NaN;
+  try {
+    for (const [concurrency, limit] of [[1, c1Episodes], [8, 300], [64, 300]] as const) {
+      const agent = createAgent('openai:mock-expert', { baseUrls: [mockUrl], env: {} });
+      const calls0 = await completions();
+      const cpu0 = process.cpuUsage();
+      const t = performance.now();
+      const r = await runEval({ out: tmp(), taskSet, agent, backend, grade: officialGrader, concurrency, limit, progress: false });
+      const wall = performance.now() - t;
+      const cpu = process.cpuUsage(cpu0);
+      const calls = (await completions()) - calls0;
+      const ideal = (calls * latency) / concurrency;
+      const ratio = r.timing.episodesMs / ideal;
+      if (concurrency === 64) ratio64 = ratio;
+      rows.push(
+        `   concurrency ${String(concurrency).padStart(2)}: ${String(limit).padStart(3)} episodes, ${calls} model calls, ${r.summary!.correct}/${r.summary!.total} correct; episodes ${(r.timing.episodesMs / 1000).toFixed(2)} s vs ideal ${(ideal / 1000).toFixed(2)} s = ratio ${ratio.toFixed(3)}; + grading ${(r.timing.gradingMs / 1000).toFixed(2)} s + files ${(r.timing.filesMs / 1000).toFixed(2)} s = wall ${(wall / 1000).toFixed(2)} s; harness process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s`,
+      );
+      console.log(rows[rows.length - 1]);
+    }
+  } finally {
+    await worker.terminate();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+  console.log(`   concurrency 64 ratio ${ratio64.toFixed(3)} (goal ≤ 1.2)  ${ratio64 <= 1.2 ? 'OK' : 'MISSED'}`);
+}
+
+/** Worker thread: the mock model server answering with the expert policy. */
+async function mockThread(): Promise<void> {
+  const taskSet = openTaskSet('medagentbench-v2');
+  const byQuestion = new Map(taskSet.tasks.map((t) => [t.instruction, t]));
+  const mock = await startMockOpenAI({
+    model: 'mock-expert',
+    latencyMs: (workerData as { latency: number }).latency,
+    keepBodies: false,
+    script: (req) => {
+      const q = req.prompt.slice(req.prompt.indexOf('\nQuestion: ') + '\nQuestion: '.length);
+      const task = byQuestion.get(q)!;
+      const history: HistoryItem[] = req.messages.map((mm) => ({ role: mm.role === 'assistant' ? 'agent' : 'user', content: mm.content }));
+      return getFamily(task.id.split('_')[0]).solve(task, history, { apiBase: API_BASE });
+    },
+  });
+  parentPort!.on('message', () => parentPort!.postMessage(mock.stats.completions));
+  parentPort!.postMessage(mock.url);
+}
+
+if (isMainThread) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+} else if ((workerData as { role?: string })?.role === 'mock') {
+  void mockThread();
+}
