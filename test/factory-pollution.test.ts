@@ -43,8 +43,11 @@ test('a synthetic-patient row with the official templates is clean (templates ar
 
 test('evaluation MRN, name+DOB, (family, patient) pair and instruction n-grams are caught', () => {
   const t = evalTasks.find((x) => x.id === 'task4_1')!;
-  // the evaluation task itself: MRN, pair and n-gram
-  assert.deepEqual(pollutionReasons(row(t, ['FINISH([-1])'], t.eval_MRN!), idx), ['eval-mrn', 'eval-ngram', 'eval-pair']);
+  // the evaluation task itself: MRN and pair (its instruction has one task-specific word, the MRN, caught by rule 1)
+  assert.deepEqual(pollutionReasons(row(t, ['FINISH([-1])'], t.eval_MRN!), idx), ['eval-mrn', 'eval-pair']);
+  // an evaluation task1 record itself: MRN (answer), name+DOB and n-gram
+  const e1 = evalTasks.find((x) => x.id === 'task1_1')!;
+  assert.deepEqual(pollutionReasons(row(e1, [`FINISH(["${e1.sol![0]}"])`], null), idx), ['eval-mrn', 'eval-name-dob', 'eval-ngram']);
   // MRN only inside a FHIR response
   const synth: TaskCase = { ...t, id: 'task4_s', instruction: t.instruction.replace(t.eval_MRN!, 'S9000002'), eval_MRN: 'S9000002' };
   const leak = row(synth, ['GET http://localhost:8080/fhir/Observation?patient=S9000002&code=MG', 'FINISH([-1])'], 'S9000002', [
@@ -63,5 +66,7 @@ test('evaluation MRN, name+DOB, (family, patient) pair and instruction n-grams a
   const t1 = evalTasks.find((x) => x.id === 'task1_1')!;
   const para: TaskCase = { id: 'task1_p', instruction: 'Find the MRN of the patient with name Peter Stafford and DOB of 1932-12-29 please', context: '' };
   assert.ok(pollutionReasons(row(para, ['FINISH(["S9000003"])'], null), idx).includes('eval-ngram'));
-  void t1;
+  // template text plus one shared common first name is not a leak
+  const same = { ...t1, id: 'task1_q', instruction: t1.instruction.replace('Peter Stafford and DOB of 1932-12-29', 'Peter Quill and DOB of 1961-04-05'), sol: ['S9000004'] };
+  assert.deepEqual(pollutionReasons(row(same, ['FINISH(["S9000004"])'], null), idx), []);
 });

@@ -72,7 +72,7 @@ export function register(program: Command): void {
           deps: realDeps(),
           force: o.force === true,
           concurrency,
-          onStage: o.json ? undefined : (s) => process.stderr.write(`generate: ${s}\n`),
+          onStage: o.json || !process.stderr.isTTY ? undefined : (s) => process.stderr.write(`generate: ${s}\n`),
         });
         const m = r.manifest;
         if (o.json) {

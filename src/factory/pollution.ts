@@ -6,8 +6,9 @@
  *  2. mentions an evaluation patient's name together with their birth date in one turn;
  *  3. repeats an evaluation (family, patient) pair;
  *  4. shares a long word n-gram (default 8) with an evaluation instruction + answer, *beyond the templates*:
- *     n-grams that occur in the texts of two or more evaluation tasks are template text and are ignored, so only
- *     n-grams carrying task-specific content (an MRN, a name, a DOB, an answer) count.
+ *     n-grams that occur in the texts of two or more evaluation tasks are template text and are ignored, and an
+ *     n-gram counts only if it carries at least two task-specific words (words of a single evaluation task: an MRN,
+ *     a name, a DOB, an answer), so a template sentence that merely shares one common first name is not a leak.
  * For (4) the row text is its first turn from `Context:` on (context + question; the fixed prompt preamble and function
  * list are the same for every task) plus all assistant turns.
  */
@@ -89,8 +90,17 @@ export function buildEvalIndex(name: string, tasks: TaskCase[], identities: Eval
     const text = `${t.instruction} ${(t.sol ?? []).join(' ')}`;
     for (const g of new Set(ngramsOf(text, n))) seen.set(g, (seen.get(g) ?? 0) + 1);
   }
+  // words of one task only are task-specific (a name, a DOB, an MRN, an answer); an n-gram is evidence of overlap only
+  // if it is unique to one task AND carries at least two such words (template text + one common first name is not)
+  const wordTasks = new Map<string, number>();
+  for (const t of tasks) for (const w of new Set(words(`${t.instruction} ${(t.sol ?? []).join(' ')}`))) wordTasks.set(w, (wordTasks.get(w) ?? 0) + 1);
   const ngrams = new Set<string>();
-  for (const [g, c] of seen) if (c === 1) ngrams.add(g);
+  for (const [g, c] of seen) {
+    if (c !== 1) continue;
+    let specific = 0;
+    for (const w of g.split(' ')) if (wordTasks.get(w) === 1) specific++;
+    if (specific >= 2) ngrams.add(g);
+  }
   return { name, taskCount: tasks.length, mrns, pairs, byDob, ngrams, n };
 }
 
