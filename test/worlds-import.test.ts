@@ -167,3 +167,41 @@ test('strict mode rejects unresolved references; imports sit next to the replica
   assert.equal(o.valueString, '120/80 mmHg');
   assert.equal(w.counts.Observation, w.store.count('Observation'));
 });
+
+test('re-basing dates to NOW keeps intervals and formats; nothing ends up after NOW; lowercase display kept', () => {
+  const lupe = join(BUNDLES, readdirSync(BUNDLES).find((f) => f.startsWith('Lupe'))!);
+  const plain = new FhirStore();
+  importFiles(plain, [lupe], { firstId: 1 });
+  const s = new FhirStore();
+  const r = importFiles(s, [lupe], { firstId: 1, rebaseTo: '2023-11-13T10:15:00+00:00' });
+  assert.ok(r.rebasedDays > 1000, `${r.rebasedDays} days`);
+  const before = plain.searchResources('Observation', []);
+  const after = s.searchResources('Observation', []);
+  assert.equal(after.length, before.length);
+  const NOW = Date.parse('2023-11-13T10:15:00+00:00');
+  for (let i = 0; i < after.length; i++) {
+    const a = after[i]!;
+    const b = before[i]!;
+    assert.equal(Date.parse(a.effectiveDateTime) - Date.parse(b.effectiveDateTime), r.rebasedDays * 86_400_000);
+    assert.equal(a.effectiveDateTime.slice(10), b.effectiveDateTime.slice(10), 'time of day and offset kept');
+    assert.ok(Date.parse(a.issued) <= NOW);
+  }
+  // The latest date anywhere in the clinical (non-billing) resources lands within the 24 h before NOW.
+  let latest = -Infinity;
+  const visit = (n: unknown, key = ''): void => {
+    if (Array.isArray(n)) n.forEach((x) => visit(x, key));
+    else if (n && typeof n === 'object') for (const [k, v] of Object.entries(n)) { if (k !== 'meta') visit(v, k); }
+    else if (typeof n === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(n) && key !== 'div') latest = Math.max(latest, Date.parse(n));
+  };
+  for (const t of s.types()) if (t !== 'Claim' && t !== 'ExplanationOfBenefit') for (const res of s.searchResources(t, [])) visit(res);
+  assert.ok(latest <= NOW && latest > NOW - 86_400_000, new Date(latest).toISOString());
+  // The last observation in the original file is 2019-05-01T04:23:40+00:00.
+  assert.ok(before.some((o) => o.effectiveDateTime === '2019-05-01T04:23:40+00:00'));
+  const p0 = plain.searchResources('Patient', [])[0]!;
+  const p1 = s.searchResources('Patient', [])[0]!;
+  assert.equal(Date.parse(p1.birthDate) - Date.parse(p0.birthDate), r.rebasedDays * 86_400_000);
+  assert.deepEqual(p1.meta, p0.meta);
+  const vit = after.find((o) => o.category?.[0]?.coding?.[0]?.code === 'vital-signs')!;
+  assert.equal(vit.category[0].coding[0].display, 'vital-signs');
+  assert.throws(() => importFiles(new FhirStore(), [lupe], { rebaseTo: 'yesterday' }), /rebaseTo is not a date-time/);
+});

@@ -20,6 +20,7 @@ interface ServeFlags {
   host: string;
   strict: boolean;
   skipBilling: boolean;
+  rebaseDates: boolean;
   json: boolean;
 }
 
@@ -42,6 +43,7 @@ export function register(program: Command): void {
     .option('--host <host>', 'interface to bind', '127.0.0.1')
     .option('--strict', 'validate POSTed resources as FHIR R4 and require imports to resolve every reference', false)
     .option('--skip-billing', 'do not import Claim / ExplanationOfBenefit resources', false)
+    .option('--rebase-dates', 'shift imported dates by whole days so the latest is within the 24 h before 2023-11-13T10:15Z', false)
     .option('--json', 'print the startup summary as one JSON line', false)
     .action(async (o: ServeFlags) => {
       if (!(WORLD_NAMES as readonly string[]).includes(o.world)) {
@@ -58,7 +60,7 @@ export function register(program: Command): void {
 
       let w;
       try {
-        w = await loadWorld({ world, seed, patients, imports: o.import, strict: o.strict, skipBilling: o.skipBilling });
+        w = await loadWorld({ world, seed, patients, imports: o.import, strict: o.strict, skipBilling: o.skipBilling, rebaseImports: o.rebaseDates });
       } catch (e) {
         if (e instanceof ImportError) throw new CliError(`--import ${e.message}`);
         if (e instanceof RangeError) throw new CliError(e.message);

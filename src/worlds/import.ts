@@ -19,6 +19,7 @@ import { join, basename } from 'node:path';
 import type { Resource } from '../fhir/types.js';
 import type { StoreLoader } from '../fhir/store-api.js';
 import { R4_RESOURCE_TYPES } from '../fhir/resource-types.js';
+import { parseFhirDate } from '../fhir/dates.js';
 
 export class ImportError extends Error {
   constructor(message: string, readonly file: string, readonly line?: number) {
@@ -32,6 +33,12 @@ export const BILLING_TYPES = ['Claim', 'ExplanationOfBenefit'] as const;
 export interface ImportOptions {
   /** Skip Claim and ExplanationOfBenefit resources (references to them are then reported as dangling). */
   skipBilling?: boolean;
+  /**
+   * Re-base dates: shift every date / dateTime / instant value (outside `meta`) by the same whole number of days so
+   * that the latest one lies within the 24 h before this instant, never after it (e.g. MedAgentBench's NOW).
+   * Billing resources (Claim, ExplanationOfBenefit) shift too but do not count (their billing periods may end later). Intervals, times of day and offsets are preserved; birth dates shift too (ages at events stay the same).
+   */
+  rebaseTo?: string;
   /** First numeric id for resources that get a server id (bundle POST / urn:uuid entries). */
   firstId?: number;
   /** Does the target store already hold `type/id`? (references into the world's own data are not dangling) */
@@ -71,6 +78,8 @@ export interface ImportReport {
   deceasedPatients: number;
   /** The highest numeric id assigned (or firstId - 1 if none). */
   lastId: number;
+  /** Days every date was shifted by (`rebaseTo`), or 0. */
+  rebasedDays: number;
 }
 
 interface Item {
@@ -256,7 +265,7 @@ export function importFiles(store: StoreLoader, paths: string[], opts: ImportOpt
   const report: ImportReport = {
     files: [], counts: {}, skipped: {}, idsAssigned: 0, referencesRewritten: 0,
     unresolved: { total: 0, dangling: 0, conditional: 0, byTarget: {}, examples: [] },
-    deceasedPatients: 0, lastId: (opts.firstId ?? 1) - 1,
+    deceasedPatients: 0, lastId: (opts.firstId ?? 1) - 1, rebasedDays: 0,
   };
   const files = listImportFiles(paths);
   let items: Item[] = [];
@@ -363,6 +372,26 @@ export function importFiles(store: StoreLoader, paths: string[], opts: ImportOpt
     walk(it, it.resource, '');
     if (it.resource.resourceType === 'Patient' && (it.resource.deceasedDateTime !== undefined || it.resource.deceasedBoolean === true)) report.deceasedPatients++;
   }
+  if (opts.rebaseTo !== undefined) {
+    const target = Date.parse(opts.rebaseTo);
+    if (!Number.isFinite(target)) throw new ImportError(`rebaseTo is not a date-time: ${JSON.stringify(opts.rebaseTo)}`, '(options)');
+    // The latest of all shiftable values (not only the primary dates: `issued`, period ends, … must not pass NOW).
+    // Billing resources do not count: Synthea's ExplanationOfBenefit billing periods run a year past the care.
+    let latest = -Infinity;
+    const billing = new Set<string>(BILLING_TYPES);
+    for (const it of items) {
+      if (billing.has(it.resource.resourceType)) continue;
+      shiftDates(it.resource, 0, (v) => {
+        const d = parseFhirDate(v);
+        if (d && d[0] > latest) latest = d[0];
+      });
+    }
+    if (latest > -Infinity) {
+      const days = Math.floor((target - latest) / 86_400_000);
+      report.rebasedDays = days;
+      if (days !== 0) for (const it of items) shiftDates(it.resource, days);
+    }
+  }
   for (const it of items) {
     try {
       store.add(it.resource);
@@ -372,6 +401,36 @@ export function importFiles(store: StoreLoader, paths: string[], opts: ImportOpt
     report.counts[it.resource.resourceType] = (report.counts[it.resource.resourceType] ?? 0) + 1;
   }
   return report;
+}
+
+const DATE_VALUE_RE = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
+
+/** Shift every full date / dateTime / instant string (outside `meta`) by whole days, keeping its text format. */
+function shiftDates(node: any, days: number, visit?: (value: string) => void): void {
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      if (typeof node[i] === 'string') node[i] = shiftDate(node[i], days, visit);
+      else shiftDates(node[i], days, visit);
+    }
+    return;
+  }
+  if (!node || typeof node !== 'object') return;
+  for (const k of Object.keys(node)) {
+    if (k === 'meta' || k === 'id' || k === 'reference' || k === 'div' || k === 'data') continue;
+    const v = node[k];
+    if (typeof v === 'string') node[k] = shiftDate(v, days, visit);
+    else if (v && typeof v === 'object') shiftDates(v, days, visit);
+  }
+}
+
+function shiftDate(s: string, days: number, visit?: (value: string) => void): string {
+  const m = DATE_VALUE_RE.exec(s);
+  if (!m) return s;
+  if (visit) visit(s);
+  if (days === 0) return s;
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) + days * 86_400_000);
+  if (Number(m[1]) < 1000 || Number.isNaN(d.getTime())) return s;
+  return d.toISOString().slice(0, 10) + (m[4] ?? '');
 }
 
 /** One-line summary of a report, e.g. for the CLI. */

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { FhirStore } from '../fhir/store.js';
+import { MEDAGENTBENCH_NOW } from '../fhir/types.js';
 import { loadReplica, MEDAGENTBENCH_FIRST_ID, MEDAGENTBENCH_GENERATOR_VERSION, replicaMrns, evaluationMrns } from './medagentbench.js';
 import { loadSynthetic, SYNTHETIC_FIRST_ID, SYNTHETIC_GENERATOR_VERSION, type PlantedFacts } from './synthetic.js';
 import { importFiles, listImportFiles, ImportError, type ImportReport } from './import.js';
@@ -32,6 +33,8 @@ export interface LoadWorldOptions {
   strict?: boolean;
   /** Skip Claim / ExplanationOfBenefit when importing. */
   skipBilling?: boolean;
+  /** Shift imported dates by whole days so the latest falls on MedAgentBench's NOW day (not after NOW). */
+  rebaseImports?: boolean;
 }
 
 export interface World {
@@ -91,6 +94,7 @@ export async function loadWorld(opts: LoadWorldOptions = {}): Promise<World> {
     importReport = importFiles(store, files, {
       firstId: nextId,
       skipBilling: opts.skipBilling,
+      rebaseTo: opts.rebaseImports ? MEDAGENTBENCH_NOW : undefined,
       exists: (type, id) => store.read(type, id) !== undefined,
     });
     if (opts.strict && importReport.unresolved.total > 0) {
@@ -104,6 +108,7 @@ export async function loadWorld(opts: LoadWorldOptions = {}): Promise<World> {
     }
     for (const f of files) h.update(f.replace(/^.*[\\/]/, '')).update('\u0000').update(readFileSync(f));
     if (opts.skipBilling) h.update('skip-billing');
+    if (opts.rebaseImports) h.update('rebase');
     patientIds = store.search('Patient', []).handles.map((hd) => store.idOf('Patient', hd));
   }
   store.freeze();
