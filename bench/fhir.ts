@@ -152,12 +152,14 @@ async function main(): Promise<void> {
   gc?.();
   const heap0 = process.memoryUsage().heapUsed;
   const tBoot = performance.now();
+  const cpu0 = process.cpuUsage();
   const w = await loadWorld({ world: 'medagentbench' });
   const boot = performance.now() - tBoot;
+  const bootCpu = process.cpuUsage(cpu0);
   gc?.();
   const heap = process.memoryUsage().heapUsed;
   console.log(`world medagentbench: ${w.total.toLocaleString('en-US')} resources ${JSON.stringify(w.counts)}`);
-  console.log(`boot (generate + index): ${fmt(boot, 0)} ms   [goal ≤ 3000 ms]`);
+  console.log(`boot (generate + index): ${fmt(boot, 0)} ms wall, ${fmt((bootCpu.user + bootCpu.system) / 1000, 0)} ms CPU   [goal ≤ 3000 ms]`);
   console.log(`heap used: ${fmt(heap / 2 ** 20, 0)} MiB (world ${fmt((heap - heap0) / 2 ** 20, 0)} MiB)   [goal ≤ 1536 MiB]`);
 
   const store = w.store;

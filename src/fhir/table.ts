@@ -43,13 +43,19 @@ export class Interner {
     return id;
   }
 
+  private lastPatient = '';
+  private lastPatientIdx = -1;
+
   patient(id: string): number {
+    if (id === this.lastPatient) return this.lastPatientIdx;
     let p = this.patientIds.get(id);
     if (p === undefined) {
       p = this.patients.length;
       this.patientIds.set(id, p);
       this.patients.push(id);
     }
+    this.lastPatient = id;
+    this.lastPatientIdx = p;
     return p;
   }
 
@@ -89,9 +95,15 @@ type Compiled =
 
 export type LazySource = () => Resource;
 
+/** Numeric ids below this use a dense array (4 bytes per id up to the largest id seen). */
+const DENSE_IDS = 1 << 23;
+
 export class TypeTable {
   readonly ids: Array<string | number> = [];
-  readonly idToPos = new Map<string | number, number>();
+  /** Non-numeric ids (and numeric ids beyond the dense range) → position. */
+  private readonly idToPos = new Map<string | number, number>();
+  /** Numeric ids below DENSE_IDS → position + 1 (0 = absent): no hashing for the bulk of the data. */
+  private dense = new Int32Array(1024);
   readonly src: Array<Resource | LazySource> = [];
   readonly patient: number[] = [];
   readonly dLo: number[] = [];
@@ -111,8 +123,8 @@ export class TypeTable {
   readonly byPatient = new Map<number, number[]>();
   readonly byPatientCode = new Map<number, Map<number, number[]>>();
   readonly byPatientCategory = new Map<number, Map<number, number[]>>();
-  readonly byCode = new Map<number, number[]>();
-  readonly byCategory = new Map<number, number[]>();
+  /** token → positions, per field; built on first use once sealed (code-only searches are rare). */
+  private readonly byToken = new Map<TokenField, Map<number, number[]>>();
   /** Widest `date` range seen (for bounding ge/gt searches on the low end). */
   private maxDateSpan = 0;
   /** Set by `seal()` (base frozen): lazily built indexes below may then be cached. */
@@ -209,7 +221,12 @@ export class TypeTable {
   }
 
   posOf(id: string): number | undefined {
-    return this.idToPos.get(idKey(id));
+    const k = idKey(id);
+    if (typeof k === 'number' && k < DENSE_IDS) {
+      const v = k < this.dense.length ? this.dense[k] : 0;
+      return v === 0 ? undefined : v - 1;
+    }
+    return this.idToPos.get(k);
   }
 
   resourceAt(pos: number): Resource {
@@ -221,9 +238,21 @@ export class TypeTable {
   append(id: string, keys: IndexKeys, source: Resource | LazySource, stringParams: ReadonlySet<string>): number {
     const pos = this.ids.length;
     const k = idKey(id);
-    if (this.idToPos.has(k)) throw new Error(`duplicate id ${this.resourceType}/${id}`);
+    if (typeof k === 'number' && k < DENSE_IDS) {
+      if (k >= this.dense.length) {
+        let n = this.dense.length;
+        while (n <= k) n *= 2;
+        const grown = new Int32Array(n);
+        grown.set(this.dense);
+        this.dense = grown;
+      }
+      if (this.dense[k] !== 0) throw new Error(`duplicate id ${this.resourceType}/${id}`);
+      this.dense[k] = pos + 1;
+    } else {
+      if (this.idToPos.has(k)) throw new Error(`duplicate id ${this.resourceType}/${id}`);
+      this.idToPos.set(k, pos);
+    }
     this.ids.push(k);
-    this.idToPos.set(k, pos);
     this.src.push(source);
     const it = this.interner;
     let pat = -1;
@@ -241,8 +270,8 @@ export class TypeTable {
     this.d2Lo.push(keys.date2 ? keys.date2[0] : NaN);
     this.d2Hi.push(keys.date2 ? pointHigh(keys.date2) : NaN);
     this.lu.push(keys.lastUpdated ?? NaN);
-    this.addTokens('code', keys.code, pos, pat, this.byCode, this.byPatientCode);
-    this.addTokens('category', keys.category, pos, pat, this.byCategory, this.byPatientCategory);
+    this.addTokens('code', keys.code, pos, pat, this.byPatientCode);
+    this.addTokens('category', keys.category, pos, pat, this.byPatientCategory);
     this.addTokens('status', keys.status, pos, pat);
     if (keys.strings) {
       for (const name in keys.strings) {
@@ -261,12 +290,15 @@ export class TypeTable {
     return pos;
   }
 
+  private memoIdx: Map<number, Map<number, number[]>> | undefined;
+  private memoPat = -1;
+  private memoMap: Map<number, number[]> | undefined;
+
   private addTokens(
     field: TokenField,
     raw: string[] | undefined,
     pos: number,
     pat: number,
-    byTok?: Map<number, number[]>,
     byPatTok?: Map<number, Map<number, number[]>>,
   ): void {
     const col = this.cols[field];
@@ -274,14 +306,12 @@ export class TypeTable {
       for (const r of raw) {
         const t = this.interner.token(r);
         col.data.push(t);
-        if (byTok) {
-          const list = byTok.get(t);
-          if (!list) byTok.set(t, [pos]);
-          else if (list[list.length - 1] !== pos) list.push(pos);
-        }
         if (byPatTok && pat >= 0) {
-          let m = byPatTok.get(pat);
+          let m = byPatTok === this.memoIdx && pat === this.memoPat ? this.memoMap : byPatTok.get(pat);
           if (!m) byPatTok.set(pat, (m = new Map()));
+          this.memoIdx = byPatTok;
+          this.memoPat = pat;
+          this.memoMap = m;
           const list = m.get(t);
           if (!list) m.set(t, [pos]);
           else if (list[list.length - 1] !== pos) list.push(pos);
@@ -289,6 +319,26 @@ export class TypeTable {
       }
     }
     col.off.push(col.data.length);
+  }
+
+  /** token → positions for a field (sealed tables only; built in one pass on first use). */
+  private tokenIndex(field: TokenField): Map<number, number[]> | undefined {
+    if (!this.sealed) return undefined;
+    let m = this.byToken.get(field);
+    if (m) return m;
+    m = new Map();
+    const col = this.cols[field];
+    const n = this.size;
+    for (let p = 0; p < n; p++) {
+      for (let i = col.off[p]; i < col.off[p + 1]; i++) {
+        const t = col.data[i];
+        const l = m.get(t);
+        if (!l) m.set(t, [p]);
+        else if (l[l.length - 1] !== p) l.push(p);
+      }
+    }
+    this.byToken.set(field, m);
+    return m;
   }
 
   private compile(c: Criterion): Compiled {
@@ -382,10 +432,10 @@ export class TypeTable {
         }
       }
       used = patIdx;
-    } else if (codeIdx >= 0 || catIdx >= 0) {
+    } else if ((codeIdx >= 0 || catIdx >= 0) && this.sealed) {
       const ti = codeIdx >= 0 ? codeIdx : catIdx;
       const tc = compiled[ti] as Extract<Compiled, { k: 'token' }>;
-      const idx = tc.field === 'code' ? this.byCode : this.byCategory;
+      const idx = this.tokenIndex(tc.field)!;
       const lists: number[][] = [];
       for (const t of tc.set) {
         const l = idx.get(t);
@@ -522,8 +572,15 @@ function stokenMatch(vals: string[] | undefined, q: TokenValue[]): boolean {
 
 /** Numeric ids in canonical form are stored as numbers (cheaper map keys and no string per resource). */
 export function idKey(id: string): string | number {
-  const n = id.length > 0 && id.length < 16 && id.charCodeAt(0) !== 48 ? Number(id) : NaN;
-  return Number.isSafeInteger(n) && n > 0 && String(n) === id ? n : id;
+  const len = id.length;
+  if (len === 0 || len > 15 || id.charCodeAt(0) === 48) return id;
+  let n = 0;
+  for (let i = 0; i < len; i++) {
+    const c = id.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return id;
+    n = n * 10 + c;
+  }
+  return n;
 }
 
 function push(m: Map<number, number[]>, k: number, pos: number): void {
