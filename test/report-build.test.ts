@@ -162,3 +162,25 @@ test('model text is escaped in report.html (no markup from the run reaches the p
   assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;&lt;img src=x onerror=alert\(2\)&gt;/);
   assert.match(html, /evil&lt;b&gt;/);
 });
+
+test('leaderboard: a full 300-task v2 run is ranked in the paper and third-party tables; other task sets are not', async () => {
+  // 300 tasks, 171 correct (57.00%): between GPT-4o-mini 56.33% and the Harbor parity 57.89%
+  const episodes = Array.from({ length: 300 }, (_, i) => {
+    const fam = Math.floor(i / 30) + 1;
+    return { ...CLEAN_EPISODE, id: `task${fam}_${(i % 30) + 1}`, correct: i % 30 < 17 || (fam === 1 && i % 30 === 29) };
+  });
+  assert.equal(episodes.filter((e) => e.correct).length, 171);
+  const full = writeRunFolder(join(tmp, 'full-v2'), 'model', episodes, 'medagentbench-v2');
+  const out = join(tmp, 'lb');
+  assert.equal((await cli('report', full, '--out', out)).code, 0);
+  const md = readFileSync(join(out, 'report.md'), 'utf8');
+  assert.match(md, /\| 4 \| Gemini-1\.5 Pro \| 62\.00% \| 52\.67% \| 71\.33% \|  \|\n\| 5 \| \*\*full-v2\*\* \(this report\) \| 57\.00% \| 57\.33% \| 56\.67% \|  \|/); // query 86/150, action 85/150
+  assert.match(md, /\| 6 \| GPT-4o-mini \| 56\.33% \|/);
+  assert.match(md, /\| 4 \| \*\*full-v2\*\* \(this report\) \| 57\.00% \|/); // third-party table: 59.3, 58.0, 57.89, then this run
+  assert.doesNotMatch(md, /Not placed in a table/);
+  const small = await cli('report', baseDir, '--out', join(tmp, 'lb2'));
+  assert.equal(small.code, 0);
+  const md2 = readFileSync(join(tmp, 'lb2', 'report.md'), 'utf8');
+  assert.doesNotMatch(md2, /\(this report\)/);
+  assert.match(md2, /Not placed in a table \(task set differs from every published table\): base \(crafted, 12 tasks, 50\.0%\)/);
+});

@@ -43,7 +43,7 @@ export interface Episode {
   rounds?: number;
 }
 
-export function writeRunFolder(dir: string, agent: string, episodes: Episode[]): string {
+export function writeRunFolder(dir: string, agent: string, episodes: Episode[], taskSetName = 'crafted'): string {
   mkdirSync(dir, { recursive: true });
   const lines: RunsLine[] = [];
   const grades: GradedTask[] = [];
@@ -73,7 +73,7 @@ export function writeRunFolder(dir: string, agent: string, episodes: Episode[]):
     total: grades.length, correct, successRate: correct / grades.length, querySR: 0, actionSR: 0, perFamily: fam, statusCounts,
     tokens: { prompt: 0, completion: 0 }, wallMs: 0,
     manifest: {
-      harnessVersion: 'test', taskSet: { name: 'crafted', sha256: '0'.repeat(64), count: grades.length }, promptTemplateSha256: '', functionsSha256: '',
+      harnessVersion: 'test', taskSet: { name: taskSetName, sha256: '0'.repeat(64), count: grades.length }, promptTemplateSha256: '', functionsSha256: '',
       world: { name: 'crafted', fingerprint: 'x' }, apiBase: BASE, postMode: 'official', maxRounds: 8, agent: { name: agent, config: {} },
     },
   };

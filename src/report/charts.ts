@@ -2,6 +2,7 @@
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { BEHAVIOURS } from './behaviours.js';
+import { comparable } from './leaderboard.js';
 import type { Leaderboard, RunAnalysis } from './types.js';
 
 export const PALETTE = ['#4C78A8', '#F58518', '#54A24B', '#B279A2', '#E45756', '#72B7B2', '#EECA3B', '#9D755D'];
@@ -57,10 +58,13 @@ export function leaderboardChartSpec(runs: RunAnalysis[], board: Leaderboard): R
       values.push({ name: t.id.startsWith('third-party') ? r.model : `${r.model}${r.size && r.size !== 'N/A' ? ` (${r.size})` : ''}`, sr: r.overall, kind });
     }
   }
-  for (const r of runs) values.push({ name: `▶ ${r.label} (${r.scores.total} tasks)`, sr: r.scores.successRate, kind: 'this report' });
+  for (const r of runs) {
+    const same = board.tables.some((t) => comparable(r, t) && t.tasks === 300);
+    values.push({ name: `▶ ${r.label} (${r.scores.total} tasks)`, sr: r.scores.successRate, kind: same ? 'this report' : 'this report (other task set)' });
+  }
   values.sort((a, b) => b.sr - a.sr || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return {
-    title: 'Overall success rate beside published MedAgentBench results',
+    title: 'Overall success rate beside published MedAgentBench results (300-task tables)',
     width: 440,
     height: { step: 17 },
     data: { values },
@@ -72,7 +76,7 @@ export function leaderboardChartSpec(runs: RunAnalysis[], board: Leaderboard): R
           x: { field: 'sr', type: 'quantitative', title: 'success rate', scale: { domain: [0, 1] }, axis: { format: '.0%' } },
           color: {
             field: 'kind', type: 'nominal', title: null,
-            scale: { domain: ['this report', 'published', 'published (unconfirmed)', 'third-party run'], range: ['#E45756', '#4C78A8', '#A9C4E0', '#BAB0AC'] },
+            scale: { domain: ['this report', 'this report (other task set)', 'published', 'published (unconfirmed)', 'third-party run'], range: ['#E45756', '#F2A7A6', '#4C78A8', '#A9C4E0', '#BAB0AC'] },
           },
         },
       },

@@ -2,6 +2,7 @@
 import { BEHAVIOURS } from './behaviours.js';
 import { clip, num, pct, pval, signed, signedPct } from './format.js';
 import { GET_OK_PREFIX } from './history.js';
+import { comparable } from './leaderboard.js';
 import type { CaseStudy, ReportData, RunAnalysis } from './types.js';
 
 export const esc = (s: string): string =>
@@ -94,9 +95,13 @@ function leaderboard(data: ReportData, svg: string): string {
   const out: string[] = ['<h2 id="leaderboard">Leaderboard</h2>',
     '<p class="muted">Published MedAgentBench results beside the runs of this report. Rows marked <em>unconfirmed</em> were not checked against the paper table; third-party runs are public repositories, not peer reviewed.</p>',
     `<div class="chart">${svg}</div>`];
+  const other = data.runs.filter((r) => !data.leaderboard.tables.some((t) => comparable(r, t)));
+  if (other.length) {
+    out.push(`<p class="muted">Not placed in a table (task set differs from every published table): ${other.map((r) => `${esc(r.label)} (${esc(r.taskSet)}, ${r.scores.total} tasks, ${pct(r.scores.successRate)})`).join('; ')}. The chart shows them for orientation only.</p>`);
+  }
   for (const t of data.leaderboard.tables) {
     const rows = t.rows.map((r) => ({ name: esc(r.model + (r.size && r.size !== 'N/A' ? ` (${r.size})` : '')), overall: r.overall, q: r.query, a: r.action, mark: r.confirmed ? '' : r.note ?? 'unconfirmed', run: false }));
-    for (const r of data.runs.filter((x) => x.scores.total === t.tasks)) {
+    for (const r of data.runs.filter((x) => comparable(x, t))) {
       rows.push({ name: `${esc(r.label)} (this report)`, overall: r.scores.successRate, q: r.scores.query.total ? r.scores.query.sr : null, a: r.scores.action.total ? r.scores.action.sr : null, mark: '', run: true });
     }
     rows.sort((x, y) => y.overall - x.overall);

@@ -1,7 +1,7 @@
 /** The bundled published MedAgentBench results (data/leaderboard/medagentbench.json). */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Leaderboard } from './types.js';
+import type { Leaderboard, LeaderboardTable, RunAnalysis } from './types.js';
 
 /** Path of the bundled leaderboard file (works from src/ under tsx and from dist/). */
 export const LEADERBOARD_PATH = fileURLToPath(new URL('../../data/leaderboard/medagentbench.json', import.meta.url));
@@ -17,4 +17,9 @@ export function loadLeaderboard(path: string = LEADERBOARD_PATH): Leaderboard {
     }
   }
   return raw;
+}
+
+/** A run is comparable with a published table when it ran the same task set in full. */
+export function comparable(run: RunAnalysis, table: LeaderboardTable): boolean {
+  return run.taskSet === table.taskSet && run.scores.total === table.tasks;
 }

@@ -1,6 +1,7 @@
 /** report.md */
 import { BEHAVIOURS } from './behaviours.js';
 import { clip, num, pct, pval, signed, signedPct } from './format.js';
+import { comparable } from './leaderboard.js';
 import type { CaseStudy, ReportData, RunAnalysis } from './types.js';
 
 const esc = (s: string): string => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -45,13 +46,13 @@ export function leaderboardSection(data: ReportData): string {
   for (const t of data.leaderboard.tables) {
     out.push(`### ${t.title}`, '', `Source: ${t.source}`, '');
     const rows = t.rows.map((r) => ({ name: r.model + (r.size && r.size !== 'N/A' ? ` (${r.size})` : ''), overall: r.overall, q: r.query, a: r.action, mark: r.confirmed ? '' : r.note ?? 'unconfirmed', run: false }));
-    const same = data.runs.filter((r) => r.scores.total === t.tasks);
+    const same = data.runs.filter((r) => comparable(r, t));
     for (const r of same) rows.push({ name: `**${r.label}** (this report)`, overall: r.scores.successRate, q: r.scores.query.total ? r.scores.query.sr : null, a: r.scores.action.total ? r.scores.action.sr : null, mark: '', run: true });
     rows.sort((x, y) => y.overall - x.overall);
     out.push(table(['#', 'Model', 'Overall', 'Query', 'Action', 'Note'], rows.map((r, i) => [String(i + 1), r.name, pct(r.overall, 2), r.q === null ? '—' : pct(r.q, 2), r.a === null ? '—' : pct(r.a, 2), r.mark ? `*${r.mark}*` : ''])), '');
   }
-  const other = data.runs.filter((r) => !data.leaderboard.tables.some((t) => t.tasks === r.scores.total));
-  if (other.length) out.push(`Runs not placed in a table (task count differs from every published table): ${other.map((r) => `${r.label} (${r.scores.total} tasks, ${pct(r.scores.successRate)})`).join('; ')}. They appear in the chart only for orientation.`, '');
+  const other = data.runs.filter((r) => !data.leaderboard.tables.some((t) => comparable(r, t)));
+  if (other.length) out.push(`Not placed in a table (task set differs from every published table): ${other.map((r) => `${r.label} (${r.taskSet}, ${r.scores.total} tasks, ${pct(r.scores.successRate)})`).join('; ')}. The chart shows them for orientation only.`, '');
   return out.join('\n');
 }
 
