@@ -54,13 +54,17 @@ export function normalizeTurn(m: ChatMessage): string {
   return normalizeWhitespace(m.content);
 }
 
-/** sha256 over the normalized conversation: role + normalized content of every turn, in order. */
+/**
+ * sha256 over the normalized conversation: role + content of every turn, in order. Assistant turns (the trainable
+ * text, which models format freely) are normalized (`normalizeTurn`); user turns are the harness's own byte-exact
+ * strings (prompt, FHIR responses, reply templates) and are hashed as they are.
+ */
 export function contentHash(messages: ChatMessage[]): string {
   const h = createHash('sha256');
   for (const m of messages) {
     h.update(m.role);
     h.update('\u0000');
-    h.update(normalizeTurn(m));
+    h.update(m.role === 'assistant' ? normalizeTurn(m) : m.content);
     h.update('\u0001');
   }
   return h.digest('hex');

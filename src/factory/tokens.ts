@@ -68,9 +68,15 @@ export function estimateTextTokens(text: string): number {
   return n;
 }
 
+const cache = new WeakMap<ChatMessage[], number>();
+
+/** Estimated tokens of a conversation rendered with the Qwen3 chat template (memoized per messages array). */
 export function estimateChatTokens(messages: ChatMessage[]): number {
+  const hit = cache.get(messages);
+  if (hit !== undefined) return hit;
   let n = 0;
   for (const m of messages) n += 5 + estimateTextTokens(m.content);
+  cache.set(messages, n + 4);
   return n + 4;
 }
 
