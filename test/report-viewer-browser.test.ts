@@ -62,6 +62,8 @@ test('viewer in Chromium: grid, filters, trajectories with grader checks; report
     await page.selectOption('#f-verdict', 'correct');
     assert.deepEqual((await shown()).sort(), ['0:task5_1', '0:task9_1', '1:task2_3', '1:task5_1', '1:task7_1']);
     assert.equal(await page.locator('#count').textContent(), '5 of 28 task results match');
+    await page.selectOption('#f-verdict', 'differs');
+    assert.deepEqual((await shown()).sort(), ['0:task2_3', '0:task7_1', '0:task9_1', '1:task2_3', '1:task7_1', '1:task9_1']);
     await page.selectOption('#f-verdict', '');
     await page.selectOption('#f-behaviour', 'wrong-post-url');
     await page.screenshot({ path: join(OUT, 'viewer-filtered.png'), fullPage: true });

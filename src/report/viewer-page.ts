@@ -118,6 +118,11 @@ a{color:var(--accent)}
     if (f.behaviour && cell.behaviours.indexOf(f.behaviour) < 0) return false;
     if (f.verdict === 'correct' && !cell.correct) return false;
     if (f.verdict === 'incorrect' && cell.correct) return false;
+    if (f.verdict === 'differs') {
+      var seen = {};
+      task.runs.forEach(function (c) { if (c) seen[c.correct ? 'y' : 'n'] = true; });
+      if (!(seen.y && seen.n)) return false;
+    }
     return true;
   }
 
@@ -151,7 +156,7 @@ a{color:var(--accent)}
       select('f-family', 'Family', [['', 'All families']].concat(d.families.map(function (x) { return [x, x]; })), f.family),
       select('f-status', 'Status', [['', 'All statuses']].concat(d.statuses.map(function (x) { return [x, x]; })), f.status),
       select('f-behaviour', 'Behaviour', [['', 'Any behaviour']].concat(d.behaviours.map(function (b) { return [b.id, b.title]; })), f.behaviour),
-      select('f-verdict', 'Verdict', [['', 'All'], ['correct', 'Correct'], ['incorrect', 'Incorrect']], f.verdict),
+      select('f-verdict', 'Verdict', [['', 'All'], ['correct', 'Correct'], ['incorrect', 'Incorrect']].concat(d.runs.length > 1 ? [['differs', 'Differs between runs']] : []), f.verdict),
       el('span', { id: 'count' })
     ]));
     var grid = el('div', { cls: 'grid' });
