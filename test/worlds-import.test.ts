@@ -205,3 +205,27 @@ test('re-basing dates to NOW keeps intervals and formats; nothing ends up after 
   assert.equal(vit.category[0].coding[0].display, 'vital-signs');
   assert.throws(() => importFiles(new FhirStore(), [lupe], { rebaseTo: 'yesterday' }), /rebaseTo is not a date-time/);
 });
+
+test('MedAgentBench compat codes (opt-in): local K/GLU/A1C/BP codings, rounded values, flowsheet BP string', () => {
+  const fabian = join(BUNDLES, readdirSync(BUNDLES).find((f) => f.startsWith('Fabian'))!);
+  const verbatim = new FhirStore();
+  importFiles(verbatim, [fabian], { firstId: 1 });
+  const pid = verbatim.searchResources('Patient', [])[0]!.id!;
+  assert.equal(verbatim.searchResources('Observation', `patient=${pid}&code=A1C`).length, 0);
+  const s = new FhirStore();
+  const r = importFiles(s, [fabian], { firstId: 1, medagentbenchCodes: true });
+  assert.ok(r.localCodesAdded > 0);
+  const a1c = s.searchResources('Observation', `patient=${pid}&code=A1C`);
+  const a1cLoinc = verbatim.searchResources('Observation', `patient=${pid}&code=4548-4`);
+  assert.ok(a1c.length > 0);
+  assert.equal(a1c.length, a1cLoinc.length);
+  for (let i = 0; i < a1c.length; i++) {
+    assert.equal(a1c[i]!.valueQuantity.value, Math.round(a1cLoinc[i]!.valueQuantity.value * 10) / 10);
+    assert.deepEqual(a1c[i]!.code.coding.map((c: { code: string }) => c.code), ['4548-4', 'A1C']);
+  }
+  assert.ok(s.searchResources('Observation', `patient=${pid}&code=K`).length > 0);
+  assert.ok(s.searchResources('Observation', `patient=${pid}&code=GLU`).length > 0);
+  const bp = s.searchResources('Observation', `patient=${pid}&code=BP`);
+  assert.ok(bp.length > 0);
+  for (const o of bp) assert.match(o.valueString, /^\d{2,3}\/\d{2,3} mmHg$/);
+});

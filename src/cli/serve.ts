@@ -21,6 +21,7 @@ interface ServeFlags {
   strict: boolean;
   skipBilling: boolean;
   rebaseDates: boolean;
+  medagentbenchCodes: boolean;
   json: boolean;
 }
 
@@ -43,6 +44,7 @@ export function register(program: Command): void {
     .option('--host <host>', 'interface to bind', '127.0.0.1')
     .option('--strict', 'validate POSTed resources as FHIR R4 and require imports to resolve every reference', false)
     .option('--skip-billing', 'do not import Claim / ExplanationOfBenefit resources', false)
+    .option('--medagentbench-codes', 'add local lab/vital codes (K, GLU, A1C, MG, BP, …) to imported Observations, values rounded', false)
     .option('--rebase-dates', 'shift imported dates by whole days so the latest is within the 24 h before 2023-11-13T10:15Z', false)
     .option('--json', 'print the startup summary as one JSON line', false)
     .action(async (o: ServeFlags) => {
@@ -60,7 +62,7 @@ export function register(program: Command): void {
 
       let w;
       try {
-        w = await loadWorld({ world, seed, patients, imports: o.import, strict: o.strict, skipBilling: o.skipBilling, rebaseImports: o.rebaseDates });
+        w = await loadWorld({ world, seed, patients, imports: o.import, strict: o.strict, skipBilling: o.skipBilling, rebaseImports: o.rebaseDates, medagentbenchCodes: o.medagentbenchCodes });
       } catch (e) {
         if (e instanceof ImportError) throw new CliError(`--import ${e.message}`);
         if (e instanceof RangeError) throw new CliError(e.message);

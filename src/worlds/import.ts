@@ -20,6 +20,7 @@ import type { Resource } from '../fhir/types.js';
 import type { StoreLoader } from '../fhir/store-api.js';
 import { R4_RESOURCE_TYPES } from '../fhir/resource-types.js';
 import { parseFhirDate } from '../fhir/dates.js';
+import { BP_DIASTOLIC, BP_LOINC, BP_SYSTOLIC, LABS, LOINC, POC_GLU_LOINC, VITALS } from './catalog.js';
 
 export class ImportError extends Error {
   constructor(message: string, readonly file: string, readonly line?: number) {
@@ -39,6 +40,13 @@ export interface ImportOptions {
    * Billing resources (Claim, ExplanationOfBenefit) shift too but do not count (their billing periods may end later). Intervals, times of day and offsets are preserved; birth dates shift too (ages at events stay the same).
    */
   rebaseTo?: string;
+  /**
+   * MedAgentBench compat mode: Observations with a known LOINC (potassium 2823-3/6298-4, glucose 2345-7/2339-0/41653-7,
+   * HbA1c 4548-4, magnesium 19123-9, BMP/CBC, vitals) get the local base-name coding under http://loinc.org as well
+   * (`K`, `GLU`, `A1C`, `MG`, `HEARTRATE`, …) and their value rounded to clinical precision; BP panels (55284-4,
+   * 85354-9) get the `BP` coding and a flowsheet `valueString` ("128/76 mmHg"). Off by default (imports verbatim).
+   */
+  medagentbenchCodes?: boolean;
   /** First numeric id for resources that get a server id (bundle POST / urn:uuid entries). */
   firstId?: number;
   /** Does the target store already hold `type/id`? (references into the world's own data are not dangling) */
@@ -80,6 +88,8 @@ export interface ImportReport {
   lastId: number;
   /** Days every date was shifted by (`rebaseTo`), or 0. */
   rebasedDays: number;
+  /** Observations that received a local MedAgentBench coding (`medagentbenchCodes`). */
+  localCodesAdded: number;
 }
 
 interface Item {
@@ -265,7 +275,7 @@ export function importFiles(store: StoreLoader, paths: string[], opts: ImportOpt
   const report: ImportReport = {
     files: [], counts: {}, skipped: {}, idsAssigned: 0, referencesRewritten: 0,
     unresolved: { total: 0, dangling: 0, conditional: 0, byTarget: {}, examples: [] },
-    deceasedPatients: 0, lastId: (opts.firstId ?? 1) - 1, rebasedDays: 0,
+    deceasedPatients: 0, lastId: (opts.firstId ?? 1) - 1, rebasedDays: 0, localCodesAdded: 0,
   };
   const files = listImportFiles(paths);
   let items: Item[] = [];
@@ -392,6 +402,9 @@ export function importFiles(store: StoreLoader, paths: string[], opts: ImportOpt
       if (days !== 0) for (const it of items) shiftDates(it.resource, days);
     }
   }
+  if (opts.medagentbenchCodes) {
+    for (const it of items) if (it.resource.resourceType === 'Observation' && addLocalCodes(it.resource)) report.localCodesAdded++;
+  }
   for (const it of items) {
     try {
       store.add(it.resource);
@@ -431,6 +444,40 @@ function shiftDate(s: string, days: number, visit?: (value: string) => void): st
   const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) + days * 86_400_000);
   if (Number(m[1]) < 1000 || Number.isNaN(d.getTime())) return s;
   return d.toISOString().slice(0, 10) + (m[4] ?? '');
+}
+
+/** LOINC → [local code, decimals] for the compat mode. */
+const LOCAL_BY_LOINC = new Map<string, [string, number]>();
+for (const d of Object.values(LABS)) LOCAL_BY_LOINC.set(d.loinc, [d.local, d.decimals]);
+for (const d of Object.values(VITALS)) LOCAL_BY_LOINC.set(d.loinc, [d.local, d.decimals]);
+for (const [loinc, local] of [
+  ['6298-4', 'K'], ['2339-0', 'GLU'], [POC_GLU_LOINC.code, 'GLU'], ['2947-0', 'NA'], ['2069-3', 'CL'], ['20565-8', 'CO2'],
+  ['6299-2', 'BUN'], ['38483-4', 'CR'], ['49765-1', 'CA'], ['2708-6', 'SPO2'], ['8331-1', 'TEMP'],
+] as const) {
+  LOCAL_BY_LOINC.set(loinc, [local, (LABS as Record<string, { decimals: number }>)[local]?.decimals ?? VITALS[local]!.decimals]);
+}
+
+function addLocalCodes(r: Resource): boolean {
+  const codings: any[] = Array.isArray(r.code?.coding) ? r.code.coding : [];
+  const loinc = codings.find((c) => c && c.system === LOINC && typeof c.code === 'string' && (LOCAL_BY_LOINC.has(c.code) || c.code === BP_LOINC.code || c.code === '55284-4'));
+  if (!loinc) return false;
+  if (loinc.code === BP_LOINC.code || loinc.code === '55284-4') {
+    if (codings.some((c) => c?.code === 'BP')) return false;
+    codings.push({ system: LOINC, code: 'BP', display: 'BP' });
+    const comp = (code: string) => (Array.isArray(r.component) ? r.component : []).find((c: any) => c?.code?.coding?.some((x: any) => x?.code === code))?.valueQuantity?.value;
+    const sys = comp(BP_SYSTOLIC.code);
+    const dia = comp(BP_DIASTOLIC.code);
+    if (r.valueString === undefined && typeof sys === 'number' && typeof dia === 'number') r.valueString = `${Math.round(sys)}/${Math.round(dia)} mmHg`;
+    return true;
+  }
+  const [local, decimals] = LOCAL_BY_LOINC.get(loinc.code)!;
+  if (codings.some((c) => c?.code === local)) return false;
+  codings.push({ system: LOINC, code: local, display: local });
+  if (typeof r.valueQuantity?.value === 'number') {
+    const f = 10 ** decimals;
+    r.valueQuantity.value = Math.round(r.valueQuantity.value * f) / f;
+  }
+  return true;
 }
 
 /** One-line summary of a report, e.g. for the CLI. */

@@ -35,6 +35,8 @@ export interface LoadWorldOptions {
   skipBilling?: boolean;
   /** Shift imported dates by whole days so the latest falls on MedAgentBench's NOW day (not after NOW). */
   rebaseImports?: boolean;
+  /** MedAgentBench compat codes on imported Observations (local `K`, `GLU`, `A1C`, `MG`, `BP`, …; see import.ts). */
+  medagentbenchCodes?: boolean;
 }
 
 export interface World {
@@ -95,6 +97,7 @@ export async function loadWorld(opts: LoadWorldOptions = {}): Promise<World> {
       firstId: nextId,
       skipBilling: opts.skipBilling,
       rebaseTo: opts.rebaseImports ? MEDAGENTBENCH_NOW : undefined,
+      medagentbenchCodes: opts.medagentbenchCodes,
       exists: (type, id) => store.read(type, id) !== undefined,
     });
     if (opts.strict && importReport.unresolved.total > 0) {
@@ -109,6 +112,7 @@ export async function loadWorld(opts: LoadWorldOptions = {}): Promise<World> {
     for (const f of files) h.update(f.replace(/^.*[\\/]/, '')).update('\u0000').update(readFileSync(f));
     if (opts.skipBilling) h.update('skip-billing');
     if (opts.rebaseImports) h.update('rebase');
+    if (opts.medagentbenchCodes) h.update('medagentbench-codes');
     patientIds = store.search('Patient', []).handles.map((hd) => store.idOf('Patient', hd));
   }
   store.freeze();
