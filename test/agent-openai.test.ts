@@ -141,3 +141,15 @@ test('preflight: unreachable endpoint fails, reachable one passes', async () => 
   const down = new OpenAIAgent({ model: 'm1', baseUrls: ['http://127.0.0.1:9/v1'], env: {}, maxRetries: 0 });
   await assert.rejects(down.preflight(), /unreachable/);
 });
+
+test('timeouts: a hung request is aborted and retried', async () => {
+  const slow = await startMockOpenAI({ script: (req) => (req.attempt === 1 ? { fault: 'hang', ms: 2000 } : 'FINISH(["late"])') });
+  try {
+    const a = createAgent('openai:m', { baseUrls: [slow.url], env: {}, timeoutMs: 200, maxRetries: 2 });
+    const r = await runEpisode({ index: 0, task: task('x'), agent: a, fhir, prompt: 'p' });
+    assert.equal(r.output.result, '["late"]');
+    assert.equal(slow.stats.faults['hang'], 1);
+  } finally {
+    await slow.close();
+  }
+});

@@ -23,8 +23,13 @@ export class JsonlAppender {
   }
 
   append(value: unknown): void {
+    this.appendText(JSON.stringify(value));
+  }
+
+  /** Append one line of already-serialised JSON (no newline inside). */
+  appendText(json: string): void {
     if (this.failure) throw this.failure;
-    writeSync(this.fd, JSON.stringify(value) + '\n');
+    writeSync(this.fd, json + '\n');
     this.written++;
     if (this.sync) this.kick();
     else this.synced = this.written;

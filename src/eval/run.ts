@@ -18,7 +18,7 @@ import { VERSION } from '../version.js';
 import type { FhirBackend } from './backend.js';
 import type { GradedTask, RunManifest, RunSummary, RunsLine } from './types.js';
 import { JsonlAppender, readJsonl, truncateTo } from './jsonl.js';
-import { agentBenchOverall, familyOf, summarize } from './score.js';
+import { agentBenchOverall, familyOf, outputJson, overallText, summarize } from './score.js';
 
 /** What a run needs of a task set (`loadTaskSet` from src/tasks returns it). */
 export type TaskSet = Pick<LoadedTaskSet, 'name' | 'tasks' | 'sha256'>;
@@ -228,6 +228,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const statsOut = new JsonlAppender(paths.episodes, opts.fsync ?? true);
   const errOut = new JsonlAppender(paths.errors, opts.fsync ?? true);
   const grades = new Map<number, GradeResult>();
+  const historyJson = new Map<number, string>();
   const gradeCtx: GraderContext = { apiBase, fhir: opts.backend.base };
 
   const showBar = opts.progress ?? Boolean(process.stderr.isTTY);
@@ -286,8 +287,12 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
         opts.onEpisode?.({ index, id: task.id, status: 'agent failed' });
         continue;
       }
-      const line: RunsLine = { index, error: null, info: null, output: res.output, time: agentBenchTime(Date.now()) };
-      runsOut.append(line);
+      // serialise the history once: the runs line and overall.json reuse it
+      const hj = JSON.stringify(res.output.history);
+      historyJson.set(index, hj);
+      runsOut.appendText(
+        `{"index":${index},"error":null,"info":null,"output":${outputJson(res.output, hj)},"time":${JSON.stringify(agentBenchTime(Date.now()))}}`,
+      );
       const st: EpisodeStatsLine = {
         index,
         rounds: res.rounds,
@@ -361,7 +366,10 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const verdict = new Map(graded.map((g) => [g.index, g.correct]));
   const ranOk = graded.filter((g) => outputs.has(g.index));
   const overall = agentBenchOverall(finished, (o) => verdict.get(o.index as number) === true);
-  writeAtomic(paths.overall, JSON.stringify(overall, null, 4) + '\n');
+  writeAtomic(
+    paths.overall,
+    overallText(overall, (o) => historyJson.get(o.index as number) ?? JSON.stringify(o.history)),
+  );
   writeAtomic(paths.grades, graded.map((g) => JSON.stringify(g)).join('\n') + (graded.length ? '\n' : ''));
   const summary = summarize(
     ranOk,

@@ -50,6 +50,28 @@ export function agentBenchOverall(outputs: TaskOutput[], correct: (o: TaskOutput
   return { total: n, validation, custom: { 'success rate': n > 0 ? good / n : 0, raw_results: raw } };
 }
 
+/** The JSON of one TaskOutput, composed from a pre-serialised history (same bytes as JSON.stringify(output)). */
+export function outputJson(o: TaskOutput, historyJson: string, status = String(o.status)): string {
+  return `{"index":${JSON.stringify(o.index)},"status":${JSON.stringify(status)},"result":${JSON.stringify(o.result)},"history":${historyJson}}`;
+}
+
+/**
+ * overall.json text: the summary part indented like AgentBench's file, `raw_results` one compact TaskOutput per line
+ * (composed from the histories serialised once when the run log was written).
+ */
+export function overallText(overall: AgentBenchOverall, historyJson: (o: TaskOutput) => string): string {
+  const head = JSON.stringify({ total: overall.total, validation: overall.validation }, null, 4);
+  const raw = overall.custom.raw_results.map((o) => '            ' + outputJson(o, historyJson(o)));
+  return (
+    head.slice(0, -2) +
+    ',\n    "custom": {\n        "success rate": ' +
+    JSON.stringify(overall.custom['success rate']) +
+    ',\n        "raw_results": [' +
+    (raw.length ? '\n' + raw.join(',\n') + '\n        ]' : ']') +
+    '\n    }\n}\n'
+  );
+}
+
 function sr(c: number, t: number): number {
   return t > 0 ? c / t : 0;
 }

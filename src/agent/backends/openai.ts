@@ -8,6 +8,7 @@
  */
 import OpenAI, { APIConnectionError, APIError } from 'openai';
 import type { Agent, AgentReply, EpisodeInfo } from '../types.js';
+import { nodeFetch } from './node-fetch.js';
 import type { HistoryItem } from '../../tasks/types.js';
 
 export interface OpenAIAgentOptions {
@@ -64,7 +65,7 @@ export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
  * The context-limit rule needs that text, so such bodies are wrapped as `{"error": {"message": <text>}}`.
  */
 export const fetchKeepingErrorText: typeof fetch = async (input, init) => {
-  const res = await fetch(input, init);
+  const res = await nodeFetch(input, init);
   if (res.status < 400) return res;
   const text = await res.text();
   let body = text;
