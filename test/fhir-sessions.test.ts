@@ -99,6 +99,23 @@ describe('FHIR sessions', () => {
     assert.equal(store.read('Observation', stored.id!, 'a')?.valueString, '1/1 mmHg');
   });
 
+  it('audits lazily added keys against the materialised JSON', () => {
+    const { store } = buildFixture();
+    assert.deepEqual(store.auditKeys(), []);
+    const s = new FhirStore();
+    s.addLazy('Observation', '7', { patient: 'S1', code: ['http://loinc.org|K'] }, () => ({
+      resourceType: 'Observation',
+      id: '7',
+      code: { coding: [{ system: 'http://loinc.org', code: 'MG' }] },
+      subject: { reference: 'Patient/S1' },
+      effectiveDateTime: '2023-11-13T10:00:00+00:00',
+    }));
+    const problems = s.auditKeys();
+    assert.equal(problems.length, 2, problems.join('\n'));
+    assert.match(problems[0], /^Observation\/7 code: indexed \["http:\/\/loinc.org\|K"\], JSON gives \["http:\/\/loinc.org\|MG"\]$/);
+    assert.match(problems[1], /^Observation\/7 date: indexed null/);
+  });
+
   it('needs freeze() before sessions and assigns numeric ids to base resources without one', () => {
     const s = new FhirStore();
     s.add({ resourceType: 'Patient', id: 'S1' });

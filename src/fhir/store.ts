@@ -328,6 +328,43 @@ export class FhirStore implements StoreLoader {
   }
 
   /**
+   * Check that the index keys of base resources equal what the store extracts from their JSON (catches a bulk world
+   * whose `addLazy` keys disagree with its materialised resources). Checks every `step`-th resource of each type;
+   * returns one line per disagreement (empty = consistent).
+   */
+  auditKeys(step = 1): string[] {
+    const problems: string[] = [];
+    const norm = (k: IndexKeys) => {
+      const tokens = (xs?: string[]) => (xs ? [...new Set(xs.map((x) => (x.includes('|') ? x : `|${x}`)))].sort() : []);
+      const point = (r?: [number, number]) => (r ? [r[0], r[1] - r[0] <= 60_000 ? r[0] + 1 : r[1]] : null);
+      const strings: Record<string, string[]> = {};
+      for (const [n, v] of Object.entries(k.strings ?? {})) if (v.length) strings[n] = [...v].sort();
+      return {
+        patient: k.patient ?? null,
+        code: tokens(k.code),
+        category: tokens(k.category),
+        status: tokens(k.status).map((t) => t.slice(t.indexOf('|') + 1)),
+        date: point(k.date),
+        date2: point(k.date2),
+        lastUpdated: k.lastUpdated ?? null,
+        strings,
+      };
+    };
+    for (const [type, t] of this.tables) {
+      for (let p = 0; p < t.size; p += Math.max(1, step)) {
+        const stored = norm(t.keysAt(p));
+        const extracted = norm(extractKeys(t.resourceAt(p)));
+        for (const f of Object.keys(stored) as Array<keyof typeof stored>) {
+          const a = JSON.stringify(stored[f]);
+          const b = JSON.stringify(extracted[f]);
+          if (a !== b) problems.push(`${type}/${t.idAt(p)} ${f}: indexed ${a}, JSON gives ${b}`);
+        }
+      }
+    }
+    return problems;
+  }
+
+  /**
    * SHA-256 over every base resource (type, id, JSON) in insertion order: equal fingerprints mean an unchanged base.
    * Materialises everything; meant for tests and audits, not hot paths.
    */

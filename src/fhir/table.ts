@@ -543,6 +543,27 @@ export class TypeTable {
     }
   }
 
+  /** The index keys stored for a position (normalised as indexed: interned tokens back to strings). */
+  keysAt(pos: number): IndexKeys {
+    const it = this.interner;
+    const keys: IndexKeys = {};
+    if (this.patient[pos] >= 0) keys.patient = it.patients[this.patient[pos]];
+    for (const f of ['code', 'category', 'status'] as const) {
+      const col = this.cols[f];
+      if (col.off[pos + 1] > col.off[pos]) {
+        keys[f] = col.data.slice(col.off[pos], col.off[pos + 1]).map((t) => `${it.tokSystem[t]}|${it.tokCode[t]}`);
+      }
+    }
+    if (this.dLo[pos] === this.dLo[pos]) keys.date = [this.dLo[pos], this.dHi[pos]];
+    if (this.d2Lo[pos] === this.d2Lo[pos]) keys.date2 = [this.d2Lo[pos], this.d2Hi[pos]];
+    if (this.lu[pos] === this.lu[pos]) keys.lastUpdated = this.lu[pos];
+    for (const [name, col] of this.strings) {
+      const v = col[pos];
+      if (v) (keys.strings ??= {})[name] = v;
+    }
+    return keys;
+  }
+
   /** Sort key (low bound of a date key) for `_sort`. */
   sortValue(key: 'date' | 'date2' | 'lastUpdated', p: number): number {
     return key === 'date' ? this.dLo[p] : key === 'date2' ? this.d2Lo[p] : this.lu[p];
