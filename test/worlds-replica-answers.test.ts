@@ -34,7 +34,12 @@ const taskFile = JSON.parse(readFileSync('../shared/reference/medagentbench/test
 
 /** Official-grader-style scan of one patient's observations of one code. */
 async function scan(get: GetJson, mrn: string, code: string) {
-  const bundle = (await get(`${BASE}Observation?patient=${mrn}&code=${code}&_count=5000&_format=json`)) as { entry?: Array<{ resource: Resource }> };
+  const bundle = (await get(`${BASE}Observation?patient=${mrn}&code=${code}&_count=5000&_format=json`)) as {
+    entry?: Array<{ resource: Resource }>;
+    link?: Array<{ relation: string }>;
+  };
+  // At most 5000 per (patient, code): the grader reads a single page.
+  assert.ok(!bundle.link?.some((l) => l.relation === 'next'), `${mrn} ${code}: more than one page at _count=5000`);
   const entries = bundle.entry ?? [];
   for (const e of entries) {
     const r = e.resource;
