@@ -203,6 +203,9 @@ describe('FHIR server: paging, _count, _sort', () => {
       assert.equal(c.total, 45);
       assert.equal(c.entry, undefined);
     }
+    assert.equal((await get(app, `${BASE}/Observation?patient=S1&_total=accurate`)).json().total, 45);
+    assert.equal((await get(app, `${BASE}/Observation?patient=S1&_total=none&_count=50`)).json().total, undefined);
+    assert.equal((await get(app, `${BASE}/Observation?patient=S1&_total=exact`)).status, 400);
     const none = (await get(app, `${BASE}/Observation?patient=S2`)).json();
     assert.equal(none.total, 0);
     assert.equal(none.entry, undefined);

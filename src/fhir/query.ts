@@ -36,6 +36,8 @@ export interface ParsedQuery {
   count?: number;
   /** `_summary=count`. */
   summaryCount: boolean;
+  /** `_total`: `accurate` prints the total on every page, `none` never; default (HAPI) only without a next page. */
+  totalMode?: 'none' | 'estimate' | 'accurate';
 }
 
 /** Upper-case and strip accents: HAPI's normalisation for string search. */
@@ -211,7 +213,8 @@ function applyControl(q: ParsedQuery, defs: Record<string, ParamDef>, name: stri
       else if (value !== 'false') throw bad(`Unsupported _summary value "${value}" (supported: count, false)`);
       return;
     case '_total':
-      if (!['none', 'estimate', 'accurate'].includes(value)) throw bad(`Invalid _total value "${value}"`);
+      if (value !== 'none' && value !== 'estimate' && value !== 'accurate') throw bad(`Invalid _total value "${value}" (expected none, estimate or accurate)`);
+      q.totalMode = value;
       return;
   }
 }

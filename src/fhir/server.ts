@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { FhirError, operationOutcome, type OutcomeIssue } from './errors.js';
 import { compact, pretty } from './json.js';
-import { parseSearch } from './query.js';
+import { parseSearch, type ParsedQuery } from './query.js';
 import { R4_RESOURCE_TYPES } from './resource-types.js';
 import { GENERIC_PARAMS, PARAM_DOCS, SEARCH_PARAMS, paramsFor } from './search-params.js';
 import { DEFAULT_SESSION, SESSION_ID_RE, type FhirStore } from './store.js';
@@ -278,11 +278,11 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     if (hasNext) remember(bundleId, paging);
     const next = hasNext ? nextUrl(base, bundleId, count, count, pairs) : undefined;
     if (prettyPrint) {
-      const body = bundleText(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, next, undefined, session);
+      const body = bundleText(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, next, undefined, session, q.totalMode);
       if (cacheKey !== undefined) cacheResponse(cacheKey, { body, ...(hasNext ? { paging: [bundleId, paging] as [string, PagedSearch] } : {}) });
       return respond(200, body);
     }
-    return out(200, bundle(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, next, undefined, session));
+    return out(200, bundle(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, next, undefined, session, q.totalMode));
   }
 
   function nextUrl(base: string, id: string, offset: number, count: number, pairs: Array<[string, string]>): string {
@@ -303,9 +303,10 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     next: string | undefined,
     prev: string | undefined,
     session: string,
+    totalMode?: ParsedQuery['totalMode'],
   ): Record<string, unknown> {
     const b: Record<string, unknown> = { resourceType: 'Bundle', id, meta: { lastUpdated: store.clock }, type: 'searchset' };
-    if (!next) b.total = total;
+    if (totalMode === 'accurate' || (!next && totalMode !== 'none')) b.total = total;
     const link = [{ relation: 'self', url: self }];
     if (next) link.push({ relation: 'next', url: next });
     if (prev) link.push({ relation: 'previous', url: prev });
@@ -339,8 +340,9 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     next: string | undefined,
     prev: string | undefined,
     session: string,
+    totalMode?: ParsedQuery['totalMode'],
   ): string | Uint8Array {
-    const head = pretty(bundle(base, id, type, [], 0, 0, total, self, next, prev, session));
+    const head = pretty(bundle(base, id, type, [], 0, 0, total, self, next, prev, session, totalMode));
     const end = Math.min(handles.length, offset + count);
     if (end <= offset) return head;
     const n = end - offset;
@@ -384,8 +386,8 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     const hasNext = count > 0 && result.total > offset + count;
     const next = hasNext ? nextUrl(base, id, offset + count, count, p.pairs) : undefined;
     const prev = offset > 0 ? nextUrl(base, id, Math.max(0, offset - count), count, p.pairs) : undefined;
-    if (prettyPrint) return respond(200, bundleText(base, id, p.resourceType, result.handles, offset, count, result.total, self, next, prev, session));
-    return out(200, bundle(base, id, p.resourceType, result.handles, offset, count, result.total, self, next, prev, session));
+    if (prettyPrint) return respond(200, bundleText(base, id, p.resourceType, result.handles, offset, count, result.total, self, next, prev, session, q.totalMode));
+    return out(200, bundle(base, id, p.resourceType, result.handles, offset, count, result.total, self, next, prev, session, q.totalMode));
   }
 
   async function create(
