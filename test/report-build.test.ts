@@ -184,3 +184,15 @@ test('leaderboard: a full 300-task v2 run is ranked in the paper and third-party
   assert.doesNotMatch(md2, /\(this report\)/);
   assert.match(md2, /Not placed in a table \(task set differs from every published table\): base \(crafted, 12 tasks, 50\.0%\)/);
 });
+
+test('three runs: each later run is compared with the first; same folder names get distinct labels', () => {
+  const again = writeRunFolder(join(tmp, 'second', 'base'), 'base-model', baseEpisodes());
+  const data = buildReport([baseDir, ftDir, again]);
+  assert.deepEqual(data.runs.map((r) => r.label), [`${tmp.split('/').pop()}/base`, 'finetuned', 'second/base']);
+  assert.equal(data.comparisons.length, 2);
+  assert.deepEqual(data.comparisons.map((c) => [c.other, c.mcnemar.fixed, c.mcnemar.broken, c.mcnemar.pValue]), [
+    ['finetuned', 5, 1, 14 / 64],
+    ['second/base', 0, 0, 1],
+  ]);
+  assert.deepEqual(data.comparisons[1]!.caseStudies, []);
+});

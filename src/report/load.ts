@@ -114,8 +114,9 @@ export function loadRun(dirArg: string): LoadedRun {
 export function loadRuns(dirs: string[]): LoadedRun[] {
   if (dirs.length === 0) throw new RunFolderError('no run folder given');
   const runs = dirs.map(loadRun);
-  const count = (l: string): number => runs.filter((r) => r.label === l).length;
-  for (const r of runs) if (count(r.label) > 1) r.label = `${basename(dirname(r.dir))}/${basename(r.dir)}`;
+  const counts = new Map<string, number>();
+  for (const r of runs) counts.set(r.label, (counts.get(r.label) ?? 0) + 1);
+  for (const r of runs) if (counts.get(r.label)! > 1) r.label = `${basename(dirname(r.dir))}/${basename(r.dir)}`;
   const used = new Map<string, number>();
   for (const r of runs) {
     const n = (used.get(r.label) ?? 0) + 1;
