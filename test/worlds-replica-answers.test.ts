@@ -153,6 +153,8 @@ test('no clinical data after NOW; non-cohort patients have no MG/K/GLU/A1C; volu
       const r = store.resourceOf('Observation', h);
       const pid = (r.subject.reference as string).slice('Patient/'.length);
       assert.ok(cohort.has(pid), `${code} for non-cohort patient ${pid}`);
+      assert.match(r.effectiveDateTime, TIME_RE, `${code} ${r.id}`);
+      assert.ok(Number.isFinite(Number(r.valueQuantity?.value)), `${code} ${r.id}: valueQuantity.value`);
     }
   }
   const counts = build.clinical.counts();
