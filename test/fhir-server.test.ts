@@ -152,6 +152,13 @@ describe('FHIR server: HAPI format', () => {
     );
   });
 
+  it('tolerates a double slash after the base (`{api_base}/Patient`), printing links on the clean base', async () => {
+    const r = await get(app, `${BASE}//Patient?identifier=S6534835&_format=json`);
+    assert.equal(r.status, 200);
+    assert.equal(r.json().link[0].url, `${BASE}/Patient?_format=json&identifier=S6534835`);
+    assert.equal((await get(app, `${BASE}//Patient/S6534835`)).status, 200);
+  });
+
   it('answers metadata with a CapabilityStatement of exactly the supported parameters', async () => {
     const r = await get(app, `${BASE}/metadata`);
     assert.equal(r.status, 200);
