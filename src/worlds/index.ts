@@ -61,6 +61,8 @@ export interface World {
 }
 
 export { evaluationMrns, replicaMrns };
+export { importFiles, ImportError } from './import.js';
+export type { ImportReport, ImportOptions } from './import.js';
 export type { PlantedFacts };
 
 /** Build a world. Throws RangeError on bad options and ImportError on bad import files. */
