@@ -205,3 +205,38 @@ test('overall.json text equals the AgentBench object; runs lines equal JSON.stri
   const empty = agentBenchOverall([], () => false);
   assert.deepEqual(JSON.parse(overallText(empty, () => '[]')), JSON.parse(JSON.stringify(empty)));
 });
+
+test('--fhir-url: an external server over HTTP gives byte-identical transcripts and verdicts', async () => {
+  const { startFhirServer } = await import('../src/fhir/server.js');
+  const { externalBackend } = await import('../src/eval/backend.js');
+  const { createAgent: mk } = await import('../src/agent/create.js');
+  const { officialGrader } = await import('../src/eval/setup.js');
+  const store = new FhirStore();
+  loadReplica(store);
+  const server = await startFhirServer(store);
+  try {
+    const ext = externalBackend(server.url, 'http://localhost:8080/fhir/');
+    const pick = { families: ['task4', 'task9', 'task10'], limit: 45, concurrency: 4, progress: false } as const;
+    const a = await runEval({ out: tmp(), taskSet, agent: mk('oracle'), backend, grade: officialGrader, ...pick, families: [...pick.families] });
+    const b = await runEval({ out: tmp(), taskSet, agent: mk('oracle'), backend: ext, grade: officialGrader, ...pick, families: [...pick.families] });
+    assert.equal(a.summary!.correct, 45);
+    assert.equal(b.summary!.correct, 45);
+    const hist = (dir: string) =>
+      new Map(lines(join(dir, 'runs.jsonl')).map((l) => [l.index, JSON.stringify(l.output)]));
+    const ha = hist(a.dir);
+    const hb = hist(b.dir);
+    assert.equal(ha.size, 45);
+    for (const [i, h] of ha) {
+      const o = hb.get(i)!;
+      if (o !== h) {
+        let k = 0;
+        while (k < h.length && h[k] === o[k]) k++;
+        assert.fail(`task index ${i} differs at ${k}: embedded …${h.slice(k - 80, k + 80)}… vs external …${o.slice(k - 80, k + 80)}…`);
+      }
+    }
+    assert.ok(!readFileSync(join(b.dir, 'runs.jsonl'), 'utf8').includes(server.url), 'the real address never reaches the transcript');
+    assert.deepEqual(b.summary!.manifest.world, { fhirUrl: server.url });
+  } finally {
+    await server.close();
+  }
+});

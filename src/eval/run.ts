@@ -5,7 +5,7 @@
  * reads them back (a torn last line is cut off), skips finished episodes and refuses when the manifest changed.
  * overall.json, grades.jsonl and summary.json are derived files, rewritten atomically at the end.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Agent } from '../agent/types.js';
@@ -18,7 +18,7 @@ import { VERSION } from '../version.js';
 import type { FhirBackend } from './backend.js';
 import type { GradedTask, RunManifest, RunSummary, RunsLine } from './types.js';
 import { JsonlAppender, readJsonl, truncateTo } from './jsonl.js';
-import { agentBenchOverall, familyOf, outputJson, overallText, summarize } from './score.js';
+import { agentBenchOverall, familyOf, outputJson, overallChunks, summarize } from './score.js';
 
 /** What a run needs of a task set (`loadTaskSet` from src/tasks returns it). */
 export type TaskSet = Pick<LoadedTaskSet, 'name' | 'tasks' | 'sha256'>;
@@ -114,6 +114,17 @@ function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
+function writeChunksAtomic(path: string, chunks: Iterable<string>): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    for (const c of chunks) writeSync(fd, c);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v && typeof v === 'object') {
@@ -176,7 +187,9 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const selected = selectTasks(opts.taskSet.tasks, opts.families, opts.limit);
   if (selected.length === 0) throw new EvalError('no task matches --tasks-filter/--limit');
   const manifest = buildManifest(opts);
-  const runId = sha256Hex(canonical(manifest)).slice(0, 12);
+  // Session ids: run + task index. The run part leaves out where the FHIR data lives, so the same run against the
+  // embedded world or an external ehrgym server produces the same session ids (and byte-identical transcripts).
+  const runId = sha256Hex(canonical({ ...manifest, world: undefined })).slice(0, 12);
   const paths = Object.fromEntries(Object.entries(RUN_FILES).map(([k, f]) => [k, join(dir, f)])) as Record<
     keyof typeof RUN_FILES,
     string
@@ -366,9 +379,9 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const verdict = new Map(graded.map((g) => [g.index, g.correct]));
   const ranOk = graded.filter((g) => outputs.has(g.index));
   const overall = agentBenchOverall(finished, (o) => verdict.get(o.index as number) === true);
-  writeAtomic(
+  writeChunksAtomic(
     paths.overall,
-    overallText(overall, (o) => historyJson.get(o.index as number) ?? JSON.stringify(o.history)),
+    overallChunks(overall, (o) => historyJson.get(o.index as number) ?? JSON.stringify(o.history)),
   );
   writeAtomic(paths.grades, graded.map((g) => JSON.stringify(g)).join('\n') + (graded.length ? '\n' : ''));
   const summary = summarize(

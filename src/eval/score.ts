@@ -56,20 +56,22 @@ export function outputJson(o: TaskOutput, historyJson: string, status = String(o
 }
 
 /**
- * overall.json text: the summary part indented like AgentBench's file, `raw_results` one compact TaskOutput per line
- * (composed from the histories serialised once when the run log was written).
+ * overall.json as a sequence of chunks: the summary part indented like AgentBench's file, `raw_results` one compact
+ * TaskOutput per line (composed from the histories serialised once when the run log was written). Chunks can be
+ * written one by one, so a large run never builds the whole file as one string.
  */
-export function overallText(overall: AgentBenchOverall, historyJson: (o: TaskOutput) => string): string {
+export function* overallChunks(overall: AgentBenchOverall, historyJson: (o: TaskOutput) => string): Generator<string> {
   const head = JSON.stringify({ total: overall.total, validation: overall.validation }, null, 4);
-  const raw = overall.custom.raw_results.map((o) => '            ' + outputJson(o, historyJson(o)));
-  return (
-    head.slice(0, -2) +
-    ',\n    "custom": {\n        "success rate": ' +
-    JSON.stringify(overall.custom['success rate']) +
-    ',\n        "raw_results": [' +
-    (raw.length ? '\n' + raw.join(',\n') + '\n        ]' : ']') +
-    '\n    }\n}\n'
-  );
+  yield head.slice(0, -2) + ',\n    "custom": {\n        "success rate": ' + JSON.stringify(overall.custom['success rate']) + ',\n        "raw_results": [';
+  const raw = overall.custom.raw_results;
+  for (let i = 0; i < raw.length; i++) {
+    yield (i === 0 ? '\n' : ',\n') + '            ' + outputJson(raw[i], historyJson(raw[i]));
+  }
+  yield (raw.length ? '\n        ]' : ']') + '\n    }\n}\n';
+}
+
+export function overallText(overall: AgentBenchOverall, historyJson: (o: TaskOutput) => string): string {
+  return [...overallChunks(overall, historyJson)].join('');
 }
 
 function sr(c: number, t: number): number {
