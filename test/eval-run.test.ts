@@ -240,3 +240,22 @@ test('--fhir-url: an external server over HTTP gives byte-identical transcripts 
     await server.close();
   }
 });
+
+test('--api-base: prompts, transcripts and grading use the advertised base', async () => {
+  const { createAgent: mk } = await import('../src/agent/create.js');
+  const { officialGrader } = await import('../src/eval/setup.js');
+  const store = new FhirStore();
+  loadReplica(store);
+  const base = 'http://ehr.example.org:9090/fhir/';
+  const custom = embeddedBackend(store, { name: 'medagentbench', fingerprint: 'test-replica' }, base);
+  const r = await runEval({ out: tmp(), taskSet, agent: mk('oracle'), backend: custom, grade: officialGrader, apiBase: base, families: ['task9', 'task10'], limit: 40, concurrency: 4, progress: false });
+  assert.equal(r.summary!.correct, 40);
+  assert.equal(r.summary!.manifest.apiBase, base);
+  const text = readFileSync(join(r.dir, 'runs.jsonl'), 'utf8');
+  assert.ok(text.includes(`Note that you should use ${base} as the api_base.`));
+  assert.ok(text.includes(`POST ${base}ServiceRequest`));
+  assert.ok(!text.includes('localhost:8080'));
+  // the same log graded against the official base fails the exact-URL checks of the action tasks
+  const rg = await regradeRuns({ taskSet, runsPath: join(r.dir, 'runs.jsonl'), grade: officialGrader, ctx: { apiBase: 'http://localhost:8080/fhir/', fhir: backend.base } });
+  assert.ok(rg.correct < 40);
+});

@@ -7,7 +7,14 @@ import type { GradeResult, TaskOutput } from '../tasks/types.js';
  *   error.jsonl    AgentBench-compatible, samples whose agent failed (may be absent)
  *   overall.json   AgentBench-compatible: {total, validation: {...}, custom: {"success rate", raw_results}}
  *   summary.json   RunSummary (ours)
- *   grades.jsonl   one GradedTask per line, in task order (ours; re-derivable with `ehrgym grade`)
+ *   grades.jsonl   one GradedTask per line, in task order (ours; re-derivable with `ehrgym grade`); samples that
+ *                  only appear in error.jsonl are listed with status `running`, correct false
+ *   manifest.json  RunManifest, written first; `--resume` refuses when it differs
+ *   episodes.jsonl one line per finished episode: {index, rounds, promptTokens, completionTokens, ms} (ours)
+ *
+ * runs.jsonl, error.jsonl and episodes.jsonl are append-only (one write per line, fdatasync'd); the other files are
+ * derived and rewritten atomically when a run completes. Statuses in runs.jsonl are the raw SampleStatus values;
+ * overall.json's raw_results carry the AgentBench `Correct`/`Incorrect` suffix.
  */
 export interface RunsLine {
   index: number;
