@@ -1,6 +1,7 @@
 /** Session overlays: isolation, determinism of ids, O(1) drop, and an unchanged base after many sessions. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { FhirDecimal } from '../src/fhir/decimal.js';
 import { FhirError } from '../src/fhir/errors.js';
 import { FhirStore } from '../src/fhir/store.js';
 import { buildFixture } from './fhir-fixtures.js';
@@ -93,6 +94,9 @@ describe('FHIR sessions', () => {
     assert.throws(() => {
       (p.name as Array<{ family: string }>)[0].family = 'Changed';
     }, TypeError);
+    const withDecimal = store.create({ resourceType: 'Observation', valueQuantity: { value: new FhirDecimal('2.0'), unit: 'mg/dL' } }, 'a');
+    assert.ok(withDecimal.valueQuantity.value instanceof FhirDecimal);
+    assert.equal(withDecimal.valueQuantity.value.text, '2.0');
     const posted = bp('S1', '1/1 mmHg');
     const stored = store.create(posted, 'a');
     posted.valueString = 'mutated after POST';

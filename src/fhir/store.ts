@@ -9,6 +9,7 @@
  * - Search results list base matches first (insertion order), then the session's own resources.
  */
 import { createHash } from 'node:crypto';
+import { FhirDecimal } from './decimal.js';
 import { FhirError } from './errors.js';
 import { extractKeys } from './extract.js';
 import { parseSearch, type ParsedQuery } from './query.js';
@@ -64,6 +65,15 @@ function stringParams(type: string): Set<string> {
     STRING_PARAMS_CACHE.set(type, s);
   }
   return s;
+}
+
+/** Deep copy of JSON data; FhirDecimal values (immutable) are kept as they are. */
+function cloneJson(v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || v instanceof FhirDecimal) return v;
+  if (Array.isArray(v)) return v.map(cloneJson);
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) out[k] = cloneJson((v as Record<string, unknown>)[k]);
+  return out;
 }
 
 function deepFreeze<T>(o: T): T {
@@ -229,7 +239,7 @@ export class FhirStore implements StoreLoader {
     const s = this.session(sessionId);
     const id = String(this.maxNumericId + 1 + s.seq);
     s.seq++;
-    const { resourceType, id: _ignored, meta, ...rest } = structuredClone(resource);
+    const { resourceType, id: _ignored, meta, ...rest } = cloneJson(resource) as Resource;
     const stored: Resource = {
       resourceType,
       id,
