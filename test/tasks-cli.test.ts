@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../src/cli/index.js';
+import { Command, CommanderError } from 'commander';
+import { register } from '../src/cli/tasks.js';
+import { CliError } from '../src/cli/errors.js';
 import { loadTaskSet } from '../src/tasks/loader.js';
 import { pyJsonDumps } from '../src/tasks/pysem.js';
 import { FAMILIES } from '../src/tasks/registry.js';
@@ -25,7 +27,19 @@ async function run(...args: string[]): Promise<{ code: number; out: string; err:
   process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
   process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
   try {
-    const code = await main(['node', 'ehrgym', ...args]);
+    // the command alone (as src/cli/index.ts registers it), with the entry point's error convention
+    const program = new Command().name('ehrgym').exitOverride();
+    register(program);
+    let code = 0;
+    try {
+      await program.parseAsync(['node', 'ehrgym', ...args]);
+    } catch (e) {
+      if (e instanceof CliError) {
+        err += `ehrgym: ${e.message}\n`;
+        code = e.exitCode;
+      } else if (e instanceof CommanderError) code = e.exitCode;
+      else throw e;
+    }
     return { code, out, err };
   } finally {
     process.stdout.write = ow;
