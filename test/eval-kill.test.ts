@@ -1,0 +1,63 @@
+/**
+ * kill -9 in the middle of a run, then --resume: no episode lost or duplicated, same totals as an uninterrupted run.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startMockOpenAI } from '../src/agent/mock-openai.js';
+import { getFamily } from '../src/tasks/registry.js';
+import { runEval } from '../src/eval/run.js';
+import { createAgent } from '../src/agent/create.js';
+import { openTaskSet, openBackend, officialGrader } from '../src/eval/setup.js';
+import type { HistoryItem } from '../src/tasks/types.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const countLines = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter(Boolean).length : 0);
+
+test('kill -9 mid-run, then resume: nothing lost, nothing duplicated, same totals', async () => {
+  const taskSet = openTaskSet('medagentbench-v2');
+  const byQuestion = new Map(taskSet.tasks.map((t) => [t.instruction, t]));
+  const mock = await startMockOpenAI({
+    model: 'mock-expert',
+    latencyMs: 40,
+    keepBodies: false,
+    script: (req) => {
+      const task = byQuestion.get(req.prompt.slice(req.prompt.indexOf('\nQuestion: ') + 11))!;
+      const history: HistoryItem[] = req.messages.map((m) => ({ role: m.role === 'assistant' ? 'agent' : 'user', content: m.content }));
+      return getFamily(task.id.split('_')[0]).solve(task, history);
+    },
+  });
+  try {
+    const out = mkdtempSync(join(tmpdir(), 'ehrgym-kill-'));
+    const runs = join(out, 'runs.jsonl');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/eval-child.ts', out, mock.url, '30'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code, sig) => r(sig ? -1 : code)));
+    // wait until some episodes are on disk, then kill -9 mid-run
+    for (let i = 0; i < 400 && countLines(runs) < 8; i++) await sleep(25);
+    child.kill('SIGKILL');
+    assert.equal(await exited, -1, 'the child was killed before finishing');
+    // complete lines only: a line cut by the kill (no newline yet) is not an episode on disk
+    const before = readFileSync(runs, 'utf8').split('\n').length - 1;
+    assert.ok(before >= 8 && before < 30, `killed mid-run (${before} lines)`);
+    assert.ok(!existsSync(join(out, 'summary.json')));
+
+    const backend = await openBackend({ apiBase: 'http://localhost:8080/fhir/' });
+    const calls0 = mock.stats.completions;
+    const r = await runEval({
+      out, taskSet, agent: createAgent('openai:mock-expert', { baseUrls: [mock.url], env: {} }), backend, grade: officialGrader,
+      families: ['task2'], limit: 30, concurrency: 4, resume: true, progress: false,
+    });
+    const idx = readFileSync(runs, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).index);
+    assert.equal(idx.length, 30);
+    assert.equal(new Set(idx).size, 30);
+    assert.equal(r.ran, 30 - before);
+    assert.equal(mock.stats.completions - calls0, 2 * (30 - before), 'only the missing episodes were run');
+    assert.equal(r.summary!.correct, 30);
+    assert.equal(r.summary!.statusCounts.completed, 30);
+  } finally {
+    await mock.close();
+  }
+});
