@@ -2,7 +2,7 @@
  * Data factory benchmark: verified examples per second end to end for the default corpus.
  *
  *   npm run bench:factory           (node --import tsx bench/factory.ts)
- *   options: --size N (default 1530), --patients N (default 600), --concurrency N (default 8)
+ *   options: --size N (default 1530), --patients N (default 500), --concurrency N (default 8)
  *
  * The synthetic world (seed 1) is built once and timed on its own; then the whole pipeline — synthesize (family
  * generators over the world), solve every instance with its expert solver through the official episode loop over
@@ -26,7 +26,7 @@ function arg(name: string, dflt: number): number {
 }
 
 const size = arg('size', 1530);
-const patients = arg('patients', 600);
+const patients = arg('patients', 500);
 const concurrency = arg('concurrency', 8);
 const base = realDeps();
 const t0 = performance.now();

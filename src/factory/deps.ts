@@ -36,7 +36,7 @@ export type { GradeResult, GraderContext, HistoryItem, TaskCase, TaskFamily, Tas
 
 
 /** The default synthetic cohort size for `generate` (enough patients for balanced branches at --size 1530). */
-export const DEFAULT_FACTORY_PATIENTS = 600;
+export const DEFAULT_FACTORY_PATIENTS = 500;
 
 /** The factory's dependencies on the real worlds and task families. */
 export function realDeps(): FactoryDeps {

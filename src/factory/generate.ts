@@ -136,6 +136,23 @@ function validate(p: GenerateParams, deps: FactoryDeps): Map<string, TaskFamily>
   return fams;
 }
 
+/**
+ * Retry a loopback request that failed below HTTP (a keep-alive socket the server closed while idle, reported by fetch
+ * as `fetch failed`): such a failure is not part of the protocol and must not end up in a transcript.
+ */
+export function retrying(send: FhirTransport, attempts = 4): FhirTransport {
+  return async (req) => {
+    for (let i = 1; ; i++) {
+      try {
+        return await send(req);
+      } catch (e) {
+        if (i >= attempts) throw e;
+        await new Promise((r) => setTimeout(r, 10 * i));
+      }
+    }
+  };
+}
+
 /** Run `fn` over `items` with at most `limit` in flight; results keep the input order. */
 export async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
@@ -204,7 +221,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
   const worldMeta = { name: world.name, seed: world.seed, patients: world.patients, fingerprint: world.fingerprint };
   try {
     const local: FhirTransport = inProcessTransport(server.app);
-    const remote: FhirTransport = httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url } });
+    const remote: FhirTransport = retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url } }));
     const access = { apiBase: OFFICIAL_API_BASE, fhir: local };
     const solveOne = async (inst: Instance, i: number): Promise<{ solved?: boolean; drop?: DropRecord; row?: CanonicalRow }> => {
       const { gen, family, variant } = inst;
@@ -255,6 +272,8 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
     const usedPatients = new Map<string, Set<string>>();
     const exhausted = new Set<string>();
     const attempts = new Map<string, number>();
+    const famDeficit = new Map<string, number>();
+    const reallocated: string[] = [];
     const dedupSeen = new Map<string, string>();
     const nextIndex = new Map<string, number>();
     let deduplicated = 0;
@@ -309,6 +328,29 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
         if (deficit > 0 && open.length > 0) {
           const extra = branchQuotas(open, deficit);
           for (const b of open) bq.set(b, bq.get(b)! + extra.get(b)!);
+        } else if (deficit > 0) famDeficit.set(fam, deficit);
+      }
+      // with --size (not --per-family), a family the pool cannot fill passes its deficit to the other families
+      if (p.perFamily === null) {
+        for (const [fam, deficit] of famDeficit) {
+          famDeficit.delete(fam);
+          quotas.set(fam, quotas.get(fam)! - deficit);
+          const open = [...REMAINDER_ORDER, ...p.families].filter((f, i, a) => a.indexOf(f) === i && wanted.has(f) && f !== fam && [...wanted.get(f)!.keys()].some((b) => !exhausted.has(`${f}|${b}`)));
+          if (open.length === 0) {
+            quotas.set(fam, quotas.get(fam)! + deficit); // nowhere to go: the size check reports it
+            continue;
+          }
+          const share = branchQuotas(open, deficit);
+          for (const f of open) {
+            const add = share.get(f)!;
+            if (add === 0) continue;
+            quotas.set(f, quotas.get(f)! + add);
+            const bq = wanted.get(f)!;
+            const openB = [...bq.keys()].filter((b) => !exhausted.has(`${f}|${b}`));
+            const extra = branchQuotas(openB, add);
+            for (const b of openB) bq.set(b, bq.get(b)! + extra.get(b)!);
+          }
+          reallocated.push(`${fam} -${deficit}`);
         }
       }
       for (const [fam, bq] of wanted) {
@@ -324,6 +366,12 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
           // draw in proportion to the share of this branch's earlier instances that survived every filter
           const tried = attempts.get(key) ?? 0;
           const yieldRate = round === 0 ? 1 : Math.max(0.02, (have(fam, b) + 1) / (tried + 1));
+          // a branch whose instances survive the filters less than 1 time in 10 (e.g. nearly every row is over
+          // --max-tokens) is not worth scanning the pool for: treat it as exhausted and move its deficit
+          if (tried >= 20 && have(fam, b) / tried < 0.1) {
+            exhausted.add(key);
+            continue;
+          }
           const want = Math.min(5000, Math.ceil((missing / yieldRate) * 1.15) + 2);
           let got = 0;
           const draw = async (branch: string | undefined, count: number, stream: string, patients: string[]) => {
@@ -351,9 +399,9 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
           };
           if (b === '*' || bq.size === 1) await draw(undefined, want, 'natural', training);
           else {
-            const hinted = hints?.get(b)?.filter((m) => trainingSet.has(m));
-            if (hinted?.length) await draw(b, want, `branch:${b}`, hinted);
-            if (got < want) await draw(b, want - got, `branch-scan:${b}`, training);
+            // with planted facts the hinted candidates are the pool; without, the generator scans all patients
+            if (hints) await draw(b, want, `branch:${b}`, (hints.get(b) ?? []).filter((m) => trainingSet.has(m)));
+            else await draw(b, want, `branch-scan:${b}`, training);
           }
           if (got === 0) exhausted.add(key);
           attempts.set(key, tried + got);

@@ -1,8 +1,9 @@
 /**
  * Candidate ordering for branch-balanced synthesis on a synthetic world. The world's planted facts say which patients
  * were built for which scenario; the family generator is then asked for a branch over those candidates first, so it
- * does not have to scan the whole cohort. The generator still derives every branch from the world's data (a wrong
- * hint costs time, never correctness), and falls back to scanning all training patients when hints run short.
+ * does not have to scan the whole cohort. The generator still derives every branch from the world's data, so a wrong
+ * hint can only make a branch come up short (its deficit then moves to the family's other branches), never mislabel
+ * a row. Worlds without planted facts are scanned patient by patient.
  */
 import type { PlantedFacts } from '../worlds/index.js';
 

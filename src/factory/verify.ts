@@ -12,7 +12,7 @@ import { runEpisode } from '../agent/loop.js';
 import { PolicyAgent } from '../agent/backends/scripted.js';
 import type { FactoryDeps, LoadedWorld } from './deps.js';
 import { readCorpus } from './io.js';
-import { pool } from './generate.js';
+import { pool, retrying } from './generate.js';
 import type { CanonicalRow } from './types.js';
 
 export interface VerifyFailure {
@@ -50,7 +50,7 @@ export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concu
           return `world ${w.name} cannot be loaded (${(e as Error).message.split('\n')[0]})`;
         }
         const server = await startFhirServer(world.store, { port: 0 });
-        return { world, server, remote: httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url } }), local: inProcessTransport(server.app) };
+        return { world, server, remote: retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url } })), local: inProcessTransport(server.app) };
       })());
     }
     return worlds.get(key)!;
