@@ -259,3 +259,20 @@ test('--api-base: prompts, transcripts and grading use the advertised base', asy
   const rg = await regradeRuns({ taskSet, runsPath: join(r.dir, 'runs.jsonl'), grade: officialGrader, ctx: { apiBase: 'http://localhost:8080/fhir/', fhir: backend.base } });
   assert.ok(rg.correct < 40);
 });
+
+test('replay:<runs.jsonl> re-sends a recorded run and reproduces it byte for byte', async () => {
+  const { createAgent: mk } = await import('../src/agent/create.js');
+  const { officialGrader } = await import('../src/eval/setup.js');
+  const sel = { families: ['task5', 'task6'], limit: 40, concurrency: 4, progress: false };
+  const a = await runEval({ out: tmp(), taskSet, agent: mk('oracle'), backend, grade: officialGrader, ...sel });
+  const b = await runEval({ out: tmp(), taskSet, agent: mk(`replay:${join(a.dir, 'runs.jsonl')}`), backend, grade: officialGrader, ...sel });
+  const outs = (d: string) => lines(join(d, 'runs.jsonl')).map((l) => JSON.stringify(l.output)).sort();
+  assert.deepEqual(outs(b.dir), outs(a.dir));
+  assert.equal(b.summary!.correct, 40);
+  // a recorded context-limit episode replays as a context limit; a missing index is an agent failure
+  const rec = join(tmp(), 'runs.jsonl');
+  writeFileSync(rec, JSON.stringify({ index: 30, error: null, info: null, output: { index: 30, status: 'agent context limit', result: null, history: [{ role: 'user', content: 'p' }] } }) + '\n');
+  const c = await runEval({ out: tmp(), taskSet, agent: mk(`replay:${rec}`), backend, grade: officialGrader, families: ['task2'], limit: 2, progress: false });
+  assert.equal(c.summary!.statusCounts['agent context limit'], 1);
+  assert.deepEqual(c.failed, [31]);
+});
