@@ -141,15 +141,18 @@ describe('FHIR server: HAPI format', () => {
     assert.ok(compact.text.includes('"value":4.0,'));
   });
 
-  it('escapes self-link values like HAPI and keeps repeated parameters in order', async () => {
+  it('escapes self-link names and values like HAPI and keeps repeated parameters in order', async () => {
     const { store: fx } = buildFixture();
     const a = createFhirApp(fx);
-    const r = await get(a, `${BASE}/Observation?patient=S1&date=ge2023-11-12T10:15:00%2B00:00&code=MG&date=le2023-11-13&_format=json`);
+    const r = await get(a, `${BASE}/Observation?patient=S1&date=ge2023-11-12T10:15:00%2B00:00&code=http://loinc.org|MG&date=le2023-11-13&_format=json`);
     assert.equal(r.status, 200);
     assert.equal(
       r.json().link[0].url,
-      `${BASE}/Observation?_format=json&code=MG&date=ge2023-11-12T10%3A15%3A00%2B00%3A00&date=le2023-11-13&patient=S1`,
+      `${BASE}/Observation?_format=json&code=http%3A%2F%2Floinc.org%7CMG&date=ge2023-11-12T10%3A15%3A00%2B00%3A00&date=le2023-11-13&patient=S1`,
     );
+    const p = await get(a, `${BASE}/Patient?name:contains=de%20b&_format=application/fhir+json`);
+    assert.equal(p.status, 200);
+    assert.equal(p.json().link[0].url, `${BASE}/Patient?_format=application%2Ffhir%20json&name%3Acontains=de%20b`);
   });
 
   it('tolerates a double slash after the base (`{api_base}/Patient`), printing links on the clean base', async () => {
@@ -195,9 +198,15 @@ describe('FHIR server: paging, _count, _sort', () => {
     assert.equal(p3.entry.length, 5);
     const ids = [...p1.entry, ...p2.entry, ...p3.entry].map((e: { resource: { id: string } }) => e.resource.id);
     assert.deepEqual(ids, all);
-    // Without _format in the request, the next link has none either (HAPI).
+    // Without _format in the request, the next link has none either (HAPI); _pretty=true only when pretty-printing.
     const noFmt = (await get(app, `${BASE}/Observation?patient=S1&_count=10`)).json();
     assert.equal(noFmt.link[1].url, `${BASE}?_getpages=${noFmt.id}&_getpagesoffset=10&_count=10&_pretty=true&_bundletype=searchset`);
+    const compact = (await get(app, `${BASE}/Observation?patient=S1&_count=10&_pretty=false&_format=application/fhir+json`)).json();
+    assert.equal(compact.link[1].url, `${BASE}?_getpages=${compact.id}&_getpagesoffset=10&_count=10&_format=application%2Ffhir%2Bjson&_bundletype=searchset`);
+    const c2 = await get(app, compact.link[1].url);
+    assert.equal(c2.status, 200);
+    // HAPI quirk: the link carries no _pretty, so the next page comes back pretty-printed (the server default).
+    assert.ok(c2.text.startsWith('{\n  "resourceType": "Bundle"'));
   });
 
   it('honours _count up to 5000 in one page, _count=0 and _summary=count', async () => {
@@ -301,7 +310,7 @@ describe('FHIR server: sessions over HTTP', () => {
     assert.equal(s.total, 2);
     assert.equal(s.entry[0].fullUrl, `${BASE}/_session/ep1/Observation/1008`);
     assert.equal(s.entry[1].fullUrl, `${BASE}/_session/ep1/Observation/5002`);
-    assert.equal(s.link[0].url, `${BASE}/_session/ep1/Observation?date:missing=true&patient=S1`);
+    assert.equal(s.link[0].url, `${BASE}/_session/ep1/Observation?date%3Amissing=true&patient=S1`);
     assert.equal((await get(app, `${BASE}/_session/ep1/Observation/5002`)).status, 200);
     assert.equal((await get(app, `${BASE}/Observation/5002`)).status, 404);
     assert.equal((await get(app, `${BASE}/Observation/5002`, { headers: { 'X-Ehrgym-Session': 'ep1' } })).status, 200);

@@ -201,7 +201,8 @@ function applyControl(q: ParsedQuery, defs: Record<string, ParamDef>, name: stri
       return;
     }
     case '_format':
-      if (!['json', 'application/json', 'application/fhir+json', 'application/json+fhir'].includes(value)) {
+      // A raw `+` arrives as a space (`application/fhir+json`); HAPI reads it back as `+`.
+      if (!['json', 'application/json', 'application/fhir+json', 'application/json+fhir'].includes(value.replace(/ /g, '+'))) {
         throw bad(`Unsupported _format "${value}": this server answers JSON only`);
       }
       return;

@@ -57,11 +57,12 @@ interface PagedSearch {
   session: string;
 }
 
-/** Java's URLEncoder (HAPI escapes self-link parameter values with it). */
-export function javaUrlEncode(s: string): string {
-  return encodeURIComponent(s)
-    .replace(/[!'()~]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())
-    .replace(/%20/g, '+');
+/**
+ * HAPI's `UrlUtil.escapeUrlParam` (Guava `PercentEscaper("-_.*", plusForSpace=false)`): letters, digits and `-_.*`
+ * stay, everything else is UTF-8 percent-encoded with uppercase hex (a space is `%20`).
+ */
+export function hapiEscapeParam(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()~]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
 }
 
 /** A UUID-shaped deterministic id. */
@@ -270,7 +271,7 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     const result = store.search(type, q, session);
     const count = q.summaryCount ? 0 : q.count ?? DEFAULT_PAGE_SIZE;
     const sorted = pairs.map((p, i) => [p, i] as const).sort(([a, i], [b, j]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : i - j));
-    const selfUrl = `${base}/${type}${pairs.length ? '?' : ''}${sorted.map(([[k, v]]) => `${k}=${javaUrlEncode(v)}`).join('&')}`;
+    const selfUrl = `${base}/${type}${pairs.length ? '?' : ''}${sorted.map(([[k, v]]) => `${hapiEscapeParam(k)}=${hapiEscapeParam(v)}`).join('&')}`;
     const keyPairs = sorted.map(([p]) => p).filter(([k]) => k !== '_format' && k !== '_pretty');
     const bundleId = uuidFrom(`${session}\u0000${type}\u0000${JSON.stringify(keyPairs)}`);
     const hasNext = count > 0 && result.total > count;
@@ -285,10 +286,11 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     return out(200, bundle(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, next, undefined, session, q.totalMode));
   }
 
+  /** HAPI's paging link: `_format` echoed (first value, spaces back to `+`), `_pretty=true` when pretty-printing. */
   function nextUrl(base: string, id: string, offset: number, count: number, pairs: Array<[string, string]>): string {
     const fmt = pairs.find(([k]) => k === '_format');
-    const pr = pairs.find(([k]) => k === '_pretty');
-    return `${base}?_getpages=${id}&_getpagesoffset=${offset}&_count=${count}${fmt ? `&_format=${javaUrlEncode(fmt[1])}` : ''}&_pretty=${pr ? javaUrlEncode(pr[1]) : 'true'}&_bundletype=searchset`;
+    const prettyPrint = pairs.find(([k]) => k === '_pretty')?.[1] !== 'false';
+    return `${base}?_getpages=${hapiEscapeParam(id)}&_getpagesoffset=${offset}&_count=${count}${fmt ? `&_format=${hapiEscapeParam(fmt[1].replace(/ /g, '+'))}` : ''}${prettyPrint ? '&_pretty=true' : ''}&_bundletype=searchset`;
   }
 
   function bundle(
