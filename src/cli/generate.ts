@@ -34,7 +34,7 @@ export function register(program: Command): void {
     .option('--per-family <n>', 'expert rows per family (instead of --size)')
     .option('--families <list>', 'comma-separated families (default all ten)')
     .option('--world <name>', 'world of the training patients: synthetic | medagentbench (non-evaluation patients only)', 'synthetic')
-    .option('--patients <n>', 'synthetic cohort size (default 500, the world's maximum)')
+    .option('--patients <n>', 'synthetic cohort size (default 500, the largest synthetic world)')
     .option('--collect <files...>', 'runs.jsonl files of earlier `ehrgym eval` runs to merge (completed + passing episodes only)')
     .option('--eval-set <name>', 'evaluation task set the pollution filter protects', 'medagentbench-v2')
     .option('--valid-fraction <f>', 'share of rows held out in valid.jsonl (by family × patient)', '0')
