@@ -355,3 +355,14 @@ test('expert solvers pass their graders on the fake world for every variant and 
   assert.throws(() => FAMILIES.task4.solve(task('task4'), historyOf('GET somewhere else')), /diverges/);
   assert.throws(() => FAMILIES.task4.solve(task('task4'), [], { variant: 'nope' }), /unknown solver variant/);
 });
+
+test('grade results are JSON-serialisable even with Python big ints in answers or payloads', async () => {
+  const r = await grade('task4', finished('[12345678901234567890]'), world({ MG: [{ t: '2023-11-13T08:00:00+00:00', v: 1.9 }] }));
+  failed(r, 'answer');
+  const json = JSON.stringify(r);
+  assert.match(json, /"12345678901234567890"/);
+  const big = clone(bpObservation(MRN));
+  const r2 = await grade('task3', finished('[]', `POST ${BASE}Observation\n${pyJsonDumps(big).replace('"status": "final"', '"status": 123456789012345678901234')}`));
+  failed(r2, 'status');
+  assert.doesNotThrow(() => JSON.stringify(r2));
+});

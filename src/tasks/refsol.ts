@@ -12,6 +12,7 @@ import type { GradeCheck, GradeResult, GraderContext, TaskCase, TaskOutput } fro
 import {
   PyDateTime,
   PyException,
+  PyFloat,
   describeError,
   hoursUs,
   pyAdd,
@@ -264,8 +265,8 @@ export class Grading {
 
   add(name: string, pass: boolean, expected?: unknown, actual?: unknown, note?: string): boolean {
     const c: GradeCheck = { name, pass };
-    if (expected !== undefined) c.expected = expected;
-    if (actual !== undefined) c.actual = actual;
+    if (expected !== undefined) c.expected = reportValue(expected);
+    if (actual !== undefined) c.actual = reportValue(actual);
     if (note !== undefined) c.note = note;
     this.checks.push(c);
     return pass;
@@ -318,10 +319,35 @@ export class Grading {
   result(correct: boolean, exception?: string): GradeResult {
     const r: GradeResult = { correct, checks: this.checks };
     if (this.branch !== undefined) r.branch = this.branch;
-    if (this.reference !== undefined) r.reference = this.reference;
+    if (this.reference !== undefined) r.reference = reportValue(this.reference);
     if (exception !== undefined) r.exception = exception;
     return r;
   }
+}
+
+/**
+ * A JSON-safe copy of a value for reports: Python ints beyond 2^53 (bigint) become their decimal string, PyFloat a
+ * number; everything else is kept.
+ */
+export function reportValue(v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof PyFloat) return v.value;
+  if (Array.isArray(v)) return v.some(needsCopy) ? v.map(reportValue) : v;
+  if (v !== null && typeof v === 'object' && !(v instanceof PyDateTime)) {
+    const o = v as Record<string, unknown>;
+    if (!Object.values(o).some(needsCopy)) return v;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(o)) Object.defineProperty(out, k, { value: reportValue(o[k]), enumerable: true, writable: true, configurable: true });
+    return out;
+  }
+  return v;
+}
+
+function needsCopy(v: unknown): boolean {
+  if (typeof v === 'bigint' || v instanceof PyFloat) return true;
+  if (Array.isArray(v)) return v.some(needsCopy);
+  if (v !== null && typeof v === 'object' && !(v instanceof PyDateTime)) return Object.values(v as object).some(needsCopy);
+  return false;
 }
 
 /**

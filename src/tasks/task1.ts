@@ -3,7 +3,7 @@
  */
 import type { GeneratedTask, TaskCase, TaskFamily, WorldAccess } from './types.js';
 import { SolverError, generateOver, makeTask, matchTemplate, runScript, shuffled, worldGet } from './common.js';
-import { pyDictGet, pyEquals, pyGetItem, pyIter } from './pysem.js';
+import { pyDictGet, pyEquals, pyFromIsoFormat, pyGetItem, pyIter } from './pysem.js';
 import { runGrader } from './refsol.js';
 
 export const TASK1_TEMPLATE =
@@ -59,9 +59,7 @@ async function exactMatches(world: WorldAccess, name: string, dob: string): Prom
 }
 
 function shiftDate(iso: string, days: number): string {
-  const [y, m, d] = iso.split('-').map(Number);
-  const t = new Date(Date.UTC(y, m - 1, d) + days * 86_400_000);
-  return t.toISOString().slice(0, 10);
+  return pyFromIsoFormat(iso).plusUs(BigInt(days) * 86_400_000_000n).isoformat().slice(0, 10);
 }
 
 async function demographics(world: WorldAccess, mrn: string): Promise<{ name: string; dob: string } | null> {
