@@ -192,6 +192,7 @@ describe('FHIR server: paging, _count, _sort', () => {
     );
     const p2 = (await get(app, p1.link[1].url)).json();
     assert.equal(p2.total, undefined);
+    assert.equal(p2.link[0].url, `${BASE}?_bundletype=searchset&_count=20&_format=json&_getpages=${p1.id}&_getpagesoffset=20&_pretty=true`);
     assert.deepEqual(p2.link.map((l: { relation: string }) => l.relation), ['self', 'next', 'previous']);
     const p3 = (await get(app, p2.link[1].url)).json();
     assert.equal(p3.total, 45);

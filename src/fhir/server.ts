@@ -65,6 +65,21 @@ export function hapiEscapeParam(s: string): string {
   return encodeURIComponent(s).replace(/[!'()~]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
 }
 
+/** Parameters sorted by name (values of one name keep their order), as HAPI's TreeSet of names does. */
+function sortPairs(pairs: Array<[string, string]>): Array<[string, string]> {
+  return pairs
+    .map((p, i) => [p, i] as const)
+    .sort(([a, i], [b, j]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : i - j))
+    .map(([p]) => p);
+}
+
+/** HAPI's self-link query: sorted names, names and values escaped. */
+function hapiQuery(pairs: Array<[string, string]>): string {
+  return sortPairs(pairs)
+    .map(([k, v]) => `${hapiEscapeParam(k)}=${hapiEscapeParam(v)}`)
+    .join('&');
+}
+
 /** A UUID-shaped deterministic id. */
 export function uuidFrom(text: string): string {
   const h = createHash('sha256').update(text).digest('hex');
@@ -270,9 +285,8 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     const q = parseSearch(type, pairs);
     const result = store.search(type, q, session);
     const count = q.summaryCount ? 0 : q.count ?? DEFAULT_PAGE_SIZE;
-    const sorted = pairs.map((p, i) => [p, i] as const).sort(([a, i], [b, j]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : i - j));
-    const selfUrl = `${base}/${type}${pairs.length ? '?' : ''}${sorted.map(([[k, v]]) => `${hapiEscapeParam(k)}=${hapiEscapeParam(v)}`).join('&')}`;
-    const keyPairs = sorted.map(([p]) => p).filter(([k]) => k !== '_format' && k !== '_pretty');
+    const selfUrl = `${base}/${type}${pairs.length ? '?' : ''}${hapiQuery(pairs)}`;
+    const keyPairs = sortPairs(pairs).filter(([k]) => k !== '_format' && k !== '_pretty');
     const bundleId = uuidFrom(`${session}\u0000${type}\u0000${JSON.stringify(keyPairs)}`);
     const hasNext = count > 0 && result.total > count;
     const paging: PagedSearch = { resourceType: type, pairs, session };
@@ -384,7 +398,7 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     const offset = num('_getpagesoffset', 0);
     const count = num('_count', q.count ?? DEFAULT_PAGE_SIZE);
     const result = store.search(p.resourceType, q, session);
-    const self = `${base}?${url.search.slice(1)}`;
+    const self = `${base}?${hapiQuery([...sp] as Array<[string, string]>)}`;
     const hasNext = count > 0 && result.total > offset + count;
     const next = hasNext ? nextUrl(base, id, offset + count, count, p.pairs) : undefined;
     const prev = offset > 0 ? nextUrl(base, id, Math.max(0, offset - count), count, p.pairs) : undefined;
