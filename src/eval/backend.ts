@@ -52,15 +52,23 @@ export function embeddedBackend(
   // The app serves /fhir/…; an advertised base with another path is mapped onto it.
   const targetBase = new URL(apiBase).pathname === '/fhir/' ? apiBase : `${originOf(apiBase)}/fhir/`;
   const guard = (send: FhirTransport) => routedTransport({ apiBase, targetBase, send });
+  const opening = new Set<string>();
   return {
     world: { ...world },
     base: guard(inProcessTransport(app)),
-    openSession: async (id) => ({
-      transport: guard(inProcessTransport(app, { session: id })),
-      close: async () => {
-        store.dropSession(id);
-      },
-    }),
+    openSession: async (wanted) => {
+      // A session of that name is live (another run in this process on the same world): take the next free name.
+      let id = wanted;
+      for (let n = 2; store.hasSession(id) || opening.has(id); n++) id = `${wanted}.${n}`;
+      opening.add(id);
+      return {
+        transport: guard(inProcessTransport(app, { session: id })),
+        close: async () => {
+          opening.delete(id);
+          store.dropSession(id);
+        },
+      };
+    },
     close: async () => {},
   };
 }

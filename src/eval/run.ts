@@ -187,9 +187,12 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const selected = selectTasks(opts.taskSet.tasks, opts.families, opts.limit);
   if (selected.length === 0) throw new EvalError('no task matches --tasks-filter/--limit');
   const manifest = buildManifest(opts);
-  // Session ids: run + task index. The run part leaves out where the FHIR data lives, so the same run against the
-  // embedded world or an external ehrgym server produces the same session ids (and byte-identical transcripts).
-  const runId = sha256Hex(canonical({ ...manifest, world: undefined })).slice(0, 12);
+  // Session ids: run + task index. The run part covers what shapes an episode's environment (task set, api_base, POST
+  // mode, rounds) but not the agent or where the FHIR data lives, so a replay, or the same run against the embedded
+  // world or an external ehrgym server, produces the same session ids and so byte-identical transcripts.
+  const runId = sha256Hex(
+    canonical({ taskSet: manifest.taskSet, apiBase: manifest.apiBase, postMode: manifest.postMode, maxRounds: manifest.maxRounds }),
+  ).slice(0, 12);
   const paths = Object.fromEntries(Object.entries(RUN_FILES).map(([k, f]) => [k, join(dir, f)])) as Record<
     keyof typeof RUN_FILES,
     string
