@@ -71,7 +71,6 @@ export interface PyJsonLoadsOptions {
   preserveFloats?: boolean;
 }
 
-const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
 /**
  * Nesting depth at which CPython's scanner raises RecursionError (recursion limit 1000 minus the grader's own call
@@ -96,7 +95,8 @@ function decodeError(msg: string, s: string, pos: number): never {
 }
 
 function setKey(obj: PyDict, key: string, value: unknown): void {
-  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
 }
 
 const SIMPLE_ESCAPES: Record<string, string | undefined> = Object.assign(Object.create(null), {
@@ -109,6 +109,9 @@ const SIMPLE_ESCAPES: Record<string, string | undefined> = Object.assign(Object.
   r: '\r',
   t: '\t',
 });
+
+/** The next character that ends a run of plain string characters: a quote, a backslash or a control character. */
+const STRING_STOP = /["\\\x00-\x1f]/g;
 
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 
@@ -123,8 +126,11 @@ export function pyJsonLoads(s: unknown, opts: PyJsonLoadsOptions = {}): unknown 
   const n = text.length;
   const float = (v: number): unknown => (preserve ? new PyFloat(v) : v);
   const skip = (i: number) => {
-    while (i < n && WS.has(text.charCodeAt(i))) i++;
-    return i;
+    for (;;) {
+      const c = text.charCodeAt(i); // NaN past the end
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
+      else return i;
+    }
   };
 
   const scanString = (start: number): [string, number] => {
@@ -132,13 +138,11 @@ export function pyJsonLoads(s: unknown, opts: PyJsonLoadsOptions = {}): unknown 
     let out = '';
     let i = start;
     for (;;) {
-      let j = i;
-      while (j < n) {
-        const c = text.charCodeAt(j);
-        if (c === 0x22 || c === 0x5c) break;
-        if (c < 0x20) decodeError('Invalid control character at', text, j);
-        j++;
-      }
+      STRING_STOP.lastIndex = i;
+      const stop = STRING_STOP.exec(text);
+      const j0 = stop ? stop.index : n;
+      if (j0 < n && text.charCodeAt(j0) < 0x20) decodeError('Invalid control character at', text, j0);
+      let j = j0;
       if (j >= n) decodeError('Unterminated string starting at', text, start - 1);
       out += text.slice(i, j);
       if (text.charCodeAt(j) === 0x22) return [out, j + 1];
