@@ -99,7 +99,7 @@ export function buildTrainConfig(opts: TrainConfigOptions): TrainConfigResult {
     throw new FactoryInputError(`--data ${opts.data} is a canonical corpus; run \`ehrgym export ${opts.data} --format ${trainer} --out DIR\` first and pass that folder`);
   }
   const outDir = resolve(opts.out);
-  // paths inside configs are relative to the config folder's parent run directory? keep them absolute-free: relative to out
+  // paths inside the configs are relative to the config folder (the launch scripts cd there)
   const rel = (p: string) => {
     const r = relative(outDir, p);
     return r.startsWith('..') || r === '' ? r || '.' : `./${r}`;
@@ -267,7 +267,7 @@ export function buildTrainConfig(opts: TrainConfigOptions): TrainConfigResult {
     '--generation-config vllm',
     '--tensor-parallel-size 2',
   ].join(' \\\n  ');
-  const evaluate = `ehrgym eval --base-url http://127.0.0.1:8000/v1 --model ${RECIPE.adapterName} --thinking off --out runs/${RECIPE.adapterName}`;
+  const evaluate = `ehrgym eval --agent openai:${RECIPE.adapterName} --base-url http://127.0.0.1:8000/v1 --extra '{"chat_template_kwargs": {"enable_thinking": false}}' --tasks medagentbench-v2 --concurrency 8 --out runs/${RECIPE.adapterName}`;
   const sh = (title: string, cmd: string) => `#!/usr/bin/env bash\n# ${title}\nset -euo pipefail\ncd "$(dirname "$0")"\n${cmd}\n`;
   files['train-1gpu.sh'] = sh(`QLoRA SFT on one GPU (${trainer})`, single);
   files[`train-${gpus}gpu.sh`] = sh(`QLoRA SFT on ${gpus} GPUs, data parallel (${trainer})`, multi);
