@@ -5,7 +5,7 @@
  *    replica's `Observation?patient=&code=&_count=5000&_format=json` responses of all 300 v2 tasks): ratio.
  * 2. Official-grader throughput: all 300 v2 outputs of the u9401066 run graded against the embedded replica;
  *    the part spent outside the FHIR transport (Python-semantics grading itself) per task.
- * 3. Generator throughput: every family over a 600-patient synthetic cohort (instances per second).
+ * 3. Generator throughput: every family over a 500-patient synthetic cohort (instances per second).
  */
 import { readFileSync } from 'node:fs';
 import { loadWorld } from '../src/worlds/index.js';
@@ -72,13 +72,13 @@ const gradeMs = ms(t0);
 console.log(`official grader: 300 tasks (${correct} correct) in ${gradeMs.toFixed(0)} ms; FHIR ${fhirMs.toFixed(0)} ms; grading logic ${((gradeMs - fhirMs) / 300).toFixed(2)} ms/task`);
 
 // 3. generators
-const synth = await loadWorld({ world: 'synthetic', seed: 1, patients: 600 });
+const synth = await loadWorld({ world: 'synthetic', seed: 1, patients: 500 });
 const world = { apiBase: BASE, fhir: inProcessTransport(createFhirApp(synth.store)) };
 t0 = performance.now();
 let n = 0;
 for (const id of FAMILY_IDS) n += (await FAMILIES[id].generate(world, { rng: new Rng(`bench|${id}`), patients: synth.patientIds })).length;
 const genMs = ms(t0);
-console.log(`generators: ${n} instances over 600 synthetic patients × 10 families in ${genMs.toFixed(0)} ms (${((n / genMs) * 1000).toFixed(0)}/s)`);
+console.log(`generators: ${n} instances over 500 synthetic patients × 10 families in ${genMs.toFixed(0)} ms (${((n / genMs) * 1000).toFixed(0)}/s)`);
 }
 
 main().catch((e) => {
