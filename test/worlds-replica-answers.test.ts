@@ -217,3 +217,18 @@ test('replays the 30 recorded task1 name + birthdate searches of the official se
     assert.deepEqual((got.entry ?? []).map((e) => e.resource), (b.entry ?? []).map((e) => e.resource), id);
   }
 });
+
+test('an agent that neither sorts nor pages gets "most recent" wrong for most task7/task9 patients', async () => {
+  const tasks = JSON.parse(readFileSync('../shared/reference/medagentbench/test_data_v2.json', 'utf8')) as Array<{ id: string; eval_MRN?: string }>;
+  for (const [fam, code, min] of [['task7', 'GLU', 20], ['task9', 'K', 15]] as const) {
+    let missed = 0;
+    for (const t of tasks.filter((x) => x.id.startsWith(`${fam}_`))) {
+      const page = (await get(`${BASE}Observation?patient=${t.eval_MRN}&code=${code}&_format=json`)) as { entry: Array<{ resource: Resource }> };
+      const all = await scan(get, t.eval_MRN!, code);
+      const best = latest(all)!;
+      const pageBest = latest(page.entry.map((e) => ({ t: Date.parse(e.resource.effectiveDateTime), raw: e.resource.effectiveDateTime, v: e.resource.valueQuantity.value })))!;
+      if (pageBest.raw !== best.raw) missed++;
+    }
+    assert.ok(missed >= min, `${fam}: latest ${code} outside the default first page for ${missed}/30 patients`);
+  }
+});
