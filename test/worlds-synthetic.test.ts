@@ -52,7 +52,8 @@ test('loadWorld fingerprint is deterministic and seed-sensitive', async () => {
   const c = await loadWorld({ world: 'synthetic', seed: 4, patients: 5 });
   assert.equal(a.fingerprint, b.fingerprint);
   assert.notEqual(a.fingerprint, c.fingerprint);
-  assert.equal(a.store.fingerprint(), b.store.fingerprint());
+  assert.equal(a.contentFingerprint(), b.contentFingerprint());
+  assert.notEqual(a.contentFingerprint(), c.contentFingerprint());
   assert.equal(a.counts.Patient, 5);
   assert.equal(a.facts?.length, 5);
 });

@@ -49,6 +49,8 @@ export interface World {
    * and the bytes of imported files. (For a full content hash use `store.fingerprint()`.)
    */
   fingerprint: string;
+  /** Full content hash (sha256 over every base resource, `store.fingerprint()`), computed on first call and cached. */
+  contentFingerprint(): string;
   /** Resources per type. */
   counts: Record<string, number>;
   /** Total resources. */
@@ -122,5 +124,10 @@ export async function loadWorld(opts: LoadWorldOptions = {}): Promise<World> {
   for (const t of store.types().sort()) counts[t] = store.count(t);
   h.update(JSON.stringify(counts));
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  return { name, seed, store, fingerprint: h.digest('hex'), counts, total, importReport, facts, patientIds };
+  let content: string | undefined;
+  return {
+    name, seed, store, fingerprint: h.digest('hex'),
+    contentFingerprint: () => (content ??= store.fingerprint()),
+    counts, total, importReport, facts, patientIds,
+  };
 }
