@@ -260,8 +260,10 @@ async function main(): Promise<void> {
   console.log(`  ehrgym, no response cache: ${fmt(noCache.rps, 0).padStart(6)} req/s   p50 ${fmt(noCache.p50, 2)} ms   p99 ${fmt(noCache.p99, 2)} ms   (every request searched and assembled)`);
   console.log(`  bare node:http           : ${fmt(bare.rps, 0).padStart(6)} req/s   p50 ${fmt(bare.p50, 2)} ms   p99 ${fmt(bare.p99, 2)} ms   (same bytes, precomputed)`);
   console.log(`  ratio: ${fmt((100 * ours.rps) / bare.rps, 0)} % of the bare server's throughput   [goal ≥ 50 %]; without the response cache ${fmt((100 * noCache.rps) / bare.rps, 0)} %`);
-  console.log(`  per slice (ours/bare): ${parts.map((p) => fmt((100 * p.ours.rps) / p.bare.rps, 0) + '%').join(' ')}`);
-  console.log(`  per slice (no cache/bare): ${parts.map((p) => fmt((100 * p.noCache.rps) / p.bare.rps, 0) + '%').join(' ')}`);
+  const ratios = parts.map((p) => (100 * p.ours.rps) / p.bare.rps);
+  const ratiosNc = parts.map((p) => (100 * p.noCache.rps) / p.bare.rps);
+  console.log(`  per slice (ours/bare): ${ratios.map((r) => fmt(r, 0) + '%').join(' ')}  median ${fmt(median(ratios), 0)} %`);
+  console.log(`  per slice (no cache/bare): ${ratiosNc.map((r) => fmt(r, 0) + '%').join(' ')}  median ${fmt(median(ratiosNc), 0)} %`);
   console.log(`  machine load average during the run: ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   worker.postMessage('close');
   await new Promise((r) => worker.once('message', r));
