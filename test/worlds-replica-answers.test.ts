@@ -232,3 +232,22 @@ test('an agent that neither sorts nor pages gets "most recent" wrong for most ta
     assert.ok(missed >= min, `${fam}: latest ${code} outside the default first page for ${missed}/30 patients`);
   }
 });
+
+test('the replica is identical in a fresh process (sample of every 499th record plus all patients)', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { createHash } = await import('node:crypto');
+  const sample = (b: typeof build) => {
+    const h = createHash('sha256');
+    for (const p of b.patients) h.update(JSON.stringify(p));
+    for (let i = 0; i < b.clinical.size; i += 499) h.update(JSON.stringify(b.clinical.materialize(i)));
+    return `${b.clinical.size}:${h.digest('hex')}`;
+  };
+  const script =
+    "import { buildReplica } from './src/worlds/medagentbench.ts'; import { createHash } from 'node:crypto';" +
+    'const b = buildReplica(); const h = createHash("sha256");' +
+    'for (const p of b.patients) h.update(JSON.stringify(p));' +
+    'for (let i = 0; i < b.clinical.size; i += 499) h.update(JSON.stringify(b.clinical.materialize(i)));' +
+    'process.stdout.write(`${b.clinical.size}:${h.digest("hex")}`);';
+  const there = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(there, sample(build));
+});
