@@ -231,18 +231,18 @@ describe('FHIR server: paging, _count, _sort', () => {
   it('builds searchset text from cached entries identical to printing the whole Bundle', async () => {
     const small = createFhirApp(store, { renderCacheChars: 30_000 });
     for (let round = 0; round < 3; round++) {
-      for (const q of ['patient=S1&code=K&_sort=-date', 'patient=S1&_count=45', 'patient=S1&_count=3&_sort=date']) {
+      for (const q of ['patient=S1&code=K&_sort=-date', 'patient=S1&_count=45', 'patient=S1&_count=3&_sort=date', 'patient=S1&_count=0', 'patient=S9', 'patient=S1&_total=accurate', 'patient=S1&_total=none&_count=50']) {
         const r = await get(small, `${BASE}/Observation?${q}&_format=json`);
         const b = JSON.parse(r.text);
-        const handles = store.search('Observation', q).handles.slice(0, b.entry.length);
-        const expected = {
+        const handles = store.search('Observation', q).handles.slice(0, b.entry?.length ?? 0);
+        const expected: Record<string, unknown> = {
           resourceType: 'Bundle',
           id: b.id,
           meta: { lastUpdated: '2023-11-13T10:15:00.000+00:00' },
           type: 'searchset',
           ...(b.total !== undefined ? { total: b.total } : {}),
           link: b.link,
-          entry: handles.map((h) => ({
+          entry: handles.length === 0 ? undefined : handles.map((h) => ({
             fullUrl: `${BASE}/Observation/${store.idOf('Observation', h)}`,
             resource: store.resourceOf('Observation', h),
             search: { mode: 'match' },
@@ -251,6 +251,27 @@ describe('FHIR server: paging, _count, _sort', () => {
         assert.equal(r.text, pretty(expected));
       }
     }
+  });
+
+  it('prints _getpages pages identical to printing the whole Bundle', async () => {
+    const p1 = (await get(app, `${BASE}/Observation?patient=S1&_count=10&_format=json`)).json();
+    const r = await get(app, p1.link[1].url);
+    const b = JSON.parse(r.text);
+    assert.deepEqual(b.link.map((l: { relation: string }) => l.relation), ['self', 'next', 'previous']);
+    const handles = store.search('Observation', 'patient=S1').handles.slice(10, 20);
+    const expected = {
+      resourceType: 'Bundle',
+      id: p1.id,
+      meta: { lastUpdated: '2023-11-13T10:15:00.000+00:00' },
+      type: 'searchset',
+      link: b.link,
+      entry: handles.map((h) => ({
+        fullUrl: `${BASE}/Observation/${store.idOf('Observation', h)}`,
+        resource: store.resourceOf('Observation', h),
+        search: { mode: 'match' },
+      })),
+    };
+    assert.equal(r.text, pretty(expected));
   });
 
   it('sorts by date both ways across pages, stably', async () => {
