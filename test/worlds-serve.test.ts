@@ -108,6 +108,23 @@ test('bad flags: one line naming the flag, non-zero exit', async () => {
     assert.notEqual(code, 0, args.join(' '));
     assert.match(err, re, args.join(' '));
   }
+  // A port that is taken: one line, exit code 1.
+  const net = await import('node:net');
+  const blocker = net.createServer();
+  await new Promise<void>((res) => blocker.listen(0, '127.0.0.1', () => res()));
+  const port = (blocker.address() as { port: number }).port;
+  let err = '';
+  const orig = process.stderr.write.bind(process.stderr);
+  (process.stderr as { write: unknown }).write = (chunk: string | Uint8Array) => ((err += String(chunk)), true);
+  let code: number;
+  try {
+    code = await main(['node', 'ehrgym', 'serve', '--world', 'empty', '--port', String(port)]);
+  } finally {
+    (process.stderr as { write: unknown }).write = orig;
+    blocker.close();
+  }
+  assert.equal(code, 1);
+  assert.equal(err, `ehrgym: --port ${port}: address already in use on 127.0.0.1\n`);
   const r = spawnSync(process.execPath, [...CLI, '--port', '70000'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 2);
   assert.equal(r.stderr, 'ehrgym: --port must be between 0 and 65535, got 70000\n');
