@@ -22,7 +22,7 @@ test('kill -9 mid-run, then resume: nothing lost, nothing duplicated, same total
   const byQuestion = new Map(taskSet.tasks.map((t) => [t.instruction, t]));
   const mock = await startMockOpenAI({
     model: 'mock-expert',
-    latencyMs: 40,
+    latencyMs: 80,
     keepBodies: false,
     script: (req) => {
       const task = byQuestion.get(req.prompt.slice(req.prompt.indexOf('\nQuestion: ') + 11))!;
@@ -36,7 +36,7 @@ test('kill -9 mid-run, then resume: nothing lost, nothing duplicated, same total
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/eval-child.ts', out, mock.url, '30'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((r) => child.on('exit', (code, sig) => r(sig ? -1 : code)));
     // wait until some episodes are on disk, then kill -9 mid-run
-    for (let i = 0; i < 400 && countLines(runs) < 8; i++) await sleep(25);
+    for (let i = 0; i < 1600 && countLines(runs) < 8; i++) await sleep(25);
     child.kill('SIGKILL');
     assert.equal(await exited, -1, 'the child was killed before finishing');
     // complete lines only: a line cut by the kill (no newline yet) is not an episode on disk
@@ -57,6 +57,47 @@ test('kill -9 mid-run, then resume: nothing lost, nothing duplicated, same total
     assert.equal(mock.stats.completions - calls0, 2 * (30 - before), 'only the missing episodes were run');
     assert.equal(r.summary!.correct, 30);
     assert.equal(r.summary!.statusCounts.completed, 30);
+  } finally {
+    await mock.close();
+  }
+});
+
+test('Ctrl-C (SIGINT) on `ehrgym eval`: one line, exit 130, folder resumable to the same totals', async () => {
+  const taskSet = openTaskSet('medagentbench-v2');
+  const byQuestion = new Map(taskSet.tasks.map((t) => [t.instruction, t]));
+  const mock = await startMockOpenAI({
+    model: 'mock-expert',
+    latencyMs: 80,
+    keepBodies: false,
+    script: (req) => {
+      const task = byQuestion.get(req.prompt.slice(req.prompt.indexOf('\nQuestion: ') + 11))!;
+      const history: HistoryItem[] = req.messages.map((m) => ({ role: m.role === 'assistant' ? 'agent' : 'user', content: m.content }));
+      return getFamily(task.id.split('_')[0]).solve(task, history);
+    },
+  });
+  try {
+    const out = mkdtempSync(join(tmpdir(), 'ehrgym-sigint-'));
+    const runs = join(out, 'runs.jsonl');
+    const args = ['eval', '--agent', 'openai:mock-expert', '--base-url', mock.url, '--out', out, '--tasks-filter', 'task7', '--limit', '30', '--concurrency', '3', '--no-progress'];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    for (let i = 0; i < 1600 && countLines(runs) < 6; i++) await sleep(25);
+    child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    assert.match(stderr, /^ehrgym: interrupted; .* is kept, continue with --resume\n$/);
+    const before = readFileSync(runs, 'utf8').split('\n').length - 1;
+    assert.ok(before >= 6 && before < 30, `${before} episodes before the interrupt`);
+    const resumed = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args, '--resume', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    resumed.stdout.on('data', (c) => (stdout += c));
+    assert.equal(await new Promise((r) => resumed.on('exit', r)), 0);
+    const s = JSON.parse(stdout);
+    assert.equal(s.correct, 30);
+    const idx = readFileSync(runs, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).index);
+    assert.equal(new Set(idx).size, 30);
+    assert.equal(idx.length, 30);
   } finally {
     await mock.close();
   }

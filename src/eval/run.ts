@@ -8,6 +8,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
+import { setMaxListeners } from 'node:events';
 import type { Agent } from '../agent/types.js';
 import type { GradeResult, GraderContext, TaskCase, TaskOutput } from '../tasks/types.js';
 import type { TaskSet as LoadedTaskSet } from '../tasks/loader.js';
@@ -271,6 +272,11 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
       if (!item) return;
       const { index, task } = item;
       const session = await opts.backend.openSession(`${runId}-${index}`);
+      // one abort signal per episode, linked to the run's: clients may attach a listener per request to it
+      const episodeAbort = new AbortController();
+      setMaxListeners(64, episodeAbort.signal);
+      const onAbort = () => episodeAbort.abort();
+      signal?.addEventListener('abort', onAbort, { once: true });
       let res: EpisodeResult;
       try {
         res = await runEpisode({
@@ -283,9 +289,10 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
           postMode,
           prompt: renderPrompt(task, { apiBase }),
           jsonLoads: opts.jsonLoads,
-          signal,
+          signal: episodeAbort.signal,
         });
       } finally {
+        signal?.removeEventListener('abort', onAbort);
         await session.close();
       }
       if (res.agentError !== undefined) {
