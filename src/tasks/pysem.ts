@@ -618,9 +618,12 @@ export class PyDateTime {
     return (days * 86400n + secs) * 1_000_000n + BigInt(this.microsecond);
   }
 
+  private cachedKey?: bigint;
+
   /** Comparison key: local time for naive values, UTC for aware ones. */
   key(): bigint {
-    return this.localUs() - (this.utcoffsetUs ?? 0n);
+    if (this.cachedKey === undefined) this.cachedKey = this.localUs() - (this.utcoffsetUs ?? 0n);
+    return this.cachedKey;
   }
 
   /** `self + timedelta(microseconds=us)` (keeps the tzinfo). */
@@ -691,6 +694,8 @@ export class PyDateTime {
   }
 }
 
+const CANONICAL_ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})([+-])(\d{2}):(\d{2})$/;
+
 /**
  * `datetime.fromisoformat(s)` exactly as CPython 3.8–3.10's C implementation (`_datetimemodule.c`): works on the
  * UTF-8 bytes, date `YYYY-MM-DD`, any single separator character, `HH[:MM[:SS[.fff[fff]]]]`, optional
@@ -698,6 +703,13 @@ export class PyDateTime {
  */
 export function pyFromIsoFormat(input: unknown): PyDateTime {
   if (typeof input !== 'string') return raise('TypeError', 'fromisoformat: argument must be str');
+  // Fast path for the form servers emit (`YYYY-MM-DDTHH:MM:SS±HH:MM`): the C parser's result is read off directly.
+  const m = CANONICAL_ISO.exec(input);
+  if (m) {
+    const num = (i: number) => Number(m[i]);
+    const off = (num(8) * 3600 + num(9) * 60) * (m[7] === '-' ? -1 : 1);
+    return new PyDateTime(num(1), num(2), num(3), num(4), num(5), num(6), 0, BigInt(off) * 1_000_000n);
+  }
   let s = input;
   const invalid = (): never => raise('ValueError', `Invalid isoformat string: ${pyRepr(input)}`);
   // _sanitize_isoformat_str: a surrogate at code point 10 is replaced with 'T'
