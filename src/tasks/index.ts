@@ -2,6 +2,7 @@
 export * from './types.js';
 export * from './registry.js';
 export * from './loader.js';
+export * from './taskset.js';
 export {
   GRADER_VERSION,
   NOW_ISO,
@@ -15,6 +16,9 @@ export {
   labUrl,
   scanLatest,
   scanMean,
+  reportValue,
+  runGrader,
+  Grading,
 } from './refsol.js';
 export type { ExtractedPost, SkippedPost, GetResponse, LatestScan, MeanScan } from './refsol.js';
 export {
@@ -24,4 +28,4 @@ export {
   GET_REPLY_SUFFIX,
   POST_ACCEPTED_REPLY,
 } from './common.js';
-export { pyJsonLoads, pyJsonDumps, pyEquals, pyIn, pyFromIsoFormat, PyException, PyFloat } from './pysem.js';
+export { pyJsonLoads, pyJsonDumps, pyEquals, pyIn, pyFromIsoFormat, pyFloatRepr, PyException, PyFloat, PyDateTime } from './pysem.js';
