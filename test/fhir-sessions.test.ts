@@ -52,6 +52,15 @@ describe('FHIR sessions', () => {
     assert.deepEqual(m1.meta, { versionId: '1', lastUpdated: '2023-11-13T10:15:00.000+00:00' });
   });
 
+  it('finds session-created patients by identifier, name and birthdate next to the indexed base', () => {
+    const { store } = buildFixture();
+    const p = store.create({ resourceType: 'Patient', identifier: [{ value: 'NEW1' }], name: [{ family: 'Stafford', given: ['Petra'] }], birthDate: '1932-12-29' }, 'np');
+    assert.deepEqual(store.searchResources('Patient', 'identifier=NEW1', 'np').map((r) => r.id), [p.id]);
+    assert.deepEqual(store.searchResources('Patient', 'identifier=NEW1').map((r) => r.id), []);
+    assert.deepEqual(store.searchResources('Patient', 'name=pet&birthdate=1932-12-29', 'np').map((r) => r.id), ['S1', p.id]);
+    assert.deepEqual(store.searchResources('Patient', 'family=stafford&_sort=-birthdate', 'np').map((r) => r.id), ['S1', p.id]);
+  });
+
   it('is deterministic: the same episode gets the same ids whatever else happens', () => {
     const run = (noise: number) => {
       const { store } = buildFixture();
