@@ -18,6 +18,11 @@ import { renderPrompt } from '../src/agent/prompt.js';
 import { getOkReply } from '../src/agent/parser.js';
 import { replicaPatients } from '../src/worlds/medagentbench.js';
 import { main } from '../src/cli/index.js';
+import { loadWorld } from '../src/worlds/index.js';
+import { embeddedBackend } from '../src/eval/backend.js';
+import { runEpisode } from '../src/agent/loop.js';
+import { PolicyAgent } from '../src/agent/backends/scripted.js';
+import { OFFICIAL_API_BASE } from '../src/fhir/types.js';
 import type { TaskCase } from '../src/tasks/types.js';
 import type { GenerateParams } from '../src/factory/corpus.js';
 
@@ -73,6 +78,23 @@ test('every row of the generated corpus re-executes over HTTP and passes the gra
   assert.equal(r.total, 20);
   assert.equal(r.failed, 0, JSON.stringify(r.failures));
   assert.equal(r.passed, 20);
+});
+
+test('rows are byte-identical to the episodes `ehrgym eval` runs on the same world and session', async () => {
+  const corpus = readCorpus(corpusDir);
+  const rows = [...corpus.splits.train!, ...(corpus.splits.valid ?? [])];
+  const world = await loadWorld({ world: 'synthetic', seed: 1, patients: 60 });
+  assert.equal(world.fingerprint, rows[0]!.meta.world.fingerprint);
+  const backend = embeddedBackend(world.store, { name: 'synthetic', seed: 1, fingerprint: world.fingerprint }, OFFICIAL_API_BASE);
+  for (const r of rows) {
+    const turns = r.messages.filter((m) => m.role === 'assistant').map((m) => m.content);
+    const session = await backend.openSession(r.meta.session!);
+    const agent = new PolicyAgent('replay', (_t, h) => turns[h.filter((x) => x.role === 'agent').length]!);
+    const res = await runEpisode({ index: 0, task: r.meta.task, agent, fhir: session.transport, prompt: renderPrompt(r.meta.task) });
+    await session.close();
+    assert.deepEqual(res.output.history!.map((h) => h.content), r.messages.map((m) => m.content), r.meta.row_id);
+    assert.equal(res.output.status, 'completed');
+  }
 });
 
 test('no evaluation MRN or evaluation name+DOB appears anywhere in the corpus folder', () => {

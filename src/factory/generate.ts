@@ -29,7 +29,7 @@ import { FactoryFailure, FactoryInputError } from './errors.js';
 import { checkOutputFolder, writeFolderAtomic } from './output.js';
 import { paraphraseTask } from './paraphrase.js';
 import { branchHints } from './hints.js';
-import { estimateChatTokens } from './tokens.js';
+import { exceedsTokens } from './tokens.js';
 import { checkParity } from './parity.js';
 import { buildEvalIndex, pollutionReasons } from './pollution.js';
 import type { CanonicalRow, DropRecord } from './types.js';
@@ -153,6 +153,12 @@ export function retrying(send: FhirTransport, attempts = 4): FhirTransport {
   };
 }
 
+/** The sandbox session of an expert episode (deterministic; recorded in the row so `verify` can replay it). */
+export function episodeSession(seed: number, taskId: string, variant: string, augmentation: string[]): string {
+  const tag = augmentation.includes('paraphrase') ? '-p' : '';
+  return `sft-s${seed}-${taskId}-${variant}${tag}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
+}
+
 /** Run `fn` over `items` with at most `limit` in flight; results keep the input order. */
 export async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
@@ -221,12 +227,14 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
   const worldMeta = { name: world.name, seed: world.seed, patients: world.patients, fingerprint: world.fingerprint };
   try {
     const local: FhirTransport = inProcessTransport(server.app);
-    const remote: FhirTransport = retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url } }));
+    const remoteFor = (session: string): FhirTransport => retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url }, session }));
     const access = { apiBase: OFFICIAL_API_BASE, fhir: local };
     const solveOne = async (inst: Instance, i: number): Promise<{ solved?: boolean; drop?: DropRecord; row?: CanonicalRow }> => {
       const { gen, family, variant } = inst;
       const agent = new PolicyAgent(`expert:${family.id}:${variant}`, (task, history) => family.solve(task, history, { apiBase: OFFICIAL_API_BASE, variant }));
-      const res = await runEpisode({ index: i, task: gen.task, agent, fhir: remote, apiBase: OFFICIAL_API_BASE });
+      // every episode runs in its own sandbox session, as in `ehrgym eval` (searchset ids depend on the session)
+      const session = episodeSession(p.seed, gen.task.id, variant, inst.augmentation);
+      const res = await runEpisode({ index: i, task: gen.task, agent, fhir: remoteFor(session), apiBase: OFFICIAL_API_BASE });
       const out = res.output;
       const base = { task_id: gen.task.id, family: family.id };
       if (res.agentError !== undefined) return { drop: { stage: 'solve', reason: `solver error: ${res.agentError.split('\n')[0]}`, ...base } };
@@ -235,7 +243,8 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
       if (!grade.correct) return { solved: true, drop: { stage: 'grade', reason: firstFailure(grade.checks, grade.exception), ...base } };
       const messages = out.history!.map((h) => ({ role: h.role === 'agent' ? ('assistant' as const) : ('user' as const), content: h.content }));
       const expected = out.history!.filter((h) => h.role === 'agent').map((h) => parseAction(h.content));
-      const issues = await checkParity(messages, gen.task, { fhir: local, expected });
+      const issues = await checkParity(messages, gen.task, { fhir: inProcessTransport(server.app, { session }), expected });
+      world.store.dropSession(session);
       if (issues.length) throw new FactoryFailure(`parity check failed for ${gen.task.id} turn ${issues[0]!.turn}: ${issues[0]!.problem}`);
       return {
         solved: true,
@@ -255,6 +264,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
             content_sha256: contentHash(messages),
             origin: 'expert',
             augmentation: inst.augmentation,
+            session,
             verified: true,
           },
         },
@@ -301,7 +311,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
         drops.push({ stage: 'pollution', reason: reasons.join(','), row_id: r.meta.row_id, task_id: r.meta.task_id, family: r.meta.task_family, ...(r.meta.source ? { source: `${r.meta.source.file}#${r.meta.source.index}` } : {}) });
         return false;
       }
-      if (estimateChatTokens(r.messages) > p.maxTokens) {
+      if (exceedsTokens(r.messages, p.maxTokens)) {
         drops.push({ stage: 'length', reason: `over --max-tokens ${p.maxTokens}`, row_id: r.meta.row_id, task_id: r.meta.task_id, family: r.meta.task_family });
         return false;
       }
@@ -372,7 +382,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
             exhausted.add(key);
             continue;
           }
-          const want = Math.min(5000, Math.ceil((missing / yieldRate) * 1.15) + 2);
+          const want = Math.min(5000, Math.ceil((missing / yieldRate) * (round === 0 ? 1.05 : 1.15)) + (round === 0 ? 1 : 2));
           let got = 0;
           const draw = async (branch: string | undefined, count: number, stream: string, patients: string[]) => {
             const free = patients.filter((m) => !used.has(m));

@@ -32,8 +32,8 @@ function cls(c: number): C {
   return C.Letter;
 }
 
-/** Estimated token count of a text (a single linear scan; see the module comment). */
-export function estimateTextTokens(text: string): number {
+/** Estimated token count of a text (a single linear scan; see the module comment). Stops once above `limit`. */
+export function estimateTextTokens(text: string, limit = Infinity): number {
   let n = 0;
   let i = 0;
   const len = text.length;
@@ -64,11 +64,25 @@ export function estimateTextTokens(text: string): number {
       n += Math.ceil((j - i) / 2);
     }
     i = j;
+    if (n > limit) return n;
   }
   return n;
 }
 
 const cache = new WeakMap<ChatMessage[], number>();
+
+/** True when the conversation is estimated above `max` tokens (stops counting early; long rows are common). */
+export function exceedsTokens(messages: ChatMessage[], max: number): boolean {
+  const hit = cache.get(messages);
+  if (hit !== undefined) return hit > max;
+  let n = 4;
+  for (const m of messages) {
+    n += 5 + estimateTextTokens(m.content, max - n);
+    if (n > max) return true;
+  }
+  cache.set(messages, n);
+  return false;
+}
 
 /** Estimated tokens of a conversation rendered with the Qwen3 chat template (memoized per messages array). */
 export function estimateChatTokens(messages: ChatMessage[]): number {

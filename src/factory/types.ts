@@ -31,6 +31,8 @@ export interface RowMeta {
   origin: RowOrigin;
   /** Augmentations applied (empty = none): `paraphrase`, `variant:<name>`. */
   augmentation: string[];
+  /** Expert rows: the sandbox session the episode ran in (searchset Bundle ids depend on it, as in `ehrgym eval`). */
+  session?: string;
   /** For collected rows: the source run file and episode index. */
   source?: { file: string; index: number };
   verified: true;

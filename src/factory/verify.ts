@@ -10,6 +10,7 @@ import { startFhirServer, type StartedFhirServer } from '../fhir/server.js';
 import { httpTransport, inProcessTransport } from '../fhir/client.js';
 import { runEpisode } from '../agent/loop.js';
 import { PolicyAgent } from '../agent/backends/scripted.js';
+import { parseAction } from '../agent/parser.js';
 import type { FactoryDeps, LoadedWorld } from './deps.js';
 import { readCorpus } from './io.js';
 import { pool, retrying } from './generate.js';
@@ -36,7 +37,7 @@ export interface VerifyReport {
 export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concurrency?: number } = {}): Promise<VerifyReport> {
   const corpus = readCorpus(dir);
   const fams = new Map(deps.families().map((f) => [f.id as string, f]));
-  const worlds = new Map<string, Promise<{ world: LoadedWorld; server: StartedFhirServer; remote: FhirTransport; local: FhirTransport } | string>>();
+  const worlds = new Map<string, Promise<{ world: LoadedWorld; server: StartedFhirServer; local: FhirTransport } | string>>();
   const getWorld = (row: CanonicalRow) => {
     const w = row.meta.world;
     const key = `${w.name}|${w.seed}|${w.patients}`;
@@ -50,7 +51,7 @@ export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concu
           return `world ${w.name} cannot be loaded (${(e as Error).message.split('\n')[0]})`;
         }
         const server = await startFhirServer(world.store, { port: 0 });
-        return { world, server, remote: retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url } })), local: inProcessTransport(server.app) };
+        return { world, server, local: inProcessTransport(server.app) };
       })());
     }
     return worlds.get(key)!;
@@ -68,13 +69,25 @@ export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concu
       if (row.meta.world.fingerprint && w.world.fingerprint !== row.meta.world.fingerprint) {
         return fail(`world fingerprint ${w.world.fingerprint} differs from the recorded ${row.meta.world.fingerprint}`);
       }
+      if (row.meta.origin === 'collected' || !row.meta.session) {
+        // a model rollout: its searchset ids come from the eval run's session; re-grade the recorded episode
+        const hist = row.messages.map((m) => ({ role: m.role === 'assistant' ? ('agent' as const) : ('user' as const), content: m.content }));
+        const last = row.messages[row.messages.length - 1]!.content;
+        const act = parseAction(last);
+        const out = { index: line - 1, status: 'completed', result: act.kind === 'finish' ? act.result : null, history: hist };
+        const g = await fam.grade(row.meta.task, out, { apiBase: OFFICIAL_API_BASE, fhir: w.local });
+        return g.correct ? { kind: 'pass' as const } : fail(`grader: ${g.exception ?? g.checks.find((c) => !c.pass)?.name ?? 'incorrect'}`);
+      }
+      const session = row.meta.session;
+      const remote = retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: w.server.url }, session }));
       const turns = row.messages.filter((m) => m.role === 'assistant').map((m) => m.content);
       const agent = new PolicyAgent('replay', (_task, history) => {
         const k = history.filter((h) => h.role === 'agent').length;
         if (k >= turns.length) throw new Error('the row has no further assistant turn');
         return turns[k]!;
       });
-      const res = await runEpisode({ index: line - 1, task: row.meta.task, agent, fhir: w.remote, apiBase: OFFICIAL_API_BASE });
+      const res = await runEpisode({ index: line - 1, task: row.meta.task, agent, fhir: remote, apiBase: OFFICIAL_API_BASE });
+      w.world.store.dropSession(session);
       if (res.agentError) return fail(`replay: ${res.agentError}`);
       const hist = res.output.history ?? [];
       if (hist.length !== row.messages.length) return fail(`replay produced ${hist.length} turns, the row has ${row.messages.length}`);
