@@ -8,12 +8,12 @@
  *    embedded replica in-process). overhead = wall − time inside the FHIR transport (episodes) − time inside the agent
  *    − time inside the grader, divided by 300: prompt rendering, parsing, sessions, run-log writes, scheduling and the
  *    final overall/summary/grades files. Goal ≤ 1 ms per episode.
- * 2. Wall time against the mock OpenAI server (in a worker thread, answering with the expert policy after a fixed
- *    latency) through the real `openai` SDK at concurrency 1 (first N tasks), 8 and 64 (300 tasks). The episode
+ * 2. Wall time against the mock OpenAI server (in a worker thread, answering with the expert policy's messages
+ *    recorded in run 1, after a fixed latency) through the real `openai` SDK at concurrency 1 (first N tasks), 8 and 64 (300 tasks). The episode
  *    phase (the part the model bounds) is compared with the ideal calls × latency / concurrency (calls = model
  *    requests actually made); grading and the run files follow and are printed separately. Goal ≤ 1.2× ideal at 64.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,6 @@ import { runEval, type Grader } from '../src/eval/run.js';
 import { openTaskSet, officialGrader } from '../src/eval/setup.js';
 import { createAgent } from '../src/agent/create.js';
 import { startMockOpenAI } from '../src/agent/mock-openai.js';
-import { getFamily } from '../src/tasks/registry.js';
 import type { Agent } from '../src/agent/types.js';
 import type { FhirTransport } from '../src/fhir/types.js';
 import type { HistoryItem } from '../src/tasks/types.js';
@@ -116,11 +115,18 @@ async function main(): Promise<void> {
   console.log(`   phases: setup+episodes ${tm.episodesMs.toFixed(0)} ms, grading ${tm.gradingMs.toFixed(0)} ms, run files (overall/grades/summary) ${tm.filesMs.toFixed(0)} ms`);
   console.log(`   harness overhead: ${((overhead / n) * 1000).toFixed(0)} µs/episode (goal ≤ 1000 µs)  ${overhead / n <= 1 ? 'OK' : 'MISSED'}`);
 
-  // ---- 2. wall time against the mock model (a separate thread, like a real model server)
+  // ---- 2. wall time against the mock model (a separate thread, like a real model server). The model's replies are
+  // the expert policy's messages recorded in run 1 (by question and turn), so the model side costs almost no CPU.
+  const expertScript: Record<string, string[]> = {};
+  for (const line of readFileSync(join(m.r.dir, 'runs.jsonl'), 'utf8').split('\n')) {
+    if (!line) continue;
+    const rec = JSON.parse(line) as { index: number; output: { history: HistoryItem[] } };
+    expertScript[taskSet.tasks[rec.index].instruction] = rec.output.history.filter((h) => h.role === 'agent').map((h) => h.content);
+  }
   const self = JSON.stringify(import.meta.url);
   const worker = new Worker(`import('tsx/esm/api').then((m) => m.tsImport(${self}, ${self}))`, {
     eval: true,
-    workerData: { role: 'mock', latency },
+    workerData: { role: 'mock', latency, script: expertScript },
   });
   const mockUrl = await new Promise<string>((resolve, reject) => {
     worker.once('message', resolve);
@@ -161,18 +167,12 @@ async function main(): Promise<void> {
 
 /** Worker thread: the mock model server answering with the expert policy. */
 async function mockThread(): Promise<void> {
-  const taskSet = openTaskSet('medagentbench-v2');
-  const byQuestion = new Map(taskSet.tasks.map((t) => [t.instruction, t]));
+  const { latency, script } = workerData as { latency: number; script: Record<string, string[]> };
   const mock = await startMockOpenAI({
     model: 'mock-expert',
-    latencyMs: (workerData as { latency: number }).latency,
+    latencyMs: latency,
     keepBodies: false,
-    script: (req) => {
-      const q = req.prompt.slice(req.prompt.indexOf('\nQuestion: ') + '\nQuestion: '.length);
-      const task = byQuestion.get(q)!;
-      const history: HistoryItem[] = req.messages.map((mm) => ({ role: mm.role === 'assistant' ? 'agent' : 'user', content: mm.content }));
-      return getFamily(task.id.split('_')[0]).solve(task, history, { apiBase: API_BASE });
-    },
+    script: (req) => script[req.prompt.slice(req.prompt.indexOf('\nQuestion: ') + '\nQuestion: '.length)][req.turn],
   });
   parentPort!.on('message', () => parentPort!.postMessage(mock.stats.completions));
   parentPort!.postMessage(mock.url);
