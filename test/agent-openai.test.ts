@@ -153,3 +153,15 @@ test('timeouts: a hung request is aborted and retried', async () => {
     await slow.close();
   }
 });
+
+test('preflight: a refused key is reported before any episode runs', async () => {
+  const locked = await startMockOpenAI({ script: () => 'FINISH([])', requireKey: 'right-key' });
+  try {
+    const bad = new OpenAIAgent({ model: 'm', baseUrls: [locked.url], apiKeyEnv: 'K', env: { K: 'wrong-key' } });
+    await assert.rejects(bad.preflight(), /refused the API key \(401\)/);
+    const good = new OpenAIAgent({ model: 'm', baseUrls: [locked.url], apiKeyEnv: 'K', env: { K: 'right-key' } });
+    await good.preflight();
+  } finally {
+    await locked.close();
+  }
+});

@@ -48,6 +48,8 @@ export interface MockOpenAIOptions {
   port?: number;
   /** Keep every request body in `stats.bodies` (default true; turn off for long benchmarks). */
   keepBodies?: boolean;
+  /** Answer 401 unless the request carries `Authorization: Bearer <requireKey>`. */
+  requireKey?: string;
 }
 
 export interface MockStats {
@@ -113,6 +115,10 @@ export async function startMockOpenAI(opts: MockOpenAIOptions): Promise<MockOpen
     stats.requests++;
     if (req.headers.authorization) stats.authorizations.add(req.headers.authorization);
     const path = (req.url ?? '').split('?')[0].replace(/\/+$/, '');
+    if (opts.requireKey !== undefined && req.headers.authorization !== `Bearer ${opts.requireKey}`) {
+      json(res, 401, { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } });
+      return;
+    }
     if (req.method === 'GET' && path.endsWith('/models')) {
       json(res, 200, { object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: 'ehrgym-mock' }] });
       return;

@@ -107,7 +107,9 @@ export function register(program: Command): void {
         try {
           await agent.preflight();
         } catch (err) {
-          throw new CliError(`--base-url: ${err instanceof Error ? err.message : String(err)}`, 3);
+          const msg = err instanceof Error ? err.message : String(err);
+          if (/refused the API key/.test(msg)) throw new CliError(`--api-key-env: ${msg}`, 2);
+          throw new CliError(`--base-url: ${msg}`, 3);
         }
       }
       const postMode = f.postMode as PostMode;

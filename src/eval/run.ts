@@ -157,7 +157,11 @@ export function buildManifest(opts: EvalOptions): RunManifest {
   };
 }
 
+/** Operational settings that may change between an interrupted run and its resumption. */
+const RESUME_MAY_CHANGE = new Set(['agent.config.maxRetries', 'agent.config.timeoutMs']);
+
 function manifestDiff(a: unknown, b: unknown, path = ''): string[] {
+  if (RESUME_MAY_CHANGE.has(path)) return [];
   if (canonical(a) === canonical(b)) return [];
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
     const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);

@@ -6,7 +6,7 @@
  * SDK with bounded exponential back-off (it honours `retry-after` headers). A non-retryable error whose text passes
  * the AgentBench context-limit word rule ends the episode with `agent context limit`.
  */
-import OpenAI, { APIConnectionError, APIError } from 'openai';
+import OpenAI, { APIConnectionError, APIError, AuthenticationError } from 'openai';
 import type { Agent, AgentReply, EpisodeInfo } from '../types.js';
 import { nodeFetch } from './node-fetch.js';
 import type { HistoryItem } from '../../tasks/types.js';
@@ -131,6 +131,9 @@ export class OpenAIAgent implements Agent {
       } catch (err) {
         if (err instanceof APIConnectionError) {
           throw new Error(`model endpoint unreachable: ${client.baseURL} (${err.message})`);
+        }
+        if (err instanceof AuthenticationError) {
+          throw new Error(`model endpoint ${client.baseURL} refused the API key (401); check the variable named by --api-key-env`);
         }
         // any HTTP answer (401, 404, …) proves the endpoint is reachable
       }
