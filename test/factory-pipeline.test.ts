@@ -15,7 +15,7 @@ import { EXPORT_FORMATS, ROW_MODES } from '../src/factory/export.js';
 import { buildTrainConfig, TRAINERS } from '../src/factory/train-config.js';
 import { FactoryFailure, FactoryInputError } from '../src/factory/errors.js';
 import { renderPrompt } from '../src/agent/prompt.js';
-import { getOkReply } from '../src/agent/parser.js';
+import { getOkReply, parseAction } from '../src/agent/parser.js';
 import { replicaPatients } from '../src/worlds/medagentbench.js';
 import { main } from '../src/cli/index.js';
 import { loadWorld } from '../src/worlds/index.js';
@@ -140,7 +140,11 @@ test('--collect: a planted evaluation task is caught by the pollution filter; cl
     { role: 'user', content: getOkReply('{\n  "resourceType": "Bundle",\n  "total": 0\n}') },
     { role: 'agent', content: 'FINISH([-1])' },
   ];
-  const line = (index: number, status: string, history: unknown) => JSON.stringify({ index, error: null, info: null, output: { index, status, result: '[-1]', history }, time: { timestamp: 0, str: '' } });
+  const line = (index: number, status: string, history: { role: string; content: string }[]) => {
+    const act = parseAction(history[history.length - 1]!.content);
+    const result = status === 'completed' && act.kind === 'finish' ? act.result : null;
+    return JSON.stringify({ index, error: null, info: null, output: { index, status, result, history }, time: { timestamp: 0, str: '' } });
+  };
   writeFileSync(join(runA, 'runs.jsonl'), [line(idx, 'completed', hist), line(idx + 1, 'task limit reached', hist)].join('\n') + '\n');
   writeFileSync(join(runA, 'grades.jsonl'), JSON.stringify({ index: idx, id: t.id, family: 'task4', status: 'completed', correct: true, grade: { correct: true, branch: 'data_absent', checks: [] }, rounds: 2 }) + '\n');
   // a run folder on a custom task set of synthetic patients: one passing, one failing episode
@@ -155,19 +159,16 @@ test('--collect: a planted evaluation task is caught by the pollution filter; cl
   // a different final answer so the collected row is not a duplicate of the expert row
   const h2b = h2.map((m, i) => (i === h2.length - 1 ? { ...m, content: m.content.replace(/FINISH\(\[(\d+)\]\)/, 'FINISH([$1.0])') } : m));
   writeFileSync(join(runB, 'runs.jsonl'), [line(0, 'completed', h2b), line(1, 'completed', h2.slice(0, -1).concat([{ role: 'agent', content: 'FINISH([1])' }]))].join('\n') + '\n');
-  writeFileSync(join(runB, 'grades.jsonl'), [
-    JSON.stringify({ index: 0, id: 'task2_1', family: 'task2', status: 'completed', correct: true, grade: { correct: true, checks: [] }, rounds: 2 }),
-    JSON.stringify({ index: 1, id: 'task2_2', family: 'task2', status: 'completed', correct: false, grade: { correct: false, checks: [] }, rounds: 2 }),
-  ].join('\n') + '\n');
+  // no grades.jsonl in runB: both episodes are re-graded against the world (same fingerprint as this run's)
   const out = join(root, 'collected');
   const r = await generateCorpus({ params: params({ out, collect: [join(runA, 'runs.jsonl'), join(runB, 'runs.jsonl')], validFraction: 0 }), deps });
   const m = r.manifest;
   assert.equal(m.pipeline.collected_read, 4);
   assert.equal(m.pollution.reasons['eval-mrn'], 1);
   assert.equal(m.pollution.reasons['eval-pair'], 1);
-  assert.equal(m.counts.origin.collected, 1);
+  assert.equal(m.counts.origin.collected, 1, JSON.stringify(m.drops));
   assert.equal(m.drops.collect?.['status'], 1);
-  assert.equal(m.drops.collect?.['grader'], 1);
+  assert.equal(m.drops.collect?.['grader'], 1, 'the wrong age is re-graded as incorrect');
   const text = readFileSync(join(out, 'train.jsonl'), 'utf8');
   assert.ok(!text.includes(t.eval_MRN!), 'the planted evaluation episode is not in the corpus');
   const drops = readFileSync(join(out, 'drops.jsonl'), 'utf8');

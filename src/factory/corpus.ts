@@ -110,6 +110,8 @@ export interface CorpusManifest {
   drops: Record<string, Record<string, number>>;
   pollution: { checked: number; dropped: number; reasons: Record<string, number> };
   parity: { checked: number; failed: number; mode: string };
+  /** Expert base rows per family: as requested, and after moving the deficits of families the pool could not fill. */
+  quotas: { requested: Record<string, number>; final: Record<string, number>; reallocated: string[] };
   tokens: { approximation: string; all: LengthStats; per_split: Record<string, LengthStats>; per_family: Record<string, LengthStats> };
   splits: Record<string, { file: string; rows: number; sha256: string; bytes: number }>;
   licence: string;
@@ -148,6 +150,7 @@ export interface AssembleInput {
   generator: CorpusManifest['generator'];
   pipeline: CorpusManifest['pipeline'];
   parity: CorpusManifest['parity'];
+  quotas: CorpusManifest['quotas'];
 }
 
 /** Build every file of the corpus folder (relative path → content). */
@@ -220,6 +223,7 @@ export function assembleCorpusFiles(input: AssembleInput): { files: Record<strin
     drops: sortRecord(Object.fromEntries(Object.entries(dropCounts).map(([k, v]) => [k, sortRecord(v)]))),
     pollution: { checked: input.pipeline.deduplicated, dropped: polluted, reasons: sortRecord(pollutionReasons) },
     parity: input.parity,
+    quotas: input.quotas,
     tokens: {
       approximation: TOKENIZER_APPROXIMATION,
       all: lengthStats(allTokens),
@@ -281,6 +285,10 @@ export function renderCard(m: CorpusManifest, dropsSha: string): string {
     table(['family', 'rows', 'branches', 'p50 tokens', 'max tokens'], famRows),
     '',
     `Branch labels used: ${branchNames.join(', ')}.`,
+    '',
+    m.quotas.reallocated.length
+      ? `Expert rows per family were requested as ${Object.entries(m.quotas.requested).map(([k, v]) => `${k} ${v}`).join(', ')}; families whose training pool could not fill their quota (verified, unique, leak-free, within --max-tokens) passed the deficit to the others (${m.quotas.reallocated.join(', ')}), so the final quotas are ${Object.entries(m.quotas.final).map(([k, v]) => `${k} ${v}`).join(', ')}. Within a family, branches are balanced the same way.`
+      : `Expert rows per family: ${Object.entries(m.quotas.final).map(([k, v]) => `${k} ${v}`).join(', ')} (branches balanced within each family where the pool allows).`,
     '',
     '## Token lengths',
     '',

@@ -275,6 +275,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
     // Round 0 draws each (family, branch) quota with a margin; later rounds draw only what is still missing, from
     // patients not used yet, until the quotas are met or the training pool is exhausted.
     const quotas = familyQuotas(p.families, p.size, p.perFamily);
+    const requested = Object.fromEntries(quotas);
     const wanted = new Map<string, Map<string, number>>();
     const accepted = new Map<string, CanonicalRow[]>(); // base rows per family, in acceptance order
     const augRows: CanonicalRow[] = [];
@@ -440,23 +441,27 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
 
     // ---- 4. collect
     stage('collect');
-    const worldCache = new Map<string, Promise<{ fhir: FhirTransport; close: () => Promise<void> }>>();
+    const worldCache = new Map<string, Promise<{ fhir: FhirTransport; close: () => Promise<void> } | null>>();
     const collected = await collectRows(
       sources,
       {
         regrade: async (ep) => {
+          // re-grade against the run's world: this run's world when the fingerprints agree, or the replica
           if (ep.world.name.startsWith('external:')) return null;
-          const key = `${ep.world.name}|${ep.world.seed}`;
+          const same = ep.world.fingerprint === world.fingerprint;
+          if (!same && ep.world.name !== 'medagentbench') return null;
+          const key = same ? 'current' : 'medagentbench';
           if (!worldCache.has(key)) {
             worldCache.set(key, (async () => {
-              const w = ep.world.name === world.name && ep.world.seed === world.seed ? world : await deps.loadWorld(ep.world.name, ep.world.seed ?? 0, ep.world.patients);
+              const w = same ? world : await deps.loadWorld('medagentbench', 0, null);
+              if (!same && ep.world.fingerprint && w.fingerprint !== ep.world.fingerprint) return null;
               const s = await startFhirServer(w.store, { port: 0 });
               return { fhir: inProcessTransport(s.app), close: () => s.close() };
             })());
           }
           const w = await worldCache.get(key)!;
           const fam = fams.get(ep.task.id.split('_')[0]!);
-          if (!fam) return null;
+          if (!w || !fam) return null;
           return fam.grade(ep.task, ep.output, { apiBase: OFFICIAL_API_BASE, fhir: w.fhir });
         },
         solverVersion: deps.solverVersion,
@@ -465,7 +470,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
       },
       drops,
     );
-    for (const w of worldCache.values()) await (await w).close();
+    for (const w of worldCache.values()) await (await w)?.close();
     // collected rows must also hold the protocol (e.g. a run made with another api_base or live POSTs is dropped)
     const collectedOk: CanonicalRow[] = [];
     for (const r of collected) {
@@ -513,6 +518,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
       evalSet: { name: evalSet.name, tasks: evalSet.cases.length, sha256: evalSha, mrns: index.mrns.size, identities: [...index.byDob.values()].reduce((a, l) => a + l.length, 0), ngram_n: index.n },
       generator: { ehrgym: VERSION, solver_version: deps.solverVersion, grader_version: deps.graderVersion, prompt_template_sha256: promptTemplateSha256(), functions_sha256: functionsSha256() },
       pipeline: { synthesized, solved, passed, collected_read: sources.reduce((a, s) => a + s.lines, 0), collected_kept: collectedOk.length, deduplicated, polluted, kept: kept.length, surplus },
+      quotas: { requested, final: Object.fromEntries([...quotas].filter(([f]) => wanted.has(f))), reallocated },
       parity: { checked: passed + collected.length, failed: collected.length - collectedOk.length, mode: 'harness parser + GET replies recomputed in-process (expert); parser + framing (collected)' },
     });
     lap('assemble');
