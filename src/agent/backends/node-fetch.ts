@@ -62,7 +62,7 @@ export const nodeFetch: typeof fetch = (input, init) =>
             }
             const status = res.statusCode ?? 0;
             const data = decode(Buffer.concat(chunks), res.headers['content-encoding']);
-            resolve(new Response(status === 204 || status === 304 ? null : (data as unknown as BodyInit), { status, statusText: res.statusMessage ?? '', headers: h }));
+            resolve(new Response(status === 204 || status === 304 ? null : new Uint8Array(data), { status, statusText: res.statusMessage ?? '', headers: h }));
           } catch (err) {
             reject(err);
           }
