@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command, CommanderError } from 'commander';
-import { register } from '../src/cli/tasks.js';
-import { CliError } from '../src/cli/errors.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { loadTaskSet } from '../src/tasks/loader.js';
 import { pyJsonDumps } from '../src/tasks/pysem.js';
 import { FAMILIES } from '../src/tasks/registry.js';
@@ -19,32 +18,17 @@ import { createFhirApp } from '../src/fhir/server.js';
 import { inProcessTransport } from '../src/fhir/client.js';
 import { BASE, runMini } from './helpers/tasks-fake.js';
 
+const pexec = promisify(execFile);
+
+/** Run the command in a child process (its stdout must not mix with the test runner's). */
 async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
   try {
-    // the command alone (as src/cli/index.ts registers it), with the entry point's error convention
-    const program = new Command().name('ehrgym').exitOverride();
-    register(program);
-    let code = 0;
-    try {
-      await program.parseAsync(['node', 'ehrgym', ...args]);
-    } catch (e) {
-      if (e instanceof CliError) {
-        err += `ehrgym: ${e.message}\n`;
-        code = e.exitCode;
-      } else if (e instanceof CommanderError) code = e.exitCode;
-      else throw e;
-    }
-    return { code, out, err };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-    process.exitCode = undefined;
+    const { stdout, stderr } = await pexec(process.execPath, ['--import', 'tsx', 'test/helpers/tasks-cli-runner.ts', ...args], { maxBuffer: 64 << 20 });
+    return { code: 0, out: stdout, err: stderr };
+  } catch (e) {
+    const x = e as { code?: number; stdout?: string; stderr?: string };
+    if (typeof x.code !== 'number') throw e;
+    return { code: x.code, out: x.stdout ?? '', err: x.stderr ?? '' };
   }
 }
 
@@ -107,5 +91,26 @@ test('tasks generate: bad flags are one-line errors', async () => {
     assert.equal(r.code, 2, extra.join(' '));
     assert.match(r.err, re);
     assert.equal(r.err.trim().split('\n').length, 1);
+  }
+});
+
+test('tasks solve: the expert in the official loop, graded by the official grader', async () => {
+  const r = await run('tasks', 'solve', '--id', 'task5_21', '--variant', 'sorted', '--json');
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out) as { output: { status: string; history: Array<{ role: string; content: string }> }; grade: { correct: boolean; branch: string } };
+  assert.equal(j.output.status, 'completed');
+  assert.deepEqual(j.grade.correct, true);
+  assert.equal(j.grade.branch, 'low_order_required');
+  assert.equal(j.output.history[1].content, 'GET http://localhost:8080/fhir/Observation?patient=S3084624&code=MG&_sort=-date&_count=1');
+  const text = await run('tasks', 'solve', '--id', 'task10_13');
+  assert.match(text.out, /=== task10_13 \(task10, variant scan\) status completed: CORRECT; branch stale_order_required; reference \[5\.8, "2022-09-09T15:33:00\+00:00"\]/);
+  for (const [args, re] of [
+    [['--id', 'task5_99'], /--id: no task "task5_99" in medagentbench-v2/],
+    [['--id', 'task5_1', '--variant', 'nope'], /--variant: "nope" is not a variant of task5 \(known: scan, sorted, lookup-first\)/],
+    [['--id', 'task5_1', '--set', 'nope'], /--set: unknown task set "nope"/],
+  ] as Array<[string[], RegExp]>) {
+    const b = await run('tasks', 'solve', ...args);
+    assert.equal(b.code, 2);
+    assert.match(b.err, re);
   }
 });

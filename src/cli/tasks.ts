@@ -3,8 +3,11 @@
  * `ehrgym tasks generate --out FILE [--world synthetic|medagentbench] [--seed N] [--patients N] [--families LIST]
  *                        [--per-family N] [--balance balanced|natural] [--rng-seed N] [--facts FILE] [--force]`
  *
- * Lists the task families (or a task set's composition), or writes a new task set in the official file format from
- * the families' generators over a world (replica: non-evaluation patients only).
+ * `ehrgym tasks solve --id TASK_ID [--set NAME|FILE] [--variant NAME] [--world …] [--seed N] [--patients N] [--json]`
+ *
+ * Lists the task families (or a task set's composition), writes a new task set in the official file format from
+ * the families' generators over a world (replica: non-evaluation patients only), or plays one task with the expert
+ * solver in the official episode loop and prints the trajectory and the official grader's checks.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -18,6 +21,11 @@ import { FAMILIES, FAMILY_IDS, isFamilyId } from '../tasks/registry.js';
 import { loadTaskSet, TaskSetError } from '../tasks/loader.js';
 import { BALANCE_MODES, buildTaskSet, renderFactsJsonl, renderTaskFile, type BalanceMode } from '../tasks/taskset.js';
 import type { FamilyId } from '../tasks/types.js';
+import { getFamily } from '../tasks/registry.js';
+import { pyJsonDumps } from '../tasks/pysem.js';
+import { runEpisode } from '../agent/loop.js';
+import { PolicyAgent } from '../agent/backends/scripted.js';
+import { gradeOutput } from '../tasks/refsol.js';
 
 function intFlag(name: string, value: string, min: number, max: number): number {
   if (!/^\d+$/.test(value)) throw new CliError(`${name} must be an integer, got "${value}"`);
@@ -75,6 +83,58 @@ export function register(program: Command): void {
         const n = r.tasks !== undefined ? `${String(r.tasks).padStart(4)}  ` : '';
         process.stdout.write(`${r.id.padEnd(7)} ${r.kind.padEnd(7)}${n}${r.name}  [${r.branches.join(', ')}]  variants: ${r.variants.join(', ')}\n`);
       }
+    });
+
+  tasks
+    .command('solve')
+    .description('play one task with the expert solver in the official loop; print the trajectory and the grade')
+    .requiredOption('--id <task>', 'task id, e.g. task5_21')
+    .option('--set <name|file>', 'task set', 'medagentbench-v2')
+    .option('--variant <name>', 'solver variant (see `ehrgym tasks list`)')
+    .option('--world <name>', 'medagentbench | synthetic', 'medagentbench')
+    .option('--seed <n>', 'synthetic world: seed (default 1)')
+    .option('--patients <n>', 'synthetic world: number of patients (default 100)')
+    .option('--json', 'print the output and the grade as one JSON line', false)
+    .action(async (o: { id: string; set: string; variant?: string; world: string; seed?: string; patients?: string; json: boolean }) => {
+      if (o.world !== 'synthetic' && o.world !== 'medagentbench') {
+        throw new CliError(`--world must be synthetic or medagentbench, got "${o.world}"`);
+      }
+      const seed = o.seed !== undefined ? intFlag('--seed', o.seed, 0, 2 ** 32 - 1) : undefined;
+      const patients = o.patients !== undefined ? intFlag('--patients', o.patients, 1, 100_000) : undefined;
+      if (o.world !== 'synthetic' && (seed !== undefined || patients !== undefined)) {
+        throw new CliError(`--seed and --patients apply to --world synthetic only (world is ${o.world})`);
+      }
+      let set;
+      try {
+        set = loadTaskSet(o.set);
+      } catch (e) {
+        if (e instanceof TaskSetError) throw new CliError(`--set: ${e.message}`);
+        throw e;
+      }
+      const index = set.tasks.findIndex((t) => t.id === o.id);
+      if (index < 0) throw new CliError(`--id: no task "${o.id}" in ${set.name}`);
+      const task = set.tasks[index];
+      const family = getFamily(task.id);
+      const variant = o.variant ?? family.variants[0];
+      if (!family.variants.includes(variant)) {
+        throw new CliError(`--variant: "${variant}" is not a variant of ${family.id} (known: ${family.variants.join(', ')})`);
+      }
+      const world = await loadWorld({ world: o.world as WorldName, ...(o.world === 'synthetic' ? { seed, patients } : {}) });
+      const fhir = inProcessTransport(createFhirApp(world.store));
+      const agent = new PolicyAgent(`expert:${variant}`, (t, history, ep) => getFamily(t.id).solve(t, history, { apiBase: ep.apiBase, variant }));
+      const { output } = await runEpisode({ index, task, agent, fhir, apiBase: OFFICIAL_API_BASE });
+      const grade = await gradeOutput(task, output, { apiBase: OFFICIAL_API_BASE, fhir });
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({ task, variant, output, grade })}\n`);
+        return;
+      }
+      for (const h of output.history ?? []) {
+        const text = h.content.length > 400 ? `${h.content.slice(0, 400)}… [${h.content.length} chars]` : h.content;
+        process.stdout.write(`--- ${h.role}\n${text}\n`);
+      }
+      process.stdout.write(`=== ${task.id} (${family.id}, variant ${variant}) status ${output.status}: ${grade.correct ? 'CORRECT' : 'INCORRECT'}; branch ${grade.branch ?? '-'}; reference ${grade.reference === undefined ? '-' : pyJsonDumps(grade.reference)}\n`);
+      for (const c of grade.checks) process.stdout.write(`  ${c.pass ? 'pass' : 'FAIL'} ${c.name}${c.pass ? '' : `: expected ${JSON.stringify(c.expected)}, got ${JSON.stringify(c.actual)}${c.note ? ` (${c.note})` : ''}`}\n`);
+      if (grade.exception) process.stdout.write(`  exception: ${grade.exception}\n`);
     });
 
   tasks
