@@ -141,7 +141,8 @@ const REASONS: Record<number, string> = {
  * `send_get_request(url)`: `{status_code, data}` where data is parsed JSON only when the Content-Type is exactly
  * `application/json` (otherwise the text), or `{error}` on a transport error or HTTP 4xx/5xx.
  */
-export async function sendGetRequest(fhir: FhirTransport, url: string): Promise<GetResponse> {
+export async function sendGetRequest(ctx: FhirTransport | GraderContext, url: string): Promise<GetResponse> {
+  const fhir = typeof ctx === 'function' ? ctx : ctx.fhir;
   let res;
   try {
     res = await fhir({ method: 'GET', url });
@@ -163,8 +164,8 @@ export async function sendGetRequest(fhir: FhirTransport, url: string): Promise<
 }
 
 /** `json.loads(send_get_request(url)['data'])` — KeyError on a request error, TypeError on parsed data. */
-export async function getJsonData(fhir: FhirTransport, url: string): Promise<unknown> {
-  const r = await sendGetRequest(fhir, url);
+export async function getJsonData(ctx: FhirTransport | GraderContext, url: string): Promise<unknown> {
+  const r = await sendGetRequest(ctx, url);
   if (!('data' in r)) throw new PyException('KeyError', "'data'");
   return pyJsonLoads(r.data);
 }
