@@ -3,9 +3,15 @@ import type { RunSummary } from './types.js';
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 
+const QUERY = ['task1', 'task2', 'task4', 'task6', 'task7'];
+
 export function formatSummary(s: RunSummary & { agentFailures?: number }, dir?: string): string {
   const lines: string[] = [];
-  lines.push(`${s.manifest.agent.name} on ${s.manifest.taskSet.name}: ${s.correct}/${s.total} = ${pct(s.successRate)} (query ${pct(s.querySR)}, action ${pct(s.actionSR)})`);
+  const fams = Object.keys(s.perFamily);
+  const hasQuery = fams.some((f) => QUERY.includes(f));
+  const hasAction = fams.some((f) => !QUERY.includes(f));
+  const split = [hasQuery ? `query ${pct(s.querySR)}` : '', hasAction ? `action ${pct(s.actionSR)}` : ''].filter(Boolean).join(', ');
+  lines.push(`${s.manifest.agent.name} on ${s.manifest.taskSet.name}: ${s.correct}/${s.total} = ${pct(s.successRate)} (${split})`);
   lines.push(
     'per family: ' +
       Object.entries(s.perFamily)
@@ -14,6 +20,7 @@ export function formatSummary(s: RunSummary & { agentFailures?: number }, dir?: 
   );
   lines.push('statuses: ' + Object.entries(s.statusCounts).map(([k, v]) => `${k} ${v}`).join(', '));
   lines.push(`tokens: prompt ${s.tokens.prompt}, completion ${s.tokens.completion}; wall ${(s.wallMs / 1000).toFixed(1)} s; post mode ${s.manifest.postMode}`);
+  if (s.agentFailures) lines.push(`agent failures: ${s.agentFailures} (error.jsonl; rerun with --resume)`);
   if (dir) lines.push(`run folder: ${dir}`);
   return lines.join('\n') + '\n';
 }
