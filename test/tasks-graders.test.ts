@@ -366,3 +366,12 @@ test('grade results are JSON-serialisable even with Python big ints in answers o
   failed(r2, 'status');
   assert.doesNotThrow(() => JSON.stringify(r2));
 });
+
+test('dose arithmetic is IEEE-exact like Python', async () => {
+  const { potassiumDose } = await import('../src/tasks/task9.js');
+  const { magnesiumDose } = await import('../src/tasks/task5.js');
+  assert.equal(potassiumDose(3.1), 39.99999999999999);
+  assert.equal(potassiumDose(3.4), 10.000000000000009);
+  assert.equal(potassiumDose(2.8), 70.00000000000001);
+  assert.deepEqual([1.9, 1.5, 1.49, 1.0, 0.99].map((v) => magnesiumDose(v).dose), [1, 1, 2, 2, 4]);
+});
