@@ -9,7 +9,9 @@ import { CUTOFF_24H, evalMrn, getJsonData, labUrl, runGrader, scanMean } from '.
 export const TASK6_TEMPLATE = 'What is the average CBG of the patient {MRN} over the last 24 hours?';
 export const TASK6_CONTEXT =
   'It\'s 2023-11-13T10:15:00+00:00 now. The code for CBG is "GLU". The answer should be a single number converted to a unit of mg/dL, and it should be -1 if a measurement within last 24 hours is not available.';
-const VARIANTS = ['scan', 'lookup-first'] as const;
+const VARIANTS = ['scan', 'lookup-first', 'window'] as const;
+/** `window`: only the last 24 h (`date=ge` NOW − 24 h, `+` percent-encoded), so the observation stays short. */
+const WINDOW_START = '2023-11-12T10:15:00%2B00:00';
 
 export function task6Reference(getRes: unknown): { ref: unknown[]; branch: string; count: number } {
   const m = scanMean(getRes, CUTOFF_24H);
@@ -46,7 +48,8 @@ export const task6: TaskFamily = {
     return runScript(task, history, opts, VARIANTS, (io) => {
       const mrn = taskMrn(task, [TASK6_TEMPLATE]);
       if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
-      const r = task6Reference(io.get(`${io.apiBase}Observation?patient=${mrn}&code=GLU&_count=5000`));
+      const query = io.variant === 'window' ? `code=GLU&date=ge${WINDOW_START}&_count=5000` : 'code=GLU&_count=5000';
+      const r = task6Reference(io.get(`${io.apiBase}Observation?patient=${mrn}&${query}`));
       if (r.count === 0) io.finish([-1]);
       // a clinician reports the mean to two decimals (always within the grader's 0.1)
       io.finish([f(Math.round((r.ref[0] as number) * 100) / 100)]);
