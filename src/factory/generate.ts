@@ -114,11 +114,13 @@ export function branchQuotas(branches: readonly string[], quota: number): Map<st
 }
 
 /**
- * The solution path of base rows: `sorted` (`_sort=-date&_count=1`, short observations, as the hand-off recommends)
- * where the family has it, else the family's default. Other variants are augmentation (`--augment variants`).
+ * The solution path of base rows: the one with short observations where the family has it — `sorted`
+ * (`_sort=-date&_count=1`, as the hand-off recommends) or `window` (`date=ge` the 24 h cutoff) — else the family's
+ * default. Other variants are augmentation (`--augment variants`).
  */
 export function primaryVariant(family: TaskFamily): string {
-  return family.variants.includes('sorted') ? 'sorted' : (family.variants[0] ?? 'default');
+  for (const v of ['sorted', 'window']) if (family.variants.includes(v)) return v;
+  return family.variants[0] ?? 'default';
 }
 
 function validate(p: GenerateParams, deps: FactoryDeps): Map<string, TaskFamily> {
