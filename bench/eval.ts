@@ -152,9 +152,22 @@ async function main(): Promise<void> {
       const calls = (await completions()) - calls0;
       const ideal = (calls * latency) / concurrency;
       const ratio = r.timing.episodesMs / ideal;
+      // The floor with zero harness cost: episodes start in task order on `concurrency` workers and each takes its
+      // recorded rounds × latency (list scheduling), so the last wave leaves workers idle.
+      const rounds = new Map<number, number>();
+      for (const line of readFileSync(join(r.dir, 'episodes.jsonl'), 'utf8').split('\n')) {
+        if (line) rounds.set(JSON.parse(line).index, JSON.parse(line).rounds);
+      }
+      const free = new Array<number>(concurrency).fill(0);
+      for (const idx of [...rounds.keys()].sort((a, b) => a - b)) {
+        let k = 0;
+        for (let j = 1; j < free.length; j++) if (free[j] < free[k]) k = j;
+        free[k] += rounds.get(idx)! * latency;
+      }
+      const floor = Math.max(...free) / ideal;
       if (concurrency === 64) ratio64 = ratio;
       rows.push(
-        `   concurrency ${String(concurrency).padStart(2)}: ${String(limit).padStart(3)} episodes, ${calls} model calls, ${r.summary!.correct}/${r.summary!.total} correct; episodes ${(r.timing.episodesMs / 1000).toFixed(2)} s vs ideal ${(ideal / 1000).toFixed(2)} s = ratio ${ratio.toFixed(3)}; + grading ${(r.timing.gradingMs / 1000).toFixed(2)} s + files ${(r.timing.filesMs / 1000).toFixed(2)} s = wall ${(wall / 1000).toFixed(2)} s; harness process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s`,
+        `   concurrency ${String(concurrency).padStart(2)}: ${String(limit).padStart(3)} episodes, ${calls} model calls, ${r.summary!.correct}/${r.summary!.total} correct; episodes ${(r.timing.episodesMs / 1000).toFixed(2)} s vs ideal ${(ideal / 1000).toFixed(2)} s = ratio ${ratio.toFixed(3)}; + grading ${(r.timing.gradingMs / 1000).toFixed(2)} s + files ${(r.timing.filesMs / 1000).toFixed(2)} s = wall ${(wall / 1000).toFixed(2)} s; harness process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s; scheduling floor ${floor.toFixed(3)}`,
       );
       console.log(rows[rows.length - 1]);
     }
