@@ -82,21 +82,3 @@ export function routedTransport(opts: RouteOptions): FhirTransport {
     return res;
   };
 }
-
-/** A transport over the network (`fetch`), for external FHIR servers. Never follows redirects. */
-export function httpTransport(opts: { timeoutMs?: number } = {}): FhirTransport {
-  return async (req) => {
-    const res = await fetch(req.url, {
-      method: req.method,
-      body: req.body,
-      headers: req.headers,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 120_000),
-    });
-    const headers: Record<string, string> = {};
-    res.headers.forEach((v, k) => {
-      headers[k] = v;
-    });
-    return { status: res.status, contentType: res.headers.get('content-type') ?? '', body: await res.text(), headers };
-  };
-}
