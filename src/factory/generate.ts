@@ -1,17 +1,17 @@
 /**
- * `ehrgym generate`: synthesize → solve over HTTP → grade → collect → dedup → pollution filter → split → write.
+ * `ehrgym generate`: synthesize → solve over HTTP → grade → parity → dedup → pollution → length → collect → write.
  *
+ * Runs in rounds until every (family, branch) quota is met or the training pool is exhausted:
  * 1. Synthesize: each family's generator over the world's training patients (world patients minus every evaluation
- *    MRN), branch by branch (balanced quotas by default), official templates; optional paraphrase augmentation.
+ *    MRN), branch by branch, official templates; optional paraphrase / solution-path augmentation.
  * 2. Solve: the family's expert policy plays the agent in the official episode loop (`runEpisode`) against a real
- *    loopback FHIR server over HTTP; optional solver-variant augmentation.
- * 3. Verify: the family's grader (the evaluation grader); failures are dropped with the failing checks as reason.
- *    Every kept row passes the parity check (harness parser + GET replies recomputed through the harness in-process).
- * 4. Collect: completed + passing episodes from earlier eval runs (`--collect`).
- * 5. Deduplicate by normalized-conversation hash; 6. drop rows polluted by the evaluation set; then take the per-family
- *    quotas, split by task key, and write the folder atomically.
+ *    loopback FHIR server over HTTP, each episode in its own sandbox session (as `ehrgym eval` does).
+ * 3. Verify: the family's grader (the evaluation grader); failures are dropped with the failing check as reason.
+ *    Every kept row passes the parity check (harness parser + GET replies recomputed in-process in the same session).
+ * 4. Deduplicate by normalized-conversation hash; drop rows polluted by the evaluation set or over --max-tokens.
+ * Then collected rollouts (`--collect`: completed + passing only) go through the same filters, the per-family quotas
+ * are taken, rows are split by task key, and the folder is written atomically.
  */
-import { readFileSync } from 'node:fs';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { startFhirServer } from '../fhir/server.js';
 import { httpTransport, inProcessTransport } from '../fhir/client.js';
@@ -21,9 +21,9 @@ import { parseAction } from '../agent/parser.js';
 import { functionsSha256, promptTemplateSha256 } from '../agent/prompt.js';
 import { rngFor } from '../worlds/prng.js';
 import { VERSION } from '../version.js';
-import { contentHash, sha256 } from './canonical.js';
+import { contentHash } from './canonical.js';
 import { collectRows, readCollectFile, type CollectSource } from './collect.js';
-import { assembleCorpusFiles, corpusIdentity, dedupRows, splitRows, type CorpusManifest, type GenerateParams } from './corpus.js';
+import { assembleCorpusFiles, corpusIdentity, splitRows, type CorpusManifest, type GenerateParams } from './corpus.js';
 import type { FactoryDeps, LoadedWorld } from './deps.js';
 import { FactoryFailure, FactoryInputError } from './errors.js';
 import { checkOutputFolder, writeFolderAtomic } from './output.js';
@@ -34,7 +34,7 @@ import { checkParity } from './parity.js';
 import { buildEvalIndex, pollutionReasons } from './pollution.js';
 import type { CanonicalRow, DropRecord } from './types.js';
 import type { FhirTransport } from '../fhir/types.js';
-import type { GeneratedTask, TaskCase, TaskFamily } from '../tasks/types.js';
+import type { GeneratedTask, TaskFamily } from '../tasks/types.js';
 
 export const AUGMENTATIONS = ['paraphrase', 'variants'] as const;
 export const BALANCE_MODES = ['balanced', 'natural'] as const;
@@ -534,14 +534,3 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
     await server.close();
   }
 }
-
-/** Read a file or fail with a FactoryInputError naming the flag. */
-export function readInputFile(flag: string, file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new FactoryInputError(`${flag} ${file} is unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-}
-
-export { sha256 };
