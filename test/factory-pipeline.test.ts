@@ -60,9 +60,9 @@ before(async () => {
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-test('same seed and flags give byte-identical files (second run over the same folder)', async () => {
+test('same seed and flags give byte-identical files (second run over the same folder, one at a time, in a worker thread)', async () => {
   assert.ok(firstBytes.has('train.jsonl') && firstBytes.has('valid.jsonl') && firstBytes.has('manifest.json') && firstBytes.has('README.md'));
-  await generateCorpus({ params: params(), deps, concurrency: 1 });
+  await generateCorpus({ params: params(), deps, concurrency: 1, workers: 1 });
   const second = readAll(corpusDir);
   assert.deepEqual([...second.keys()], [...firstBytes.keys()]);
   for (const [f, b] of firstBytes) assert.ok(b.equals(second.get(f)!), `${f} differs between runs`);

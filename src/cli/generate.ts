@@ -42,6 +42,7 @@ export function register(program: Command): void {
     .option('--balance <mode>', 'balanced (equal branch quotas per family) | natural', 'balanced')
     .option('--max-tokens <n>', 'drop rows longer than this many (estimated) tokens; trainers must never truncate', '32768')
     .option('--concurrency <n>', 'episodes in flight', '8')
+    .option('--workers <n>', 'worker threads for generators, episodes and grading (0 = main thread only)', '0')
     .option('--force', 'replace an output folder that holds a different corpus', false)
     .option('--json', 'print the manifest as JSON', false)
     .action(async (o: Record<string, string | boolean | string[] | undefined>) => {
@@ -65,6 +66,8 @@ export function register(program: Command): void {
           maxTokens: int('--max-tokens', o.maxTokens as string)!,
         });
         const concurrency = int('--concurrency', o.concurrency as string)!;
+        const workers = int('--workers', o.workers as string)!;
+        if (workers < 0 || workers > 16) throw new CliError(`--workers ${workers} must be between 0 and 16`);
         if (concurrency < 1) throw new CliError(`--concurrency ${concurrency} must be ≥ 1`);
         const t0 = performance.now();
         const r = await generateCorpus({
@@ -72,6 +75,7 @@ export function register(program: Command): void {
           deps: realDeps(),
           force: o.force === true,
           concurrency,
+          workers,
           onStage: o.json || !process.stderr.isTTY ? undefined : (s) => process.stderr.write(`generate: ${s}\n`),
         });
         const m = r.manifest;

@@ -31,10 +31,12 @@ import { paraphraseTask } from './paraphrase.js';
 import { branchHints } from './hints.js';
 import { exceedsTokens } from './tokens.js';
 import { checkParity } from './parity.js';
+import { retrying } from './retry.js';
+import { FactoryWorkers } from './workers.js';
 import { buildEvalIndex, pollutionReasons } from './pollution.js';
 import type { CanonicalRow, DropRecord } from './types.js';
 import type { FhirTransport } from '../fhir/types.js';
-import type { GeneratedTask, TaskFamily } from '../tasks/types.js';
+import type { GeneratedTask, TaskFamily, TaskOutput } from '../tasks/types.js';
 
 export const AUGMENTATIONS = ['paraphrase', 'variants'] as const;
 export const BALANCE_MODES = ['balanced', 'natural'] as const;
@@ -47,6 +49,11 @@ export interface GenerateRunOptions {
   force?: boolean;
   /** Episodes in flight at once (default 8). 1 = one solve at a time. */
   concurrency?: number;
+  /**
+   * Worker threads for generators, episodes and grading (default 0 = everything on the main thread). The main thread
+   * keeps the loopback server, the parity checks and the assembly. The output does not depend on it.
+   */
+  workers?: number;
   /** Write the folder (default true). */
   write?: boolean;
   /** Progress lines (stage names). */
@@ -138,23 +145,6 @@ function validate(p: GenerateParams, deps: FactoryDeps): Map<string, TaskFamily>
   return fams;
 }
 
-/**
- * Retry a loopback request that failed below HTTP (a keep-alive socket the server closed while idle, reported by fetch
- * as `fetch failed`): such a failure is not part of the protocol and must not end up in a transcript.
- */
-export function retrying(send: FhirTransport, attempts = 4): FhirTransport {
-  return async (req) => {
-    for (let i = 1; ; i++) {
-      try {
-        return await send(req);
-      } catch (e) {
-        if (i >= attempts) throw e;
-        await new Promise((r) => setTimeout(r, 10 * i));
-      }
-    }
-  };
-}
-
 /** The sandbox session of an expert episode (deterministic; recorded in the row so `verify` can replay it). */
 export function episodeSession(seed: number, taskId: string, variant: string, augmentation: string[]): string {
   const tag = augmentation.includes('paraphrase') ? '-p' : '';
@@ -222,6 +212,8 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
   const trainingSet = new Set(training);
   lap('world');
   const server = await startFhirServer(world.store, { port: 0 });
+  const workerCount = Math.max(0, Math.floor(opts.workers ?? 0));
+  const workers = workerCount > 0 ? new FactoryWorkers(workerCount, server.url) : null;
   const drops: DropRecord[] = [];
   let synthesized = 0;
   let solved = 0;
@@ -236,12 +228,20 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
       const agent = new PolicyAgent(`expert:${family.id}:${variant}`, (task, history) => family.solve(task, history, { apiBase: OFFICIAL_API_BASE, variant }));
       // every episode runs in its own sandbox session, as in `ehrgym eval` (searchset ids depend on the session)
       const session = episodeSession(p.seed, gen.task.id, variant, inst.augmentation);
-      const res = await runEpisode({ index: i, task: gen.task, agent, fhir: remoteFor(session), apiBase: OFFICIAL_API_BASE });
-      const out = res.output;
+      let out: TaskOutput;
+      let agentError: string | undefined;
+      let grade: { correct: boolean; checks: Array<{ name: string; pass: boolean }>; exception?: string } | null = null;
+      if (workers) {
+        const r = await workers.run({ kind: 'solve', family: family.id, task: gen.task, variant, session, index: i });
+        [out, agentError, grade] = [r.output, r.agentError, r.grade];
+      } else {
+        const res = await runEpisode({ index: i, task: gen.task, agent, fhir: remoteFor(session), apiBase: OFFICIAL_API_BASE });
+        [out, agentError] = [res.output, res.agentError];
+        if (agentError === undefined && out.status === 'completed') grade = await family.grade(gen.task, out, access);
+      }
       const base = { task_id: gen.task.id, family: family.id };
-      if (res.agentError !== undefined) return { drop: { stage: 'solve', reason: `solver error: ${res.agentError.split('\n')[0]}`, ...base } };
-      if (out.status !== 'completed') return { drop: { stage: 'solve', reason: `status: ${out.status}`, ...base } };
-      const grade = await family.grade(gen.task, out, access);
+      if (agentError !== undefined) return { drop: { stage: 'solve', reason: `solver error: ${agentError.split('\n')[0]}`, ...base } };
+      if (out.status !== 'completed' || !grade) return { drop: { stage: 'solve', reason: `status: ${out.status}`, ...base } };
       if (!grade.correct) return { solved: true, drop: { stage: 'grade', reason: firstFailure(grade.checks, grade.exception), ...base } };
       const messages = out.history!.map((h) => ({ role: h.role === 'agent' ? ('assistant' as const) : ('user' as const), content: h.content }));
       const expected = out.history!.filter((h) => h.role === 'agent').map((h) => parseAction(h.content));
@@ -366,9 +366,9 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
           reallocated.push(`${fam} -${deficit}`);
         }
       }
+      const specs: Array<{ fam: string; family: TaskFamily; key: string; tried: number; branch: string | undefined; stream: string; patients: string[]; count: number; startIndex: number }> = [];
       for (const [fam, bq] of wanted) {
         const family = fams.get(fam)!;
-        const seen = seenKeys.get(fam)!;
         const used = usedPatients.get(fam)!;
         const hints = world.facts ? branchHints(fam, world.facts) : null;
         for (const [b, quota] of bq) {
@@ -386,40 +386,52 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
             continue;
           }
           const want = Math.min(5000, Math.ceil((missing / yieldRate) * (round === 0 ? 1.05 : 1.15)) + (round === 0 ? 1 : 2));
-          let got = 0;
-          const draw = async (branch: string | undefined, count: number, stream: string, patients: string[]) => {
-            const free = patients.filter((m) => !used.has(m));
-            if (free.length === 0 && fam !== 'task1') return;
-            const start = nextIndex.get(fam)!;
-            nextIndex.set(fam, start + count);
-            const gen = await family.generate(access, { rng: rngFor('factory', p.seed, fam, stream, round), patients: fam === 'task1' ? patients : free, ...(branch ? { branch } : {}), count, startIndex: start });
-            for (const g of gen) {
-              const k = `${g.task.instruction}\u0000${g.task.context}`;
-              if (seen.has(k)) continue;
-              seen.add(k);
-              if (g.patient) used.add(g.patient);
-              got++;
-              const primary = primaryVariant(family);
-              instances.push({ gen: g, family, variant: primary, augmentation: [] });
-              if (p.augment.includes('variants')) {
-                for (const v of family.variants) if (v !== primary) instances.push({ gen: g, family, variant: v, augmentation: [`variant:${v}`] });
-              }
-              if (p.augment.includes('paraphrase')) {
-                const para = paraphraseTask(g.task, rngFor('factory', p.seed, 'paraphrase', g.task.id).int(0, 1000));
-                if (para) instances.push({ gen: { ...g, task: para }, family, variant: primary, augmentation: ['paraphrase'] });
-              }
-            }
-          };
-          if (b === '*' || bq.size === 1) await draw(undefined, want, 'natural', training);
-          else {
-            // with planted facts the hinted candidates are the pool; without, the generator scans all patients
-            if (hints) await draw(b, want, `branch:${b}`, (hints.get(b) ?? []).filter((m) => trainingSet.has(m)));
-            else await draw(b, want, `branch-scan:${b}`, training);
-          }
-          if (got === 0) exhausted.add(key);
-          attempts.set(key, tried + got);
+          let branch: string | undefined;
+          let stream: string;
+          let candidates: string[];
+          if (b === '*' || bq.size === 1) [branch, stream, candidates] = [undefined, 'natural', training];
+          // with planted facts the hinted candidates are the pool; without, the generator scans all patients
+          else if (hints) [branch, stream, candidates] = [b, `branch:${b}`, (hints.get(b) ?? []).filter((m) => trainingSet.has(m))];
+          else [branch, stream, candidates] = [b, `branch-scan:${b}`, training];
+          const free = fam === 'task1' ? candidates : candidates.filter((m) => !used.has(m));
+          const startIndex = nextIndex.get(fam)!;
+          nextIndex.set(fam, startIndex + want);
+          specs.push({ fam, family, key, tried, branch, stream, patients: free, count: want, startIndex });
         }
       }
+      // the draws of a round are independent: run them concurrently, merge in a fixed order
+      const gens = await Promise.all(
+        specs.map((sp) => {
+          if (sp.patients.length === 0) return Promise.resolve([] as GeneratedTask[]);
+          const rngKey: Array<string | number> = ['factory', p.seed, sp.fam, sp.stream, round];
+          if (workers) return workers.run({ kind: 'generate', family: sp.fam, rngKey, patients: sp.patients, ...(sp.branch !== undefined ? { branch: sp.branch } : {}), count: sp.count, startIndex: sp.startIndex }).then((r) => r.gen);
+          return sp.family.generate(access, { rng: rngFor(...rngKey), patients: sp.patients, ...(sp.branch !== undefined ? { branch: sp.branch } : {}), count: sp.count, startIndex: sp.startIndex });
+        }),
+      );
+      specs.forEach((sp, si) => {
+        const seen = seenKeys.get(sp.fam)!;
+        const used = usedPatients.get(sp.fam)!;
+        let got = 0;
+        for (const g of gens[si]!) {
+          const k = `${g.task.instruction}\u0000${g.task.context}`;
+          if (seen.has(k)) continue;
+          seen.add(k);
+          if (g.patient) used.add(g.patient);
+          got++;
+          const family = sp.family;
+          const primary = primaryVariant(family);
+          instances.push({ gen: g, family, variant: primary, augmentation: [] });
+          if (p.augment.includes('variants')) {
+            for (const v of family.variants) if (v !== primary) instances.push({ gen: g, family, variant: v, augmentation: [`variant:${v}`] });
+          }
+          if (p.augment.includes('paraphrase')) {
+            const para = paraphraseTask(g.task, rngFor('factory', p.seed, 'paraphrase', g.task.id).int(0, 1000));
+            if (para) instances.push({ gen: { ...g, task: para }, family, variant: primary, augmentation: ['paraphrase'] });
+          }
+        }
+        if (got === 0) exhausted.add(sp.key);
+        attempts.set(sp.key, sp.tried + got);
+      });
       if (instances.length === 0) {
         if (exhausted.size === exhaustedBefore) break;
         continue; // newly exhausted branches hand their deficit to the other branches next round
@@ -531,6 +543,9 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
     }
     return { manifest, files, drops, timings };
   } finally {
+    await workers?.close();
     await server.close();
   }
 }
+
+export { retrying };
