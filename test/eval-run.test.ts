@@ -276,3 +276,31 @@ test('replay:<runs.jsonl> re-sends a recorded run and reproduces it byte for byt
   assert.equal(c.summary!.statusCounts['agent context limit'], 1);
   assert.deepEqual(c.failed, [31]);
 });
+
+test('live POST mode over --fhir-url: writes stay in the episode session on an ehrgym server and are dropped', async () => {
+  const { startFhirServer } = await import('../src/fhir/server.js');
+  const { externalBackend } = await import('../src/eval/backend.js');
+  const store = new FhirStore();
+  loadReplica(store);
+  const server = await startFhirServer(store);
+  try {
+    const ext = externalBackend(server.url, 'http://localhost:8080/fhir/', { dropSessions: true });
+    const post = new PolicyAgent('poster', (task, history) => {
+      if (history.length === 1)
+        return `POST http://localhost:8080/fhir/Observation\n{"resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "subject": {"reference": "Patient/${task.eval_MRN}"}, "effectiveDateTime": "2023-11-13T10:15:00+00:00", "valueString": "118/77 mmHg"}`;
+      if (history.length === 3) return `GET http://localhost:8080/fhir/Observation?_id=${/Observation\/(\d+)\/_history/.exec(history[2].content)![1]}`;
+      return 'FINISH([])';
+    });
+    const r = await runEval({ out: tmp(), taskSet, agent: post, backend: ext, grade: () => ({ correct: true, checks: [] }), families: ['task3'], limit: 3, postMode: 'live', concurrency: 3, progress: false });
+    const runs = lines(join(r.dir, 'runs.jsonl'));
+    for (const l of runs) {
+      assert.match(l.output.history[2].content, /Location: http:\/\/localhost:8080\/fhir\/Observation\/\d+\/_history\/1\./);
+      assert.match(l.output.history[4].content, /"valueString": "118\/77 mmHg"/);
+    }
+    assert.equal(store.sessionCount, 0, 'sessions dropped at the end of each episode');
+    const base = await ext.base({ method: 'GET', url: `http://localhost:8080/fhir/Observation?patient=${taskSet.tasks[60].eval_MRN}&_count=5000&_format=json` });
+    assert.ok(!base.body.includes('118/77 mmHg'));
+  } finally {
+    await server.close();
+  }
+});
