@@ -304,3 +304,18 @@ test('live POST mode over --fhir-url: writes stay in the episode session on an e
     await server.close();
   }
 });
+
+test('resume: a damaged line before the end is reported with its line number, nothing is truncated', async () => {
+  const out = tmp();
+  await runEval({ out, taskSet, agent: agePolicy(), backend, grade, families: ['task2'], limit: 4, progress: false });
+  const runsPath = join(out, 'runs.jsonl');
+  const ls = readFileSync(runsPath, 'utf8').split('\n');
+  ls[1] = ls[1].slice(0, 30);
+  const damaged = ls.join('\n');
+  writeFileSync(runsPath, damaged);
+  await assert.rejects(
+    runEval({ out, taskSet, agent: agePolicy(), backend, grade, families: ['task2'], limit: 4, resume: true, progress: false }),
+    (e: unknown) => e instanceof EvalError && /--resume: .*runs\.jsonl:2: not valid JSON/.test((e as Error).message),
+  );
+  assert.equal(readFileSync(runsPath, 'utf8'), damaged);
+});

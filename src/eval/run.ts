@@ -5,7 +5,7 @@
  * reads them back (a torn last line is cut off), skips finished episodes and refuses when the manifest changed.
  * overall.json, grades.jsonl and summary.json are derived files, rewritten atomically at the end.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { setMaxListeners } from 'node:events';
@@ -18,7 +18,7 @@ import { functionsSha256, promptTemplateSha256, renderPrompt, sha256Hex } from '
 import { VERSION } from '../version.js';
 import type { FhirBackend } from './backend.js';
 import type { GradedTask, RunManifest, RunSummary, RunsLine } from './types.js';
-import { JsonlAppender, readJsonl, truncateTo } from './jsonl.js';
+import { JsonlAppender, JsonlError, readJsonl, truncateTo } from './jsonl.js';
 import { agentBenchOverall, familyOf, outputJson, overallChunks, summarize } from './score.js';
 
 /** What a run needs of a task set (`loadTaskSet` from src/tasks returns it). */
@@ -205,7 +205,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
 
   mkdirSync(dir, { recursive: true });
   // ---- the run folder: fresh, or resumed under the same manifest
-  const hasRuns = existsSync(paths.runs) && readFileSync(paths.runs).length > 0;
+  const hasRuns = existsSync(paths.runs) && statSync(paths.runs).size > 0;
   if (existsSync(paths.manifest)) {
     let old: unknown;
     try {
@@ -225,12 +225,20 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   }
   writeAtomic(paths.manifest, JSON.stringify(manifest, null, 2) + '\n');
 
-  const runs = readJsonl<RunsLine>(paths.runs, { tolerateTornTail: true });
-  if (runs.torn) truncateTo(paths.runs, runs.validBytes);
-  const stats = readJsonl<EpisodeStatsLine>(paths.episodes, { tolerateTornTail: true });
-  if (stats.torn) truncateTo(paths.episodes, stats.validBytes);
-  const errs = readJsonl<RunsLine>(paths.errors, { tolerateTornTail: true });
-  if (errs.torn) truncateTo(paths.errors, errs.validBytes);
+  // read back what an interrupted run left: a torn last line is cut off, a bad line elsewhere is an error
+  const readBack = <T>(path: string) => {
+    try {
+      const r = readJsonl<T>(path, { tolerateTornTail: true });
+      if (r.torn) truncateTo(path, r.validBytes);
+      return r;
+    } catch (err) {
+      if (err instanceof JsonlError) throw new EvalError(`--resume: ${err.message}`);
+      throw err;
+    }
+  };
+  const runs = readBack<RunsLine>(paths.runs);
+  const stats = readBack<EpisodeStatsLine>(paths.episodes);
+  const errs = readBack<RunsLine>(paths.errors);
 
   const outputs = new Map<number, TaskOutput>();
   for (const r of runs.records) {
