@@ -8,7 +8,7 @@
  * generators over the world), solve every instance with its expert solver through the official episode loop over
  * HTTP against a loopback server, grade, parity check, dedup, pollution filter, assemble and write the folder — runs
  * three times on that world in the same process: one episode at a time on the main thread (baseline), N episodes in
- * flight on the main thread, and N in flight with worker threads running generators, episodes and grading. All runs
+ * flight on the main thread, and N in flight with worker threads running the episodes and grading. All runs
  * must produce byte-identical corpora. Prints rows, seconds, verified examples per second and the ratio.
  * Goal: the 1,530-example corpus in ≤ 3 s on a 2-core machine.
  */

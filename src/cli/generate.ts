@@ -42,7 +42,7 @@ export function register(program: Command): void {
     .option('--balance <mode>', 'balanced (equal branch quotas per family) | natural', 'balanced')
     .option('--max-tokens <n>', 'drop rows longer than this many (estimated) tokens; trainers must never truncate', '32768')
     .option('--concurrency <n>', 'episodes in flight', '8')
-    .option('--workers <n>', 'worker threads for generators, episodes and grading (0 = main thread only)', '0')
+    .option('--workers <n>', 'worker threads for expert episodes and grading (0 = main thread only)', '1')
     .option('--force', 'replace an output folder that holds a different corpus', false)
     .option('--json', 'print the manifest as JSON', false)
     .action(async (o: Record<string, string | boolean | string[] | undefined>) => {

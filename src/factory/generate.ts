@@ -50,8 +50,8 @@ export interface GenerateRunOptions {
   /** Episodes in flight at once (default 8). 1 = one solve at a time. */
   concurrency?: number;
   /**
-   * Worker threads for generators, episodes and grading (default 0 = everything on the main thread). The main thread
-   * keeps the loopback server, the parity checks and the assembly. The output does not depend on it.
+   * Worker threads for episodes and grading (default 0 = everything on the main thread). The main thread keeps the
+   * loopback server, the generators, the parity checks and the assembly. The output does not depend on it.
    */
   workers?: number;
   /** Write the folder (default true). */
@@ -404,7 +404,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
         specs.map((sp) => {
           if (sp.patients.length === 0) return Promise.resolve([] as GeneratedTask[]);
           const rngKey: Array<string | number> = ['factory', p.seed, sp.fam, sp.stream, round];
-          if (workers) return workers.run({ kind: 'generate', family: sp.fam, rngKey, patients: sp.patients, ...(sp.branch !== undefined ? { branch: sp.branch } : {}), count: sp.count, startIndex: sp.startIndex }).then((r) => r.gen);
+          // generators stay on the main thread: in-process reads avoid shipping full-history Bundles over HTTP
           return sp.family.generate(access, { rng: rngFor(...rngKey), patients: sp.patients, ...(sp.branch !== undefined ? { branch: sp.branch } : {}), count: sp.count, startIndex: sp.startIndex });
         }),
       );

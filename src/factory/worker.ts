@@ -1,14 +1,13 @@
 /**
- * Factory worker thread: runs the CPU-heavy parts of the pipeline — family generators, expert episodes and grading —
- * against the main thread's loopback FHIR server over HTTP, so a second core works while the main thread serves
- * requests, checks parity and assembles rows. Jobs and results are plain JSON; results never depend on timing.
+ * Factory worker thread: runs expert episodes and their grading (the Python-semantics JSON parsing of responses is
+ * the CPU-heavy part) against the main thread's loopback FHIR server over HTTP, so a second core works while the main
+ * thread serves requests, runs the generators, checks parity and assembles rows. Jobs and results are plain JSON.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { httpTransport } from '../fhir/client.js';
 import { runEpisode } from '../agent/loop.js';
 import { PolicyAgent } from '../agent/backends/scripted.js';
-import { rngFor } from '../worlds/prng.js';
 import { FAMILIES, isFamilyId } from '../tasks/registry.js';
 import { retrying } from './retry.js';
 import type { WorkerJob, WorkerResult } from './workers.js';
@@ -20,16 +19,6 @@ const access = { apiBase: OFFICIAL_API_BASE, fhir: base };
 async function handle(job: WorkerJob): Promise<WorkerResult> {
   if (!isFamilyId(job.family)) throw new Error(`unknown family ${job.family}`);
   const family = FAMILIES[job.family];
-  if (job.kind === 'generate') {
-    const gen = await family.generate(access, {
-      rng: rngFor(...job.rngKey),
-      patients: job.patients,
-      ...(job.branch !== undefined ? { branch: job.branch } : {}),
-      count: job.count,
-      startIndex: job.startIndex,
-    });
-    return { id: job.id, kind: 'generate', gen: gen.map((g) => ({ task: g.task, branch: g.branch, patient: g.patient, facts: {} })) };
-  }
   const agent = new PolicyAgent(`expert:${family.id}:${job.variant}`, (task, history) => family.solve(task, history, { apiBase: OFFICIAL_API_BASE, variant: job.variant }));
   const fhir = retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: serverUrl }, session: job.session }));
   const res = await runEpisode({ index: job.index, task: job.task, agent, fhir, apiBase: OFFICIAL_API_BASE });

@@ -5,12 +5,9 @@
 import { Worker } from 'node:worker_threads';
 import type { TaskCase, TaskOutput } from '../tasks/types.js';
 
-export type WorkerJob =
-  | { id: number; kind: 'generate'; family: string; rngKey: Array<string | number>; patients: string[]; branch?: string; count: number; startIndex: number }
-  | { id: number; kind: 'solve'; family: string; task: TaskCase; variant: string; session: string; index: number };
+export type WorkerJob = { id: number; kind: 'solve'; family: string; task: TaskCase; variant: string; session: string; index: number };
 
 export type WorkerResult =
-  | { id: number; kind: 'generate'; gen: Array<{ task: TaskCase; branch: string; patient: string | null; facts: Record<string, unknown> }> }
   | {
       id: number;
       kind: 'solve';
