@@ -126,6 +126,9 @@ test('a verify run catches a tampered row', async () => {
   const r = await verifyCorpus(dir, deps);
   assert.equal(r.failed, 1);
   assert.equal(r.failures[0]!.line, 1);
+  const c = await cli(['verify', dir]);
+  assert.equal(c.code, 1);
+  assert.match(c.err, /^ehrgym: verify: 1 of 20 rows failed\n$/);
 });
 
 test('--collect: a planted evaluation task is caught by the pollution filter; clean passing episodes are merged', async () => {
