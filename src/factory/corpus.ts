@@ -110,6 +110,8 @@ export interface CorpusManifest {
   drops: Record<string, Record<string, number>>;
   pollution: { checked: number; dropped: number; reasons: Record<string, number> };
   parity: { checked: number; failed: number; mode: string };
+  /** Synthetic worlds: kept expert rows per planted boundary (`task5 MG@24h00`, `task9 K=3.4`, …). */
+  boundary: Record<string, number>;
   /** Expert base rows per family: as requested, and after moving the deficits of families the pool could not fill. */
   quotas: { requested: Record<string, number>; final: Record<string, number>; reallocated: string[] };
   tokens: { approximation: string; all: LengthStats; per_split: Record<string, LengthStats>; per_family: Record<string, LengthStats> };
@@ -151,6 +153,7 @@ export interface AssembleInput {
   pipeline: CorpusManifest['pipeline'];
   parity: CorpusManifest['parity'];
   quotas: CorpusManifest['quotas'];
+  boundary: CorpusManifest['boundary'];
 }
 
 /** Build every file of the corpus folder (relative path → content). */
@@ -224,6 +227,7 @@ export function assembleCorpusFiles(input: AssembleInput): { files: Record<strin
     pollution: { checked: input.pipeline.deduplicated, dropped: polluted, reasons: sortRecord(pollutionReasons) },
     parity: input.parity,
     quotas: input.quotas,
+    boundary: Object.fromEntries(Object.entries(input.boundary).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
     tokens: {
       approximation: TOKENIZER_APPROXIMATION,
       all: lengthStats(allTokens),
@@ -290,6 +294,9 @@ export function renderCard(m: CorpusManifest, dropsSha: string): string {
       ? `Expert rows per family were requested as ${Object.entries(m.quotas.requested).map(([k, v]) => `${k} ${v}`).join(', ')}; families whose training pool could not fill their quota (verified, unique, leak-free, within --max-tokens) passed the deficit to the others (${m.quotas.reallocated.join(', ')}), so the final quotas are ${Object.entries(m.quotas.final).map(([k, v]) => `${k} ${v}`).join(', ')}. Within a family, branches are balanced the same way.`
       : `Expert rows per family: ${Object.entries(m.quotas.final).map(([k, v]) => `${k} ${v}`).join(', ')} (branches balanced within each family where the pool allows).`,
     '',
+    ...(Object.keys(m.boundary).length
+      ? ['Boundary coverage (planted time edges of the window / one-year rules and dosing values): ' + Object.entries(m.boundary).map(([k, v]) => `${k} ${v}`).join(', ') + '.', '']
+      : []),
     '## Token lengths',
     '',
     table(['split', 'rows', 'min', 'p50', 'p95', 'p99', 'max', 'mean'], [['all', ...tok(m.tokens.all)], ...Object.entries(m.tokens.per_split).map(([k, s]) => [k, ...tok(s)])]),

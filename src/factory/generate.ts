@@ -28,7 +28,7 @@ import type { FactoryDeps, LoadedWorld } from './deps.js';
 import { FactoryFailure, FactoryInputError } from './errors.js';
 import { checkOutputFolder, writeFolderAtomic } from './output.js';
 import { paraphraseTask } from './paraphrase.js';
-import { branchHints } from './hints.js';
+import { boundaryTags, branchHints } from './hints.js';
 import { exceedsTokens } from './tokens.js';
 import { checkParity } from './parity.js';
 import { retrying } from './retry.js';
@@ -521,6 +521,19 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
     kept.forEach((r, i) => {
       if (r.meta.origin === 'expert') r.meta.row_id = `${r.meta.task_family}-s${p.seed}-${String(i + 1).padStart(6, '0')}`;
     });
+    // boundary coverage (synthetic worlds): planted time edges and dosing values of the kept expert rows
+    const boundary: Record<string, number> = {};
+    if (world.facts) {
+      const byMrn = new Map(world.facts.map((f) => [f.mrn, f]));
+      for (const r of kept) {
+        const f = r.meta.origin === 'expert' && r.meta.patient ? byMrn.get(r.meta.patient) : undefined;
+        if (!f) continue;
+        for (const tag of boundaryTags(r.meta.task_family, f)) {
+          const k = `${r.meta.task_family} ${tag}`;
+          boundary[k] = (boundary[k] ?? 0) + 1;
+        }
+      }
+    }
     const split = splitRows(kept, p.validFraction, p.seed);
     const evalSha = evalSet.sha256;
     const { files, manifest } = assembleCorpusFiles({
@@ -532,6 +545,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
       evalSet: { name: evalSet.name, tasks: evalSet.cases.length, sha256: evalSha, mrns: index.mrns.size, identities: [...index.byDob.values()].reduce((a, l) => a + l.length, 0), ngram_n: index.n },
       generator: { ehrgym: VERSION, solver_version: deps.solverVersion, grader_version: deps.graderVersion, prompt_template_sha256: promptTemplateSha256(), functions_sha256: functionsSha256() },
       pipeline: { synthesized, solved, passed, collected_read: sources.reduce((a, s) => a + s.lines, 0), collected_kept: collectedOk.length, deduplicated, polluted, kept: kept.length, surplus },
+      boundary,
       quotas: { requested, final: Object.fromEntries([...quotas].filter(([f]) => wanted.has(f))), reallocated },
       parity: { checked: passed + collected.length, failed: collected.length - collectedOk.length, mode: 'harness parser + GET replies recomputed in-process (expert); parser + framing (collected)' },
     });

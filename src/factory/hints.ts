@@ -34,3 +34,16 @@ export function branchHints(family: string, facts: readonly PlantedFacts[]): Map
   }
   return out;
 }
+
+/**
+ * Boundary coverage of a row on a synthetic world (for the dataset card): the planted time edge of the lab the family
+ * reads (`MG@24h00`, `A1C@365d`, …) and, for the dosing families, the planted value (`MG=1.9`, `K=3.4`).
+ */
+export function boundaryTags(family: string, f: PlantedFacts): string[] {
+  const out: string[] = [];
+  const lab = family === 'task4' || family === 'task5' ? f.mg : family === 'task6' || family === 'task7' ? f.glu : family === 'task10' ? f.a1c : null;
+  if (lab && 'edge' in lab && lab.edge) out.push(`${family === 'task10' ? 'A1C' : family === 'task6' || family === 'task7' ? 'GLU' : 'MG'}@${lab.edge}`);
+  if (family === 'task5' && f.mg.latest24h) out.push(`MG=${f.mg.latest24h.value}`);
+  if (family === 'task9' && f.k.latest) out.push(`K=${f.k.latest.value}`);
+  return out;
+}
