@@ -46,7 +46,7 @@ async function run(label: string, c: number, w: number): Promise<{ ms: number; r
 }
 
 try {
-  console.log(`world: synthetic seed 1, ${patients} patients, ${world.store.count('Observation').toLocaleString('en-US')} observations, built in ${(worldMs / 1000).toFixed(2)} s (once, shared by both runs)`);
+  console.log(`world: synthetic seed 1, ${patients} patients, ${world.store.count('Observation').toLocaleString('en-US')} observations, built in ${(worldMs / 1000).toFixed(2)} s (once, shared by the three runs)`);
   const seq = await run('sequential', 1, 0);
   const conc = await run('concurrent', concurrency, 0);
   const thr = await run('worker', concurrency, workers);
