@@ -115,8 +115,56 @@ const STRING_STOP = /["\\\x00-\x1f]/g;
 
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 
-/** Python `json.loads(s)`. Raises `PyException` (`TypeError` for a non-str argument, `JSONDecodeError` otherwise). */
+/**
+ * Texts on which `JSON.parse` could give another value than `json.loads` even when it succeeds: an integer literal with
+ * 16 or more digits (Python keeps it exact: `bigint`; `JSON.parse` rounds) or the integer `-0` (Python int 0,
+ * `JSON.parse` -0; a value starts at the text's start or after whitespace, `[`, `,` or `:`). Conservative: matches
+ * inside strings only cost the exact parser.
+ */
+const FAST_PATH_UNSAFE = /\d{16}|(?:^|[\s[,:])-0(?![.\deE])/;
+/** The shortest text that can nest deeper than `MAX_JSON_DEPTH` (`[` × 981 and `]` × 981). */
+const MIN_TOO_DEEP_LENGTH = 2 * (MAX_JSON_DEPTH + 1);
+
+/** True when a container inside `v` (itself at nesting `depth` - 1 below the top) is nested deeper than CPython allows. */
+function nestedTooDeep(v: object, depth: number): boolean {
+  if (depth >= MAX_JSON_DEPTH) return true;
+  if (Array.isArray(v)) {
+    for (const x of v) if (typeof x === 'object' && x !== null && nestedTooDeep(x, depth + 1)) return true;
+    return false;
+  }
+  for (const k in v) {
+    const x = (v as PyDict)[k];
+    if (typeof x === 'object' && x !== null && nestedTooDeep(x, depth + 1)) return true;
+  }
+  return false;
+}
+
+/**
+ * Python `json.loads(s)`. Raises `PyException` (`TypeError` for a non-str argument, `JSONDecodeError` otherwise).
+ *
+ * Without `preserveFloats` the text is parsed by `JSON.parse` whenever that gives the same value as CPython, and by
+ * the exact port `pyJsonLoadsExact` otherwise: when `JSON.parse` throws (NaN/Infinity/-Infinity, a BOM, or any
+ * malformed text: the exact parser then produces CPython's error and message), when the text may hold an integer
+ * literal of 16+ digits or the integer `-0`, and when the parsed value nests deeper than CPython's recursion limit.
+ * Everything else is the same by construction: both grammars are strict RFC 8259 JSON (same whitespace, escapes,
+ * control-character rule and number syntax), both build plain objects with the last duplicate key winning in its first
+ * position (an own `__proto__` key included), decimal-to-double conversion is correctly rounded in both, and integers
+ * of at most 15 digits are exact doubles. With `preserveFloats` (float literals become `PyFloat`) the exact parser runs.
+ */
 export function pyJsonLoads(s: unknown, opts: PyJsonLoadsOptions = {}): unknown {
+  if (opts.preserveFloats || typeof s !== 'string' || FAST_PATH_UNSAFE.test(s)) return pyJsonLoadsExact(s, opts);
+  let v: unknown;
+  try {
+    v = JSON.parse(s);
+  } catch {
+    return pyJsonLoadsExact(s, opts);
+  }
+  if (s.length >= MIN_TOO_DEEP_LENGTH && typeof v === 'object' && v !== null && nestedTooDeep(v, 0)) return pyJsonLoadsExact(s, opts);
+  return v;
+}
+
+/** Python `json.loads(s)`, always by the exact port of CPython's scanner (the reference for `pyJsonLoads`). */
+export function pyJsonLoadsExact(s: unknown, opts: PyJsonLoadsOptions = {}): unknown {
   if (typeof s !== 'string') {
     raise('TypeError', `the JSON object must be str, bytes or bytearray, not ${pyTypeName(s)}`);
   }
