@@ -8,21 +8,20 @@
  *    embedded replica in-process). overhead = wall − time inside the FHIR transport (episodes) − time inside the agent
  *    − time inside the grader, divided by 300: prompt rendering, parsing, sessions, run-log writes, scheduling and the
  *    final overall/summary/grades files. Goal ≤ 1 ms per episode.
- * 2. Wall time against the mock OpenAI server (in a worker thread, answering with the expert policy's messages
+ * 2. Wall time against the mock OpenAI server (a child process, answering with the expert policy's messages
  *    recorded in run 1, after a fixed latency) through the real `openai` SDK at concurrency 1 (first N tasks), 8 and 64 (300 tasks). The episode
  *    phase (the part the model bounds) is compared with the ideal calls × latency / concurrency (calls = model
  *    requests actually made); grading and the run files follow and are printed separately. Goal ≤ 1.2× ideal at 64.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadWorld } from '../src/worlds/index.js';
 import { embeddedBackend, type FhirBackend } from '../src/eval/backend.js';
-import { runEval, type Grader } from '../src/eval/run.js';
+import { dispatchOrder, runEval, type Grader } from '../src/eval/run.js';
 import { openTaskSet, officialGrader } from '../src/eval/setup.js';
 import { createAgent } from '../src/agent/create.js';
-import { startMockOpenAI } from '../src/agent/mock-openai.js';
+import { forkMockOpenAI, type RecordedReplies } from '../src/agent/mock-openai-process.js';
 import type { Agent } from '../src/agent/types.js';
 import type { FhirTransport } from '../src/fhir/types.js';
 import type { HistoryItem } from '../src/tasks/types.js';
@@ -115,29 +114,19 @@ async function main(): Promise<void> {
   console.log(`   phases: setup+episodes ${tm.episodesMs.toFixed(0)} ms, grading ${tm.gradingMs.toFixed(0)} ms, run files (overall/grades/summary) ${tm.filesMs.toFixed(0)} ms`);
   console.log(`   harness overhead: ${((overhead / n) * 1000).toFixed(0)} µs/episode (goal ≤ 1000 µs)  ${overhead / n <= 1 ? 'OK' : 'MISSED'}`);
 
-  // ---- 2. wall time against the mock model (a separate thread, like a real model server). The model's replies are
-  // the expert policy's messages recorded in run 1 (by question and turn), so the model side costs almost no CPU.
-  const expertScript: Record<string, string[]> = {};
+  // ---- 2. wall time against the mock model (a separate process, like a real model server). The model's replies are
+  // the expert policy's messages recorded in run 1 (by prompt and turn), so the model side costs almost no CPU.
+  const replies: RecordedReplies = {};
   for (const line of readFileSync(join(m.r.dir, 'runs.jsonl'), 'utf8').split('\n')) {
     if (!line) continue;
     const rec = JSON.parse(line) as { index: number; output: { history: HistoryItem[] } };
-    expertScript[taskSet.tasks[rec.index].instruction] = rec.output.history.filter((h) => h.role === 'agent').map((h) => h.content);
+    const h = rec.output.history;
+    replies[h[0].content] = h.filter((x) => x.role === 'agent').map((x) => x.content);
   }
-  const self = JSON.stringify(import.meta.url);
-  const worker = new Worker(`import('tsx/esm/api').then((m) => m.tsImport(${self}, ${self}))`, {
-    eval: true,
-    workerData: { role: 'mock', latency, script: expertScript },
-  });
-  const mockUrl = await new Promise<string>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
-  const completions = async (): Promise<number> =>
-    new Promise((resolve) => {
-      worker.once('message', resolve);
-      worker.postMessage('stats');
-    });
-  console.log(`\n2. wall time vs ideal (mock model in a worker thread via the openai SDK, latency ${latency} ms)`);
+  const mock = await forkMockOpenAI({ replies, latencyMs: latency, model: 'mock-expert' });
+  const mockUrl = mock.url;
+  const completions = async (): Promise<number> => (await mock.stats()).completions;
+  console.log(`\n2. wall time vs ideal (mock model in a separate process via the openai SDK, latency ${latency} ms)`);
   const rows: string[] = [];
   let ratio64 = NaN;
   try {
@@ -152,17 +141,18 @@ async function main(): Promise<void> {
       const calls = (await completions()) - calls0;
       const ideal = (calls * latency) / concurrency;
       const ratio = r.timing.episodesMs / ideal;
-      // The floor with zero harness cost: episodes start in task order on `concurrency` workers and each takes its
-      // recorded rounds × latency (list scheduling), so the last wave leaves workers idle.
+      // The floor with zero harness cost: episodes start in the harness's dispatch order on `concurrency` workers and
+      // each takes its recorded rounds × latency (list scheduling), so the last wave leaves workers idle.
       const rounds = new Map<number, number>();
       for (const line of readFileSync(join(r.dir, 'episodes.jsonl'), 'utf8').split('\n')) {
         if (line) rounds.set(JSON.parse(line).index, JSON.parse(line).rounds);
       }
       const free = new Array<number>(concurrency).fill(0);
-      for (const idx of [...rounds.keys()].sort((a, b) => a - b)) {
+      const items = [...rounds.keys()].sort((a, b) => a - b).map((index) => ({ index, task: taskSet.tasks[index] }));
+      for (const { index } of dispatchOrder(items, concurrency)) {
         let k = 0;
         for (let j = 1; j < free.length; j++) if (free[j] < free[k]) k = j;
-        free[k] += rounds.get(idx)! * latency;
+        free[k] += rounds.get(index)! * latency;
       }
       const floor = Math.max(...free) / ideal;
       if (concurrency === 64) ratio64 = ratio;
@@ -172,30 +162,13 @@ async function main(): Promise<void> {
       console.log(rows[rows.length - 1]);
     }
   } finally {
-    await worker.terminate();
+    await mock.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
   console.log(`   concurrency 64 ratio ${ratio64.toFixed(3)} (goal ≤ 1.2)  ${ratio64 <= 1.2 ? 'OK' : 'MISSED'}`);
 }
 
-/** Worker thread: the mock model server answering with the expert policy. */
-async function mockThread(): Promise<void> {
-  const { latency, script } = workerData as { latency: number; script: Record<string, string[]> };
-  const mock = await startMockOpenAI({
-    model: 'mock-expert',
-    latencyMs: latency,
-    keepBodies: false,
-    script: (req) => script[req.prompt.slice(req.prompt.indexOf('\nQuestion: ') + '\nQuestion: '.length)][req.turn],
-  });
-  parentPort!.on('message', () => parentPort!.postMessage(mock.stats.completions));
-  parentPort!.postMessage(mock.url);
-}
-
-if (isMainThread) {
-  main().catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
-} else if ((workerData as { role?: string })?.role === 'mock') {
-  void mockThread();
-}
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

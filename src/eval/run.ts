@@ -101,6 +101,29 @@ export function selectTasks(cases: TaskCase[], families?: string[], limit?: numb
   return sel;
 }
 
+/**
+ * The order episodes start in. With one worker it is the task order (an interrupted run leaves a prefix). With more,
+ * tasks are dealt round-robin across families (in order of first appearance, task order within a family): task files
+ * list each family as one block, and a family's episodes tend to take alike numbers of rounds, so task order would
+ * leave the longest family to run last with most workers idle. Run files do not depend on it: runs.jsonl and
+ * episodes.jsonl are in completion order at any concurrency above 1, the derived files in task order.
+ */
+export function dispatchOrder<T extends { task: TaskCase }>(items: T[], concurrency: number): T[] {
+  if (concurrency <= 1) return items;
+  const groups = new Map<string, T[]>();
+  for (const it of items) {
+    const f = familyOf(it.task.id);
+    const g = groups.get(f);
+    if (g) g.push(it);
+    else groups.set(f, [it]);
+  }
+  if (groups.size <= 1) return items;
+  const lists = [...groups.values()];
+  const out: T[] = [];
+  for (let k = 0; out.length < items.length; k++) for (const g of lists) if (k < g.length) out.push(g[k]);
+  return out;
+}
+
 /** AgentBench's `time` field. */
 export function agentBenchTime(ms: number): { timestamp: number; str: string } {
   const d = new Date(ms);
@@ -252,7 +275,10 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   for (const r of stats.records) epStats.set(r.value.index, r.value);
 
   const selectedSet = new Set(selected.map((s) => s.index));
-  const todo = selected.filter((s) => !outputs.has(s.index));
+  const todo = dispatchOrder(
+    selected.filter((s) => !outputs.has(s.index)),
+    concurrency,
+  );
   const runsOut = new JsonlAppender(paths.runs, opts.fsync ?? true);
   const statsOut = new JsonlAppender(paths.episodes, opts.fsync ?? true);
   const errOut = new JsonlAppender(paths.errors, opts.fsync ?? true);

@@ -87,6 +87,9 @@ export class OpenAIAgent implements Agent {
   readonly config: Record<string, unknown>;
   private readonly clients: OpenAI[];
   private readonly body: Record<string, unknown>;
+  /** The body's JSON up to the opening `[` of `messages` (undefined when `extra` sets `messages` itself). */
+  private readonly bodyHead: string | undefined;
+  private readonly messageJson = new WeakMap<HistoryItem, { role: string; content: string; json: string }>();
 
   constructor(opts: OpenAIAgentOptions) {
     const baseUrls = opts.baseUrls && opts.baseUrls.length > 0 ? opts.baseUrls : [DEFAULT_BASE_URL];
@@ -106,6 +109,8 @@ export class OpenAIAgent implements Agent {
     const temperature = opts.temperature ?? 0;
     const maxTokens = opts.maxTokens ?? 2048;
     this.body = { model: opts.model, temperature, max_tokens: maxTokens, ...(opts.extra ?? {}) };
+    const empty = JSON.stringify({ ...this.body, messages: [] });
+    this.bodyHead = 'messages' in this.body || !empty.endsWith('"messages":[]}') ? undefined : empty.slice(0, -2);
     this.name = `openai:${opts.model}`;
     // Recorded in manifests: never the key itself, only the name of the variable it came from.
     this.config = {
@@ -119,6 +124,24 @@ export class OpenAIAgent implements Agent {
       maxRetries,
       timeoutMs: timeout,
     };
+  }
+
+  /** `JSON.stringify({...body, messages})`, composed from per-message JSON kept for the life of each history item. */
+  requestBody(history: HistoryItem[]): string {
+    if (this.bodyHead === undefined) {
+      return JSON.stringify({ ...this.body, messages: history.map((h) => ({ role: h.role === 'agent' ? 'assistant' : 'user', content: h.content })) });
+    }
+    let text = this.bodyHead;
+    for (let i = 0; i < history.length; i++) {
+      const h = history[i];
+      let c = this.messageJson.get(h);
+      if (c === undefined || c.role !== h.role || c.content !== h.content) {
+        c = { role: h.role, content: h.content, json: JSON.stringify({ role: h.role === 'agent' ? 'assistant' : 'user', content: h.content }) };
+        this.messageJson.set(h, c);
+      }
+      text += i === 0 ? c.json : ',' + c.json;
+    }
+    return text + ']}';
   }
 
   async close(): Promise<void> {}
@@ -142,12 +165,15 @@ export class OpenAIAgent implements Agent {
 
   async act(history: HistoryItem[], episode: EpisodeInfo): Promise<AgentReply> {
     const client = this.clients[episode.index % this.clients.length];
-    const messages = history.map((h) => ({ role: h.role === 'agent' ? 'assistant' : 'user', content: h.content }));
     try {
-      const res = await client.chat.completions.create(
-        { ...this.body, messages } as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming,
-        { signal: episode.signal },
-      );
+      // the body is serialised here (byte for byte what `chat.completions.create` would send) and passed verbatim, so
+      // each message of a growing history is serialised once per episode instead of once per round
+      const res = (await client.post('/chat/completions', {
+        body: this.requestBody(history),
+        headers: { 'content-type': 'application/json' },
+        stream: false,
+        signal: episode.signal,
+      })) as OpenAI.Chat.ChatCompletion;
       const content = res.choices?.[0]?.message?.content ?? '';
       const usage = res.usage
         ? { promptTokens: res.usage.prompt_tokens ?? 0, completionTokens: res.usage.completion_tokens ?? 0 }
