@@ -13,7 +13,7 @@ import type {
   WorldAccess,
 } from './types.js';
 import { PyFloat, pyJsonDumps, pyJsonLoads } from './pysem.js';
-import { POST_ACCEPTED_MARK, getJsonData } from './refsol.js';
+import { CUTOFF_24H, POST_ACCEPTED_MARK, getJsonData, scanLatest, type LatestScan } from './refsol.js';
 
 /** Bumped whenever an expert solver's output changes. */
 export const SOLVER_VERSION = 'ehrgym-expert-1';
@@ -265,6 +265,36 @@ export function shuffled<T>(items: readonly T[], rng: RandomSource): T[] {
 /** GET from the world exactly as the harness would (`&_format=json` appended), parsed with Python semantics. */
 export async function worldGet(world: WorldAccess, pathAndQuery: string): Promise<unknown> {
   return getJsonData(world.fhir, `${world.apiBase}${pathAndQuery}&_format=json`);
+}
+
+/** `NOW − 24 h` (the window of tasks 4–6) as a `date=ge` search value, `+` percent-encoded. */
+const WINDOW_24H_START = '2023-11-12T10:15:00%2B00:00';
+
+/*
+ * Generators' lab reads. A grader reads the patient's full history of a code (`Observation?patient=&code=&_count=5000`)
+ * and scans it in server order (`scanLatest` / `scanMean`); a generator only needs the branch and facts of that scan,
+ * and a narrower query gives the same scan result without rendering and parsing the whole history:
+ * - latest reading: `_sort=-date&_count=1`. The server sorts by instant, latest first, ties in server order, so its
+ *   one entry is the one the full scan keeps (the first, in server order, of the latest readings).
+ * - last 24 h: `date=ge<NOW − 24 h>`. Every reading at or after the cutoff, in server order; the scan skips earlier
+ *   readings anyway, so sums (in the same order), counts and the latest reading are the same.
+ * Both hold whenever the full scan itself succeeds (every reading has an aware `effectiveDateTime` and a value; fewer
+ * than 5,000 readings). Verdicts never depend on this: graders always run the full scan.
+ */
+
+/** The latest reading of `code` for a patient, as the grader's full-history scan finds it (generators). */
+export async function latestLab(world: WorldAccess, mrn: string, code: string): Promise<LatestScan> {
+  return scanLatest(await worldGet(world, `Observation?patient=${mrn}&code=${code}&_sort=-date&_count=1`));
+}
+
+/** The patient's readings of `code` within the last 24 h (a Bundle in server order; generators of tasks 4–6). */
+export async function labsLast24h(world: WorldAccess, mrn: string, code: string): Promise<unknown> {
+  return worldGet(world, `Observation?patient=${mrn}&code=${code}&date=ge${WINDOW_24H_START}&_count=5000`);
+}
+
+/** The latest reading of `code` within the last 24 h, as the grader's full-history scan finds it (generators). */
+export async function latestLabLast24h(world: WorldAccess, mrn: string, code: string): Promise<LatestScan> {
+  return scanLatest(await labsLast24h(world, mrn, code), CUTOFF_24H);
 }
 
 /**

@@ -3,7 +3,7 @@
  * Grader: refsol.task10 (spec §6.11).
  */
 import type { TaskFamily } from './types.js';
-import { a1cOrder, generateOver, makeTask, runScript, taskMrn } from './common.js';
+import { a1cOrder, generateOver, latestLab, makeTask, runScript, taskMrn } from './common.js';
 import { PyDateTime, pyCompare, pyEquals, pyFromIsoFormat } from './pysem.js';
 import {
   ONE_YEAR_AGO,
@@ -48,7 +48,7 @@ export const task10: TaskFamily = {
 
   generate(world, opts) {
     return generateOver('task10', opts, async (mrn) => {
-      const s = scanLatest(await getJsonData(world.fhir, labUrl(world.apiBase, mrn, 'A1C')));
+      const s = await latestLab(world, mrn, 'A1C');
       const branch = task10Branch(s.value, s.meas);
       return {
         branch,

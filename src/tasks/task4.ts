@@ -2,7 +2,7 @@
  * task4 — most recent magnesium within the last 24 h (query). Grader: refsol.task4 (spec §6.5).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, makeTask, runScript, taskMrn } from './common.js';
+import { generateOver, labsLast24h, makeTask, runScript, taskMrn } from './common.js';
 import { pyCompare, pyDictGet, pyEquals, pyFromIsoFormat, pyIter, pyPath } from './pysem.js';
 import { CUTOFF_24H, evalMrn, getJsonData, labUrl, runGrader, scanLatest } from './refsol.js';
 
@@ -42,7 +42,7 @@ export const task4: TaskFamily = {
 
   generate(world, opts) {
     return generateOver('task4', opts, async (mrn) => {
-      const r = task4Reference(await getJsonData(world.fhir, labUrl(world.apiBase, mrn, 'MG')));
+      const r = task4Reference(await labsLast24h(world, mrn, 'MG'));
       return {
         branch: r.branch,
         patient: mrn,

@@ -2,7 +2,7 @@
  * task5 — magnesium check and conditional IV replacement (action). Grader: refsol.task5 (spec §6.6).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, magnesiumOrder, makeTask, runScript, taskMrn } from './common.js';
+import { generateOver, latestLabLast24h, magnesiumOrder, makeTask, runScript, taskMrn } from './common.js';
 import { pyCompare, pyEquals, pyPath } from './pysem.js';
 import {
   CUTOFF_24H,
@@ -53,7 +53,7 @@ export const task5: TaskFamily = {
 
   generate(world, opts) {
     return generateOver('task5', opts, async (mrn) => {
-      const s = scanLatest(await getJsonData(world.fhir, labUrl(world.apiBase, mrn, 'MG')), CUTOFF_24H);
+      const s = await latestLabLast24h(world, mrn, 'MG');
       const branch = task5Branch(s.value);
       const facts: Record<string, unknown> = { lastValue: s.value, effectiveDateTime: s.time };
       if (branch === 'low_order_required') Object.assign(facts, magnesiumDose(s.value));

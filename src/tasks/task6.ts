@@ -2,7 +2,7 @@
  * task6 — mean CBG over the last 24 h (query; answer within 0.1). Grader: refsol.task6 (spec §6.7).
  */
 import type { TaskFamily } from './types.js';
-import { f, generateOver, makeTask, runScript, taskMrn } from './common.js';
+import { f, generateOver, labsLast24h, makeTask, runScript, taskMrn } from './common.js';
 import { pyAbs, pyCompare, pyGetItem, pyLen, pySub } from './pysem.js';
 import { CUTOFF_24H, evalMrn, getJsonData, labUrl, runGrader, scanMean } from './refsol.js';
 
@@ -34,7 +34,7 @@ export const task6: TaskFamily = {
 
   generate(world, opts) {
     return generateOver('task6', opts, async (mrn) => {
-      const r = task6Reference(await getJsonData(world.fhir, labUrl(world.apiBase, mrn, 'GLU')));
+      const r = task6Reference(await labsLast24h(world, mrn, 'GLU'));
       return {
         branch: r.branch,
         patient: mrn,

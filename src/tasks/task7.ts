@@ -2,9 +2,9 @@
  * task7 — most recent CBG, any date (query). Grader: refsol.task7 (spec §6.8).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, makeTask, runScript, taskMrn } from './common.js';
+import { generateOver, latestLab, makeTask, runScript, taskMrn } from './common.js';
 import { pyEquals } from './pysem.js';
-import { evalMrn, getJsonData, labUrl, runGrader, scanLatest } from './refsol.js';
+import { evalMrn, getJsonData, labUrl, runGrader, scanLatest, type LatestScan } from './refsol.js';
 import { firstInWindow } from './task4.js';
 
 export const TASK7_TEMPLATE = 'What is the most recent CBG of the patient {MRN}?';
@@ -12,7 +12,11 @@ export const TASK7_CONTEXT = 'It\'s 2023-11-13T10:15:00+00:00 now. The code for 
 const VARIANTS = ['scan', 'sorted', 'lookup-first'] as const;
 
 export function task7Reference(getRes: unknown): { ref: unknown[]; branch: string; time: unknown } {
-  const s = scanLatest(getRes);
+  return task7FromScan(scanLatest(getRes));
+}
+
+/** The reference, branch and time of a latest-reading scan. */
+function task7FromScan(s: LatestScan): { ref: unknown[]; branch: string; time: unknown } {
   return { ref: [s.value !== null ? s.value : -1], branch: s.value !== null ? 'data_present' : 'data_absent', time: s.time };
 }
 
@@ -32,7 +36,7 @@ export const task7: TaskFamily = {
 
   generate(world, opts) {
     return generateOver('task7', opts, async (mrn) => {
-      const r = task7Reference(await getJsonData(world.fhir, labUrl(world.apiBase, mrn, 'GLU')));
+      const r = task7FromScan(await latestLab(world, mrn, 'GLU'));
       return {
         branch: r.branch,
         patient: mrn,

@@ -2,7 +2,7 @@
  * task9 — potassium check, oral replacement and next-morning lab (action). Grader: refsol.task9 (spec §6.10).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, makeTask, potassiumLab, potassiumOrder, runScript, taskMrn } from './common.js';
+import { generateOver, latestLab, makeTask, potassiumLab, potassiumOrder, runScript, taskMrn } from './common.js';
 import { pyAbs, pyCompare, pyDiv, pyEquals, pyLower, pyMul, pyPath, pyStrip, pySub } from './pysem.js';
 import {
   eqAt,
@@ -49,7 +49,7 @@ export const task9: TaskFamily = {
 
   generate(world, opts) {
     return generateOver('task9', opts, async (mrn) => {
-      const s = scanLatest(await getJsonData(world.fhir, labUrl(world.apiBase, mrn, 'K')));
+      const s = await latestLab(world, mrn, 'K');
       const branch = task9Branch(s.value);
       const facts: Record<string, unknown> = { lastValue: s.value, effectiveDateTime: s.time };
       if (branch === 'low_order_required') facts.dose = potassiumDose(s.value);
