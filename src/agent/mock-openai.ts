@@ -42,7 +42,7 @@ export type MockScript = (req: MockRequest) => MockResponse | Promise<MockRespon
 
 export interface MockOpenAIOptions {
   script: MockScript;
-  /** Delay before every answer (ms). */
+  /** Delay before every answer (ms), counted from the request's arrival (reading and parsing the body is part of it). */
   latencyMs?: number;
   model?: string;
   port?: number;
@@ -112,6 +112,7 @@ export async function startMockOpenAI(opts: MockOpenAIOptions): Promise<MockOpen
   const sockets = new Set<import('node:net').Socket>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const arrived = performance.now();
     stats.requests++;
     if (req.headers.authorization) stats.authorizations.add(req.headers.authorization);
     const path = (req.url ?? '').split('?')[0].replace(/\/+$/, '');
@@ -144,7 +145,7 @@ export async function startMockOpenAI(opts: MockOpenAIOptions): Promise<MockOpen
     inFlight++;
     stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
     try {
-      if (opts.latencyMs) await sleep(opts.latencyMs);
+      if (opts.latencyMs) await sleep(opts.latencyMs - (performance.now() - arrived));
       const out = await opts.script({
         model: String(body.model ?? ''),
         messages,

@@ -8,12 +8,12 @@ import http from 'node:http';
 import https from 'node:https';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 
-const agents = {
+export const agents = {
   http: new http.Agent({ keepAlive: true, maxSockets: Infinity }),
   https: new https.Agent({ keepAlive: true, maxSockets: Infinity }),
 };
 
-function decode(buf: Buffer, encoding: string | undefined): Buffer {
+export function decode(buf: Buffer, encoding: string | undefined): Buffer {
   switch ((encoding ?? '').trim().toLowerCase()) {
     case 'gzip':
     case 'x-gzip':

@@ -9,6 +9,7 @@
 import OpenAI, { APIConnectionError, APIError, AuthenticationError } from 'openai';
 import type { Agent, AgentReply, EpisodeInfo } from '../types.js';
 import { nodeFetch } from './node-fetch.js';
+import { postChatCompletion, type ChatEndpoint } from './chat-http.js';
 import type { HistoryItem } from '../../tasks/types.js';
 
 export interface OpenAIAgentOptions {
@@ -86,6 +87,7 @@ export class OpenAIAgent implements Agent {
   readonly name: string;
   readonly config: Record<string, unknown>;
   private readonly clients: OpenAI[];
+  private readonly endpoints: ChatEndpoint[];
   private readonly body: Record<string, unknown>;
   /** The body's JSON up to the opening `[` of `messages` (undefined when `extra` sets `messages` itself). */
   private readonly bodyHead: string | undefined;
@@ -106,6 +108,7 @@ export class OpenAIAgent implements Agent {
     const maxRetries = opts.maxRetries ?? 4;
     const timeout = opts.timeoutMs ?? 300_000;
     this.clients = baseUrls.map((baseURL) => new OpenAI({ apiKey, baseURL, maxRetries, timeout, fetch: fetchKeepingErrorText }));
+    this.endpoints = baseUrls.map((baseURL) => ({ baseURL, apiKey: apiKey!, maxRetries, timeoutMs: timeout }));
     const temperature = opts.temperature ?? 0;
     const maxTokens = opts.maxTokens ?? 2048;
     this.body = { model: opts.model, temperature, max_tokens: maxTokens, ...(opts.extra ?? {}) };
@@ -164,16 +167,11 @@ export class OpenAIAgent implements Agent {
   }
 
   async act(history: HistoryItem[], episode: EpisodeInfo): Promise<AgentReply> {
-    const client = this.clients[episode.index % this.clients.length];
     try {
-      // the body is serialised here (byte for byte what `chat.completions.create` would send) and passed verbatim, so
-      // each message of a growing history is serialised once per episode instead of once per round
-      const res = (await client.post('/chat/completions', {
-        body: this.requestBody(history),
-        headers: { 'content-type': 'application/json' },
-        stream: false,
-        signal: episode.signal,
-      })) as OpenAI.Chat.ChatCompletion;
+      // the body is serialised here (byte for byte what `chat.completions.create` would send), each message of a
+      // growing history once per episode instead of once per round; the request follows the SDK's retry and error
+      // semantics (chat-http.ts)
+      const res = (await postChatCompletion(this.endpoints[episode.index % this.endpoints.length], this.requestBody(history), episode.signal)) as OpenAI.Chat.ChatCompletion;
       const content = res.choices?.[0]?.message?.content ?? '';
       const usage = res.usage
         ? { promptTokens: res.usage.prompt_tokens ?? 0, completionTokens: res.usage.completion_tokens ?? 0 }
