@@ -67,7 +67,8 @@ test('fast path = exact parser where JSON.parse and json.loads could differ', ()
     // integers: -0 and 16+ digits
     '-0', '[-0]', '{"a": -0}', '[-0 ]', '-0.0', '-0e0', '-0E+1', '[0, -0, 0.0, -0.0]',
     '123456789012345', '-123456789012345', '1234567890123456', '9007199254740991', '9007199254740992', '9007199254740993',
-    '-9007199254740993', '12345678901234567890123', '[1e400, -1e400, 1e-400]', '100000000000000000000.5',
+    '-9007199254740993', '12345678901234567890123', '[1e400, -1e400, 1e-400]', '100000000000000000000.5', '1e300', '[-1e16, 1e16]',
+    `1${'0'.repeat(400)}`, `{"a": [-${'9'.repeat(400)}]}`, '[4503599627370496.5, -9007199254740991, 9007199254740991.0]',
     '0.1000000000000000055511151231257827021181583404541015625', '"1234567890123456789"', '"2023-11-13T10:15:00-05:00"',
     // specials, BOM, whitespace, malformed
     'NaN', '[NaN, Infinity, -Infinity]', '{"v": NaN}', '\ufeff{}', ' \t\n\r[1]\r\n', '\u00a0[1]', '[1,]', '{"a":1,}', '01', '1.', '.5',
@@ -82,6 +83,7 @@ test('fast path = exact parser where JSON.parse and json.loads could differ', ()
   ];
   assert.deepEqual(mismatches(inputs), []);
   assert.equal(outcome(() => pyJsonLoads('[-0, 9007199254740993]')), 'ok [num(0),int(9007199254740993)]');
+  assert.equal(outcome(() => pyJsonLoads(`1${'0'.repeat(400)}`)), `ok int(1${'0'.repeat(400)})`);
   assert.equal(outcome(() => pyJsonLoads(nest(MAX_JSON_DEPTH + 1, '[', ']'))).split(':')[0], 'RecursionError');
 });
 

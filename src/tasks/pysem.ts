@@ -116,51 +116,54 @@ const STRING_STOP = /["\\\x00-\x1f]/g;
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 
 /**
- * Texts on which `JSON.parse` could give another value than `json.loads` even when it succeeds: an integer literal with
- * 16 or more digits (Python keeps it exact: `bigint`; `JSON.parse` rounds) or the integer `-0` (Python int 0,
- * `JSON.parse` -0; a value starts at the text's start or after whitespace, `[`, `,` or `:`). Conservative: matches
- * inside strings only cost the exact parser.
+ * True when a `JSON.parse` result may differ from `json.loads` on the same text. Integer literals: CPython keeps them
+ * exact (`bigint` here beyond 2^53) and `-0` is int 0, while `JSON.parse` rounds to a double and keeps -0; so any
+ * number beyond ±(2^53 − 1) (an infinity included: a 309+ digit integer) and any -0 sends the text to the exact parser.
+ * Float literals convert identically in both (correctly rounded), so a false alarm (a float like 1e300 or -0.0) only
+ * costs the exact parser. Containers nested deeper than CPython's recursion limit (`MAX_JSON_DEPTH`) too.
  */
-const FAST_PATH_UNSAFE = /\d{16}|(?:^|[\s[,:])-0(?![.\deE])/;
-/** The shortest text that can nest deeper than `MAX_JSON_DEPTH` (`[` × 981 and `]` × 981). */
-const MIN_TOO_DEEP_LENGTH = 2 * (MAX_JSON_DEPTH + 1);
-
-/** True when a container inside `v` (itself at nesting `depth` - 1 below the top) is nested deeper than CPython allows. */
-function nestedTooDeep(v: object, depth: number): boolean {
+function fastParseUnsafe(v: unknown, depth: number): boolean {
+  if (typeof v === 'number') return unsafeNumber(v);
+  if (typeof v !== 'object' || v === null) return false;
   if (depth >= MAX_JSON_DEPTH) return true;
   if (Array.isArray(v)) {
-    for (const x of v) if (typeof x === 'object' && x !== null && nestedTooDeep(x, depth + 1)) return true;
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (typeof x === 'number' ? unsafeNumber(x) : typeof x === 'object' && x !== null && fastParseUnsafe(x, depth + 1)) return true;
+    }
     return false;
   }
   for (const k in v) {
     const x = (v as PyDict)[k];
-    if (typeof x === 'object' && x !== null && nestedTooDeep(x, depth + 1)) return true;
+    if (typeof x === 'number' ? unsafeNumber(x) : typeof x === 'object' && x !== null && fastParseUnsafe(x, depth + 1)) return true;
   }
   return false;
 }
+
+const unsafeNumber = (x: number): boolean => !(x <= Number.MAX_SAFE_INTEGER && x >= -Number.MAX_SAFE_INTEGER) || (x === 0 && 1 / x < 0);
 
 /**
  * Python `json.loads(s)`. Raises `PyException` (`TypeError` for a non-str argument, `JSONDecodeError` otherwise).
  *
  * Without `preserveFloats` the text is parsed by `JSON.parse` whenever that gives the same value as CPython, and by
  * the exact port `pyJsonLoadsExact` otherwise: when `JSON.parse` throws (NaN/Infinity/-Infinity, a BOM, or any
- * malformed text: the exact parser then produces CPython's error and message), when the text may hold an integer
- * literal of 16+ digits or the integer `-0`, and when the parsed value nests deeper than CPython's recursion limit.
- * Everything else is the same by construction: both grammars are strict RFC 8259 JSON (same whitespace, escapes,
- * control-character rule and number syntax), both build plain objects with the last duplicate key winning in its first
- * position (an own `__proto__` key included), decimal-to-double conversion is correctly rounded in both, and integers
- * of at most 15 digits are exact doubles. With `preserveFloats` (float literals become `PyFloat`) the exact parser runs.
+ * malformed text: the exact parser then produces CPython's error and message), and when the parsed value holds a
+ * number that may come from an integer literal Python reads differently (beyond ±(2^53 − 1), or -0) or nests deeper
+ * than CPython's recursion limit. Everything else is the same by construction: both grammars are strict RFC 8259 JSON
+ * (same whitespace, escapes, control-character rule and number syntax), both build plain objects with the last
+ * duplicate key winning in its first position (an own `__proto__` key included), decimal-to-double conversion is
+ * correctly rounded in both, and smaller integers are exact doubles. With `preserveFloats` (float literals become
+ * `PyFloat`) the exact parser runs.
  */
 export function pyJsonLoads(s: unknown, opts: PyJsonLoadsOptions = {}): unknown {
-  if (opts.preserveFloats || typeof s !== 'string' || FAST_PATH_UNSAFE.test(s)) return pyJsonLoadsExact(s, opts);
+  if (opts.preserveFloats || typeof s !== 'string') return pyJsonLoadsExact(s, opts);
   let v: unknown;
   try {
     v = JSON.parse(s);
   } catch {
     return pyJsonLoadsExact(s, opts);
   }
-  if (s.length >= MIN_TOO_DEEP_LENGTH && typeof v === 'object' && v !== null && nestedTooDeep(v, 0)) return pyJsonLoadsExact(s, opts);
-  return v;
+  return fastParseUnsafe(v, 0) ? pyJsonLoadsExact(s, opts) : v;
 }
 
 /** Python `json.loads(s)`, always by the exact port of CPython's scanner (the reference for `pyJsonLoads`). */
