@@ -65,7 +65,7 @@ test('chat-http: success, and non-retryable errors (vLLM 400, 401, 404 text, 422
     await withServer((_req, res) => send(res, status, text, { 'content-type': type, 'x-request-id': 'req-1' }), async (url, hits) => {
       const { a, b } = await both(url, { maxRetries: 3 });
       sameError(a, b);
-      assert.equal(b.e.requestID, 'req-1');
+      assert.equal((b as any).e.requestID, 'req-1');
       assert.equal(hits(), 2, `${status}: one attempt each, not retried`);
     });
   }
@@ -87,7 +87,7 @@ test('chat-http: 429/500 retried with retry-after-ms, x-should-retry obeyed, fin
   await withServer((_req, res) => send(res, 429, 'slow down', { 'retry-after-ms': '1', 'content-type': 'text/plain' }), async (url, hits) => {
     const { a, b } = await both(url, { maxRetries: 2 });
     sameError(a, b);
-    assert.match(b.e.message, /^429 slow down$/);
+    assert.match((b as any).e.message, /^429 slow down$/);
     assert.equal(hits(), 6);
   });
 });

@@ -46,6 +46,15 @@ test('dispatch order leaves the derived run files as at concurrency 1, and a res
   const byIndex = (dir: string) =>
     readFileSync(join(dir, 'runs.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).sort((x, y) => x.index - y.index).map((l) => JSON.stringify(l.output));
   assert.deepEqual(byIndex(b.dir), byIndex(a.dir));
+  // runs lines are composed message by message: still exactly JSON.stringify of the record, non-Latin-1 text included
+  const runLines = readFileSync(join(b.dir, 'runs.jsonl'), 'utf8').split('\n').filter(Boolean);
+  assert.equal(runLines.length, 90);
+  assert.ok(runLines.some((l) => /[^\u0000-\u00ff]/.test(l)), 'a prompt beyond Latin-1 is covered');
+  for (const l of runLines) assert.equal(l, JSON.stringify(JSON.parse(l)));
+  const overall = JSON.parse(readFileSync(join(b.dir, 'overall.json'), 'utf8'));
+  const histories = new Map(runLines.map((l) => [JSON.parse(l).index, JSON.stringify(JSON.parse(l).output.history)]));
+  assert.equal(overall.custom.raw_results.length, 90);
+  for (const o of overall.custom.raw_results) assert.equal(JSON.stringify(o.history), histories.get(o.index));
   // interrupted after a few episodes (dispatched round-robin), then resumed at another concurrency
   const ctl = new AbortController();
   let n = 0;

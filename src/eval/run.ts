@@ -19,7 +19,7 @@ import { VERSION } from '../version.js';
 import type { FhirBackend } from './backend.js';
 import type { GradedTask, RunManifest, RunSummary, RunsLine } from './types.js';
 import { JsonlAppender, JsonlError, readJsonl, truncateTo } from './jsonl.js';
-import { agentBenchOverall, familyOf, outputJson, overallChunks, summarize } from './score.js';
+import { agentBenchOverall, familyOf, outputJsonParts, overallChunks, summarize } from './score.js';
 
 /** What a run needs of a task set (`loadTaskSet` from src/tasks returns it). */
 export type TaskSet = Pick<LoadedTaskSet, 'name' | 'tasks' | 'sha256'>;
@@ -283,7 +283,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const statsOut = new JsonlAppender(paths.episodes, opts.fsync ?? true);
   const errOut = new JsonlAppender(paths.errors, opts.fsync ?? true);
   const grades = new Map<number, GradeResult>();
-  const historyJson = new Map<number, string>();
+  /** Each finished episode's history, serialised message by message. */
+  const historyJson = new Map<number, string[]>();
   const gradeCtx: GraderContext = { apiBase, fhir: opts.backend.base };
 
   const showBar = opts.progress ?? Boolean(process.stderr.isTTY);
@@ -349,11 +350,15 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
         continue;
       }
       // serialise the history once: the runs line and overall.json reuse it
-      const hj = JSON.stringify(res.output.history);
-      historyJson.set(index, hj);
-      runsOut.appendText(
-        `{"index":${index},"error":null,"info":null,"output":${outputJson(res.output, hj)},"time":${JSON.stringify(agentBenchTime(Date.now()))}}`,
-      );
+      // (message by message: a prompt with a character beyond Latin-1 then does not turn the whole line into a
+      // two-byte string, which is several times slower to encode)
+      const hp = res.output.history!.map((h) => JSON.stringify(h));
+      historyJson.set(index, hp);
+      runsOut.appendParts([
+        `{"index":${index},"error":null,"info":null,"output":`,
+        ...outputJsonParts(res.output, hp),
+        `,"time":${JSON.stringify(agentBenchTime(Date.now()))}}`,
+      ]);
       const st: EpisodeStatsLine = {
         index,
         rounds: res.rounds,
@@ -429,7 +434,10 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const overall = agentBenchOverall(finished, (o) => verdict.get(o.index as number) === true);
   writeChunksAtomic(
     paths.overall,
-    overallChunks(overall, (o) => historyJson.get(o.index as number) ?? JSON.stringify(o.history)),
+    overallChunks(overall, (o) => {
+      const hp = historyJson.get(o.index as number);
+      return hp ? `[${hp.join(',')}]` : JSON.stringify(o.history);
+    }),
   );
   writeAtomic(paths.grades, graded.map((g) => JSON.stringify(g)).join('\n') + (graded.length ? '\n' : ''));
   const summary = summarize(

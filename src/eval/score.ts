@@ -56,6 +56,17 @@ export function outputJson(o: TaskOutput, historyJson: string, status = String(o
 }
 
 /**
+ * `outputJson` as parts to write one after the other, from the history's messages serialised one by one
+ * (`historyParts[i] = JSON.stringify(history[i])`): the parts joined are the same bytes as JSON.stringify(output).
+ */
+export function outputJsonParts(o: TaskOutput, historyParts: string[], status = String(o.status)): string[] {
+  const parts = [`{"index":${JSON.stringify(o.index)},"status":${JSON.stringify(status)},"result":${JSON.stringify(o.result)},"history":[`];
+  for (let i = 0; i < historyParts.length; i++) parts.push(i === 0 ? historyParts[i] : ',' + historyParts[i]);
+  parts.push(']}');
+  return parts;
+}
+
+/**
  * overall.json as a sequence of chunks: the summary part indented like AgentBench's file, `raw_results` one compact
  * TaskOutput per line (composed from the histories serialised once when the run log was written). Chunks can be
  * written one by one, so a large run never builds the whole file as one string.

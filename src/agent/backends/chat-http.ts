@@ -149,13 +149,13 @@ function toHeaders(raw: string[]): Headers {
 }
 
 /**
- * Send one chat-completions request (`body` is the JSON text) and return the parsed reply, retrying as the SDK does.
+ * Send one chat-completions request (`body` is the JSON text or its UTF-8 bytes) and return the parsed reply, retrying as the SDK does.
  * A success whose content type is not JSON yields `{}` (the SDK would return its text, which has no `choices`).
  */
-export async function postChatCompletion(ep: ChatEndpoint, body: string, signal?: AbortSignal): Promise<Record<string, any>> {
+export async function postChatCompletion(ep: ChatEndpoint, body: string | Buffer, signal?: AbortSignal): Promise<Record<string, any>> {
   const url = new URL(ep.baseURL + (ep.baseURL.endsWith('/') ? 'chat/completions' : '/chat/completions'));
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new APIConnectionError({ cause: new TypeError(`unsupported protocol ${url.protocol}`) });
-  const payload = Buffer.from(body, 'utf8');
+  const payload = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   let retriesRemaining = ep.maxRetries;
   for (;;) {
     const headers: Record<string, string> = {

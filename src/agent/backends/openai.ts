@@ -58,6 +58,9 @@ export function isLocalUrl(url: string): boolean {
   }
 }
 
+const COMMA = Buffer.from(',');
+const BODY_TAIL = Buffer.from(']}');
+
 export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
 /**
@@ -90,8 +93,8 @@ export class OpenAIAgent implements Agent {
   private readonly endpoints: ChatEndpoint[];
   private readonly body: Record<string, unknown>;
   /** The body's JSON up to the opening `[` of `messages` (undefined when `extra` sets `messages` itself). */
-  private readonly bodyHead: string | undefined;
-  private readonly messageJson = new WeakMap<HistoryItem, { role: string; content: string; json: string }>();
+  private readonly bodyHead: Buffer | undefined;
+  private readonly messageJson = new WeakMap<HistoryItem, { role: string; content: string; bytes: Buffer }>();
 
   constructor(opts: OpenAIAgentOptions) {
     const baseUrls = opts.baseUrls && opts.baseUrls.length > 0 ? opts.baseUrls : [DEFAULT_BASE_URL];
@@ -113,7 +116,7 @@ export class OpenAIAgent implements Agent {
     const maxTokens = opts.maxTokens ?? 2048;
     this.body = { model: opts.model, temperature, max_tokens: maxTokens, ...(opts.extra ?? {}) };
     const empty = JSON.stringify({ ...this.body, messages: [] });
-    this.bodyHead = 'messages' in this.body || !empty.endsWith('"messages":[]}') ? undefined : empty.slice(0, -2);
+    this.bodyHead = 'messages' in this.body || !empty.endsWith('"messages":[]}') ? undefined : Buffer.from(empty.slice(0, -2), 'utf8');
     this.name = `openai:${opts.model}`;
     // Recorded in manifests: never the key itself, only the name of the variable it came from.
     this.config = {
@@ -129,22 +132,28 @@ export class OpenAIAgent implements Agent {
     };
   }
 
-  /** `JSON.stringify({...body, messages})`, composed from per-message JSON kept for the life of each history item. */
-  requestBody(history: HistoryItem[]): string {
+  /**
+   * The UTF-8 bytes of `JSON.stringify({...body, messages})`, composed from each message's JSON encoded once for the
+   * life of its history item (a prompt with characters beyond Latin-1 is then the only part encoded the slow way).
+   */
+  requestBody(history: HistoryItem[]): Buffer {
+    const role = (h: HistoryItem) => (h.role === 'agent' ? 'assistant' : 'user');
     if (this.bodyHead === undefined) {
-      return JSON.stringify({ ...this.body, messages: history.map((h) => ({ role: h.role === 'agent' ? 'assistant' : 'user', content: h.content })) });
+      return Buffer.from(JSON.stringify({ ...this.body, messages: history.map((h) => ({ role: role(h), content: h.content })) }), 'utf8');
     }
-    let text = this.bodyHead;
+    const parts: Buffer[] = [this.bodyHead];
     for (let i = 0; i < history.length; i++) {
       const h = history[i];
       let c = this.messageJson.get(h);
       if (c === undefined || c.role !== h.role || c.content !== h.content) {
-        c = { role: h.role, content: h.content, json: JSON.stringify({ role: h.role === 'agent' ? 'assistant' : 'user', content: h.content }) };
+        c = { role: h.role, content: h.content, bytes: Buffer.from(JSON.stringify({ role: role(h), content: h.content }), 'utf8') };
         this.messageJson.set(h, c);
       }
-      text += i === 0 ? c.json : ',' + c.json;
+      if (i > 0) parts.push(COMMA);
+      parts.push(c.bytes);
     }
-    return text + ']}';
+    parts.push(BODY_TAIL);
+    return Buffer.concat(parts);
   }
 
   async close(): Promise<void> {}
