@@ -2,16 +2,18 @@
  * Eval harness benchmark.
  *
  *   npm run bench:eval            (node --import tsx bench/eval.ts)
- *   options: --latency MS (mock model latency, default 100), --c1-episodes N (default 20)
+ *   options: --latency MS (mock model latency, default 100), --c1-episodes N (default 20), --c64-passes N (default 3)
  *
  * 1. Harness overhead per episode: `runEval` with the oracle on all 300 medagentbench-v2 tasks (concurrency 1,
  *    embedded replica in-process). overhead = wall − time inside the FHIR transport (episodes) − time inside the agent
  *    − time inside the grader, divided by 300: prompt rendering, parsing, sessions, run-log writes, scheduling and the
  *    final overall/summary/grades files. Goal ≤ 1 ms per episode.
  * 2. Wall time against the mock OpenAI server (a child process, answering with the expert policy's messages
- *    recorded in run 1, after a fixed latency) through the real `openai` SDK at concurrency 1 (first N tasks), 8 and 64 (300 tasks). The episode
+ *    recorded in run 1, a fixed latency after each request arrives) through the `openai:` agent backend at concurrency 1
+ *    (first N tasks), 8 and 64 (300 tasks). The episode
  *    phase (the part the model bounds) is compared with the ideal calls × latency / concurrency (calls = model
- *    requests actually made); grading and the run files follow and are printed separately. Goal ≤ 1.2× ideal at 64.
+ *    requests actually made); grading and the run files follow and are printed separately. Goal ≤ 1.2× ideal at 64,
+ *    judged on the median of --c64-passes passes (each printed).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +39,7 @@ function arg(name: string, dflt: number): number {
 const API_BASE = 'http://localhost:8080/fhir/';
 const latency = arg('latency', 100);
 const c1Episodes = arg('c1-episodes', 20);
+const c64Passes = Math.round(arg('c64-passes', 3));
 
 const timed = (t: FhirTransport, acc: { ms: number }): FhirTransport => async (req) => {
   const t0 = performance.now();
@@ -126,11 +129,12 @@ async function main(): Promise<void> {
   const mock = await forkMockOpenAI({ replies, latencyMs: latency, model: 'mock-expert' });
   const mockUrl = mock.url;
   const completions = async (): Promise<number> => (await mock.stats()).completions;
-  console.log(`\n2. wall time vs ideal (mock model in a separate process via the openai SDK, latency ${latency} ms)`);
+  console.log(`\n2. wall time vs ideal (mock model in a separate process via the openai: backend, latency ${latency} ms)`);
   const rows: string[] = [];
-  let ratio64 = NaN;
+  const ratios64: number[] = [];
   try {
-    for (const [concurrency, limit] of [[1, c1Episodes], [8, 300], [64, 300]] as const) {
+    const passes: Array<readonly [number, number]> = [[1, c1Episodes], [8, 300], ...Array.from({ length: c64Passes }, () => [64, 300] as const)];
+    for (const [concurrency, limit] of passes) {
       const agent = createAgent('openai:mock-expert', { baseUrls: [mockUrl], env: {} });
       const calls0 = await completions();
       const cpu0 = process.cpuUsage();
@@ -155,7 +159,7 @@ async function main(): Promise<void> {
         free[k] += rounds.get(index)! * latency;
       }
       const floor = Math.max(...free) / ideal;
-      if (concurrency === 64) ratio64 = ratio;
+      if (concurrency === 64) ratios64.push(ratio);
       rows.push(
         `   concurrency ${String(concurrency).padStart(2)}: ${String(limit).padStart(3)} episodes, ${calls} model calls, ${r.summary!.correct}/${r.summary!.total} correct; episodes ${(r.timing.episodesMs / 1000).toFixed(2)} s vs ideal ${(ideal / 1000).toFixed(2)} s = ratio ${ratio.toFixed(3)}; + grading ${(r.timing.gradingMs / 1000).toFixed(2)} s + files ${(r.timing.filesMs / 1000).toFixed(2)} s = wall ${(wall / 1000).toFixed(2)} s; harness process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s; scheduling floor ${floor.toFixed(3)}`,
       );
@@ -165,7 +169,11 @@ async function main(): Promise<void> {
     await mock.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
-  console.log(`   concurrency 64 ratio ${ratio64.toFixed(3)} (goal ≤ 1.2)  ${ratio64 <= 1.2 ? 'OK' : 'MISSED'}`);
+  // the c64 episode phase lasts about a second, so one busy moment on a shared machine moves a single pass: the
+  // verdict is on the median of the passes, every one of which is printed above
+  const sorted = [...ratios64].sort((a, b) => a - b);
+  const ratio64 = sorted[(sorted.length - 1) >> 1];
+  console.log(`   concurrency 64 ratio ${ratio64.toFixed(3)} (median of ${sorted.length} passes: ${ratios64.map((r) => r.toFixed(3)).join(', ')}; goal ≤ 1.2)  ${ratio64 <= 1.2 ? 'OK' : 'MISSED'}`);
 }
 
 main().catch((err) => {
