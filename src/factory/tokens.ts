@@ -71,13 +71,40 @@ export function estimateTextTokens(text: string, limit = Infinity): number {
 
 const cache = new WeakMap<ChatMessage[], number>();
 
+/** Texts at least this long are counted as a memoized prefix plus the rest. */
+const SPLIT_MIN = 2048;
+const prefixTokens = new Map<string, number>();
+
+/**
+ * `estimateTextTokens(text, limit)` with the part up to the last blank line memoized: the first turn of every row is
+ * the same long prompt (instructions and function list) followed by the task's context and question. The split is
+ * taken only where the scan starts a new run anyway (after a whitespace run of two or more characters, before a
+ * non-space), so prefix + rest counts exactly what the whole text counts.
+ */
+export function messageTokens(text: string, limit = Infinity): number {
+  if (text.length >= SPLIT_MIN) {
+    const k = text.lastIndexOf('\n\n') + 2;
+    if (k >= SPLIT_MIN / 2 && k < text.length && cls(text.charCodeAt(k)) !== C.Space) {
+      const prefix = text.slice(0, k);
+      let p = prefixTokens.get(prefix);
+      if (p === undefined) {
+        p = estimateTextTokens(prefix);
+        if (prefixTokens.size >= 256) prefixTokens.clear();
+        prefixTokens.set(prefix, p);
+      }
+      return p > limit ? p : p + estimateTextTokens(text.slice(k), limit - p);
+    }
+  }
+  return estimateTextTokens(text, limit);
+}
+
 /** True when the conversation is estimated above `max` tokens (stops counting early; long rows are common). */
 export function exceedsTokens(messages: ChatMessage[], max: number): boolean {
   const hit = cache.get(messages);
   if (hit !== undefined) return hit > max;
   let n = 4;
   for (const m of messages) {
-    n += 5 + estimateTextTokens(m.content, max - n);
+    n += 5 + messageTokens(m.content, max - n);
     if (n > max) return true;
   }
   cache.set(messages, n);
@@ -89,7 +116,7 @@ export function estimateChatTokens(messages: ChatMessage[]): number {
   const hit = cache.get(messages);
   if (hit !== undefined) return hit;
   let n = 0;
-  for (const m of messages) n += 5 + estimateTextTokens(m.content);
+  for (const m of messages) n += 5 + messageTokens(m.content);
   cache.set(messages, n + 4);
   return n + 4;
 }
