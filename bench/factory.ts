@@ -9,7 +9,9 @@
  * HTTP against a loopback server, grade, parity check, dedup, pollution filter, assemble and write the folder — runs
  * three times on that world in the same process: one episode at a time on the main thread (baseline), N episodes in
  * flight on the main thread, and N in flight with worker threads running the episodes and grading. All runs
- * must produce byte-identical corpora. Prints rows, seconds, verified examples per second and the ratio.
+ * must produce byte-identical corpora. Prints rows, seconds, verified examples per second, the process CPU time of the
+ * run (all threads, garbage collector included: on a machine shared with other jobs it tells work from waiting) and
+ * the ratio.
  * Goal: the 1,530-example corpus in ≤ 3 s on a 2-core machine.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -37,12 +39,14 @@ const worldMs = performance.now() - t0;
 const deps: FactoryDeps = { ...base, loadWorld: async (name, seed, n): Promise<LoadedWorld> => (name === 'synthetic' && seed === 1 && n === patients ? world : base.loadWorld(name, seed, n)) };
 const root = mkdtempSync(join(tmpdir(), 'ehrgym-bench-factory-'));
 
-async function run(label: string, c: number, w: number): Promise<{ ms: number; rows: number; bytes: string; timings: Record<string, number> }> {
+async function run(label: string, c: number, w: number): Promise<{ ms: number; cpuMs: number; rows: number; bytes: string; timings: Record<string, number> }> {
   const out = join(root, label);
   const t = performance.now();
+  const cpu = process.cpuUsage();
   const r = await generateCorpus({ params: defaultParams({ size, patients, out }), deps, concurrency: c, workers: w });
   const ms = performance.now() - t;
-  return { ms, rows: r.manifest.counts.total, bytes: readFileSync(join(out, 'train.jsonl'), 'utf8'), timings: r.timings };
+  const used = process.cpuUsage(cpu);
+  return { ms, cpuMs: (used.user + used.system) / 1000, rows: r.manifest.counts.total, bytes: readFileSync(join(out, 'train.jsonl'), 'utf8'), timings: r.timings };
 }
 
 try {
@@ -53,14 +57,14 @@ try {
   if (seq.bytes !== conc.bytes || seq.bytes !== thr.bytes) throw new Error('bench: the runs produced different corpora');
   const eps = (r: { ms: number; rows: number }) => r.rows / (r.ms / 1000);
   const line = (label: string, r: typeof seq) =>
-    `${label.padEnd(44)} ${String(r.rows).padStart(5)} rows  ${(r.ms / 1000).toFixed(2).padStart(6)} s  ${eps(r).toFixed(1).padStart(6)} verified examples/s   [${Object.entries(r.timings).filter(([, v]) => v >= 50).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)}s`).join(', ')}]`;
+    `${label.padEnd(44)} ${String(r.rows).padStart(5)} rows  ${(r.ms / 1000).toFixed(2).padStart(6)} s  ${eps(r).toFixed(1).padStart(6)} verified examples/s  (process CPU ${(r.cpuMs / 1000).toFixed(2)} s)   [${Object.entries(r.timings).filter(([, v]) => v >= 50).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)}s`).join(', ')}]`;
   console.log(line('baseline: 1 episode at a time, main thread', seq));
   console.log(line(`concurrent: ${concurrency} in flight, main thread`, conc));
   console.log(line(`concurrent: ${concurrency} in flight, ${workers} worker thread${workers === 1 ? '' : 's'}`, thr));
   console.log(`ratio vs baseline: concurrent ${(eps(conc) / eps(seq)).toFixed(2)}x, with worker threads ${(eps(thr) / eps(seq)).toFixed(2)}x (all three corpora byte-identical)`);
   const best = conc.ms <= thr.ms ? conc : thr;
   const total = (best.ms + worldMs) / 1000;
-  console.log(`goal ≤ 3 s for ${size} examples: best pipeline ${(best.ms / 1000).toFixed(2)} s (${best.ms / 1000 <= 3 ? 'met' : 'NOT met'}); with the world build ${total.toFixed(2)} s`);
+  console.log(`goal ≤ 3 s for ${size} examples: best pipeline (synthesize → solve over HTTP → grade → dedup → filter → write) ${(best.ms / 1000).toFixed(2)} s (${best.ms / 1000 <= 3 ? 'met' : 'NOT met'}); the world build before it (not a pipeline stage) ${(worldMs / 1000).toFixed(2)} s; both ${total.toFixed(2)} s`);
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
