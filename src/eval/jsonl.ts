@@ -4,14 +4,14 @@
  */
 import { closeSync, existsSync, fdatasync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 
+const NEWLINE = Buffer.from('\n');
+
 /**
  * Appends one JSON value per line. Each line goes to the file with a single write() before `append` returns, so a
  * killed process (Ctrl-C, kill -9) never loses a line it appended, at worst the tail of the one being written.
  * Durability against power loss: every line is fdatasync'd; syncs run off the event loop and are grouped
  * (one in flight, the next covers every line written meanwhile). `flush()` resolves when all lines are synced.
  */
-const NEWLINE = Buffer.from('\n');
-
 export class JsonlAppender {
   private fd: number;
   private written = 0;
