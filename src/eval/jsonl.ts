@@ -38,13 +38,17 @@ export class JsonlAppender {
   }
 
   /**
-   * Append one line given as consecutive parts of already-serialised JSON: each part is encoded on its own (a part
-   * with characters beyond Latin-1 does not slow the others down) and the line still goes out in one write().
+   * Append one line given as consecutive parts of already-serialised JSON (strings, or their UTF-8 bytes): each part
+   * is encoded on its own (a part with characters beyond Latin-1 does not slow the others down) and the line still
+   * goes out in one write().
    */
-  appendParts(parts: string[]): void {
+  appendParts(parts: Array<string | Buffer>): void {
     if (this.failure) throw this.failure;
     const bufs = new Array<Buffer>(parts.length + 1);
-    for (let i = 0; i < parts.length; i++) bufs[i] = Buffer.from(parts[i], 'utf8');
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      bufs[i] = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
+    }
     bufs[parts.length] = NEWLINE;
     writeSync(this.fd, Buffer.concat(bufs));
     this.written++;

@@ -14,6 +14,7 @@ import type { GradeResult, GraderContext, TaskCase, TaskOutput } from '../tasks/
 import type { TaskSet as LoadedTaskSet } from '../tasks/loader.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { runEpisode, type EpisodeResult, type JsonLoads, type PostMode, DEFAULT_MAX_ROUNDS } from '../agent/loop.js';
+import { historyItemJsonParts } from '../agent/history-json.js';
 import { functionsSha256, promptTemplateSha256, renderPrompt, sha256Hex } from '../agent/prompt.js';
 import { VERSION } from '../version.js';
 import type { FhirBackend } from './backend.js';
@@ -283,8 +284,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const statsOut = new JsonlAppender(paths.episodes, opts.fsync ?? true);
   const errOut = new JsonlAppender(paths.errors, opts.fsync ?? true);
   const grades = new Map<number, GradeResult>();
-  /** Each finished episode's history, serialised message by message. */
-  const historyJson = new Map<number, string[]>();
+  /** Each finished episode's history, serialised message by message (UTF-8 parts). */
+  const historyJson = new Map<number, Buffer[][]>();
   const gradeCtx: GraderContext = { apiBase, fhir: opts.backend.base };
 
   const showBar = opts.progress ?? Boolean(process.stderr.isTTY);
@@ -350,9 +351,9 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
         continue;
       }
       // serialise the history once: the runs line and overall.json reuse it
-      // (message by message: a prompt with a character beyond Latin-1 then does not turn the whole line into a
-      // two-byte string, which is several times slower to encode)
-      const hp = res.output.history!.map((h) => JSON.stringify(h));
+      // (message by message, as UTF-8 bytes the request bodies already made: a prompt with a character beyond Latin-1
+      // then does not turn the whole line into a two-byte string, several times slower to encode)
+      const hp = res.output.history!.map(historyItemJsonParts);
       historyJson.set(index, hp);
       runsOut.appendParts([
         `{"index":${index},"error":null,"info":null,"output":`,
@@ -436,7 +437,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     paths.overall,
     overallChunks(overall, (o) => {
       const hp = historyJson.get(o.index as number);
-      return hp ? `[${hp.join(',')}]` : JSON.stringify(o.history);
+      return hp ? `[${hp.map((p) => Buffer.concat(p).toString('utf8')).join(',')}]` : JSON.stringify(o.history);
     }),
   );
   writeAtomic(paths.grades, graded.map((g) => JSON.stringify(g)).join('\n') + (graded.length ? '\n' : ''));

@@ -57,11 +57,15 @@ export function outputJson(o: TaskOutput, historyJson: string, status = String(o
 
 /**
  * `outputJson` as parts to write one after the other, from the history's messages serialised one by one
- * (`historyParts[i] = JSON.stringify(history[i])`): the parts joined are the same bytes as JSON.stringify(output).
+ * (`historyParts[i]` joined = JSON.stringify(history[i]), as strings or UTF-8 bytes): the parts joined are the same
+ * bytes as JSON.stringify(output).
  */
-export function outputJsonParts(o: TaskOutput, historyParts: string[], status = String(o.status)): string[] {
-  const parts = [`{"index":${JSON.stringify(o.index)},"status":${JSON.stringify(status)},"result":${JSON.stringify(o.result)},"history":[`];
-  for (let i = 0; i < historyParts.length; i++) parts.push(i === 0 ? historyParts[i] : ',' + historyParts[i]);
+export function outputJsonParts<P extends string | Buffer>(o: TaskOutput, historyParts: P[][], status = String(o.status)): Array<string | P> {
+  const parts: Array<string | P> = [`{"index":${JSON.stringify(o.index)},"status":${JSON.stringify(status)},"result":${JSON.stringify(o.result)},"history":[`];
+  for (let i = 0; i < historyParts.length; i++) {
+    if (i > 0) parts.push(',');
+    parts.push(...historyParts[i]);
+  }
   parts.push(']}');
   return parts;
 }

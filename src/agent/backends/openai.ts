@@ -10,6 +10,7 @@ import OpenAI, { APIConnectionError, APIError, AuthenticationError } from 'opena
 import type { Agent, AgentReply, EpisodeInfo } from '../types.js';
 import { nodeFetch } from './node-fetch.js';
 import { postChatCompletion, type ChatEndpoint } from './chat-http.js';
+import { messageJsonParts } from '../history-json.js';
 import type { HistoryItem } from '../../tasks/types.js';
 
 export interface OpenAIAgentOptions {
@@ -94,7 +95,6 @@ export class OpenAIAgent implements Agent {
   private readonly body: Record<string, unknown>;
   /** The body's JSON up to the opening `[` of `messages` (undefined when `extra` sets `messages` itself). */
   private readonly bodyHead: Buffer | undefined;
-  private readonly messageJson = new WeakMap<HistoryItem, { role: string; content: string; bytes: Buffer }>();
 
   constructor(opts: OpenAIAgentOptions) {
     const baseUrls = opts.baseUrls && opts.baseUrls.length > 0 ? opts.baseUrls : [DEFAULT_BASE_URL];
@@ -133,8 +133,8 @@ export class OpenAIAgent implements Agent {
   }
 
   /**
-   * The UTF-8 bytes of `JSON.stringify({...body, messages})`, composed from each message's JSON encoded once for the
-   * life of its history item (a prompt with characters beyond Latin-1 is then the only part encoded the slow way).
+   * The UTF-8 bytes of `JSON.stringify({...body, messages})`, composed from each message's JSON serialised and encoded
+   * once for the life of its history item (`history-json.ts`; the run log reuses it).
    */
   requestBody(history: HistoryItem[]): Buffer {
     const role = (h: HistoryItem) => (h.role === 'agent' ? 'assistant' : 'user');
@@ -143,14 +143,8 @@ export class OpenAIAgent implements Agent {
     }
     const parts: Buffer[] = [this.bodyHead];
     for (let i = 0; i < history.length; i++) {
-      const h = history[i];
-      let c = this.messageJson.get(h);
-      if (c === undefined || c.role !== h.role || c.content !== h.content) {
-        c = { role: h.role, content: h.content, bytes: Buffer.from(JSON.stringify({ role: role(h), content: h.content }), 'utf8') };
-        this.messageJson.set(h, c);
-      }
       if (i > 0) parts.push(COMMA);
-      parts.push(c.bytes);
+      parts.push(...messageJsonParts(history[i], role(history[i])));
     }
     parts.push(BODY_TAIL);
     return Buffer.concat(parts);
