@@ -90,6 +90,11 @@ export function getErrorReply(error: string): string {
 
 /** Python `repr()` of a str. */
 export function pyReprStr(s: string): string {
+  // fast path, the common case: printable ASCII without a backslash needs no escape under the quote Python picks
+  if (PRINTABLE_ASCII.test(s) && !s.includes('\\')) {
+    if (!s.includes("'")) return "'" + s + "'";
+    if (!s.includes('"')) return '"' + s + '"';
+  }
   const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
   let out = quote;
   for (const ch of s) {
@@ -107,6 +112,8 @@ export function pyReprStr(s: string): string {
   }
   return out + quote;
 }
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /** Approximation of Python's `str.isprintable()` for the characters a URL can realistically hold. */
 function isPrintable(c: number): boolean {
