@@ -67,6 +67,9 @@ export function hapiEscapeParam(s: string): string {
 
 /** Parameters sorted by name (values of one name keep their order), as HAPI's TreeSet of names does. */
 function sortPairs(pairs: Array<[string, string]>): Array<[string, string]> {
+  let sorted = true;
+  for (let i = 1; i < pairs.length && sorted; i++) if (pairs[i - 1][0] > pairs[i][0]) sorted = false;
+  if (sorted) return pairs; // already in order (the usual case): the stable sort would keep it as is
   return pairs
     .map((p, i) => [p, i] as const)
     .sort(([a, i], [b, j]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : i - j))
@@ -75,9 +78,19 @@ function sortPairs(pairs: Array<[string, string]>): Array<[string, string]> {
 
 /** HAPI's self-link query: sorted names, names and values escaped. */
 function hapiQuery(pairs: Array<[string, string]>): string {
-  return sortPairs(pairs)
-    .map(([k, v]) => `${hapiEscapeParam(k)}=${hapiEscapeParam(v)}`)
-    .join('&');
+  const sorted = sortPairs(pairs);
+  let out = '';
+  for (let i = 0; i < sorted.length; i++) {
+    const [k, v] = sorted[i];
+    out += (i ? '&' : '') + escapeParam(k) + '=' + escapeParam(v);
+  }
+  return out;
+}
+
+/** Characters `hapiEscapeParam` leaves as they are. */
+const UNRESERVED = /^[A-Za-z0-9\-_.*]*$/;
+function escapeParam(s: string): string {
+  return UNRESERVED.test(s) ? s : hapiEscapeParam(s);
 }
 
 /** A UUID-shaped deterministic id. */
@@ -161,6 +174,33 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     return b;
   };
 
+  // Search ids (a SHA-256 of the query) and the constant bytes around entries, remembered (bounded) per key.
+  const searchIds = new Map<string, string>();
+  const searchId = (session: string, type: string, pairs: Array<[string, string]>): string => {
+    const keyPairs = sortPairs(pairs).filter(([k]) => k !== '_format' && k !== '_pretty');
+    const key = `${session}\u0000${type}\u0000${JSON.stringify(keyPairs)}`;
+    let id = searchIds.get(key);
+    if (id === undefined) {
+      id = uuidFrom(key);
+      if (searchIds.size >= 4096) searchIds.clear();
+      searchIds.set(key, id);
+    }
+    return id;
+  };
+  const entryPrefixes = new Map<string, [Buffer, Buffer]>();
+  /** `{\n    "fullUrl": "{base}/{type}/` and the same preceded by `, `. */
+  const entryPrefix = (base: string, type: string): [Buffer, Buffer] => {
+    const key = `${base}/${type}/`;
+    let p = entryPrefixes.get(key);
+    if (p === undefined) {
+      const first = Buffer.from(`{\n    "fullUrl": ${JSON.stringify(key).slice(0, -1)}`);
+      p = [first, Buffer.concat([Buffer.from(', '), first])];
+      if (entryPrefixes.size >= 1024) entryPrefixes.clear();
+      entryPrefixes.set(key, p);
+    }
+    return p;
+  };
+
   const remember = (id: string, p: PagedSearch) => {
     if (paged.has(id)) paged.delete(id);
     paged.set(id, p);
@@ -184,17 +224,19 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     const method = c.req.method;
     const path = url.pathname;
     if (path !== '/fhir' && !path.startsWith('/fhir/')) throw new FhirError(404, `Not found: ${path} (the FHIR base is /fhir)`);
-    let segs = path
-      .slice(5)
-      .split('/')
-      .filter((s) => s !== '')
-      .map((s) => {
-        try {
-          return decodeURIComponent(s);
-        } catch {
-          throw new FhirError(400, `Malformed URL path segment "${s}"`);
-        }
-      });
+    let segs: string[] = [];
+    for (const s of path.slice(5).split('/')) {
+      if (s === '') continue;
+      if (!s.includes('%')) {
+        segs.push(s);
+        continue;
+      }
+      try {
+        segs.push(decodeURIComponent(s));
+      } catch {
+        throw new FhirError(400, `Malformed URL path segment "${s}"`);
+      }
+    }
     const fwdHost = c.req.header('x-forwarded-host');
     const fwdProto = c.req.header('x-forwarded-proto');
     const origin = fwdHost ? `${fwdProto ?? url.protocol.replace(':', '')}://${fwdHost}` : url.origin;
@@ -286,8 +328,7 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     const result = store.search(type, q, session);
     const count = q.summaryCount ? 0 : q.count ?? DEFAULT_PAGE_SIZE;
     const selfUrl = `${base}/${type}${pairs.length ? '?' : ''}${hapiQuery(pairs)}`;
-    const keyPairs = sortPairs(pairs).filter(([k]) => k !== '_format' && k !== '_pretty');
-    const bundleId = uuidFrom(`${session}\u0000${type}\u0000${JSON.stringify(keyPairs)}`);
+    const bundleId = searchId(session, type, pairs);
     const hasNext = count > 0 && result.total > count;
     const paging: PagedSearch = { resourceType: type, pairs, session };
     if (hasNext) remember(bundleId, paging);
@@ -370,21 +411,25 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     if (end <= offset) return head;
     const n = end - offset;
     const tails: Buffer[] = new Array(n);
-    const headBuf = Buffer.from(head.slice(0, -2) + ',\n  "entry": [ ');
-    const first = Buffer.from(`{\n    "fullUrl": ${JSON.stringify(`${base}/${type}/`).slice(0, -1)}`);
-    const later = Buffer.concat([Buffer.from(', '), first]);
-    let size = headBuf.length + first.length + (n - 1) * later.length + 4;
+    const headText = head.slice(0, -2) + ',\n  "entry": [ ';
+    const [first, later] = entryPrefix(base, type);
+    const headLen = Buffer.byteLength(headText);
+    let size = headLen + first.length + (n - 1) * later.length + 4;
     for (let i = 0; i < n; i++) {
       tails[i] = entryTail(type, handles[offset + i], session);
       size += tails[i].length;
     }
     const buf = Buffer.allocUnsafe(size);
-    let o = headBuf.copy(buf, 0);
+    let o = buf.write(headText, 0);
     for (let i = 0; i < n; i++) {
-      o += (i === 0 ? first : later).copy(buf, o);
-      o += tails[i].copy(buf, o);
+      const pre = i === 0 ? first : later;
+      buf.set(pre, o);
+      o += pre.length;
+      const t = tails[i];
+      buf.set(t, o);
+      o += t.length;
     }
-    o += buf.write(' ]\n}', o);
+    buf.write(' ]\n}', o);
     return buf;
   }
 
