@@ -4,16 +4,26 @@
  */
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import type {
+  FamilyId,
   GenerateOptions,
   GeneratedTask,
   HistoryItem,
   RandomSource,
   SolveOptions,
   TaskCase,
+  TaskFamily,
   WorldAccess,
 } from './types.js';
-import { PyFloat, pyJsonDumps, pyJsonLoads } from './pysem.js';
-import { CUTOFF_24H, POST_ACCEPTED_MARK, getJsonData, scanLatest, type LatestScan } from './refsol.js';
+import { PyFloat, pyCompare, pyDictGet, pyFromIsoFormat, pyIter, pyJsonDumps, pyJsonLoads, pyPath, type PyDateTime } from './pysem.js';
+import {
+  CUTOFF_24H,
+  POST_ACCEPTED_MARK,
+  getJsonData,
+  runGrader,
+  scanLatest,
+  type AssertSpec,
+  type LatestScan,
+} from './refsol.js';
 
 /** Bumped whenever an expert solver's output changes. */
 export const SOLVER_VERSION = 'ehrgym-expert-1';
@@ -115,6 +125,28 @@ export function runScript(
   throw new SolverError(`${task.id}: solver script ended without FINISH`);
 }
 
+/** Latest value from a `_sort=-date&_count=1` bundle, kept only if inside the window (solver `sorted` path). */
+export function firstInWindow(bundle: unknown, since?: PyDateTime): { value: unknown; time: unknown } | null {
+  const [first] = pyIter(pyDictGet(bundle, 'entry', []));
+  if (first === undefined) return null;
+  const time = pyPath(first, 'resource', 'effectiveDateTime');
+  if (since && !pyCompare(pyFromIsoFormat(time), '>=', since)) return null;
+  return { value: pyPath(first, 'resource', 'valueQuantity', 'value'), time };
+}
+
+/**
+ * The expert's read of the patient's latest `code` reading (tasks 4, 5, 7, 9, 10; `since`: only readings at or after
+ * it). Variant `sorted` GETs `_sort=-date&_count=1` and keeps its one entry as it is (`firstInWindow`); the others GET
+ * the full history (`_count=5000`) and scan it as the grader does. Null when there is none (scan: no value found).
+ */
+export function latestReading(io: ScriptIO, mrn: string, code: string, since?: PyDateTime): { value: unknown; time: unknown } | null {
+  if (io.variant === 'sorted') {
+    return firstInWindow(io.get(`${io.apiBase}Observation?patient=${mrn}&code=${code}&_sort=-date&_count=1`), since);
+  }
+  const s = scanLatest(io.get(`${io.apiBase}Observation?patient=${mrn}&code=${code}&_count=5000`), since);
+  return s.value === null ? null : { value: s.value, time: s.time };
+}
+
 /** Extract `{MRN}` (or other placeholders) from an instruction by its template. */
 export function matchTemplate(template: string, instruction: string): Record<string, string> | null {
   const names: string[] = [];
@@ -144,6 +176,75 @@ export function taskMrn(task: TaskCase, templates: readonly string[]): string {
   }
   if (task.eval_MRN) return task.eval_MRN;
   throw new SolverError(`${task.id}: cannot find the patient MRN in the instruction`);
+}
+
+/** `TaskFamily.instruction` of a family whose template has one placeholder, `{MRN}`. */
+export function mrnInstruction(family: FamilyId, template: string): TaskFamily['instruction'] {
+  return ({ mrn }) => {
+    if (!mrn) throw new Error(`${family}.instruction: mrn is required`);
+    return template.replace('{MRN}', mrn);
+  };
+}
+
+/** A family whose whole task is one POST for the instruction's patient (tasks 3 and 8). */
+export interface SinglePostSpec {
+  id: FamilyId;
+  name: string;
+  template: string;
+  context: string;
+  /** The resource type posted: the grader wants the URL `${apiBase}<resource>`. */
+  resource: string;
+  /** The expert solver's payload (§6.12). */
+  payload: (mrn: string) => unknown;
+  /** The grader's `try: assert …` block on the posted payload, in the official order. */
+  asserts: (payload: unknown, task: TaskCase) => AssertSpec[];
+}
+
+/**
+ * A single-POST family: one branch (`n/a`), no facts; the expert posts `payload(mrn)` (variant `lookup-first` reads
+ * the Patient first) and finishes with `[]`; the grader is `extract_posts` → exactly one POST to
+ * `${apiBase}<resource>` → the asserts on its payload.
+ */
+export function singlePostFamily(spec: SinglePostSpec): TaskFamily {
+  const variants = ['direct', 'lookup-first'] as const;
+  const family: TaskFamily = {
+    id: spec.id,
+    name: spec.name,
+    kind: 'action',
+    instructionTemplates: [spec.template],
+    context: spec.context,
+    branches: ['n/a'],
+    variants,
+
+    instruction: mrnInstruction(spec.id, spec.template),
+
+    generate(_world, opts) {
+      return generateOver(spec.id, opts, async (mrn) => ({
+        branch: 'n/a',
+        patient: mrn,
+        facts: {},
+        build: (id) => makeTask(id, family.instruction({ mrn }), spec.context, mrn),
+      }));
+    },
+
+    solve(task, history, opts) {
+      return runScript(task, history, opts, variants, (io) => {
+        const mrn = taskMrn(task, [spec.template]);
+        if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
+        io.post(`${io.apiBase}${spec.resource}`, spec.payload(mrn));
+        io.finish([]);
+      });
+    },
+
+    grade(task, output, ctx) {
+      return runGrader((g) => {
+        g.branch = 'n/a';
+        const post = g.onePost(output.history, `${ctx.apiBase}${spec.resource}`);
+        return post !== null && g.asserts(spec.asserts(post.payload, task));
+      });
+    },
+  };
+  return family;
 }
 
 /** Build the TaskCase in the official key order. */

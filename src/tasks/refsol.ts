@@ -311,6 +311,28 @@ export class Grading {
     }
   }
 
+  /**
+   * `posts = extract_posts(results); if len(posts) != count: return False` (check `post_count`, with the skipped
+   * POSTs as a note). Returns the posts, or null when the grader returns False.
+   */
+  postCount(history: unknown, count: number): ExtractedPost[] | null {
+    const { posts, skipped } = extractPostsDetailed(history);
+    const note = skipped.length ? `skipped: ${JSON.stringify(skipped)}` : undefined;
+    return this.add('post_count', posts.length === count, count, posts.length, note) ? posts : null;
+  }
+
+  /**
+   * The one-POST prologue of the action graders: `posts = extract_posts(results); if len(posts) != 1: return False;
+   * url, payload = posts[0]; if url != want: return False` (checks `post_count`, `post_url`). Returns the POST, or
+   * null when the grader returns False.
+   */
+  onePost(history: unknown, want: string): ExtractedPost | null {
+    const posts = this.postCount(history, 1);
+    if (!posts) return null;
+    const [post] = posts;
+    return this.add('post_url', post.url === want, want, post.url) ? post : null;
+  }
+
   /** `check_has_post` used as a guard ("no POST allowed"). Returns true when the grader may continue. */
   noPost(history: unknown, name = 'no_post'): boolean {
     const has = checkHasPost(history);

@@ -3,20 +3,18 @@
  * Grader: refsol.task10 (spec §6.11).
  */
 import type { TaskFamily } from './types.js';
-import { a1cOrder, generateOver, latestLab, makeTask, runScript, taskMrn } from './common.js';
+import { a1cOrder, generateOver, latestLab, latestReading, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { PyDateTime, pyCompare, pyEquals, pyFromIsoFormat } from './pysem.js';
 import {
   ONE_YEAR_AGO,
   eqAt,
   evalMrn,
-  extractPostsDetailed,
   getJsonData,
   labUrl,
   runGrader,
   scanLatest,
   subjectAssert,
 } from './refsol.js';
-import { firstInWindow } from './task4.js';
 
 export const TASK10_TEMPLATE =
   'What\u2019s the last HbA1C (hemoglobin A1C) value in the chart for patient {MRN} and when was it recorded? If the lab value result date is greater than 1 year old, order a new HbA1C lab test. ';
@@ -41,10 +39,7 @@ export const task10: TaskFamily = {
   branches: ['data_absent_order_required', 'stale_order_required', 'fresh_report_value'],
   variants: VARIANTS,
 
-  instruction({ mrn }) {
-    if (!mrn) throw new Error('task10.instruction: mrn is required');
-    return TASK10_TEMPLATE.replace('{MRN}', mrn);
-  },
+  instruction: mrnInstruction('task10', TASK10_TEMPLATE),
 
   generate(world, opts) {
     return generateOver('task10', opts, async (mrn) => {
@@ -63,14 +58,7 @@ export const task10: TaskFamily = {
     return runScript(task, history, opts, VARIANTS, (io) => {
       const mrn = taskMrn(task, [TASK10_TEMPLATE]);
       if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
-      let value: unknown = null;
-      let time: unknown = null;
-      if (io.variant === 'sorted') {
-        const hit = firstInWindow(io.get(`${io.apiBase}Observation?patient=${mrn}&code=A1C&_sort=-date&_count=1`));
-        if (hit) ({ value, time } = hit);
-      } else {
-        ({ value, time } = scanLatest(io.get(`${io.apiBase}Observation?patient=${mrn}&code=A1C&_count=5000`)));
-      }
+      const { value, time } = latestReading(io, mrn, 'A1C') ?? { value: null, time: null };
       const branch = task10Branch(value, value === null ? null : pyFromIsoFormat(time));
       if (branch !== 'fresh_report_value') io.post(`${io.apiBase}ServiceRequest`, a1cOrder(mrn));
       io.finish(value === null ? [-1] : [value, time]);
@@ -84,11 +72,9 @@ export const task10: TaskFamily = {
       g.reference = ref;
       if (s.value === null || pyCompare(s.meas, '<', ONE_YEAR_AGO)) {
         g.branch = s.value === null ? 'data_absent_order_required' : 'stale_order_required';
-        const { posts, skipped } = extractPostsDetailed(output.history);
-        if (!g.add('post_count', posts.length === 1, 1, posts.length, skipped.length ? `skipped: ${JSON.stringify(skipped)}` : undefined)) return false;
-        const { url, payload } = posts[0];
-        const want = `${ctx.apiBase}ServiceRequest`;
-        if (!g.add('post_url', url === want, want, url)) return false;
+        const post = g.onePost(output.history, `${ctx.apiBase}ServiceRequest`);
+        if (!post) return false;
+        const { payload } = post;
         const ok = g.asserts([
           eqAt('resourceType', payload, ['resourceType'], 'ServiceRequest'),
           eqAt('code_system', payload, ['code', 'coding', 0, 'system'], 'http://loinc.org'),

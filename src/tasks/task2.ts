@@ -2,7 +2,7 @@
  * task2 — patient age in whole years on 2023-11-13 (query). Grader: refsol.task2 (spec §6.3).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, makeTask, runScript, taskMrn } from './common.js';
+import { generateOver, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { PyDateTime, pyEquals, pyPath, pyStrptimeYmd } from './pysem.js';
 import { evalMrn, getJsonData, runGrader } from './refsol.js';
 
@@ -33,10 +33,7 @@ export const task2: TaskFamily = {
   branches: ['n/a'],
   variants: VARIANTS,
 
-  instruction({ mrn }) {
-    if (!mrn) throw new Error('task2.instruction: mrn is required');
-    return TASK2_TEMPLATE.replace('{MRN}', mrn);
-  },
+  instruction: mrnInstruction('task2', TASK2_TEMPLATE),
 
   generate(world, opts) {
     return generateOver('task2', opts, async (mrn) => {

@@ -2,8 +2,8 @@
  * task4 — most recent magnesium within the last 24 h (query). Grader: refsol.task4 (spec §6.5).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, labsLast24h, makeTask, runScript, taskMrn } from './common.js';
-import { pyCompare, pyDictGet, pyEquals, pyFromIsoFormat, pyIter, pyPath } from './pysem.js';
+import { generateOver, labsLast24h, latestReading, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
+import { pyEquals } from './pysem.js';
 import { CUTOFF_24H, evalMrn, getJsonData, labUrl, runGrader, scanLatest } from './refsol.js';
 
 export const TASK4_TEMPLATE = 'What\u2019s the most recent magnesium level of the patient {MRN} within last 24 hours?';
@@ -17,15 +17,6 @@ export function task4Reference(getRes: unknown): { ref: unknown[]; branch: strin
   return { ref: [s.value !== null ? s.value : -1], branch: s.value !== null ? 'data_present' : 'data_absent', time: s.time };
 }
 
-/** Latest value from a `_sort=-date&_count=1` bundle, kept only if inside the window (solver `sorted` path). */
-export function firstInWindow(bundle: unknown, since?: ReturnType<typeof pyFromIsoFormat>): { value: unknown; time: unknown } | null {
-  const [first] = pyIter(pyDictGet(bundle, 'entry', []));
-  if (first === undefined) return null;
-  const time = pyPath(first, 'resource', 'effectiveDateTime');
-  if (since && !pyCompare(pyFromIsoFormat(time), '>=', since)) return null;
-  return { value: pyPath(first, 'resource', 'valueQuantity', 'value'), time };
-}
-
 export const task4: TaskFamily = {
   id: 'task4',
   name: 'latest magnesium within 24 h',
@@ -35,10 +26,7 @@ export const task4: TaskFamily = {
   branches: ['data_present', 'data_absent'],
   variants: VARIANTS,
 
-  instruction({ mrn }) {
-    if (!mrn) throw new Error('task4.instruction: mrn is required');
-    return TASK4_TEMPLATE.replace('{MRN}', mrn);
-  },
+  instruction: mrnInstruction('task4', TASK4_TEMPLATE),
 
   generate(world, opts) {
     return generateOver('task4', opts, async (mrn) => {
@@ -56,11 +44,8 @@ export const task4: TaskFamily = {
     return runScript(task, history, opts, VARIANTS, (io) => {
       const mrn = taskMrn(task, [TASK4_TEMPLATE]);
       if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
-      if (io.variant === 'sorted') {
-        const hit = firstInWindow(io.get(`${io.apiBase}Observation?patient=${mrn}&code=MG&_sort=-date&_count=1`), CUTOFF_24H);
-        io.finish([hit ? hit.value : -1]);
-      }
-      io.finish(task4Reference(io.get(`${io.apiBase}Observation?patient=${mrn}&code=MG&_count=5000`)).ref);
+      const r = latestReading(io, mrn, 'MG', CUTOFF_24H);
+      io.finish([r ? r.value : -1]);
     });
   },
 

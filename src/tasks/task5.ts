@@ -2,13 +2,12 @@
  * task5 — magnesium check and conditional IV replacement (action). Grader: refsol.task5 (spec §6.6).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, latestLabLast24h, magnesiumOrder, makeTask, runScript, taskMrn } from './common.js';
+import { generateOver, latestLabLast24h, latestReading, magnesiumOrder, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { pyCompare, pyEquals, pyPath } from './pysem.js';
 import {
   CUTOFF_24H,
   eqAt,
   evalMrn,
-  extractPostsDetailed,
   getJsonData,
   inAt,
   labUrl,
@@ -16,7 +15,6 @@ import {
   scanLatest,
   subjectAssert,
 } from './refsol.js';
-import { firstInWindow } from './task4.js';
 
 export const TASK5_TEMPLATE =
   "Check patient {MRN}'s last serum magnesium level within last 24 hours. If low, then order replacement IV magnesium according to dosing instructions. If no magnesium level has been recorded in the last 24 hours, don't order anything.\n";
@@ -46,10 +44,7 @@ export const task5: TaskFamily = {
   branches: ['data_absent_no_order', 'high_no_order', 'low_order_required'],
   variants: VARIANTS,
 
-  instruction({ mrn }) {
-    if (!mrn) throw new Error('task5.instruction: mrn is required');
-    return TASK5_TEMPLATE.replace('{MRN}', mrn);
-  },
+  instruction: mrnInstruction('task5', TASK5_TEMPLATE),
 
   generate(world, opts) {
     return generateOver('task5', opts, async (mrn) => {
@@ -65,13 +60,8 @@ export const task5: TaskFamily = {
     return runScript(task, history, opts, VARIANTS, (io) => {
       const mrn = taskMrn(task, [TASK5_TEMPLATE]);
       if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
-      let value: unknown;
-      if (io.variant === 'sorted') {
-        const hit = firstInWindow(io.get(`${io.apiBase}Observation?patient=${mrn}&code=MG&_sort=-date&_count=1`), CUTOFF_24H);
-        value = hit ? hit.value : null;
-      } else {
-        value = scanLatest(io.get(`${io.apiBase}Observation?patient=${mrn}&code=MG&_count=5000`), CUTOFF_24H).value;
-      }
+      const r = latestReading(io, mrn, 'MG', CUTOFF_24H);
+      const value = r ? r.value : null;
       const branch = task5Branch(value);
       if (branch === 'data_absent_no_order') io.finish([-1]);
       if (branch === 'low_order_required') {
@@ -95,11 +85,9 @@ export const task5: TaskFamily = {
         if (!g.noPost(output.history)) return false;
       } else {
         g.branch = 'low_order_required';
-        const { posts, skipped } = extractPostsDetailed(output.history);
-        if (!g.add('post_count', posts.length === 1, 1, posts.length, skipped.length ? `skipped: ${JSON.stringify(skipped)}` : undefined)) return false;
-        const { url, payload } = posts[0];
-        const want = `${ctx.apiBase}MedicationRequest`;
-        if (!g.add('post_url', url === want, want, url)) return false;
+        const post = g.onePost(output.history, `${ctx.apiBase}MedicationRequest`);
+        if (!post) return false;
+        const { payload } = post;
         const ok = g.asserts([
           eqAt('resourceType', payload, ['resourceType'], 'MedicationRequest'),
           eqAt('ndc_system', payload, ['medicationCodeableConcept', 'coding', 0, 'system'], 'http://hl7.org/fhir/sid/ndc'),

@@ -2,7 +2,7 @@
  * task6 — mean CBG over the last 24 h (query; answer within 0.1). Grader: refsol.task6 (spec §6.7).
  */
 import type { TaskFamily } from './types.js';
-import { f, generateOver, labsLast24h, makeTask, runScript, taskMrn } from './common.js';
+import { f, generateOver, labsLast24h, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { pyAbs, pyCompare, pyGetItem, pyLen, pySub } from './pysem.js';
 import { CUTOFF_24H, evalMrn, getJsonData, labUrl, runGrader, scanMean } from './refsol.js';
 
@@ -27,10 +27,7 @@ export const task6: TaskFamily = {
   branches: ['data_present', 'data_absent'],
   variants: VARIANTS,
 
-  instruction({ mrn }) {
-    if (!mrn) throw new Error('task6.instruction: mrn is required');
-    return TASK6_TEMPLATE.replace('{MRN}', mrn);
-  },
+  instruction: mrnInstruction('task6', TASK6_TEMPLATE),
 
   generate(world, opts) {
     return generateOver('task6', opts, async (mrn) => {

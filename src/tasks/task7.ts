@@ -2,10 +2,9 @@
  * task7 — most recent CBG, any date (query). Grader: refsol.task7 (spec §6.8).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, latestLab, makeTask, runScript, taskMrn } from './common.js';
+import { generateOver, latestLab, latestReading, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { pyEquals } from './pysem.js';
 import { evalMrn, getJsonData, labUrl, runGrader, scanLatest, type LatestScan } from './refsol.js';
-import { firstInWindow } from './task4.js';
 
 export const TASK7_TEMPLATE = 'What is the most recent CBG of the patient {MRN}?';
 export const TASK7_CONTEXT = 'It\'s 2023-11-13T10:15:00+00:00 now. The code for CBG is "GLU"';
@@ -29,10 +28,7 @@ export const task7: TaskFamily = {
   branches: ['data_present', 'data_absent'],
   variants: VARIANTS,
 
-  instruction({ mrn }) {
-    if (!mrn) throw new Error('task7.instruction: mrn is required');
-    return TASK7_TEMPLATE.replace('{MRN}', mrn);
-  },
+  instruction: mrnInstruction('task7', TASK7_TEMPLATE),
 
   generate(world, opts) {
     return generateOver('task7', opts, async (mrn) => {
@@ -50,11 +46,8 @@ export const task7: TaskFamily = {
     return runScript(task, history, opts, VARIANTS, (io) => {
       const mrn = taskMrn(task, [TASK7_TEMPLATE]);
       if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
-      if (io.variant === 'sorted') {
-        const hit = firstInWindow(io.get(`${io.apiBase}Observation?patient=${mrn}&code=GLU&_sort=-date&_count=1`));
-        io.finish([hit ? hit.value : -1]);
-      }
-      io.finish(task7Reference(io.get(`${io.apiBase}Observation?patient=${mrn}&code=GLU&_count=5000`)).ref);
+      const r = latestReading(io, mrn, 'GLU');
+      io.finish([r ? r.value : -1]);
     });
   },
 

@@ -2,12 +2,11 @@
  * task9 — potassium check, oral replacement and next-morning lab (action). Grader: refsol.task9 (spec §6.10).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, latestLab, makeTask, potassiumLab, potassiumOrder, runScript, taskMrn } from './common.js';
+import { generateOver, latestLab, latestReading, makeTask, mrnInstruction, potassiumLab, potassiumOrder, runScript, taskMrn } from './common.js';
 import { pyAbs, pyCompare, pyDiv, pyEquals, pyLower, pyMul, pyPath, pyStrip, pySub } from './pysem.js';
 import {
   eqAt,
   evalMrn,
-  extractPostsDetailed,
   getJsonData,
   inAt,
   labUrl,
@@ -15,7 +14,6 @@ import {
   scanLatest,
   subjectAssert,
 } from './refsol.js';
-import { firstInWindow } from './task4.js';
 
 export const TASK9_TEMPLATE =
   "Check patient {MRN}'s most recent potassium level. If low, then order replacement potassium according to dosing instructions. Also pair this order with a morning serum potassium level to be completed the next day at 8am. \n";
@@ -42,10 +40,7 @@ export const task9: TaskFamily = {
   branches: ['data_absent_no_order', 'normal_no_order', 'low_order_required'],
   variants: VARIANTS,
 
-  instruction({ mrn }) {
-    if (!mrn) throw new Error('task9.instruction: mrn is required');
-    return TASK9_TEMPLATE.replace('{MRN}', mrn);
-  },
+  instruction: mrnInstruction('task9', TASK9_TEMPLATE),
 
   generate(world, opts) {
     return generateOver('task9', opts, async (mrn) => {
@@ -61,13 +56,8 @@ export const task9: TaskFamily = {
     return runScript(task, history, opts, VARIANTS, (io) => {
       const mrn = taskMrn(task, [TASK9_TEMPLATE]);
       if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
-      let value: unknown;
-      if (io.variant === 'sorted') {
-        const hit = firstInWindow(io.get(`${io.apiBase}Observation?patient=${mrn}&code=K&_sort=-date&_count=1`));
-        value = hit ? hit.value : null;
-      } else {
-        value = scanLatest(io.get(`${io.apiBase}Observation?patient=${mrn}&code=K&_count=5000`)).value;
-      }
+      const r = latestReading(io, mrn, 'K');
+      const value = r ? r.value : null;
       const branch = task9Branch(value);
       if (branch === 'data_absent_no_order') io.finish([-1]);
       if (branch === 'low_order_required') {
@@ -88,8 +78,8 @@ export const task9: TaskFamily = {
         if (!g.noPost(output.history)) return false;
       } else {
         g.branch = 'low_order_required';
-        const { posts, skipped } = extractPostsDetailed(output.history);
-        if (!g.add('post_count', posts.length === 2, 2, posts.length, skipped.length ? `skipped: ${JSON.stringify(skipped)}` : undefined)) return false;
+        const posts = g.postCount(output.history, 2);
+        if (!posts) return false;
         const med = posts[0];
         const wantMed = `${ctx.apiBase}MedicationRequest`;
         if (!g.add('post1_url', med.url === wantMed, wantMed, med.url)) return false;
