@@ -16,6 +16,7 @@
 import { serve } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FhirError, operationOutcome, type OutcomeIssue } from './errors.js';
 import { compact, pretty } from './json.js';
@@ -99,7 +100,25 @@ export function uuidFrom(text: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+const BUNDLE_END = Buffer.from(' ]\n}');
+
 const SAFE_ID = /^[A-Za-z0-9\-.]+$/;
+
+const SESSION_HEADER_LC = SESSION_HEADER.toLowerCase();
+
+/**
+ * A request header (`name` in lower case). Under @hono/node-server the Node request's own header object is read
+ * directly (values of repeated headers joined with `, `, as `Headers.get` does), which spares building a fetch
+ * `Headers` per request; otherwise the fetch request's headers.
+ */
+function header(c: Context, name: string): string | undefined {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (incoming?.headers) {
+    const v = incoming.headers[name];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+  return c.req.header(name);
+}
 
 function respond(status: number, body: string | Uint8Array, headers: Record<string, string> = {}): Response {
   return new Response(status === 204 ? null : (body as BodyInit), { status, headers: { 'content-type': FHIR_CONTENT_TYPE, ...headers } });
@@ -118,8 +137,8 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
   const paged = new Map<string, PagedSearch>();
   const capabilityCache = new Map<string, string>();
   const renderBudget = opts.renderCacheChars ?? 64 * 1024 * 1024;
-  const rendered = new Map<string, Map<number, Buffer>>();
-  const renderOrder: Array<[Map<number, Buffer>, number] | undefined> = [];
+  const rendered = new Map<string, Array<Buffer | undefined>>();
+  const renderOrder: Array<[Array<Buffer | undefined>, number] | undefined> = [];
   let renderHead = 0;
   let renderBytes = 0;
   const responseBudget = opts.responseCacheBytes ?? 64 * 1024 * 1024;
@@ -143,28 +162,34 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
    * UTF-8 bytes of a searchset entry from the id in its fullUrl on: `1234",\n    "resource": {…},\n    "search": …}`.
    * Base resources are immutable, so their bytes are cached (bounded, oldest evicted first).
    */
+  const makeTail = (type: string, h: number, session: string): Buffer => {
+    const id = store.idOf(type, h, session);
+    const idText = SAFE_ID.test(id) ? id : JSON.stringify(id).slice(1, -1);
+    return Buffer.from(idText + ENTRY_MID + pretty(store.resourceOf(type, h, session), 2) + ENTRY_END);
+  };
   const entryTail = (type: string, h: number, session: string): Buffer => {
-    const make = () => {
-      const id = store.idOf(type, h, session);
-      const idText = SAFE_ID.test(id) ? id : JSON.stringify(id).slice(1, -1);
-      return Buffer.from(idText + ENTRY_MID + pretty(store.resourceOf(type, h, session), 2) + ENTRY_END);
-    };
-    if (h < 0 || renderBudget === 0) return make();
+    if (h < 0 || renderBudget === 0) return makeTail(type, h, session);
+    // One slot per base position of the type (an array lookup per entry; the texts themselves stay bounded).
     let m = rendered.get(type);
-    if (!m) rendered.set(type, (m = new Map()));
-    let b = m.get(h);
+    if (!m) {
+      // Filled element by element so V8 keeps fast (not dictionary) elements for large types.
+      m = [];
+      for (let i = store.count(type); i > 0; i--) m.push(undefined);
+      rendered.set(type, m);
+    }
+    let b = m[h];
     if (b !== undefined) return b;
-    b = make();
-    m.set(h, b);
+    b = makeTail(type, h, session);
+    m[h] = b;
     renderOrder.push([m, h]);
     renderBytes += b.length;
     while (renderBytes > renderBudget && renderHead < renderOrder.length) {
       const [om, oh] = renderOrder[renderHead]!;
       renderOrder[renderHead++] = undefined;
-      const old = om.get(oh);
+      const old = om[oh];
       if (old !== undefined) {
         renderBytes -= old.length;
-        om.delete(oh);
+        om[oh] = undefined;
       }
     }
     if (renderHead > 4096 && renderHead * 2 > renderOrder.length) {
@@ -237,8 +262,8 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
         throw new FhirError(400, `Malformed URL path segment "${s}"`);
       }
     }
-    const fwdHost = c.req.header('x-forwarded-host');
-    const fwdProto = c.req.header('x-forwarded-proto');
+    const fwdHost = header(c, 'x-forwarded-host');
+    const fwdProto = header(c, 'x-forwarded-proto');
     const origin = fwdHost ? `${fwdProto ?? url.protocol.replace(':', '')}://${fwdHost}` : url.origin;
     let base = `${origin}/fhir`;
     let session = DEFAULT_SESSION;
@@ -255,7 +280,7 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
         return respond(204, '');
       }
     } else {
-      const h = c.req.header(SESSION_HEADER);
+      const h = header(c, SESSION_HEADER_LC);
       if (h !== undefined && h !== '') {
         if (!SESSION_ID_RE.test(h)) throw new FhirError(400, `Invalid ${SESSION_HEADER} header "${h}" (expected [A-Za-z0-9_.-]{1,64})`);
         session = h;
@@ -410,27 +435,18 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     const end = Math.min(handles.length, offset + count);
     if (end <= offset) return head;
     const n = end - offset;
-    const tails: Buffer[] = new Array(n);
-    const headText = head.slice(0, -2) + ',\n  "entry": [ ';
     const [first, later] = entryPrefix(base, type);
-    const headLen = Buffer.byteLength(headText);
-    let size = headLen + first.length + (n - 1) * later.length + 4;
+    const parts: Buffer[] = new Array(2 * n + 2);
+    parts[0] = Buffer.from(head.slice(0, -2) + ',\n  "entry": [ ');
+    let size = parts[0].length + first.length + (n - 1) * later.length + BUNDLE_END.length;
     for (let i = 0; i < n; i++) {
-      tails[i] = entryTail(type, handles[offset + i], session);
-      size += tails[i].length;
+      const t = entryTail(type, handles[offset + i], session);
+      parts[2 * i + 1] = i === 0 ? first : later;
+      parts[2 * i + 2] = t;
+      size += t.length;
     }
-    const buf = Buffer.allocUnsafe(size);
-    let o = buf.write(headText, 0);
-    for (let i = 0; i < n; i++) {
-      const pre = i === 0 ? first : later;
-      buf.set(pre, o);
-      o += pre.length;
-      const t = tails[i];
-      buf.set(t, o);
-      o += t.length;
-    }
-    buf.write(' ]\n}', o);
-    return buf;
+    parts[2 * n + 1] = BUNDLE_END;
+    return Buffer.concat(parts, size);
   }
 
   function getPage(url: URL, base: string, session: string, out: (s: number, v: unknown) => Response, prettyPrint: boolean): Response {
