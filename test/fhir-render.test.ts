@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { FhirDecimal } from '../src/fhir/decimal.js';
 import { pretty } from '../src/fhir/json.js';
 import { createFhirApp, startFhirServer, type StartedFhirServer } from '../src/fhir/server.js';
 import { buildFixture } from './fhir-fixtures.js';
@@ -94,5 +95,69 @@ describe('uncached search rendering', () => {
       };
       assert.equal(text, pretty(expected));
     }
+  });
+});
+
+/** The straightforward HAPI printer (normalise, then one case per JSON kind): the reference `pretty` must equal. */
+function referencePretty(v: unknown, level = 0): string {
+  const ind = (n: number) => '  '.repeat(n);
+  const norm = (x: unknown): unknown =>
+    x && typeof x === 'object' && !(x instanceof FhirDecimal) && typeof (x as { toJSON?: unknown }).toJSON === 'function' ? (x as { toJSON(): unknown }).toJSON() : x;
+  v = norm(v);
+  if (v === null) return 'null';
+  if (v instanceof FhirDecimal) return v.text;
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return Number.isFinite(v) ? String(v) : 'null';
+    case 'boolean':
+      return String(v);
+    case 'bigint':
+      return String(v);
+    case 'object':
+      break;
+    default:
+      return 'null';
+  }
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '[ ]';
+    return '[ ' + v.map((x) => referencePretty(x, level)).join(', ') + ' ]';
+  }
+  const lines: string[] = [];
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    const n = norm(x);
+    if (n === undefined || typeof n === 'function' || typeof n === 'symbol') continue;
+    lines.push(ind(level + 1) + JSON.stringify(k) + ': ' + referencePretty(n, level + 1));
+  }
+  return lines.length ? '{\n' + lines.join(',\n') + '\n' + ind(level) + '}' : '{ }';
+}
+
+describe('pretty (HAPI printer)', () => {
+  it('equals the reference printer on edge values and on seeded random JSON', () => {
+    const edge: unknown[] = [
+      { a: undefined, b: () => 1, c: Symbol('x'), d: [undefined, () => 1, Symbol('y'), null], e: {}, f: [], g: [[], [{}], [1, [2, { h: 'i' }]]] },
+      { when: new Date(Date.UTC(2023, 10, 13, 10, 15)), dec: new FhirDecimal('4.0'), neg: -0, inf: Infinity, nan: NaN, big: 12n, t: true, u: false },
+      { 'k"ey\n': 'v\u2028\ud800"\\', 'ü': 'José', nested: { toJSON: () => ({ x: [1, 2] }) }, gone: { toJSON: () => undefined } },
+      [{ a: 1 }, { b: [{ c: 2 }] }],
+      'top', 3.25, null, undefined,
+    ];
+    for (const v of edge) for (const level of [0, 2]) assert.equal(pretty(v, level), referencePretty(v, level));
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+    const gen = (depth: number): unknown => {
+      const r = rnd();
+      if (depth > 4 || r < 0.3) return ['s', 'é"\\', 1.5, -2, true, null, new FhirDecimal('1.10'), undefined][Math.floor(rnd() * 8)];
+      if (r < 0.6) return Array.from({ length: Math.floor(rnd() * 4) }, () => gen(depth + 1));
+      const o: Record<string, unknown> = {};
+      for (let i = Math.floor(rnd() * 5); i > 0; i--) o[['id', 'code', 'value', 'x y', '\u00e9', 'n' + i][Math.floor(rnd() * 6)]] = gen(depth + 1);
+      return o;
+    };
+    for (let i = 0; i < 2000; i++) {
+      const v = gen(0);
+      assert.equal(pretty(v, i % 3), referencePretty(v, i % 3));
+    }
+    const { store } = buildFixture();
+    for (const type of store.types()) for (const r of store.searchResources(type, '_count=5000')) assert.equal(pretty(r, 2), referencePretty(r, 2));
   });
 });

@@ -38,31 +38,68 @@ function normalise(v: unknown): unknown {
   return v;
 }
 
-/** HAPI pretty form of `v`, as if it started on a line indented by `level` steps. */
-export function pretty(v: unknown, level = 0): string {
-  v = normalise(v);
-  const s = scalar(v);
-  if (s !== undefined || v === undefined || typeof v !== 'object') return s ?? 'null';
-  if (Array.isArray(v)) {
-    if (v.length === 0) return '[ ]';
-    let out = '[ ';
-    for (let i = 0; i < v.length; i++) {
-      if (i > 0) out += ', ';
-      const item = normalise(v[i]);
-      out += item === undefined || typeof item === 'function' ? 'null' : pretty(item, level);
-    }
-    return out + ' ]';
+/** `"key": ` for object keys seen so far (FHIR uses few distinct keys; bounded). */
+const KEY_TEXT = new Map<string, string>();
+function keyText(k: string): string {
+  let t = KEY_TEXT.get(k);
+  if (t === undefined) {
+    t = JSON.stringify(k) + ': ';
+    if (KEY_TEXT.size < 4096) KEY_TEXT.set(k, t);
   }
+  return t;
+}
+
+/**
+ * Pretty text of `v` at `level`, or undefined for values an object omits (undefined, functions, symbols; an array
+ * prints them as `null`). One type dispatch per value; `toJSON` is honoured like JSON.stringify does.
+ */
+function prettyValue(v: unknown, level: number): string | undefined {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return Number.isFinite(v) ? String(v) : 'null';
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'bigint':
+      return String(v);
+    case 'object':
+      if (v === null) return 'null';
+      if (v instanceof FhirDecimal) return v.text;
+      if (Array.isArray(v)) return prettyArray(v, level);
+      if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return prettyValue((v as { toJSON(): unknown }).toJSON(), level);
+      return prettyObject(v as Record<string, unknown>, level);
+    default:
+      return undefined;
+  }
+}
+
+function prettyArray(v: unknown[], level: number): string {
+  if (v.length === 0) return '[ ]';
+  let out = '[ ';
+  for (let i = 0; i < v.length; i++) {
+    if (i > 0) out += ', ';
+    out += prettyValue(v[i], level) ?? 'null';
+  }
+  return out + ' ]';
+}
+
+function prettyObject(v: Record<string, unknown>, level: number): string {
   const inner = indent(level + 1);
   let out = '{';
   let first = true;
-  for (const k in v as Record<string, unknown>) {
-    const val = normalise((v as Record<string, unknown>)[k]);
-    if (val === undefined || typeof val === 'function' || typeof val === 'symbol') continue;
-    out += (first ? '\n' : ',\n') + inner + JSON.stringify(k) + ': ' + pretty(val, level + 1);
+  for (const k in v) {
+    const s = prettyValue(v[k], level + 1);
+    if (s === undefined) continue;
+    out += (first ? '\n' : ',\n') + inner + keyText(k) + s;
     first = false;
   }
   return first ? '{ }' : out + '\n' + indent(level) + '}';
+}
+
+/** HAPI pretty form of `v`, as if it started on a line indented by `level` steps. */
+export function pretty(v: unknown, level = 0): string {
+  return prettyValue(v, level) ?? 'null';
 }
 
 /** Compact JSON (like JSON.stringify) that keeps FhirDecimal text. */
