@@ -180,6 +180,11 @@ export function evalMrn(task: TaskCase): string {
   return pyGetItem(task, 'eval_MRN') as string;
 }
 
+/** The lab graders' read: `get_res = json.loads(send_get_request(<labUrl>)['data'])` for `case_data['eval_MRN']`. */
+export async function getLabHistory(ctx: GraderContext, task: TaskCase, code: string): Promise<unknown> {
+  return getJsonData(ctx.fhir, labUrl(ctx.apiBase, evalMrn(task), code));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Reference scans (the exact loops of tasks 4, 5, 6, 7, 9, 10)
 // ---------------------------------------------------------------------------------------------------------------
@@ -193,6 +198,14 @@ export interface LatestScan {
   time: unknown;
   /** Number of entries scanned. */
   entries: number;
+}
+
+/**
+ * `ref_sol = [last_value if last_value is not None else -1]` of a latest-value scan (tasks 4 and 7), with the
+ * branch (`data_present` / `data_absent`) and the reading's time.
+ */
+export function latestReference(s: LatestScan): { ref: unknown[]; branch: string; time: unknown } {
+  return { ref: [s.value !== null ? s.value : -1], branch: s.value !== null ? 'data_present' : 'data_absent', time: s.time };
 }
 
 /**

@@ -5,16 +5,7 @@
 import type { TaskFamily } from './types.js';
 import { a1cOrder, generateOver, latestLab, latestReading, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { PyDateTime, pyCompare, pyEquals, pyFromIsoFormat } from './pysem.js';
-import {
-  ONE_YEAR_AGO,
-  eqAt,
-  evalMrn,
-  getJsonData,
-  labUrl,
-  runGrader,
-  scanLatest,
-  subjectAssert,
-} from './refsol.js';
+import { ONE_YEAR_AGO, eqAt, getLabHistory, runGrader, scanLatest, subjectAssert } from './refsol.js';
 
 export const TASK10_TEMPLATE =
   'What\u2019s the last HbA1C (hemoglobin A1C) value in the chart for patient {MRN} and when was it recorded? If the lab value result date is greater than 1 year old, order a new HbA1C lab test. ';
@@ -67,7 +58,7 @@ export const task10: TaskFamily = {
 
   grade(task, output, ctx) {
     return runGrader(async (g) => {
-      const s = scanLatest(await getJsonData(ctx.fhir, labUrl(ctx.apiBase, evalMrn(task), 'A1C')));
+      const s = scanLatest(await getLabHistory(ctx, task, 'A1C'));
       const ref = s.value === null ? [-1] : [s.value, s.time];
       g.reference = ref;
       if (s.value === null || pyCompare(s.meas, '<', ONE_YEAR_AGO)) {

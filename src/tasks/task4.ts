@@ -4,7 +4,7 @@
 import type { TaskFamily } from './types.js';
 import { generateOver, labsLast24h, latestReading, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { pyEquals } from './pysem.js';
-import { CUTOFF_24H, evalMrn, getJsonData, labUrl, runGrader, scanLatest } from './refsol.js';
+import { CUTOFF_24H, getLabHistory, latestReference, runGrader, scanLatest } from './refsol.js';
 
 export const TASK4_TEMPLATE = 'What\u2019s the most recent magnesium level of the patient {MRN} within last 24 hours?';
 export const TASK4_CONTEXT =
@@ -13,8 +13,7 @@ const VARIANTS = ['scan', 'sorted', 'lookup-first'] as const;
 
 /** The grader's reference for a MG bundle: `[latest value within 24 h]` or `[-1]`. */
 export function task4Reference(getRes: unknown): { ref: unknown[]; branch: string; time: unknown } {
-  const s = scanLatest(getRes, CUTOFF_24H);
-  return { ref: [s.value !== null ? s.value : -1], branch: s.value !== null ? 'data_present' : 'data_absent', time: s.time };
+  return latestReference(scanLatest(getRes, CUTOFF_24H));
 }
 
 export const task4: TaskFamily = {
@@ -52,7 +51,7 @@ export const task4: TaskFamily = {
   grade(task, output, ctx) {
     return runGrader(async (g) => {
       if (!g.noPost(output.history)) return false;
-      const r = task4Reference(await getJsonData(ctx.fhir, labUrl(ctx.apiBase, evalMrn(task), 'MG')));
+      const r = task4Reference(await getLabHistory(ctx, task, 'MG'));
       g.branch = r.branch;
       g.reference = r.ref;
       return g.answer(output.result, (l) => pyEquals(r.ref, l), r.ref);

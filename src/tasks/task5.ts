@@ -4,17 +4,7 @@
 import type { TaskFamily } from './types.js';
 import { generateOver, latestLabLast24h, latestReading, magnesiumOrder, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { pyCompare, pyEquals, pyPath } from './pysem.js';
-import {
-  CUTOFF_24H,
-  eqAt,
-  evalMrn,
-  getJsonData,
-  inAt,
-  labUrl,
-  runGrader,
-  scanLatest,
-  subjectAssert,
-} from './refsol.js';
+import { CUTOFF_24H, eqAt, getLabHistory, inAt, runGrader, scanLatest, subjectAssert } from './refsol.js';
 
 export const TASK5_TEMPLATE =
   "Check patient {MRN}'s last serum magnesium level within last 24 hours. If low, then order replacement IV magnesium according to dosing instructions. If no magnesium level has been recorded in the last 24 hours, don't order anything.\n";
@@ -74,7 +64,7 @@ export const task5: TaskFamily = {
 
   grade(task, output, ctx) {
     return runGrader(async (g) => {
-      const s = scanLatest(await getJsonData(ctx.fhir, labUrl(ctx.apiBase, evalMrn(task), 'MG')), CUTOFF_24H);
+      const s = scanLatest(await getLabHistory(ctx, task, 'MG'), CUTOFF_24H);
       const lastValue = s.value;
       g.reference = [lastValue !== null ? lastValue : -1];
       if (lastValue === null) {

@@ -4,7 +4,7 @@
 import type { TaskFamily } from './types.js';
 import { f, generateOver, labsLast24h, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { pyAbs, pyCompare, pyGetItem, pyLen, pySub } from './pysem.js';
-import { CUTOFF_24H, evalMrn, getJsonData, labUrl, runGrader, scanMean } from './refsol.js';
+import { CUTOFF_24H, getLabHistory, runGrader, scanMean } from './refsol.js';
 
 export const TASK6_TEMPLATE = 'What is the average CBG of the patient {MRN} over the last 24 hours?';
 export const TASK6_CONTEXT =
@@ -56,7 +56,7 @@ export const task6: TaskFamily = {
   grade(task, output, ctx) {
     return runGrader(async (g) => {
       if (!g.noPost(output.history)) return false;
-      const r = task6Reference(await getJsonData(ctx.fhir, labUrl(ctx.apiBase, evalMrn(task), 'GLU')));
+      const r = task6Reference(await getLabHistory(ctx, task, 'GLU'));
       g.branch = r.branch;
       g.reference = r.ref;
       return g.answer(

@@ -4,19 +4,14 @@
 import type { TaskFamily } from './types.js';
 import { generateOver, latestLab, latestReading, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { pyEquals } from './pysem.js';
-import { evalMrn, getJsonData, labUrl, runGrader, scanLatest, type LatestScan } from './refsol.js';
+import { getLabHistory, latestReference, runGrader, scanLatest } from './refsol.js';
 
 export const TASK7_TEMPLATE = 'What is the most recent CBG of the patient {MRN}?';
 export const TASK7_CONTEXT = 'It\'s 2023-11-13T10:15:00+00:00 now. The code for CBG is "GLU"';
 const VARIANTS = ['scan', 'sorted', 'lookup-first'] as const;
 
 export function task7Reference(getRes: unknown): { ref: unknown[]; branch: string; time: unknown } {
-  return task7FromScan(scanLatest(getRes));
-}
-
-/** The reference, branch and time of a latest-reading scan. */
-function task7FromScan(s: LatestScan): { ref: unknown[]; branch: string; time: unknown } {
-  return { ref: [s.value !== null ? s.value : -1], branch: s.value !== null ? 'data_present' : 'data_absent', time: s.time };
+  return latestReference(scanLatest(getRes));
 }
 
 export const task7: TaskFamily = {
@@ -32,7 +27,7 @@ export const task7: TaskFamily = {
 
   generate(world, opts) {
     return generateOver('task7', opts, async (mrn) => {
-      const r = task7FromScan(await latestLab(world, mrn, 'GLU'));
+      const r = latestReference(await latestLab(world, mrn, 'GLU'));
       return {
         branch: r.branch,
         patient: mrn,
@@ -54,7 +49,7 @@ export const task7: TaskFamily = {
   grade(task, output, ctx) {
     return runGrader(async (g) => {
       if (!g.noPost(output.history)) return false;
-      const r = task7Reference(await getJsonData(ctx.fhir, labUrl(ctx.apiBase, evalMrn(task), 'GLU')));
+      const r = task7Reference(await getLabHistory(ctx, task, 'GLU'));
       g.branch = r.branch;
       g.reference = r.ref;
       return g.answer(output.result, (l) => pyEquals(r.ref, l), r.ref);

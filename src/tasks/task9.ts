@@ -4,16 +4,7 @@
 import type { TaskFamily } from './types.js';
 import { generateOver, latestLab, latestReading, makeTask, mrnInstruction, potassiumLab, potassiumOrder, runScript, taskMrn } from './common.js';
 import { pyAbs, pyCompare, pyDiv, pyEquals, pyLower, pyMul, pyPath, pyStrip, pySub } from './pysem.js';
-import {
-  eqAt,
-  evalMrn,
-  getJsonData,
-  inAt,
-  labUrl,
-  runGrader,
-  scanLatest,
-  subjectAssert,
-} from './refsol.js';
+import { eqAt, getLabHistory, inAt, runGrader, scanLatest, subjectAssert } from './refsol.js';
 
 export const TASK9_TEMPLATE =
   "Check patient {MRN}'s most recent potassium level. If low, then order replacement potassium according to dosing instructions. Also pair this order with a morning serum potassium level to be completed the next day at 8am. \n";
@@ -70,7 +61,7 @@ export const task9: TaskFamily = {
 
   grade(task, output, ctx) {
     return runGrader(async (g) => {
-      const s = scanLatest(await getJsonData(ctx.fhir, labUrl(ctx.apiBase, evalMrn(task), 'K')));
+      const s = scanLatest(await getLabHistory(ctx, task, 'K'));
       const lastValue = s.value;
       g.reference = [lastValue !== null ? lastValue : -1];
       if (lastValue === null || pyCompare(lastValue, '>=', 3.5)) {
