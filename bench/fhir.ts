@@ -214,6 +214,9 @@ async function main(): Promise<void> {
     console.log(`  ${kind.padEnd(48)} p50 ${fmt(pct(l, 50)).padStart(7)} µs  p99 ${fmt(pct(l, 99)).padStart(7)} µs`);
   }
 
+  gc?.();
+  console.log(`  heap used after these requests: ${fmt(process.memoryUsage().heapUsed / 2 ** 20, 0)} MiB (entry texts are bounded by renderCacheChars; Buffers count as external: ${fmt(process.memoryUsage().external / 2 ** 20, 0)} MiB)`);
+
   // HTTP: servers in a worker thread, load from here.
   // The worker runs this same file through tsx's loader API (loader hooks are per thread).
   const self = JSON.stringify(import.meta.url);
