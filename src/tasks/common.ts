@@ -279,74 +279,63 @@ export function bpObservation(mrn: string): unknown {
   };
 }
 
-export function magnesiumOrder(mrn: string, grams: number, hours: number): unknown {
+/** An active order MedicationRequest of an NDC drug for the patient, authored now (keys in the payloads' order). */
+function ndcMedicationRequest(mrn: string, ndc: string, display: string, dosageInstruction: unknown[]): unknown {
   return {
     resourceType: 'MedicationRequest',
     status: 'active',
     intent: 'order',
-    medicationCodeableConcept: {
-      coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '0338-1715-40', display: 'IV Magnesium Sulfate' }],
-      text: 'IV Magnesium Sulfate',
-    },
+    medicationCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: ndc, display }], text: display },
     subject: { reference: `Patient/${mrn}` },
     authoredOn: '2023-11-13T10:15:00+00:00',
-    dosageInstruction: [
-      { doseAndRate: [{ doseQuantity: { value: f(grams), unit: 'g' }, rateQuantity: { value: f(hours), unit: 'h' } }], route: 'IV' },
-    ],
+    dosageInstruction,
   };
+}
+
+/** An active STAT order ServiceRequest for the patient, authored now, then `rest` (keys in the payloads' order). */
+function statServiceRequest(mrn: string, coding: { system: string; code: string; display: string }, rest = {}): unknown {
+  return {
+    resourceType: 'ServiceRequest',
+    status: 'active',
+    intent: 'order',
+    priority: 'stat',
+    code: { coding: [coding] },
+    subject: { reference: `Patient/${mrn}` },
+    authoredOn: '2023-11-13T10:15:00+00:00',
+    ...rest,
+  };
+}
+
+export function magnesiumOrder(mrn: string, grams: number, hours: number): unknown {
+  return ndcMedicationRequest(mrn, '0338-1715-40', 'IV Magnesium Sulfate', [
+    { doseAndRate: [{ doseQuantity: { value: f(grams), unit: 'g' }, rateQuantity: { value: f(hours), unit: 'h' } }], route: 'IV' },
+  ]);
 }
 
 export function orthoReferral(mrn: string): unknown {
-  return {
-    resourceType: 'ServiceRequest',
-    status: 'active',
-    intent: 'order',
-    priority: 'stat',
-    code: { coding: [{ system: 'http://snomed.info/sct', code: '306181000000106', display: 'Orthopedic surgery referral' }] },
-    subject: { reference: `Patient/${mrn}` },
-    authoredOn: '2023-11-13T10:15:00+00:00',
-    note: { text: ORTHO_COMMENT },
-  };
+  return statServiceRequest(
+    mrn,
+    { system: 'http://snomed.info/sct', code: '306181000000106', display: 'Orthopedic surgery referral' },
+    { note: { text: ORTHO_COMMENT } },
+  );
 }
 
 export function potassiumOrder(mrn: string, mEq: number): unknown {
-  return {
-    resourceType: 'MedicationRequest',
-    status: 'active',
-    intent: 'order',
-    medicationCodeableConcept: {
-      coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '40032-917-01', display: 'Potassium Oral Repletion' }],
-      text: 'Potassium Oral Repletion',
-    },
-    subject: { reference: `Patient/${mrn}` },
-    authoredOn: '2023-11-13T10:15:00+00:00',
-    dosageInstruction: [{ doseAndRate: [{ doseQuantity: { value: f(mEq), unit: 'mEq' } }], route: 'oral' }],
-  };
+  return ndcMedicationRequest(mrn, '40032-917-01', 'Potassium Oral Repletion', [
+    { doseAndRate: [{ doseQuantity: { value: f(mEq), unit: 'mEq' } }], route: 'oral' },
+  ]);
 }
 
 export function potassiumLab(mrn: string): unknown {
-  return {
-    resourceType: 'ServiceRequest',
-    status: 'active',
-    intent: 'order',
-    priority: 'stat',
-    code: { coding: [{ system: 'http://loinc.org', code: '2823-3', display: 'Serum Potassium Level' }] },
-    subject: { reference: `Patient/${mrn}` },
-    authoredOn: '2023-11-13T10:15:00+00:00',
-    occurrenceDateTime: '2023-11-14T08:00:00+00:00',
-  };
+  return statServiceRequest(
+    mrn,
+    { system: 'http://loinc.org', code: '2823-3', display: 'Serum Potassium Level' },
+    { occurrenceDateTime: '2023-11-14T08:00:00+00:00' },
+  );
 }
 
 export function a1cOrder(mrn: string): unknown {
-  return {
-    resourceType: 'ServiceRequest',
-    status: 'active',
-    intent: 'order',
-    priority: 'stat',
-    code: { coding: [{ system: 'http://loinc.org', code: '4548-4', display: 'HbA1C' }] },
-    subject: { reference: `Patient/${mrn}` },
-    authoredOn: '2023-11-13T10:15:00+00:00',
-  };
+  return statServiceRequest(mrn, { system: 'http://loinc.org', code: '4548-4', display: 'HbA1C' });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
