@@ -2,16 +2,9 @@
  * `ehrgym export DIR --format openai|trl|axolotl|llamafactory [--rows trajectory|per-turn] --out DIR`
  */
 import type { Command } from 'commander';
-import { CliError } from './errors.js';
+import { fromFactoryError } from './errors.js';
 import { exportCorpus } from '../factory/io.js';
-import { FactoryFailure, FactoryInputError } from '../factory/errors.js';
 import type { ExportFormat, RowMode } from '../factory/export.js';
-
-function cliError(e: unknown): unknown {
-  if (e instanceof FactoryInputError) return new CliError(e.message, 2);
-  if (e instanceof FactoryFailure) return new CliError(e.message, 1);
-  return e;
-}
 
 export function register(program: Command): void {
   program
@@ -34,7 +27,7 @@ export function register(program: Command): void {
           process.stdout.write(`files: ${s.files.join(', ')}\n`);
         }
       } catch (e) {
-        throw cliError(e);
+        throw fromFactoryError(e);
       }
     });
 }

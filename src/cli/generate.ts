@@ -3,16 +3,9 @@
  *   [--eval-set medagentbench-v2] [--valid-fraction F] [--augment paraphrase,variants] [--json]`
  */
 import type { Command } from 'commander';
-import { CliError } from './errors.js';
+import { CliError, fromFactoryError } from './errors.js';
 import { defaultParams, generateCorpus } from '../factory/generate.js';
 import { realDeps } from '../factory/deps.js';
-import { FactoryFailure, FactoryInputError } from '../factory/errors.js';
-
-function cliError(e: unknown): unknown {
-  if (e instanceof FactoryInputError) return new CliError(e.message, 2);
-  if (e instanceof FactoryFailure) return new CliError(e.message, 1);
-  return e;
-}
 
 function int(flag: string, v: string | undefined): number | null {
   if (v === undefined) return null;
@@ -91,7 +84,7 @@ export function register(program: Command): void {
         w(`tokens (estimated): p50 ${m.tokens.all.p50}, p99 ${m.tokens.all.p99}, max ${m.tokens.all.max}`);
         w(`rebuild: ${m.command}`);
       } catch (e) {
-        throw cliError(e);
+        throw fromFactoryError(e);
       }
     });
 }

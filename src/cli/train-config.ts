@@ -2,16 +2,10 @@
  * `ehrgym train-config --trainer axolotl|trl|llamafactory --model Qwen/Qwen3-32B --data DIR --out DIR`
  */
 import type { Command } from 'commander';
-import { CliError } from './errors.js';
+import { fromFactoryError } from './errors.js';
 import { buildTrainConfig, TRAINERS, type Trainer } from '../factory/train-config.js';
 import { writeFolderAtomic } from '../factory/output.js';
-import { FactoryFailure, FactoryInputError } from '../factory/errors.js';
-
-function cliError(e: unknown): unknown {
-  if (e instanceof FactoryInputError) return new CliError(e.message, 2);
-  if (e instanceof FactoryFailure) return new CliError(e.message, 1);
-  return e;
-}
+import { FactoryInputError } from '../factory/errors.js';
 
 export function register(program: Command): void {
   program
@@ -37,7 +31,7 @@ export function register(program: Command): void {
         w(`serve (vLLM):\n  ${r.commands.serve}`);
         w(`evaluate:            ${r.commands.evaluate}`);
       } catch (e) {
-        throw cliError(e);
+        throw fromFactoryError(e);
       }
     });
 }

@@ -2,10 +2,9 @@
  * `ehrgym verify DIR`: re-execute every row of a corpus against its world and re-grade it.
  */
 import type { Command } from 'commander';
-import { CliError } from './errors.js';
+import { CliError, fromFactoryError } from './errors.js';
 import { verifyCorpus } from '../factory/verify.js';
 import { realDeps } from '../factory/deps.js';
-import { FactoryFailure, FactoryInputError } from '../factory/errors.js';
 
 export function register(program: Command): void {
   program
@@ -18,9 +17,7 @@ export function register(program: Command): void {
       try {
         r = await verifyCorpus(dir, realDeps());
       } catch (e) {
-        if (e instanceof FactoryInputError) throw new CliError(e.message, 2);
-        if (e instanceof FactoryFailure) throw new CliError(e.message, 1);
-        throw e;
+        throw fromFactoryError(e);
       }
       if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else {
