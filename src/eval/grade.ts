@@ -4,7 +4,7 @@
 import type { GraderContext, TaskOutput } from '../tasks/types.js';
 import type { GradedTask, RunsLine } from './types.js';
 import { readJsonl, JsonlError } from './jsonl.js';
-import { EvalError, gradeOutput, type Grader, type TaskSet } from './run.js';
+import { EvalError, gradeOutput, gradedEpisode, type Grader, type TaskSet } from './run.js';
 import { ACTION_FAMILIES, QUERY_FAMILIES, agentBenchOverall, familyOf, type AgentBenchOverall } from './score.js';
 
 export interface RegradeResult {
@@ -61,15 +61,7 @@ export async function regradeRuns(opts: {
       const task = opts.taskSet.tasks[index];
       const out = outputs.get(index)!;
       const g = await gradeOutput(opts.grade, task, out, opts.ctx);
-      graded[i] = {
-        index,
-        id: task.id,
-        family: familyOf(task.id),
-        status: String(out.status),
-        correct: g.correct,
-        grade: g,
-        rounds: (out.history ?? []).filter((h) => h.role === 'agent').length,
-      };
+      graded[i] = gradedEpisode(index, task, out, g);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 8) }, worker));

@@ -206,6 +206,19 @@ export async function gradeOutput(grade: Grader, task: TaskCase, output: TaskOut
   }
 }
 
+/** The graded record of one episode; `rounds` defaults to the agent turns in its history. */
+export function gradedEpisode(index: number, task: TaskCase, output: TaskOutput, g: GradeResult, rounds?: number): GradedTask {
+  return {
+    index,
+    id: task.id,
+    family: familyOf(task.id),
+    status: String(output.status),
+    correct: g.correct,
+    grade: g,
+    rounds: rounds ?? (output.history ?? []).filter((h) => h.role === 'agent').length,
+  };
+}
+
 export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const t0 = performance.now();
   const dir = opts.out;
@@ -420,13 +433,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     const st = epStats.get(index);
     finished.push(out);
     graded.push({
-      index,
-      id: task.id,
-      family: familyOf(task.id),
-      status: String(out.status),
-      correct: g.correct,
-      grade: g,
-      rounds: st?.rounds ?? (out.history ?? []).filter((h) => h.role === 'agent').length,
+      ...gradedEpisode(index, task, out, g, st?.rounds),
       ...(st ? { promptTokens: st.promptTokens, completionTokens: st.completionTokens, ms: st.ms } : {}),
     });
   }
