@@ -17,10 +17,10 @@ import type { HistoryItem } from '../src/tasks/types.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const countLines = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter(Boolean).length : 0);
 
-test('kill -9 mid-run, then resume: nothing lost, nothing duplicated, same totals', async () => {
-  const taskSet = openTaskSet('medagentbench-v2');
+/** A mock OpenAI server whose model `mock-expert` answers every v2 task with the expert solver (80 ms latency). */
+function startExpertMock(taskSet: ReturnType<typeof openTaskSet>) {
   const byQuestion = new Map(taskSet.tasks.map((t) => [t.instruction, t]));
-  const mock = await startMockOpenAI({
+  return startMockOpenAI({
     model: 'mock-expert',
     latencyMs: 80,
     keepBodies: false,
@@ -30,6 +30,11 @@ test('kill -9 mid-run, then resume: nothing lost, nothing duplicated, same total
       return getFamily(task.id.split('_')[0]).solve(task, history);
     },
   });
+}
+
+test('kill -9 mid-run, then resume: nothing lost, nothing duplicated, same totals', async () => {
+  const taskSet = openTaskSet('medagentbench-v2');
+  const mock = await startExpertMock(taskSet);
   try {
     const out = mkdtempSync(join(tmpdir(), 'ehrgym-kill-'));
     const runs = join(out, 'runs.jsonl');
@@ -64,18 +69,7 @@ test('kill -9 mid-run, then resume: nothing lost, nothing duplicated, same total
 });
 
 test('Ctrl-C (SIGINT) on `ehrgym eval`: one line, exit 130, folder resumable to the same totals', async () => {
-  const taskSet = openTaskSet('medagentbench-v2');
-  const byQuestion = new Map(taskSet.tasks.map((t) => [t.instruction, t]));
-  const mock = await startMockOpenAI({
-    model: 'mock-expert',
-    latencyMs: 80,
-    keepBodies: false,
-    script: (req) => {
-      const task = byQuestion.get(req.prompt.slice(req.prompt.indexOf('\nQuestion: ') + 11))!;
-      const history: HistoryItem[] = req.messages.map((m) => ({ role: m.role === 'assistant' ? 'agent' : 'user', content: m.content }));
-      return getFamily(task.id.split('_')[0]).solve(task, history);
-    },
-  });
+  const mock = await startExpertMock(openTaskSet('medagentbench-v2'));
   try {
     const out = mkdtempSync(join(tmpdir(), 'ehrgym-sigint-'));
     const runs = join(out, 'runs.jsonl');
