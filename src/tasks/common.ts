@@ -125,6 +125,11 @@ export function runScript(
   throw new SolverError(`${task.id}: solver script ended without FINISH`);
 }
 
+/** Variant `lookup-first`: GET the Patient by identifier before anything else (as an agent that checks the MRN does). */
+export function lookupFirst(io: ScriptIO, mrn: string): void {
+  if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
+}
+
 /** Latest value from a `_sort=-date&_count=1` bundle, kept only if inside the window (solver `sorted` path). */
 export function firstInWindow(bundle: unknown, since?: PyDateTime): { value: unknown; time: unknown } | null {
   const [first] = pyIter(pyDictGet(bundle, 'entry', []));
@@ -230,7 +235,7 @@ export function singlePostFamily(spec: SinglePostSpec): TaskFamily {
     solve(task, history, opts) {
       return runScript(task, history, opts, variants, (io) => {
         const mrn = taskMrn(task, [spec.template]);
-        if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
+        lookupFirst(io, mrn);
         io.post(`${io.apiBase}${spec.resource}`, spec.payload(mrn));
         io.finish([]);
       });

@@ -3,7 +3,7 @@
  * Grader: refsol.task10 (spec §6.11).
  */
 import type { TaskFamily } from './types.js';
-import { a1cOrder, generateOver, latestLab, latestReading, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
+import { a1cOrder, generateOver, latestLab, latestReading, lookupFirst, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { PyDateTime, pyCompare, pyEquals, pyFromIsoFormat } from './pysem.js';
 import { ONE_YEAR_AGO, eqAt, getLabHistory, runGrader, scanLatest, subjectAssert } from './refsol.js';
 
@@ -48,7 +48,7 @@ export const task10: TaskFamily = {
   solve(task, history, opts) {
     return runScript(task, history, opts, VARIANTS, (io) => {
       const mrn = taskMrn(task, [TASK10_TEMPLATE]);
-      if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
+      lookupFirst(io, mrn);
       const { value, time } = latestReading(io, mrn, 'A1C') ?? { value: null, time: null };
       const branch = task10Branch(value, value === null ? null : pyFromIsoFormat(time));
       if (branch !== 'fresh_report_value') io.post(`${io.apiBase}ServiceRequest`, a1cOrder(mrn));

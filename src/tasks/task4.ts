@@ -2,7 +2,7 @@
  * task4 — most recent magnesium within the last 24 h (query). Grader: refsol.task4 (spec §6.5).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, labsLast24h, latestReading, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
+import { generateOver, labsLast24h, latestReading, lookupFirst, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { pyEquals } from './pysem.js';
 import { CUTOFF_24H, getLabHistory, latestReference, runGrader, scanLatest } from './refsol.js';
 
@@ -42,7 +42,7 @@ export const task4: TaskFamily = {
   solve(task, history, opts) {
     return runScript(task, history, opts, VARIANTS, (io) => {
       const mrn = taskMrn(task, [TASK4_TEMPLATE]);
-      if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
+      lookupFirst(io, mrn);
       const r = latestReading(io, mrn, 'MG', CUTOFF_24H);
       io.finish([r ? r.value : -1]);
     });

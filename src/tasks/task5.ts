@@ -2,7 +2,7 @@
  * task5 — magnesium check and conditional IV replacement (action). Grader: refsol.task5 (spec §6.6).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, latestLabLast24h, latestReading, magnesiumOrder, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
+import { generateOver, latestLabLast24h, latestReading, lookupFirst, magnesiumOrder, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { pyCompare, pyEquals, pyPath } from './pysem.js';
 import { CUTOFF_24H, eqAt, getLabHistory, inAt, runGrader, scanLatest, subjectAssert } from './refsol.js';
 
@@ -49,7 +49,7 @@ export const task5: TaskFamily = {
   solve(task, history, opts) {
     return runScript(task, history, opts, VARIANTS, (io) => {
       const mrn = taskMrn(task, [TASK5_TEMPLATE]);
-      if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
+      lookupFirst(io, mrn);
       const r = latestReading(io, mrn, 'MG', CUTOFF_24H);
       const value = r ? r.value : null;
       const branch = task5Branch(value);

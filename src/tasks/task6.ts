@@ -2,7 +2,7 @@
  * task6 — mean CBG over the last 24 h (query; answer within 0.1). Grader: refsol.task6 (spec §6.7).
  */
 import type { TaskFamily } from './types.js';
-import { f, generateOver, labsLast24h, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
+import { f, generateOver, labsLast24h, lookupFirst, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { pyAbs, pyCompare, pyGetItem, pyLen, pySub } from './pysem.js';
 import { CUTOFF_24H, getLabHistory, runGrader, scanMean } from './refsol.js';
 
@@ -44,7 +44,7 @@ export const task6: TaskFamily = {
   solve(task, history, opts) {
     return runScript(task, history, opts, VARIANTS, (io) => {
       const mrn = taskMrn(task, [TASK6_TEMPLATE]);
-      if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
+      lookupFirst(io, mrn);
       const query = io.variant === 'window' ? `code=GLU&date=ge${WINDOW_START}&_count=5000` : 'code=GLU&_count=5000';
       const r = task6Reference(io.get(`${io.apiBase}Observation?patient=${mrn}&${query}`));
       if (r.count === 0) io.finish([-1]);

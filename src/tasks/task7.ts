@@ -2,7 +2,7 @@
  * task7 — most recent CBG, any date (query). Grader: refsol.task7 (spec §6.8).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, latestLab, latestReading, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
+import { generateOver, latestLab, latestReading, lookupFirst, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
 import { pyEquals } from './pysem.js';
 import { getLabHistory, latestReference, runGrader, scanLatest } from './refsol.js';
 
@@ -40,7 +40,7 @@ export const task7: TaskFamily = {
   solve(task, history, opts) {
     return runScript(task, history, opts, VARIANTS, (io) => {
       const mrn = taskMrn(task, [TASK7_TEMPLATE]);
-      if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
+      lookupFirst(io, mrn);
       const r = latestReading(io, mrn, 'GLU');
       io.finish([r ? r.value : -1]);
     });

@@ -2,7 +2,7 @@
  * task9 — potassium check, oral replacement and next-morning lab (action). Grader: refsol.task9 (spec §6.10).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, latestLab, latestReading, makeTask, mrnInstruction, potassiumLab, potassiumOrder, runScript, taskMrn } from './common.js';
+import { generateOver, latestLab, latestReading, lookupFirst, makeTask, mrnInstruction, potassiumLab, potassiumOrder, runScript, taskMrn } from './common.js';
 import { pyAbs, pyCompare, pyDiv, pyEquals, pyLower, pyMul, pyPath, pyStrip, pySub } from './pysem.js';
 import { eqAt, getLabHistory, inAt, runGrader, scanLatest, subjectAssert } from './refsol.js';
 
@@ -46,7 +46,7 @@ export const task9: TaskFamily = {
   solve(task, history, opts) {
     return runScript(task, history, opts, VARIANTS, (io) => {
       const mrn = taskMrn(task, [TASK9_TEMPLATE]);
-      if (io.variant === 'lookup-first') io.get(`${io.apiBase}Patient?identifier=${mrn}`);
+      lookupFirst(io, mrn);
       const r = latestReading(io, mrn, 'K');
       const value = r ? r.value : null;
       const branch = task9Branch(value);
