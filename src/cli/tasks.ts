@@ -34,6 +34,19 @@ function intFlag(name: string, value: string, min: number, max: number): number 
   return n;
 }
 
+/** `--world` (synthetic | medagentbench) with `--seed` / `--patients` (synthetic only), as `loadWorld` options. */
+function worldFlags(o: { world: string; seed?: string; patients?: string }): Parameters<typeof loadWorld>[0] {
+  if (o.world !== 'synthetic' && o.world !== 'medagentbench') {
+    throw new CliError(`--world must be synthetic or medagentbench, got "${o.world}"`);
+  }
+  const seed = o.seed !== undefined ? intFlag('--seed', o.seed, 0, 2 ** 32 - 1) : undefined;
+  const patients = o.patients !== undefined ? intFlag('--patients', o.patients, 1, 100_000) : undefined;
+  if (o.world !== 'synthetic' && (seed !== undefined || patients !== undefined)) {
+    throw new CliError(`--seed and --patients apply to --world synthetic only (world is ${o.world})`);
+  }
+  return { world: o.world as WorldName, ...(o.world === 'synthetic' ? { seed, patients } : {}) };
+}
+
 interface GenerateFlags {
   out: string;
   world: string;
@@ -96,14 +109,7 @@ export function register(program: Command): void {
     .option('--patients <n>', 'synthetic world: number of patients (default 100)')
     .option('--json', 'print the output and the grade as one JSON line', false)
     .action(async (o: { id: string; set: string; variant?: string; world: string; seed?: string; patients?: string; json: boolean }) => {
-      if (o.world !== 'synthetic' && o.world !== 'medagentbench') {
-        throw new CliError(`--world must be synthetic or medagentbench, got "${o.world}"`);
-      }
-      const seed = o.seed !== undefined ? intFlag('--seed', o.seed, 0, 2 ** 32 - 1) : undefined;
-      const patients = o.patients !== undefined ? intFlag('--patients', o.patients, 1, 100_000) : undefined;
-      if (o.world !== 'synthetic' && (seed !== undefined || patients !== undefined)) {
-        throw new CliError(`--seed and --patients apply to --world synthetic only (world is ${o.world})`);
-      }
+      const worldOpts = worldFlags(o);
       let set;
       try {
         set = loadTaskSet(o.set);
@@ -119,7 +125,7 @@ export function register(program: Command): void {
       if (!family.variants.includes(variant)) {
         throw new CliError(`--variant: "${variant}" is not a variant of ${family.id} (known: ${family.variants.join(', ')})`);
       }
-      const world = await loadWorld({ world: o.world as WorldName, ...(o.world === 'synthetic' ? { seed, patients } : {}) });
+      const world = await loadWorld(worldOpts);
       const fhir = inProcessTransport(createFhirApp(world.store));
       const agent = new PolicyAgent(`expert:${variant}`, (t, history, ep) => getFamily(t.id).solve(t, history, { apiBase: ep.apiBase, variant }));
       const { output } = await runEpisode({ index, task, agent, fhir, apiBase: OFFICIAL_API_BASE });
@@ -151,14 +157,7 @@ export function register(program: Command): void {
     .option('--facts <file>', 'also write one JSON line per task with its branch, patient and facts')
     .option('--force', 'overwrite existing output files', false)
     .action(async (o: GenerateFlags) => {
-      if (o.world !== 'synthetic' && o.world !== 'medagentbench') {
-        throw new CliError(`--world must be synthetic or medagentbench, got "${o.world}"`);
-      }
-      const seed = o.seed !== undefined ? intFlag('--seed', o.seed, 0, 2 ** 32 - 1) : undefined;
-      const patients = o.patients !== undefined ? intFlag('--patients', o.patients, 1, 100_000) : undefined;
-      if (o.world !== 'synthetic' && (seed !== undefined || patients !== undefined)) {
-        throw new CliError(`--seed and --patients apply to --world synthetic only (world is ${o.world})`);
-      }
+      const worldOpts = worldFlags(o);
       const perFamily = intFlag('--per-family', o.perFamily, 1, 100_000);
       const rngSeed = intFlag('--rng-seed', o.rngSeed, 0, 2 ** 32 - 1);
       if (!(BALANCE_MODES as readonly string[]).includes(o.balance)) {
@@ -172,7 +171,7 @@ export function register(program: Command): void {
       for (const [flag, path] of [['--out', o.out], ['--facts', o.facts]] as const) {
         if (path !== undefined && existsSync(path) && !o.force) throw new CliError(`${flag}: ${path} exists (use --force to overwrite)`);
       }
-      const world = await loadWorld({ world: o.world as WorldName, ...(o.world === 'synthetic' ? { seed, patients } : {}) });
+      const world = await loadWorld(worldOpts);
       const evalSet = new Set(o.world === 'medagentbench' ? evaluationMrns() : []);
       const candidates = world.patientIds.filter((id) => !evalSet.has(id));
       const access = { apiBase: OFFICIAL_API_BASE, fhir: inProcessTransport(createFhirApp(world.store)) };
