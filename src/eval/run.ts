@@ -57,6 +57,11 @@ export interface EvalOptions {
   jsonLoads?: JsonLoads;
   /** fsync every line (default true). */
   fsync?: boolean;
+  /**
+   * Grade each episode as soon as it finishes, overlapping the other episodes' model waits (default true). false grades
+   * everything after the last episode (the verdicts and files are the same either way).
+   */
+  gradeAsYouGo?: boolean;
   /** Aborting stops scheduling, aborts in-flight agent calls and leaves a resumable folder. */
   signal?: AbortSignal;
   /** Called after each finished episode. */
@@ -297,6 +302,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const statsOut = new JsonlAppender(paths.episodes, opts.fsync ?? true);
   const errOut = new JsonlAppender(paths.errors, opts.fsync ?? true);
   const grades = new Map<number, GradeResult>();
+  /** Grading started as soon as an episode finishes, overlapping the model-bound wait of the other episodes. */
+  const pendingGrades = new Map<number, Promise<GradeResult>>();
   /** Each finished episode's history, serialised message by message (UTF-8 parts). */
   const historyJson = new Map<number, Buffer[][]>();
   const gradeCtx: GraderContext = { apiBase, fhir: opts.backend.base };
@@ -382,6 +389,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
       };
       statsOut.append(st);
       outputs.set(index, res.output);
+      if (opts.gradeAsYouGo !== false) pendingGrades.set(index, gradeOutput(opts.grade, task, res.output, gradeCtx));
       epStats.set(index, st);
       ran++;
       bar?.increment(1, {});
@@ -395,10 +403,15 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     await Promise.all([runsOut.close(), statsOut.close(), errOut.close()]);
   }
   const tEpisodes = performance.now();
-  if (signal?.aborted) return { dir, interrupted: true, failed, ran, timing: { episodesMs: tEpisodes - t0, gradingMs: 0, filesMs: 0 } };
+  if (signal?.aborted) {
+    await Promise.allSettled(pendingGrades.values());
+    return { dir, interrupted: true, failed, ran, timing: { episodesMs: tEpisodes - t0, gradingMs: 0, filesMs: 0 } };
+  }
 
-  // ---- grading: after the episodes (off the model-bound critical path), in task order
-  const toGrade = selected.filter((s) => outputs.has(s.index));
+  // ---- grading: episodes of this invocation were graded as they finished (workers never wait for it);
+  // outputs loaded from an earlier invocation (resume) are graded now, in task order
+  for (const [index, p] of pendingGrades) grades.set(index, await p);
+  const toGrade = selected.filter((s) => outputs.has(s.index) && !grades.has(s.index));
   let gi = 0;
   const gradeWorker = async () => {
     for (let i = gi++; i < toGrade.length; i = gi++) {
