@@ -424,14 +424,8 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     session: string,
     totalMode?: ParsedQuery['totalMode'],
   ): string | Uint8Array {
-    // Same text as pretty(bundle(...)) without entries, written directly (hot path).
-    const q = JSON.stringify;
-    let head = `{\n  "resourceType": "Bundle",\n  "id": ${q(id)},\n  "meta": {\n    "lastUpdated": ${q(store.clock)}\n  },\n  "type": "searchset",\n`;
-    if (totalMode === 'accurate' || (!next && totalMode !== 'none')) head += `  "total": ${total},\n`;
-    head += `  "link": [ {\n    "relation": "self",\n    "url": ${q(self)}\n  }`;
-    if (next) head += `, {\n    "relation": "next",\n    "url": ${q(next)}\n  }`;
-    if (prev) head += `, {\n    "relation": "previous",\n    "url": ${q(prev)}\n  }`;
-    head += ' ]\n}';
+    // The bundle without entries (count 0), pretty-printed; the entries are spliced in from cached bytes.
+    const head = pretty(bundle(base, id, type, handles, offset, 0, total, self, next, prev, session, totalMode));
     const end = Math.min(handles.length, offset + count);
     if (end <= offset) return head;
     const n = end - offset;
