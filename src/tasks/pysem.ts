@@ -589,22 +589,27 @@ export function pyAbs(a: unknown): Num {
 
 export type CmpOp = '<' | '<=' | '>' | '>=';
 
+/** `x op y` for an ordering operator. */
+function ordered<T extends number | bigint>(x: T, op: CmpOp, y: T): boolean {
+  switch (op) {
+    case '<':
+      return x < y;
+    case '<=':
+      return x <= y;
+    case '>':
+      return x > y;
+    case '>=':
+      return x >= y;
+  }
+}
+
 /** Python ordering comparison for numbers (bool/int/float) and str; anything else raises TypeError. */
 export function pyCompare(a: unknown, op: CmpOp, b: unknown): boolean {
   if (a instanceof PyDateTime && b instanceof PyDateTime) return PyDateTime.compare(a, b, op);
   const x = pyNumber(a);
   const y = pyNumber(b);
   if (x !== undefined && y !== undefined) {
-    switch (op) {
-      case '<':
-        return x < y;
-      case '<=':
-        return x <= y;
-      case '>':
-        return x > y;
-      case '>=':
-        return x >= y;
-    }
+    return ordered(x, op, y);
   }
   if (typeof a === 'string' && typeof b === 'string') {
     const ca = Array.from(a).map((c) => c.codePointAt(0)!);
@@ -612,7 +617,7 @@ export function pyCompare(a: unknown, op: CmpOp, b: unknown): boolean {
     let c = 0;
     for (let i = 0; i < Math.min(ca.length, cb.length) && c === 0; i++) c = ca[i] - cb[i];
     if (c === 0) c = ca.length - cb.length;
-    return op === '<' ? c < 0 : op === '<=' ? c <= 0 : op === '>' ? c > 0 : c >= 0;
+    return ordered(c, op, 0);
   }
   return raise('TypeError', `'${op}' not supported between instances of '${pyTypeName(a)}' and '${pyTypeName(b)}'`);
 }
@@ -708,18 +713,7 @@ export class PyDateTime {
     }
     const x = a.key();
     const y = b.key();
-    switch (op) {
-      case '==':
-        return x === y;
-      case '<':
-        return x < y;
-      case '<=':
-        return x <= y;
-      case '>':
-        return x > y;
-      case '>=':
-        return x >= y;
-    }
+    return op === '==' ? x === y : ordered(x, op, y);
   }
 
   /** `isoformat()` (for reports). */
