@@ -6,30 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../src/cli/index.js';
+import { cli } from './helpers/cli.js';
 import { renderPrompt } from '../src/agent/prompt.js';
 import type { TaskCase } from '../src/tasks/types.js';
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  // Capture the CLI's text; pass through binary chunks (the test runner's own protocol to its parent).
-  process.stdout.write = ((s: unknown, ...rest: unknown[]) =>
-    typeof s === 'string' ? ((out += s), true) : (o as any)(s, ...rest)) as typeof process.stdout.write;
-  process.stderr.write = ((s: unknown, ...rest: unknown[]) =>
-    typeof s === 'string' ? ((err += s), true) : (e as any)(s, ...rest)) as typeof process.stderr.write;
-  const before = process.exitCode;
-  try {
-    const code = await main(['node', 'ehrgym', ...args]);
-    return { code, out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-    process.exitCode = before;
-  }
-}
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'ehrgym-cli-'));
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../src/cli/index.js';
+import { cli } from './helpers/cli.js';
 import { startMockOpenAI, type MockRequest, type MockResponse } from '../src/agent/mock-openai.js';
 import type { TaskCase } from '../src/tasks/types.js';
 
@@ -70,22 +70,15 @@ test('mock model through the SDK: official statuses and verdicts', async () => {
   writeFileSync(taskFile, JSON.stringify(tasks));
   const secret = 'sk-e2e-DO-NOT-LOG-777';
   process.env.EHRGYM_E2E_KEY = secret;
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: unknown, ...r: unknown[]) => (typeof s === 'string' ? ((out += s), true) : (o as any)(s, ...r))) as typeof process.stdout.write;
-  process.stderr.write = ((s: unknown, ...r: unknown[]) => (typeof s === 'string' ? ((err += s), true) : (e as any)(s, ...r))) as typeof process.stderr.write;
-  let code: number;
   const runDir = join(dir, 'run');
+  let res: { code: number; out: string; err: string };
   try {
-    code = await main(['node', 'ehrgym', 'eval', '--tasks', taskFile, '--agent', 'openai:mock-e2e', '--base-url', mock.url, '--api-key-env', 'EHRGYM_E2E_KEY', '--extra', '{"chat_template_kwargs":{"enable_thinking":false}}', '--out', runDir, '--concurrency', '4', '--json']);
+    res = await cli('eval', '--tasks', taskFile, '--agent', 'openai:mock-e2e', '--base-url', mock.url, '--api-key-env', 'EHRGYM_E2E_KEY', '--extra', '{"chat_template_kwargs":{"enable_thinking":false}}', '--out', runDir, '--concurrency', '4', '--json');
   } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
     delete process.env.EHRGYM_E2E_KEY;
     await mock.close();
   }
+  const { code, out, err } = res;
   assert.equal(code, 0, err);
   const summary = JSON.parse(out);
   const grades = readFileSync(join(runDir, 'grades.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));

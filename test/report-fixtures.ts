@@ -197,26 +197,8 @@ export function ftEpisodes(): Episode[] {
 }
 
 /** Run the CLI in-process, capturing its text output (binary chunks, the test runner's own protocol, pass through). */
-export async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const { main } = await import('../src/cli/index.js');
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: unknown, ...rest: unknown[]) =>
-    typeof s === 'string' ? ((out += s), true) : (o as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stdout.write;
-  process.stderr.write = ((s: unknown, ...rest: unknown[]) =>
-    typeof s === 'string' ? ((err += s), true) : (e as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stderr.write;
-  const before = process.exitCode;
-  try {
-    const code = await main(['node', 'ehrgym', ...args]);
-    return { code, out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-    process.exitCode = before;
-  }
-}
+import { cli } from './helpers/cli.js';
+export { cli };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Runs produced by the real `ehrgym eval` (embedded world, official harness and grader) with the mock model.

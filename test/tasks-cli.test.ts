@@ -23,7 +23,7 @@ const pexec = promisify(execFile);
 /** Run the command in a child process (its stdout must not mix with the test runner's). */
 async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   try {
-    const { stdout, stderr } = await pexec(process.execPath, ['--import', 'tsx', 'test/helpers/tasks-cli-runner.ts', ...args], { maxBuffer: 64 << 20 });
+    const { stdout, stderr } = await pexec(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { maxBuffer: 64 << 20 });
     return { code: 0, out: stdout, err: stderr };
   } catch (e) {
     const x = e as { code?: number; stdout?: string; stderr?: string };
