@@ -1,15 +1,14 @@
 /** Human-readable summaries for the CLI. */
 import type { RunSummary } from './types.js';
+import { familyKind } from '../tasks/registry.js';
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-
-const QUERY = ['task1', 'task2', 'task4', 'task6', 'task7'];
 
 export function formatSummary(s: RunSummary & { agentFailures?: number }, dir?: string): string {
   const lines: string[] = [];
   const fams = Object.keys(s.perFamily);
-  const hasQuery = fams.some((f) => QUERY.includes(f));
-  const hasAction = fams.some((f) => !QUERY.includes(f));
+  const hasQuery = fams.some((f) => familyKind(f) === 'query');
+  const hasAction = fams.some((f) => familyKind(f) !== 'query');
   const split = [hasQuery ? `query ${pct(s.querySR)}` : '', hasAction ? `action ${pct(s.actionSR)}` : ''].filter(Boolean).join(', ');
   lines.push(`${s.manifest.agent.name} on ${s.manifest.taskSet.name}: ${s.correct}/${s.total} = ${pct(s.successRate)} (${split})`);
   lines.push(

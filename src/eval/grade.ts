@@ -5,7 +5,8 @@ import type { GraderContext, TaskOutput } from '../tasks/types.js';
 import type { GradedTask, RunsLine } from './types.js';
 import { readJsonl, JsonlError } from './jsonl.js';
 import { EvalError, gradeOutput, gradedEpisode, type Grader, type TaskSet } from './run.js';
-import { ACTION_FAMILIES, QUERY_FAMILIES, agentBenchOverall, familyOf, type AgentBenchOverall } from './score.js';
+import { familyKind } from '../tasks/registry.js';
+import { agentBenchOverall, familyOf, type AgentBenchOverall } from './score.js';
 
 export interface RegradeResult {
   graded: GradedTask[];
@@ -78,8 +79,9 @@ export async function regradeRuns(opts: {
     const f = (perFamily[fam] ??= { correct: 0, total: 0, sr: 0 });
     f.total++;
     if (ok) { f.correct++; correct++; }
-    if (QUERY_FAMILIES.includes(fam)) { qt++; if (ok) qc++; }
-    if (ACTION_FAMILIES.includes(fam)) { at++; if (ok) ac++; }
+    const kind = familyKind(fam);
+    if (kind === 'query') { qt++; if (ok) qc++; }
+    if (kind === 'action') { at++; if (ok) ac++; }
   });
   for (const f of Object.values(perFamily)) f.sr = f.total ? f.correct / f.total : 0;
   const total = opts.taskSet.tasks.length;

@@ -3,6 +3,7 @@
  * `summary.json`.
  */
 import type { TaskOutput } from '../tasks/types.js';
+import { familyKind } from '../tasks/registry.js';
 import type { GradedTask, RunManifest, RunSummary } from './types.js';
 
 /** SampleStatus values in their enum order (the key order of `validation`). */
@@ -17,8 +18,6 @@ export const SAMPLE_STATUSES = [
   'task error',
 ] as const;
 
-export const QUERY_FAMILIES = ['task1', 'task2', 'task4', 'task6', 'task7'];
-export const ACTION_FAMILIES = ['task3', 'task5', 'task8', 'task9', 'task10'];
 
 export function familyOf(id: string): string {
   return id.split('_')[0];
@@ -127,10 +126,11 @@ export function summarize(
       f.correct++;
       correct++;
     }
-    if (QUERY_FAMILIES.includes(fam)) {
+    const kind = familyKind(fam);
+    if (kind === 'query') {
       qt++;
       if (ok) qc++;
-    } else if (ACTION_FAMILIES.includes(fam)) {
+    } else if (kind === 'action') {
       at++;
       if (ok) ac++;
     }

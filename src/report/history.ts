@@ -11,8 +11,6 @@ export const GET_ERROR_PREFIX = 'Error in sending the GET request: ';
 export const POST_ACCEPTED_PREFIX = 'POST request accepted and executed successfully.';
 export const POST_INVALID = 'Invalid POST request';
 
-export const QUERY_FAMILIES = new Set(['task1', 'task2', 'task4', 'task6', 'task7']);
-export const ACTION_FAMILIES = new Set(['task3', 'task5', 'task8', 'task9', 'task10']);
 
 export type ActionKind = 'GET' | 'POST' | 'FINISH' | 'invalid';
 

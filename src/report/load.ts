@@ -3,7 +3,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { GradedTask, RunSummary, RunsLine } from '../eval/types.js';
 import type { TaskOutput } from '../tasks/types.js';
-import { ACTION_FAMILIES, promptParts, QUERY_FAMILIES } from './history.js';
+import { promptParts } from './history.js';
+import { familyKind } from '../tasks/registry.js';
 import type { LoadedRun, RunTask, TaskInfo } from './types.js';
 
 /** A run folder that cannot be used; the message names the folder or file and says why. */
@@ -59,7 +60,7 @@ function checkGraded(v: unknown): string | undefined {
 export function taskInfoFrom(graded: GradedTask, output: TaskOutput, fallbackApiBase: string): TaskInfo {
   const prompt = output.history?.[0]?.role === 'user' ? output.history[0].content : '';
   const parts = promptParts(prompt);
-  const kind = QUERY_FAMILIES.has(graded.family) ? 'query' : ACTION_FAMILIES.has(graded.family) ? 'action' : 'unknown';
+  const kind = familyKind(graded.family) ?? 'unknown';
   const mrn = graded.family === 'task1' ? undefined : /\bS\d{7}\b/.exec(parts.question ?? '')?.[0];
   const info: TaskInfo = { id: graded.id, family: graded.family, kind, apiBase: fallbackApiBase || parts.apiBase || '' };
   if (mrn) info.mrn = mrn;

@@ -1,7 +1,7 @@
 /**
  * The task families by id. A new family is one file plus one line here.
  */
-import type { FamilyId, TaskFamily } from './types.js';
+import type { FamilyId, TaskFamily, TaskKind } from './types.js';
 import { task1 } from './task1.js';
 import { task2 } from './task2.js';
 import { task3 } from './task3.js';
@@ -29,6 +29,11 @@ export const FAMILIES: Readonly<Record<FamilyId, TaskFamily>> = {
 export const FAMILY_IDS = Object.keys(FAMILIES) as FamilyId[];
 export const QUERY_FAMILIES = FAMILY_IDS.filter((id) => FAMILIES[id].kind === 'query');
 export const ACTION_FAMILIES = FAMILY_IDS.filter((id) => FAMILIES[id].kind === 'action');
+
+/** `query` or `action` for a family id (`task5`), undefined for an id that is not a family. */
+export function familyKind(id: string): TaskKind | undefined {
+  return isFamilyId(id) ? FAMILIES[id].kind : undefined;
+}
 
 export function isFamilyId(id: string): id is FamilyId {
   return Object.prototype.hasOwnProperty.call(FAMILIES, id);
