@@ -5,8 +5,7 @@ import type { GraderContext, TaskOutput } from '../tasks/types.js';
 import type { GradedTask, RunsLine } from './types.js';
 import { readJsonl, JsonlError } from './jsonl.js';
 import { EvalError, gradeOutput, gradedEpisode, type Grader, type TaskSet } from './run.js';
-import { familyKind } from '../tasks/registry.js';
-import { agentBenchOverall, familyOf, type AgentBenchOverall } from './score.js';
+import { agentBenchOverall, scoreTasks, type AgentBenchOverall } from './score.js';
 
 export interface RegradeResult {
   graded: GradedTask[];
@@ -66,25 +65,13 @@ export async function regradeRuns(opts: {
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 8) }, worker));
-  const perFamily: RegradeResult['perFamily'] = {};
-  let correct = 0;
-  let qc = 0, qt = 0, ac = 0, at = 0;
   const byIndex = new Map(graded.map((g) => [g.index, g]));
-  const missing: number[] = [];
-  opts.taskSet.tasks.forEach((task, index) => {
-    const g = byIndex.get(index);
-    if (!g) missing.push(index);
-    const fam = familyOf(task.id);
-    const ok = g?.correct === true;
-    const f = (perFamily[fam] ??= { correct: 0, total: 0, sr: 0 });
-    f.total++;
-    if (ok) { f.correct++; correct++; }
-    const kind = familyKind(fam);
-    if (kind === 'query') { qt++; if (ok) qc++; }
-    if (kind === 'action') { at++; if (ok) ac++; }
-  });
-  for (const f of Object.values(perFamily)) f.sr = f.total ? f.correct / f.total : 0;
+  const missing = opts.taskSet.tasks.map((_, index) => index).filter((index) => !byIndex.has(index));
   const total = opts.taskSet.tasks.length;
+  const scores = scoreTasks(
+    opts.taskSet.tasks.map((task, index) => ({ index, id: task.id })),
+    (index) => byIndex.get(index)?.correct === true,
+  );
   const overall = agentBenchOverall(
     indices.map((i) => outputs.get(i)!),
     (o) => byIndex.get(o.index as number)?.correct === true,
@@ -92,11 +79,7 @@ export async function regradeRuns(opts: {
   return {
     graded,
     total,
-    correct,
-    successRate: total ? correct / total : 0,
-    querySR: qt ? qc / qt : 0,
-    actionSR: at ? ac / at : 0,
-    perFamily,
+    ...scores,
     missing,
     overall,
   };

@@ -92,34 +92,26 @@ function sr(c: number, t: number): number {
   return t > 0 ? c / t : 0;
 }
 
-/**
- * `summary.json`. `selected` is every task the run was asked to do (episodes whose agent failed count as incorrect
- * and are reported under the status `agent failed`).
- */
-export function summarize(
-  graded: GradedTask[],
-  selected: Array<{ index: number; id: string }>,
-  manifest: RunManifest,
-  wallMs: number,
-): RunSummary & { agentFailures: number } {
-  const byIndex = new Map(graded.map((g) => [g.index, g]));
-  const perFamily: RunSummary['perFamily'] = {};
-  const statusCounts: Record<string, number> = {};
+export interface TaskScores {
+  correct: number;
+  successRate: number;
+  querySR: number;
+  actionSR: number;
+  /** Per family, in first-seen task order. */
+  perFamily: Record<string, { correct: number; total: number; sr: number }>;
+}
+
+/** Success rates over `tasks` (overall, query/action split, per family); `correctAt(index)` is each task's verdict. */
+export function scoreTasks(tasks: ReadonlyArray<{ index: number; id: string }>, correctAt: (index: number) => boolean): TaskScores {
+  const perFamily: TaskScores['perFamily'] = {};
   let correct = 0;
   let qc = 0;
   let qt = 0;
   let ac = 0;
   let at = 0;
-  let prompt = 0;
-  let completion = 0;
-  let failures = 0;
-  for (const t of selected) {
+  for (const t of tasks) {
     const fam = familyOf(t.id);
-    const g = byIndex.get(t.index);
-    const ok = g?.correct === true;
-    const status = g ? g.status : 'agent failed';
-    if (!g) failures++;
-    statusCounts[status] = (statusCounts[status] ?? 0) + 1;
+    const ok = correctAt(t.index);
     const f = (perFamily[fam] ??= { correct: 0, total: 0, sr: 0 });
     f.total++;
     if (ok) {
@@ -134,20 +126,44 @@ export function summarize(
       at++;
       if (ok) ac++;
     }
+  }
+  for (const f of Object.values(perFamily)) f.sr = sr(f.correct, f.total);
+  return { correct, successRate: sr(correct, tasks.length), querySR: sr(qc, qt), actionSR: sr(ac, at), perFamily };
+}
+
+/**
+ * `summary.json`. `selected` is every task the run was asked to do (episodes whose agent failed count as incorrect
+ * and are reported under the status `agent failed`).
+ */
+export function summarize(
+  graded: GradedTask[],
+  selected: Array<{ index: number; id: string }>,
+  manifest: RunManifest,
+  wallMs: number,
+): RunSummary & { agentFailures: number } {
+  const byIndex = new Map(graded.map((g) => [g.index, g]));
+  const scores = scoreTasks(selected, (index) => byIndex.get(index)?.correct === true);
+  const statusCounts: Record<string, number> = {};
+  let prompt = 0;
+  let completion = 0;
+  let failures = 0;
+  for (const t of selected) {
+    const g = byIndex.get(t.index);
+    const status = g ? g.status : 'agent failed';
+    if (!g) failures++;
+    statusCounts[status] = (statusCounts[status] ?? 0) + 1;
     prompt += g?.promptTokens ?? 0;
     completion += g?.completionTokens ?? 0;
   }
-  const families = Object.keys(perFamily).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)) || a.localeCompare(b));
+  const families = Object.keys(scores.perFamily).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)) || a.localeCompare(b));
   const orderedFamilies: RunSummary['perFamily'] = {};
-  for (const k of families) {
-    orderedFamilies[k] = { ...perFamily[k], sr: sr(perFamily[k].correct, perFamily[k].total) };
-  }
+  for (const k of families) orderedFamilies[k] = scores.perFamily[k];
   return {
     total: selected.length,
-    correct,
-    successRate: sr(correct, selected.length),
-    querySR: sr(qc, qt),
-    actionSR: sr(ac, at),
+    correct: scores.correct,
+    successRate: scores.successRate,
+    querySR: scores.querySR,
+    actionSR: scores.actionSR,
     perFamily: orderedFamilies,
     statusCounts,
     tokens: { prompt, completion },
