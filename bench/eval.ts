@@ -20,7 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadWorld } from '../src/worlds/index.js';
 import { embeddedBackend, type FhirBackend } from '../src/eval/backend.js';
-import { dispatchOrder, runEval, type Grader } from '../src/eval/run.js';
+import { runEval, type Grader } from '../src/eval/run.js';
+import { simulateSchedule } from '../src/eval/schedule.js';
 import { openTaskSet, officialGrader } from '../src/eval/setup.js';
 import { createAgent } from '../src/agent/create.js';
 import { forkMockOpenAI, type RecordedReplies } from '../src/agent/mock-openai-process.js';
@@ -146,20 +147,15 @@ async function main(): Promise<void> {
       const ideal = (calls * latency) / concurrency;
       // the whole runEval call: episodes (grading overlaps them) + the rest of grading + the run files
       const ratio = wall / ideal;
-      // The floor with zero harness cost: episodes start in the harness's dispatch order on `concurrency` workers and
-      // each takes its recorded rounds × latency (list scheduling), so the last wave leaves workers idle.
+      // The floor with zero harness cost: the harness's scheduler on `concurrency` workers, each episode taking its
+      // recorded rounds × latency, so the last wave leaves workers idle.
       const rounds = new Map<number, number>();
       for (const line of readFileSync(join(r.dir, 'episodes.jsonl'), 'utf8').split('\n')) {
         if (line) rounds.set(JSON.parse(line).index, JSON.parse(line).rounds);
       }
-      const free = new Array<number>(concurrency).fill(0);
       const items = [...rounds.keys()].sort((a, b) => a - b).map((index) => ({ index, task: taskSet.tasks[index] }));
-      for (const { index } of dispatchOrder(items, concurrency)) {
-        let k = 0;
-        for (let j = 1; j < free.length; j++) if (free[j] < free[k]) k = j;
-        free[k] += rounds.get(index)! * latency;
-      }
-      const floor = Math.max(...free) / ideal;
+      const makespan = simulateSchedule(items, concurrency, (it) => rounds.get(it.index)!) * latency;
+      const floor = makespan / ideal;
       if (concurrency === 64) ratios64.push(ratio);
       rows.push(
         `   concurrency ${String(concurrency).padStart(2)}: ${String(limit).padStart(3)} episodes, ${calls} model calls, ${r.summary!.correct}/${r.summary!.total} correct; wall ${(wall / 1000).toFixed(2)} s (episodes ${(r.timing.episodesMs / 1000).toFixed(2)} s, then grading ${(r.timing.gradingMs / 1000).toFixed(2)} s + files ${(r.timing.filesMs / 1000).toFixed(2)} s) vs ideal ${(ideal / 1000).toFixed(2)} s = ratio ${ratio.toFixed(3)}; harness process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s; scheduling floor ${floor.toFixed(3)}`,

@@ -7,7 +7,9 @@ import { createHash } from 'node:crypto';
 import { FhirStore } from '../src/fhir/store.js';
 import { loadReplica } from '../src/worlds/medagentbench.js';
 import { embeddedBackend } from '../src/eval/backend.js';
-import { dispatchOrder, runEval, type TaskSet } from '../src/eval/run.js';
+import { runEval, type TaskSet } from '../src/eval/run.js';
+import { DEFAULT_EXPECTED_ROUNDS, EpisodeScheduler, simulateSchedule } from '../src/eval/schedule.js';
+import { getFamily } from '../src/tasks/registry.js';
 import { createAgent } from '../src/agent/create.js';
 import { officialGrader } from '../src/eval/setup.js';
 import type { TaskCase } from '../src/tasks/types.js';
@@ -18,16 +20,63 @@ const taskSet: TaskSet = { name: 'medagentbench-v2', tasks: JSON.parse(bytes.toS
 const ids = (xs: Array<{ task: TaskCase }>) => xs.map((x) => x.task.id);
 const item = (id: string, index: number) => ({ index, task: { id } as TaskCase });
 
-test('dispatchOrder: task order with one worker; round-robin across families (first-appearance order) with more', () => {
+test('scheduler: task order with one worker; longest expected family first, equals round-robin, with more', () => {
   const items = ['task1_1', 'task1_2', 'task1_3', 'task2_1', 'task10_1', 'task10_2', 'task3_1'].map(item);
-  assert.deepEqual(ids(dispatchOrder(items, 1)), ids(items));
-  assert.deepEqual(ids(dispatchOrder(items, 4)), ['task1_1', 'task2_1', 'task10_1', 'task3_1', 'task1_2', 'task10_2', 'task1_3']);
+  const drain = (s: EpisodeScheduler<ReturnType<typeof item>>) => {
+    const out: string[] = [];
+    for (let it = s.next(); it; it = s.next()) out.push(it.task.id);
+    return out;
+  };
+  assert.deepEqual(drain(new EpisodeScheduler(items, 1)), ids(items));
+  // task10's expert takes 2–3 turns, the others 2: task10 first, then round-robin from the family after it
+  assert.deepEqual(drain(new EpisodeScheduler(items, 4)), ['task10_1', 'task10_2', 'task3_1', 'task1_1', 'task2_1', 'task1_2', 'task1_3']);
+  // equal expectations: round-robin in first-appearance order
+  assert.deepEqual(drain(new EpisodeScheduler(items, 4, () => 2)), ['task1_1', 'task2_1', 'task10_1', 'task3_1', 'task1_2', 'task10_2', 'task1_3']);
+  // one family: task order
   const one = ['task5_1', 'task5_2'].map(item);
-  assert.deepEqual(ids(dispatchOrder(one, 8)), ids(one));
-  const all = taskSet.tasks.map((task, index) => ({ index, task }));
-  const rr = dispatchOrder(all, 64);
-  assert.deepEqual(rr.map((x) => x.index).sort((a, b) => a - b), all.map((x) => x.index), 'a permutation');
-  assert.deepEqual(ids(rr.slice(0, 10)).map((id) => id.split('_')[0]), ['task1', 'task2', 'task3', 'task4', 'task5', 'task6', 'task7', 'task8', 'task9', 'task10']);
+  assert.deepEqual(drain(new EpisodeScheduler(one, 8)), ids(one));
+  // what the run's episodes take overrides the prior: task1 episodes that took 6 rounds put task1 ahead of task10
+  const s = new EpisodeScheduler(items, 4);
+  assert.equal(s.next()!.task.id, 'task10_1');
+  assert.equal(s.expected('task10'), 2.5);
+  s.observe(item('task1_1', 0), 6);
+  assert.equal(s.expected('task1'), (2 * 2 + 6) / 3);
+  assert.equal(s.next()!.task.id, 'task1_1');
+  assert.equal(s.remaining, 5);
+  assert.equal(drain(s).length, 5);
+  assert.equal(s.next(), undefined);
+  // a family outside the registry expects the default
+  assert.equal(new EpisodeScheduler([item('custom_1', 0)], 2).expected('custom'), DEFAULT_EXPECTED_ROUNDS);
+});
+
+test('the families\' declared expert turns hold on medagentbench-v2, and the scheduler ends the 64-worker oracle workload at its lower bound', async () => {
+  const store = new FhirStore();
+  loadReplica(store);
+  const backend = embeddedBackend(store, { name: 'medagentbench', fingerprint: 'test-replica' }, 'http://localhost:8080/fhir/');
+  const out = mkdtempSync(join(tmpdir(), 'ehrgym-dispatch-'));
+  const r = await runEval({ out, taskSet, agent: createAgent('oracle'), backend, grade: officialGrader, concurrency: 8, progress: false });
+  assert.equal(r.summary!.correct, 300);
+  const rounds = new Map<number, number>();
+  for (const l of readFileSync(join(out, 'episodes.jsonl'), 'utf8').split('\n').filter(Boolean)) rounds.set(JSON.parse(l).index, JSON.parse(l).rounds);
+  assert.equal(rounds.size, 300);
+  const seen = new Map<string, Set<number>>();
+  for (const [index, n] of rounds) {
+    const fam = getFamily(taskSet.tasks[index].id);
+    assert.ok(n >= fam.turns.min && n <= fam.turns.max, `${taskSet.tasks[index].id}: ${n} rounds outside ${fam.id}'s ${fam.turns.min}–${fam.turns.max}`);
+    if (!seen.has(fam.id)) seen.set(fam.id, new Set());
+    seen.get(fam.id)!.add(n);
+  }
+  // every declared maximum is reached on the official tasks (so none is inflated)
+  for (const [id, ns] of seen) assert.equal(Math.max(...ns), getFamily(id).turns.max, id);
+  const items = taskSet.tasks.map((task, index) => ({ index, task }));
+  const total = [...rounds.values()].reduce((a, b) => a + b, 0);
+  const of = (it: { index: number }) => rounds.get(it.index)!;
+  // 621 rounds over 64 workers: no schedule of whole episodes ends before round 10
+  assert.equal(Math.ceil(total / 64), 10);
+  assert.equal(simulateSchedule(items, 64, of), 10);
+  // round-robin alone (equal expectations, nothing learnt) leaves a tail to round 11
+  assert.equal(simulateSchedule(items, 64, of, () => 2), 11);
+  assert.equal(simulateSchedule(items, 1, of), total);
 });
 
 test('dispatch order leaves the derived run files as at concurrency 1, and a resumed run completes the selection', async () => {

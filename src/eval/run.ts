@@ -5,7 +5,7 @@
  * reads them back (a torn last line is cut off), skips finished episodes and refuses when the manifest changed.
  * overall.json, grades.jsonl and summary.json are derived files, rewritten atomically at the end.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { setMaxListeners } from 'node:events';
@@ -21,6 +21,7 @@ import type { FhirBackend } from './backend.js';
 import type { GradedTask, RunManifest, RunSummary, RunsLine } from './types.js';
 import { JsonlAppender, JsonlError, readJsonl, truncateTo } from './jsonl.js';
 import { agentBenchOverall, familyOf, outputJsonParts, overallChunks, summarize } from './score.js';
+import { EpisodeScheduler } from './schedule.js';
 
 /** What a run needs of a task set (`loadTaskSet` from src/tasks returns it). */
 export type TaskSet = Pick<LoadedTaskSet, 'name' | 'tasks' | 'sha256'>;
@@ -107,29 +108,6 @@ export function selectTasks(cases: TaskCase[], families?: string[], limit?: numb
   return sel;
 }
 
-/**
- * The order episodes start in. With one worker it is the task order (an interrupted run leaves a prefix). With more,
- * tasks are dealt round-robin across families (in order of first appearance, task order within a family): task files
- * list each family as one block, and a family's episodes tend to take alike numbers of rounds, so task order would
- * leave the longest family to run last with most workers idle. Run files do not depend on it: runs.jsonl and
- * episodes.jsonl are in completion order at any concurrency above 1, the derived files in task order.
- */
-export function dispatchOrder<T extends { task: TaskCase }>(items: T[], concurrency: number): T[] {
-  if (concurrency <= 1) return items;
-  const groups = new Map<string, T[]>();
-  for (const it of items) {
-    const f = familyOf(it.task.id);
-    const g = groups.get(f);
-    if (g) g.push(it);
-    else groups.set(f, [it]);
-  }
-  if (groups.size <= 1) return items;
-  const lists = [...groups.values()];
-  const out: T[] = [];
-  for (let k = 0; out.length < items.length; k++) for (const g of lists) if (k < g.length) out.push(g[k]);
-  return out;
-}
-
 /** AgentBench's `time` field. */
 export function agentBenchTime(ms: number): { timestamp: number; str: string } {
   const d = new Date(ms);
@@ -144,11 +122,33 @@ function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-function writeChunksAtomic(path: string, chunks: Iterable<string>): void {
+/** Write `chunks` (strings, or bytes written as they are) to `path` atomically, many chunks per writev call. */
+function writeChunksAtomic(path: string, chunks: Iterable<string | Buffer>): void {
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
-    for (const c of chunks) writeSync(fd, c);
+    let batch: Buffer[] = [];
+    let bytes = 0;
+    const flush = () => {
+      let off = 0;
+      // writev may write less than asked: continue from where it stopped
+      while (batch.length > 0) {
+        const n = writevSync(fd, batch);
+        off = n;
+        while (batch.length > 0 && off >= batch[0].length) off -= batch.shift()!.length;
+        if (batch.length > 0 && off > 0) batch[0] = batch[0].subarray(off);
+      }
+      batch = [];
+      bytes = 0;
+    };
+    for (const c of chunks) {
+      const b = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
+      if (b.length === 0) continue;
+      batch.push(b);
+      bytes += b.length;
+      if (batch.length >= 1024 || bytes >= 1 << 23) flush();
+    }
+    flush();
   } finally {
     closeSync(fd);
   }
@@ -208,6 +208,43 @@ export async function gradeOutput(grade: Grader, task: TaskCase, output: TaskOut
     return await grade(task, output, ctx);
   } catch (err) {
     return { correct: false, checks: [], exception: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/**
+ * Grades episodes in the background while other episodes run, at a lower priority than theirs: a grade starts only on
+ * a turn of the event loop of its own (`setImmediate`), one start per turn, so replies that arrived meanwhile for
+ * running episodes are handled first; at most `parallel` grades wait on the FHIR server at once (an external server
+ * answers over the network).
+ */
+class BackgroundGrader {
+  private readonly queue: Array<() => Promise<void>> = [];
+  private running = 0;
+  private starting = false;
+
+  constructor(private readonly parallel: number) {}
+
+  add(run: () => Promise<GradeResult>): Promise<GradeResult> {
+    return new Promise<GradeResult>((resolve, reject) => {
+      this.queue.push(() => run().then(resolve, reject));
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.starting || this.running >= this.parallel || this.queue.length === 0) return;
+    this.starting = true;
+    setImmediate(() => {
+      this.starting = false;
+      const job = this.queue.shift();
+      if (!job) return;
+      this.running++;
+      void job().finally(() => {
+        this.running--;
+        this.pump();
+      });
+      this.pump();
+    });
   }
 }
 
@@ -294,16 +331,18 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   for (const r of stats.records) epStats.set(r.value.index, r.value);
 
   const selectedSet = new Set(selected.map((s) => s.index));
-  const todo = dispatchOrder(
+  const todo = new EpisodeScheduler(
     selected.filter((s) => !outputs.has(s.index)),
     concurrency,
   );
+  const todoCount = todo.remaining;
   const runsOut = new JsonlAppender(paths.runs, opts.fsync ?? true);
   const statsOut = new JsonlAppender(paths.episodes, opts.fsync ?? true);
   const errOut = new JsonlAppender(paths.errors, opts.fsync ?? true);
   const grades = new Map<number, GradeResult>();
   /** Grading started as soon as an episode finishes, overlapping the model-bound wait of the other episodes. */
   const pendingGrades = new Map<number, Promise<GradeResult>>();
+  const background = new BackgroundGrader(Math.max(1, Math.min(8, concurrency)));
   /** Each finished episode's history, serialised message by message (UTF-8 parts). */
   const historyJson = new Map<number, Buffer[][]>();
   const gradeCtx: GraderContext = { apiBase, fhir: opts.backend.base };
@@ -320,15 +359,14 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
         cliProgress.Presets.shades_classic,
       )
     : null;
-  bar?.start(selected.length, selected.length - todo.length, { failed: 0 });
+  bar?.start(selected.length, selected.length - todoCount, { failed: 0 });
 
   const failed: number[] = [];
   let ran = 0;
-  let next = 0;
   const signal = opts.signal;
   const worker = async (): Promise<void> => {
     while (!signal?.aborted) {
-      const item = todo[next++];
+      const item = todo.next();
       if (!item) return;
       const { index, task } = item;
       const session = await opts.backend.openSession(`${runId}-${index}`);
@@ -388,8 +426,12 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
         ms: Math.round(res.ms),
       };
       statsOut.append(st);
+      todo.observe(item, res.rounds);
       outputs.set(index, res.output);
-      if (opts.gradeAsYouGo !== false) pendingGrades.set(index, gradeOutput(opts.grade, task, res.output, gradeCtx));
+      if (opts.gradeAsYouGo !== false) {
+        const output = res.output;
+        pendingGrades.set(index, background.add(() => gradeOutput(opts.grade, task, output, gradeCtx)));
+      }
       epStats.set(index, st);
       ran++;
       bar?.increment(1, {});
@@ -397,7 +439,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, worker));
+    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todoCount)) }, worker));
   } finally {
     bar?.stop();
     await Promise.all([runsOut.close(), statsOut.close(), errOut.close()]);
@@ -455,10 +497,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const overall = agentBenchOverall(finished, (o) => verdict.get(o.index as number) === true);
   writeChunksAtomic(
     paths.overall,
-    overallChunks(overall, (o) => {
-      const hp = historyJson.get(o.index as number);
-      return hp ? `[${hp.map((p) => Buffer.concat(p).toString('utf8')).join(',')}]` : JSON.stringify(o.history);
-    }),
+    overallChunks<string | Buffer>(overall, (o) => historyJson.get(o.index as number) ?? o.history?.map((h) => [JSON.stringify(h)]) ?? null),
   );
   writeAtomic(paths.grades, graded.map((g) => JSON.stringify(g)).join('\n') + (graded.length ? '\n' : ''));
   const summary = summarize(

@@ -220,6 +220,7 @@ export function singlePostFamily(spec: SinglePostSpec): TaskFamily {
     context: spec.context,
     branches: ['n/a'],
     variants,
+    turns: { min: 2, max: 2 },
 
     instruction: mrnInstruction(spec.id, spec.template),
 

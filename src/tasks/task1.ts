@@ -81,6 +81,7 @@ export const task1: TaskFamily = {
   context: TASK1_CONTEXT,
   branches: ['patient_found', 'no_mrn'],
   variants: VARIANTS,
+  turns: { min: 2, max: 2 },
 
   instruction({ name, dob, notFound }) {
     if (!name || !dob) throw new Error('task1.instruction: name and dob are required');

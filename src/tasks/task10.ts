@@ -29,6 +29,7 @@ export const task10: TaskFamily = {
   context: TASK10_CONTEXT,
   branches: ['data_absent_order_required', 'stale_order_required', 'fresh_report_value'],
   variants: VARIANTS,
+  turns: { min: 2, max: 3 },
 
   instruction: mrnInstruction('task10', TASK10_TEMPLATE),
 

@@ -32,6 +32,7 @@ export const task2: TaskFamily = {
   context: TASK2_CONTEXT,
   branches: ['n/a'],
   variants: VARIANTS,
+  turns: { min: 2, max: 2 },
 
   instruction: mrnInstruction('task2', TASK2_TEMPLATE),
 

@@ -24,6 +24,7 @@ export const task4: TaskFamily = {
   context: TASK4_CONTEXT,
   branches: ['data_present', 'data_absent'],
   variants: VARIANTS,
+  turns: { min: 2, max: 2 },
 
   instruction: mrnInstruction('task4', TASK4_TEMPLATE),
 

@@ -33,6 +33,7 @@ export const task5: TaskFamily = {
   context: TASK5_CONTEXT,
   branches: ['data_absent_no_order', 'high_no_order', 'low_order_required'],
   variants: VARIANTS,
+  turns: { min: 2, max: 3 },
 
   instruction: mrnInstruction('task5', TASK5_TEMPLATE),
 

@@ -26,6 +26,7 @@ export const task6: TaskFamily = {
   context: TASK6_CONTEXT,
   branches: ['data_present', 'data_absent'],
   variants: VARIANTS,
+  turns: { min: 2, max: 2 },
 
   instruction: mrnInstruction('task6', TASK6_TEMPLATE),
 

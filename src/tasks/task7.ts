@@ -22,6 +22,7 @@ export const task7: TaskFamily = {
   context: TASK7_CONTEXT,
   branches: ['data_present', 'data_absent'],
   variants: VARIANTS,
+  turns: { min: 2, max: 2 },
 
   instruction: mrnInstruction('task7', TASK7_TEMPLATE),
 

@@ -30,6 +30,7 @@ export const task9: TaskFamily = {
   context: TASK9_CONTEXT,
   branches: ['data_absent_no_order', 'normal_no_order', 'low_order_required'],
   variants: VARIANTS,
+  turns: { min: 2, max: 4 },
 
   instruction: mrnInstruction('task9', TASK9_TEMPLATE),
 

@@ -118,6 +118,11 @@ export interface TaskFamily {
   branches: readonly string[];
   /** Named solver variants; the first is the default. */
   variants: readonly string[];
+  /**
+   * Model turns the default expert policy takes on this family's tasks (its GETs and POSTs, then FINISH), fewest and
+   * most over the branches. The eval scheduler's prior for how long an episode of the family runs.
+   */
+  turns: { readonly min: number; readonly max: number };
   /** Render the instruction for a patient (task1 takes name/dob and `notFound` for the ASCII-apostrophe form). */
   instruction(params: { mrn?: string; name?: string; dob?: string; notFound?: boolean }): string;
   /** Generate new instances over a world; branches are determined by querying the world. Deterministic per rng. */
