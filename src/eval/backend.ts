@@ -5,8 +5,8 @@
  */
 import type { FhirTransport } from '../fhir/types.js';
 import type { FhirStore } from '../fhir/store.js';
-import { createFhirApp, SESSION_HEADER } from '../fhir/server.js';
-import { httpTransport, inProcessTransport } from '../fhir/client.js';
+import { createFhirHandler, SESSION_HEADER } from '../fhir/server.js';
+import { handlerTransport, httpTransport } from '../fhir/client.js';
 import { routedTransport } from '../agent/fhir-route.js';
 import type { RunManifest } from './types.js';
 
@@ -38,8 +38,8 @@ function originOf(url: string): string {
 }
 
 /**
- * The embedded server, answered in-process (no socket). Requests on the advertised api_base go to the app as they
- * are (the app prints links on the origin it is addressed with), so transcripts carry the advertised base whatever
+ * The embedded server, answered in-process (no socket). Requests on the advertised api_base go to the handler as they
+ * are (it prints links on the origin it is addressed with), so transcripts carry the advertised base whatever
  * port a listening server would have. Each episode's session is a copy-on-write overlay dropped at the end.
  */
 export function embeddedBackend(
@@ -48,21 +48,21 @@ export function embeddedBackend(
   apiBase: string,
   opts: { strict?: boolean } = {},
 ): FhirBackend {
-  const app = createFhirApp(store, { strict: opts.strict });
+  const handle = createFhirHandler(store, { strict: opts.strict });
   // The app serves /fhir/…; an advertised base with another path is mapped onto it.
   const targetBase = new URL(apiBase).pathname === '/fhir/' ? apiBase : `${originOf(apiBase)}/fhir/`;
   const guard = (send: FhirTransport) => routedTransport({ apiBase, targetBase, send });
   const opening = new Set<string>();
   return {
     world: { ...world },
-    base: guard(inProcessTransport(app)),
+    base: guard(handlerTransport(handle)),
     openSession: async (wanted) => {
       // A session of that name is live (another run in this process on the same world): take the next free name.
       let id = wanted;
       for (let n = 2; store.hasSession(id) || opening.has(id); n++) id = `${wanted}.${n}`;
       opening.add(id);
       return {
-        transport: guard(inProcessTransport(app, { session: id })),
+        transport: guard(handlerTransport(handle, { session: id })),
         close: async () => {
           opening.delete(id);
           store.dropSession(id);

@@ -3,7 +3,8 @@
  * HAPI, Medplum, the official MedAgentBench image) with a mapping from the advertised api_base to the real URL.
  */
 import type { Hono } from 'hono';
-import { SESSION_HEADER } from './server.js';
+import { FhirError } from './errors.js';
+import { SESSION_HEADER, type FhirHandler } from './server.js';
 import type { FhirHttpRequest, FhirHttpResponse, FhirTransport } from './types.js';
 
 function headersOf(res: Response): Record<string, string> {
@@ -41,6 +42,37 @@ export function inProcessTransport(app: Pick<Hono, 'fetch'>, opts: InProcessOpti
     }
     const res = await app.fetch(new Request(req.url, { method: req.method, headers, body: req.body }));
     return toResponse(res);
+  };
+}
+
+/**
+ * Answer requests with the FHIR handler itself (`createFhirHandler`): what `inProcessTransport` over the Hono app
+ * returns, byte for byte, without building a fetch Request and Response and streaming the body through them per
+ * request. The embedded backend of `ehrgym eval` uses it.
+ */
+export function handlerTransport(handle: FhirHandler, opts: InProcessOptions = {}): FhirTransport {
+  const session = SESSION_HEADER.toLowerCase();
+  return async (req: FhirHttpRequest) => {
+    const headers: Record<string, string> = {};
+    if (req.headers) for (const k of Object.keys(req.headers)) headers[k.toLowerCase()] = req.headers[k];
+    if (opts.session !== undefined) headers[session] = opts.session;
+    if (req.body !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/fhir+json';
+    const bytes = req.body === undefined ? undefined : Buffer.from(req.body, 'utf8');
+    const r = await handle({
+      method: req.method,
+      url: new URL(req.url).href,
+      header: (name) => headers[name],
+      body: async (limit) => {
+        if (bytes && bytes.length > limit) throw new FhirError(413, `Request body too large (limit ${limit} bytes)`);
+        return bytes ?? new Uint8Array();
+      },
+    });
+    let body = typeof r.body === 'string' ? r.body : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength).toString('utf8');
+    // as Response.text() decodes: a leading byte order mark is dropped
+    if (body.charCodeAt(0) === 0xfeff) body = body.slice(1);
+    const out: Record<string, string> = {};
+    for (const k of Object.keys(r.headers).sort()) out[k] = r.headers[k];
+    return { status: r.status, contentType: r.headers['content-type'] ?? '', body, headers: out };
   };
 }
 

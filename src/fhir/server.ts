@@ -120,17 +120,64 @@ function header(c: Context, name: string): string | undefined {
   return c.req.header(name);
 }
 
-function respond(status: number, body: string | Uint8Array, headers: Record<string, string> = {}): Response {
-  return new Response(status === 204 ? null : (body as BodyInit), { status, headers: { 'content-type': FHIR_CONTENT_TYPE, ...headers } });
+/** A request as the FHIR handler sees it: the Hono app builds one per HTTP request, in-process transports directly. */
+export interface FhirRequest {
+  method: string;
+  /** Absolute URL (its origin is the one links in responses use, unless X-Forwarded-Host says otherwise). */
+  url: string;
+  /** A header by lower-case name. */
+  header(name: string): string | undefined;
+  /** The body's bytes; rejects with a 413 FhirError beyond `limit` bytes. */
+  body(limit: number): Promise<Uint8Array>;
 }
 
-function errorResponse(err: FhirError, prettyPrint = true): Response {
+/** The handler's answer: status, body (none for 204) and headers (`content-type` always set), names in lower case. */
+export interface FhirReply {
+  status: number;
+  body: string | Uint8Array;
+  headers: Record<string, string>;
+}
+
+/** Answers one FHIR request; never rejects (errors are OperationOutcome replies). */
+export type FhirHandler = (req: FhirRequest) => Promise<FhirReply>;
+
+function respond(status: number, body: string | Uint8Array, headers: Record<string, string> = {}): FhirReply {
+  return { status, body: status === 204 ? '' : body, headers: { 'content-type': FHIR_CONTENT_TYPE, ...headers } };
+}
+
+function errorResponse(err: FhirError, prettyPrint = true): FhirReply {
   const o = operationOutcome(err);
   return respond(err.status, prettyPrint ? pretty(o) : compact(o), err.headers);
 }
 
+/** A reply as a fetch Response. */
+function toFetchResponse(r: FhirReply): Response {
+  return new Response(r.status === 204 ? null : (r.body as BodyInit), { status: r.status, headers: r.headers });
+}
+
 /** Build the Hono app serving `store` (frozen here if it is not already). */
 export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono {
+  return honoApp(createFhirHandler(store, opts));
+}
+
+/** The Hono app over a handler. */
+export function honoApp(handle: FhirHandler): Hono {
+  const app = new Hono();
+  app.all('*', async (c) =>
+    toFetchResponse(
+      await handle({
+        method: c.req.method,
+        url: c.req.url,
+        header: (name) => header(c, name),
+        body: (limit) => readLimited(c.req.raw, limit),
+      }),
+    ),
+  );
+  return app;
+}
+
+/** The FHIR API over `store` (frozen here if it is not already) as a handler, for the Hono app and in-process use. */
+export function createFhirHandler(store: FhirStore, opts: FhirAppOptions = {}): FhirHandler {
   store.freeze();
   const strict = opts.strict ?? false;
   const cacheSize = opts.pagingCacheSize ?? 10_000;
@@ -232,21 +279,19 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     if (paged.size > cacheSize) paged.delete(paged.keys().next().value as string);
   };
 
-  const app = new Hono();
-
-  app.all('*', async (c) => {
+  const handler: FhirHandler = async (req) => {
     try {
-      return await handle(c);
+      return await handle(req);
     } catch (e) {
       if (e instanceof FhirError) return errorResponse(e);
       const msg = e instanceof Error ? e.message : String(e);
       return errorResponse(new FhirError(500, `Internal error: ${msg}`));
     }
-  });
+  };
 
-  async function handle(c: Context): Promise<Response> {
-    const url = new URL(c.req.url);
-    const method = c.req.method;
+  async function handle(c: FhirRequest): Promise<FhirReply> {
+    const url = new URL(c.url);
+    const method = c.method;
     const path = url.pathname;
     if (path !== '/fhir' && !path.startsWith('/fhir/')) throw new FhirError(404, `Not found: ${path} (the FHIR base is /fhir)`);
     let segs: string[] = [];
@@ -262,8 +307,8 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
         throw new FhirError(400, `Malformed URL path segment "${s}"`);
       }
     }
-    const fwdHost = header(c, 'x-forwarded-host');
-    const fwdProto = header(c, 'x-forwarded-proto');
+    const fwdHost = c.header('x-forwarded-host');
+    const fwdProto = c.header('x-forwarded-proto');
     const origin = fwdHost ? `${fwdProto ?? url.protocol.replace(':', '')}://${fwdHost}` : url.origin;
     let base = `${origin}/fhir`;
     let session = DEFAULT_SESSION;
@@ -280,7 +325,7 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
         return respond(204, '');
       }
     } else {
-      const h = header(c, SESSION_HEADER_LC);
+      const h = c.header(SESSION_HEADER_LC);
       if (h !== undefined && h !== '') {
         if (!SESSION_ID_RE.test(h)) throw new FhirError(400, `Invalid ${SESSION_HEADER} header "${h}" (expected [A-Za-z0-9_.-]{1,64})`);
         session = h;
@@ -345,10 +390,10 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     pairs: Array<[string, string]>,
     base: string,
     session: string,
-    out: (s: number, v: unknown) => Response,
+    out: (s: number, v: unknown) => FhirReply,
     prettyPrint: boolean,
     cacheKey?: string,
-  ): Response {
+  ): FhirReply {
     const q = parseSearch(type, pairs);
     const result = store.search(type, q, session);
     const count = q.summaryCount ? 0 : q.count ?? DEFAULT_PAGE_SIZE;
@@ -443,7 +488,7 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     return Buffer.concat(parts, size);
   }
 
-  function getPage(url: URL, base: string, session: string, out: (s: number, v: unknown) => Response, prettyPrint: boolean): Response {
+  function getPage(url: URL, base: string, session: string, out: (s: number, v: unknown) => FhirReply, prettyPrint: boolean): FhirReply {
     const sp = url.searchParams;
     const id = sp.get('_getpages') ?? '';
     const p = paged.get(id);
@@ -469,15 +514,15 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
   }
 
   async function create(
-    c: Context,
+    c: FhirRequest,
     type: string,
     base: string,
     session: string,
-    out: (s: number, v: unknown, h?: Record<string, string>) => Response,
-  ): Promise<Response> {
-    const declared = Number(c.req.header('content-length') ?? '0');
+    out: (s: number, v: unknown, h?: Record<string, string>) => FhirReply,
+  ): Promise<FhirReply> {
+    const declared = Number(c.header('content-length') ?? '0');
     if (declared > MAX_BODY_BYTES) throw new FhirError(413, `Request body too large (limit ${MAX_BODY_BYTES} bytes)`);
-    const buf = await readLimited(c.req.raw, MAX_BODY_BYTES);
+    const buf = await c.body(MAX_BODY_BYTES);
     let text: string;
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
@@ -504,7 +549,7 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
     return out(201, stored, { location: loc, 'content-location': loc, etag: 'W/"1"' });
   }
 
-  return app;
+  return handler;
 }
 
 async function readLimited(req: Request, limit: number): Promise<Uint8Array> {
