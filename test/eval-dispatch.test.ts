@@ -10,6 +10,7 @@ import { embeddedBackend } from '../src/eval/backend.js';
 import { runEval, type TaskSet } from '../src/eval/run.js';
 import { DEFAULT_EXPECTED_ROUNDS, EpisodeScheduler, simulateSchedule } from '../src/eval/schedule.js';
 import { getFamily } from '../src/tasks/registry.js';
+import { pyJsonDumps } from '../src/tasks/pysem.js';
 import { createAgent } from '../src/agent/create.js';
 import { officialGrader } from '../src/eval/setup.js';
 import type { TaskCase } from '../src/tasks/types.js';
@@ -95,11 +96,12 @@ test('dispatch order leaves the derived run files as at concurrency 1, and a res
   const byIndex = (dir: string) =>
     readFileSync(join(dir, 'runs.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).sort((x, y) => x.index - y.index).map((l) => JSON.stringify(l.output));
   assert.deepEqual(byIndex(b.dir), byIndex(a.dir));
-  // runs lines are composed message by message: still exactly JSON.stringify of the record, non-Latin-1 text included
+  // runs lines are composed message by message: still exactly Python's json.dumps of the record (ASCII-escaped, ", "
+  // and ": " separators), the prompt's U+2019 included
   const runLines = readFileSync(join(b.dir, 'runs.jsonl'), 'utf8').split('\n').filter(Boolean);
   assert.equal(runLines.length, 90);
-  assert.ok(runLines.some((l) => /[^\u0000-\u00ff]/.test(l)), 'a prompt beyond Latin-1 is covered');
-  for (const l of runLines) assert.equal(l, JSON.stringify(JSON.parse(l)));
+  assert.ok(runLines.every((l) => l.includes('\\u2019')), 'the prompt beyond ASCII is covered');
+  for (const l of runLines) assert.equal(l, pyJsonDumps(JSON.parse(l)));
   const overall = JSON.parse(readFileSync(join(b.dir, 'overall.json'), 'utf8'));
   const histories = new Map(runLines.map((l) => [JSON.parse(l).index, JSON.stringify(JSON.parse(l).output.history)]));
   assert.equal(overall.custom.raw_results.length, 90);
@@ -115,4 +117,6 @@ test('dispatch order leaves the derived run files as at concurrency 1, and a res
   assert.equal(d.summary!.correct, 90);
   assert.equal(d.ran, 90 - c.ran);
   assert.equal(grades(out), grades(a.dir));
+  // overall.json from histories read back on resume is the same bytes as from histories kept in memory
+  assert.equal(readFileSync(join(out, 'overall.json'), 'utf8'), readFileSync(join(a.dir, 'overall.json'), 'utf8'));
 });

@@ -192,20 +192,6 @@ test('live POST mode: created in the episode session only', async () => {
   assert.ok(existsSync(join(out, 'summary.json')));
 });
 
-test('overall.json text equals the AgentBench object; runs lines equal JSON.stringify', async () => {
-  const { agentBenchOverall, overallText, outputJson } = await import('../src/eval/score.js');
-  const outs = [
-    { index: 0, status: 'completed', result: '["S1"]', history: [{ role: 'user' as const, content: 'p "q"\n' }, { role: 'agent' as const, content: 'FINISH(["S1"])' }] },
-    { index: 1, status: 'task error', result: { error: 'boom' }, history: [{ role: 'user' as const, content: 'p' }] },
-    { index: 2, status: 'agent invalid action', result: null, history: [] },
-  ];
-  const o = agentBenchOverall(outs, (x) => x.index === 0);
-  assert.deepEqual(JSON.parse(overallText(o)), JSON.parse(JSON.stringify(o)));
-  for (const x of outs) assert.equal(outputJson(x, JSON.stringify(x.history)), JSON.stringify(x));
-  const empty = agentBenchOverall([], () => false);
-  assert.deepEqual(JSON.parse(overallText(empty)), JSON.parse(JSON.stringify(empty)));
-});
-
 test('--fhir-url: an external server over HTTP gives byte-identical transcripts and verdicts', async () => {
   const { startFhirServer } = await import('../src/fhir/server.js');
   const { externalBackend } = await import('../src/eval/backend.js');

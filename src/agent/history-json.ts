@@ -4,6 +4,7 @@
  * message (a FHIR response can be hundreds of kB) is serialised and encoded once. Items are checked against their
  * current content, so an item edited in place is serialised afresh.
  */
+import { isAscii } from 'node:buffer';
 import type { HistoryItem } from '../tasks/types.js';
 
 const cache = new WeakMap<HistoryItem, { content: string; bytes: Buffer }>();
@@ -33,11 +34,26 @@ export function messageJsonParts(item: HistoryItem, role: string = item.role): B
   return [p, contentJsonBytes(item), ITEM_TAIL];
 }
 
-/** The bytes of `JSON.stringify(item)`: from the cache when the item is exactly `{role, content}` (strings). */
-export function historyItemJsonParts(item: HistoryItem): Buffer[] {
-  const keys = Object.keys(item);
-  if (keys.length === 2 && keys[0] === 'role' && keys[1] === 'content' && typeof item.role === 'string' && typeof item.content === 'string') {
-    return messageJsonParts(item);
-  }
-  return [Buffer.from(JSON.stringify(item), 'utf8')];
+const asciiCache = new WeakMap<HistoryItem, { content: string; bytes: Buffer }>();
+
+/**
+ * A JSON string literal with every character outside printable ASCII (space to `~`) escaped, as Python's
+ * `json.dumps` writes strings by default (`ensure_ascii`): `JSON.stringify` already escapes the control characters the
+ * same way; DEL and non-ASCII code units become `\uXXXX` (lower-case hex; characters beyond the BMP as their
+ * surrogate pair).
+ */
+export function asciiJsonString(s: string): string {
+  const j = JSON.stringify(s);
+  return /[^\x20-\x7e]/.test(j) ? j.replace(/[^\x20-\x7e]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) : j;
+}
+
+/** `Buffer.from(asciiJsonString(item.content))`, cached per item: the compact bytes themselves when they are ASCII. */
+export function contentAsciiJsonBytes(item: HistoryItem): Buffer {
+  const bytes = contentJsonBytes(item);
+  if (isAscii(bytes) && bytes.indexOf(0x7f) < 0) return bytes;
+  const c = asciiCache.get(item);
+  if (c !== undefined && c.content === item.content) return c.bytes;
+  const ascii = Buffer.from(asciiJsonString(item.content), 'latin1');
+  asciiCache.set(item, { content: item.content, bytes: ascii });
+  return ascii;
 }

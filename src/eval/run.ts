@@ -14,13 +14,13 @@ import type { GradeResult, GraderContext, TaskCase, TaskOutput } from '../tasks/
 import type { TaskSet as LoadedTaskSet } from '../tasks/loader.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { runEpisode, type EpisodeResult, type JsonLoads, type PostMode, DEFAULT_MAX_ROUNDS } from '../agent/loop.js';
-import { historyItemJsonParts } from '../agent/history-json.js';
 import { functionsSha256, promptTemplateSha256, renderPrompt, sha256Hex } from '../agent/prompt.js';
 import { VERSION } from '../version.js';
 import type { FhirBackend } from './backend.js';
 import type { GradedTask, RunManifest, RunSummary, RunsLine } from './types.js';
 import { JsonlAppender, JsonlError, readJsonl, truncateTo } from './jsonl.js';
-import { agentBenchOverall, familyOf, outputJsonParts, overallChunks, summarize } from './score.js';
+import { agentBenchOverall, familyOf, summarize } from './score.js';
+import { errorLine, overallChunks, runsLineParts } from './agentbench-format.js';
 import { EpisodeScheduler } from './schedule.js';
 
 /** What a run needs of a task set (`loadTaskSet` from src/tasks returns it). */
@@ -343,8 +343,6 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   /** Grading started as soon as an episode finishes, overlapping the model-bound wait of the other episodes. */
   const pendingGrades = new Map<number, Promise<GradeResult>>();
   const background = new BackgroundGrader(Math.max(1, Math.min(8, concurrency)));
-  /** Each finished episode's history, serialised message by message (UTF-8 parts). */
-  const historyJson = new Map<number, Buffer[][]>();
   const gradeCtx: GraderContext = { apiBase, fhir: opts.backend.base };
 
   const showBar = opts.progress ?? Boolean(process.stderr.isTTY);
@@ -397,27 +395,22 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
         if (signal?.aborted) return; // interrupted mid-call: not a failure, rerun on resume
         failed.push(index);
         agentErrors.set(index, res.agentError);
-        errOut.append({
-          index,
-          error: 'AGENT_FAILED',
-          info: res.agentError,
-          output: { index: null, status: 'running', result: null, history: null },
-          time: agentBenchTime(Date.now()),
-        } satisfies RunsLine);
+        errOut.appendText(
+          errorLine({
+            index,
+            error: 'AGENT_FAILED',
+            info: res.agentError,
+            output: { index: null, status: 'running', result: null, history: null },
+            time: agentBenchTime(Date.now()),
+          } satisfies RunsLine),
+        );
         bar?.increment(1, { failed: failed.length });
         opts.onEpisode?.({ index, id: task.id, status: 'agent failed' });
         continue;
       }
-      // serialise the history once: the runs line and overall.json reuse it
-      // (message by message, as UTF-8 bytes the request bodies already made: a prompt with a character beyond Latin-1
-      // then does not turn the whole line into a two-byte string, several times slower to encode)
-      const hp = res.output.history!.map(historyItemJsonParts);
-      historyJson.set(index, hp);
-      runsOut.appendParts([
-        `{"index":${index},"error":null,"info":null,"output":`,
-        ...outputJsonParts(res.output, hp),
-        `,"time":${JSON.stringify(agentBenchTime(Date.now()))}}`,
-      ]);
+      // AgentBench's line, its messages from the bytes the request bodies already made (each message is serialised
+      // once per episode; overall.json reuses them too)
+      runsOut.appendParts(runsLineParts(index, res.output, agentBenchTime(Date.now())));
       const st: EpisodeStatsLine = {
         index,
         rounds: res.rounds,
@@ -497,7 +490,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const overall = agentBenchOverall(finished, (o) => verdict.get(o.index as number) === true);
   writeChunksAtomic(
     paths.overall,
-    overallChunks<string | Buffer>(overall, (o) => historyJson.get(o.index as number) ?? o.history?.map((h) => [JSON.stringify(h)]) ?? null),
+    overallChunks(overall),
   );
   writeAtomic(paths.grades, graded.map((g) => JSON.stringify(g)).join('\n') + (graded.length ? '\n' : ''));
   const summary = summarize(

@@ -49,55 +49,6 @@ export function agentBenchOverall(outputs: TaskOutput[], correct: (o: TaskOutput
   return { total: n, validation, custom: { 'success rate': n > 0 ? good / n : 0, raw_results: raw } };
 }
 
-/** The JSON of one TaskOutput, composed from a pre-serialised history (same bytes as JSON.stringify(output)). */
-export function outputJson(o: TaskOutput, historyJson: string, status = String(o.status)): string {
-  return `{"index":${JSON.stringify(o.index)},"status":${JSON.stringify(status)},"result":${JSON.stringify(o.result)},"history":${historyJson}}`;
-}
-
-/**
- * `outputJson` as parts to write one after the other, from the history's messages serialised one by one
- * (`historyParts[i]` joined = JSON.stringify(history[i]), as strings or UTF-8 bytes; null for a null history): the
- * parts joined are the same bytes as JSON.stringify(output).
- */
-export function outputJsonParts<P extends string | Buffer>(o: TaskOutput, historyParts: P[][] | null, status = String(o.status)): Array<string | P> {
-  const head = `{"index":${JSON.stringify(o.index)},"status":${JSON.stringify(status)},"result":${JSON.stringify(o.result)},"history":`;
-  if (historyParts === null) return [`${head}null}`];
-  const parts: Array<string | P> = [`${head}[`];
-  for (let i = 0; i < historyParts.length; i++) {
-    if (i > 0) parts.push(',');
-    parts.push(...historyParts[i]);
-  }
-  parts.push(']}');
-  return parts;
-}
-
-/**
- * overall.json as a sequence of chunks: the summary part indented like AgentBench's file, `raw_results` one compact
- * TaskOutput per line, its history given by `historyParts` as the messages serialised one by one (strings, or the
- * UTF-8 bytes made once when the run log was written; see `outputJsonParts`). Chunks can be written one by one, so a
- * large run never builds the whole file as one string and never re-encodes the histories.
- */
-export function* overallChunks<P extends string | Buffer>(
-  overall: AgentBenchOverall,
-  historyParts: (o: TaskOutput) => P[][] | null,
-): Generator<string | P> {
-  const head = JSON.stringify({ total: overall.total, validation: overall.validation }, null, 4);
-  yield head.slice(0, -2) + ',\n    "custom": {\n        "success rate": ' + JSON.stringify(overall.custom['success rate']) + ',\n        "raw_results": [';
-  const raw = overall.custom.raw_results;
-  for (let i = 0; i < raw.length; i++) {
-    yield (i === 0 ? '\n' : ',\n') + '            ';
-    yield* outputJsonParts(raw[i], historyParts(raw[i]));
-  }
-  yield (raw.length ? '\n        ]' : ']') + '\n    }\n}\n';
-}
-
-/** overall.json as one string (small runs, tests). */
-export function overallText(overall: AgentBenchOverall): string {
-  const chunks: string[] = [];
-  for (const c of overallChunks(overall, (o) => o.history?.map((h) => [JSON.stringify(h)]) ?? null)) chunks.push(c);
-  return chunks.join('');
-}
-
 function sr(c: number, t: number): number {
   return t > 0 ? c / t : 0;
 }

@@ -1,0 +1,134 @@
+/**
+ * AgentBench's run files, byte for byte (`src/assigner.py`):
+ *
+ *   runs.jsonl / error.jsonl   one `json.dumps(record)` per line: Python's defaults, so non-ASCII is escaped
+ *                              (`ensure_ascii`) and the separators are `", "` and `": "`;
+ *   overall.json               `json.dumps(overall, indent=4, ensure_ascii=False)`, no final newline.
+ *
+ * Values keep their Python types: the per-status fractions, the average history length and the success rate are
+ * floats (`1.0`, `0.0`), the total, the longest and shortest history and the indices are ints. Message contents are
+ * written from the bytes serialised once per message (`src/agent/history-json.ts`), so a long run never re-encodes its
+ * FHIR responses. One difference is deliberate: `raw_results` is in task order (AgentBench lists them as they
+ * finished), so the file does not depend on concurrency.
+ */
+import { contentAsciiJsonBytes, contentJsonBytes } from '../agent/history-json.js';
+import { PyFloat, pyFloatRepr, pyJsonDumps } from '../tasks/pysem.js';
+import type { HistoryItem, TaskOutput } from '../tasks/types.js';
+import type { AgentBenchOverall } from './score.js';
+
+export type Chunk = string | Buffer;
+
+function isMessage(item: HistoryItem): boolean {
+  const keys = Object.keys(item);
+  return keys.length === 2 && keys[0] === 'role' && keys[1] === 'content' && typeof item.role === 'string' && typeof item.content === 'string';
+}
+
+/** Python `json.dumps(item)` of one history item, as parts. */
+export function pyHistoryItemParts(item: HistoryItem): Chunk[] {
+  if (!isMessage(item)) return [pyJsonDumps(item)];
+  return [`{"role": ${pyJsonDumps(item.role)}, "content": `, contentAsciiJsonBytes(item), '}'];
+}
+
+/** A runs.jsonl line (without its newline) as parts: `json.dumps({"index", "error", "info", "output", "time"})`. */
+export function runsLineParts(index: number, output: TaskOutput, time: { timestamp: number; str: string }): Chunk[] {
+  const parts: Chunk[] = [
+    `{"index": ${pyJsonDumps(index)}, "error": null, "info": null, "output": {"index": ${pyJsonDumps(output.index)}, "status": ${pyJsonDumps(output.status)}, "result": ${pyJsonDumps(output.result)}, "history": `,
+  ];
+  const h = output.history;
+  if (h === null || h === undefined) parts.push('null');
+  else {
+    parts.push('[');
+    for (let i = 0; i < h.length; i++) {
+      if (i > 0) parts.push(', ');
+      parts.push(...pyHistoryItemParts(h[i]));
+    }
+    parts.push(']');
+  }
+  parts.push(`}, "time": ${pyJsonDumps(time)}}`);
+  return parts;
+}
+
+/** An error.jsonl line (without its newline): `json.dumps(record)`, keys in the record's order. */
+export function errorLine(record: Record<string, unknown>): string {
+  return pyJsonDumps(record);
+}
+
+const floatText = (v: number): string =>
+  Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : pyFloatRepr(v);
+
+/**
+ * Python `json.dumps(value, indent=4, ensure_ascii=False)` of a JSON value nested `level` deep: strings as
+ * `JSON.stringify` writes them (the same escapes), integral numbers as ints, `PyFloat` and other numbers as floats.
+ */
+export function pyDumpsIndented(value: unknown, level: number): string {
+  if (value === null || value === undefined) return 'null';
+  if (value === true) return 'true';
+  if (value === false) return 'false';
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof PyFloat) return floatText(value.value);
+  if (typeof value === 'number') return Number.isInteger(value) ? String(value === 0 ? 0 : value) : floatText(value);
+  if (typeof value === 'string') return JSON.stringify(value);
+  const inner = '\n' + ' '.repeat(4 * (level + 1));
+  const outer = '\n' + ' '.repeat(4 * level);
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    return '[' + inner + value.map((v) => pyDumpsIndented(v, level + 1)).join(',' + inner) + outer + ']';
+  }
+  if (typeof value === 'object') {
+    const keys = Object.keys(value as object);
+    if (keys.length === 0) return '{}';
+    return '{' + inner + keys.map((k) => `${JSON.stringify(k)}: ${pyDumpsIndented((value as Record<string, unknown>)[k], level + 1)}`).join(',' + inner) + outer + '}';
+  }
+  throw new TypeError(`pyDumpsIndented: unsupported value of type ${typeof value}`);
+}
+
+/** Keys of `validation` that are ints in AgentBench's file; every other value is a float. */
+const INT_VALIDATION_KEYS = new Set(['max_history_length', 'min_history_length']);
+
+/** One raw_results entry (nested 3 deep) as chunks. */
+function* outputChunks(o: TaskOutput): Generator<Chunk> {
+  const i4 = '\n' + ' '.repeat(16);
+  const i5 = '\n' + ' '.repeat(20);
+  const i6 = '\n' + ' '.repeat(24);
+  yield `{${i4}"index": ${pyDumpsIndented(o.index, 4)},${i4}"status": ${pyDumpsIndented(o.status, 4)},${i4}"result": ${pyDumpsIndented(o.result, 4)},${i4}"history": `;
+  const h = o.history;
+  if (h === null || h === undefined) yield 'null';
+  else if (h.length === 0) yield '[]';
+  else {
+    for (let i = 0; i < h.length; i++) {
+      yield (i === 0 ? '[' : ',') + i5;
+      const item = h[i];
+      if (isMessage(item)) {
+        yield `{${i6}"role": ${JSON.stringify(item.role)},${i6}"content": `;
+        yield contentJsonBytes(item);
+        yield `${i5}}`;
+      } else yield pyDumpsIndented(item, 5);
+    }
+    yield `${i4}]`;
+  }
+  yield '\n' + ' '.repeat(12) + '}';
+}
+
+/** overall.json as chunks (write them one after the other): AgentBench's bytes for `overall`. */
+export function* overallChunks(overall: AgentBenchOverall): Generator<Chunk> {
+  const validation: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(overall.validation)) validation[k] = INT_VALIDATION_KEYS.has(k) ? v : new PyFloat(v);
+  yield `{\n    "total": ${pyDumpsIndented(overall.total, 1)},\n    "validation": ${pyDumpsIndented(validation, 1)},\n    "custom": {\n        "success rate": ${floatText(overall.custom['success rate'])},\n        "raw_results": `;
+  const raw = overall.custom.raw_results;
+  if (raw.length === 0) yield '[]';
+  else {
+    for (let i = 0; i < raw.length; i++) {
+      yield (i === 0 ? '[' : ',') + '\n' + ' '.repeat(12);
+      yield* outputChunks(raw[i]);
+    }
+    yield '\n        ]';
+  }
+  yield '\n    }\n}';
+}
+
+/** overall.json as one string (small runs, tests). */
+export function overallText(overall: AgentBenchOverall): string {
+  let s = '';
+  for (const c of overallChunks(overall)) s += typeof c === 'string' ? c : c.toString('utf8');
+  return s;
+}
