@@ -120,3 +120,22 @@ test('dispatch order leaves the derived run files as at concurrency 1, and a res
   // overall.json from histories read back on resume is the same bytes as from histories kept in memory
   assert.equal(readFileSync(join(out, 'overall.json'), 'utf8'), readFileSync(join(a.dir, 'overall.json'), 'utf8'));
 });
+
+test('a run with an abort signal adds one listener to it, whatever the concurrency (no MaxListenersExceededWarning)', async () => {
+  const store = new FhirStore();
+  loadReplica(store);
+  const backend = embeddedBackend(store, { name: 'medagentbench', fingerprint: 'test-replica' }, 'http://localhost:8080/fhir/');
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  try {
+    const ctl = new AbortController();
+    const out = mkdtempSync(join(tmpdir(), 'ehrgym-dispatch-'));
+    const r = await runEval({ out, taskSet, agent: createAgent('oracle'), backend, grade: officialGrader, concurrency: 64, progress: false, signal: ctl.signal });
+    assert.equal(r.summary!.correct, 300);
+    await new Promise((res) => setImmediate(res));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+});

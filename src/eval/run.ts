@@ -362,6 +362,13 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const failed: number[] = [];
   let ran = 0;
   const signal = opts.signal;
+  // the run's signal gets one listener, which aborts every running episode (one listener per episode would pass
+  // Node's listener limit at any concurrency above 10)
+  const live = new Set<AbortController>();
+  const abortAll = () => {
+    for (const c of live) c.abort();
+  };
+  signal?.addEventListener('abort', abortAll, { once: true });
   const worker = async (): Promise<void> => {
     while (!signal?.aborted) {
       const item = todo.next();
@@ -371,8 +378,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
       // one abort signal per episode, linked to the run's: clients may attach a listener per request to it
       const episodeAbort = new AbortController();
       setMaxListeners(64, episodeAbort.signal);
-      const onAbort = () => episodeAbort.abort();
-      signal?.addEventListener('abort', onAbort, { once: true });
+      live.add(episodeAbort);
+      if (signal?.aborted) episodeAbort.abort();
       let res: EpisodeResult;
       try {
         res = await runEpisode({
@@ -388,7 +395,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
           signal: episodeAbort.signal,
         });
       } finally {
-        signal?.removeEventListener('abort', onAbort);
+        live.delete(episodeAbort);
         await session.close();
       }
       if (res.agentError !== undefined) {
@@ -434,6 +441,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   try {
     await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todoCount)) }, worker));
   } finally {
+    signal?.removeEventListener('abort', abortAll);
     bar?.stop();
     await Promise.all([runsOut.close(), statsOut.close(), errOut.close()]);
   }
