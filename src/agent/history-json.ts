@@ -6,8 +6,21 @@
  */
 import { isAscii } from 'node:buffer';
 import type { HistoryItem } from '../tasks/types.js';
+import { encodeJsonStringOffThread } from './json-encoder.js';
 
 const cache = new WeakMap<HistoryItem, { content: string; bytes: Buffer }>();
+
+/**
+ * Make sure `item`'s content bytes are cached, encoding a long content on the worker thread (`json-encoder.ts`) so the
+ * event loop stays free meanwhile; `contentJsonBytes` then returns them at once.
+ */
+export async function prepareContentJson(item: HistoryItem): Promise<void> {
+  const c = cache.get(item);
+  if (c !== undefined && c.content === item.content) return;
+  const content = item.content;
+  const bytes = await encodeJsonStringOffThread(content);
+  if (bytes !== undefined && item.content === content) cache.set(item, { content, bytes });
+}
 
 /** `Buffer.from(JSON.stringify(item.content))`, cached per item. */
 export function contentJsonBytes(item: HistoryItem): Buffer {

@@ -10,7 +10,7 @@ import OpenAI, { APIConnectionError, APIError, AuthenticationError } from 'opena
 import type { Agent, AgentReply, EpisodeInfo } from '../types.js';
 import { nodeFetch } from './node-fetch.js';
 import { postChatCompletion, type ChatEndpoint } from './chat-http.js';
-import { messageJsonParts } from '../history-json.js';
+import { messageJsonParts, prepareContentJson } from '../history-json.js';
 import type { HistoryItem } from '../../tasks/types.js';
 
 export interface OpenAIAgentOptions {
@@ -174,6 +174,8 @@ export class OpenAIAgent implements Agent {
       // the body is serialised here (byte for byte what `chat.completions.create` would send), each message of a
       // growing history once per episode instead of once per round; the request follows the SDK's retry and error
       // semantics (chat-http.ts)
+      // long contents (FHIR responses) are escaped on a worker thread while this episode waits, not on the event loop
+      for (const h of history) await prepareContentJson(h);
       const res = (await postChatCompletion(this.endpoints[episode.index % this.endpoints.length], this.requestBody(history), episode.signal)) as OpenAI.Chat.ChatCompletion;
       const content = res.choices?.[0]?.message?.content ?? '';
       const usage = res.usage
