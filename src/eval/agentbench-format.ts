@@ -12,7 +12,7 @@
  * finished), so the file does not depend on concurrency.
  */
 import { contentAsciiJsonBytes, contentJsonBytes } from '../agent/history-json.js';
-import { PyFloat, pyFloatRepr, pyJsonDumps } from '../tasks/pysem.js';
+import { PyFloat, pyJsonDumps } from '../tasks/pysem.js';
 import type { HistoryItem, TaskOutput } from '../tasks/types.js';
 import type { AgentBenchOverall } from './score.js';
 
@@ -53,33 +53,9 @@ export function errorLine(record: Record<string, unknown>): string {
   return pyJsonDumps(record);
 }
 
-const floatText = (v: number): string =>
-  Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : pyFloatRepr(v);
-
-/**
- * Python `json.dumps(value, indent=4, ensure_ascii=False)` of a JSON value nested `level` deep: strings as
- * `JSON.stringify` writes them (the same escapes), integral numbers as ints, `PyFloat` and other numbers as floats.
- */
+/** Python `json.dumps(value, indent=4, ensure_ascii=False)` of a JSON value nested `level` deep. */
 export function pyDumpsIndented(value: unknown, level: number): string {
-  if (value === null || value === undefined) return 'null';
-  if (value === true) return 'true';
-  if (value === false) return 'false';
-  if (typeof value === 'bigint') return value.toString();
-  if (value instanceof PyFloat) return floatText(value.value);
-  if (typeof value === 'number') return Number.isInteger(value) ? String(value === 0 ? 0 : value) : floatText(value);
-  if (typeof value === 'string') return JSON.stringify(value);
-  const inner = '\n' + ' '.repeat(4 * (level + 1));
-  const outer = '\n' + ' '.repeat(4 * level);
-  if (Array.isArray(value)) {
-    if (value.length === 0) return '[]';
-    return '[' + inner + value.map((v) => pyDumpsIndented(v, level + 1)).join(',' + inner) + outer + ']';
-  }
-  if (typeof value === 'object') {
-    const keys = Object.keys(value as object);
-    if (keys.length === 0) return '{}';
-    return '{' + inner + keys.map((k) => `${JSON.stringify(k)}: ${pyDumpsIndented((value as Record<string, unknown>)[k], level + 1)}`).join(',' + inner) + outer + '}';
-  }
-  throw new TypeError(`pyDumpsIndented: unsupported value of type ${typeof value}`);
+  return pyJsonDumps(value, { indent: 4, ensureAscii: false }, level);
 }
 
 /** Keys of `validation` that are ints in AgentBench's file; every other value is a float. */
@@ -113,7 +89,7 @@ function* outputChunks(o: TaskOutput): Generator<Chunk> {
 export function* overallChunks(overall: AgentBenchOverall): Generator<Chunk> {
   const validation: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(overall.validation)) validation[k] = INT_VALIDATION_KEYS.has(k) ? v : new PyFloat(v);
-  yield `{\n    "total": ${pyDumpsIndented(overall.total, 1)},\n    "validation": ${pyDumpsIndented(validation, 1)},\n    "custom": {\n        "success rate": ${floatText(overall.custom['success rate'])},\n        "raw_results": `;
+  yield `{\n    "total": ${pyDumpsIndented(overall.total, 1)},\n    "validation": ${pyDumpsIndented(validation, 1)},\n    "custom": {\n        "success rate": ${pyJsonDumps(new PyFloat(overall.custom['success rate']))},\n        "raw_results": `;
   const raw = overall.custom.raw_results;
   if (raw.length === 0) yield '[]';
   else {

@@ -360,27 +360,37 @@ function dumpsString(s: string): string {
   return out + '"';
 }
 
+export interface PyJsonDumpsOptions {
+  /** `indent=`: newlines and this many spaces per level, `,` between items (default: one line, `, ` and `: `). */
+  indent?: number;
+  /** `ensure_ascii=` (default true): false writes non-ASCII as it is, escaping as `JSON.stringify` does. */
+  ensureAscii?: boolean;
+}
+
 /**
- * Python `json.dumps(value)` with default arguments. Plain integral numbers print as ints, other numbers and `PyFloat`
- * as float `repr` (`NaN`, `Infinity`, `-Infinity` for the specials).
+ * Python `json.dumps(value, indent=…, ensure_ascii=…)` (defaults: Python's), `value` nested `level` deep. Plain
+ * integral numbers print as ints, other numbers and `PyFloat` as float `repr` (`NaN`, `Infinity`, `-Infinity` for the
+ * specials).
  */
-export function pyJsonDumps(value: unknown): string {
+export function pyJsonDumps(value: unknown, opts: PyJsonDumpsOptions = {}, level = 0): string {
   const floatText = (v: number) =>
     Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : pyFloatRepr(v);
+  const str = opts.ensureAscii === false ? (x: string) => JSON.stringify(x) : dumpsString;
   if (value === null || value === undefined) return 'null';
   if (value === true) return 'true';
   if (value === false) return 'false';
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof PyFloat) return floatText(value.value);
   if (typeof value === 'number') return Number.isInteger(value) ? String(value === 0 ? 0 : value) : floatText(value);
-  if (typeof value === 'string') return dumpsString(value);
-  if (Array.isArray(value)) return `[${value.map(pyJsonDumps).join(', ')}]`;
-  if (typeof value === 'object') {
-    return `{${Object.keys(value as object)
-      .map((k) => `${dumpsString(k)}: ${pyJsonDumps((value as PyDict)[k])}`)
-      .join(', ')}}`;
-  }
-  throw new TypeError(`pyJsonDumps: unsupported value of type ${typeof value}`);
+  if (typeof value === 'string') return str(value);
+  if (typeof value !== 'object') throw new TypeError(`pyJsonDumps: unsupported value of type ${typeof value}`);
+  const items = Array.isArray(value)
+    ? value.map((v) => pyJsonDumps(v, opts, level + 1))
+    : Object.keys(value).map((k) => `${str(k)}: ${pyJsonDumps((value as PyDict)[k], opts, level + 1)}`);
+  const [open, close] = Array.isArray(value) ? ['[', ']'] : ['{', '}'];
+  if (opts.indent === undefined || items.length === 0) return open + items.join(', ') + close;
+  const inner = '\n' + ' '.repeat(opts.indent * (level + 1));
+  return open + inner + items.join(',' + inner) + '\n' + ' '.repeat(opts.indent * level) + close;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
