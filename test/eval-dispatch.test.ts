@@ -75,7 +75,7 @@ test('the families\' declared expert turns hold on medagentbench-v2, and the sch
   // 621 rounds over 64 workers: no schedule of whole episodes ends before round 10
   assert.equal(Math.ceil(total / 64), 10);
   assert.equal(simulateSchedule(items, 64, of), 10);
-  // round-robin alone (equal expectations, nothing learnt) leaves a tail to round 11
+  // equal first estimates (only the learnt means to go by) leave a tail to round 11
   assert.equal(simulateSchedule(items, 64, of, () => 2), 11);
   assert.equal(simulateSchedule(items, 1, of), total);
 });
@@ -106,7 +106,7 @@ test('dispatch order leaves the derived run files as at concurrency 1, and a res
   const histories = new Map(runLines.map((l) => [JSON.parse(l).index, JSON.stringify(JSON.parse(l).output.history)]));
   assert.equal(overall.custom.raw_results.length, 90);
   for (const o of overall.custom.raw_results) assert.equal(JSON.stringify(o.history), histories.get(o.index));
-  // interrupted after a few episodes (dispatched round-robin), then resumed at another concurrency
+  // interrupted after a few episodes (started by the scheduler), then resumed at another concurrency
   const ctl = new AbortController();
   let n = 0;
   const out = mkdtempSync(join(tmpdir(), 'ehrgym-dispatch-'));
