@@ -51,27 +51,13 @@ function keyText(k: string): string {
 
 /**
  * Pretty text of `v` at `level`, or undefined for values an object omits (undefined, functions, symbols; an array
- * prints them as `null`). One type dispatch per value; `toJSON` is honoured like JSON.stringify does.
+ * prints them as `null`). Scalars as `scalar` writes them; `toJSON` is honoured like JSON.stringify does.
  */
 function prettyValue(v: unknown, level: number): string | undefined {
-  switch (typeof v) {
-    case 'string':
-      return JSON.stringify(v);
-    case 'number':
-      return Number.isFinite(v) ? String(v) : 'null';
-    case 'boolean':
-      return v ? 'true' : 'false';
-    case 'bigint':
-      return String(v);
-    case 'object':
-      if (v === null) return 'null';
-      if (v instanceof FhirDecimal) return v.text;
-      if (Array.isArray(v)) return prettyArray(v, level);
-      if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return prettyValue((v as { toJSON(): unknown }).toJSON(), level);
-      return prettyObject(v as Record<string, unknown>, level);
-    default:
-      return undefined;
-  }
+  if (typeof v !== 'object' || v === null || v instanceof FhirDecimal) return scalar(v);
+  if (Array.isArray(v)) return prettyArray(v, level);
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return prettyValue((v as { toJSON(): unknown }).toJSON(), level);
+  return prettyObject(v as Record<string, unknown>, level);
 }
 
 function prettyArray(v: unknown[], level: number): string {
