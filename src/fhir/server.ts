@@ -52,6 +52,22 @@ export interface FhirAppOptions {
   responseCacheBytes?: number;
 }
 
+/** One page of a searchset: where it is served, which matches it holds (`handles[offset, offset + count)`), its links. */
+interface SearchPage {
+  base: string;
+  id: string;
+  type: string;
+  handles: number[];
+  offset: number;
+  count: number;
+  total: number;
+  self: string;
+  next?: string;
+  prev?: string;
+  session: string;
+  totalMode?: ParsedQuery['totalMode'];
+}
+
 interface PagedSearch {
   resourceType: string;
   pairs: Array<[string, string]>;
@@ -403,12 +419,13 @@ export function createFhirHandler(store: FhirStore, opts: FhirAppOptions = {}): 
     const paging: PagedSearch = { resourceType: type, pairs, session };
     if (hasNext) remember(bundleId, paging);
     const next = hasNext ? nextUrl(base, bundleId, count, count, pairs) : undefined;
+    const page: SearchPage = { base, id: bundleId, type, handles: result.handles, offset: 0, count, total: result.total, self: selfUrl, next, session, totalMode: q.totalMode };
     if (prettyPrint) {
-      const body = bundleText(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, next, undefined, session, q.totalMode);
+      const body = bundleText(page);
       if (cacheKey !== undefined) cacheResponse(cacheKey, { body, ...(hasNext ? { paging: [bundleId, paging] as [string, PagedSearch] } : {}) });
       return respond(200, body);
     }
-    return out(200, bundle(base, bundleId, type, result.handles, 0, count, result.total, selfUrl, next, undefined, session, q.totalMode));
+    return out(200, bundle(page));
   }
 
   /** HAPI's paging link: `_format` echoed (first value, spaces back to `+`), `_pretty=true` when pretty-printing. */
@@ -418,20 +435,7 @@ export function createFhirHandler(store: FhirStore, opts: FhirAppOptions = {}): 
     return `${base}?_getpages=${hapiEscapeParam(id)}&_getpagesoffset=${offset}&_count=${count}${fmt ? `&_format=${hapiEscapeParam(fmt[1].replace(/ /g, '+'))}` : ''}${prettyPrint ? '&_pretty=true' : ''}&_bundletype=searchset`;
   }
 
-  function bundle(
-    base: string,
-    id: string,
-    type: string,
-    handles: number[],
-    offset: number,
-    count: number,
-    total: number,
-    self: string,
-    next: string | undefined,
-    prev: string | undefined,
-    session: string,
-    totalMode?: ParsedQuery['totalMode'],
-  ): Record<string, unknown> {
+  function bundle({ base, id, type, handles, offset, count, total, self, next, prev, session, totalMode }: SearchPage): Record<string, unknown> {
     const b: Record<string, unknown> = { resourceType: 'Bundle', id, meta: { lastUpdated: store.clock }, type: 'searchset' };
     if (totalMode === 'accurate' || (!next && totalMode !== 'none')) b.total = total;
     const link = [{ relation: 'self', url: self }];
@@ -455,22 +459,10 @@ export function createFhirHandler(store: FhirStore, opts: FhirAppOptions = {}): 
   }
 
   /** Same bytes as `pretty(bundle(...))` in UTF-8, assembled from cached entry bytes. */
-  function bundleText(
-    base: string,
-    id: string,
-    type: string,
-    handles: number[],
-    offset: number,
-    count: number,
-    total: number,
-    self: string,
-    next: string | undefined,
-    prev: string | undefined,
-    session: string,
-    totalMode?: ParsedQuery['totalMode'],
-  ): string | Uint8Array {
+  function bundleText(page: SearchPage): string | Uint8Array {
+    const { base, type, handles, offset, count, session } = page;
     // The bundle without entries (count 0), pretty-printed; the entries are spliced in from cached bytes.
-    const head = pretty(bundle(base, id, type, handles, offset, 0, total, self, next, prev, session, totalMode));
+    const head = pretty(bundle({ ...page, count: 0 }));
     const end = Math.min(handles.length, offset + count);
     if (end <= offset) return head;
     const n = end - offset;
@@ -509,8 +501,8 @@ export function createFhirHandler(store: FhirStore, opts: FhirAppOptions = {}): 
     const hasNext = count > 0 && result.total > offset + count;
     const next = hasNext ? nextUrl(base, id, offset + count, count, p.pairs) : undefined;
     const prev = offset > 0 ? nextUrl(base, id, Math.max(0, offset - count), count, p.pairs) : undefined;
-    if (prettyPrint) return respond(200, bundleText(base, id, p.resourceType, result.handles, offset, count, result.total, self, next, prev, session, q.totalMode));
-    return out(200, bundle(base, id, p.resourceType, result.handles, offset, count, result.total, self, next, prev, session, q.totalMode));
+    const page: SearchPage = { base, id, type: p.resourceType, handles: result.handles, offset, count, total: result.total, self, next, prev, session, totalMode: q.totalMode };
+    return prettyPrint ? respond(200, bundleText(page)) : out(200, bundle(page));
   }
 
   async function create(
