@@ -28,19 +28,12 @@ import { forkMockOpenAI, type RecordedReplies } from '../src/agent/mock-openai-p
 import type { Agent } from '../src/agent/types.js';
 import type { FhirTransport } from '../src/fhir/types.js';
 import type { HistoryItem } from '../src/tasks/types.js';
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`bench: --${name} needs a positive number`);
-  return v;
-}
+import { numberArg } from './args.js';
 
 const API_BASE = 'http://localhost:8080/fhir/';
-const latency = arg('latency', 100);
-const c1Episodes = arg('c1-episodes', 20);
-const c64Passes = Math.round(arg('c64-passes', 3));
+const latency = numberArg('latency', 100);
+const c1Episodes = numberArg('c1-episodes', 20);
+const c64Passes = Math.round(numberArg('c64-passes', 3));
 
 const timed = (t: FhirTransport, acc: { ms: number }): FhirTransport => async (req) => {
   const t0 = performance.now();

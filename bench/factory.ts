@@ -19,18 +19,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultParams, generateCorpus } from '../src/factory/generate.js';
 import { realDeps, type FactoryDeps, type LoadedWorld } from '../src/factory/deps.js';
+import { numberArg } from './args.js';
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`bench: --${name} needs a positive integer`);
-  return v;
-}
-
-const size = arg('size', 1530);
-const patients = arg('patients', 500);
-const concurrency = arg('concurrency', 8);
+const size = numberArg('size', 1530, { integer: true });
+const patients = numberArg('patients', 500, { integer: true });
+const concurrency = numberArg('concurrency', 8, { integer: true });
 const workers = process.argv.includes('--workers') ? Number(process.argv[process.argv.indexOf('--workers') + 1]) : 1;
 const base = realDeps();
 const t0 = performance.now();

@@ -16,19 +16,12 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { createFhirApp, startFhirServer, FHIR_CONTENT_TYPE } from '../src/fhir/server.js';
 import type { FhirStore } from '../src/fhir/store.js';
 import { loadWorld } from '../src/worlds/index.js';
+import { numberArg } from './args.js';
 
 interface Q {
   type: string;
   query: string;
   kind: string;
-}
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`bench: --${name} needs a positive number`);
-  return v;
 }
 
 /** The MedAgentBench agent and grader queries, over the 100 cohort patients (deterministic order). */
@@ -146,8 +139,8 @@ async function fetchBytes(port: number, path: string): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const seconds = arg('seconds', 3);
-  const concurrency = arg('concurrency', 8);
+  const seconds = numberArg('seconds', 3);
+  const concurrency = numberArg('concurrency', 8);
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   const heap0 = process.memoryUsage().heapUsed;
