@@ -2,19 +2,14 @@
  * `ehrgym grade`: re-grade any AgentBench-format runs.jsonl (ours or the official harness's) against a task set.
  */
 import type { GraderContext, TaskOutput } from '../tasks/types.js';
-import type { GradedTask, RunsLine } from './types.js';
+import type { GradedTask, RunsLine, TaskScores } from './types.js';
 import { readJsonl, JsonlError } from './jsonl.js';
 import { EvalError, gradeOutput, gradedEpisode, type Grader, type TaskSet } from './run.js';
 import { agentBenchOverall, scoreTasks, type AgentBenchOverall } from './score.js';
 
-export interface RegradeResult {
+export interface RegradeResult extends TaskScores {
   graded: GradedTask[];
   total: number;
-  correct: number;
-  successRate: number;
-  querySR: number;
-  actionSR: number;
-  perFamily: Record<string, { correct: number; total: number; sr: number }>;
   /** Task indices of the task set that the log does not hold (counted as incorrect). */
   missing: number[];
   overall: AgentBenchOverall;

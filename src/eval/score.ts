@@ -4,7 +4,7 @@
  */
 import type { TaskOutput } from '../tasks/types.js';
 import { familyKind } from '../tasks/registry.js';
-import type { GradedTask, RunManifest, RunSummary } from './types.js';
+import type { GradedTask, RunManifest, RunSummary, TaskScores } from './types.js';
 
 /** SampleStatus values in their enum order (the key order of `validation`). */
 export const SAMPLE_STATUSES = [
@@ -51,15 +51,6 @@ export function agentBenchOverall(outputs: TaskOutput[], correct: (o: TaskOutput
 
 function sr(c: number, t: number): number {
   return t > 0 ? c / t : 0;
-}
-
-export interface TaskScores {
-  correct: number;
-  successRate: number;
-  querySR: number;
-  actionSR: number;
-  /** Per family, in first-seen task order. */
-  perFamily: Record<string, { correct: number; total: number; sr: number }>;
 }
 
 /** Success rates over `tasks` (overall, query/action split, per family); `correctAt(index)` is each task's verdict. */

@@ -51,13 +51,18 @@ export interface RunManifest {
   filter?: { families?: string[]; limit?: number };
 }
 
-export interface RunSummary {
-  total: number;
+/** Success rates over a set of graded tasks (`scoreTasks`). */
+export interface TaskScores {
   correct: number;
   successRate: number;
   querySR: number;
   actionSR: number;
+  /** Per family, in first-seen task order. */
   perFamily: Record<string, { correct: number; total: number; sr: number }>;
+}
+
+export interface RunSummary extends TaskScores {
+  total: number;
   statusCounts: Record<string, number>;
   tokens: { prompt: number; completion: number };
   wallMs: number;
