@@ -100,9 +100,30 @@ export interface JsonlRead<T> {
 }
 
 export class JsonlError extends Error {
-  constructor(readonly path: string, readonly line: number, reason: string) {
+  /** `detail`: the JSON parser's own message, for callers that show it. */
+  constructor(readonly path: string, readonly line: number, reason: string, readonly detail = '') {
     super(`${path}:${line}: ${reason}`);
     this.name = 'JsonlError';
+  }
+}
+
+/**
+ * The JSON values of JSONL `text` (read from `path`) in order, with their 1-based line numbers; blank lines are
+ * skipped. Parsing is lazy: a line that is not JSON throws a JsonlError when the iteration reaches it, so a caller that
+ * checks each value reports the first bad line, whichever way it is bad.
+ */
+export function* jsonlValues<T = unknown>(text: string, path: string): Generator<{ line: number; value: T }> {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i];
+    if (raw.trim() === '') continue;
+    let value: T;
+    try {
+      value = JSON.parse(raw) as T;
+    } catch (e) {
+      throw new JsonlError(path, i + 1, 'not valid JSON', (e as Error).message);
+    }
+    yield { line: i + 1, value };
   }
 }
 

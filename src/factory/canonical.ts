@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { CanonicalRow, ChatMessage } from './types.js';
+import { JsonlError, jsonlValues } from '../eval/jsonl.js';
 
 export function sha256(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex');
@@ -81,19 +82,12 @@ export function toJsonl(lines: unknown[]): string {
 
 /** Parse a JSONL file; throws an Error naming the file and line on bad JSON. */
 export function readJsonl<T = unknown>(file: string): T[] {
-  const text = readFileSync(file, 'utf8');
-  const out: T[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.trim() === '') continue;
-    try {
-      out.push(JSON.parse(line) as T);
-    } catch (e) {
-      throw new Error(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`);
-    }
+  try {
+    return [...jsonlValues<T>(readFileSync(file, 'utf8'), file)].map((r) => r.value);
+  } catch (e) {
+    if (e instanceof JsonlError) throw new Error(`${file}:${e.line}: not valid JSON (${e.detail})`);
+    throw e;
   }
-  return out;
 }
 
 /** Validate the shape of a canonical row read from disk; returns a reason string or null. */

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { FactoryInputError } from './errors.js';
 import { contentHash, sha256 } from './canonical.js';
 import type { GradedTask, RunsLine, RunSummary } from '../eval/types.js';
+import { JsonlError, jsonlValues } from '../eval/jsonl.js';
 import type { GradeResult, TaskCase, TaskOutput } from '../tasks/types.js';
 import type { CanonicalRow, ChatMessage, DropRecord } from './types.js';
 
@@ -67,36 +68,30 @@ export function readCollectFile(file: string, loadTasks: (name: string) => TaskC
   const grades = new Map<number, GradedTask>();
   const gp = join(dir, 'grades.jsonl');
   if (existsSync(gp)) {
-    readFileSync(gp, 'utf8').split('\n').forEach((l, i) => {
-      if (!l.trim()) return;
-      try {
-        const g = JSON.parse(l) as GradedTask;
-        grades.set(g.index, g);
-      } catch {
-        throw new FactoryInputError(`--collect ${gp}:${i + 1}: not valid JSON`);
-      }
-    });
+    try {
+      for (const { value } of jsonlValues<GradedTask>(readFileSync(gp, 'utf8'), gp)) grades.set(value.index, value);
+    } catch (e) {
+      if (e instanceof JsonlError) throw new FactoryInputError(`--collect ${gp}:${e.line}: not valid JSON`);
+      throw e;
+    }
   }
   const episodes: CollectedEpisode[] = [];
-  const lines = text.split('\n');
   let count = 0;
-  lines.forEach((l, i) => {
-    if (!l.trim()) return;
-    count++;
-    let rec: RunsLine;
-    try {
-      rec = JSON.parse(l) as RunsLine;
-    } catch {
-      throw new FactoryInputError(`--collect ${file}:${i + 1}: not valid JSON`);
+  try {
+    for (const { line, value: rec } of jsonlValues<RunsLine>(text, file)) {
+      count++;
+      const index = typeof rec?.index === 'number' ? rec.index : rec?.output?.index;
+      if (typeof index !== 'number' || !rec.output || !('status' in rec.output)) {
+        throw new FactoryInputError(`--collect ${file}:${line}: not a runs.jsonl line ({index, output: {status, result, history}})`);
+      }
+      const task = tasks[index];
+      if (!task) throw new FactoryInputError(`--collect ${file}:${line}: task index ${index} is not in task set ${name}`);
+      episodes.push({ file, index, task, output: rec.output, graded: grades.get(index), world, taskSet: name });
     }
-    const index = typeof rec?.index === 'number' ? rec.index : rec?.output?.index;
-    if (typeof index !== 'number' || !rec.output || !('status' in rec.output)) {
-      throw new FactoryInputError(`--collect ${file}:${i + 1}: not a runs.jsonl line ({index, output: {status, result, history}})`);
-    }
-    const task = tasks[index];
-    if (!task) throw new FactoryInputError(`--collect ${file}:${i + 1}: task index ${index} is not in task set ${name}`);
-    episodes.push({ file, index, task, output: rec.output, graded: grades.get(index), world, taskSet: name });
-  });
+  } catch (e) {
+    if (e instanceof JsonlError) throw new FactoryInputError(`--collect ${file}:${e.line}: not valid JSON`);
+    throw e;
+  }
   return { file, sha256: sha256(text), episodes, lines: count };
 }
 

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { GradedTask, RunSummary, RunsLine } from '../eval/types.js';
+import { JsonlError, jsonlValues } from '../eval/jsonl.js';
 import type { TaskOutput } from '../tasks/types.js';
 import { promptParts } from './history.js';
 import { familyKind } from '../tasks/registry.js';
@@ -16,21 +17,16 @@ export class RunFolderError extends Error {
 }
 
 function readJsonl<T>(file: string, shown: string, check: (v: unknown) => string | undefined): T[] {
-  const text = readFileSync(file, 'utf8');
   const out: T[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.trim() === '') continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch {
-      throw new RunFolderError(`${shown} line ${i + 1}: not valid JSON`);
+  try {
+    for (const { line, value } of jsonlValues(readFileSync(file, 'utf8'), file)) {
+      const problem = check(value);
+      if (problem) throw new RunFolderError(`${shown} line ${line}: ${problem}`);
+      out.push(value as T);
     }
-    const problem = check(v);
-    if (problem) throw new RunFolderError(`${shown} line ${i + 1}: ${problem}`);
-    out.push(v as T);
+  } catch (e) {
+    if (e instanceof JsonlError) throw new RunFolderError(`${shown} line ${e.line}: not valid JSON`);
+    throw e;
   }
   return out;
 }
