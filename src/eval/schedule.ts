@@ -39,6 +39,11 @@ interface FamilyQueue<T> {
   sum: number;
 }
 
+/** A family's expected rounds: its prior, counted as PRIOR_WEIGHT episodes, averaged with the rounds observed. */
+function estimate(q: FamilyQueue<unknown>): number {
+  return (q.prior * PRIOR_WEIGHT + q.sum) / (PRIOR_WEIGHT + q.observed);
+}
+
 export class EpisodeScheduler<T extends { index: number; task: TaskCase }> {
   private readonly queues: FamilyQueue<T>[] = [];
   private readonly byFamily = new Map<string, FamilyQueue<T>>();
@@ -73,8 +78,7 @@ export class EpisodeScheduler<T extends { index: number; task: TaskCase }> {
   /** The rounds an episode of `family` is expected to take now. */
   expected(family: string): number {
     const q = this.byFamily.get(family);
-    if (!q) return DEFAULT_EXPECTED_ROUNDS;
-    return (q.prior * PRIOR_WEIGHT + q.sum) / (PRIOR_WEIGHT + q.observed);
+    return q ? estimate(q) : DEFAULT_EXPECTED_ROUNDS;
   }
 
   /** The episode to start next, or undefined when every one has started. */
@@ -91,7 +95,7 @@ export class EpisodeScheduler<T extends { index: number; task: TaskCase }> {
       const at = (this.served + k) % n;
       const q = this.queues[at];
       if (q.head >= q.items.length) continue;
-      const e = (q.prior * PRIOR_WEIGHT + q.sum) / (PRIOR_WEIGHT + q.observed);
+      const e = estimate(q);
       if (e > bestExp) {
         best = q;
         bestAt = at;
