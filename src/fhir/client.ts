@@ -29,17 +29,24 @@ export interface InProcessOptions {
   session?: string;
 }
 
+const SESSION_HEADER_LC = SESSION_HEADER.toLowerCase();
+
+/** The request's headers (names in lower case), the session's header when given, a FHIR JSON type for a body. */
+function inProcessHeaders(req: FhirHttpRequest, session: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (req.headers) for (const k of Object.keys(req.headers)) headers[k.toLowerCase()] = req.headers[k];
+  if (session !== undefined) headers[SESSION_HEADER_LC] = session;
+  if (req.body !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/fhir+json';
+  return headers;
+}
+
 /**
  * Answer requests with the app directly. Absolute URLs on any origin are accepted (e.g. the official
  * `http://localhost:8080/fhir/…`); the app sees that origin, so links in responses keep it.
  */
 export function inProcessTransport(app: Pick<Hono, 'fetch'>, opts: InProcessOptions = {}): FhirTransport {
   return async (req: FhirHttpRequest) => {
-    const headers: Record<string, string> = { ...(req.headers ?? {}) };
-    if (opts.session !== undefined) headers[SESSION_HEADER] = opts.session;
-    if (req.body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) {
-      headers['content-type'] = 'application/fhir+json';
-    }
+    const headers = inProcessHeaders(req, opts.session);
     const res = await app.fetch(new Request(req.url, { method: req.method, headers, body: req.body }));
     return toResponse(res);
   };
@@ -51,12 +58,8 @@ export function inProcessTransport(app: Pick<Hono, 'fetch'>, opts: InProcessOpti
  * request. The embedded backend of `ehrgym eval` uses it.
  */
 export function handlerTransport(handle: FhirHandler, opts: InProcessOptions = {}): FhirTransport {
-  const session = SESSION_HEADER.toLowerCase();
   return async (req: FhirHttpRequest) => {
-    const headers: Record<string, string> = {};
-    if (req.headers) for (const k of Object.keys(req.headers)) headers[k.toLowerCase()] = req.headers[k];
-    if (opts.session !== undefined) headers[session] = opts.session;
-    if (req.body !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/fhir+json';
+    const headers = inProcessHeaders(req, opts.session);
     const bytes = req.body === undefined ? undefined : Buffer.from(req.body, 'utf8');
     const r = await handle({
       method: req.method,
