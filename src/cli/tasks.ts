@@ -14,8 +14,8 @@ import type { Command } from 'commander';
 import { CliError } from './errors.js';
 import { loadWorld, evaluationMrns, type WorldName } from '../worlds/index.js';
 import { rngFor } from '../worlds/prng.js';
-import { createFhirApp } from '../fhir/server.js';
-import { inProcessTransport } from '../fhir/client.js';
+import { createFhirHandler } from '../fhir/server.js';
+import { handlerTransport } from '../fhir/client.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { FAMILIES, FAMILY_IDS, isFamilyId } from '../tasks/registry.js';
 import { loadTaskSet, TaskSetError } from '../tasks/loader.js';
@@ -126,7 +126,7 @@ export function register(program: Command): void {
         throw new CliError(`--variant: "${variant}" is not a variant of ${family.id} (known: ${family.variants.join(', ')})`);
       }
       const world = await loadWorld(worldOpts);
-      const fhir = inProcessTransport(createFhirApp(world.store));
+      const fhir = handlerTransport(createFhirHandler(world.store));
       const agent = new PolicyAgent(`expert:${variant}`, (t, history, ep) => getFamily(t.id).solve(t, history, { apiBase: ep.apiBase, variant }));
       const { output } = await runEpisode({ index, task, agent, fhir, apiBase: OFFICIAL_API_BASE });
       const grade = await gradeOutput(task, output, { apiBase: OFFICIAL_API_BASE, fhir });
@@ -174,7 +174,7 @@ export function register(program: Command): void {
       const world = await loadWorld(worldOpts);
       const evalSet = new Set(o.world === 'medagentbench' ? evaluationMrns() : []);
       const candidates = world.patientIds.filter((id) => !evalSet.has(id));
-      const access = { apiBase: OFFICIAL_API_BASE, fhir: inProcessTransport(createFhirApp(world.store)) };
+      const access = { apiBase: OFFICIAL_API_BASE, fhir: handlerTransport(createFhirHandler(world.store)) };
       const built = await buildTaskSet(access, {
         families: families as FamilyId[],
         patients: candidates,
