@@ -5,7 +5,7 @@
  * reads them back (a torn last line is cut off), skips finished episodes and refuses when the manifest changed.
  * overall.json, grades.jsonl and summary.json are derived files, rewritten atomically at the end.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writevSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { setMaxListeners } from 'node:events';
@@ -117,9 +117,7 @@ export function agentBenchTime(ms: number): { timestamp: number; str: string } {
 }
 
 function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
+  writeChunksAtomic(path, [text]);
 }
 
 /** Write `chunks` (strings, or bytes written as they are) to `path` atomically, many chunks per writev call. */
@@ -127,18 +125,15 @@ function writeChunksAtomic(path: string, chunks: Iterable<string | Buffer>): voi
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
-    let batch: Buffer[] = [];
+    const batch: Buffer[] = [];
     let bytes = 0;
     const flush = () => {
-      let off = 0;
       // writev may write less than asked: continue from where it stopped
       while (batch.length > 0) {
-        const n = writevSync(fd, batch);
-        off = n;
-        while (batch.length > 0 && off >= batch[0].length) off -= batch.shift()!.length;
-        if (batch.length > 0 && off > 0) batch[0] = batch[0].subarray(off);
+        let n = writevSync(fd, batch);
+        while (batch.length > 0 && n >= batch[0].length) n -= batch.shift()!.length;
+        if (batch.length > 0) batch[0] = batch[0].subarray(n);
       }
-      batch = [];
       bytes = 0;
     };
     for (const c of chunks) {
