@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorLine, overallText, pyDumpsIndented, pyHistoryItemParts, runsLineParts } from '../src/eval/agentbench-format.js';
 import { agentBenchOverall } from '../src/eval/score.js';
-import { asciiJsonString, contentAsciiJsonBytes, contentJsonBytes } from '../src/agent/history-json.js';
-import { PyFloat } from '../src/tasks/pysem.js';
+import { contentAsciiJsonBytes, contentJsonBytes } from '../src/agent/history-json.js';
+import { PyFloat, asciiJsonString } from '../src/tasks/pysem.js';
 import type { TaskOutput } from '../src/tasks/types.js';
 
 const dir = 'test/fixtures/agentbench-format';

@@ -5,6 +5,7 @@
  * current content, so an item edited in place is serialised afresh.
  */
 import { isAscii } from 'node:buffer';
+import { asciiJsonString } from '../tasks/pysem.js';
 import type { HistoryItem } from '../tasks/types.js';
 import { encodeJsonStringOffThread } from './json-encoder.js';
 
@@ -48,17 +49,6 @@ export function messageJsonParts(item: HistoryItem, role: string = item.role): B
 }
 
 const asciiCache = new WeakMap<HistoryItem, { content: string; bytes: Buffer }>();
-
-/**
- * A JSON string literal with every character outside printable ASCII (space to `~`) escaped, as Python's
- * `json.dumps` writes strings by default (`ensure_ascii`): `JSON.stringify` already escapes the control characters the
- * same way; DEL and non-ASCII code units become `\uXXXX` (lower-case hex; characters beyond the BMP as their
- * surrogate pair).
- */
-export function asciiJsonString(s: string): string {
-  const j = JSON.stringify(s);
-  return /[^\x20-\x7e]/.test(j) ? j.replace(/[^\x20-\x7e]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) : j;
-}
 
 /** `Buffer.from(asciiJsonString(item.content))`, cached per item: the compact bytes themselves when they are ASCII. */
 export function contentAsciiJsonBytes(item: HistoryItem): Buffer {

@@ -343,21 +343,14 @@ export function pyFloatRepr(x: number): string {
   return `${sign}${m}e${exp < 0 ? '-' : '+'}${e}`;
 }
 
-function dumpsString(s: string): string {
-  let out = '"';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x22) out += '\\"';
-    else if (c === 0x5c) out += '\\\\';
-    else if (c === 0x0a) out += '\\n';
-    else if (c === 0x0d) out += '\\r';
-    else if (c === 0x09) out += '\\t';
-    else if (c === 0x08) out += '\\b';
-    else if (c === 0x0c) out += '\\f';
-    else if (c < 0x20 || c > 0x7e) out += '\\u' + c.toString(16).padStart(4, '0');
-    else out += s[i];
-  }
-  return out + '"';
+/**
+ * A JSON string literal as Python's `json.dumps` writes it by default (`ensure_ascii`): every character outside
+ * printable ASCII (space to `~`) escaped. `JSON.stringify` already escapes the control characters the same way; DEL
+ * and non-ASCII code units then become `\uXXXX` (lower-case hex; characters beyond the BMP as their surrogate pair).
+ */
+export function asciiJsonString(s: string): string {
+  const j = JSON.stringify(s);
+  return /[^\x20-\x7e]/.test(j) ? j.replace(/[^\x20-\x7e]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) : j;
 }
 
 export interface PyJsonDumpsOptions {
@@ -375,7 +368,7 @@ export interface PyJsonDumpsOptions {
 export function pyJsonDumps(value: unknown, opts: PyJsonDumpsOptions = {}, level = 0): string {
   const floatText = (v: number) =>
     Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : pyFloatRepr(v);
-  const str = opts.ensureAscii === false ? (x: string) => JSON.stringify(x) : dumpsString;
+  const str = opts.ensureAscii === false ? (x: string) => JSON.stringify(x) : asciiJsonString;
   if (value === null || value === undefined) return 'null';
   if (value === true) return 'true';
   if (value === false) return 'false';
