@@ -11,7 +11,8 @@ export const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 export const CPT = 'http://www.ama-assn.org/go/cpt';
 export const UCUM = 'http://unitsofmeasure.org';
 
-export interface LabDef {
+/** A measured quantity: its codes, unit and the background distribution its values are drawn from. */
+export interface VitalDef {
   /** Local base-name code (MedAgentBench style), also `code.text`. */
   local: string;
   loinc: string;
@@ -21,14 +22,17 @@ export interface LabDef {
   ucum: string;
   /** Values are rounded to this many decimals (printed with at least one, e.g. `97.0`, as the server does). */
   decimals: number;
-  /** Normal range used for LOW/HIGH interpretation flags. */
-  low: number;
-  high: number;
   /** Background distribution (normal, clipped). */
   mean: number;
   sd: number;
   min: number;
   max: number;
+}
+
+export interface LabDef extends VitalDef {
+  /** Normal range used for LOW/HIGH interpretation flags. */
+  low: number;
+  high: number;
   category: 'laboratory' | 'vital-signs';
 }
 
@@ -64,18 +68,6 @@ export type TaskLabCode = (typeof TASK_LAB_CODES)[number];
 /** Point-of-care capillary glucose uses the same local code GLU with the capillary LOINC. */
 export const POC_GLU_LOINC = { code: '41653-7', display: 'Glucose [Mass/volume] in Capillary blood by Glucometer' };
 
-export interface VitalDef {
-  local: string;
-  loinc: string;
-  loincDisplay: string;
-  unit: string;
-  ucum: string;
-  decimals: number;
-  mean: number;
-  sd: number;
-  min: number;
-  max: number;
-}
 /** Flowsheet vitals: local code under http://loinc.org (as `code.text`) plus LOINC. BP is handled separately. */
 export const VITALS: Record<string, VitalDef> = {
   HEARTRATE: { local: 'HEARTRATE', loinc: '8867-4', loincDisplay: 'Heart rate', unit: '/min', ucum: '/min', decimals: 0, mean: 82, sd: 13, min: 45, max: 150 },
