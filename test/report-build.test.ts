@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { buildReport, writeReport, BEHAVIOUR_IDS } from '../src/report/index.js';
+import { buildReport, BEHAVIOUR_IDS } from '../src/report/index.js';
 import { cli, baseEpisodes, BASE_CORRECT, CLEAN_EPISODE, ftEpisodes, FT_CORRECT, ONE_OF_EACH, writeRunFolder } from './report-fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ehrgym-report-'));
@@ -12,7 +12,6 @@ process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 const oneDir = writeRunFolder(join(tmp, 'one-of-each'), 'scripted-behaviours', [...Object.values(ONE_OF_EACH).map((x) => x.episode), CLEAN_EPISODE]);
 const baseDir = writeRunFolder(join(tmp, 'base'), 'base-model', baseEpisodes());
 const ftDir = writeRunFolder(join(tmp, 'finetuned'), 'finetuned-model', ftEpisodes());
-
 
 test('a model showing each behaviour once: every behaviour counted once, in its family', () => {
   const data = buildReport([oneDir]);
@@ -27,7 +26,11 @@ test('a model showing each behaviour once: every behaviour counted once, in its 
     assert.equal(s.examples[0]!.taskId, expected.episode.id);
   }
   // each crafted episode shows exactly its own behaviour; the clean one none
-  for (const [id, { episode }] of Object.entries(ONE_OF_EACH)) assert.deepEqual(r.findings[episode.id]!.map((f) => f.behaviour), [id]);
+  for (const [id, { episode }] of Object.entries(ONE_OF_EACH))
+    assert.deepEqual(
+      r.findings[episode.id]!.map((f) => f.behaviour),
+      [id],
+    );
   assert.equal(r.findings[CLEAN_EPISODE.id], undefined);
   const s = r.scores;
   assert.equal(s.total, 14);
@@ -39,13 +42,22 @@ test('a model showing each behaviour once: every behaviour counted once, in its 
   assert.equal(s.action.correct, 1);
   assert.equal(s.avgRounds, 29 / 14); // agent turns: 1+1+2+1+2+2+2+1+2+2+2+8+1 (+2 clean)
   assert.equal(s.perFamily.map((f) => f.family).join(','), 'task1,task2,task3,task4,task5,task6,task7,task8,task9,task10');
-  assert.deepEqual(s.perFamily.find((f) => f.family === 'task7'), { family: 'task7', correct: 1, total: 4, sr: 0.25 });
+  assert.deepEqual(
+    s.perFamily.find((f) => f.family === 'task7'),
+    { family: 'task7', correct: 1, total: 4, sr: 0.25 },
+  );
 });
 
 test('base vs fine-tuned: flips, per-family deltas, exact McNemar, behaviour deltas, case studies', () => {
   const data = buildReport([baseDir, ftDir]);
-  assert.equal(data.runs[0]!.scores.correct, BASE_CORRECT.reduce((a, b) => a + b, 0));
-  assert.equal(data.runs[1]!.scores.correct, FT_CORRECT.reduce((a, b) => a + b, 0));
+  assert.equal(
+    data.runs[0]!.scores.correct,
+    BASE_CORRECT.reduce((a, b) => a + b, 0),
+  );
+  assert.equal(
+    data.runs[1]!.scores.correct,
+    FT_CORRECT.reduce((a, b) => a + b, 0),
+  );
   const c = data.comparisons[0]!;
   assert.equal(c.base, 'base');
   assert.equal(c.other, 'finetuned');
@@ -62,9 +74,17 @@ test('base vs fine-tuned: flips, per-family deltas, exact McNemar, behaviour del
   assert.deepEqual(d.fence, [6, 0, -6]);
   assert.deepEqual(d.think, [0, 1, 1]);
   for (const id of BEHAVIOUR_IDS.filter((x) => x !== 'fence' && x !== 'think')) assert.deepEqual(d[id], [0, 0, 0], id);
-  assert.deepEqual(c.caseStudies.map((x) => [x.taskId, x.change, x.divergence]), [
-    ['task1_3', 'fixed', 3], ['task1_4', 'fixed', 3], ['task2_2', 'fixed', 3], ['task2_3', 'fixed', 3], ['task7_4', 'fixed', 3], ['task7_3', 'broken', 3],
-  ]);
+  assert.deepEqual(
+    c.caseStudies.map((x) => [x.taskId, x.change, x.divergence]),
+    [
+      ['task1_3', 'fixed', 3],
+      ['task1_4', 'fixed', 3],
+      ['task2_2', 'fixed', 3],
+      ['task2_3', 'fixed', 3],
+      ['task7_4', 'fixed', 3],
+      ['task7_3', 'broken', 3],
+    ],
+  );
   const cs = c.caseStudies[0]!;
   assert.equal(cs.base.items.length, 1);
   assert.match(cs.base.items[0]!.content, /^```json\nFINISH/);
@@ -119,7 +139,10 @@ test('bad input: one line `ehrgym: …` and a non-zero exit', async () => {
 
   const orphan = writeRunFolder(join(tmp, 'orphan'), 'x', [CLEAN_EPISODE]);
   writeFileSync(join(orphan, 'runs.jsonl'), '');
-  assert.equal((await cli('report', orphan)).err, `ehrgym: ${join(orphan, 'grades.jsonl')}: task task10_1 (index 0) has no line in runs.jsonl or error.jsonl\n`);
+  assert.equal(
+    (await cli('report', orphan)).err,
+    `ehrgym: ${join(orphan, 'grades.jsonl')}: task task10_1 (index 0) has no line in runs.jsonl or error.jsonl\n`,
+  );
 
   const empty = writeRunFolder(join(tmp, 'empty'), 'x', [CLEAN_EPISODE]);
   writeFileSync(join(empty, 'grades.jsonl'), '');
@@ -130,7 +153,10 @@ test('bad input: one line `ehrgym: …` and a non-zero exit', async () => {
 
   const diff = await cli('report', baseDir, oneDir, '--out', join(tmp, 'never'));
   assert.equal(diff.code, 2);
-  assert.equal(diff.err, 'ehrgym: runs cover different task sets: base has 12 tasks, one-of-each has 14 (task1_1 only in base); compare runs over the same tasks\n');
+  assert.equal(
+    diff.err,
+    'ehrgym: runs cover different task sets: base has 12 tasks, one-of-each has 14 (task1_1 only in base); compare runs over the same tasks\n',
+  );
   assert.equal(existsSync(join(tmp, 'never')), false);
 
   const partial = writeRunFolder(join(tmp, 'interrupted'), 'x', [CLEAN_EPISODE]);
@@ -174,7 +200,10 @@ test('leaderboard: a full 300-task v2 run is ranked in the paper and third-party
   const out = join(tmp, 'lb');
   assert.equal((await cli('report', full, '--out', out)).code, 0);
   const md = readFileSync(join(out, 'report.md'), 'utf8');
-  assert.match(md, /\| 4 \| Gemini-1\.5 Pro \| 62\.00% \| 52\.67% \| 71\.33% \|  \|\n\| 5 \| \*\*full-v2\*\* \(this report\) \| 57\.00% \| 57\.33% \| 56\.67% \|  \|/); // query 86/150, action 85/150
+  assert.match(
+    md,
+    /\| 4 \| Gemini-1\.5 Pro \| 62\.00% \| 52\.67% \| 71\.33% \|  \|\n\| 5 \| \*\*full-v2\*\* \(this report\) \| 57\.00% \| 57\.33% \| 56\.67% \|  \|/,
+  ); // query 86/150, action 85/150
   assert.match(md, /\| 6 \| GPT-4o-mini \| 56\.33% \|/);
   assert.match(md, /\| 4 \| \*\*full-v2\*\* \(this report\) \| 57\.00% \|/); // third-party table: 59.3, 58.0, 57.89, then this run
   assert.doesNotMatch(md, /Not placed in a table/);
@@ -188,11 +217,17 @@ test('leaderboard: a full 300-task v2 run is ranked in the paper and third-party
 test('three runs: each later run is compared with the first; same folder names get distinct labels', () => {
   const again = writeRunFolder(join(tmp, 'second', 'base'), 'base-model', baseEpisodes());
   const data = buildReport([baseDir, ftDir, again]);
-  assert.deepEqual(data.runs.map((r) => r.label), [`${tmp.split('/').pop()}/base`, 'finetuned', 'second/base']);
+  assert.deepEqual(
+    data.runs.map((r) => r.label),
+    [`${tmp.split('/').pop()}/base`, 'finetuned', 'second/base'],
+  );
   assert.equal(data.comparisons.length, 2);
-  assert.deepEqual(data.comparisons.map((c) => [c.other, c.mcnemar.fixed, c.mcnemar.broken, c.mcnemar.pValue]), [
-    ['finetuned', 5, 1, 14 / 64],
-    ['second/base', 0, 0, 1],
-  ]);
+  assert.deepEqual(
+    data.comparisons.map((c) => [c.other, c.mcnemar.fixed, c.mcnemar.broken, c.mcnemar.pValue]),
+    [
+      ['finetuned', 5, 1, 14 / 64],
+      ['second/base', 0, 0, 1],
+    ],
+  );
   assert.deepEqual(data.comparisons[1]!.caseStudies, []);
 });

@@ -272,10 +272,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const runId = sha256Hex(
     canonical({ taskSet: manifest.taskSet, apiBase: manifest.apiBase, postMode: manifest.postMode, maxRounds: manifest.maxRounds }),
   ).slice(0, 12);
-  const paths = Object.fromEntries(Object.entries(RUN_FILES).map(([k, f]) => [k, join(dir, f)])) as Record<
-    keyof typeof RUN_FILES,
-    string
-  >;
+  const paths = Object.fromEntries(Object.entries(RUN_FILES).map(([k, f]) => [k, join(dir, f)])) as Record<keyof typeof RUN_FILES, string>;
 
   mkdirSync(dir, { recursive: true });
   // ---- the run folder: fresh, or resumed under the same manifest
@@ -325,7 +322,6 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const epStats = new Map<number, EpisodeStatsLine>();
   for (const r of stats.records) epStats.set(r.value.index, r.value);
 
-  const selectedSet = new Set(selected.map((s) => s.index));
   const todo = new EpisodeScheduler(
     selected.filter((s) => !outputs.has(s.index)),
     concurrency,
@@ -425,7 +421,10 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
       outputs.set(index, res.output);
       if (opts.gradeAsYouGo !== false) {
         const output = res.output;
-        pendingGrades.set(index, background.add(() => gradeOutput(opts.grade, task, output, gradeCtx)));
+        pendingGrades.set(
+          index,
+          background.add(() => gradeOutput(opts.grade, task, output, gradeCtx)),
+        );
       }
       epStats.set(index, st);
       ran++;
@@ -491,10 +490,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const verdict = new Map(graded.map((g) => [g.index, g.correct]));
   const ranOk = graded.filter((g) => outputs.has(g.index));
   const overall = agentBenchOverall(finished, (o) => verdict.get(o.index as number) === true);
-  writeChunksAtomic(
-    paths.overall,
-    overallChunks(overall),
-  );
+  writeChunksAtomic(paths.overall, overallChunks(overall));
   writeAtomic(paths.grades, graded.map((g) => JSON.stringify(g)).join('\n') + (graded.length ? '\n' : ''));
   const summary = summarize(
     ranOk,

@@ -71,7 +71,6 @@ export interface PyJsonLoadsOptions {
   preserveFloats?: boolean;
 }
 
-
 /**
  * Nesting depth at which CPython's scanner raises RecursionError (recursion limit 1000 minus the grader's own call
  * depth; approximate by nature).
@@ -366,8 +365,7 @@ export interface PyJsonDumpsOptions {
  * specials).
  */
 export function pyJsonDumps(value: unknown, opts: PyJsonDumpsOptions = {}, level = 0): string {
-  const floatText = (v: number) =>
-    Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : pyFloatRepr(v);
+  const floatText = (v: number) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : pyFloatRepr(v));
   const str = opts.ensureAscii === false ? (x: string) => JSON.stringify(x) : asciiJsonString;
   if (value === null || value === undefined) return 'null';
   if (value === true) return 'true';
@@ -406,7 +404,7 @@ export function pyEquals(a: unknown, b: unknown): boolean {
   const nb = pyNumber(b);
   if (na !== undefined || nb !== undefined) {
     if (na === undefined || nb === undefined) return false;
-    // eslint-disable-next-line eqeqeq
+    // biome-ignore lint/suspicious/noDoubleEquals: number/bigint mixes compare by value
     return na == nb; // exact for number/bigint mixes; NaN never equal
   }
   if (a === null || a === undefined || b === null || b === undefined) return (a ?? null) === (b ?? null);
@@ -432,8 +430,7 @@ export function pyEquals(a: unknown, b: unknown): boolean {
   return false;
 }
 
-const isNaNValue = (x: unknown) =>
-  (typeof x === 'number' && Number.isNaN(x)) || (x instanceof PyFloat && Number.isNaN(x.value));
+const isNaNValue = (x: unknown) => (typeof x === 'number' && Number.isNaN(x)) || (x instanceof PyFloat && Number.isNaN(x.value));
 
 /**
  * Element comparison inside lists and dicts: CPython checks identity first, and `json.loads` returns one shared
@@ -507,8 +504,8 @@ export function pyIter(x: unknown): unknown[] {
 
 // Python str.isspace() characters
 const PY_SPACE = new Set([
-  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004,
-  0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008,
+  0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
 ]);
 
 /** Python `s.strip()` (no arguments). Raises AttributeError for a non-str. */
