@@ -35,14 +35,16 @@ const latency = numberArg('latency', 100);
 const c1Episodes = numberArg('c1-episodes', 20);
 const c64Passes = Math.round(numberArg('c64-passes', 3));
 
-const timed = (t: FhirTransport, acc: { ms: number }): FhirTransport => async (req) => {
-  const t0 = performance.now();
-  try {
-    return await t(req);
-  } finally {
-    acc.ms += performance.now() - t0;
-  }
-};
+const timed =
+  (t: FhirTransport, acc: { ms: number }): FhirTransport =>
+  async (req) => {
+    const t0 = performance.now();
+    try {
+      return await t(req);
+    } finally {
+      acc.ms += performance.now() - t0;
+    }
+  };
 
 function instrument(backend: FhirBackend, episodeFhir: { ms: number }, gradeFhir: { ms: number }): FhirBackend {
   return {
@@ -97,7 +99,16 @@ async function main(): Promise<void> {
       }
     };
     const t = performance.now();
-    const r = await runEval({ out: tmp(), taskSet, agent, backend: instrument(backend, episodeFhir, gradeFhir), grade, concurrency: 1, progress: false, gradeAsYouGo: false });
+    const r = await runEval({
+      out: tmp(),
+      taskSet,
+      agent,
+      backend: instrument(backend, episodeFhir, gradeFhir),
+      grade,
+      concurrency: 1,
+      progress: false,
+      gradeAsYouGo: false,
+    });
     const wall = performance.now() - t;
     return { wall, r, episodeFhir: episodeFhir.ms, gradeFhir: gradeFhir.ms, agent: agentMs.ms, grade: gradeMs.ms };
   };
@@ -107,8 +118,12 @@ async function main(): Promise<void> {
   const overhead = m.wall - m.episodeFhir - m.agent - m.grade;
   const tm = m.r.timing;
   console.log(`\n1. harness overhead (oracle, ${n} episodes, concurrency 1): ${m.r.summary!.correct}/${n} correct`);
-  console.log(`   wall ${m.wall.toFixed(0)} ms = FHIR (episodes) ${m.episodeFhir.toFixed(0)} + expert policy ${m.agent.toFixed(0)} + grader ${m.grade.toFixed(0)} (of which FHIR ${m.gradeFhir.toFixed(0)}) + harness ${overhead.toFixed(0)} ms`);
-  console.log(`   phases: setup+episodes ${tm.episodesMs.toFixed(0)} ms, grading ${tm.gradingMs.toFixed(0)} ms, run files (overall/grades/summary) ${tm.filesMs.toFixed(0)} ms`);
+  console.log(
+    `   wall ${m.wall.toFixed(0)} ms = FHIR (episodes) ${m.episodeFhir.toFixed(0)} + expert policy ${m.agent.toFixed(0)} + grader ${m.grade.toFixed(0)} (of which FHIR ${m.gradeFhir.toFixed(0)}) + harness ${overhead.toFixed(0)} ms`,
+  );
+  console.log(
+    `   phases: setup+episodes ${tm.episodesMs.toFixed(0)} ms, grading ${tm.gradingMs.toFixed(0)} ms, run files (overall/grades/summary) ${tm.filesMs.toFixed(0)} ms`,
+  );
   console.log(`   harness overhead: ${((overhead / n) * 1000).toFixed(0)} µs/episode (goal ≤ 1000 µs)  ${overhead / n <= 1 ? 'OK' : 'MISSED'}`);
 
   // ---- 2. wall time against the mock model (a separate process, like a real model server). The model's replies are
@@ -163,7 +178,9 @@ async function main(): Promise<void> {
   // verdict is on the median of the passes, every one of which is printed above
   const sorted = [...ratios64].sort((a, b) => a - b);
   const ratio64 = sorted[(sorted.length - 1) >> 1];
-  console.log(`   concurrency 64 ratio ${ratio64.toFixed(3)} (median of ${sorted.length} passes: ${ratios64.map((r) => r.toFixed(3)).join(', ')}; goal ≤ 1.2)  ${ratio64 <= 1.2 ? 'OK' : 'MISSED'}`);
+  console.log(
+    `   concurrency 64 ratio ${ratio64.toFixed(3)} (median of ${sorted.length} passes: ${ratios64.map((r) => r.toFixed(3)).join(', ')}; goal ≤ 1.2)  ${ratio64 <= 1.2 ? 'OK' : 'MISSED'}`,
+  );
 }
 
 main().catch((err) => {

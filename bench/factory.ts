@@ -29,7 +29,10 @@ const base = realDeps();
 const t0 = performance.now();
 const world = await base.loadWorld('synthetic', 1, patients);
 const worldMs = performance.now() - t0;
-const deps: FactoryDeps = { ...base, loadWorld: async (name, seed, n): Promise<LoadedWorld> => (name === 'synthetic' && seed === 1 && n === patients ? world : base.loadWorld(name, seed, n)) };
+const deps: FactoryDeps = {
+  ...base,
+  loadWorld: async (name, seed, n): Promise<LoadedWorld> => (name === 'synthetic' && seed === 1 && n === patients ? world : base.loadWorld(name, seed, n)),
+};
 const root = mkdtempSync(join(tmpdir(), 'ehrgym-bench-factory-'));
 
 async function run(label: string, c: number, w: number): Promise<{ ms: number; cpuMs: number; rows: number; bytes: string; timings: Record<string, number> }> {
@@ -39,25 +42,42 @@ async function run(label: string, c: number, w: number): Promise<{ ms: number; c
   const r = await generateCorpus({ params: defaultParams({ size, patients, out }), deps, concurrency: c, workers: w });
   const ms = performance.now() - t;
   const used = process.cpuUsage(cpu);
-  return { ms, cpuMs: (used.user + used.system) / 1000, rows: r.manifest.counts.total, bytes: readFileSync(join(out, 'train.jsonl'), 'utf8'), timings: r.timings };
+  return {
+    ms,
+    cpuMs: (used.user + used.system) / 1000,
+    rows: r.manifest.counts.total,
+    bytes: readFileSync(join(out, 'train.jsonl'), 'utf8'),
+    timings: r.timings,
+  };
 }
 
 try {
-  console.log(`world: synthetic seed 1, ${patients} patients, ${world.store.count('Observation').toLocaleString('en-US')} observations, built in ${(worldMs / 1000).toFixed(2)} s (once, shared by the three runs)`);
+  console.log(
+    `world: synthetic seed 1, ${patients} patients, ${world.store.count('Observation').toLocaleString('en-US')} observations, built in ${(worldMs / 1000).toFixed(2)} s (once, shared by the three runs)`,
+  );
   const seq = await run('sequential', 1, 0);
   const conc = await run('concurrent', concurrency, 0);
   const thr = await run('worker', concurrency, workers);
   if (seq.bytes !== conc.bytes || seq.bytes !== thr.bytes) throw new Error('bench: the runs produced different corpora');
   const eps = (r: { ms: number; rows: number }) => r.rows / (r.ms / 1000);
   const line = (label: string, r: typeof seq) =>
-    `${label.padEnd(44)} ${String(r.rows).padStart(5)} rows  ${(r.ms / 1000).toFixed(2).padStart(6)} s  ${eps(r).toFixed(1).padStart(6)} verified examples/s  (process CPU ${(r.cpuMs / 1000).toFixed(2)} s)   [${Object.entries(r.timings).filter(([, v]) => v >= 50).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)}s`).join(', ')}]`;
+    `${label.padEnd(44)} ${String(r.rows).padStart(5)} rows  ${(r.ms / 1000).toFixed(2).padStart(6)} s  ${eps(r).toFixed(1).padStart(6)} verified examples/s  (process CPU ${(r.cpuMs / 1000).toFixed(2)} s)   [${Object.entries(
+      r.timings,
+    )
+      .filter(([, v]) => v >= 50)
+      .map(([k, v]) => `${k} ${(v / 1000).toFixed(2)}s`)
+      .join(', ')}]`;
   console.log(line('baseline: 1 episode at a time, main thread', seq));
   console.log(line(`concurrent: ${concurrency} in flight, main thread`, conc));
   console.log(line(`concurrent: ${concurrency} in flight, ${workers} worker thread${workers === 1 ? '' : 's'}`, thr));
-  console.log(`ratio vs baseline: concurrent ${(eps(conc) / eps(seq)).toFixed(2)}x, with worker threads ${(eps(thr) / eps(seq)).toFixed(2)}x (all three corpora byte-identical)`);
+  console.log(
+    `ratio vs baseline: concurrent ${(eps(conc) / eps(seq)).toFixed(2)}x, with worker threads ${(eps(thr) / eps(seq)).toFixed(2)}x (all three corpora byte-identical)`,
+  );
   const best = conc.ms <= thr.ms ? conc : thr;
   const total = (best.ms + worldMs) / 1000;
-  console.log(`goal ≤ 3 s for ${size} examples: best pipeline (synthesize → solve over HTTP → grade → dedup → filter → write) ${(best.ms / 1000).toFixed(2)} s (${best.ms / 1000 <= 3 ? 'met' : 'NOT met'}); the world build before it (not a pipeline stage) ${(worldMs / 1000).toFixed(2)} s; both ${total.toFixed(2)} s`);
+  console.log(
+    `goal ≤ 3 s for ${size} examples: best pipeline (synthesize → solve over HTTP → grade → dedup → filter → write) ${(best.ms / 1000).toFixed(2)} s (${best.ms / 1000 <= 3 ? 'met' : 'NOT met'}); the world build before it (not a pipeline stage) ${(worldMs / 1000).toFixed(2)} s; both ${total.toFixed(2)} s`,
+  );
 } finally {
   rmSync(root, { recursive: true, force: true });
 }

@@ -95,7 +95,12 @@ async function workerMain(): Promise<void> {
   });
 }
 
-async function load(port: number, paths: string[], seconds: number, concurrency: number): Promise<{ rps: number; p50: number; p99: number; n: number; bytes: number }> {
+async function load(
+  port: number,
+  paths: string[],
+  seconds: number,
+  concurrency: number,
+): Promise<{ rps: number; p50: number; p99: number; n: number; bytes: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const lat: number[] = [];
   let bytes = 0;
@@ -130,11 +135,13 @@ async function load(port: number, paths: string[], seconds: number, concurrency:
 
 async function fetchBytes(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path, headers: { host: 'localhost:8080' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve(Buffer.concat(chunks).toString()));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path, headers: { host: 'localhost:8080' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+      })
+      .on('error', reject);
   });
 }
 
@@ -208,7 +215,9 @@ async function main(): Promise<void> {
   }
 
   gc?.();
-  console.log(`  heap used after these requests: ${fmt(process.memoryUsage().heapUsed / 2 ** 20, 0)} MiB (entry texts are bounded by renderCacheChars; Buffers count as external: ${fmt(process.memoryUsage().external / 2 ** 20, 0)} MiB)`);
+  console.log(
+    `  heap used after these requests: ${fmt(process.memoryUsage().heapUsed / 2 ** 20, 0)} MiB (entry texts are bounded by renderCacheChars; Buffers count as external: ${fmt(process.memoryUsage().external / 2 ** 20, 0)} MiB)`,
+  );
 
   // HTTP: servers in a worker thread, load from here.
   // The worker runs this same file through tsx's loader API (loader hooks are per thread).
@@ -251,16 +260,31 @@ async function main(): Promise<void> {
   const ours = merge(parts.map((p) => p.ours));
   const bare = merge(parts.map((p) => p.bare));
   const noCache = merge(parts.map((p) => p.noCache));
-  console.log(`\nHTTP over loopback, ${concurrency} keep-alive connections, ${seconds} s per server in ${slices} alternating slices, same ${paths.length}-query mix:`);
-  console.log(`  ehrgym server (default)  : ${fmt(ours.rps, 0).padStart(6)} req/s   p50 ${fmt(ours.p50, 2)} ms   p99 ${fmt(ours.p99, 2)} ms   (${fmt(ours.bytes / ours.n / 1024)} KiB/response)`);
-  console.log(`  ehrgym, no response cache: ${fmt(noCache.rps, 0).padStart(6)} req/s   p50 ${fmt(noCache.p50, 2)} ms   p99 ${fmt(noCache.p99, 2)} ms   (every request searched and assembled)`);
-  console.log(`  bare node:http           : ${fmt(bare.rps, 0).padStart(6)} req/s   p50 ${fmt(bare.p50, 2)} ms   p99 ${fmt(bare.p99, 2)} ms   (same bytes, precomputed)`);
-  console.log(`  ratio: ${fmt((100 * ours.rps) / bare.rps, 0)} % of the bare server's throughput   [goal ≥ 50 %]; without the response cache ${fmt((100 * noCache.rps) / bare.rps, 0)} %`);
+  console.log(
+    `\nHTTP over loopback, ${concurrency} keep-alive connections, ${seconds} s per server in ${slices} alternating slices, same ${paths.length}-query mix:`,
+  );
+  console.log(
+    `  ehrgym server (default)  : ${fmt(ours.rps, 0).padStart(6)} req/s   p50 ${fmt(ours.p50, 2)} ms   p99 ${fmt(ours.p99, 2)} ms   (${fmt(ours.bytes / ours.n / 1024)} KiB/response)`,
+  );
+  console.log(
+    `  ehrgym, no response cache: ${fmt(noCache.rps, 0).padStart(6)} req/s   p50 ${fmt(noCache.p50, 2)} ms   p99 ${fmt(noCache.p99, 2)} ms   (every request searched and assembled)`,
+  );
+  console.log(
+    `  bare node:http           : ${fmt(bare.rps, 0).padStart(6)} req/s   p50 ${fmt(bare.p50, 2)} ms   p99 ${fmt(bare.p99, 2)} ms   (same bytes, precomputed)`,
+  );
+  console.log(
+    `  ratio: ${fmt((100 * ours.rps) / bare.rps, 0)} % of the bare server's throughput   [goal ≥ 50 %]; without the response cache ${fmt((100 * noCache.rps) / bare.rps, 0)} %`,
+  );
   const ratios = parts.map((p) => (100 * p.ours.rps) / p.bare.rps);
   const ratiosNc = parts.map((p) => (100 * p.noCache.rps) / p.bare.rps);
   console.log(`  per slice (ours/bare): ${ratios.map((r) => fmt(r, 0) + '%').join(' ')}  median ${fmt(median(ratios), 0)} %`);
   console.log(`  per slice (no cache/bare): ${ratiosNc.map((r) => fmt(r, 0) + '%').join(' ')}  median ${fmt(median(ratiosNc), 0)} %`);
-  console.log(`  machine load average during the run: ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(
+    `  machine load average during the run: ${(await import('node:os'))
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
   worker.postMessage('close');
   await new Promise((r) => worker.once('message', r));
   await worker.terminate();

@@ -29,7 +29,9 @@ let t0 = performance.now();
 const world = await loadWorld({ world: 'medagentbench' });
 const bootMs = ms(t0);
 const heap = heapMb() - h0;
-console.log(`replica boot: ${bootMs.toFixed(0)} ms, ${world.total.toLocaleString('en-US')} resources, heap + array buffers +${heap.toFixed(0)} MB (goal ≤ 3000 ms, ≤ 1500 MB)`);
+console.log(
+  `replica boot: ${bootMs.toFixed(0)} ms, ${world.total.toLocaleString('en-US')} resources, heap + array buffers +${heap.toFixed(0)} MB (goal ≤ 3000 ms, ≤ 1500 MB)`,
+);
 
 // Lazy versus eager on the same 10 patients, same run.
 const patients = replicaPatients().slice(0, 10);

@@ -151,7 +151,10 @@ export function deriveAnchors(tasks: DerivedTask[], cohort: string[]): Record<st
         // Times spread over the window (inclusive start), strictly increasing, the last one before NOW.
         const times: number[] = [];
         const span = 24 * 60 - 20;
-        const slots = rng.shuffle(Array.from({ length: span }, (_, i) => i + 5)).slice(0, n).sort((x, y) => x - y);
+        const slots = rng
+          .shuffle(Array.from({ length: span }, (_, i) => i + 5))
+          .slice(0, n)
+          .sort((x, y) => x - y);
         for (const s of slots) times.push(WINDOW_START_MS + s * MIN);
         a.GLU = {
           points: values.map((v, i) => ({ value: v, time: fmtTime(times[i]!) })),
@@ -198,8 +201,7 @@ function main(): void {
     ) + '\n';
 
   if (check) {
-    const same =
-      readFileSync(`${OUT}/patients.ndjson`, 'utf8') === patientsText && readFileSync(`${OUT}/anchors.json`, 'utf8') === anchorsText;
+    const same = readFileSync(`${OUT}/patients.ndjson`, 'utf8') === patientsText && readFileSync(`${OUT}/anchors.json`, 'utf8') === anchorsText;
     if (!same) {
       process.stderr.write('derive-anchors: shipped files differ from a fresh derivation\n');
       process.exit(1);

@@ -17,7 +17,13 @@ function fakeFhir(log: FhirHttpRequest[] = []) {
     if (req.url.includes('bad')) return { status: 400, contentType: 'application/fhir+json;charset=utf-8', body: '{"resourceType":"OperationOutcome"}' };
     if (req.url.includes('boom')) return { status: 500, contentType: 'text/plain', body: 'x' };
     if (req.url.includes('plainjson')) return { status: 200, contentType: 'application/json', body: '{"a": 1.5, "b": [true, null, "it\'s"]}' };
-    if (req.method === 'POST') return { status: 201, contentType: 'application/fhir+json', body: '{}', headers: { location: 'http://localhost:8080/fhir/Observation/786600/_history/1' } };
+    if (req.method === 'POST')
+      return {
+        status: 201,
+        contentType: 'application/fhir+json',
+        body: '{}',
+        headers: { location: 'http://localhost:8080/fhir/Observation/786600/_history/1' },
+      };
     return { status: 200, contentType: 'application/fhir+json;charset=utf-8', body: '{\n  "resourceType": "Bundle"\n}' };
   };
 }
@@ -98,12 +104,24 @@ test('GET errors: requests exception texts', async () => {
   // other hosts are never contacted; they fail like a refused connection
   const routed = routedTransport({ apiBase: 'http://localhost:8080/fhir/', targetBase: 'http://127.0.0.1:9/fhir/', send: fhir });
   const t = await sendGet(routed, 'http://example.org/fhir/Patient&_format=json');
-  assert.match(t, /^Error in sending the GET request: HTTPConnectionPool\(host='example.org', port=80\): Max retries exceeded with url: \/fhir\/Patient&_format=json/);
+  assert.match(
+    t,
+    /^Error in sending the GET request: HTTPConnectionPool\(host='example.org', port=80\): Max retries exceeded with url: \/fhir\/Patient&_format=json/,
+  );
 });
 
 test('POST official: not sent; invalid JSON; NaN accepted like Python', async () => {
   const log: FhirHttpRequest[] = [];
-  const r = await run(['POST http://localhost:8080/fhir/Observation\n{"a": NaN}', 'POST http://localhost:8080/fhir/Observation\n{a: 1}', '```\nPOST http://localhost:8080/fhir/Observation\n{"b": 2}\n```', 'FINISH([])'], {}, log);
+  const r = await run(
+    [
+      'POST http://localhost:8080/fhir/Observation\n{"a": NaN}',
+      'POST http://localhost:8080/fhir/Observation\n{a: 1}',
+      '```\nPOST http://localhost:8080/fhir/Observation\n{"b": 2}\n```',
+      'FINISH([])',
+    ],
+    {},
+    log,
+  );
   assert.equal(log.length, 0);
   const replies = r.output.history!.filter((h, i) => h.role === 'user' && i > 0).map((h) => h.content);
   assert.deepEqual(replies, [
@@ -147,7 +165,15 @@ test('statuses: invalid action, limit, context limit, agent failure', async () =
   assert.equal(ctx.output.status, 'agent context limit');
   assert.equal(ctx.output.history!.length, 3);
   assert.equal(ctx.output.result, null);
-  const failed = await runEpisode({ index: 0, task, agent: new PolicyAgent('x', () => { throw new Error('down'); }), fhir: fakeFhir(), prompt: 'P' });
+  const failed = await runEpisode({
+    index: 0,
+    task,
+    agent: new PolicyAgent('x', () => {
+      throw new Error('down');
+    }),
+    fhir: fakeFhir(),
+    prompt: 'P',
+  });
   assert.equal(failed.agentError, 'down');
 });
 

@@ -55,7 +55,13 @@ test('openai backend: request bodies are byte for byte JSON.stringify({...body, 
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       raw.push(Buffer.concat(chunks).toString('utf8'));
-      const text = JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] });
+      const text = JSON.stringify({
+        id: 'x',
+        object: 'chat.completion',
+        created: 0,
+        model: 'm',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+      });
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(text);
     });
@@ -63,7 +69,11 @@ test('openai backend: request bodies are byte for byte JSON.stringify({...body, 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
   try {
-    const cases: Array<Record<string, unknown> | undefined> = [undefined, { chat_template_kwargs: { enable_thinking: false }, top_p: 0.5 }, { messages: [{ role: 'system', content: 'x' }], seed: 1 }];
+    const cases: Array<Record<string, unknown> | undefined> = [
+      undefined,
+      { chat_template_kwargs: { enable_thinking: false }, top_p: 0.5 },
+      { messages: [{ role: 'system', content: 'x' }], seed: 1 },
+    ];
     for (const extra of cases) {
       raw.length = 0;
       const agent = new OpenAIAgent({ model: 'm', baseUrls: [url], env: {}, extra, temperature: 0.25, maxTokens: 77 });

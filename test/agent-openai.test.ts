@@ -101,7 +101,10 @@ test('request shape: roles, no system message, temperature 0, max_tokens 2048, e
   assert.equal(body.temperature, 0);
   assert.equal(body.max_tokens, 2048);
   assert.deepEqual(body.chat_template_kwargs, { enable_thinking: false });
-  assert.deepEqual(body.messages.map((m: any) => m.role), ['user', 'assistant', 'user']);
+  assert.deepEqual(
+    body.messages.map((m: any) => m.role),
+    ['user', 'assistant', 'user'],
+  );
   assert.ok(mock.stats.authorizations.has('Bearer sk-test-secret-123'));
   const a = agent();
   assert.ok(!JSON.stringify(a.config).includes('sk-test-secret-123'));

@@ -31,7 +31,15 @@ test('overall.json is json.dumps(overall, indent=4, ensure_ascii=False), byte fo
   assert.equal(overallText(o), readFileSync(join(dir, 'overall.json'), 'utf8'));
   // a run where every episode has the same status still prints floats (1.0, 0.0) and an integral average as 2.0
   const same = agentBenchOverall(
-    [0, 1].map((index) => ({ index, status: 'completed', result: '[]', history: [{ role: 'user' as const, content: 'p' }, { role: 'agent' as const, content: 'FINISH([])' }] })),
+    [0, 1].map((index) => ({
+      index,
+      status: 'completed',
+      result: '[]',
+      history: [
+        { role: 'user' as const, content: 'p' },
+        { role: 'agent' as const, content: 'FINISH([])' },
+      ],
+    })),
     () => true,
   );
   const t = overallText(same);
@@ -60,5 +68,8 @@ test('the Python forms: ASCII escaping, indentation, ints and floats', () => {
   assert.equal(contentAsciiJsonBytes(wide).toString(), '"\\u00e9"');
   assert.equal(contentAsciiJsonBytes(wide), contentAsciiJsonBytes(wide));
   assert.equal(joined(pyHistoryItemParts(wide)), '{"role": "user", "content": "\\u00e9"}');
-  assert.equal(pyDumpsIndented({ a: [1, new PyFloat(2), 0.5, {}, []], b: null }, 0), '{\n    "a": [\n        1,\n        2.0,\n        0.5,\n        {},\n        []\n    ],\n    "b": null\n}');
+  assert.equal(
+    pyDumpsIndented({ a: [1, new PyFloat(2), 0.5, {}, []], b: null }, 0),
+    '{\n    "a": [\n        1,\n        2.0,\n        0.5,\n        {},\n        []\n    ],\n    "b": null\n}',
+  );
 });

@@ -10,7 +10,6 @@ import { cli } from './helpers/cli.js';
 import { renderPrompt } from '../src/agent/prompt.js';
 import type { TaskCase } from '../src/tasks/types.js';
 
-
 const tmp = () => mkdtempSync(join(tmpdir(), 'ehrgym-cli-'));
 
 test('oracle 300/300, finish-empty 70/300, give-up 16/300 on medagentbench-v2', async () => {
@@ -57,7 +56,13 @@ test('grade: a third-party log in AgentBench format gets the official verdicts (
   const lines = results.map((r) => {
     const index = tasks.findIndex((t) => t.id === r.task_id);
     const history = [{ role: 'user', content: renderPrompt(tasks[index]) }, ...r.post_history, { role: 'agent', content: `FINISH(${r.answer})` }];
-    return JSON.stringify({ index, error: null, info: null, output: { index, status: 'completed', result: r.answer, history }, time: { timestamp: 0, str: '' } });
+    return JSON.stringify({
+      index,
+      error: null,
+      info: null,
+      output: { index, status: 'completed', result: r.answer, history },
+      time: { timestamp: 0, str: '' },
+    });
   });
   const runs = join(tmp(), 'runs.jsonl');
   writeFileSync(runs, lines.join('\n') + '\n');

@@ -17,7 +17,11 @@ import type { TaskCase } from '../src/tasks/types.js';
 
 const file = '../shared/reference/medagentbench/test_data_v2.json';
 const bytes = readFileSync(file);
-const taskSet: TaskSet = { name: 'medagentbench-v2', tasks: JSON.parse(bytes.toString('utf8')) as TaskCase[], sha256: createHash('sha256').update(bytes).digest('hex') };
+const taskSet: TaskSet = {
+  name: 'medagentbench-v2',
+  tasks: JSON.parse(bytes.toString('utf8')) as TaskCase[],
+  sha256: createHash('sha256').update(bytes).digest('hex'),
+};
 const ids = (xs: Array<{ task: TaskCase }>) => xs.map((x) => x.task.id);
 const item = (id: string, index: number) => ({ index, task: { id } as TaskCase });
 
@@ -50,7 +54,7 @@ test('scheduler: task order with one worker; longest expected family first, equa
   assert.equal(new EpisodeScheduler([item('custom_1', 0)], 2).expected('custom'), DEFAULT_EXPECTED_ROUNDS);
 });
 
-test('the families\' declared expert turns hold on medagentbench-v2, and the scheduler ends the 64-worker oracle workload at its lower bound', async () => {
+test("the families' declared expert turns hold on medagentbench-v2, and the scheduler ends the 64-worker oracle workload at its lower bound", async () => {
   const store = new FhirStore();
   loadReplica(store);
   const backend = embeddedBackend(store, { name: 'medagentbench', fingerprint: 'test-replica' }, 'http://localhost:8080/fhir/');
@@ -76,7 +80,10 @@ test('the families\' declared expert turns hold on medagentbench-v2, and the sch
   assert.equal(Math.ceil(total / 64), 10);
   assert.equal(simulateSchedule(items, 64, of), 10);
   // equal first estimates (only the learnt means to go by) leave a tail to round 11
-  assert.equal(simulateSchedule(items, 64, of, () => 2), 11);
+  assert.equal(
+    simulateSchedule(items, 64, of, () => 2),
+    11,
+  );
   assert.equal(simulateSchedule(items, 1, of), total);
 });
 
@@ -94,13 +101,21 @@ test('dispatch order leaves the derived run files as at concurrency 1, and a res
   assert.equal(grades(b.dir), grades(a.dir));
   assert.equal(readFileSync(join(b.dir, 'overall.json'), 'utf8'), readFileSync(join(a.dir, 'overall.json'), 'utf8'));
   const byIndex = (dir: string) =>
-    readFileSync(join(dir, 'runs.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).sort((x, y) => x.index - y.index).map((l) => JSON.stringify(l.output));
+    readFileSync(join(dir, 'runs.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .sort((x, y) => x.index - y.index)
+      .map((l) => JSON.stringify(l.output));
   assert.deepEqual(byIndex(b.dir), byIndex(a.dir));
   // runs lines are composed message by message: still exactly Python's json.dumps of the record (ASCII-escaped, ", "
   // and ": " separators), the prompt's U+2019 included
   const runLines = readFileSync(join(b.dir, 'runs.jsonl'), 'utf8').split('\n').filter(Boolean);
   assert.equal(runLines.length, 90);
-  assert.ok(runLines.every((l) => l.includes('\\u2019')), 'the prompt beyond ASCII is covered');
+  assert.ok(
+    runLines.every((l) => l.includes('\\u2019')),
+    'the prompt beyond ASCII is covered',
+  );
   for (const l of runLines) assert.equal(l, pyJsonDumps(JSON.parse(l)));
   const overall = JSON.parse(readFileSync(join(b.dir, 'overall.json'), 'utf8'));
   const histories = new Map(runLines.map((l) => [JSON.parse(l).index, JSON.stringify(JSON.parse(l).output.history)]));
@@ -131,11 +146,23 @@ test('a run with an abort signal adds one listener to it, whatever the concurren
   try {
     const ctl = new AbortController();
     const out = mkdtempSync(join(tmpdir(), 'ehrgym-dispatch-'));
-    const r = await runEval({ out, taskSet, agent: createAgent('oracle'), backend, grade: officialGrader, concurrency: 64, progress: false, signal: ctl.signal });
+    const r = await runEval({
+      out,
+      taskSet,
+      agent: createAgent('oracle'),
+      backend,
+      grade: officialGrader,
+      concurrency: 64,
+      progress: false,
+      signal: ctl.signal,
+    });
     assert.equal(r.summary!.correct, 300);
     await new Promise((res) => setImmediate(res));
   } finally {
     process.off('warning', onWarning);
   }
-  assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+  assert.deepEqual(
+    warnings.filter((w) => w === 'MaxListenersExceededWarning'),
+    [],
+  );
 });

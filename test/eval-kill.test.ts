@@ -53,10 +53,21 @@ test('kill -9 mid-run, then resume: nothing lost, nothing duplicated, same total
     const backend = await openBackend({ apiBase: 'http://localhost:8080/fhir/' });
     const calls0 = mock.stats.completions;
     const r = await runEval({
-      out, taskSet, agent: createAgent('openai:mock-expert', { baseUrls: [mock.url], env: {} }), backend, grade: officialGrader,
-      families: ['task2'], limit: 30, concurrency: 4, resume: true, progress: false,
+      out,
+      taskSet,
+      agent: createAgent('openai:mock-expert', { baseUrls: [mock.url], env: {} }),
+      backend,
+      grade: officialGrader,
+      families: ['task2'],
+      limit: 30,
+      concurrency: 4,
+      resume: true,
+      progress: false,
     });
-    const idx = readFileSync(runs, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).index);
+    const idx = readFileSync(runs, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).index);
     assert.equal(idx.length, 30);
     assert.equal(new Set(idx).size, 30);
     assert.equal(r.ran, 30 - before);
@@ -73,7 +84,22 @@ test('Ctrl-C (SIGINT) on `ehrgym eval`: one line, exit 130, folder resumable to 
   try {
     const out = mkdtempSync(join(tmpdir(), 'ehrgym-sigint-'));
     const runs = join(out, 'runs.jsonl');
-    const args = ['eval', '--agent', 'openai:mock-expert', '--base-url', mock.url, '--out', out, '--tasks-filter', 'task7', '--limit', '30', '--concurrency', '3', '--no-progress'];
+    const args = [
+      'eval',
+      '--agent',
+      'openai:mock-expert',
+      '--base-url',
+      mock.url,
+      '--out',
+      out,
+      '--tasks-filter',
+      'task7',
+      '--limit',
+      '30',
+      '--concurrency',
+      '3',
+      '--no-progress',
+    ];
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c) => (stderr += c));
@@ -90,7 +116,10 @@ test('Ctrl-C (SIGINT) on `ehrgym eval`: one line, exit 130, folder resumable to 
     assert.equal(await new Promise((r) => resumed.on('exit', r)), 0);
     const s = JSON.parse(stdout);
     assert.equal(s.correct, 30);
-    const idx = readFileSync(runs, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).index);
+    const idx = readFileSync(runs, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).index);
     assert.equal(new Set(idx).size, 30);
     assert.equal(idx.length, 30);
   } finally {

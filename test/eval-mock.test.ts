@@ -41,7 +41,12 @@ const cases: Record<string, Case> = {
   // context-length 400 on the second call → agent context limit
   task5_2: { replies: [getMg('S6541353'), { fault: 'context-limit' }], status: 'agent context limit', correct: false },
   // 429 twice, then a correct answer (Mg 2.0 > 1.9: no order, [2.0] accepted)
-  task5_3: { replies: [getMg('S0636132'), 'FINISH([2.0])'], status: 'completed', correct: true, faults: (r) => (r.turn === 1 && r.attempt <= 2 ? { fault: 'rate-limit', retryAfterMs: 5 } : undefined) },
+  task5_3: {
+    replies: [getMg('S0636132'), 'FINISH([2.0])'],
+    status: 'completed',
+    correct: true,
+    faults: (r) => (r.turn === 1 && r.attempt <= 2 ? { fault: 'rate-limit', retryAfterMs: 5 } : undefined),
+  },
   // no-data branch: FINISH content is never read, even unparseable
   task5_4: { replies: ['FINISH(oops)'], status: 'completed', correct: true },
   // a 500 then success
@@ -73,7 +78,24 @@ test('mock model through the SDK: official statuses and verdicts', async () => {
   const runDir = join(dir, 'run');
   let res: { code: number; out: string; err: string };
   try {
-    res = await cli('eval', '--tasks', taskFile, '--agent', 'openai:mock-e2e', '--base-url', mock.url, '--api-key-env', 'EHRGYM_E2E_KEY', '--extra', '{"chat_template_kwargs":{"enable_thinking":false}}', '--out', runDir, '--concurrency', '4', '--json');
+    res = await cli(
+      'eval',
+      '--tasks',
+      taskFile,
+      '--agent',
+      'openai:mock-e2e',
+      '--base-url',
+      mock.url,
+      '--api-key-env',
+      'EHRGYM_E2E_KEY',
+      '--extra',
+      '{"chat_template_kwargs":{"enable_thinking":false}}',
+      '--out',
+      runDir,
+      '--concurrency',
+      '4',
+      '--json',
+    );
   } finally {
     delete process.env.EHRGYM_E2E_KEY;
     await mock.close();
@@ -81,7 +103,10 @@ test('mock model through the SDK: official statuses and verdicts', async () => {
   const { code, out, err } = res;
   assert.equal(code, 0, err);
   const summary = JSON.parse(out);
-  const grades = readFileSync(join(runDir, 'grades.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const grades = readFileSync(join(runDir, 'grades.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   for (const g of grades) {
     assert.equal(g.status, cases[g.id].status, `${g.id} status`);
     assert.equal(g.correct, cases[g.id].correct, `${g.id} verdict`);

@@ -16,7 +16,11 @@ import type { TaskCase } from '../src/tasks/types.js';
 
 const file = '../shared/reference/medagentbench/test_data_v2.json';
 const bytes = readFileSync(file);
-const taskSet: TaskSet = { name: 'medagentbench-v2', tasks: JSON.parse(bytes.toString('utf8')) as TaskCase[], sha256: createHash('sha256').update(bytes).digest('hex') };
+const taskSet: TaskSet = {
+  name: 'medagentbench-v2',
+  tasks: JSON.parse(bytes.toString('utf8')) as TaskCase[],
+  sha256: createHash('sha256').update(bytes).digest('hex'),
+};
 
 let backend: FhirBackend;
 before(() => {
@@ -47,7 +51,11 @@ const agePolicy = () =>
   });
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'ehrgym-eval-'));
-const lines = (p: string) => readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const lines = (p: string) =>
+  readFileSync(p, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 
 test('run folder: AgentBench files, grades, summary, sessions dropped', async () => {
   const out = tmp();
@@ -67,13 +75,25 @@ test('run folder: AgentBench files, grades, summary, sessions dropped', async ()
   assert.ok(runs.every((l) => l.index >= 30 && l.index < 60));
   const overall = JSON.parse(readFileSync(join(out, 'overall.json'), 'utf8'));
   assert.equal(overall.total, 30);
-  assert.deepEqual(Object.keys(overall.validation).slice(0, 8), ['running', 'completed', 'agent context limit', 'agent validation failed', 'agent invalid action', 'task limit reached', 'unknown', 'task error']);
+  assert.deepEqual(Object.keys(overall.validation).slice(0, 8), [
+    'running',
+    'completed',
+    'agent context limit',
+    'agent validation failed',
+    'agent invalid action',
+    'task limit reached',
+    'unknown',
+    'task error',
+  ]);
   assert.equal(overall.validation.completed, 1);
   assert.equal(overall.validation.average_history_length, 4);
   assert.equal(overall.custom['success rate'], 20 / 30);
   assert.equal(overall.custom.raw_results.filter((o: any) => o.status === 'completedCorrect').length, 20);
   const grades = lines(join(out, 'grades.jsonl'));
-  assert.deepEqual(grades.map((g) => g.index), Array.from({ length: 30 }, (_, i) => 30 + i));
+  assert.deepEqual(
+    grades.map((g) => g.index),
+    Array.from({ length: 30 }, (_, i) => 30 + i),
+  );
   assert.equal(grades[0].rounds, 2);
   // the GET reply is the embedded server's HAPI-style body, on the advertised base
   assert.match(runs[0].output.history[2].content, /"url": "http:\/\/localhost:8080\/fhir\/Patient\?_format=json&identifier=S/);
@@ -138,7 +158,10 @@ test('agent failures go to error.jsonl and are retried by resume', async () => {
     return (await inner.act(h, e)).content;
   });
   const r = await runEval({ out, taskSet, agent: flaky, backend, grade, families: ['task2'], limit: 6, progress: false });
-  assert.deepEqual(r.failed.sort((a, b) => a - b), [30, 32, 34]);
+  assert.deepEqual(
+    r.failed.sort((a, b) => a - b),
+    [30, 32, 34],
+  );
   const errs = lines(join(out, 'error.jsonl'));
   assert.equal(errs.length, 3);
   assert.equal(errs[0].error, 'AGENT_FAILED');
@@ -181,10 +204,23 @@ test('live POST mode: created in the episode session only', async () => {
     }
     return 'FINISH([])';
   });
-  const r = await runEval({ out, taskSet, agent: post, backend, grade: () => ({ correct: true, checks: [] }), families: ['task3'], limit: 2, postMode: 'live', progress: false });
+  const r = await runEval({
+    out,
+    taskSet,
+    agent: post,
+    backend,
+    grade: () => ({ correct: true, checks: [] }),
+    families: ['task3'],
+    limit: 2,
+    postMode: 'live',
+    progress: false,
+  });
   assert.equal(r.summary!.manifest.postMode, 'live');
   const runs = lines(join(out, 'runs.jsonl')).sort((a, b) => a.index - b.index);
-  assert.match(runs[0].output.history[2].content, /^POST request accepted and executed successfully\. Location: http:\/\/localhost:8080\/fhir\/Observation\/\d+\/_history\/1\. Please call FINISH/);
+  assert.match(
+    runs[0].output.history[2].content,
+    /^POST request accepted and executed successfully\. Location: http:\/\/localhost:8080\/fhir\/Observation\/\d+\/_history\/1\. Please call FINISH/,
+  );
   assert.match(runs[0].output.history[4].content, /118\/77 mmHg/);
   // the base never sees episode writes
   const base = await backend.base({ method: 'GET', url: `http://localhost:8080/fhir/Observation?patient=${taskSet.tasks[60].eval_MRN}&code=BP&_format=json` });
@@ -207,8 +243,7 @@ test('--fhir-url: an external server over HTTP gives byte-identical transcripts 
     const b = await runEval({ out: tmp(), taskSet, agent: mk('oracle'), backend: ext, grade: officialGrader, ...pick, families: [...pick.families] });
     assert.equal(a.summary!.correct, 45);
     assert.equal(b.summary!.correct, 45);
-    const hist = (dir: string) =>
-      new Map(lines(join(dir, 'runs.jsonl')).map((l) => [l.index, JSON.stringify(l.output)]));
+    const hist = (dir: string) => new Map(lines(join(dir, 'runs.jsonl')).map((l) => [l.index, JSON.stringify(l.output)]));
     const ha = hist(a.dir);
     const hb = hist(b.dir);
     assert.equal(ha.size, 45);
@@ -234,7 +269,18 @@ test('--api-base: prompts, transcripts and grading use the advertised base', asy
   loadReplica(store);
   const base = 'http://ehr.example.org:9090/fhir/';
   const custom = embeddedBackend(store, { name: 'medagentbench', fingerprint: 'test-replica' }, base);
-  const r = await runEval({ out: tmp(), taskSet, agent: mk('oracle'), backend: custom, grade: officialGrader, apiBase: base, families: ['task9', 'task10'], limit: 40, concurrency: 4, progress: false });
+  const r = await runEval({
+    out: tmp(),
+    taskSet,
+    agent: mk('oracle'),
+    backend: custom,
+    grade: officialGrader,
+    apiBase: base,
+    families: ['task9', 'task10'],
+    limit: 40,
+    concurrency: 4,
+    progress: false,
+  });
   assert.equal(r.summary!.correct, 40);
   assert.equal(r.summary!.manifest.apiBase, base);
   const text = readFileSync(join(r.dir, 'runs.jsonl'), 'utf8');
@@ -242,7 +288,12 @@ test('--api-base: prompts, transcripts and grading use the advertised base', asy
   assert.ok(text.includes(`POST ${base}ServiceRequest`));
   assert.ok(!text.includes('localhost:8080'));
   // the same log graded against the official base fails the exact-URL checks of the action tasks
-  const rg = await regradeRuns({ taskSet, runsPath: join(r.dir, 'runs.jsonl'), grade: officialGrader, ctx: { apiBase: 'http://localhost:8080/fhir/', fhir: backend.base } });
+  const rg = await regradeRuns({
+    taskSet,
+    runsPath: join(r.dir, 'runs.jsonl'),
+    grade: officialGrader,
+    ctx: { apiBase: 'http://localhost:8080/fhir/', fhir: backend.base },
+  });
   assert.ok(rg.correct < 40);
 });
 
@@ -252,12 +303,23 @@ test('replay:<runs.jsonl> re-sends a recorded run and reproduces it byte for byt
   const sel = { families: ['task5', 'task6'], limit: 40, concurrency: 4, progress: false };
   const a = await runEval({ out: tmp(), taskSet, agent: mk('oracle'), backend, grade: officialGrader, ...sel });
   const b = await runEval({ out: tmp(), taskSet, agent: mk(`replay:${join(a.dir, 'runs.jsonl')}`), backend, grade: officialGrader, ...sel });
-  const outs = (d: string) => lines(join(d, 'runs.jsonl')).map((l) => JSON.stringify(l.output)).sort();
+  const outs = (d: string) =>
+    lines(join(d, 'runs.jsonl'))
+      .map((l) => JSON.stringify(l.output))
+      .sort();
   assert.deepEqual(outs(b.dir), outs(a.dir));
   assert.equal(b.summary!.correct, 40);
   // a recorded context-limit episode replays as a context limit; a missing index is an agent failure
   const rec = join(tmp(), 'runs.jsonl');
-  writeFileSync(rec, JSON.stringify({ index: 30, error: null, info: null, output: { index: 30, status: 'agent context limit', result: null, history: [{ role: 'user', content: 'p' }] } }) + '\n');
+  writeFileSync(
+    rec,
+    JSON.stringify({
+      index: 30,
+      error: null,
+      info: null,
+      output: { index: 30, status: 'agent context limit', result: null, history: [{ role: 'user', content: 'p' }] },
+    }) + '\n',
+  );
   const c = await runEval({ out: tmp(), taskSet, agent: mk(`replay:${rec}`), backend, grade: officialGrader, families: ['task2'], limit: 2, progress: false });
   assert.equal(c.summary!.statusCounts['agent context limit'], 1);
   assert.deepEqual(c.failed, [31]);
@@ -277,14 +339,28 @@ test('live POST mode over --fhir-url: writes stay in the episode session on an e
       if (history.length === 3) return `GET http://localhost:8080/fhir/Observation?_id=${/Observation\/(\d+)\/_history/.exec(history[2].content)![1]}`;
       return 'FINISH([])';
     });
-    const r = await runEval({ out: tmp(), taskSet, agent: post, backend: ext, grade: () => ({ correct: true, checks: [] }), families: ['task3'], limit: 3, postMode: 'live', concurrency: 3, progress: false });
+    const r = await runEval({
+      out: tmp(),
+      taskSet,
+      agent: post,
+      backend: ext,
+      grade: () => ({ correct: true, checks: [] }),
+      families: ['task3'],
+      limit: 3,
+      postMode: 'live',
+      concurrency: 3,
+      progress: false,
+    });
     const runs = lines(join(r.dir, 'runs.jsonl'));
     for (const l of runs) {
       assert.match(l.output.history[2].content, /Location: http:\/\/localhost:8080\/fhir\/Observation\/\d+\/_history\/1\./);
       assert.match(l.output.history[4].content, /"valueString": "118\/77 mmHg"/);
     }
     assert.equal(store.sessionCount, 0, 'sessions dropped at the end of each episode');
-    const base = await ext.base({ method: 'GET', url: `http://localhost:8080/fhir/Observation?patient=${taskSet.tasks[60].eval_MRN}&_count=5000&_format=json` });
+    const base = await ext.base({
+      method: 'GET',
+      url: `http://localhost:8080/fhir/Observation?patient=${taskSet.tasks[60].eval_MRN}&_count=5000&_format=json`,
+    });
     assert.ok(!base.body.includes('118/77 mmHg'));
   } finally {
     await server.close();

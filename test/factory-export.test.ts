@@ -16,7 +16,8 @@ const task5: TaskCase = {
     'It\'s 2023-11-13T10:15:00+00:00 now. The code for magnesium is "MG". The NDC for replacement IV magnesium is 0338-1715-40. Dosing instructions: (1) Mild deficiency (eg, serum magnesium 1.5 to 1.9 mg/dL):\nIV: 1 g over 1 hour.\n(2) Moderate deficiency (eg, serum magnesium 1 to <1.5 mg/dL):\nIV: 2 g over 2 hours.\n(3) Severe deficiency (eg, serum magnesium <1 mg/dL):\nIV: 4 g over 4 hours.\n',
   eval_MRN: 'S9000001',
 };
-const bundle = '{\n  "resourceType": "Bundle",\n  "type": "searchset",\n  "total": 1,\n  "entry": [ {\n    "resource": {\n      "resourceType": "Observation",\n      "valueQuantity": {\n        "value": 1.8\n      }\n    }\n  } ]\n}';
+const bundle =
+  '{\n  "resourceType": "Bundle",\n  "type": "searchset",\n  "total": 1,\n  "entry": [ {\n    "resource": {\n      "resourceType": "Observation",\n      "valueQuantity": {\n        "value": 1.8\n      }\n    }\n  } ]\n}';
 const post =
   'POST http://localhost:8080/fhir/MedicationRequest\n{"resourceType": "MedicationRequest", "medicationCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "0338-1715-40"}]}, "authoredOn": "2023-11-13T10:15:00+00:00", "dosageInstruction": [{"route": "IV", "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "g"}, "rateQuantity": {"value": 1, "unit": "h"}}]}], "status": "active", "intent": "order", "subject": {"reference": "Patient/S9000001"}}';
 
@@ -66,20 +67,29 @@ test('every export format and row mode round-trips to the canonical rows', () =>
 
 test('trainer shapes follow the documented formats', () => {
   const oa = exportRows(rows, 'openai', 'trajectory').lines[0] as { messages: { role: string; weight?: number }[] };
-  assert.deepEqual(oa.messages.map((m) => m.weight), [undefined, 1, undefined, 1, undefined, 1]);
+  assert.deepEqual(
+    oa.messages.map((m) => m.weight),
+    [undefined, 1, undefined, 1, undefined, 1],
+  );
   assert.ok(!('meta' in oa));
   const trl = exportRows(rows, 'trl', 'per-turn').lines[1] as { prompt: ChatMessage[]; completion: ChatMessage[]; chat_template_kwargs: unknown };
   assert.equal(trl.prompt.length, 3);
   assert.deepEqual(trl.completion, [{ role: 'assistant', content: post }]);
   assert.deepEqual(trl.chat_template_kwargs, { enable_thinking: false });
   const lf = exportRows(rows, 'llamafactory', 'trajectory').lines[0] as { conversations: { from: string }[] };
-  assert.deepEqual(lf.conversations.map((c) => c.from), ['human', 'gpt', 'human', 'gpt', 'human', 'gpt']);
+  assert.deepEqual(
+    lf.conversations.map((c) => c.from),
+    ['human', 'gpt', 'human', 'gpt', 'human', 'gpt'],
+  );
   assert.deepEqual(llamafactoryDatasetInfo(['train', 'valid']), {
     medagent_sft: { file_name: 'train.jsonl', formatting: 'sharegpt', columns: { messages: 'conversations' } },
     medagent_sft_valid: { file_name: 'valid.jsonl', formatting: 'sharegpt', columns: { messages: 'conversations' } },
   });
   const ax = exportRows(rows, 'axolotl', 'per-turn').lines[2] as { messages: { train?: boolean }[] };
-  assert.deepEqual(ax.messages.map((m) => m.train), [undefined, false, undefined, false, undefined, undefined]);
+  assert.deepEqual(
+    ax.messages.map((m) => m.train),
+    [undefined, false, undefined, false, undefined, undefined],
+  );
 });
 
 test('import rejects malformed trainer rows', () => {

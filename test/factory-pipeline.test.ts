@@ -92,7 +92,11 @@ test('rows are byte-identical to the episodes `ehrgym eval` runs on the same wor
     const agent = new PolicyAgent('replay', (_t, h) => turns[h.filter((x) => x.role === 'agent').length]!);
     const res = await runEpisode({ index: 0, task: r.meta.task, agent, fhir: session.transport, prompt: renderPrompt(r.meta.task) });
     await session.close();
-    assert.deepEqual(res.output.history!.map((h) => h.content), r.messages.map((m) => m.content), r.meta.row_id);
+    assert.deepEqual(
+      res.output.history!.map((h) => h.content),
+      r.messages.map((m) => m.content),
+      r.meta.row_id,
+    );
     assert.equal(res.output.status, 'completed');
   }
 });
@@ -107,7 +111,8 @@ test('no evaluation MRN or evaluation name+DOB appears anywhere in the corpus fo
     for (const m of mrns) assert.ok(!text.includes(m), `${f} mentions evaluation MRN ${m}`);
     for (const p of people) {
       const n = p.name[0];
-      if (text.includes(p.birthDate)) assert.ok(!(text.includes(n.family) && n.given.every((g: string) => text.includes(`"${g}"`))), `${f} names ${n.given} ${n.family} ${p.birthDate}`);
+      if (text.includes(p.birthDate))
+        assert.ok(!(text.includes(n.family) && n.given.every((g: string) => text.includes(`"${g}"`))), `${f} names ${n.given} ${n.family} ${p.birthDate}`);
     }
   }
 });
@@ -149,19 +154,41 @@ test('--collect: a planted evaluation task is caught by the pollution filter; cl
     return JSON.stringify({ index, error: null, info: null, output: { index, status, result, history }, time: { timestamp: 0, str: '' } });
   };
   writeFileSync(join(runA, 'runs.jsonl'), [line(idx, 'completed', hist), line(idx + 1, 'task limit reached', hist)].join('\n') + '\n');
-  writeFileSync(join(runA, 'grades.jsonl'), JSON.stringify({ index: idx, id: t.id, family: 'task4', status: 'completed', correct: true, grade: { correct: true, branch: 'data_absent', checks: [] }, rounds: 2 }) + '\n');
+  writeFileSync(
+    join(runA, 'grades.jsonl'),
+    JSON.stringify({
+      index: idx,
+      id: t.id,
+      family: 'task4',
+      status: 'completed',
+      correct: true,
+      grade: { correct: true, branch: 'data_absent', checks: [] },
+      rounds: 2,
+    }) + '\n',
+  );
   // a run folder on a custom task set of synthetic patients: one passing, one failing episode
   const runB = join(root, 'runB');
   mkdirSync(runB);
   const corpus = readCorpus(corpusDir);
   const src = [...corpus.splits.train!, ...(corpus.splits.valid ?? [])].find((r) => r.meta.task_family === 'task2')!;
-  const custom: TaskCase[] = [{ ...src.meta.task, id: 'task2_1' }, { ...src.meta.task, id: 'task2_2' }];
+  const custom: TaskCase[] = [
+    { ...src.meta.task, id: 'task2_1' },
+    { ...src.meta.task, id: 'task2_2' },
+  ];
   writeFileSync(join(runB, 'tasks.json'), JSON.stringify(custom));
-  writeFileSync(join(runB, 'summary.json'), JSON.stringify({ manifest: { taskSet: { name: join(runB, 'tasks.json') }, world: { name: 'synthetic', seed: 1, fingerprint: src.meta.world.fingerprint } } }));
+  writeFileSync(
+    join(runB, 'summary.json'),
+    JSON.stringify({
+      manifest: { taskSet: { name: join(runB, 'tasks.json') }, world: { name: 'synthetic', seed: 1, fingerprint: src.meta.world.fingerprint } },
+    }),
+  );
   const h2 = src.messages.map((m) => ({ role: m.role === 'assistant' ? 'agent' : 'user', content: m.content }));
   // a different final answer so the collected row is not a duplicate of the expert row
   const h2b = h2.map((m, i) => (i === h2.length - 1 ? { ...m, content: m.content.replace(/FINISH\(\[(\d+)\]\)/, 'FINISH([$1.0])') } : m));
-  writeFileSync(join(runB, 'runs.jsonl'), [line(0, 'completed', h2b), line(1, 'completed', h2.slice(0, -1).concat([{ role: 'agent', content: 'FINISH([1])' }]))].join('\n') + '\n');
+  writeFileSync(
+    join(runB, 'runs.jsonl'),
+    [line(0, 'completed', h2b), line(1, 'completed', h2.slice(0, -1).concat([{ role: 'agent', content: 'FINISH([1])' }]))].join('\n') + '\n',
+  );
   // no grades.jsonl in runB: both episodes are re-graded against the world (same fingerprint as this run's)
   const out = join(root, 'collected');
   const r = await generateCorpus({ params: params({ out, collect: [join(runA, 'runs.jsonl'), join(runB, 'runs.jsonl')], validFraction: 0 }), deps });
@@ -187,7 +214,11 @@ test('every export format and row mode round-trips to the canonical rows; parity
       assert.equal(s.parity.failed, 0);
       assert.ok(existsSync(join(out, 'train.jsonl')) && existsSync(join(out, 'export.json')));
       if (format === 'llamafactory') assert.ok(existsSync(join(out, 'dataset_info.json')));
-      const files = Object.fromEntries(readdirSync(out).filter((f) => f.endsWith('.jsonl')).map((f) => [f, readFileSync(join(out, f), 'utf8')]));
+      const files = Object.fromEntries(
+        readdirSync(out)
+          .filter((f) => f.endsWith('.jsonl'))
+          .map((f) => [f, readFileSync(join(out, f), 'utf8')]),
+      );
       assert.deepEqual((await checkExport(corpus, files, format, rows)).issues, [], `${format}/${rows}`);
     }
   }
@@ -224,7 +255,10 @@ test('train-config writes QLoRA configs, launch and vLLM serve commands for each
     assert.match(r.commands.serve, /enable_thinking": false/);
     assert.ok(r.sequenceLen >= 8192);
   }
-  assert.throws(() => buildTrainConfig({ trainer: 'trl', model: 'Qwen/Qwen3-32B', data: join(root, 'export-openai-trajectory'), out: join(root, 'x') }), FactoryInputError);
+  assert.throws(
+    () => buildTrainConfig({ trainer: 'trl', model: 'Qwen/Qwen3-32B', data: join(root, 'export-openai-trajectory'), out: join(root, 'x') }),
+    FactoryInputError,
+  );
 });
 
 test('bad input: one line, non-zero exit, nothing overwritten', async () => {

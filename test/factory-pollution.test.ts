@@ -14,14 +14,31 @@ function row(task: TaskCase, asst: string[], patient: string | null, extraUser: 
   const messages: ChatMessage[] = [{ role: 'user', content: renderPrompt(task) }];
   asst.forEach((a, i) => {
     messages.push({ role: 'assistant', content: a });
-    if (i < asst.length - 1) messages.push({ role: 'user', content: extraUser[i] ?? 'Here is the response from the GET request:\n{}. Please call FINISH if you have got answers for all the questions and finished all the requested tasks' });
+    if (i < asst.length - 1)
+      messages.push({
+        role: 'user',
+        content:
+          extraUser[i] ??
+          'Here is the response from the GET request:\n{}. Please call FINISH if you have got answers for all the questions and finished all the requested tasks',
+      });
   });
   return {
     messages,
     meta: {
-      row_id: 'x', task_family: task.id.split('_')[0]!, task_id: task.id, branch: 'b', patient,
-      world: { name: 'synthetic', seed: 1, patients: 1, fingerprint: 'f' }, task, solver_version: 's', grader_version: 'g',
-      harness_version: 'h', content_sha256: contentHash(messages), origin: 'expert', augmentation: [], verified: true,
+      row_id: 'x',
+      task_family: task.id.split('_')[0]!,
+      task_id: task.id,
+      branch: 'b',
+      patient,
+      world: { name: 'synthetic', seed: 1, patients: 1, fingerprint: 'f' },
+      task,
+      solver_version: 's',
+      grader_version: 'g',
+      harness_version: 'h',
+      content_sha256: contentHash(messages),
+      origin: 'expert',
+      augmentation: [],
+      verified: true,
     },
   };
 }
@@ -35,7 +52,12 @@ test('index covers the 98 evaluation MRNs and the (family, patient) pairs', () =
 test('a synthetic-patient row with the official templates is clean (templates are not pollution)', () => {
   for (const fam of ['task1', 'task2', 'task4', 'task5', 'task9', 'task10']) {
     const t = evalTasks.find((x) => x.id === `${fam}_3`)!;
-    const synth: TaskCase = { ...t, id: `${fam}_s1`, instruction: t.instruction.replace(/S\d{7}/g, 'S9123456').replace(/name .+? and DOB of \d{4}-\d{2}-\d{2}/, 'name Avery Quill and DOB of 1961-04-05'), eval_MRN: 'S9123456' };
+    const synth: TaskCase = {
+      ...t,
+      id: `${fam}_s1`,
+      instruction: t.instruction.replace(/S\d{7}/g, 'S9123456').replace(/name .+? and DOB of \d{4}-\d{2}-\d{2}/, 'name Avery Quill and DOB of 1961-04-05'),
+      eval_MRN: 'S9123456',
+    };
     if (synth.sol) synth.sol = ['S9123456'];
     assert.deepEqual(pollutionReasons(row(synth, ['GET http://localhost:8080/fhir/Patient?identifier=S9123456', 'FINISH([1])'], 'S9123456'), idx), [], fam);
   }
@@ -67,6 +89,11 @@ test('evaluation MRN, name+DOB, (family, patient) pair and instruction n-grams a
   const para: TaskCase = { id: 'task1_p', instruction: 'Find the MRN of the patient with name Peter Stafford and DOB of 1932-12-29 please', context: '' };
   assert.ok(pollutionReasons(row(para, ['FINISH(["S9000003"])'], null), idx).includes('eval-ngram'));
   // template text plus one shared common first name is not a leak
-  const same = { ...t1, id: 'task1_q', instruction: t1.instruction.replace('Peter Stafford and DOB of 1932-12-29', 'Peter Quill and DOB of 1961-04-05'), sol: ['S9000004'] };
+  const same = {
+    ...t1,
+    id: 'task1_q',
+    instruction: t1.instruction.replace('Peter Stafford and DOB of 1932-12-29', 'Peter Quill and DOB of 1961-04-05'),
+    sol: ['S9000004'],
+  };
   assert.deepEqual(pollutionReasons(row(same, ['FINISH(["S9000004"])'], null), idx), []);
 });

@@ -85,7 +85,13 @@ export function buildFixture(opts: { freeze?: boolean } = {}): Fixture {
     effectivePeriod: { start: '2023-11-10T08:00:00+00:00', end: '2023-11-10T08:05:00+00:00' },
   });
   s.add(lab('1007', 'S3', 'MG', '2023-11-13T05:00:00-05:00', '2.1', 'mg/dL'));
-  s.add({ resourceType: 'Observation', id: '1008', status: 'preliminary', code: { coding: [{ system: LOINC, code: 'MG' }] }, subject: { reference: 'Patient/S1' } });
+  s.add({
+    resourceType: 'Observation',
+    id: '1008',
+    status: 'preliminary',
+    code: { coding: [{ system: LOINC, code: 'MG' }] },
+    subject: { reference: 'Patient/S1' },
+  });
   let count = 0;
   const lazy = lab('1009', 'S1', 'MG', '2021-06-01T12:00:00+00:00', '2.2', 'mg/dL');
   s.addLazy(
@@ -108,7 +114,12 @@ export function buildFixture(opts: { freeze?: boolean } = {}): Fixture {
     resourceType: 'Condition',
     id: '2001',
     category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'problem-list-item' }] }],
-    code: { coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'E11.9' }, { system: 'http://snomed.info/sct', code: '44054006' }] },
+    code: {
+      coding: [
+        { system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'E11.9' },
+        { system: 'http://snomed.info/sct', code: '44054006' },
+      ],
+    },
     subject: { reference: 'Patient/S1' },
     onsetDateTime: '2016-05-10T00:00:00+00:00',
   });
@@ -143,7 +154,12 @@ export function buildFixture(opts: { freeze?: boolean } = {}): Fixture {
     resourceType: 'Procedure',
     id: '4001',
     status: 'completed',
-    code: { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '74177' }, { system: 'urn:local', code: 'IMGCT0491' }] },
+    code: {
+      coding: [
+        { system: 'http://www.ama-assn.org/go/cpt', code: '74177' },
+        { system: 'urn:local', code: 'IMGCT0491' },
+      ],
+    },
     subject: { reference: 'Patient/S2' },
     performedDateTime: '2022-09-01T14:20:00+00:00',
   });

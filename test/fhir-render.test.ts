@@ -102,7 +102,9 @@ describe('uncached search rendering', () => {
 function referencePretty(v: unknown, level = 0): string {
   const ind = (n: number) => '  '.repeat(n);
   const norm = (x: unknown): unknown =>
-    x && typeof x === 'object' && !(x instanceof FhirDecimal) && typeof (x as { toJSON?: unknown }).toJSON === 'function' ? (x as { toJSON(): unknown }).toJSON() : x;
+    x && typeof x === 'object' && !(x instanceof FhirDecimal) && typeof (x as { toJSON?: unknown }).toJSON === 'function'
+      ? (x as { toJSON(): unknown }).toJSON()
+      : x;
   v = norm(v);
   if (v === null) return 'null';
   if (v instanceof FhirDecimal) return v.text;
@@ -138,13 +140,16 @@ describe('pretty (HAPI printer)', () => {
     const edge: unknown[] = [
       { a: undefined, b: () => 1, c: Symbol('x'), d: [undefined, () => 1, Symbol('y'), null], e: {}, f: [], g: [[], [{}], [1, [2, { h: 'i' }]]] },
       { when: new Date(Date.UTC(2023, 10, 13, 10, 15)), dec: new FhirDecimal('4.0'), neg: -0, inf: Infinity, nan: NaN, big: 12n, t: true, u: false },
-      { 'k"ey\n': 'v\u2028\ud800"\\', 'ü': 'José', nested: { toJSON: () => ({ x: [1, 2] }) }, gone: { toJSON: () => undefined } },
+      { 'k"ey\n': 'v\u2028\ud800"\\', ü: 'José', nested: { toJSON: () => ({ x: [1, 2] }) }, gone: { toJSON: () => undefined } },
       [{ a: 1 }, { b: [{ c: 2 }] }],
-      'top', 3.25, null, undefined,
+      'top',
+      3.25,
+      null,
+      undefined,
     ];
     for (const v of edge) for (const level of [0, 2]) assert.equal(pretty(v, level), referencePretty(v, level));
     let seed = 12345;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
     const gen = (depth: number): unknown => {
       const r = rnd();
       if (depth > 4 || r < 0.3) return ['s', 'é"\\', 1.5, -2, true, null, new FhirDecimal('1.10'), undefined][Math.floor(rnd() * 8)];

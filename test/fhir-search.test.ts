@@ -173,10 +173,19 @@ describe('FHIR search table', () => {
   for (const [type, query, expected] of ROWS) {
     it(`store: ${type}?${query}`, () => {
       if (typeof expected === 'number') {
-        assert.throws(() => store.search(type, query), (e: unknown) => e instanceof FhirError && e.status === expected);
+        assert.throws(
+          () => store.search(type, query),
+          (e: unknown) => e instanceof FhirError && e.status === expected,
+        );
       } else {
-        assert.deepEqual(store.searchResources(type, query).map((r) => r.id), expected);
-        assert.deepEqual(unsealed.searchResources(type, query).map((r) => r.id), expected);
+        assert.deepEqual(
+          store.searchResources(type, query).map((r) => r.id),
+          expected,
+        );
+        assert.deepEqual(
+          unsealed.searchResources(type, query).map((r) => r.id),
+          expected,
+        );
       }
     });
     it(`http: ${type}?${query}`, async () => {
@@ -189,7 +198,10 @@ describe('FHIR search table', () => {
       } else {
         assert.equal(res.status, 200);
         assert.equal(body.total, expected.length);
-        assert.deepEqual((body.entry ?? []).map((e: { resource: { id: string } }) => e.resource.id), expected);
+        assert.deepEqual(
+          (body.entry ?? []).map((e: { resource: { id: string } }) => e.resource.id),
+          expected,
+        );
       }
     });
   }

@@ -13,7 +13,33 @@ const BASE = 'http://localhost:8080/fhir';
 const CT = 'application/fhir+json;charset=utf-8';
 
 /** The Patient of task1_1 exactly as the official server stores it (spec §7.3). */
-const STAFFORD = {"resourceType": "Patient", "id": "S6534835", "meta": {"versionId": "1", "lastUpdated": "2024-12-30T19:05:44.789+00:00", "source": "#EXu0nHSvNNuB4MFN"}, "extension": [{"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race", "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/v3/Race", "code": "2131-1", "display": "Other"}]}}, {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity", "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/v3/Ethnicity", "code": "2135-2", "display": "Hispanic or Latino"}]}}], "identifier": [{"use": "usual", "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR", "display": "Medical Record Number"}]}, "value": "S6534835"}], "name": [{"use": "official", "family": "Stafford", "given": ["Peter"]}], "telecom": [{"system": "phone", "value": "271-106-7188", "use": "home"}], "gender": "female", "birthDate": "1932-12-29", "address": [{"line": ["86480 Case Court Suite 524"], "city": "Lake Jenniferport", "state": "IA", "postalCode": "35769"}]};
+const STAFFORD = {
+  resourceType: 'Patient',
+  id: 'S6534835',
+  meta: { versionId: '1', lastUpdated: '2024-12-30T19:05:44.789+00:00', source: '#EXu0nHSvNNuB4MFN' },
+  extension: [
+    {
+      url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race',
+      valueCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/v3/Race', code: '2131-1', display: 'Other' }] },
+    },
+    {
+      url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity',
+      valueCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/v3/Ethnicity', code: '2135-2', display: 'Hispanic or Latino' }] },
+    },
+  ],
+  identifier: [
+    {
+      use: 'usual',
+      type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR', display: 'Medical Record Number' }] },
+      value: 'S6534835',
+    },
+  ],
+  name: [{ use: 'official', family: 'Stafford', given: ['Peter'] }],
+  telecom: [{ system: 'phone', value: '271-106-7188', use: 'home' }],
+  gender: 'female',
+  birthDate: '1932-12-29',
+  address: [{ line: ['86480 Case Court Suite 524'], city: 'Lake Jenniferport', state: 'IA', postalCode: '35769' }],
+};
 
 /** HAPI's pretty-printed searchset for `Patient?name=Peter&name=Stafford&birthdate=1932-12-29&_format=json`. */
 const HAPI_TEXT = (id: string, lastUpdated: string) => `{
@@ -172,7 +198,10 @@ describe('FHIR server: HAPI format', () => {
     const patient = cs.rest[0].resource.find((x: { type: string }) => x.type === 'Patient');
     const names = patient.searchParam.map((p: { name: string }) => p.name);
     assert.ok(names.includes('identifier') && names.includes('address-postalcode') && !names.includes('legal-sex'));
-    assert.deepEqual(patient.interaction.map((i: { code: string }) => i.code), ['read', 'search-type', 'create']);
+    assert.deepEqual(
+      patient.interaction.map((i: { code: string }) => i.code),
+      ['read', 'search-type', 'create'],
+    );
   });
 });
 
@@ -186,14 +215,14 @@ describe('FHIR server: paging, _count, _sort', () => {
     assert.equal(p1.total, undefined);
     assert.equal(p1.entry.length, 20);
     assert.equal(p1.link[1].relation, 'next');
-    assert.equal(
-      p1.link[1].url,
-      `${BASE}?_getpages=${p1.id}&_getpagesoffset=20&_count=20&_format=json&_pretty=true&_bundletype=searchset`,
-    );
+    assert.equal(p1.link[1].url, `${BASE}?_getpages=${p1.id}&_getpagesoffset=20&_count=20&_format=json&_pretty=true&_bundletype=searchset`);
     const p2 = (await get(app, p1.link[1].url)).json();
     assert.equal(p2.total, undefined);
     assert.equal(p2.link[0].url, `${BASE}?_bundletype=searchset&_count=20&_format=json&_getpages=${p1.id}&_getpagesoffset=20&_pretty=true`);
-    assert.deepEqual(p2.link.map((l: { relation: string }) => l.relation), ['self', 'next', 'previous']);
+    assert.deepEqual(
+      p2.link.map((l: { relation: string }) => l.relation),
+      ['self', 'next', 'previous'],
+    );
     const p3 = (await get(app, p2.link[1].url)).json();
     assert.equal(p3.total, 45);
     assert.equal(p3.entry.length, 5);
@@ -231,7 +260,15 @@ describe('FHIR server: paging, _count, _sort', () => {
   it('builds searchset text from cached entries identical to printing the whole Bundle', async () => {
     const small = createFhirApp(store, { renderCacheChars: 30_000 });
     for (let round = 0; round < 3; round++) {
-      for (const q of ['patient=S1&code=K&_sort=-date', 'patient=S1&_count=45', 'patient=S1&_count=3&_sort=date', 'patient=S1&_count=0', 'patient=S9', 'patient=S1&_total=accurate', 'patient=S1&_total=none&_count=50']) {
+      for (const q of [
+        'patient=S1&code=K&_sort=-date',
+        'patient=S1&_count=45',
+        'patient=S1&_count=3&_sort=date',
+        'patient=S1&_count=0',
+        'patient=S9',
+        'patient=S1&_total=accurate',
+        'patient=S1&_total=none&_count=50',
+      ]) {
         const r = await get(small, `${BASE}/Observation?${q}&_format=json`);
         const b = JSON.parse(r.text);
         const handles = store.search('Observation', q).handles.slice(0, b.entry?.length ?? 0);
@@ -242,11 +279,14 @@ describe('FHIR server: paging, _count, _sort', () => {
           type: 'searchset',
           ...(b.total !== undefined ? { total: b.total } : {}),
           link: b.link,
-          entry: handles.length === 0 ? undefined : handles.map((h) => ({
-            fullUrl: `${BASE}/Observation/${store.idOf('Observation', h)}`,
-            resource: store.resourceOf('Observation', h),
-            search: { mode: 'match' },
-          })),
+          entry:
+            handles.length === 0
+              ? undefined
+              : handles.map((h) => ({
+                  fullUrl: `${BASE}/Observation/${store.idOf('Observation', h)}`,
+                  resource: store.resourceOf('Observation', h),
+                  search: { mode: 'match' },
+                })),
         };
         assert.equal(r.text, pretty(expected));
       }
@@ -257,7 +297,10 @@ describe('FHIR server: paging, _count, _sort', () => {
     const p1 = (await get(app, `${BASE}/Observation?patient=S1&_count=10&_format=json`)).json();
     const r = await get(app, p1.link[1].url);
     const b = JSON.parse(r.text);
-    assert.deepEqual(b.link.map((l: { relation: string }) => l.relation), ['self', 'next', 'previous']);
+    assert.deepEqual(
+      b.link.map((l: { relation: string }) => l.relation),
+      ['self', 'next', 'previous'],
+    );
     const handles = store.search('Observation', 'patient=S1').handles.slice(10, 20);
     const expected = {
       resourceType: 'Bundle',
@@ -277,9 +320,17 @@ describe('FHIR server: paging, _count, _sort', () => {
   it('sorts by date both ways across pages, stably', async () => {
     const dates = (q: string) => store.searchResources('Observation', q).map((r) => Date.parse(r.effectiveDateTime));
     const asc = dates('patient=S1&_sort=date');
-    assert.deepEqual(asc, [...asc].sort((a, b) => a - b));
-    const desc = (await get(app, `${BASE}/Observation?patient=S1&_sort=-date&_count=50`)).json().entry.map((e: { resource: { effectiveDateTime: string } }) => Date.parse(e.resource.effectiveDateTime));
-    assert.deepEqual(desc, [...asc].reverse().sort((a, b) => b - a));
+    assert.deepEqual(
+      asc,
+      [...asc].sort((a, b) => a - b),
+    );
+    const desc = (await get(app, `${BASE}/Observation?patient=S1&_sort=-date&_count=50`))
+      .json()
+      .entry.map((e: { resource: { effectiveDateTime: string } }) => Date.parse(e.resource.effectiveDateTime));
+    assert.deepEqual(
+      desc,
+      [...asc].reverse().sort((a, b) => b - a),
+    );
     const p1 = (await get(app, `${BASE}/Observation?patient=S1&_sort=-date`)).json();
     const p2 = (await get(app, p1.link[1].url)).json();
     assert.ok(Date.parse(p1.entry[19].resource.effectiveDateTime) >= Date.parse(p2.entry[0].resource.effectiveDateTime));
@@ -356,12 +407,21 @@ describe('FHIR server: sessions over HTTP', () => {
   });
 
   it('uses the header session with plain-base links, and the default session without one', async () => {
-    const c = await post(`${BASE}/MedicationRequest`, { resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/S2' } }, { 'X-Ehrgym-Session': 'h1' });
+    const c = await post(
+      `${BASE}/MedicationRequest`,
+      { resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/S2' } },
+      { 'X-Ehrgym-Session': 'h1' },
+    );
     assert.equal(c.headers.get('location'), `${BASE}/MedicationRequest/5002/_history/1`);
     const s = (await get(app, `${BASE}/MedicationRequest?patient=S2`, { headers: { 'X-Ehrgym-Session': 'h1' } })).json();
     assert.equal(s.entry[0].fullUrl, `${BASE}/MedicationRequest/5002`);
     assert.equal((await get(app, `${BASE}/MedicationRequest?patient=S2`)).json().total, 0);
-    const d = await post(`${BASE}/MedicationRequest`, { resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/S2' } });
+    const d = await post(`${BASE}/MedicationRequest`, {
+      resourceType: 'MedicationRequest',
+      status: 'active',
+      intent: 'order',
+      subject: { reference: 'Patient/S2' },
+    });
     assert.equal(d.status, 201);
     assert.equal(store.hasSession('default'), true);
     assert.equal((await get(app, `${BASE}/MedicationRequest?patient=S2`)).json().total, 1);
@@ -448,14 +508,22 @@ describe('FHIR server: compat and strict writes', () => {
     const issues = r.json().issue as Array<{ code: string; expression?: string[] }>;
     const exprs = issues.flatMap((i) => i.expression ?? []);
     assert.ok(exprs.includes('MedicationRequest.note'), JSON.stringify(issues));
-    assert.ok(exprs.some((e) => e.startsWith('MedicationRequest.dosageInstruction[0].route')), JSON.stringify(issues));
+    assert.ok(
+      exprs.some((e) => e.startsWith('MedicationRequest.dosageInstruction[0].route')),
+      JSON.stringify(issues),
+    );
     assert.ok(issues.some((i) => i.code === 'code-invalid' && i.expression?.[0] === 'MedicationRequest.status'));
     const missing = await get(app, `${BASE}/ServiceRequest`, { method: 'POST', body: JSON.stringify({ resourceType: 'ServiceRequest', status: 'active' }) });
     assert.equal(missing.status, 422);
     assert.ok(missing.json().issue.some((i: { expression?: string[] }) => i.expression?.[0] === 'ServiceRequest.intent'));
     const good = {
       ...graderForm,
-      dosageInstruction: [{ route: { coding: [{ system: 'http://snomed.info/sct', code: '47625008' }], text: 'IV' }, doseAndRate: [{ doseQuantity: { value: 2, unit: 'g', system: 'http://unitsofmeasure.org', code: 'g' } }] }],
+      dosageInstruction: [
+        {
+          route: { coding: [{ system: 'http://snomed.info/sct', code: '47625008' }], text: 'IV' },
+          doseAndRate: [{ doseQuantity: { value: 2, unit: 'g', system: 'http://unitsofmeasure.org', code: 'g' } }],
+        },
+      ],
       note: [{ text: 'x' }],
     };
     const ok = await get(app, `${BASE}/MedicationRequest`, { method: 'POST', body: JSON.stringify(good) });
@@ -477,17 +545,29 @@ describe('FHIR transports and a third-party client over a real port', () => {
   it('listens on 127.0.0.1 and serves the fhir-kit-client library (search, read, create, paging)', async () => {
     assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/fhir\/$/);
     const client = new Client({ baseUrl: server.url.replace(/\/$/, '') });
-    const bundle = (await client.search({ resourceType: 'Patient', searchParams: { identifier: 'S1' } })) as unknown as { total: number; entry: Array<{ resource: { id: string } }> };
+    const bundle = (await client.search({ resourceType: 'Patient', searchParams: { identifier: 'S1' } })) as unknown as {
+      total: number;
+      entry: Array<{ resource: { id: string } }>;
+    };
     assert.equal(bundle.total, 1);
     assert.equal(bundle.entry[0].resource.id, 'S1');
     const p = (await client.read({ resourceType: 'Patient', id: 'S3' })) as unknown as { name: Array<{ family: string }> };
     assert.equal(p.name[0].family, 'Dunn');
-    const created = (await client.create({ resourceType: 'Observation', body: { resourceType: 'Observation', status: 'final', code: { text: 'BP' }, subject: { reference: 'Patient/S1' } } })) as unknown as { id: string };
+    const created = (await client.create({
+      resourceType: 'Observation',
+      body: { resourceType: 'Observation', status: 'final', code: { text: 'BP' }, subject: { reference: 'Patient/S1' } },
+    })) as unknown as { id: string };
     assert.equal(created.id, '5002');
-    const page1 = (await client.search({ resourceType: 'Patient', searchParams: { _count: 2 } })) as unknown as { entry: unknown[]; link: Array<{ relation: string; url: string }> };
+    const page1 = (await client.search({ resourceType: 'Patient', searchParams: { _count: 2 } })) as unknown as {
+      entry: unknown[];
+      link: Array<{ relation: string; url: string }>;
+    };
     assert.equal(page1.entry.length, 2);
     const page2 = (await client.nextPage({ bundle: page1 as never })) as unknown as { entry: Array<{ resource: { id: string } }> };
-    assert.deepEqual(page2.entry.map((e) => e.resource.id), ['S3', 'S4']);
+    assert.deepEqual(
+      page2.entry.map((e) => e.resource.id),
+      ['S3', 'S4'],
+    );
     await assert.rejects(client.search({ resourceType: 'Patient', searchParams: { 'legal-sex': 'male' } }));
   });
 
@@ -504,7 +584,11 @@ describe('FHIR transports and a third-party client over a real port', () => {
     assert.ok(a.body.includes('"fullUrl": "http://localhost:8080/fhir/Observation/1004"'));
     const bad = await http({ method: 'GET', url: `${OFFICIAL_API_BASE}Patient?legal-sex=male&_format=json` });
     assert.equal(bad.status, 400);
-    const posted = await inproc({ method: 'POST', url: `${OFFICIAL_API_BASE}Observation`, body: JSON.stringify({ resourceType: 'Observation', status: 'final' }) });
+    const posted = await inproc({
+      method: 'POST',
+      url: `${OFFICIAL_API_BASE}Observation`,
+      body: JSON.stringify({ resourceType: 'Observation', status: 'final' }),
+    });
     assert.equal(posted.status, 201);
     assert.equal(posted.headers?.location, 'http://localhost:8080/fhir/Observation/5002/_history/1');
     assert.equal(uuidFrom('x'), uuidFrom('x'));

@@ -17,7 +17,7 @@ const bp = (pat: string, value: string) => ({
 });
 
 describe('FHIR sessions', () => {
-  it('keeps each session\'s writes private and the base unchanged', () => {
+  it("keeps each session's writes private and the base unchanged", () => {
     const { store } = buildFixture();
     const before = store.fingerprint();
     const a = store.create(bp('S1', '118/77 mmHg'), 'a');
@@ -26,10 +26,22 @@ describe('FHIR sessions', () => {
     assert.equal(a.id, String(store.firstSessionId));
     assert.equal(b.id, a.id);
     assert.equal(store.firstSessionId, 5002);
-    assert.deepEqual(store.searchResources('Observation', 'patient=S1&category=vital-signs', 'a').map((r) => r.valueString ?? r.id), ['1006', '118/77 mmHg']);
-    assert.deepEqual(store.searchResources('Observation', 'patient=S1&category=vital-signs', 'b').map((r) => r.valueString ?? r.id), ['1006', '120/80 mmHg']);
-    assert.deepEqual(store.searchResources('Observation', 'patient=S1&category=vital-signs').map((r) => r.id), ['1006']);
-    assert.deepEqual(store.searchResources('Observation', 'patient=S1&category=vital-signs', 'never-written').map((r) => r.id), ['1006']);
+    assert.deepEqual(
+      store.searchResources('Observation', 'patient=S1&category=vital-signs', 'a').map((r) => r.valueString ?? r.id),
+      ['1006', '118/77 mmHg'],
+    );
+    assert.deepEqual(
+      store.searchResources('Observation', 'patient=S1&category=vital-signs', 'b').map((r) => r.valueString ?? r.id),
+      ['1006', '120/80 mmHg'],
+    );
+    assert.deepEqual(
+      store.searchResources('Observation', 'patient=S1&category=vital-signs').map((r) => r.id),
+      ['1006'],
+    );
+    assert.deepEqual(
+      store.searchResources('Observation', 'patient=S1&category=vital-signs', 'never-written').map((r) => r.id),
+      ['1006'],
+    );
     assert.equal(store.read('Observation', a.id!, 'a')?.valueString, '118/77 mmHg');
     assert.equal(store.read('Observation', a.id!), undefined);
     assert.equal(store.fingerprint(), before);
@@ -40,13 +52,43 @@ describe('FHIR sessions', () => {
 
   it('session creates come after base data, sort with it, and get sequential ids', () => {
     const { store } = buildFixture();
-    const m1 = store.create({ resourceType: 'Observation', status: 'final', code: { coding: [{ code: 'MG' }] }, subject: { reference: 'Patient/S1' }, effectiveDateTime: '2023-11-13T10:00:00+00:00' }, 'x');
-    const m2 = store.create({ resourceType: 'Observation', status: 'final', code: { coding: [{ code: 'MG' }] }, subject: { reference: 'Patient/S1' }, effectiveDateTime: '2020-01-01T00:00:00+00:00' }, 'x');
+    const m1 = store.create(
+      {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ code: 'MG' }] },
+        subject: { reference: 'Patient/S1' },
+        effectiveDateTime: '2023-11-13T10:00:00+00:00',
+      },
+      'x',
+    );
+    const m2 = store.create(
+      {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ code: 'MG' }] },
+        subject: { reference: 'Patient/S1' },
+        effectiveDateTime: '2020-01-01T00:00:00+00:00',
+      },
+      'x',
+    );
     assert.deepEqual([m1.id, m2.id], ['5002', '5003']);
-    assert.deepEqual(store.searchResources('Observation', 'patient=S1&code=MG', 'x').map((r) => r.id), ['1001', '1002', '1004', '1008', '1009', '5002', '5003']);
-    assert.deepEqual(store.searchResources('Observation', 'patient=S1&code=MG&_sort=-date', 'x').map((r) => r.id), ['5002', '1004', '1001', '1002', '1009', '5003', '1008']);
-    assert.deepEqual(store.searchResources('Observation', 'code=http://loinc.org|MG&patient=S1', 'x').map((r) => r.id), ['1001', '1002', '1004', '1008', '1009']);
-    assert.deepEqual(store.searchResources('Observation', 'code=|MG&patient=S1', 'x').map((r) => r.id), ['5002', '5003']);
+    assert.deepEqual(
+      store.searchResources('Observation', 'patient=S1&code=MG', 'x').map((r) => r.id),
+      ['1001', '1002', '1004', '1008', '1009', '5002', '5003'],
+    );
+    assert.deepEqual(
+      store.searchResources('Observation', 'patient=S1&code=MG&_sort=-date', 'x').map((r) => r.id),
+      ['5002', '1004', '1001', '1002', '1009', '5003', '1008'],
+    );
+    assert.deepEqual(
+      store.searchResources('Observation', 'code=http://loinc.org|MG&patient=S1', 'x').map((r) => r.id),
+      ['1001', '1002', '1004', '1008', '1009'],
+    );
+    assert.deepEqual(
+      store.searchResources('Observation', 'code=|MG&patient=S1', 'x').map((r) => r.id),
+      ['5002', '5003'],
+    );
     // Stored as sent (compat), with id and meta first.
     assert.deepEqual(Object.keys(m1), ['resourceType', 'id', 'meta', 'status', 'code', 'subject', 'effectiveDateTime']);
     assert.deepEqual(m1.meta, { versionId: '1', lastUpdated: '2023-11-13T10:15:00.000+00:00' });
@@ -54,11 +96,26 @@ describe('FHIR sessions', () => {
 
   it('finds session-created patients by identifier, name and birthdate next to the indexed base', () => {
     const { store } = buildFixture();
-    const p = store.create({ resourceType: 'Patient', identifier: [{ value: 'NEW1' }], name: [{ family: 'Stafford', given: ['Petra'] }], birthDate: '1932-12-29' }, 'np');
-    assert.deepEqual(store.searchResources('Patient', 'identifier=NEW1', 'np').map((r) => r.id), [p.id]);
-    assert.deepEqual(store.searchResources('Patient', 'identifier=NEW1').map((r) => r.id), []);
-    assert.deepEqual(store.searchResources('Patient', 'name=pet&birthdate=1932-12-29', 'np').map((r) => r.id), ['S1', p.id]);
-    assert.deepEqual(store.searchResources('Patient', 'family=stafford&_sort=-birthdate', 'np').map((r) => r.id), ['S1', p.id]);
+    const p = store.create(
+      { resourceType: 'Patient', identifier: [{ value: 'NEW1' }], name: [{ family: 'Stafford', given: ['Petra'] }], birthDate: '1932-12-29' },
+      'np',
+    );
+    assert.deepEqual(
+      store.searchResources('Patient', 'identifier=NEW1', 'np').map((r) => r.id),
+      [p.id],
+    );
+    assert.deepEqual(
+      store.searchResources('Patient', 'identifier=NEW1').map((r) => r.id),
+      [],
+    );
+    assert.deepEqual(
+      store.searchResources('Patient', 'name=pet&birthdate=1932-12-29', 'np').map((r) => r.id),
+      ['S1', p.id],
+    );
+    assert.deepEqual(
+      store.searchResources('Patient', 'family=stafford&_sort=-birthdate', 'np').map((r) => r.id),
+      ['S1', p.id],
+    );
   });
 
   it('is deterministic: the same episode gets the same ids whatever else happens', () => {
@@ -87,7 +144,10 @@ describe('FHIR sessions', () => {
     assert.equal(store.searchResources('MedicationRequest', 'patient=S1', 'ep-3').length, 3);
     assert.equal(store.searchResources('MedicationRequest', 'patient=S1', 'ep-4').length, 2);
     assert.equal(store.fingerprint(), before);
-    assert.deepEqual(store.searchResources('Observation', 'patient=S1').map((r) => r.id), baseHits);
+    assert.deepEqual(
+      store.searchResources('Observation', 'patient=S1').map((r) => r.id),
+      baseHits,
+    );
     for (let i = 0; i < 1000; i++) assert.ok(store.dropSession(`ep-${i}`));
     assert.equal(store.sessionCount, 0);
     assert.equal(store.fingerprint(), before);
@@ -97,8 +157,14 @@ describe('FHIR sessions', () => {
     const { store } = buildFixture();
     assert.throws(() => store.add({ resourceType: 'Patient', id: 'S9' }), /frozen/);
     assert.throws(() => store.addLazy('Patient', 'S9', {}, () => ({ resourceType: 'Patient' })), /frozen/);
-    assert.throws(() => store.create(bp('S1', '1/1'), 'bad id!'), (e: unknown) => e instanceof FhirError && e.status === 400);
-    assert.throws(() => store.create({ resourceType: 'Foo' }, 'a'), (e: unknown) => e instanceof FhirError && e.status === 400);
+    assert.throws(
+      () => store.create(bp('S1', '1/1'), 'bad id!'),
+      (e: unknown) => e instanceof FhirError && e.status === 400,
+    );
+    assert.throws(
+      () => store.create({ resourceType: 'Foo' }, 'a'),
+      (e: unknown) => e instanceof FhirError && e.status === 400,
+    );
     const p = store.read('Patient', 'S1')!;
     assert.throws(() => {
       (p.name as Array<{ family: string }>)[0].family = 'Changed';
@@ -139,6 +205,9 @@ describe('FHIR sessions', () => {
     assert.throws(() => s.session('a'), /freeze/);
     s.freeze();
     assert.equal(s.create({ resourceType: 'Observation' }, 'a').id, '43');
-    assert.deepEqual(s.searchResources('Observation', 'patient=S1').map((r) => r.id), ['1']);
+    assert.deepEqual(
+      s.searchResources('Observation', 'patient=S1').map((r) => r.id),
+      ['1'],
+    );
   });
 });

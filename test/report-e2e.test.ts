@@ -38,8 +38,14 @@ test('a mock model scripted to show each behaviour once, run through ehrgym eval
   assert.deepEqual([s.status.completed, s.status.invalidAction, s.status.roundLimit, s.status.contextLimit, s.status.error], [10, 2, 1, 1, 0]);
   // graded by the official grader: the clean age answer and the fenced GET are correct, and task5_1 is a no-Mg-in-24h
   // task that any FINISH without POST passes (spec §6.6)
-  const grades = readFileSync(join(dir, 'grades.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; correct: boolean });
-  assert.deepEqual(grades.filter((g) => g.correct).map((g) => g.id), ['task2_3', 'task5_1', 'task7_1']);
+  const grades = readFileSync(join(dir, 'grades.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { id: string; correct: boolean });
+  assert.deepEqual(
+    grades.filter((g) => g.correct).map((g) => g.id),
+    ['task2_3', 'task5_1', 'task7_1'],
+  );
   assert.equal(s.correct, 3);
   const stale = run.behaviours.find((b) => b.behaviour === 'stale-value')!.examples[0]!.evidence;
   assert.match(stale, /; no _sort/);
@@ -52,11 +58,25 @@ test('scripted base vs fine-tuned pair through ehrgym eval: flips, deltas and ex
   assert.equal((await cli('eval', '--agent', 'finish-empty', '--out', base, ...filter)).code, 0);
   assert.equal((await cli('eval', '--agent', 'oracle', '--out', oracle, '--tasks-filter', 'task1,task2', '--no-progress')).code, 0);
   // fine-tuned = the oracle's recorded turns on task1/task2, and `FINISH(["unknown"])` on task9
-  const oracleLines = readFileSync(join(oracle, 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const oracleLines = readFileSync(join(oracle, 'runs.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const task9 = V2.map((t, index) => ({ t, index })).filter(({ t }) => t.id.startsWith('task9_'));
   const giveUp = task9.map(({ index }) => ({
-    index, error: null, info: null, time: { timestamp: 0, str: '' },
-    output: { index, status: 'completed', result: '["unknown"]', history: [{ role: 'user', content: '' }, { role: 'agent', content: 'FINISH(["unknown"])' }] },
+    index,
+    error: null,
+    info: null,
+    time: { timestamp: 0, str: '' },
+    output: {
+      index,
+      status: 'completed',
+      result: '["unknown"]',
+      history: [
+        { role: 'user', content: '' },
+        { role: 'agent', content: 'FINISH(["unknown"])' },
+      ],
+    },
   }));
   const script = join(tmp, 'finetuned-script.jsonl');
   writeFileSync(script, [...oracleLines, ...giveUp].map((l) => JSON.stringify(l)).join('\n') + '\n');
@@ -70,8 +90,22 @@ test('scripted base vs fine-tuned pair through ehrgym eval: flips, deltas and ex
   const data = JSON.parse(r.out) as ReportData;
   const [b, f] = data.runs;
   // finish-empty passes 29 task9 tasks (all but the order task task9_3, spec §8.1–8.2) and nothing in task1/task2
-  assert.deepEqual(b!.scores.perFamily.map((x) => [x.family, x.correct, x.total]), [['task1', 0, 30], ['task2', 0, 30], ['task9', 29, 30]]);
-  assert.deepEqual(f!.scores.perFamily.map((x) => [x.family, x.correct, x.total]), [['task1', 30, 30], ['task2', 30, 30], ['task9', 0, 30]]);
+  assert.deepEqual(
+    b!.scores.perFamily.map((x) => [x.family, x.correct, x.total]),
+    [
+      ['task1', 0, 30],
+      ['task2', 0, 30],
+      ['task9', 29, 30],
+    ],
+  );
+  assert.deepEqual(
+    f!.scores.perFamily.map((x) => [x.family, x.correct, x.total]),
+    [
+      ['task1', 30, 30],
+      ['task2', 30, 30],
+      ['task9', 0, 30],
+    ],
+  );
   const c = data.comparisons[0]!;
   assert.equal(c.fixed.length, 60);
   assert.deepEqual(c.fixed.slice(0, 3), ['task1_1', 'task1_2', 'task1_3']);
@@ -80,9 +114,19 @@ test('scripted base vs fine-tuned pair through ehrgym eval: flips, deltas and ex
   assert.deepEqual(c.mcnemar, { fixed: 60, broken: 29, pValue: binomialTwoSidedHalf(29, 89) });
   // exact rational 2·Σ_{i≤29} C(89,i) / 2^89 (Python fractions) = R binom.test(29, 89)$p.value
   assert.equal(c.mcnemar.pValue, 0.0013352623656219368);
-  assert.deepEqual(c.perFamily.map((x) => [x.family, x.delta]), [['task1', 1], ['task2', 1], ['task9', -29 / 30]]);
+  assert.deepEqual(
+    c.perFamily.map((x) => [x.family, x.delta]),
+    [
+      ['task1', 1],
+      ['task2', 1],
+      ['task9', -29 / 30],
+    ],
+  );
   assert.equal(c.overallDelta, 60 / 90 - 29 / 90);
-  assert.deepEqual(c.behaviourDeltas.filter((d) => d.delta !== 0), []);
+  assert.deepEqual(
+    c.behaviourDeltas.filter((d) => d.delta !== 0),
+    [],
+  );
   assert.equal(c.caseStudies.length, 6);
   const cs = c.caseStudies.find((x) => x.change === 'broken')!;
   assert.equal(cs.divergence, 1);

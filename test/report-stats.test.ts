@@ -26,7 +26,7 @@ test('wilson interval matches published values', () => {
 test('binomial coefficients are exact', () => {
   assert.equal(binomialCoefficient(10, 3), 120n);
   assert.equal(binomialCoefficient(300, 150).toString().length, 89);
-  assert.equal(binomialCoefficient(300, 150), binomialCoefficient(300, 150 - 1) * 151n / 150n);
+  assert.equal(binomialCoefficient(300, 150), (binomialCoefficient(300, 150 - 1) * 151n) / 150n);
   assert.equal(binomialCoefficient(5, 7), 0n);
 });
 

@@ -30,7 +30,11 @@ test('viewer in Chromium: grid, filters, trajectories with grader checks; report
   assert.equal(ev.code, 0, ev.err);
 
   const viewer = await startViewer([baseDir, modelDir], { port: 0 });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu'] });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu'],
+  });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.setDefaultTimeout(5000);
@@ -52,7 +56,8 @@ test('viewer in Chromium: grid, filters, trajectories with grader checks; report
     assert.equal(await page.locator('.famrow[data-family="task2"]').first().isVisible(), false);
     await page.selectOption('#f-behaviour', 'stale-value');
     assert.equal(await page.locator('#count').textContent(), '1 of 28 task results match');
-    const shown = () => page.locator('.cell[data-task]:not(.dim)').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-run')}:${e.getAttribute('data-task')}`));
+    const shown = () =>
+      page.locator('.cell[data-task]:not(.dim)').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-run')}:${e.getAttribute('data-task')}`));
     assert.deepEqual(await shown(), ['1:task7_3']);
     await page.selectOption('#f-family', '');
     await page.selectOption('#f-behaviour', '');

@@ -27,15 +27,33 @@ function raw(port: number, target: string): Promise<{ status: number; body: stri
 test('viewer API: runs, task grid data and trajectories with grader checks', async () => {
   const app = createViewerApp(loadRuns([baseDir, ftDir]));
   const runs = (await (await app.request('/api/runs')).json()) as Array<{ label: string; correct: number; total: number; behaviours: Record<string, number> }>;
-  assert.deepEqual(runs.map((r) => [r.label, r.correct, r.total]), [['base', 6, 12], ['finetuned', 10, 12]]);
+  assert.deepEqual(
+    runs.map((r) => [r.label, r.correct, r.total]),
+    [
+      ['base', 6, 12],
+      ['finetuned', 10, 12],
+    ],
+  );
   assert.equal(runs[0]!.behaviours.fence, 6);
-  const grid = (await (await app.request('/api/tasks')).json()) as { families: string[]; tasks: Array<{ id: string; runs: Array<{ correct: boolean; behaviours: string[] }> }> };
+  const grid = (await (await app.request('/api/tasks')).json()) as {
+    families: string[];
+    tasks: Array<{ id: string; runs: Array<{ correct: boolean; behaviours: string[] }> }>;
+  };
   assert.deepEqual(grid.families, ['task1', 'task2', 'task7']);
   assert.equal(grid.tasks.length, 12);
   const t13 = grid.tasks.find((t) => t.id === 'task1_3')!;
-  assert.deepEqual(t13.runs.map((r) => [r.correct, r.behaviours]), [[false, ['fence']], [true, []]]);
+  assert.deepEqual(
+    t13.runs.map((r) => [r.correct, r.behaviours]),
+    [
+      [false, ['fence']],
+      [true, []],
+    ],
+  );
   const tr = (await (await app.request('/api/runs/0/tasks/task7_2')).json()) as { items: Array<{ kind: string; body?: string }>; grade: { checks: unknown[] } };
-  assert.deepEqual(tr.items.map((i) => i.kind), ['prompt', 'GET', 'get-response', 'FINISH']);
+  assert.deepEqual(
+    tr.items.map((i) => i.kind),
+    ['prompt', 'GET', 'get-response', 'FINISH'],
+  );
   assert.match(tr.items[2]!.body!, /^\{\n {2}"resourceType": "Bundle",/); // pretty-printed
   assert.equal(tr.grade.checks.length, 1);
   const page = await app.request('/');
@@ -45,7 +63,9 @@ test('viewer API: runs, task grid data and trajectories with grader checks', asy
 
 test('viewer: POST turns carry the parsed payload and acceptance', async () => {
   const app = createViewerApp(loadRuns([oneDir]));
-  const tr = (await (await app.request('/api/runs/0/tasks/task8_1')).json()) as { items: Array<{ kind: string; payload?: string | null; postAccepted?: boolean; url?: string; findings: string[] }> };
+  const tr = (await (await app.request('/api/runs/0/tasks/task8_1')).json()) as {
+    items: Array<{ kind: string; payload?: string | null; postAccepted?: boolean; url?: string; findings: string[] }>;
+  };
   const post = tr.items[1]!;
   assert.equal(post.kind, 'POST');
   assert.equal(post.postAccepted, true);
@@ -115,7 +135,10 @@ test('ehrgym view serves the runs on 127.0.0.1 and stops cleanly on SIGTERM', as
       child.once('exit', (code) => reject(new Error(`exited ${code}`)));
     });
     const runs = (await (await fetch(`${url}api/runs`)).json()) as Array<{ label: string }>;
-    assert.deepEqual(runs.map((r) => r.label), ['base', 'finetuned']);
+    assert.deepEqual(
+      runs.map((r) => r.label),
+      ['base', 'finetuned'],
+    );
     const page = await (await fetch(url)).text();
     assert.match(page, /<title>ehrgym viewer<\/title>/);
   } finally {

@@ -38,7 +38,10 @@ test('tasks list', async () => {
   const rows = JSON.parse(r.out) as Array<{ id: string; kind: string; tasks: number }>;
   assert.equal(rows.length, 10);
   assert.ok(rows.every((x) => x.tasks === 10));
-  assert.deepEqual(rows.filter((x) => x.kind === 'query').map((x) => x.id), ['task1', 'task2', 'task4', 'task6', 'task7']);
+  assert.deepEqual(
+    rows.filter((x) => x.kind === 'query').map((x) => x.id),
+    ['task1', 'task2', 'task4', 'task6', 'task7'],
+  );
   const bad = await run('tasks', 'list', '--set', 'nope');
   assert.equal(bad.code, 2);
   assert.match(bad.err, /^ehrgym: --set: unknown task set "nope"/);
@@ -48,7 +51,22 @@ test('tasks generate: official format, deterministic, balanced, solvable', async
   const dir = mkdtempSync(join(tmpdir(), 'ehrgym-tasks-cli-'));
   const out = join(dir, 'set.json');
   const facts = join(dir, 'facts.jsonl');
-  const args = ['tasks', 'generate', '--out', out, '--facts', facts, '--patients', '60', '--seed', '5', '--families', 'task1,task5,task9,task10', '--per-family', '6'];
+  const args = [
+    'tasks',
+    'generate',
+    '--out',
+    out,
+    '--facts',
+    facts,
+    '--patients',
+    '60',
+    '--seed',
+    '5',
+    '--families',
+    'task1,task5,task9,task10',
+    '--per-family',
+    '6',
+  ];
   const r = await run(...args);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^wrote 24 tasks to /);
@@ -56,8 +74,14 @@ test('tasks generate: official format, deterministic, balanced, solvable', async
   const set = loadTaskSet(out);
   assert.equal(set.tasks.length, 24);
   assert.equal(pyJsonDumps(set.tasks), text);
-  const lines = readFileSync(facts, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; branch: string });
-  assert.deepEqual(lines.map((l) => l.id), set.tasks.map((t) => t.id));
+  const lines = readFileSync(facts, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { id: string; branch: string });
+  assert.deepEqual(
+    lines.map((l) => l.id),
+    set.tasks.map((t) => t.id),
+  );
   for (const fam of ['task5', 'task9', 'task10'] as const) {
     const branches = lines.filter((l) => l.id.startsWith(`${fam}_`)).map((l) => l.branch);
     for (const b of FAMILIES[fam].branches) assert.equal(branches.filter((x) => x === b).length, 2, `${fam} ${b}`);
@@ -103,7 +127,10 @@ test('tasks solve: the expert in the official loop, graded by the official grade
   assert.equal(j.grade.branch, 'low_order_required');
   assert.equal(j.output.history[1].content, 'GET http://localhost:8080/fhir/Observation?patient=S3084624&code=MG&_sort=-date&_count=1');
   const text = await run('tasks', 'solve', '--id', 'task10_13');
-  assert.match(text.out, /=== task10_13 \(task10, variant scan\) status completed: CORRECT; branch stale_order_required; reference \[5\.8, "2022-09-09T15:33:00\+00:00"\]/);
+  assert.match(
+    text.out,
+    /=== task10_13 \(task10, variant scan\) status completed: CORRECT; branch stale_order_required; reference \[5\.8, "2022-09-09T15:33:00\+00:00"\]/,
+  );
   for (const [args, re] of [
     [['--id', 'task5_99'], /--id: no task "task5_99" in medagentbench-v2/],
     [['--id', 'task5_1', '--variant', 'nope'], /--variant: "nope" is not a variant of task5 \(known: scan, sorted, lookup-first\)/],

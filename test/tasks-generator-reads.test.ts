@@ -42,7 +42,8 @@ async function compare(w: World): Promise<{ problems: string[]; present: number;
       const a = await latestLab(world, mrn, code);
       if (!same(a, latest)) problems.push(`${mrn} ${code} latest: ${JSON.stringify([a.value, a.time])} vs ${JSON.stringify([latest.value, latest.time])}`);
       const b = await latestLabLast24h(world, mrn, code);
-      if (!same(b, latest24)) problems.push(`${mrn} ${code} latest 24 h: ${JSON.stringify([b.value, b.time])} vs ${JSON.stringify([latest24.value, latest24.time])}`);
+      if (!same(b, latest24))
+        problems.push(`${mrn} ${code} latest 24 h: ${JSON.stringify([b.value, b.time])} vs ${JSON.stringify([latest24.value, latest24.time])}`);
       const m = scanMean(await labsLast24h(world, mrn, code), CUTOFF_24H);
       if (m.count !== mean24.count || !pyEquals([m.mean], [mean24.mean]) || !pyEquals(m.values, mean24.values)) {
         problems.push(`${mrn} ${code} mean 24 h: ${JSON.stringify([m.mean, m.count])} vs ${JSON.stringify([mean24.mean, mean24.count])}`);

@@ -116,7 +116,10 @@ test('generation is deterministic per seed, honours branch/count/startIndex', as
     assert.equal(a.length, 12);
   }
   const low = await FAMILIES.task9.generate(world, { rng: new Rng('k'), patients: synth.patientIds, branch: 'low_order_required', count: 3, startIndex: 40 });
-  assert.deepEqual(low.map((g) => g.task.id), ['task9_40', 'task9_41', 'task9_42']);
+  assert.deepEqual(
+    low.map((g) => g.task.id),
+    ['task9_40', 'task9_41', 'task9_42'],
+  );
   assert.ok(low.every((g) => g.branch === 'low_order_required' && typeof g.facts.dose === 'number'));
   const none = await FAMILIES.task1.generate(world, { rng: new Rng('nf'), patients: synth.patientIds, branch: 'no_mrn', count: 10 });
   assert.equal(none.length, 10);

@@ -34,7 +34,11 @@ const post = (type: string, payload: unknown, base = BASE) => `POST ${base}${typ
 const clone = (x: unknown): any => JSON.parse(JSON.stringify(x));
 const failed = (r: GradeResult, check?: string) => {
   assert.equal(r.correct, false, JSON.stringify(r));
-  if (check) assert.ok(r.checks.some((c) => c.name === check && !c.pass), `expected failing check ${check}: ${JSON.stringify(r.checks)}`);
+  if (check)
+    assert.ok(
+      r.checks.some((c) => c.name === check && !c.pass),
+      `expected failing check ${check}: ${JSON.stringify(r.checks)}`,
+    );
 };
 const passed = (r: GradeResult) => assert.equal(r.correct, true, JSON.stringify(r));
 
@@ -114,7 +118,13 @@ test('task3: gold passes; wrong patient, duplicate POST, fenced, Z, // URL, extr
 });
 
 test('task4: window, exact value, [-1], true == 1, NaN, content type, server error, bad server data', async () => {
-  const labs = { MG: [{ t: '2023-11-12T10:15:00+00:00', v: 2.1 }, { t: '2023-11-13T08:00:00+00:00', v: 1.9 }, { t: '2023-11-12T10:14:00+00:00', v: 3 }] };
+  const labs = {
+    MG: [
+      { t: '2023-11-12T10:15:00+00:00', v: 2.1 },
+      { t: '2023-11-13T08:00:00+00:00', v: 1.9 },
+      { t: '2023-11-12T10:14:00+00:00', v: 3 },
+    ],
+  };
   const r = await grade('task4', finished('[1.9]'), world(labs));
   passed(r);
   assert.equal(r.branch, 'data_present');
@@ -126,7 +136,18 @@ test('task4: window, exact value, [-1], true == 1, NaN, content type, server err
   passed(none);
   assert.equal(none.branch, 'data_absent');
   // ties: the first entry in server order wins
-  passed(await grade('task4', finished('[2.2]'), world({ MG: [{ t: '2023-11-13T08:00:00+00:00', v: 2.2 }, { t: '2023-11-13T08:00:00+00:00', v: 2.3 }] })));
+  passed(
+    await grade(
+      'task4',
+      finished('[2.2]'),
+      world({
+        MG: [
+          { t: '2023-11-13T08:00:00+00:00', v: 2.2 },
+          { t: '2023-11-13T08:00:00+00:00', v: 2.3 },
+        ],
+      }),
+    ),
+  );
   passed(await grade('task4', finished('[true]'), world({ MG: [{ t: '2023-11-13T08:00:00+00:00', v: 1 }] })));
   failed(await grade('task4', finished('[NaN]'), world(labs)));
   // a NaN value on the server equals an answered NaN: json.loads returns one shared NaN object
@@ -158,7 +179,14 @@ test('task5: no-data branch accepts anything without POST; dose boundaries; rout
   assert.equal(rh.branch, 'high_no_order');
   passed(await grade('task5', finished('[]'), high));
   failed(await grade('task5', finished('[-1]'), high));
-  const cases: Array<[number, number]> = [[1.9, 1], [1.5, 1], [1.49, 2], [1.0, 2], [0.99, 4], [0.5, 4]];
+  const cases: Array<[number, number]> = [
+    [1.9, 1],
+    [1.5, 1],
+    [1.49, 2],
+    [1.0, 2],
+    [0.99, 4],
+    [0.5, 4],
+  ];
   for (const [mg, grams] of cases) {
     const w = world({ MG: [{ t: '2023-11-13T08:00:00+00:00', v: mg }] });
     const r = await grade('task5', finished(`[${mg}]`, post('MedicationRequest', magnesiumOrder(MRN, grams, grams))), w);
@@ -192,7 +220,14 @@ test('task5: no-data branch accepts anything without POST; dose boundaries; rout
 });
 
 test('task6: mean within 0.1 (strict), [-1] when empty, single-element list only', async () => {
-  const w = world({ GLU: [{ t: '2023-11-13T01:00:00+00:00', v: 90 }, { t: '2023-11-12T12:00:00+00:00', v: 89 }, { t: '2023-11-12T12:00:00+00:00', v: 90.66666666666667 }, { t: '2023-11-10T12:00:00+00:00', v: 300 }] });
+  const w = world({
+    GLU: [
+      { t: '2023-11-13T01:00:00+00:00', v: 90 },
+      { t: '2023-11-12T12:00:00+00:00', v: 89 },
+      { t: '2023-11-12T12:00:00+00:00', v: 90.66666666666667 },
+      { t: '2023-11-10T12:00:00+00:00', v: 300 },
+    ],
+  });
   const r = await grade('task6', finished('[89.89]'), w);
   passed(r);
   assert.equal(r.branch, 'data_present');
@@ -214,7 +249,13 @@ test('task6: mean within 0.1 (strict), [-1] when empty, single-element list only
 });
 
 test('task7: latest value of any date, out-of-order storage', async () => {
-  const w = world({ GLU: [{ t: '2023-01-01T00:00:00+00:00', v: 100 }, { t: '2023-11-12T00:00:00+00:00', v: 129 }, { t: '2023-10-01T00:00:00+00:00', v: 135 }] });
+  const w = world({
+    GLU: [
+      { t: '2023-01-01T00:00:00+00:00', v: 100 },
+      { t: '2023-11-12T00:00:00+00:00', v: 129 },
+      { t: '2023-10-01T00:00:00+00:00', v: 135 },
+    ],
+  });
   passed(await grade('task7', finished('[129.0]'), w));
   failed(await grade('task7', finished('[135.0]'), w));
   passed(await grade('task7', finished('[-1]'), world({})));
@@ -244,7 +285,12 @@ test('task8: note must be an object containing the SBAR text', async () => {
 });
 
 test('task9: K < 3.5 orders (two POSTs in order), 3.5 does not; dose tolerance on 39.99999999999999', async () => {
-  const low = world({ K: [{ t: '2023-11-12T08:00:00+00:00', v: 3.1 }, { t: '2022-01-01T08:00:00+00:00', v: 4.5 }] });
+  const low = world({
+    K: [
+      { t: '2023-11-12T08:00:00+00:00', v: 3.1 },
+      { t: '2022-01-01T08:00:00+00:00', v: 4.5 },
+    ],
+  });
   const med = post('MedicationRequest', potassiumOrder(MRN, 40));
   const lab = post('ServiceRequest', potassiumLab(MRN));
   const r = await grade('task9', finished('[3.1]', med, lab), low);
@@ -281,7 +327,12 @@ test('task10: none/stale order, fresh no POST, exact time string, stale answered
   passed(none);
   assert.equal(none.branch, 'data_absent_order_required');
   failed(await grade('task10', finished('[-1]'), world({})), 'post_count');
-  const stale = world({ A1C: [{ t: '2022-09-09T15:33:00+00:00', v: 5.8 }, { t: '2021-01-01T00:00:00+00:00', v: 7 }] });
+  const stale = world({
+    A1C: [
+      { t: '2022-09-09T15:33:00+00:00', v: 5.8 },
+      { t: '2021-01-01T00:00:00+00:00', v: 7 },
+    ],
+  });
   const rs = await grade('task10', finished('[5.8, "2022-09-09T15:33:00+00:00"]', order), stale);
   passed(rs);
   assert.equal(rs.branch, 'stale_order_required');
@@ -314,11 +365,26 @@ test('gradeOutput applies calculate_overall: result None is not graded; task err
 test('expert solvers pass their graders on the fake world for every variant and branch', async () => {
   const worlds: Record<string, FakeWorld> = {
     empty: world({}),
-    mg: world({ MG: [{ t: '2023-11-13T08:00:00+00:00', v: 0.9 }], GLU: [{ t: '2023-11-13T01:00:00+00:00', v: 97 }], K: [{ t: '2023-11-12T08:00:00+00:00', v: 3.1 }], A1C: [{ t: '2022-09-09T15:33:00+00:00', v: 5.8 }] }),
-    hi: world({ MG: [{ t: '2023-11-13T08:00:00+00:00', v: 2.0 }], GLU: [{ t: '2023-11-12T01:00:00+00:00', v: 97 }], K: [{ t: '2023-11-12T08:00:00+00:00', v: 3.5 }], A1C: [{ t: '2023-11-09T03:05:00+00:00', v: 5.9 }] }),
+    mg: world({
+      MG: [{ t: '2023-11-13T08:00:00+00:00', v: 0.9 }],
+      GLU: [{ t: '2023-11-13T01:00:00+00:00', v: 97 }],
+      K: [{ t: '2023-11-12T08:00:00+00:00', v: 3.1 }],
+      A1C: [{ t: '2022-09-09T15:33:00+00:00', v: 5.8 }],
+    }),
+    hi: world({
+      MG: [{ t: '2023-11-13T08:00:00+00:00', v: 2.0 }],
+      GLU: [{ t: '2023-11-12T01:00:00+00:00', v: 97 }],
+      K: [{ t: '2023-11-12T08:00:00+00:00', v: 3.5 }],
+      A1C: [{ t: '2023-11-09T03:05:00+00:00', v: 5.9 }],
+    }),
   };
   const t1 = { id: 'task1_1', instruction: FAMILIES.task1.instruction({ name: 'Peter Stafford', dob: '1963-01-29' }), context: '', sol: [MRN], eval_MRN: MRN };
-  const t1nf = { id: 'task1_2', instruction: FAMILIES.task1.instruction({ name: 'Debra Dunn', dob: '1969-05-15', notFound: true }), context: '', sol: ['Patient not found'] };
+  const t1nf = {
+    id: 'task1_2',
+    instruction: FAMILIES.task1.instruction({ name: 'Debra Dunn', dob: '1969-05-15', notFound: true }),
+    context: '',
+    sol: ['Patient not found'],
+  };
   let n = 0;
   for (const [name, w] of Object.entries(worlds)) {
     const fhir = fakeTransport(w);
@@ -362,7 +428,10 @@ test('grade results are JSON-serialisable even with Python big ints in answers o
   const json = JSON.stringify(r);
   assert.match(json, /"12345678901234567890"/);
   const big = clone(bpObservation(MRN));
-  const r2 = await grade('task3', finished('[]', `POST ${BASE}Observation\n${pyJsonDumps(big).replace('"status": "final"', '"status": 123456789012345678901234')}`));
+  const r2 = await grade(
+    'task3',
+    finished('[]', `POST ${BASE}Observation\n${pyJsonDumps(big).replace('"status": "final"', '"status": 123456789012345678901234')}`),
+  );
   failed(r2, 'status');
   assert.doesNotThrow(() => JSON.stringify(r2));
 });
@@ -373,5 +442,8 @@ test('dose arithmetic is IEEE-exact like Python', async () => {
   assert.equal(potassiumDose(3.1), 39.99999999999999);
   assert.equal(potassiumDose(3.4), 10.000000000000009);
   assert.equal(potassiumDose(2.8), 70.00000000000001);
-  assert.deepEqual([1.9, 1.5, 1.49, 1.0, 0.99].map((v) => magnesiumDose(v).dose), [1, 1, 2, 2, 4]);
+  assert.deepEqual(
+    [1.9, 1.5, 1.49, 1.0, 0.99].map((v) => magnesiumDose(v).dose),
+    [1, 1, 2, 2, 4],
+  );
 });

@@ -24,7 +24,9 @@ function shape(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(shape).join(',')}]`;
   if (typeof v === 'object') {
     assert.equal(Object.getPrototypeOf(v), Object.prototype);
-    return `{${Object.keys(v).map((k) => `${JSON.stringify(k)}:${shape((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .map((k) => `${JSON.stringify(k)}:${shape((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return `?${typeof v}`;
 }
@@ -57,7 +59,10 @@ test('fast path = exact parser on every recorded CPython json.loads input', () =
 
 test('fast path = exact parser on the == sample values (and == gives the recorded CPython answers)', () => {
   assert.deepEqual(mismatches(cases.eq.flatMap((c) => [c.a, c.b])), []);
-  assert.deepEqual(cases.eq.filter((c) => pyEquals(pyJsonLoads(c.a), pyJsonLoads(c.b)) !== c.eq).map((c) => `${c.a} == ${c.b}`), []);
+  assert.deepEqual(
+    cases.eq.filter((c) => pyEquals(pyJsonLoads(c.a), pyJsonLoads(c.b)) !== c.eq).map((c) => `${c.a} == ${c.b}`),
+    [],
+  );
 });
 
 test('fast path = exact parser where JSON.parse and json.loads could differ', () => {
@@ -65,25 +70,82 @@ test('fast path = exact parser where JSON.parse and json.loads could differ', ()
   const nestObj = (n: number) => '{"a": '.repeat(n) + '1' + '}'.repeat(n);
   const inputs: unknown[] = [
     // integers: -0 and 16+ digits
-    '-0', '[-0]', '{"a": -0}', '[-0 ]', '-0.0', '-0e0', '-0E+1', '[0, -0, 0.0, -0.0]',
-    '123456789012345', '-123456789012345', '1234567890123456', '9007199254740991', '9007199254740992', '9007199254740993',
-    '-9007199254740993', '12345678901234567890123', '[1e400, -1e400, 1e-400]', '100000000000000000000.5', '1e300', '[-1e16, 1e16]',
-    `1${'0'.repeat(400)}`, `{"a": [-${'9'.repeat(400)}]}`, '[4503599627370496.5, -9007199254740991, 9007199254740991.0]',
-    '0.1000000000000000055511151231257827021181583404541015625', '"1234567890123456789"', '"2023-11-13T10:15:00-05:00"',
+    '-0',
+    '[-0]',
+    '{"a": -0}',
+    '[-0 ]',
+    '-0.0',
+    '-0e0',
+    '-0E+1',
+    '[0, -0, 0.0, -0.0]',
+    '123456789012345',
+    '-123456789012345',
+    '1234567890123456',
+    '9007199254740991',
+    '9007199254740992',
+    '9007199254740993',
+    '-9007199254740993',
+    '12345678901234567890123',
+    '[1e400, -1e400, 1e-400]',
+    '100000000000000000000.5',
+    '1e300',
+    '[-1e16, 1e16]',
+    `1${'0'.repeat(400)}`,
+    `{"a": [-${'9'.repeat(400)}]}`,
+    '[4503599627370496.5, -9007199254740991, 9007199254740991.0]',
+    '0.1000000000000000055511151231257827021181583404541015625',
+    '"1234567890123456789"',
+    '"2023-11-13T10:15:00-05:00"',
     // specials, BOM, whitespace, malformed
-    'NaN', '[NaN, Infinity, -Infinity]', '{"v": NaN}', '\ufeff{}', ' \t\n\r[1]\r\n', '\u00a0[1]', '[1,]', '{"a":1,}', '01', '1.', '.5',
-    '"\\ud800"', '"\\ud83d\\ude00"', '"\u007f"', '"a\u0001"', '"\\x41"', '', ' ', '[1] [2]', 'nul', 'true false',
+    'NaN',
+    '[NaN, Infinity, -Infinity]',
+    '{"v": NaN}',
+    '\ufeff{}',
+    ' \t\n\r[1]\r\n',
+    '\u00a0[1]',
+    '[1,]',
+    '{"a":1,}',
+    '01',
+    '1.',
+    '.5',
+    '"\\ud800"',
+    '"\\ud83d\\ude00"',
+    '"\u007f"',
+    '"a\u0001"',
+    '"\\x41"',
+    '',
+    ' ',
+    '[1] [2]',
+    'nul',
+    'true false',
     // keys
-    '{"__proto__": {"x": 1}}', '{"a": 1, "a": 2, "b": 3}', '{"2": "b", "1": "a", "x": 0}', '{"constructor": 1, "toString": 2}',
+    '{"__proto__": {"x": 1}}',
+    '{"a": 1, "a": 2, "b": 3}',
+    '{"2": "b", "1": "a", "x": 0}',
+    '{"constructor": 1, "toString": 2}',
     // nesting at and beyond CPython's recursion limit
-    nest(MAX_JSON_DEPTH, '[', ']'), nest(MAX_JSON_DEPTH + 1, '[', ']'), nest(MAX_JSON_DEPTH + 1, '[', ']', ''), nestObj(MAX_JSON_DEPTH),
-    nestObj(MAX_JSON_DEPTH + 1), `[${'1,'.repeat(3000)}${nest(MAX_JSON_DEPTH + 1, '[', ']')}]`, nest(5000, '[', ']'),
+    nest(MAX_JSON_DEPTH, '[', ']'),
+    nest(MAX_JSON_DEPTH + 1, '[', ']'),
+    nest(MAX_JSON_DEPTH + 1, '[', ']', ''),
+    nestObj(MAX_JSON_DEPTH),
+    nestObj(MAX_JSON_DEPTH + 1),
+    `[${'1,'.repeat(3000)}${nest(MAX_JSON_DEPTH + 1, '[', ']')}]`,
+    nest(5000, '[', ']'),
     // not a string
-    null, 5, undefined, ['[]'],
+    null,
+    5,
+    undefined,
+    ['[]'],
   ];
   assert.deepEqual(mismatches(inputs), []);
-  assert.equal(outcome(() => pyJsonLoads('[-0, 9007199254740993]')), 'ok [num(0),int(9007199254740993)]');
-  assert.equal(outcome(() => pyJsonLoads(`1${'0'.repeat(400)}`)), `ok int(1${'0'.repeat(400)})`);
+  assert.equal(
+    outcome(() => pyJsonLoads('[-0, 9007199254740993]')),
+    'ok [num(0),int(9007199254740993)]',
+  );
+  assert.equal(
+    outcome(() => pyJsonLoads(`1${'0'.repeat(400)}`)),
+    `ok int(1${'0'.repeat(400)})`,
+  );
   assert.equal(outcome(() => pyJsonLoads(nest(MAX_JSON_DEPTH + 1, '[', ']'))).split(':')[0], 'RecursionError');
 });
 

@@ -36,8 +36,13 @@ interface AgentResult {
 }
 
 test('parity: u9401066 v2 run regraded against the replica equals the official verdicts', async () => {
-  const results = (JSON.parse(readFileSync(`${REF}/third-party-reference-answers/u9401066_v2_agent_results.json`, 'utf8')) as { results: AgentResult[] }).results;
-  const evaluation = (JSON.parse(readFileSync(`${REF}/third-party-reference-answers/u9401066_v2_evaluation.json`, 'utf8')) as { details: Array<{ task_id: string; correct: boolean }> }).details;
+  const results = (JSON.parse(readFileSync(`${REF}/third-party-reference-answers/u9401066_v2_agent_results.json`, 'utf8')) as { results: AgentResult[] })
+    .results;
+  const evaluation = (
+    JSON.parse(readFileSync(`${REF}/third-party-reference-answers/u9401066_v2_evaluation.json`, 'utf8')) as {
+      details: Array<{ task_id: string; correct: boolean }>;
+    }
+  ).details;
   const official = new Map(evaluation.map((d) => [d.task_id, d.correct]));
   const byId = new Map(results.map((r) => [r.task_id, r]));
   assert.equal(results.length, 300);
@@ -62,7 +67,9 @@ test('parity: u9401066 v2 run regraded against the replica equals the official v
 });
 
 test('graders report the DERIVED branch and reference for every v2 task', async () => {
-  const derived = (JSON.parse(readFileSync(`${REF}/expected_answers_v2.DERIVED.json`, 'utf8')) as { tasks: Array<{ id: string; branch: string; expected_finish: unknown }> }).tasks;
+  const derived = (
+    JSON.parse(readFileSync(`${REF}/expected_answers_v2.DERIVED.json`, 'utf8')) as { tasks: Array<{ id: string; branch: string; expected_finish: unknown }> }
+  ).tasks;
   const byId = new Map(derived.map((d) => [d.id, d]));
   const bad: string[] = [];
   for (const task of v2.tasks) {
@@ -85,7 +92,10 @@ test('expert solver passes the official grader on all 300 v2 tasks, every varian
       const out = await runMini(task, fam, fhir, { variant });
       const g = await fam.grade(task, out, { apiBase: BASE, fhir });
       episodes++;
-      if (!g.correct) failures.push(`${task.id}/${variant}: ${out.status} ${JSON.stringify(out.result)} ${JSON.stringify(g.checks.filter((c) => !c.pass))} ${g.exception ?? ''}`);
+      if (!g.correct)
+        failures.push(
+          `${task.id}/${variant}: ${out.status} ${JSON.stringify(out.result)} ${JSON.stringify(g.checks.filter((c) => !c.pass))} ${g.exception ?? ''}`,
+        );
     }
   }
   assert.deepEqual(failures, []);

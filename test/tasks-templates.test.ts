@@ -44,7 +44,10 @@ test('loader: clear errors', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ehrgym-tasks-'));
   const bad = join(dir, 'bad.json');
   writeFileSync(bad, '[{"id": "task1_1", ');
-  assert.throws(() => loadTaskSet(bad), (e: Error) => e.message.startsWith(`${bad}: not valid JSON`));
+  assert.throws(
+    () => loadTaskSet(bad),
+    (e: Error) => e.message.startsWith(`${bad}: not valid JSON`),
+  );
   const notArray = join(dir, 'obj.json');
   writeFileSync(notArray, '{"id": "task1_1"}');
   assert.throws(() => loadTaskSet(notArray), /obj\.json: expected a JSON array of task records, got object/);
@@ -55,7 +58,13 @@ test('loader: clear errors', () => {
   writeFileSync(noMrn, JSON.stringify([{ id: 'task4_1', instruction: 'x', context: '' }]));
   assert.throws(() => loadTaskSet(noMrn), /record 0 \(id "task4_1"\): task4 records need "eval_MRN"/);
   const dup = join(dir, 'dup.json');
-  writeFileSync(dup, JSON.stringify([{ id: 'task3_1', instruction: 'x', context: '', eval_MRN: 'S1' }, { id: 'task3_1', instruction: 'x', context: '', eval_MRN: 'S1' }]));
+  writeFileSync(
+    dup,
+    JSON.stringify([
+      { id: 'task3_1', instruction: 'x', context: '', eval_MRN: 'S1' },
+      { id: 'task3_1', instruction: 'x', context: '', eval_MRN: 'S1' },
+    ]),
+  );
   assert.throws(() => loadTaskSet(dup), /record 1: duplicate id "task3_1"/);
   assert.deepEqual(Object.keys(KNOWN_TASK_SETS), ['medagentbench-v1', 'medagentbench-v2']);
 });

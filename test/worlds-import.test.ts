@@ -60,7 +60,12 @@ test('counts per type match the files; 4 bundles + 4 ndjson files', () => {
 });
 
 test('urn:uuid fullUrls get server ids and every bundle reference is rewritten to them', () => {
-  const bundleTypes = Object.keys(JSON.parse(readFileSync(join(BUNDLES, readdirSync(BUNDLES).find((f) => f.startsWith('Lupe'))!), 'utf8')).entry.reduce((a: Record<string, 1>, e: { resource: Resource }) => ((a[e.resource.resourceType] = 1), a), {}));
+  const bundleTypes = Object.keys(
+    JSON.parse(readFileSync(join(BUNDLES, readdirSync(BUNDLES).find((f) => f.startsWith('Lupe'))!), 'utf8')).entry.reduce(
+      (a: Record<string, 1>, e: { resource: Resource }) => ((a[e.resource.resourceType] = 1), a),
+      {},
+    ),
+  );
   let checked = 0;
   for (const t of bundleTypes) {
     for (const r of store.searchResources(t, [])) {
@@ -114,13 +119,30 @@ test('deceased patient, BP 55284-4 with components, long floats kept as numbers'
 test('85354-9 panel and a collection bundle; --skip-billing drops Claim/EOB', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ehrgym-import-'));
   const f = join(dir, 'panel.json');
-  writeFileSync(f, JSON.stringify({
-    resourceType: 'Bundle', type: 'collection', entry: [
-      { fullUrl: 'urn:uuid:p1', resource: { resourceType: 'Patient', name: [{ family: 'Quill', given: ['Avery'] }], gender: 'female', birthDate: '1961-04-22' } },
-      { fullUrl: 'urn:uuid:o1', resource: { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] }, subject: { reference: 'urn:uuid:p1' }, effectiveDateTime: '2023-11-13T08:00:00+00:00',
-        component: [{ code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] }, valueQuantity: { value: 128, unit: 'mmHg' } }] } },
-    ],
-  }));
+  writeFileSync(
+    f,
+    JSON.stringify({
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [
+        {
+          fullUrl: 'urn:uuid:p1',
+          resource: { resourceType: 'Patient', name: [{ family: 'Quill', given: ['Avery'] }], gender: 'female', birthDate: '1961-04-22' },
+        },
+        {
+          fullUrl: 'urn:uuid:o1',
+          resource: {
+            resourceType: 'Observation',
+            status: 'final',
+            code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] },
+            subject: { reference: 'urn:uuid:p1' },
+            effectiveDateTime: '2023-11-13T08:00:00+00:00',
+            component: [{ code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] }, valueQuantity: { value: 128, unit: 'mmHg' } }],
+          },
+        },
+      ],
+    }),
+  );
   const s = new FhirStore();
   const r = importFiles(s, [f, BUNDLES], { firstId: 100, skipBilling: true });
   assert.equal(r.counts.Claim, undefined);
@@ -136,16 +158,25 @@ test('85354-9 panel and a collection bundle; --skip-billing drops Claim/EOB', ()
 test('malformed input fails with the file and line; nothing added', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ehrgym-import-'));
   const bad = join(dir, 'Observation.000.ndjson');
-  writeFileSync(bad, '{"resourceType":"Observation","id":"a","status":"final"}\n{"resourceType":"Observation","id":"b"}\n{"resourceType": "Observation", "id": \n');
+  writeFileSync(
+    bad,
+    '{"resourceType":"Observation","id":"a","status":"final"}\n{"resourceType":"Observation","id":"b"}\n{"resourceType": "Observation", "id": \n',
+  );
   const s = new FhirStore();
-  assert.throws(() => importFiles(s, [bad]), (e: unknown) => e instanceof ImportError && e.message.startsWith(`${bad}:3:`) && /malformed JSON/.test(e.message));
+  assert.throws(
+    () => importFiles(s, [bad]),
+    (e: unknown) => e instanceof ImportError && e.message.startsWith(`${bad}:3:`) && /malformed JSON/.test(e.message),
+  );
   assert.equal(s.size, 0);
   const unknown = join(dir, 'x.ndjson');
   writeFileSync(unknown, '{"resourceType":"Banana","id":"1"}\n');
   assert.throws(() => importFiles(s, [unknown]), /x\.ndjson:1: unknown FHIR R4 resource type "Banana"/);
   const broken = join(dir, 'broken.json');
   writeFileSync(broken, '{\n "resourceType": "Bundle",\n "entry": [ }\n');
-  assert.throws(() => importFiles(s, [broken]), (e: unknown) => e instanceof ImportError && e.message.includes('broken.json:3:'));
+  assert.throws(
+    () => importFiles(s, [broken]),
+    (e: unknown) => e instanceof ImportError && e.message.includes('broken.json:3:'),
+  );
   assert.throws(() => importFiles(s, [join(dir, 'missing.json')]), /missing\.json: no such file or directory/);
   assert.equal(s.size, 0);
 });
@@ -154,11 +185,27 @@ test('strict mode rejects unresolved references; imports sit next to the replica
   await assert.rejects(loadWorld({ world: 'empty', imports: [NDJSON], strict: true }), /strict import: \d+ unresolved references/);
   const dir = mkdtempSync(join(tmpdir(), 'ehrgym-import-'));
   const f = join(dir, 'extra.json');
-  writeFileSync(f, JSON.stringify({
-    resourceType: 'Bundle', type: 'transaction', entry: [
-      { fullUrl: 'urn:uuid:x1', resource: { resourceType: 'Observation', status: 'final', code: { text: 'BP' }, valueString: '120/80 mmHg', subject: { reference: 'Patient/S6534835' }, effectiveDateTime: '2023-11-12T08:00:00+00:00' }, request: { method: 'POST', url: 'Observation' } },
-    ],
-  }));
+  writeFileSync(
+    f,
+    JSON.stringify({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        {
+          fullUrl: 'urn:uuid:x1',
+          resource: {
+            resourceType: 'Observation',
+            status: 'final',
+            code: { text: 'BP' },
+            valueString: '120/80 mmHg',
+            subject: { reference: 'Patient/S6534835' },
+            effectiveDateTime: '2023-11-12T08:00:00+00:00',
+          },
+          request: { method: 'POST', url: 'Observation' },
+        },
+      ],
+    }),
+  );
   const w = await loadWorld({ imports: [f], strict: true });
   assert.equal(w.importReport!.unresolved.total, 0);
   const id = String(w.importReport!.lastId);
@@ -190,7 +237,10 @@ test('re-basing dates to NOW keeps intervals and formats; nothing ends up after 
   let latest = -Infinity;
   const visit = (n: unknown, key = ''): void => {
     if (Array.isArray(n)) n.forEach((x) => visit(x, key));
-    else if (n && typeof n === 'object') for (const [k, v] of Object.entries(n)) { if (k !== 'meta') visit(v, k); }
+    else if (n && typeof n === 'object')
+      for (const [k, v] of Object.entries(n)) {
+        if (k !== 'meta') visit(v, k);
+      }
     else if (typeof n === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(n) && key !== 'div') latest = Math.max(latest, Date.parse(n));
   };
   for (const t of s.types()) if (t !== 'Claim' && t !== 'ExplanationOfBenefit') for (const res of s.searchResources(t, [])) visit(res);
@@ -221,7 +271,10 @@ test('MedAgentBench compat codes (opt-in): local K/GLU/A1C/BP codings, rounded v
   assert.equal(a1c.length, a1cLoinc.length);
   for (let i = 0; i < a1c.length; i++) {
     assert.equal(a1c[i]!.valueQuantity.value, Math.round(a1cLoinc[i]!.valueQuantity.value * 10) / 10);
-    assert.deepEqual(a1c[i]!.code.coding.map((c: { code: string }) => c.code), ['4548-4', 'A1C']);
+    assert.deepEqual(
+      a1c[i]!.code.coding.map((c: { code: string }) => c.code),
+      ['4548-4', 'A1C'],
+    );
   }
   assert.ok(s.searchResources('Observation', `patient=${pid}&code=K`).length > 0);
   assert.ok(s.searchResources('Observation', `patient=${pid}&code=GLU`).length > 0);

@@ -10,7 +10,10 @@ test('pinned hash and sfc32 outputs (cross-platform stability)', () => {
   assert.equal(hash32(''), 2872998923);
   assert.equal(hash32('v1|42|patient|7|labs.MG'), 1204703305);
   const r = new Rng('v1|42|patient|7|labs.MG');
-  assert.deepEqual([0, 1, 2, 3, 4].map(() => r.nextU32()), [2408405307, 3779051496, 2782069428, 3433961977, 894221560]);
+  assert.deepEqual(
+    [0, 1, 2, 3, 4].map(() => r.nextU32()),
+    [2408405307, 3779051496, 2782069428, 3433961977, 894221560],
+  );
   assert.equal(streamKey('v1', 42, 'patient', 7, 'labs.MG'), 'v1|42|patient|7|labs.MG');
   assert.equal(rngFor('v1', 42, 'patient', 7, 'labs.MG').nextU32(), 2408405307);
 });
@@ -40,7 +43,10 @@ test('helpers: inclusive int range, pick, shuffle is a permutation, normal momen
   const items = Array.from({ length: 30 }, (_, i) => i);
   const sh = r.shuffle([...items]);
   assert.notDeepEqual(sh, items);
-  assert.deepEqual([...sh].sort((a, b) => a - b), items);
+  assert.deepEqual(
+    [...sh].sort((a, b) => a - b),
+    items,
+  );
   let sum = 0;
   let sq = 0;
   const n = 20000;

@@ -30,7 +30,11 @@ interface DerivedTask {
   latest_A1C?: { value: number; effectiveDateTime: string } | null;
 }
 const derived = (JSON.parse(readFileSync('../shared/reference/medagentbench/expected_answers_v2.DERIVED.json', 'utf8')) as { tasks: DerivedTask[] }).tasks;
-const taskFile = JSON.parse(readFileSync('../shared/reference/medagentbench/test_data_v2.json', 'utf8')) as Array<{ id: string; instruction: string; sol?: string[] }>;
+const taskFile = JSON.parse(readFileSync('../shared/reference/medagentbench/test_data_v2.json', 'utf8')) as Array<{
+  id: string;
+  instruction: string;
+  sol?: string[];
+}>;
 
 /** Official-grader-style scan of one patient's observations of one code. */
 async function scan(get: GetJson, mrn: string, code: string) {
@@ -46,7 +50,11 @@ async function scan(get: GetJson, mrn: string, code: string) {
     assert.match(r.effectiveDateTime, TIME_RE, `${mrn} ${code} ${r.id}: effectiveDateTime`);
     assert.equal(typeof r.valueQuantity?.value, 'number', `${mrn} ${code} ${r.id}: valueQuantity.value`);
   }
-  return entries.map((e) => ({ t: Date.parse(e.resource.effectiveDateTime), raw: e.resource.effectiveDateTime as string, v: e.resource.valueQuantity.value as number }));
+  return entries.map((e) => ({
+    t: Date.parse(e.resource.effectiveDateTime),
+    raw: e.resource.effectiveDateTime as string,
+    v: e.resource.valueQuantity.value as number,
+  }));
 }
 function latest(rows: Array<{ t: number; raw: string; v: number }>, from = -Infinity) {
   let best: { t: number; raw: string; v: number } | undefined;
@@ -88,10 +96,11 @@ export async function mismatches(get: GetJson): Promise<string[]> {
       case 'task6': {
         let sum = 0;
         let n = 0;
-        for (const r of await scan(get, mrn, 'GLU')) if (r.t >= CUTOFF) {
-          sum += r.v;
-          n++;
-        }
+        for (const r of await scan(get, mrn, 'GLU'))
+          if (r.t >= CUTOFF) {
+            sum += r.v;
+            n++;
+          }
         eq(t.id, n ? sum / n : null, t.mean_GLU_within_24h ?? null);
         break;
       }
@@ -130,19 +139,33 @@ test('all 300 reference answers come out as in expected_answers_v2.DERIVED.json'
 
 test('the check fails when the planted facts are broken (an MG inside the window for a "no MG" patient)', async () => {
   // task4_1: S3032536 has no MG in the last 24 h; a session write adds one at NOW - 1 h (the base stays untouched).
-  store.create({
-    resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: 'MG', display: 'MG' }], text: 'MG' },
-    subject: { reference: 'Patient/S3032536' }, effectiveDateTime: '2023-11-13T09:15:00+00:00',
-    valueQuantity: { value: 1.7, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' },
-  }, 'broken');
+  store.create(
+    {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: 'MG', display: 'MG' }], text: 'MG' },
+      subject: { reference: 'Patient/S3032536' },
+      effectiveDateTime: '2023-11-13T09:15:00+00:00',
+      valueQuantity: { value: 1.7, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' },
+    },
+    'broken',
+  );
   const bad = await mismatches(await replicaTransport(store, 'broken'));
-  assert.ok(bad.some((b) => b.startsWith('task4_1:')), bad.join('\n'));
+  assert.ok(
+    bad.some((b) => b.startsWith('task4_1:')),
+    bad.join('\n'),
+  );
   assert.equal(bad.length, 1, bad.join('\n'));
   assert.deepEqual(await mismatches(get), []);
 });
 
 test('no clinical data after NOW; non-cohort patients have no MG/K/GLU/A1C; volume and shape', async () => {
-  for (const [type, param] of [['Observation', 'date'], ['Procedure', 'date'], ['Condition', 'onset-date'], ['MedicationRequest', 'authoredon']] as const) {
+  for (const [type, param] of [
+    ['Observation', 'date'],
+    ['Procedure', 'date'],
+    ['Condition', 'onset-date'],
+    ['MedicationRequest', 'authoredon'],
+  ] as const) {
     const b = (await get(`${BASE}${type}?${param}=gt2023-11-13T10:15:00%2B00:00&_count=1&_format=json`)) as { total?: number; entry?: unknown[] };
     assert.equal(b.entry?.length ?? 0, 0, `${type} after NOW`);
   }
@@ -164,7 +187,10 @@ test('no clinical data after NOW; non-cohort patients have no MG/K/GLU/A1C; volu
   // Patients: exact JSON of the snapshot, in server order.
   const snap = JSON.parse(readFileSync('../shared/reference/medagentbench/partial-fhir-data/rushilcs_fhir_snapshot.jsonl', 'utf8').split('\n')[0]!);
   const page = (await get(`${BASE}Patient?_count=500&_format=json`)) as { entry: Array<{ resource: Resource }> };
-  assert.deepEqual(page.entry.map((e) => e.resource), snap.data.entry.map((e: { resource: Resource }) => e.resource));
+  assert.deepEqual(
+    page.entry.map((e) => e.resource),
+    snap.data.entry.map((e: { resource: Resource }) => e.resource),
+  );
 });
 
 test('"most recent" needs sorting or paging: the first page is not in date order for data-rich patients', async () => {
@@ -194,11 +220,18 @@ test('replays the recorded official-server snapshot: Patient?_count=500, 212 Pat
   let replayed = 0;
   for (const row of rows.slice(1)) {
     const u = new URL(row.url);
-    const got = (await get(`${BASE}${u.pathname.replace(/^\/fhir\//, '')}${u.search}&_format=json`)) as { total?: number; entry?: Array<{ resource: Resource }> };
+    const got = (await get(`${BASE}${u.pathname.replace(/^\/fhir\//, '')}${u.search}&_format=json`)) as {
+      total?: number;
+      entry?: Array<{ resource: Resource }>;
+    };
     // The official server holds more than 500 patients (its `_count=500` page had a next link and no total); the
     // replica has exactly the 500 recorded ones, so only the entries of that page can be compared.
     if (!row.url.includes('Patient?_count=500')) assert.equal(got.total, row.data.total, row.url);
-    assert.deepEqual((got.entry ?? []).map((e) => e.resource), (row.data.entry ?? []).map((e) => e.resource), row.url);
+    assert.deepEqual(
+      (got.entry ?? []).map((e) => e.resource),
+      (row.data.entry ?? []).map((e) => e.resource),
+      row.url,
+    );
     replayed++;
   }
   assert.equal(replayed, 1061);
@@ -214,19 +247,28 @@ test('replays the 30 recorded task1 name + birthdate searches of the official se
     const self = new URL(b.link.find((l) => l.relation === 'self')!.url);
     const got = (await get(`${BASE}Patient${self.search}&_format=json`)) as { total?: number; entry?: Array<{ resource: Resource }> };
     assert.equal(got.total, b.total, id);
-    assert.deepEqual((got.entry ?? []).map((e) => e.resource), (b.entry ?? []).map((e) => e.resource), id);
+    assert.deepEqual(
+      (got.entry ?? []).map((e) => e.resource),
+      (b.entry ?? []).map((e) => e.resource),
+      id,
+    );
   }
 });
 
 test('an agent that neither sorts nor pages gets "most recent" wrong for most task7/task9 patients', async () => {
   const tasks = JSON.parse(readFileSync('../shared/reference/medagentbench/test_data_v2.json', 'utf8')) as Array<{ id: string; eval_MRN?: string }>;
-  for (const [fam, code, min] of [['task7', 'GLU', 20], ['task9', 'K', 15]] as const) {
+  for (const [fam, code, min] of [
+    ['task7', 'GLU', 20],
+    ['task9', 'K', 15],
+  ] as const) {
     let missed = 0;
     for (const t of tasks.filter((x) => x.id.startsWith(`${fam}_`))) {
       const page = (await get(`${BASE}Observation?patient=${t.eval_MRN}&code=${code}&_format=json`)) as { entry: Array<{ resource: Resource }> };
       const all = await scan(get, t.eval_MRN!, code);
       const best = latest(all)!;
-      const pageBest = latest(page.entry.map((e) => ({ t: Date.parse(e.resource.effectiveDateTime), raw: e.resource.effectiveDateTime, v: e.resource.valueQuantity.value })))!;
+      const pageBest = latest(
+        page.entry.map((e) => ({ t: Date.parse(e.resource.effectiveDateTime), raw: e.resource.effectiveDateTime, v: e.resource.valueQuantity.value })),
+      )!;
       if (pageBest.raw !== best.raw) missed++;
     }
     assert.ok(missed >= min, `${fam}: latest ${code} outside the default first page for ${missed}/30 patients`);

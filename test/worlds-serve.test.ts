@@ -69,9 +69,28 @@ test('serve the replica on a free port: base URL, metadata, a grader query, clea
 });
 
 test('serve a synthetic cohort with imports, --json summary, SIGINT', async () => {
-  const s = await start(['--world', 'synthetic', '--seed', '5', '--patients', '3', '--port', '0', '--json', '--import', '../shared/reference/fhir-samples/synthea-bulk-ndjson-10-patients', '--skip-billing']);
+  const s = await start([
+    '--world',
+    'synthetic',
+    '--seed',
+    '5',
+    '--patients',
+    '3',
+    '--port',
+    '0',
+    '--json',
+    '--import',
+    '../shared/reference/fhir-samples/synthea-bulk-ndjson-10-patients',
+    '--skip-billing',
+  ]);
   try {
-    const info = JSON.parse(s.firstLine) as { url: string; world: string; seed: number; counts: Record<string, number>; imports: { unresolved: { total: number } } };
+    const info = JSON.parse(s.firstLine) as {
+      url: string;
+      world: string;
+      seed: number;
+      counts: Record<string, number>;
+      imports: { unresolved: { total: number } };
+    };
     assert.equal(info.world, 'synthetic');
     assert.equal(info.seed, 5);
     assert.equal(info.counts.Patient, 3 + 13);

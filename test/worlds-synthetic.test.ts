@@ -88,17 +88,27 @@ test('every branch and boundary is planted', () => {
   assert.deepEqual([...set(f.map((x) => x.k.branch))].sort(), ['low', 'none', 'normal']);
   assert.deepEqual([...set(f.map((x) => x.a1c.branch))].sort(), ['fresh', 'none', 'stale']);
   for (const e of ['364d', '365d', '366d']) assert.ok(set(f.map((x) => x.a1c.edge)).has(e), `A1C edge ${e}`);
-  assert.ok(f.some((x) => x.a1c.latest?.time === '2022-11-13T10:15:00+00:00'), 'A1C exactly one year old');
+  assert.ok(
+    f.some((x) => x.a1c.latest?.time === '2022-11-13T10:15:00+00:00'),
+    'A1C exactly one year old',
+  );
   assert.deepEqual([...set(f.map((x) => x.glu.branch))].sort(), ['none', 'stale', 'window']);
   for (const e of ['24h00', '24h01']) assert.ok(set(f.map((x) => x.glu.edge)).has(e), `GLU edge ${e}`);
-  assert.ok(f.some((x) => x.glu.mean24h !== null && !Number.isInteger(x.glu.mean24h)), 'non-integer GLU mean');
+  assert.ok(
+    f.some((x) => x.glu.mean24h !== null && !Number.isInteger(x.glu.mean24h)),
+    'non-integer GLU mean',
+  );
   assert.ok(f.some((x) => x.nearDuplicateKind === 'same-name-dob-shifted'));
   assert.ok(f.some((x) => x.nearDuplicateKind === 'same-dob-other-name'));
 });
 
 async function scan(g: GetJson, mrn: string, code: string) {
   const b = (await g(`${BASE}Observation?patient=${mrn}&code=${code}&_count=5000&_format=json`)) as { entry?: Array<{ resource: Resource }> };
-  return (b.entry ?? []).map((e) => ({ t: Date.parse(e.resource.effectiveDateTime), raw: e.resource.effectiveDateTime as string, v: e.resource.valueQuantity.value as number }));
+  return (b.entry ?? []).map((e) => ({
+    t: Date.parse(e.resource.effectiveDateTime),
+    raw: e.resource.effectiveDateTime as string,
+    v: e.resource.valueQuantity.value as number,
+  }));
 }
 function latest(rows: Array<{ t: number; raw: string; v: number }>, from = -Infinity) {
   let best: { t: number; raw: string; v: number } | undefined;
@@ -126,8 +136,14 @@ async function factMismatches(g: GetJson, facts: PlantedFacts[]): Promise<string
     const p = (await g(`${BASE}Patient?identifier=${f.mrn}&_format=json`)) as { entry: Array<{ resource: Resource }> };
     const [y, m, d] = (p.entry[0]!.resource.birthDate as string).split('-').map(Number) as [number, number, number];
     eq(`${f.mrn} age`, 2023 - y - (m > 11 || (m === 11 && d > 13) ? 1 : 0), f.age);
-    const byName = (await g(`${BASE}Patient?given=${f.given}&family=${f.family}&birthdate=${f.birthDate}&_format=json`)) as { entry?: Array<{ resource: Resource }> };
-    eq(`${f.mrn} lookup`, (byName.entry ?? []).map((e) => e.resource.id), [f.mrn]);
+    const byName = (await g(`${BASE}Patient?given=${f.given}&family=${f.family}&birthdate=${f.birthDate}&_format=json`)) as {
+      entry?: Array<{ resource: Resource }>;
+    };
+    eq(
+      `${f.mrn} lookup`,
+      (byName.entry ?? []).map((e) => e.resource.id),
+      [f.mrn],
+    );
   }
   return bad;
 }
@@ -148,7 +164,10 @@ test('history is MedAgentBench-like: > 20 K readings, out-of-order insertion, no
   const k = await scan(get, f.mrn, 'K');
   assert.ok(k.length > 20, `${k.length} K readings`);
   const times = k.map((r) => r.t);
-  assert.notDeepEqual(times, [...times].sort((a, b) => a - b));
+  assert.notDeepEqual(
+    times,
+    [...times].sort((a, b) => a - b),
+  );
   const after = (await get(`${BASE}Observation?date=gt2023-11-13T10:15:00%2B00:00&_format=json`)) as { entry?: unknown[] };
   assert.equal(after.entry, undefined);
 });

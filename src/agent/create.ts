@@ -14,8 +14,7 @@ import { getFamily } from '../tasks/registry.js';
 import { SOLVER_VERSION } from '../tasks/common.js';
 
 /** The expert solvers of the task families as one policy (the next action for any task id). */
-export const expertPolicy: Policy = (task, history, episode) =>
-  getFamily(task.id.split('_')[0]).solve(task, history, { apiBase: episode.apiBase });
+export const expertPolicy: Policy = (task, history, episode) => getFamily(task.id.split('_')[0]).solve(task, history, { apiBase: episode.apiBase });
 
 export interface CreateAgentOptions extends Omit<OpenAIAgentOptions, 'model'> {
   /** The expert policy played by `oracle` (default: the families' expert solvers). */

@@ -27,7 +27,9 @@ export function connectionRefusedText(url: string): string {
   const m = /^([a-z]+):\/\/([^/?#]*)(.*)$/is.exec(url);
   const scheme = m ? m[1].toLowerCase() : 'http';
   const hostport = m ? m[2] : '';
-  const [host, port] = hostport.includes(':') ? [hostport.slice(0, hostport.lastIndexOf(':')), hostport.slice(hostport.lastIndexOf(':') + 1)] : [hostport, defaultPort(scheme)];
+  const [host, port] = hostport.includes(':')
+    ? [hostport.slice(0, hostport.lastIndexOf(':')), hostport.slice(hostport.lastIndexOf(':') + 1)]
+    : [hostport, defaultPort(scheme)];
   let path = m ? m[3] : '/';
   if (!path.startsWith('/')) path = '/' + path;
   const pool = scheme === 'https' ? 'HTTPSConnectionPool' : 'HTTPConnectionPool';

@@ -197,7 +197,13 @@ export function pyReprJson(v: unknown): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : pyFloatRepr(v);
   if (Array.isArray(v)) return '[' + v.map(pyReprJson).join(', ') + ']';
   const obj = v as Record<string, unknown>;
-  return '{' + Object.keys(obj).map((k) => `${pyReprStrJson(k)}: ${pyReprJson(obj[k])}`).join(', ') + '}';
+  return (
+    '{' +
+    Object.keys(obj)
+      .map((k) => `${pyReprStrJson(k)}: ${pyReprJson(obj[k])}`)
+      .join(', ') +
+    '}'
+  );
 }
 
 function pyReprStrJson(s: string): string {

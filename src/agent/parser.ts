@@ -10,8 +10,8 @@
 
 /** The characters Python's `str.strip()` removes (`str.isspace()`), which differ from JavaScript's `trim()`. */
 const PY_WS = new Set<number>([
-  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003,
-  0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008,
+  0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
 ]);
 
 export function isPySpace(code: number): boolean {
@@ -71,8 +71,7 @@ export function parseAction(content: string): ParsedAction {
 // ---------------------------------------------------------------------------------------------------------------
 // The official reply strings (spec §4.2), byte-exact.
 
-export const PLEASE_FINISH =
-  'Please call FINISH if you have got answers for all the questions and finished all the requested tasks';
+export const PLEASE_FINISH = 'Please call FINISH if you have got answers for all the questions and finished all the requested tasks';
 export const GET_OK_PREFIX = 'Here is the response from the GET request:\n';
 export const GET_ERROR_PREFIX = 'Error in sending the GET request: ';
 export const POST_ACCEPTED = `POST request accepted and executed successfully. ${PLEASE_FINISH}`;
@@ -121,8 +120,7 @@ function isPrintable(c: number): boolean {
   if (c === 0xad) return false;
   if (PY_WS.has(c) && c !== 0x20) return false;
   if (c >= 0xd800 && c <= 0xdfff) return false;
-  if (c === 0xfeff || (c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2060 && c <= 0x2064))
-    return false;
+  if (c === 0xfeff || (c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2060 && c <= 0x2064)) return false;
   return true;
 }
 
@@ -160,9 +158,7 @@ export function requoteUri(uri: string): string {
   return quote(unq, REQUOTE_SAFE);
 }
 
-export type PreparedGet =
-  | { ok: true; url: string }
-  | { ok: false; error: string };
+export type PreparedGet = { ok: true; url: string } | { ok: false; error: string };
 
 /**
  * The part of `requests.PreparedRequest.prepare_url` that decides whether a GET can be sent, and the final URL.

@@ -5,7 +5,10 @@
 import { FactoryFailure, FactoryInputError } from '../factory/errors.js';
 
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number = 2) {
+  constructor(
+    message: string,
+    readonly exitCode: number = 2,
+  ) {
     super(message);
     this.name = 'CliError';
   }

@@ -60,7 +60,11 @@ export function register(program: Command): void {
     .option('--api-base <url>', 'api_base advertised in prompts and used by the grader (default http://localhost:8080/fhir/)')
     .option('--fhir-url <url>', 'use an external FHIR server (the api_base is mapped onto it) instead of the embedded world')
     .option('--world <name>', 'embedded world', 'medagentbench')
-    .addOption(new Option('--post-mode <mode>', 'official: POSTs are not sent (as upstream); live: executed in the episode session').choices([...POST_MODES]).default('official'))
+    .addOption(
+      new Option('--post-mode <mode>', 'official: POSTs are not sent (as upstream); live: executed in the episode session')
+        .choices([...POST_MODES])
+        .default('official'),
+    )
     .option('--max-rounds <n>', 'agent turns per episode', '8')
     .option('--base-url <url>', 'OpenAI-compatible endpoint (repeat to share load across replicas)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--api-key-env <name>', 'environment variable holding the API key', 'OPENAI_API_KEY')
@@ -73,7 +77,12 @@ export function register(program: Command): void {
     .action(async (f: EvalFlags) => {
       const apiBase = wrap(() => checkApiBase(f.apiBase));
       const taskSet = wrap(() => openTaskSet(f.tasks));
-      const families = f.tasksFilter ? f.tasksFilter.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+      const families = f.tasksFilter
+        ? f.tasksFilter
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : undefined;
       const known = new Set(taskSet.tasks.map((t) => t.id.split('_')[0]));
       for (const fam of families ?? []) {
         if (!known.has(fam)) throw new CliError(`--tasks-filter: no family "${fam}" in ${taskSet.name} (has ${[...known].join(', ')})`);
@@ -149,10 +158,7 @@ export function register(program: Command): void {
       const summary = result.summary!;
       process.stdout.write(f.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary, f.out));
       if (result.failed.length > 0) {
-        throw new CliError(
-          `${result.failed.length} episode(s) failed in the agent (see ${f.out}/error.jsonl); rerun them with --resume`,
-          1,
-        );
+        throw new CliError(`${result.failed.length} episode(s) failed in the agent (see ${f.out}/error.jsonl); rerun them with --resume`, 1);
       }
     });
 }

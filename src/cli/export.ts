@@ -21,7 +21,9 @@ export function register(program: Command): void {
         const s = await exportCorpus({ dir, format: o.format as ExportFormat, rows: o.rows as RowMode, out: o.out, force: o.force });
         if (o.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
         else {
-          const per = Object.entries(s.splits).map(([k, v]) => `${k} ${v.canonical} rows → ${v.lines} lines`).join(', ');
+          const per = Object.entries(s.splits)
+            .map(([k, v]) => `${k} ${v.canonical} rows → ${v.lines} lines`)
+            .join(', ');
           process.stdout.write(`exported ${dir} as ${s.format} (${s.rows}) to ${s.out}: ${per}\n`);
           process.stdout.write(`round-trip and parity: ${s.parity.checked} rows checked, ${s.parity.failed} failed\n`);
           process.stdout.write(`files: ${s.files.join(', ')}\n`);

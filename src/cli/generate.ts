@@ -14,7 +14,12 @@ function int(flag: string, v: string | undefined): number | null {
 }
 
 function list(v: string | undefined): string[] {
-  return v === undefined ? [] : v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return v === undefined
+    ? []
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
 }
 
 export function register(program: Command): void {
@@ -77,10 +82,27 @@ export function register(program: Command): void {
           return;
         }
         const w = (s: string) => process.stdout.write(s + '\n');
-        w(`wrote ${params.out}: ${m.counts.total} rows (${Object.entries(m.counts.splits).map(([k, v]) => `${k} ${v}`).join(', ')}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-        w(`pipeline: ${m.pipeline.synthesized} synthesized, ${m.pipeline.passed} passed the grader, ${m.pipeline.collected_kept}/${m.pipeline.collected_read} collected kept, ${m.pipeline.deduplicated} after dedup, ${m.pipeline.polluted} polluted, ${m.pipeline.kept} kept`);
-        for (const [fam, f] of Object.entries(m.counts.per_family)) w(`  ${fam.padEnd(7)} ${String(f.total).padStart(5)}  ${Object.entries(f.branches).map(([b, n]) => `${b} ${n}`).join(', ')}`);
-        w(`pollution (${m.eval_set.name}): ${Object.entries(m.pollution.reasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; parity: ${m.parity.checked} checked, ${m.parity.failed} failed`);
+        w(
+          `wrote ${params.out}: ${m.counts.total} rows (${Object.entries(m.counts.splits)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+        );
+        w(
+          `pipeline: ${m.pipeline.synthesized} synthesized, ${m.pipeline.passed} passed the grader, ${m.pipeline.collected_kept}/${m.pipeline.collected_read} collected kept, ${m.pipeline.deduplicated} after dedup, ${m.pipeline.polluted} polluted, ${m.pipeline.kept} kept`,
+        );
+        for (const [fam, f] of Object.entries(m.counts.per_family))
+          w(
+            `  ${fam.padEnd(7)} ${String(f.total).padStart(5)}  ${Object.entries(f.branches)
+              .map(([b, n]) => `${b} ${n}`)
+              .join(', ')}`,
+          );
+        w(
+          `pollution (${m.eval_set.name}): ${
+            Object.entries(m.pollution.reasons)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ') || 'none'
+          }; parity: ${m.parity.checked} checked, ${m.parity.failed} failed`,
+        );
         w(`tokens (estimated): p50 ${m.tokens.all.p50}, p99 ${m.tokens.all.p99}, max ${m.tokens.all.max}`);
         w(`rebuild: ${m.command}`);
       } catch (e) {

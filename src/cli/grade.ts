@@ -18,7 +18,7 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 export function register(program: Command): void {
   program
     .command('grade')
-    .description('Re-grade an AgentBench-format runs.jsonl (ours or the official harness\'s) with the official grader')
+    .description("Re-grade an AgentBench-format runs.jsonl (ours or the official harness's) with the official grader")
     .requiredOption('--runs <runs.jsonl>', 'the log to grade')
     .option('--tasks <name|file>', 'task set the log was run on', 'medagentbench-v2')
     .option('--fhir-url <url>', 'grade against an external FHIR server instead of the embedded world')
@@ -43,7 +43,14 @@ export function register(program: Command): void {
                 actionSR: r.actionSR,
                 perFamily: r.perFamily,
                 missing: r.missing.map((i) => taskSet.tasks[i].id),
-                tasks: r.graded.map((g) => ({ index: g.index, id: g.id, status: g.status, correct: g.correct, branch: g.grade.branch, exception: g.grade.exception })),
+                tasks: r.graded.map((g) => ({
+                  index: g.index,
+                  id: g.id,
+                  status: g.status,
+                  correct: g.correct,
+                  branch: g.grade.branch,
+                  exception: g.grade.exception,
+                })),
               },
               null,
               2,
@@ -53,11 +60,21 @@ export function register(program: Command): void {
         }
         const out: string[] = [];
         for (const g of r.graded) {
-          const why = g.correct ? '' : (g.grade.exception ?? g.grade.checks.filter((c) => !c.pass).map((c) => c.name).join(', '));
+          const why = g.correct
+            ? ''
+            : (g.grade.exception ??
+              g.grade.checks
+                .filter((c) => !c.pass)
+                .map((c) => c.name)
+                .join(', '));
           out.push(`${g.id.padEnd(9)} ${g.status.padEnd(22)} ${g.correct ? 'Correct' : 'Incorrect'}${why ? `  (${why})` : ''}`);
         }
         if (r.missing.length > 0) out.push(`missing from the log (incorrect): ${r.missing.map((i) => taskSet.tasks[i].id).join(', ')}`);
-        out.push(`per family: ${Object.entries(r.perFamily).map(([k, v]) => `${k} ${v.correct}/${v.total}`).join(', ')}`);
+        out.push(
+          `per family: ${Object.entries(r.perFamily)
+            .map(([k, v]) => `${k} ${v.correct}/${v.total}`)
+            .join(', ')}`,
+        );
         out.push(`total: ${r.correct}/${r.total} = ${pct(r.successRate)} (query ${pct(r.querySR)}, action ${pct(r.actionSR)})`);
         process.stdout.write(out.join('\n') + '\n');
       } catch (err) {

@@ -62,7 +62,16 @@ export function register(program: Command): void {
 
       let w;
       try {
-        w = await loadWorld({ world, seed, patients, imports: o.import, strict: o.strict, skipBilling: o.skipBilling, rebaseImports: o.rebaseDates, medagentbenchCodes: o.medagentbenchCodes });
+        w = await loadWorld({
+          world,
+          seed,
+          patients,
+          imports: o.import,
+          strict: o.strict,
+          skipBilling: o.skipBilling,
+          rebaseImports: o.rebaseDates,
+          medagentbenchCodes: o.medagentbenchCodes,
+        });
       } catch (e) {
         if (e instanceof ImportError) throw new CliError(`--import ${e.message}`);
         if (e instanceof RangeError) throw new CliError(e.message);
@@ -80,8 +89,24 @@ export function register(program: Command): void {
       if (o.json) {
         process.stdout.write(
           JSON.stringify({
-            url: server.url, world: w.name, seed: w.seed ?? null, total: w.total, counts: w.counts, fingerprint: w.fingerprint,
-            imports: w.importReport ? { counts: w.importReport.counts, skipped: w.importReport.skipped, unresolved: { total: w.importReport.unresolved.total, dangling: w.importReport.unresolved.dangling, conditional: w.importReport.unresolved.conditional, byTarget: w.importReport.unresolved.byTarget } } : null,
+            url: server.url,
+            world: w.name,
+            seed: w.seed ?? null,
+            total: w.total,
+            counts: w.counts,
+            fingerprint: w.fingerprint,
+            imports: w.importReport
+              ? {
+                  counts: w.importReport.counts,
+                  skipped: w.importReport.skipped,
+                  unresolved: {
+                    total: w.importReport.unresolved.total,
+                    dangling: w.importReport.unresolved.dangling,
+                    conditional: w.importReport.unresolved.conditional,
+                    byTarget: w.importReport.unresolved.byTarget,
+                  },
+                }
+              : null,
           }) + '\n',
         );
       } else {

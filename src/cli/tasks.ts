@@ -138,8 +138,13 @@ export function register(program: Command): void {
         const text = h.content.length > 400 ? `${h.content.slice(0, 400)}… [${h.content.length} chars]` : h.content;
         process.stdout.write(`--- ${h.role}\n${text}\n`);
       }
-      process.stdout.write(`=== ${task.id} (${family.id}, variant ${variant}) status ${output.status}: ${grade.correct ? 'CORRECT' : 'INCORRECT'}; branch ${grade.branch ?? '-'}; reference ${grade.reference === undefined ? '-' : pyJsonDumps(grade.reference)}\n`);
-      for (const c of grade.checks) process.stdout.write(`  ${c.pass ? 'pass' : 'FAIL'} ${c.name}${c.pass ? '' : `: expected ${JSON.stringify(c.expected)}, got ${JSON.stringify(c.actual)}${c.note ? ` (${c.note})` : ''}`}\n`);
+      process.stdout.write(
+        `=== ${task.id} (${family.id}, variant ${variant}) status ${output.status}: ${grade.correct ? 'CORRECT' : 'INCORRECT'}; branch ${grade.branch ?? '-'}; reference ${grade.reference === undefined ? '-' : pyJsonDumps(grade.reference)}\n`,
+      );
+      for (const c of grade.checks)
+        process.stdout.write(
+          `  ${c.pass ? 'pass' : 'FAIL'} ${c.name}${c.pass ? '' : `: expected ${JSON.stringify(c.expected)}, got ${JSON.stringify(c.actual)}${c.note ? ` (${c.note})` : ''}`}\n`,
+        );
       if (grade.exception) process.stdout.write(`  exception: ${grade.exception}\n`);
     });
 
@@ -163,12 +168,18 @@ export function register(program: Command): void {
       if (!(BALANCE_MODES as readonly string[]).includes(o.balance)) {
         throw new CliError(`--balance must be one of ${BALANCE_MODES.join(', ')}, got "${o.balance}"`);
       }
-      const families = (o.families ?? FAMILY_IDS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+      const families = (o.families ?? FAMILY_IDS.join(','))
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       for (const f of families) {
         if (!isFamilyId(f)) throw new CliError(`--families: unknown task family "${f}" (known: ${FAMILY_IDS.join(', ')})`);
       }
       if (families.length === 0) throw new CliError('--families must name at least one family');
-      for (const [flag, path] of [['--out', o.out], ['--facts', o.facts]] as const) {
+      for (const [flag, path] of [
+        ['--out', o.out],
+        ['--facts', o.facts],
+      ] as const) {
         if (path !== undefined && existsSync(path) && !o.force) throw new CliError(`${flag}: ${path} exists (use --force to overwrite)`);
       }
       const world = await loadWorld(worldOpts);

@@ -79,11 +79,7 @@ export function embeddedBackend(
  * isolates them; other servers ignore it, and in `official` POST mode nothing is written anyway, exactly like the
  * official harness).
  */
-export function externalBackend(
-  fhirUrl: string,
-  apiBase: string,
-  opts: { timeoutMs?: number; dropSessions?: boolean } = {},
-): FhirBackend {
+export function externalBackend(fhirUrl: string, apiBase: string, opts: { timeoutMs?: number; dropSessions?: boolean } = {}): FhirBackend {
   const target = withSlash(fhirUrl);
   const adv = new URL(apiBase);
   const fwd = { 'x-forwarded-host': adv.host, 'x-forwarded-proto': adv.protocol.replace(':', '') };

@@ -17,7 +17,12 @@ export function formatSummary(s: RunSummary & { agentFailures?: number }, dir?: 
         .map(([f, v]) => `${f} ${v.correct}/${v.total}`)
         .join(', '),
   );
-  lines.push('statuses: ' + Object.entries(s.statusCounts).map(([k, v]) => `${k} ${v}`).join(', '));
+  lines.push(
+    'statuses: ' +
+      Object.entries(s.statusCounts)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', '),
+  );
   lines.push(`tokens: prompt ${s.tokens.prompt}, completion ${s.tokens.completion}; wall ${(s.wallMs / 1000).toFixed(1)} s; post mode ${s.manifest.postMode}`);
   if (s.agentFailures) lines.push(`agent failures: ${s.agentFailures} (error.jsonl; rerun with --resume)`);
   if (dir) lines.push(`run folder: ${dir}`);

@@ -20,7 +20,10 @@ export class JsonlAppender {
   private waiters: Array<{ upTo: number; resolve: () => void; reject: (e: unknown) => void }> = [];
   private failure: unknown;
 
-  constructor(readonly path: string, private readonly sync = true) {
+  constructor(
+    readonly path: string,
+    private readonly sync = true,
+  ) {
     this.fd = openSync(path, 'a');
   }
 
@@ -101,7 +104,12 @@ export interface JsonlRead<T> {
 
 export class JsonlError extends Error {
   /** `detail`: the JSON parser's own message, for callers that show it. */
-  constructor(readonly path: string, readonly line: number, reason: string, readonly detail = '') {
+  constructor(
+    readonly path: string,
+    readonly line: number,
+    reason: string,
+    readonly detail = '',
+  ) {
     super(`${path}:${line}: ${reason}`);
     this.name = 'JsonlError';
   }

@@ -18,7 +18,6 @@ export const SAMPLE_STATUSES = [
   'task error',
 ] as const;
 
-
 export function familyOf(id: string): string {
   return id.split('_')[0];
 }

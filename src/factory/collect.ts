@@ -37,7 +37,10 @@ function runTaskSetName(runDir: string): { name: string; world: CanonicalRow['me
     try {
       const s = JSON.parse(readFileSync(p, 'utf8')) as RunSummary;
       const w = s.manifest.world;
-      const world = 'name' in w ? { name: w.name, seed: w.seed ?? null, patients: null, fingerprint: w.fingerprint } : { name: `external:${w.fhirUrl}`, seed: null, patients: null, fingerprint: '' };
+      const world =
+        'name' in w
+          ? { name: w.name, seed: w.seed ?? null, patients: null, fingerprint: w.fingerprint }
+          : { name: `external:${w.fhirUrl}`, seed: null, patients: null, fingerprint: '' };
       return { name: s.manifest.taskSet.name, world };
     } catch {
       /* fall through */

@@ -106,7 +106,17 @@ export interface CorpusManifest {
     augmentation: Record<string, number>;
     turns: Record<string, number>;
   };
-  pipeline: { synthesized: number; solved: number; passed: number; collected_read: number; collected_kept: number; deduplicated: number; polluted: number; kept: number; surplus: number };
+  pipeline: {
+    synthesized: number;
+    solved: number;
+    passed: number;
+    collected_read: number;
+    collected_kept: number;
+    deduplicated: number;
+    polluted: number;
+    kept: number;
+    surplus: number;
+  };
   drops: Record<string, Record<string, number>>;
   pollution: { checked: number; dropped: number; reasons: Record<string, number> };
   parity: { checked: number; failed: number; mode: string };
@@ -252,7 +262,9 @@ export function renderCard(m: CorpusManifest, dropsSha: string): string {
   const famRows = Object.entries(m.counts.per_family).map(([fam, f]) => [
     fam,
     f.total,
-    Object.entries(f.branches).map(([b, n]) => `${b} ${n}`).join(', '),
+    Object.entries(f.branches)
+      .map(([b, n]) => `${b} ${n}`)
+      .join(', '),
     m.tokens.per_family[fam]?.p50 ?? 0,
     m.tokens.per_family[fam]?.max ?? 0,
   ]);
@@ -275,54 +287,91 @@ export function renderCard(m: CorpusManifest, dropsSha: string): string {
     '',
     '## Files',
     '',
-    table(['file', 'rows', 'bytes', 'sha256'], Object.values(m.splits).map((s) => [s.file, s.rows, s.bytes, `\`${s.sha256}\``])),
+    table(
+      ['file', 'rows', 'bytes', 'sha256'],
+      Object.values(m.splits).map((s) => [s.file, s.rows, s.bytes, `\`${s.sha256}\``]),
+    ),
     '',
     `\`drops.jsonl\` lists every instance or row that was not kept and why (sha256 \`${dropsSha}\`). \`manifest.json\` holds all figures below.`,
     '',
     '## Contents',
     '',
     `World: \`${m.world.name}\`${m.world.seed !== null ? ` seed ${m.world.seed}` : ''}${m.world.patients !== null ? `, ${m.world.patients} patients` : ''} (fingerprint \`${m.world.fingerprint}\`).`,
-    `Origins: ${Object.entries(m.counts.origin).map(([k, v]) => `${k} ${v}`).join(', ')}. Augmentation: ${Object.entries(m.counts.augmentation).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
-    `Splits: ${Object.entries(m.counts.splits).map(([k, v]) => `${k} ${v}`).join(', ')}${m.params.validFraction > 0 ? ' (validation held out by family × patient)' : ''}.`,
-    `Assistant turns per row: ${Object.entries(m.counts.turns).map(([k, v]) => `${k}: ${v}`).join(', ')}.`,
+    `Origins: ${Object.entries(m.counts.origin)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}. Augmentation: ${Object.entries(m.counts.augmentation)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}.`,
+    `Splits: ${Object.entries(m.counts.splits)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}${m.params.validFraction > 0 ? ' (validation held out by family × patient)' : ''}.`,
+    `Assistant turns per row: ${Object.entries(m.counts.turns)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ')}.`,
     '',
     table(['family', 'rows', 'branches', 'p50 tokens', 'max tokens'], famRows),
     '',
     `Branch labels used: ${branchNames.join(', ')}.`,
     '',
     m.quotas.reallocated.length
-      ? `Expert rows per family were requested as ${Object.entries(m.quotas.requested).map(([k, v]) => `${k} ${v}`).join(', ')}; families whose training pool could not fill their quota (verified, unique, leak-free, within --max-tokens) passed the deficit to the others (${m.quotas.reallocated.join(', ')}), so the final quotas are ${Object.entries(m.quotas.final).map(([k, v]) => `${k} ${v}`).join(', ')}. Within a family, branches are balanced the same way.`
-      : `Expert rows per family: ${Object.entries(m.quotas.final).map(([k, v]) => `${k} ${v}`).join(', ')} (branches balanced within each family where the pool allows).`,
+      ? `Expert rows per family were requested as ${Object.entries(m.quotas.requested)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(
+            ', ',
+          )}; families whose training pool could not fill their quota (verified, unique, leak-free, within --max-tokens) passed the deficit to the others (${m.quotas.reallocated.join(', ')}), so the final quotas are ${Object.entries(
+          m.quotas.final,
+        )
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}. Within a family, branches are balanced the same way.`
+      : `Expert rows per family: ${Object.entries(m.quotas.final)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')} (branches balanced within each family where the pool allows).`,
     '',
     ...(Object.keys(m.boundary).length
-      ? ['Boundary coverage (planted time edges of the window / one-year rules and dosing values): ' + Object.entries(m.boundary).map(([k, v]) => `${k} ${v}`).join(', ') + '.', '']
+      ? [
+          'Boundary coverage (planted time edges of the window / one-year rules and dosing values): ' +
+            Object.entries(m.boundary)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ') +
+            '.',
+          '',
+        ]
       : []),
     '## Token lengths',
     '',
-    table(['split', 'rows', 'min', 'p50', 'p95', 'p99', 'max', 'mean'], [['all', ...tok(m.tokens.all)], ...Object.entries(m.tokens.per_split).map(([k, s]) => [k, ...tok(s)])]),
+    table(
+      ['split', 'rows', 'min', 'p50', 'p95', 'p99', 'max', 'mean'],
+      [['all', ...tok(m.tokens.all)], ...Object.entries(m.tokens.per_split).map(([k, s]) => [k, ...tok(s)])],
+    ),
     '',
     `Estimated, not measured with the real tokenizer (no downloads): ${m.tokens.approximation}.`,
     'Choose the trainer sequence length above the max (rows are never truncated: FINISH is the last turn).',
     '',
     '## Pipeline',
     '',
-    table(['stage', 'count'], [
-      ['instances synthesized', m.pipeline.synthesized],
-      ['solved through the harness', m.pipeline.solved],
-      ['passed the grader', m.pipeline.passed],
-      ['collected episodes read', m.pipeline.collected_read],
-      ['collected episodes kept (completed + passed)', m.pipeline.collected_kept],
-      ['after deduplication', m.pipeline.deduplicated],
-      ['dropped by the pollution filter', m.pipeline.polluted],
-      ['dropped as over-long (--max-tokens)', Object.values(m.drops['length'] ?? {}).reduce((a, b) => a + b, 0)],
-      ['kept', m.pipeline.kept],
-      ['verified but beyond the per-family quotas (not used)', m.pipeline.surplus],
-    ]),
+    table(
+      ['stage', 'count'],
+      [
+        ['instances synthesized', m.pipeline.synthesized],
+        ['solved through the harness', m.pipeline.solved],
+        ['passed the grader', m.pipeline.passed],
+        ['collected episodes read', m.pipeline.collected_read],
+        ['collected episodes kept (completed + passed)', m.pipeline.collected_kept],
+        ['after deduplication', m.pipeline.deduplicated],
+        ['dropped by the pollution filter', m.pipeline.polluted],
+        ['dropped as over-long (--max-tokens)', Object.values(m.drops['length'] ?? {}).reduce((a, b) => a + b, 0)],
+        ['kept', m.pipeline.kept],
+        ['verified but beyond the per-family quotas (not used)', m.pipeline.surplus],
+      ],
+    ),
     '',
     'Drops by stage and reason:',
     '',
     Object.keys(m.drops).length
-      ? table(['stage', 'reason', 'count'], Object.entries(m.drops).flatMap(([st, r]) => Object.entries(r).map(([k, v]) => [st, k, v])))
+      ? table(
+          ['stage', 'reason', 'count'],
+          Object.entries(m.drops).flatMap(([st, r]) => Object.entries(r).map(([k, v]) => [st, k, v])),
+        )
       : '_none_',
     '',
     '## Pollution filter',
@@ -330,7 +379,11 @@ export function renderCard(m: CorpusManifest, dropsSha: string): string {
     `Evaluation set \`${m.eval_set.name}\` (${m.eval_set.tasks} tasks, sha256 \`${m.eval_set.sha256}\`): ${m.eval_set.mrns} patient MRNs, ${m.eval_set.identities} name+DOB identities,`,
     `${m.eval_set.ngram_n}-word n-grams of instruction + answer that occur in one evaluation task only and carry at least two words of that task alone (a name, a DOB, an MRN, an answer); template text is not a leak.`,
     'A row is dropped if it mentions an evaluation MRN anywhere (FHIR responses included), names an evaluation patient with their birth date in one turn, repeats an evaluation (family, patient) pair, or shares such an n-gram.',
-    `Checked ${m.pollution.checked} rows, dropped ${m.pollution.dropped}: ${Object.entries(m.pollution.reasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}.`,
+    `Checked ${m.pollution.checked} rows, dropped ${m.pollution.dropped}: ${
+      Object.entries(m.pollution.reasons)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none'
+    }.`,
     '',
     '## Parity',
     '',
@@ -339,13 +392,16 @@ export function renderCard(m: CorpusManifest, dropsSha: string): string {
     '',
     '## Versions',
     '',
-    table(['component', 'version / hash'], [
-      ['ehrgym', m.generator.ehrgym],
-      ['expert solvers', m.generator.solver_version],
-      ['graders', m.generator.grader_version],
-      ['prompt template sha256', `\`${m.generator.prompt_template_sha256}\``],
-      ['funcs_v1.json sha256', `\`${m.generator.functions_sha256}\``],
-    ]),
+    table(
+      ['component', 'version / hash'],
+      [
+        ['ehrgym', m.generator.ehrgym],
+        ['expert solvers', m.generator.solver_version],
+        ['graders', m.generator.grader_version],
+        ['prompt template sha256', `\`${m.generator.prompt_template_sha256}\``],
+        ['funcs_v1.json sha256', `\`${m.generator.functions_sha256}\``],
+      ],
+    ),
     '',
     '## Licence and provenance',
     '',

@@ -34,7 +34,6 @@ export interface FactoryDeps {
 
 export type { GradeResult, GraderContext, HistoryItem, TaskCase, TaskFamily, TaskOutput };
 
-
 /** The default synthetic cohort size for `generate` (enough patients for balanced branches at --size 1530). */
 export const DEFAULT_FACTORY_PATIENTS = 500;
 
@@ -46,7 +45,15 @@ export function realDeps(): FactoryDeps {
       const synthetic = name === 'synthetic';
       const n = synthetic ? (patients ?? DEFAULT_FACTORY_PATIENTS) : null;
       const w = await loadWorld(synthetic ? { world: 'synthetic', seed, patients: n! } : { world: name as WorldName });
-      return { name: w.name, seed: synthetic ? seed : null, patients: n, fingerprint: w.fingerprint, store: w.store, mrns: w.patientIds, ...(w.facts ? { facts: w.facts } : {}) };
+      return {
+        name: w.name,
+        seed: synthetic ? seed : null,
+        patients: n,
+        fingerprint: w.fingerprint,
+        store: w.store,
+        mrns: w.patientIds,
+        ...(w.facts ? { facts: w.facts } : {}),
+      };
     },
     families: () => FAMILY_IDS.map((id) => FAMILIES[id]),
     loadTaskSet(name) {

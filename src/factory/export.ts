@@ -43,7 +43,9 @@ export function toTrainerRows(messages: ChatMessage[], format: ExportFormat, mod
 function trajectoryRow(messages: ChatMessage[], format: ExportFormat): Json {
   switch (format) {
     case 'openai':
-      return { messages: messages.map((m) => (m.role === 'assistant' ? { role: m.role, content: m.content, weight: 1 } : { role: m.role, content: m.content })) };
+      return {
+        messages: messages.map((m) => (m.role === 'assistant' ? { role: m.role, content: m.content, weight: 1 } : { role: m.role, content: m.content })),
+      };
     case 'trl':
       return { messages: plain(messages), chat_template_kwargs: { ...THINKING_OFF } };
     case 'axolotl':
@@ -59,13 +61,17 @@ function perTurnRow(prefix: ChatMessage[], format: ExportFormat): Json {
   switch (format) {
     case 'openai':
       return {
-        messages: prefix.map((m, i) => (m.role === 'assistant' ? { role: m.role, content: m.content, weight: i === last ? 1 : 0 } : { role: m.role, content: m.content })),
+        messages: prefix.map((m, i) =>
+          m.role === 'assistant' ? { role: m.role, content: m.content, weight: i === last ? 1 : 0 } : { role: m.role, content: m.content },
+        ),
       };
     case 'trl':
       return { prompt: plain(prefix.slice(0, last)), completion: plain(prefix.slice(last)), chat_template_kwargs: { ...THINKING_OFF } };
     case 'axolotl':
       return {
-        messages: prefix.map((m, i) => (m.role === 'assistant' && i !== last ? { role: m.role, content: m.content, train: false } : { role: m.role, content: m.content })),
+        messages: prefix.map((m, i) =>
+          m.role === 'assistant' && i !== last ? { role: m.role, content: m.content, train: false } : { role: m.role, content: m.content },
+        ),
       };
     case 'llamafactory':
       return { conversations: prefix.map((m) => ({ from: m.role === 'user' ? 'human' : 'gpt', value: m.content })) };
@@ -157,7 +163,8 @@ export function importRows(lines: Json[], metas: RowMeta[], format: ExportFormat
     group.forEach((g, k) => {
       const n = assistantIndices(g).length;
       if (n !== k + 1) throw new Error(`per-turn group ${out.length}: row ${k} has ${n} assistant turns, expected ${k + 1}`);
-      if (g.some((m, j) => full[j]!.role !== m.role || full[j]!.content !== m.content)) throw new Error(`per-turn group ${out.length}: row ${k} is not a prefix of the full conversation`);
+      if (g.some((m, j) => full[j]!.role !== m.role || full[j]!.content !== m.content))
+        throw new Error(`per-turn group ${out.length}: row ${k} is not a prefix of the full conversation`);
     });
     const meta = metas[out.length];
     if (!meta) throw new Error(`more per-turn groups than meta lines (${metas.length})`);

@@ -134,14 +134,19 @@ function validate(p: GenerateParams, deps: FactoryDeps): Map<string, TaskFamily>
   const fams = new Map(deps.families().map((f) => [f.id as string, f]));
   for (const f of p.families) if (!fams.has(f)) throw new FactoryInputError(`--families: unknown family ${f} (known: ${[...fams.keys()].join(', ')})`);
   if (new Set(p.families).size !== p.families.length) throw new FactoryInputError('--families: a family is listed twice');
-  if (p.perFamily !== null && (!Number.isInteger(p.perFamily) || p.perFamily < 1)) throw new FactoryInputError(`--per-family ${p.perFamily} must be a positive integer`);
+  if (p.perFamily !== null && (!Number.isInteger(p.perFamily) || p.perFamily < 1))
+    throw new FactoryInputError(`--per-family ${p.perFamily} must be a positive integer`);
   if (!Number.isInteger(p.size) || p.size < 0) throw new FactoryInputError(`--size ${p.size} must be a non-negative integer`);
   if (!Number.isInteger(p.seed)) throw new FactoryInputError(`--seed ${p.seed} must be an integer`);
   if (!(p.validFraction >= 0 && p.validFraction <= 0.5)) throw new FactoryInputError(`--valid-fraction ${p.validFraction} must be between 0 and 0.5`);
-  for (const a of p.augment) if (!(AUGMENTATIONS as readonly string[]).includes(a)) throw new FactoryInputError(`--augment: unknown augmentation ${a} (known: ${AUGMENTATIONS.join(', ')})`);
-  if (!(BALANCE_MODES as readonly string[]).includes(p.balance)) throw new FactoryInputError(`--balance ${p.balance} is not one of ${BALANCE_MODES.join(', ')}`);
+  for (const a of p.augment)
+    if (!(AUGMENTATIONS as readonly string[]).includes(a))
+      throw new FactoryInputError(`--augment: unknown augmentation ${a} (known: ${AUGMENTATIONS.join(', ')})`);
+  if (!(BALANCE_MODES as readonly string[]).includes(p.balance))
+    throw new FactoryInputError(`--balance ${p.balance} is not one of ${BALANCE_MODES.join(', ')}`);
   if (!Number.isInteger(p.maxTokens) || p.maxTokens < 1024) throw new FactoryInputError(`--max-tokens ${p.maxTokens} must be an integer ≥ 1024`);
-  if (p.patients !== null && (!Number.isInteger(p.patients) || p.patients < 1)) throw new FactoryInputError(`--patients ${p.patients} must be a positive integer`);
+  if (p.patients !== null && (!Number.isInteger(p.patients) || p.patients < 1))
+    throw new FactoryInputError(`--patients ${p.patients} must be a positive integer`);
   return fams;
 }
 
@@ -185,7 +190,10 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
   const fams = validate(p, deps);
   // ---- inputs that determine the corpus identity: collect files are read before any work
   const sources: CollectSource[] = p.collect.map((f) => readCollectFile(f, (name) => deps.loadTaskSet(name).cases));
-  const corpusId = corpusIdentity(p, sources.map((s) => s.sha256));
+  const corpusId = corpusIdentity(
+    p,
+    sources.map((s) => s.sha256),
+  );
   if (opts.write !== false) checkOutputFolder(p.out, { kind: 'sft-corpus', id: corpusId }, opts.force ?? false);
 
   // ---- evaluation index
@@ -311,7 +319,14 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
       deduplicated++;
       const reasons = pollutionReasons(r, index);
       if (reasons.length) {
-        drops.push({ stage: 'pollution', reason: reasons.join(','), row_id: r.meta.row_id, task_id: r.meta.task_id, family: r.meta.task_family, ...(r.meta.source ? { source: `${r.meta.source.file}#${r.meta.source.index}` } : {}) });
+        drops.push({
+          stage: 'pollution',
+          reason: reasons.join(','),
+          row_id: r.meta.row_id,
+          task_id: r.meta.task_id,
+          family: r.meta.task_family,
+          ...(r.meta.source ? { source: `${r.meta.source.file}#${r.meta.source.index}` } : {}),
+        });
         return false;
       }
       if (exceedsTokens(r.messages, p.maxTokens)) {
@@ -348,7 +363,9 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
         for (const [fam, deficit] of famDeficit) {
           famDeficit.delete(fam);
           quotas.set(fam, quotas.get(fam)! - deficit);
-          const open = [...REMAINDER_ORDER, ...p.families].filter((f, i, a) => a.indexOf(f) === i && wanted.has(f) && f !== fam && [...wanted.get(f)!.keys()].some((b) => !exhausted.has(`${f}|${b}`)));
+          const open = [...REMAINDER_ORDER, ...p.families].filter(
+            (f, i, a) => a.indexOf(f) === i && wanted.has(f) && f !== fam && [...wanted.get(f)!.keys()].some((b) => !exhausted.has(`${f}|${b}`)),
+          );
           if (open.length === 0) {
             quotas.set(fam, quotas.get(fam)! + deficit); // nowhere to go: the size check reports it
             continue;
@@ -366,7 +383,17 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
           reallocated.push(`${fam} -${deficit}`);
         }
       }
-      const specs: Array<{ fam: string; family: TaskFamily; key: string; tried: number; branch: string | undefined; stream: string; patients: string[]; count: number; startIndex: number }> = [];
+      const specs: Array<{
+        fam: string;
+        family: TaskFamily;
+        key: string;
+        tried: number;
+        branch: string | undefined;
+        stream: string;
+        patients: string[];
+        count: number;
+        startIndex: number;
+      }> = [];
       for (const [fam, bq] of wanted) {
         const family = fams.get(fam)!;
         const used = usedPatients.get(fam)!;
@@ -405,7 +432,13 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
           if (sp.patients.length === 0) return Promise.resolve([] as GeneratedTask[]);
           const rngKey: Array<string | number> = ['factory', p.seed, sp.fam, sp.stream, round];
           // generators stay on the main thread: in-process reads avoid shipping full-history Bundles over HTTP
-          return sp.family.generate(access, { rng: rngFor(...rngKey), patients: sp.patients, ...(sp.branch !== undefined ? { branch: sp.branch } : {}), count: sp.count, startIndex: sp.startIndex });
+          return sp.family.generate(access, {
+            rng: rngFor(...rngKey),
+            patients: sp.patients,
+            ...(sp.branch !== undefined ? { branch: sp.branch } : {}),
+            count: sp.count,
+            startIndex: sp.startIndex,
+          });
         }),
       );
       specs.forEach((sp, si) => {
@@ -466,12 +499,15 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
           if (!same && ep.world.name !== 'medagentbench') return null;
           const key = same ? 'current' : 'medagentbench';
           if (!worldCache.has(key)) {
-            worldCache.set(key, (async () => {
-              const w = same ? world : await deps.loadWorld('medagentbench', 0, null);
-              if (!same && ep.world.fingerprint && w.fingerprint !== ep.world.fingerprint) return null;
-              const s = await startFhirServer(w.store, { port: 0 });
-              return { fhir: inProcessTransport(s.app), close: () => s.close() };
-            })());
+            worldCache.set(
+              key,
+              (async () => {
+                const w = same ? world : await deps.loadWorld('medagentbench', 0, null);
+                if (!same && ep.world.fingerprint && w.fingerprint !== ep.world.fingerprint) return null;
+                const s = await startFhirServer(w.store, { port: 0 });
+                return { fhir: inProcessTransport(s.app), close: () => s.close() };
+              })(),
+            );
           }
           const w = await worldCache.get(key)!;
           const fam = fams.get(ep.task.id.split('_')[0]!);
@@ -489,7 +525,14 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
     const collectedOk: CanonicalRow[] = [];
     for (const r of collected) {
       const issues = await checkParity(r.messages, r.meta.task);
-      if (issues.length) drops.push({ stage: 'collect', reason: `parity: turn ${issues[0]!.turn}: ${issues[0]!.problem}`, task_id: r.meta.task_id, family: r.meta.task_family, source: `${r.meta.source!.file}#${r.meta.source!.index}` });
+      if (issues.length)
+        drops.push({
+          stage: 'collect',
+          reason: `parity: turn ${issues[0]!.turn}: ${issues[0]!.problem}`,
+          task_id: r.meta.task_id,
+          family: r.meta.task_family,
+          source: `${r.meta.source!.file}#${r.meta.source!.index}`,
+        });
       else if (filterRow(r)) collectedOk.push(r);
     }
     lap('collect');
@@ -542,12 +585,39 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
       rows: split,
       drops,
       world: worldMeta,
-      evalSet: { name: evalSet.name, tasks: evalSet.cases.length, sha256: evalSha, mrns: index.mrns.size, identities: [...index.byDob.values()].reduce((a, l) => a + l.length, 0), ngram_n: index.n },
-      generator: { ehrgym: VERSION, solver_version: deps.solverVersion, grader_version: deps.graderVersion, prompt_template_sha256: promptTemplateSha256(), functions_sha256: functionsSha256() },
-      pipeline: { synthesized, solved, passed, collected_read: sources.reduce((a, s) => a + s.lines, 0), collected_kept: collectedOk.length, deduplicated, polluted, kept: kept.length, surplus },
+      evalSet: {
+        name: evalSet.name,
+        tasks: evalSet.cases.length,
+        sha256: evalSha,
+        mrns: index.mrns.size,
+        identities: [...index.byDob.values()].reduce((a, l) => a + l.length, 0),
+        ngram_n: index.n,
+      },
+      generator: {
+        ehrgym: VERSION,
+        solver_version: deps.solverVersion,
+        grader_version: deps.graderVersion,
+        prompt_template_sha256: promptTemplateSha256(),
+        functions_sha256: functionsSha256(),
+      },
+      pipeline: {
+        synthesized,
+        solved,
+        passed,
+        collected_read: sources.reduce((a, s) => a + s.lines, 0),
+        collected_kept: collectedOk.length,
+        deduplicated,
+        polluted,
+        kept: kept.length,
+        surplus,
+      },
       boundary,
       quotas: { requested, final: Object.fromEntries([...quotas].filter(([f]) => wanted.has(f))), reallocated },
-      parity: { checked: passed + collected.length, failed: collected.length - collectedOk.length, mode: 'harness parser + GET replies recomputed in-process (expert); parser + framing (collected)' },
+      parity: {
+        checked: passed + collected.length,
+        failed: collected.length - collectedOk.length,
+        mode: 'harness parser + GET replies recomputed in-process (expert); parser + framing (collected)',
+      },
     });
     lap('assemble');
     if (opts.write !== false) {

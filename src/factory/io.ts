@@ -67,7 +67,11 @@ export interface ExportSummary {
 }
 
 /** Files of an export folder (pure; used by `exportCorpus` and by tests that plant mismatches). */
-export function buildExportFiles(corpus: Corpus, format: ExportFormat, mode: RowMode): { files: Record<string, string>; lines: Record<string, Record<string, unknown>[]>; metas: Record<string, CanonicalRow['meta'][]> } {
+export function buildExportFiles(
+  corpus: Corpus,
+  format: ExportFormat,
+  mode: RowMode,
+): { files: Record<string, string>; lines: Record<string, Record<string, unknown>[]>; metas: Record<string, CanonicalRow['meta'][]> } {
   const files: Record<string, string> = {};
   const lines: Record<string, Record<string, unknown>[]> = {};
   const metas: Record<string, CanonicalRow['meta'][]> = {};
@@ -86,11 +90,19 @@ export function buildExportFiles(corpus: Corpus, format: ExportFormat, mode: Row
  * rows byte for byte, and every conversation passes the parity check with each assistant turn parsing to the same
  * action as the canonical turn.
  */
-export async function checkExport(corpus: Corpus, files: Record<string, string>, format: ExportFormat, mode: RowMode): Promise<{ issues: string[]; checked: number }> {
+export async function checkExport(
+  corpus: Corpus,
+  files: Record<string, string>,
+  format: ExportFormat,
+  mode: RowMode,
+): Promise<{ issues: string[]; checked: number }> {
   const issues: string[] = [];
   let checked = 0;
   for (const [name, rows] of Object.entries(corpus.splits)) {
-    const parse = (f: string) => files[f]!.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const parse = (f: string) =>
+      files[f]!.split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
     let back: CanonicalRow[];
     try {
       back = importRows(parse(`${name}.jsonl`), parse(`${name}.meta.jsonl`) as unknown as CanonicalRow['meta'][], format, mode);
@@ -123,7 +135,9 @@ export async function exportCorpus(opts: ExportOptions): Promise<ExportSummary> 
   if (issues.length) throw new FactoryFailure(`export parity check failed: ${issues.length} problem(s), first: ${issues[0]}`);
   const splitNames = Object.keys(corpus.splits);
   if (opts.format === 'llamafactory') files['dataset_info.json'] = JSON.stringify(llamafactoryDatasetInfo(splitNames), null, 2) + '\n';
-  const allLens = Object.values(corpus.splits).flat().map((r) => estimateChatTokens(r.messages));
+  const allLens = Object.values(corpus.splits)
+    .flat()
+    .map((r) => estimateChatTokens(r.messages));
   const splits: ExportSummary['splits'] = {};
   for (const name of splitNames) {
     const text = files[`${name}.jsonl`]!;
@@ -156,7 +170,12 @@ export async function exportCorpus(opts: ExportOptions): Promise<ExportSummary> 
 
 /** The train/inference parity option (training-handoff.md §4.4) an export implies. */
 export function parityOption(format: ExportFormat, mode: RowMode): string {
-  if (mode === 'per-turn') return format === 'trl' ? 'A: per-turn prompt/completion, completion-only loss (exact)' : format === 'llamafactory' ? 'D: per-turn rows, mask_history' : 'per-turn rows, last assistant turn trained';
+  if (mode === 'per-turn')
+    return format === 'trl'
+      ? 'A: per-turn prompt/completion, completion-only loss (exact)'
+      : format === 'llamafactory'
+        ? 'D: per-turn rows, mask_history'
+        : 'per-turn rows, last assistant turn trained';
   if (format === 'trl') return 'C: trajectory rows, assistant_only_loss (patched template)';
   if (format === 'llamafactory') return 'D: template qwen3, enable_thinking false';
   return 'B: trajectory rows, stock qwen3 template';

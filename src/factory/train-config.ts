@@ -61,13 +61,17 @@ function readDataInfo(dir: string): DataInfo {
   if (!existsSync(dir) || !ident) throw new FactoryInputError(`--data ${dir} is not a folder written by ehrgym generate or ehrgym export`);
   if (ident.kind === 'sft-export') {
     const m = JSON.parse(readFileSync(join(dir, 'export.json'), 'utf8')) as {
-      format: ExportFormat; rows: RowMode; splits: string[]; tokens: { p99: number; max: number };
+      format: ExportFormat;
+      rows: RowMode;
+      splits: string[];
+      tokens: { p99: number; max: number };
     };
     return { kind: 'sft-export', format: m.format, rows: m.rows, splits: m.splits, p99Tokens: m.tokens.p99, maxTokens: m.tokens.max };
   }
   if (ident.kind === 'sft-corpus') {
     const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
-      splits: Record<string, unknown>; tokens: { all: { p99: number; max: number } };
+      splits: Record<string, unknown>;
+      tokens: { all: { p99: number; max: number } };
     };
     return { kind: 'sft-corpus', format: null, rows: 'trajectory', splits: Object.keys(m.splits), p99Tokens: m.tokens.all.p99, maxTokens: m.tokens.all.max };
   }
@@ -89,14 +93,17 @@ const READS: Record<Trainer, ExportFormat[]> = {
 export function buildTrainConfig(opts: TrainConfigOptions): TrainConfigResult {
   const { trainer, model } = opts;
   if (!TRAINERS.includes(trainer)) throw new FactoryInputError(`--trainer ${String(trainer)} is not one of ${TRAINERS.join(', ')}`);
-  if (!/^[\w.\-]+(\/[\w.\-]+)?$/.test(model) && !existsSync(model)) throw new FactoryInputError(`--model ${model} is neither a hub id (org/name) nor an existing path`);
+  if (!/^[\w.\-]+(\/[\w.\-]+)?$/.test(model) && !existsSync(model))
+    throw new FactoryInputError(`--model ${model} is neither a hub id (org/name) nor an existing path`);
   const dataDir = resolve(opts.data);
   const info = readDataInfo(dataDir);
   if (info.kind === 'sft-export' && !READS[trainer].includes(info.format!)) {
     throw new FactoryInputError(`--data ${opts.data} is a ${info.format} export; ${trainer} needs \`ehrgym export --format ${READS[trainer][0]}\``);
   }
   if (info.kind === 'sft-corpus' && trainer !== 'axolotl') {
-    throw new FactoryInputError(`--data ${opts.data} is a canonical corpus; run \`ehrgym export ${opts.data} --format ${trainer} --out DIR\` first and pass that folder`);
+    throw new FactoryInputError(
+      `--data ${opts.data} is a canonical corpus; run \`ehrgym export ${opts.data} --format ${trainer} --out DIR\` first and pass that folder`,
+    );
   }
   const outDir = resolve(opts.out);
   // paths inside the configs are relative to the config folder (the launch scripts cd there)
@@ -113,11 +120,12 @@ export function buildTrainConfig(opts: TrainConfigOptions): TrainConfigResult {
   let single = '';
   let multi = '';
   let ds = '';
-  const header = (cmd: string): YamlValue => ({
-    '#1': `QLoRA SFT of ${model} on ${dataRel} (recipe: training-handoff.md §5; thinking disabled)`,
-    '#2': `launch from this folder: ${cmd}`,
-    '#3': `max row length ≈ ${info.maxTokens} tokens (p99 ${info.p99Tokens}, estimated): sequence length ${seq}`,
-  } as YamlValue);
+  const header = (cmd: string): YamlValue =>
+    ({
+      '#1': `QLoRA SFT of ${model} on ${dataRel} (recipe: training-handoff.md §5; thinking disabled)`,
+      '#2': `launch from this folder: ${cmd}`,
+      '#3': `max row length ≈ ${info.maxTokens} tokens (p99 ${info.p99Tokens}, estimated): sequence length ${seq}`,
+    }) as YamlValue;
 
   if (trainer === 'axolotl') {
     const dsEntry = (split: string): Record<string, YamlValue> => ({
@@ -272,7 +280,10 @@ export function buildTrainConfig(opts: TrainConfigOptions): TrainConfigResult {
   files['train-1gpu.sh'] = sh(`QLoRA SFT on one GPU (${trainer})`, single);
   files[`train-${gpus}gpu.sh`] = sh(`QLoRA SFT on ${gpus} GPUs, data parallel (${trainer})`, multi);
   files[`train-${gpus}gpu-deepspeed.sh`] = sh(`QLoRA SFT on ${gpus} GPUs with DeepSpeed ZeRO-3 (small cards / long rows)`, ds);
-  files['serve-vllm.sh'] = sh('serve the adapter (bf16 base + LoRA) on an OpenAI-compatible endpoint, thinking off; TP=2 for 2×80 GB, drop --tensor-parallel-size on an H200', serve);
+  files['serve-vllm.sh'] = sh(
+    'serve the adapter (bf16 base + LoRA) on an OpenAI-compatible endpoint, thinking off; TP=2 for 2×80 GB, drop --tensor-parallel-size on an H200',
+    serve,
+  );
   files['eval.sh'] = sh('evaluate the served adapter on MedAgentBench v2', evaluate);
   const commands = { singleGpu: single, multiGpu: multi, deepspeed: ds, serve, evaluate };
   files['README.md'] = [

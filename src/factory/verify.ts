@@ -42,17 +42,20 @@ export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concu
     const w = row.meta.world;
     const key = `${w.name}|${w.seed}|${w.patients}`;
     if (!worlds.has(key)) {
-      worlds.set(key, (async () => {
-        if (w.name.startsWith('external:')) return 'world is an external server';
-        let world: LoadedWorld;
-        try {
-          world = await deps.loadWorld(w.name, w.seed ?? 0, w.patients);
-        } catch (e) {
-          return `world ${w.name} cannot be loaded (${(e as Error).message.split('\n')[0]})`;
-        }
-        const server = await startFhirServer(world.store, { port: 0 });
-        return { world, server, local: inProcessTransport(server.app) };
-      })());
+      worlds.set(
+        key,
+        (async () => {
+          if (w.name.startsWith('external:')) return 'world is an external server';
+          let world: LoadedWorld;
+          try {
+            world = await deps.loadWorld(w.name, w.seed ?? 0, w.patients);
+          } catch (e) {
+            return `world ${w.name} cannot be loaded (${(e as Error).message.split('\n')[0]})`;
+          }
+          const server = await startFhirServer(world.store, { port: 0 });
+          return { world, server, local: inProcessTransport(server.app) };
+        })(),
+      );
     }
     return worlds.get(key)!;
   };

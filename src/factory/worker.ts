@@ -19,13 +19,19 @@ const access = { apiBase: OFFICIAL_API_BASE, fhir: base };
 async function handle(job: WorkerJob): Promise<WorkerResult> {
   if (!isFamilyId(job.family)) throw new Error(`unknown family ${job.family}`);
   const family = FAMILIES[job.family];
-  const agent = new PolicyAgent(`expert:${family.id}:${job.variant}`, (task, history) => family.solve(task, history, { apiBase: OFFICIAL_API_BASE, variant: job.variant }));
+  const agent = new PolicyAgent(`expert:${family.id}:${job.variant}`, (task, history) =>
+    family.solve(task, history, { apiBase: OFFICIAL_API_BASE, variant: job.variant }),
+  );
   const fhir = retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: serverUrl }, session: job.session }));
   const res = await runEpisode({ index: job.index, task: job.task, agent, fhir, apiBase: OFFICIAL_API_BASE });
   let grade: Extract<WorkerResult, { kind: 'solve' }>['grade'] = null;
   if (res.agentError === undefined && res.output.status === 'completed') {
     const g = await family.grade(job.task, res.output, access);
-    grade = { correct: g.correct, checks: g.checks.map((c) => ({ name: c.name, pass: c.pass })), ...(g.exception !== undefined ? { exception: g.exception } : {}) };
+    grade = {
+      correct: g.correct,
+      checks: g.checks.map((c) => ({ name: c.name, pass: c.pass })),
+      ...(g.exception !== undefined ? { exception: g.exception } : {}),
+    };
   }
   return { id: job.id, kind: 'solve', output: res.output, ...(res.agentError !== undefined ? { agentError: res.agentError } : {}), grade };
 }

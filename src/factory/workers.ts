@@ -41,10 +41,11 @@ export class FactoryWorkers {
         else p.resolve(r);
       });
       w.on('error', (e) => {
-        for (const [id, p] of this.pending) if (p.slot === i) {
-          this.pending.delete(id);
-          p.reject(e);
-        }
+        for (const [id, p] of this.pending)
+          if (p.slot === i) {
+            this.pending.delete(id);
+            p.reject(e);
+          }
       });
       w.unref();
       this.workers.push({ w, load: 0 });

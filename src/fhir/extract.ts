@@ -151,8 +151,17 @@ export function extractKeys(r: Resource): IndexKeys {
       date2 = firstDate(r, ['occurrenceDateTime', 'occurrencePeriod']);
       break;
     default:
-      date = firstDate(r, ['effectiveDateTime', 'effectivePeriod', 'onsetDateTime', 'performedDateTime',
-        'performedPeriod', 'authoredOn', 'recordedDate', 'period', 'date']);
+      date = firstDate(r, [
+        'effectiveDateTime',
+        'effectivePeriod',
+        'onsetDateTime',
+        'performedDateTime',
+        'performedPeriod',
+        'authoredOn',
+        'recordedDate',
+        'period',
+        'date',
+      ]);
   }
   if (date) keys.date = date;
   if (date2) keys.date2 = date2;

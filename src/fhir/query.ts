@@ -42,7 +42,10 @@ export interface ParsedQuery {
 
 /** Upper-case and strip accents: HAPI's normalisation for string search. */
 export function normalizeString(s: string): string {
-  return s.normalize('NFD').replace(/\p{M}+/gu, '').toUpperCase();
+  return s
+    .normalize('NFD')
+    .replace(/\p{M}+/gu, '')
+    .toUpperCase();
 }
 
 const MODIFIERS: Record<ParamDef['kind'], string[]> = {
@@ -110,9 +113,7 @@ export function parseSearch(resourceType: string, pairs: Array<[string, string]>
     const def = defs[name];
     if (!def) {
       const valid = Object.keys(defs).sort();
-      throw bad(
-        `Unknown search parameter "${name}" for resource type "${resourceType}". Valid search parameters for this search are: [${valid.join(', ')}]`,
-      );
+      throw bad(`Unknown search parameter "${name}" for resource type "${resourceType}". Valid search parameters for this search are: [${valid.join(', ')}]`);
     }
     if (modifier !== undefined && !MODIFIERS[def.kind].includes(modifier)) {
       throw bad(`Unsupported modifier ":${modifier}" on search parameter "${name}" (supported: ${MODIFIERS[def.kind].map((m) => ':' + m).join(', ')})`);
@@ -194,7 +195,9 @@ function applyControl(q: ParsedQuery, defs: Record<string, ParamDef>, name: stri
             .filter(([, d]) => d.kind === 'date')
             .map(([n]) => n)
             .sort();
-          throw bad(`Unsupported _sort parameter "${pname}" for resource type "${q.resourceType}" (supported: ${valid.join(', ')}, each optionally prefixed with -)`);
+          throw bad(
+            `Unsupported _sort parameter "${pname}" for resource type "${q.resourceType}" (supported: ${valid.join(', ')}, each optionally prefixed with -)`,
+          );
         }
         q.sort.push({ name: pname, key: def.key, desc });
       }

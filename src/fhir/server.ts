@@ -350,13 +350,15 @@ export function createFhirHandler(store: FhirStore, opts: FhirAppOptions = {}): 
     const pairs = [...url.searchParams] as Array<[string, string]>;
     const prettyParam = url.searchParams.get('_pretty');
     const prettyPrint = prettyParam !== 'false';
-    const out = (status: number, v: unknown, headers?: Record<string, string>) =>
-      respond(status, prettyPrint ? pretty(v) : compact(v), headers);
+    const out = (status: number, v: unknown, headers?: Record<string, string>) => respond(status, prettyPrint ? pretty(v) : compact(v), headers);
 
     if (segs.length === 0) {
       if (method !== 'GET') throw methodNotAllowed(method, 'GET');
       if (url.searchParams.has('_getpages')) return getPage(url, base, session, out, prettyPrint);
-      throw new FhirError(400, 'This is the base URL of the FHIR server. Unable to handle this request, as it does not contain a resource type or operation name.');
+      throw new FhirError(
+        400,
+        'This is the base URL of the FHIR server. Unable to handle this request, as it does not contain a resource type or operation name.',
+      );
     }
     if (segs.length === 1 && segs[0] === 'metadata') {
       if (method !== 'GET') throw methodNotAllowed(method, 'GET');
@@ -412,14 +414,26 @@ export function createFhirHandler(store: FhirStore, opts: FhirAppOptions = {}): 
   ): FhirReply {
     const q = parseSearch(type, pairs);
     const result = store.search(type, q, session);
-    const count = q.summaryCount ? 0 : q.count ?? DEFAULT_PAGE_SIZE;
+    const count = q.summaryCount ? 0 : (q.count ?? DEFAULT_PAGE_SIZE);
     const selfUrl = `${base}/${type}${pairs.length ? '?' : ''}${hapiQuery(pairs)}`;
     const bundleId = searchId(session, type, pairs);
     const hasNext = count > 0 && result.total > count;
     const paging: PagedSearch = { resourceType: type, pairs, session };
     if (hasNext) remember(bundleId, paging);
     const next = hasNext ? nextUrl(base, bundleId, count, count, pairs) : undefined;
-    const page: SearchPage = { base, id: bundleId, type, handles: result.handles, offset: 0, count, total: result.total, self: selfUrl, next, session, totalMode: q.totalMode };
+    const page: SearchPage = {
+      base,
+      id: bundleId,
+      type,
+      handles: result.handles,
+      offset: 0,
+      count,
+      total: result.total,
+      self: selfUrl,
+      next,
+      session,
+      totalMode: q.totalMode,
+    };
     if (prettyPrint) {
       const body = bundleText(page);
       if (cacheKey !== undefined) cacheResponse(cacheKey, { body, ...(hasNext ? { paging: [bundleId, paging] as [string, PagedSearch] } : {}) });
@@ -501,7 +515,20 @@ export function createFhirHandler(store: FhirStore, opts: FhirAppOptions = {}): 
     const hasNext = count > 0 && result.total > offset + count;
     const next = hasNext ? nextUrl(base, id, offset + count, count, p.pairs) : undefined;
     const prev = offset > 0 ? nextUrl(base, id, Math.max(0, offset - count), count, p.pairs) : undefined;
-    const page: SearchPage = { base, id, type: p.resourceType, handles: result.handles, offset, count, total: result.total, self, next, prev, session, totalMode: q.totalMode };
+    const page: SearchPage = {
+      base,
+      id,
+      type: p.resourceType,
+      handles: result.handles,
+      offset,
+      count,
+      total: result.total,
+      self,
+      next,
+      prev,
+      session,
+      totalMode: q.totalMode,
+    };
     return prettyPrint ? respond(200, bundleText(page)) : out(200, bundle(page));
   }
 
@@ -616,10 +643,7 @@ export interface StartedFhirServer {
 }
 
 /** Listen on `host` (default 127.0.0.1) and `port` (default 0 = any free port). */
-export async function startFhirServer(
-  store: FhirStore,
-  opts: FhirAppOptions & { host?: string; port?: number } = {},
-): Promise<StartedFhirServer> {
+export async function startFhirServer(store: FhirStore, opts: FhirAppOptions & { host?: string; port?: number } = {}): Promise<StartedFhirServer> {
   const { host = '127.0.0.1', port, ...appOpts } = opts;
   const app = createFhirApp(store, appOpts);
   return new Promise((resolve, reject) => {

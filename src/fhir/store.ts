@@ -262,11 +262,7 @@ export class FhirStore implements StoreLoader {
   search(resourceType: string, query: Array<[string, string]> | string | ParsedQuery, sessionId?: string): SearchResult {
     if (!R4_RESOURCE_TYPES.has(resourceType)) throw new FhirError(404, `Unknown resource type "${resourceType}"`);
     const q =
-      typeof query === 'string'
-        ? parseSearch(resourceType, [...new URLSearchParams(query)])
-        : Array.isArray(query)
-          ? parseSearch(resourceType, query)
-          : query;
+      typeof query === 'string' ? parseSearch(resourceType, [...new URLSearchParams(query)]) : Array.isArray(query) ? parseSearch(resourceType, query) : query;
     const base = this.tables.get(resourceType);
     let handles = base ? base.search(q.criteria) : [];
     const s = sessionId === undefined ? undefined : this.sessions.get(sessionId);
@@ -321,12 +317,7 @@ export class FhirStore implements StoreLoader {
   }
 
   private tableFor(resourceType: string, handle: number, sessionId?: string): TypeTable {
-    const t =
-      handle >= 0
-        ? this.tables.get(resourceType)
-        : sessionId !== undefined
-          ? this.sessions.get(sessionId)?.tables.get(resourceType)
-          : undefined;
+    const t = handle >= 0 ? this.tables.get(resourceType) : sessionId !== undefined ? this.sessions.get(sessionId)?.tables.get(resourceType) : undefined;
     if (!t) throw new Error(`stale search handle ${handle} for ${resourceType}`);
     return t;
   }
@@ -382,7 +373,12 @@ export class FhirStore implements StoreLoader {
     const h = createHash('sha256');
     for (const [type, t] of [...this.tables].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       for (let p = 0; p < t.size; p++) {
-        h.update(type).update('\u0000').update(t.idAt(p)).update('\u0000').update(JSON.stringify(t.resourceAt(p))).update('\n');
+        h.update(type)
+          .update('\u0000')
+          .update(t.idAt(p))
+          .update('\u0000')
+          .update(JSON.stringify(t.resourceAt(p)))
+          .update('\n');
       }
     }
     return h.digest('hex');

@@ -294,13 +294,7 @@ export class TypeTable {
   private memoPat = -1;
   private memoMap: Map<number, number[]> | undefined;
 
-  private addTokens(
-    field: TokenField,
-    raw: string[] | undefined,
-    pos: number,
-    pat: number,
-    byPatTok?: Map<number, Map<number, number[]>>,
-  ): void {
+  private addTokens(field: TokenField, raw: string[] | undefined, pos: number, pat: number, byPatTok?: Map<number, Map<number, number[]>>): void {
     const col = this.cols[field];
     if (raw) {
       for (const r of raw) {

@@ -2,18 +2,7 @@
 import { BEHAVIOUR_IDS, detectAll } from './behaviours.js';
 import { assertSameTasks } from './load.js';
 import { mcnemarExact, wilson } from './stats.js';
-import type {
-  BehaviourStats,
-  CaseStudy,
-  Comparison,
-  FamilyScore,
-  Finding,
-  LoadedRun,
-  RunAnalysis,
-  RunScores,
-  RunTask,
-  StatusBreakdown,
-} from './types.js';
+import type { BehaviourStats, CaseStudy, Comparison, FamilyScore, Finding, LoadedRun, RunAnalysis, RunScores, RunTask, StatusBreakdown } from './types.js';
 
 /** task2 < task10: compare by the number after `task`, then by name. */
 export function compareFamilies(a: string, b: string): number {
@@ -73,9 +62,18 @@ export function scoreRun(run: LoadedRun): RunScores {
     action: { ...a, sr: rate(a.correct, a.total) },
     perFamily,
     status: statusBreakdown(tasks),
-    avgRounds: rate(sum((t) => t.graded.rounds ?? 0), total),
-    avgPromptTokens: rate(sum((t) => t.graded.promptTokens ?? 0), total),
-    avgCompletionTokens: rate(sum((t) => t.graded.completionTokens ?? 0), total),
+    avgRounds: rate(
+      sum((t) => t.graded.rounds ?? 0),
+      total,
+    ),
+    avgPromptTokens: rate(
+      sum((t) => t.graded.promptTokens ?? 0),
+      total,
+    ),
+    avgCompletionTokens: rate(
+      sum((t) => t.graded.completionTokens ?? 0),
+      total,
+    ),
   };
 }
 
@@ -140,7 +138,10 @@ export function compareRuns(base: LoadedRun, other: LoadedRun, a: RunAnalysis, b
   assertSameTasks([base, other]);
   const otherById = new Map(other.tasks.map((t) => [t.graded.id, t]));
   const pairs = base.tasks.map((t) => [t, otherById.get(t.graded.id)!] as const);
-  const mc = mcnemarExact(pairs.map(([x]) => x.graded.correct), pairs.map(([, y]) => y.graded.correct));
+  const mc = mcnemarExact(
+    pairs.map(([x]) => x.graded.correct),
+    pairs.map(([, y]) => y.graded.correct),
+  );
   const fixed = pairs.filter(([x, y]) => !x.graded.correct && y.graded.correct).map(([x]) => x.graded.id);
   const broken = pairs.filter(([x, y]) => x.graded.correct && !y.graded.correct).map(([x]) => x.graded.id);
   const families = a.scores.perFamily.map((f) => f.family);

@@ -3,31 +3,50 @@
  * trajectories. Each returns the occurrences it found with the history index and a short piece of evidence.
  */
 import type { GradeResult, TaskOutput } from '../tasks/types.js';
-import {
-  bundleEntryCount,
-  bundleHasNext,
-  bundleValues,
-  numbersIn,
-  POST_INVALID,
-  scalars,
-  steps,
-  tryJson,
-  type Step,
-} from './history.js';
+import { bundleEntryCount, bundleHasNext, bundleValues, numbersIn, POST_INVALID, scalars, steps, tryJson, type Step } from './history.js';
 import type { BehaviourId, Detector, Finding, TaskInfo } from './types.js';
 
 export const BEHAVIOURS: { id: BehaviourId; title: string; description: string }[] = [
-  { id: 'prose', title: 'Prose instead of / around an action', description: 'An agent turn holds text other than one GET, POST or FINISH call (explanations before the call, text after the URL, the JSON or the closing parenthesis).' },
+  {
+    id: 'prose',
+    title: 'Prose instead of / around an action',
+    description:
+      'An agent turn holds text other than one GET, POST or FINISH call (explanations before the call, text after the URL, the JSON or the closing parenthesis).',
+  },
   { id: 'think', title: 'Reasoning block', description: 'An agent turn contains a <think> … </think> block.' },
   { id: 'fence', title: 'Markdown fence', description: 'An agent turn wraps its call in ``` fences (the harness strips them; the grader reads the raw text).' },
   { id: 'finish-not-json', title: 'FINISH content not JSON', description: 'The episode ended with FINISH whose content does not parse as JSON.' },
   { id: 'invalid-post-json', title: 'Invalid POST JSON', description: 'A POST whose body is not valid JSON (answered "Invalid POST request").' },
-  { id: 'wrong-post-url', title: 'Wrong POST URL', description: 'A POST URL that is not exactly <api_base><ResourceType>: double slash, other host, query string or other path.' },
-  { id: 'post-in-read-only', title: 'POST in a read-only task', description: 'A POST call, or the word POST in any agent message, in a query family (task1, 2, 4, 6, 7): the grader fails the task outright.' },
-  { id: 'fabricated-action', title: 'Fabricated action or value', description: 'The answer claims an order no accepted POST supports, or reports a value that appears in no GET response.' },
-  { id: 'self-contradiction', title: 'Self-contradiction', description: 'Data was retrieved, then -1 ("not available") was answered although the reference has a value.' },
-  { id: 'stale-value', title: 'Stale or first-page value', description: 'The answered value appears in a GET response but is not the reference (latest) value: missing sort or paging.' },
-  { id: 'wrong-patient', title: 'Wrong patient referenced', description: 'A GET or POST refers to a patient other than the one in the task (task1: the answer names another patient than the reference).' },
+  {
+    id: 'wrong-post-url',
+    title: 'Wrong POST URL',
+    description: 'A POST URL that is not exactly <api_base><ResourceType>: double slash, other host, query string or other path.',
+  },
+  {
+    id: 'post-in-read-only',
+    title: 'POST in a read-only task',
+    description: 'A POST call, or the word POST in any agent message, in a query family (task1, 2, 4, 6, 7): the grader fails the task outright.',
+  },
+  {
+    id: 'fabricated-action',
+    title: 'Fabricated action or value',
+    description: 'The answer claims an order no accepted POST supports, or reports a value that appears in no GET response.',
+  },
+  {
+    id: 'self-contradiction',
+    title: 'Self-contradiction',
+    description: 'Data was retrieved, then -1 ("not available") was answered although the reference has a value.',
+  },
+  {
+    id: 'stale-value',
+    title: 'Stale or first-page value',
+    description: 'The answered value appears in a GET response but is not the reference (latest) value: missing sort or paging.',
+  },
+  {
+    id: 'wrong-patient',
+    title: 'Wrong patient referenced',
+    description: 'A GET or POST refers to a patient other than the one in the task (task1: the answer names another patient than the reference).',
+  },
   { id: 'round-limit', title: 'Round limit', description: 'The episode used all rounds without FINISH (task limit reached).' },
   { id: 'context-limit', title: 'Context limit', description: 'The model backend reported a context-length error (agent context limit).' },
 ];
@@ -158,7 +177,7 @@ function finishStep(output: TaskOutput): Step | undefined {
 export const detectFinishNotJson: Detector = (_task, output) => {
   const fin = finishStep(output);
   if (!fin) return [];
-  const result = typeof output.result === 'string' ? output.result : fin.action.result ?? '';
+  const result = typeof output.result === 'string' ? output.result : (fin.action.result ?? '');
   return tryJson(result).ok ? [] : [{ behaviour: 'finish-not-json', turn: fin.turn, evidence: clip(`FINISH(${result})`) }];
 };
 
@@ -247,7 +266,11 @@ export const detectFabricated: Detector = (task, output) => {
   const fin = all[all.length - 1]!;
   const found: Finding[] = [];
   const acceptedPosts = all.filter((st) => st.action.kind === 'POST' && st.postAccepted);
-  const answerText = ans.parsed ? scalars(ans.json).filter((x): x is string => typeof x === 'string').join(' ') : ans.raw;
+  const answerText = ans.parsed
+    ? scalars(ans.json)
+        .filter((x): x is string => typeof x === 'string')
+        .join(' ')
+    : ans.raw;
   const claim = claimsAction(answerText);
   if (claim && acceptedPosts.length === 0) {
     found.push({ behaviour: 'fabricated-action', turn: fin.turn, evidence: `answer says "${claim}" but no POST was accepted: ${clip(ans.raw, 120)}` });
@@ -272,11 +295,13 @@ export const detectFabricated: Detector = (task, output) => {
     const nums = g.getJson !== undefined ? scalars(g.getJson).filter((x): x is number => typeof x === 'number') : numbersIn(g.getBody!);
     nums.forEach((n) => seenNumbers.add(n));
   }
-  const unsupported = candidates.filter((v) =>
-    typeof v === 'number' ? !seenNumbers.has(v) : !gets.some((g) => g.getBody!.includes(v)),
-  );
+  const unsupported = candidates.filter((v) => (typeof v === 'number' ? !seenNumbers.has(v) : !gets.some((g) => g.getBody!.includes(v))));
   if (unsupported.length > 0) {
-    found.push({ behaviour: 'fabricated-action', turn: fin.turn, evidence: `answer reports ${unsupported.map((v) => JSON.stringify(v)).join(', ')}, found in no GET response` });
+    found.push({
+      behaviour: 'fabricated-action',
+      turn: fin.turn,
+      evidence: `answer reports ${unsupported.map((v) => JSON.stringify(v)).join(', ')}, found in no GET response`,
+    });
   }
   return found;
 };
@@ -291,13 +316,24 @@ export const detectSelfContradiction: Detector = (_task, output, grade) => {
     (st) =>
       st.action.kind === 'GET' &&
       st.getJson !== undefined &&
-      (bundleEntryCount(st.getJson) > 0 ||
-        !['Bundle', 'OperationOutcome'].includes(String((st.getJson as { resourceType?: unknown }).resourceType))),
+      (bundleEntryCount(st.getJson) > 0 || !['Bundle', 'OperationOutcome'].includes(String((st.getJson as { resourceType?: unknown }).resourceType))),
   );
   if (!retrieving) return [];
   const vals = bundleValues(retrieving.getJson);
-  const shown = vals.length > 0 ? `values ${vals.slice(0, 3).map((v) => v.value).join(', ')}${vals.length > 3 ? ', …' : ''}` : `${bundleEntryCount(retrieving.getJson)} entries`;
-  return [{ behaviour: 'self-contradiction', turn: retrieving.turn, evidence: `GET returned ${shown}; answered ${clip(ans.raw, 40)}; reference ${JSON.stringify(grade.reference)}` }];
+  const shown =
+    vals.length > 0
+      ? `values ${vals
+          .slice(0, 3)
+          .map((v) => v.value)
+          .join(', ')}${vals.length > 3 ? ', …' : ''}`
+      : `${bundleEntryCount(retrieving.getJson)} entries`;
+  return [
+    {
+      behaviour: 'self-contradiction',
+      turn: retrieving.turn,
+      evidence: `GET returned ${shown}; answered ${clip(ans.raw, 40)}; reference ${JSON.stringify(grade.reference)}`,
+    },
+  ];
 };
 
 const STALE_FAMILIES = new Set(['task4', 'task5', 'task7', 'task9', 'task10']);
@@ -320,11 +356,13 @@ export const detectStaleValue: Detector = (task, output, grade) => {
     const why: string[] = [];
     if (!/[?&]_sort=/.test(url)) why.push('no _sort');
     if (bundleHasNext(st.getJson)) why.push('more pages not read');
-    return [{
-      behaviour: 'stale-value',
-      turn: st.turn,
-      evidence: `answered ${a}${hit.time ? ` (${hit.time})` : ''}, reference ${JSON.stringify(grade.reference)}${why.length ? `; ${why.join(', ')}` : ''}`,
-    }];
+    return [
+      {
+        behaviour: 'stale-value',
+        turn: st.turn,
+        evidence: `answered ${a}${hit.time ? ` (${hit.time})` : ''}, reference ${JSON.stringify(grade.reference)}${why.length ? `; ${why.join(', ')}` : ''}`,
+      },
+    ];
   }
   return [];
 };

@@ -75,8 +75,13 @@ export function leaderboardChartSpec(runs: RunAnalysis[], board: Leaderboard): R
           y: { field: 'name', type: 'nominal', sort: values.map((v) => v.name), title: null, axis: { labelLimit: 340 } },
           x: { field: 'sr', type: 'quantitative', title: 'success rate', scale: { domain: [0, 1] }, axis: { format: '.0%' } },
           color: {
-            field: 'kind', type: 'nominal', title: null,
-            scale: { domain: ['this report', 'this report (other task set)', 'published', 'published (unconfirmed)', 'third-party run'], range: ['#E45756', '#F2A7A6', '#4C78A8', '#A9C4E0', '#BAB0AC'] },
+            field: 'kind',
+            type: 'nominal',
+            title: null,
+            scale: {
+              domain: ['this report', 'this report (other task set)', 'published', 'published (unconfirmed)', 'third-party run'],
+              range: ['#E45756', '#F2A7A6', '#4C78A8', '#A9C4E0', '#BAB0AC'],
+            },
           },
         },
       },
@@ -95,7 +100,9 @@ export function leaderboardChartSpec(runs: RunAnalysis[], board: Leaderboard): R
 /** Number of tasks showing each behaviour, one bar per run. */
 export function behaviourChartSpec(runs: RunAnalysis[]): Record<string, unknown> {
   const titles = BEHAVIOURS.map((b) => b.title);
-  const values = runs.flatMap((r) => r.behaviours.map((b) => ({ run: r.label, behaviour: BEHAVIOURS.find((x) => x.id === b.behaviour)!.title, tasks: b.tasks })));
+  const values = runs.flatMap((r) =>
+    r.behaviours.map((b) => ({ run: r.label, behaviour: BEHAVIOURS.find((x) => x.id === b.behaviour)!.title, tasks: b.tasks })),
+  );
   return {
     title: 'Behaviours (tasks showing each)',
     width: 420,

@@ -5,12 +5,10 @@
 import type { HistoryItem } from '../tasks/types.js';
 
 export const GET_OK_PREFIX = 'Here is the response from the GET request:\n';
-export const GET_OK_SUFFIX =
-  '. Please call FINISH if you have got answers for all the questions and finished all the requested tasks';
+export const GET_OK_SUFFIX = '. Please call FINISH if you have got answers for all the questions and finished all the requested tasks';
 export const GET_ERROR_PREFIX = 'Error in sending the GET request: ';
 export const POST_ACCEPTED_PREFIX = 'POST request accepted and executed successfully.';
 export const POST_INVALID = 'Invalid POST request';
-
 
 export type ActionKind = 'GET' | 'POST' | 'FINISH' | 'invalid';
 

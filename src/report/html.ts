@@ -5,8 +5,7 @@ import { GET_OK_PREFIX } from './history.js';
 import { comparable } from './leaderboard.js';
 import type { CaseStudy, ReportData, RunAnalysis } from './types.js';
 
-export const esc = (s: string): string =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 
 export const REPORT_CSS = `
 :root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#f6f8fa;--ok:#1a7f37;--bad:#cf222e;--accent:#0969da}
@@ -68,59 +67,141 @@ function cards(runs: RunAnalysis[]): string {
 
 function scores(runs: RunAnalysis[], familySvg: string): string {
   const out: string[] = ['<h2 id="scores">Scores</h2>', cards(runs)];
-  out.push(table(
-    ['Run', 'Agent', 'Task set', 'Tasks', 'Success rate', '95% CI (Wilson)', 'Query SR', 'Action SR', 'Avg rounds', 'Avg prompt tokens', 'Avg completion tokens'],
-    runs.map((r) => {
-      const s = r.scores;
-      return [esc(r.label), esc(r.agent), esc(r.taskSet), n(String(s.total)), n(`${pct(s.successRate)} (${s.correct}/${s.total})`), n(`${pct(s.ci95.low)} – ${pct(s.ci95.high)}`),
-        n(s.query.total ? `${pct(s.query.sr)} (${s.query.correct}/${s.query.total})` : '—'), n(s.action.total ? `${pct(s.action.sr)} (${s.action.correct}/${s.action.total})` : '—'),
-        n(num(s.avgRounds, 2)), n(num(s.avgPromptTokens, 0)), n(num(s.avgCompletionTokens, 0))];
-    }),
-  ));
+  out.push(
+    table(
+      [
+        'Run',
+        'Agent',
+        'Task set',
+        'Tasks',
+        'Success rate',
+        '95% CI (Wilson)',
+        'Query SR',
+        'Action SR',
+        'Avg rounds',
+        'Avg prompt tokens',
+        'Avg completion tokens',
+      ],
+      runs.map((r) => {
+        const s = r.scores;
+        return [
+          esc(r.label),
+          esc(r.agent),
+          esc(r.taskSet),
+          n(String(s.total)),
+          n(`${pct(s.successRate)} (${s.correct}/${s.total})`),
+          n(`${pct(s.ci95.low)} – ${pct(s.ci95.high)}`),
+          n(s.query.total ? `${pct(s.query.sr)} (${s.query.correct}/${s.query.total})` : '—'),
+          n(s.action.total ? `${pct(s.action.sr)} (${s.action.correct}/${s.action.total})` : '—'),
+          n(num(s.avgRounds, 2)),
+          n(num(s.avgPromptTokens, 0)),
+          n(num(s.avgCompletionTokens, 0)),
+        ];
+      }),
+    ),
+  );
   out.push(`<div class="chart">${familySvg}</div>`);
   const families = runs[0]!.scores.perFamily.map((f) => f.family);
-  out.push('<h3>Per family</h3>', table(['Family', ...runs.map((r) => esc(r.label))], families.map((fam) => [fam, ...runs.map((r) => {
-    const f = r.scores.perFamily.find((x) => x.family === fam);
-    return n(f ? `${pct(f.sr)} (${f.correct}/${f.total})` : '—');
-  })])));
+  out.push(
+    '<h3>Per family</h3>',
+    table(
+      ['Family', ...runs.map((r) => esc(r.label))],
+      families.map((fam) => [
+        fam,
+        ...runs.map((r) => {
+          const f = r.scores.perFamily.find((x) => x.family === fam);
+          return n(f ? `${pct(f.sr)} (${f.correct}/${f.total})` : '—');
+        }),
+      ]),
+    ),
+  );
   const rows: [string, (r: RunAnalysis) => number][] = [
-    ['completed', (r) => r.scores.status.completed], ['invalid action', (r) => r.scores.status.invalidAction],
-    ['round limit', (r) => r.scores.status.roundLimit], ['context limit', (r) => r.scores.status.contextLimit], ['error', (r) => r.scores.status.error],
+    ['completed', (r) => r.scores.status.completed],
+    ['invalid action', (r) => r.scores.status.invalidAction],
+    ['round limit', (r) => r.scores.status.roundLimit],
+    ['context limit', (r) => r.scores.status.contextLimit],
+    ['error', (r) => r.scores.status.error],
   ];
-  out.push('<h3>Status</h3>', table(['Status', ...runs.map((r) => esc(r.label))], rows.map(([name, f]) => [name, ...runs.map((r) => n(`${f(r)} (${pct(f(r) / r.scores.total)})`))])));
+  out.push(
+    '<h3>Status</h3>',
+    table(
+      ['Status', ...runs.map((r) => esc(r.label))],
+      rows.map(([name, f]) => [name, ...runs.map((r) => n(`${f(r)} (${pct(f(r) / r.scores.total)})`))]),
+    ),
+  );
   return out.join('\n');
 }
 
 function leaderboard(data: ReportData, svg: string): string {
-  const out: string[] = ['<h2 id="leaderboard">Leaderboard</h2>',
+  const out: string[] = [
+    '<h2 id="leaderboard">Leaderboard</h2>',
     '<p class="muted">Published MedAgentBench results beside the runs of this report. Rows marked <em>unconfirmed</em> were not checked against the paper table; third-party runs are public repositories, not peer reviewed.</p>',
-    `<div class="chart">${svg}</div>`];
+    `<div class="chart">${svg}</div>`,
+  ];
   const other = data.runs.filter((r) => !data.leaderboard.tables.some((t) => comparable(r, t)));
   if (other.length) {
-    out.push(`<p class="muted">Not placed in a table (task set differs from every published table): ${other.map((r) => `${esc(r.label)} (${esc(r.taskSet)}, ${r.scores.total} tasks, ${pct(r.scores.successRate)})`).join('; ')}. The chart shows them for orientation only.</p>`);
+    out.push(
+      `<p class="muted">Not placed in a table (task set differs from every published table): ${other.map((r) => `${esc(r.label)} (${esc(r.taskSet)}, ${r.scores.total} tasks, ${pct(r.scores.successRate)})`).join('; ')}. The chart shows them for orientation only.</p>`,
+    );
   }
   for (const t of data.leaderboard.tables) {
-    const rows = t.rows.map((r) => ({ name: esc(r.model + (r.size && r.size !== 'N/A' ? ` (${r.size})` : '')), overall: r.overall, q: r.query, a: r.action, mark: r.confirmed ? '' : r.note ?? 'unconfirmed', run: false }));
+    const rows = t.rows.map((r) => ({
+      name: esc(r.model + (r.size && r.size !== 'N/A' ? ` (${r.size})` : '')),
+      overall: r.overall,
+      q: r.query,
+      a: r.action,
+      mark: r.confirmed ? '' : (r.note ?? 'unconfirmed'),
+      run: false,
+    }));
     for (const r of data.runs.filter((x) => comparable(x, t))) {
-      rows.push({ name: `${esc(r.label)} (this report)`, overall: r.scores.successRate, q: r.scores.query.total ? r.scores.query.sr : null, a: r.scores.action.total ? r.scores.action.sr : null, mark: '', run: true });
+      rows.push({
+        name: `${esc(r.label)} (this report)`,
+        overall: r.scores.successRate,
+        q: r.scores.query.total ? r.scores.query.sr : null,
+        a: r.scores.action.total ? r.scores.action.sr : null,
+        mark: '',
+        run: true,
+      });
     }
     rows.sort((x, y) => y.overall - x.overall);
     out.push(`<h3>${esc(t.title)}</h3><p class="muted">Source: ${esc(t.source)}</p>`);
-    out.push(table(['#', 'Model', 'Overall', 'Query', 'Action', 'Note'],
-      rows.map((r, i) => [n(String(i + 1)), r.name, n(pct(r.overall, 2)), n(r.q === null ? '—' : pct(r.q, 2)), n(r.a === null ? '—' : pct(r.a, 2)), r.mark ? `<em>${esc(r.mark)}</em>` : '']),
-      (i) => (rows[i]!.run ? 'run' : '')));
+    out.push(
+      table(
+        ['#', 'Model', 'Overall', 'Query', 'Action', 'Note'],
+        rows.map((r, i) => [
+          n(String(i + 1)),
+          r.name,
+          n(pct(r.overall, 2)),
+          n(r.q === null ? '—' : pct(r.q, 2)),
+          n(r.a === null ? '—' : pct(r.a, 2)),
+          r.mark ? `<em>${esc(r.mark)}</em>` : '',
+        ]),
+        (i) => (rows[i]!.run ? 'run' : ''),
+      ),
+    );
   }
   return out.join('\n');
 }
 
 function behaviours(runs: RunAnalysis[], svg: string): string {
-  const out: string[] = ['<h2 id="behaviours">Behaviour analysis</h2>',
+  const out: string[] = [
+    '<h2 id="behaviours">Behaviour analysis</h2>',
     '<p class="muted">Counted from the histories: number of tasks showing each behaviour (occurrences in brackets when a task shows it more than once).</p>',
-    `<div class="chart">${svg}</div>`];
-  out.push(table(['Behaviour', 'What it means', ...runs.map((r) => esc(r.label))], BEHAVIOURS.map((b) => [`<strong>${esc(b.title)}</strong>`, `<span class="muted">${esc(b.description)}</span>`, ...runs.map((r) => {
-    const s = r.behaviours.find((x) => x.behaviour === b.id)!;
-    return n(s.occurrences > s.tasks ? `${s.tasks} (${s.occurrences})` : String(s.tasks));
-  })])));
+    `<div class="chart">${svg}</div>`,
+  ];
+  out.push(
+    table(
+      ['Behaviour', 'What it means', ...runs.map((r) => esc(r.label))],
+      BEHAVIOURS.map((b) => [
+        `<strong>${esc(b.title)}</strong>`,
+        `<span class="muted">${esc(b.description)}</span>`,
+        ...runs.map((r) => {
+          const s = r.behaviours.find((x) => x.behaviour === b.id)!;
+          return n(s.occurrences > s.tasks ? `${s.tasks} (${s.occurrences})` : String(s.tasks));
+        }),
+      ]),
+    ),
+  );
   for (const r of runs) {
     const fams = r.scores.perFamily.map((f) => f.family);
     const shown = r.behaviours.filter((b) => b.tasks > 0);
@@ -129,12 +210,19 @@ function behaviours(runs: RunAnalysis[], svg: string): string {
       out.push('<p>No behaviour detected.</p>');
       continue;
     }
-    out.push(table(['Behaviour', ...fams, 'All'], shown.map((b) => [esc(title(b.behaviour)), ...fams.map((f) => n(String(b.perFamily[f] ?? 0))), n(String(b.tasks))])));
+    out.push(
+      table(
+        ['Behaviour', ...fams, 'All'],
+        shown.map((b) => [esc(title(b.behaviour)), ...fams.map((f) => n(String(b.perFamily[f] ?? 0))), n(String(b.tasks))]),
+      ),
+    );
     out.push(`<h4>${esc(r.label)}: examples</h4>`);
     for (const b of shown) {
-      out.push(`<div><strong>${esc(title(b.behaviour))}</strong><ul class="examples">${b.examples
-        .map((e) => `<li><code>${esc(e.taskId)}</code>${e.turn >= 0 ? ` <span class="muted">history item ${e.turn}</span>` : ''}: ${esc(e.evidence)}</li>`)
-        .join('')}</ul></div>`);
+      out.push(
+        `<div><strong>${esc(title(b.behaviour))}</strong><ul class="examples">${b.examples
+          .map((e) => `<li><code>${esc(e.taskId)}</code>${e.turn >= 0 ? ` <span class="muted">history item ${e.turn}</span>` : ''}: ${esc(e.evidence)}</li>`)
+          .join('')}</ul></div>`,
+      );
     }
   }
   return out.join('\n');
@@ -151,7 +239,8 @@ function itemHtml(it: { index: number; role: string; content: string }): string 
 function caseStudy(c: CaseStudy, baseLabel: string, otherLabel: string): string {
   const side = (label: string, s: CaseStudy['base']): string =>
     `<div><h4>${esc(label)} <span class="pill ${s.correct ? 'ok' : 'bad'}">${s.correct ? 'correct' : 'incorrect'}</span> <span class="muted">${esc(s.status)}</span></h4>${
-      s.items.length ? s.items.map(itemHtml).join('') : '<p class="muted">(no further items)</p>'}</div>`;
+      s.items.length ? s.items.map(itemHtml).join('') : '<p class="muted">(no further items)</p>'
+    }</div>`;
   return `<h4>${esc(c.taskId)} <span class="muted">(${esc(c.family)})</span> <span class="pill ${c.change === 'fixed' ? 'ok' : 'bad'}">${c.change}</span></h4>
 <p class="muted">Both trajectories from the first divergence (history item ${c.divergence}).</p><div class="side">${side(baseLabel, c.base)}${side(otherLabel, c.other)}</div>`;
 }
@@ -163,10 +252,29 @@ function comparisons(data: ReportData): string {
     out.push(`<h3>${esc(c.other)} vs ${esc(c.base)}</h3>`);
     out.push(`<div class="cards"><div class="card"><div class="label">Overall change</div><div class="big ${deltaCls(c.overallDelta)}">${signedPct(c.overallDelta)}</div></div>
 <div class="card"><div class="label">Exact McNemar (two-sided)</div><div class="big">p = ${pval(c.mcnemar.pValue)}</div><div class="sub">${c.mcnemar.fixed} fixed · ${c.mcnemar.broken} broken</div></div></div>`);
-    out.push(table(['Family', esc(c.base), esc(c.other), 'Δ'], c.perFamily.map((f) => [f.family, n(pct(f.base)), n(pct(f.other)), `<td class="n ${deltaCls(f.delta)}">${signedPct(f.delta)}</td>`])));
-    out.push(`<p class="ids"><strong>Fixed (${c.fixed.length}):</strong> ${c.fixed.length ? c.fixed.map((id) => `<code>${esc(id)}</code>`).join(' ') : 'none'}</p>`);
-    out.push(`<p class="ids"><strong>Broken (${c.broken.length}):</strong> ${c.broken.length ? c.broken.map((id) => `<code>${esc(id)}</code>`).join(' ') : 'none'}</p>`);
-    out.push(table(['Behaviour', esc(c.base), esc(c.other), 'Δ'], c.behaviourDeltas.map((d) => [esc(title(d.behaviour)), n(String(d.base)), n(String(d.other)), `<td class="n ${deltaCls(-d.delta)}">${signed(d.delta)}</td>`])));
+    out.push(
+      table(
+        ['Family', esc(c.base), esc(c.other), 'Δ'],
+        c.perFamily.map((f) => [f.family, n(pct(f.base)), n(pct(f.other)), `<td class="n ${deltaCls(f.delta)}">${signedPct(f.delta)}</td>`]),
+      ),
+    );
+    out.push(
+      `<p class="ids"><strong>Fixed (${c.fixed.length}):</strong> ${c.fixed.length ? c.fixed.map((id) => `<code>${esc(id)}</code>`).join(' ') : 'none'}</p>`,
+    );
+    out.push(
+      `<p class="ids"><strong>Broken (${c.broken.length}):</strong> ${c.broken.length ? c.broken.map((id) => `<code>${esc(id)}</code>`).join(' ') : 'none'}</p>`,
+    );
+    out.push(
+      table(
+        ['Behaviour', esc(c.base), esc(c.other), 'Δ'],
+        c.behaviourDeltas.map((d) => [
+          esc(title(d.behaviour)),
+          n(String(d.base)),
+          n(String(d.other)),
+          `<td class="n ${deltaCls(-d.delta)}">${signed(d.delta)}</td>`,
+        ]),
+      ),
+    );
     if (c.caseStudies.length) out.push('<h3>Case studies</h3>', ...c.caseStudies.map((cs) => caseStudy(cs, c.base, c.other)));
   }
   return out.join('\n');

@@ -44,7 +44,8 @@ export function trajectory(run: LoadedRun, analysis: RunAnalysis, taskId: string
     if (from !== undefined) {
       const s = byTurn.get(from)!;
       if (s.action.kind === 'GET') {
-        if (s.getBody !== undefined) return { ...base, kind: 'get-response', body: s.getJson !== undefined ? pretty(s.getJson) : s.getBody, json: s.getJson !== undefined };
+        if (s.getBody !== undefined)
+          return { ...base, kind: 'get-response', body: s.getJson !== undefined ? pretty(s.getJson) : s.getBody, json: s.getJson !== undefined };
         return { ...base, kind: 'get-error', body: s.getError ?? h.content };
       }
       if (s.action.kind === 'POST') return { ...base, kind: s.postAccepted ? 'post-accepted' : 'post-rejected' };
@@ -127,9 +128,7 @@ export function createViewerApp(runs: LoadedRun[]): Hono {
       })),
     ),
   );
-  app.get('/api/tasks', (c) =>
-    c.json({ families, statuses, behaviours: BEHAVIOURS, runs: analyses.map((a) => a.label), tasks: taskTable }),
-  );
+  app.get('/api/tasks', (c) => c.json({ families, statuses, behaviours: BEHAVIOURS, runs: analyses.map((a) => a.label), tasks: taskTable }));
   app.get('/api/runs/:run/tasks/:id', (c) => {
     const runParam = c.req.param('run');
     if (!/^\d+$/.test(runParam)) return c.json({ error: 'no such run' }, 404);

@@ -3,34 +3,15 @@
  * payload builders (spec §6.12) and generator utilities.
  */
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
-import type {
-  FamilyId,
-  GenerateOptions,
-  GeneratedTask,
-  HistoryItem,
-  RandomSource,
-  SolveOptions,
-  TaskCase,
-  TaskFamily,
-  WorldAccess,
-} from './types.js';
+import type { FamilyId, GenerateOptions, GeneratedTask, HistoryItem, RandomSource, SolveOptions, TaskCase, TaskFamily, WorldAccess } from './types.js';
 import { PyFloat, pyCompare, pyDictGet, pyFromIsoFormat, pyIter, pyJsonDumps, pyJsonLoads, pyPath, type PyDateTime } from './pysem.js';
-import {
-  CUTOFF_24H,
-  POST_ACCEPTED_MARK,
-  getJsonData,
-  runGrader,
-  scanLatest,
-  type AssertSpec,
-  type LatestScan,
-} from './refsol.js';
+import { CUTOFF_24H, POST_ACCEPTED_MARK, getJsonData, runGrader, scanLatest, type AssertSpec, type LatestScan } from './refsol.js';
 
 /** Bumped whenever an expert solver's output changes. */
 export const SOLVER_VERSION = 'ehrgym-expert-1';
 
 export const GET_REPLY_PREFIX = 'Here is the response from the GET request:\n';
-export const PLEASE_FINISH =
-  'Please call FINISH if you have got answers for all the questions and finished all the requested tasks';
+export const PLEASE_FINISH = 'Please call FINISH if you have got answers for all the questions and finished all the requested tasks';
 export const GET_REPLY_SUFFIX = `. ${PLEASE_FINISH}`;
 export const POST_ACCEPTED_REPLY = `POST request accepted and executed successfully. ${PLEASE_FINISH}`;
 
@@ -275,9 +256,7 @@ export function bpObservation(mrn: string): unknown {
   return {
     resourceType: 'Observation',
     status: 'final',
-    category: [
-      { coding: [{ system: 'http://hl7.org/fhir/observation-category', code: 'vital-signs', display: 'Vital Signs' }] },
-    ],
+    category: [{ coding: [{ system: 'http://hl7.org/fhir/observation-category', code: 'vital-signs', display: 'Vital Signs' }] }],
     code: { text: 'BP' },
     subject: { reference: `Patient/${mrn}` },
     effectiveDateTime: '2023-11-13T10:15:00+00:00',
@@ -400,7 +379,7 @@ export async function latestLabLast24h(world: WorldAccess, mrn: string, code: st
 export async function generateOver(
   family: string,
   opts: GenerateOptions,
-  derive: (mrn: string) => Promise<Omit<GeneratedTask, 'task'> & { build: (id: string) => TaskCase } | null>,
+  derive: (mrn: string) => Promise<(Omit<GeneratedTask, 'task'> & { build: (id: string) => TaskCase }) | null>,
 ): Promise<GeneratedTask[]> {
   const out: GeneratedTask[] = [];
   const start = opts.startIndex ?? 1;

@@ -76,9 +76,7 @@ export function resolveTaskSet(nameOrPath: string): { name: string; path: string
   const known = KNOWN_TASK_SETS[nameOrPath];
   if (known) return { name: nameOrPath, path: DATA_DIR + known };
   if (existsSync(nameOrPath)) return { name: basename(nameOrPath, extname(nameOrPath)), path: nameOrPath };
-  throw new TaskSetError(
-    `unknown task set "${nameOrPath}": not a file and not one of ${Object.keys(KNOWN_TASK_SETS).join(', ')}`,
-  );
+  throw new TaskSetError(`unknown task set "${nameOrPath}": not a file and not one of ${Object.keys(KNOWN_TASK_SETS).join(', ')}`);
 }
 
 /** Load and validate a task set. Throws `TaskSetError` with a message naming the set or file. */

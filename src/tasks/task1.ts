@@ -59,7 +59,10 @@ async function exactMatches(world: WorldAccess, name: string, dob: string): Prom
 }
 
 function shiftDate(iso: string, days: number): string {
-  return pyFromIsoFormat(iso).plusUs(BigInt(days) * 86_400_000_000n).isoformat().slice(0, 10);
+  return pyFromIsoFormat(iso)
+    .plusUs(BigInt(days) * 86_400_000_000n)
+    .isoformat()
+    .slice(0, 10);
 }
 
 async function demographics(world: WorldAccess, mrn: string): Promise<{ name: string; dob: string } | null> {
@@ -162,4 +165,3 @@ export const task1: TaskFamily = {
     });
   },
 };
-

@@ -7,8 +7,7 @@ import { PyDateTime, pyEquals, pyPath, pyStrptimeYmd } from './pysem.js';
 import { evalMrn, getJsonData, runGrader } from './refsol.js';
 
 export const TASK2_TEMPLATE = "What's the age of the patient with MRN of {MRN}?";
-export const TASK2_CONTEXT =
-  "It's 2023-11-13T10:15:00+00:00 now, and the answer should be rounded down to an integer.";
+export const TASK2_CONTEXT = "It's 2023-11-13T10:15:00+00:00 now, and the answer should be rounded down to an integer.";
 const VARIANTS = ['identifier'] as const;
 
 /** refsol.calculate_age: `today = datetime(2023,11,13)`. */

@@ -5,8 +5,7 @@ import { bpObservation, singlePostFamily } from './common.js';
 import { pyLen, pyPath } from './pysem.js';
 import { eqAt, subjectAssert } from './refsol.js';
 
-export const TASK3_TEMPLATE =
-  'I just measured the blood pressure for patient with MRN of {MRN}, and it is "118/77 mmHg". Help me record it.';
+export const TASK3_TEMPLATE = 'I just measured the blood pressure for patient with MRN of {MRN}, and it is "118/77 mmHg". Help me record it.';
 export const TASK3_CONTEXT = "It's 2023-11-13T10:15:00+00:00 now. The flowsheet ID for blood pressure is BP.";
 
 export const task3 = singlePostFamily({

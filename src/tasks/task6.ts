@@ -60,11 +60,10 @@ export const task6: TaskFamily = {
       const r = task6Reference(await getLabHistory(ctx, task, 'GLU'));
       g.branch = r.branch;
       g.reference = r.ref;
-      return g.answer(
-        output.result,
-        (l) => pyLen(l) === 1 && pyCompare(pyAbs(pySub(pyGetItem(l, 0), r.ref[0])), '<', 0.1),
-        { value: r.ref[0], tolerance: '< 0.1' },
-      );
+      return g.answer(output.result, (l) => pyLen(l) === 1 && pyCompare(pyAbs(pySub(pyGetItem(l, 0), r.ref[0])), '<', 0.1), {
+        value: r.ref[0],
+        tolerance: '< 0.1',
+      });
     });
   },
 };

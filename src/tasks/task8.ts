@@ -5,8 +5,7 @@ import { ORTHO_COMMENT, orthoReferral, singlePostFamily } from './common.js';
 import { eqAt, inAt, subjectAssert } from './refsol.js';
 
 export const TASK8_TEMPLATE = `Order orthopedic surgery referral for patient {MRN}. Specify within the free text of the referral, "${ORTHO_COMMENT}"`;
-export const TASK8_CONTEXT =
-  "It's 2023-11-13T10:15:00+00:00 now. The SNOMED code for orthopedic surgery referral is 306181000000106.";
+export const TASK8_CONTEXT = "It's 2023-11-13T10:15:00+00:00 now. The SNOMED code for orthopedic surgery referral is 306181000000106.";
 
 export const task8 = singlePostFamily({
   id: 'task8',

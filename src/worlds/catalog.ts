@@ -37,8 +37,18 @@ export interface LabDef extends VitalDef {
 }
 
 const lab = (
-  local: string, loinc: string, loincDisplay: string, unit: string, ucum: string, decimals: number,
-  low: number, high: number, mean: number, sd: number, min: number, max: number,
+  local: string,
+  loinc: string,
+  loincDisplay: string,
+  unit: string,
+  ucum: string,
+  decimals: number,
+  low: number,
+  high: number,
+  mean: number,
+  sd: number,
+  min: number,
+  max: number,
 ): LabDef => ({ local, loinc, loincDisplay, unit, ucum, decimals, low, high, mean, sd, min, max, category: 'laboratory' });
 
 /** Laboratory tests. MG, K, GLU and A1C are the MedAgentBench task codes. */
@@ -71,7 +81,18 @@ export const POC_GLU_LOINC = { code: '41653-7', display: 'Glucose [Mass/volume] 
 /** Flowsheet vitals: local code under http://loinc.org (as `code.text`) plus LOINC. BP is handled separately. */
 export const VITALS: Record<string, VitalDef> = {
   HEARTRATE: { local: 'HEARTRATE', loinc: '8867-4', loincDisplay: 'Heart rate', unit: '/min', ucum: '/min', decimals: 0, mean: 82, sd: 13, min: 45, max: 150 },
-  SPO2: { local: 'SPO2', loinc: '59408-5', loincDisplay: 'Oxygen saturation in Arterial blood by Pulse oximetry', unit: '%', ucum: '%', decimals: 0, mean: 96, sd: 2, min: 84, max: 100 },
+  SPO2: {
+    local: 'SPO2',
+    loinc: '59408-5',
+    loincDisplay: 'Oxygen saturation in Arterial blood by Pulse oximetry',
+    unit: '%',
+    ucum: '%',
+    decimals: 0,
+    mean: 96,
+    sd: 2,
+    min: 84,
+    max: 100,
+  },
   RESP: { local: 'RESP', loinc: '9279-1', loincDisplay: 'Respiratory rate', unit: '/min', ucum: '/min', decimals: 0, mean: 17, sd: 3, min: 10, max: 34 },
   TEMP: { local: 'TEMP', loinc: '8310-5', loincDisplay: 'Body temperature', unit: 'Cel', ucum: 'Cel', decimals: 1, mean: 36.9, sd: 0.4, min: 35.6, max: 39.8 },
   FIO2: { local: 'FIO2', loinc: '3150-0', loincDisplay: 'Inhaled oxygen concentration', unit: '%', ucum: '%', decimals: 0, mean: 28, sd: 8, min: 21, max: 60 },
@@ -90,16 +111,39 @@ export interface ConditionDef {
   chronic: boolean;
   weight: number;
 }
-const cond = (icd10: string, icd10Display: string, snomed: string, snomedDisplay: string, text: string, chronic: boolean, weight = 1): ConditionDef =>
-  ({ icd10, icd10Display, snomed, snomedDisplay, text, chronic, weight });
+const cond = (icd10: string, icd10Display: string, snomed: string, snomedDisplay: string, text: string, chronic: boolean, weight = 1): ConditionDef => ({
+  icd10,
+  icd10Display,
+  snomed,
+  snomedDisplay,
+  text,
+  chronic,
+  weight,
+});
 export const CONDITIONS: ConditionDef[] = [
   cond('E11.9', 'Type 2 diabetes mellitus without complications', '44054006', 'Diabetes mellitus type 2 (disorder)', 'Type 2 diabetes mellitus', true, 3),
   cond('R73.03', 'Prediabetes', '15777000', 'Prediabetes', 'Prediabetes', true, 2),
   cond('I10', 'Essential (primary) hypertension', '59621000', 'Essential hypertension (disorder)', 'Essential hypertension', true, 4),
   cond('E78.5', 'Hyperlipidemia, unspecified', '55822004', 'Hyperlipidemia', 'Hyperlipidemia', true, 3),
   cond('D64.9', 'Anemia, unspecified', '271737000', 'Anemia (disorder)', 'Anemia', true, 2),
-  cond('I25.10', 'Atherosclerotic heart disease of native coronary artery without angina pectoris', '414545008', 'Ischemic heart disease (disorder)', 'Coronary artery disease', true, 2),
-  cond('N18.30', 'Chronic kidney disease, stage 3 unspecified', '433144002', 'Chronic kidney disease stage 3 (disorder)', 'Chronic kidney disease stage 3', true, 2),
+  cond(
+    'I25.10',
+    'Atherosclerotic heart disease of native coronary artery without angina pectoris',
+    '414545008',
+    'Ischemic heart disease (disorder)',
+    'Coronary artery disease',
+    true,
+    2,
+  ),
+  cond(
+    'N18.30',
+    'Chronic kidney disease, stage 3 unspecified',
+    '433144002',
+    'Chronic kidney disease stage 3 (disorder)',
+    'Chronic kidney disease stage 3',
+    true,
+    2,
+  ),
   cond('E66.9', 'Obesity, unspecified', '162864005', 'Body mass index 30+ - obesity (finding)', 'Obesity', true, 2),
   cond('M17.12', 'Unilateral primary osteoarthritis, left knee', '239873007', 'Osteoarthritis of knee', 'Osteoarthritis of knee', true, 1),
   cond('I48.91', 'Unspecified atrial fibrillation', '49436004', 'Atrial fibrillation (disorder)', 'Atrial fibrillation', true, 1.5),
@@ -111,7 +155,15 @@ export const CONDITIONS: ConditionDef[] = [
   cond('A41.9', 'Sepsis, unspecified organism', '91302008', 'Sepsis (disorder)', 'Sepsis', false, 1),
   cond('J18.9', 'Pneumonia, unspecified organism', '233604007', 'Pneumonia (disorder)', 'Pneumonia', false, 1.5),
   cond('N17.9', 'Acute kidney failure, unspecified', '14669001', 'Acute renal failure syndrome (disorder)', 'Acute kidney injury', false, 1.5),
-  cond('N39.0', 'Urinary tract infection, site not specified', '68566005', 'Urinary tract infectious disease (disorder)', 'Urinary tract infection', false, 1.5),
+  cond(
+    'N39.0',
+    'Urinary tract infection, site not specified',
+    '68566005',
+    'Urinary tract infectious disease (disorder)',
+    'Urinary tract infection',
+    false,
+    1.5,
+  ),
   cond('E83.42', 'Hypomagnesemia', '190855004', 'Hypomagnesemia (disorder)', 'Hypomagnesemia', false, 0.7),
   cond('E87.6', 'Hypokalemia', '43339004', 'Hypokalemia (disorder)', 'Hypokalemia', false, 0.8),
   cond('E87.1', 'Hypo-osmolality and hyponatremia', '89627008', 'Hyponatremia (disorder)', 'Hyponatremia', false, 1),
@@ -119,9 +171,25 @@ export const CONDITIONS: ConditionDef[] = [
   cond('S93.409A', 'Sprain of unspecified ligament of unspecified ankle, initial encounter', '44465007', 'Sprain of ankle', 'Ankle sprain', false, 0.5),
   cond('R07.9', 'Chest pain, unspecified', '29857009', 'Chest pain (finding)', 'Chest pain', false, 1.5),
   cond('R55', 'Syncope and collapse', '271594007', 'Syncope (disorder)', 'Syncope', false, 0.8),
-  cond('K85.90', 'Acute pancreatitis without necrosis or infection, unspecified', '197456007', 'Acute pancreatitis (disorder)', 'Acute pancreatitis', false, 0.5),
+  cond(
+    'K85.90',
+    'Acute pancreatitis without necrosis or infection, unspecified',
+    '197456007',
+    'Acute pancreatitis (disorder)',
+    'Acute pancreatitis',
+    false,
+    0.5,
+  ),
   cond('I26.99', 'Other pulmonary embolism without acute cor pulmonale', '59282003', 'Pulmonary embolism (disorder)', 'Pulmonary embolism', false, 0.5),
-  cond('C64.2', 'Malignant neoplasm of left kidney, except renal pelvis', '93849006', 'Primary malignant neoplasm of kidney (disorder)', 'Malignant neoplasm of left kidney', true, 0.3),
+  cond(
+    'C64.2',
+    'Malignant neoplasm of left kidney, except renal pelvis',
+    '93849006',
+    'Primary malignant neoplasm of kidney (disorder)',
+    'Malignant neoplasm of left kidney',
+    true,
+    0.3,
+  ),
 ];
 
 export interface ProcedureDef {
@@ -167,12 +235,27 @@ export interface MedicationDef {
   /** Chronic (outpatient) medication versus inpatient order. */
   chronic: boolean;
 }
-const med = (rxnorm: string, display: string, route: MedicationDef['route'], frequency: string, dose: number, doseUnit: string, chronic: boolean): MedicationDef =>
-  ({ rxnorm, display, route, frequency, dose, doseUnit, chronic });
+const med = (
+  rxnorm: string,
+  display: string,
+  route: MedicationDef['route'],
+  frequency: string,
+  dose: number,
+  doseUnit: string,
+  chronic: boolean,
+): MedicationDef => ({ rxnorm, display, route, frequency, dose, doseUnit, chronic });
 export const MEDICATIONS: MedicationDef[] = [
   med('314076', 'lisinopril 10 MG Oral Tablet', 'Oral', 'DAILY', 10, 'mg', true),
   med('860975', '24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet', 'Oral', 'DAILY', 500, 'mg', true),
-  med('106892', 'insulin isophane, human 70 UNT/ML / insulin, regular, human 30 UNT/ML Injectable Suspension [Humulin 70/30]', 'Subcutaneous', 'BID', 20, 'Units', true),
+  med(
+    '106892',
+    'insulin isophane, human 70 UNT/ML / insulin, regular, human 30 UNT/ML Injectable Suspension [Humulin 70/30]',
+    'Subcutaneous',
+    'BID',
+    20,
+    'Units',
+    true,
+  ),
   med('310798', 'Hydrochlorothiazide 25 MG Oral Tablet', 'Oral', 'DAILY', 25, 'mg', true),
   med('314231', 'Simvastatin 10 MG Oral Tablet', 'Oral', 'NIGHTLY', 10, 'mg', true),
   med('259255', 'Atorvastatin 80 MG Oral Tablet', 'Oral', 'NIGHTLY', 80, 'mg', true),

@@ -17,9 +17,28 @@ import type { StoreLoader } from '../fhir/store-api.js';
 import { FhirDecimal } from '../fhir/decimal.js';
 import { Rng, hash32, streamKey } from './prng.js';
 import {
-  BP_DIASTOLIC, BP_LOINC, BP_SYSTOLIC, CONDITIONS, ICD10, LABS, LOINC, MEDICATIONS, PROCEDURES, ROUTE_SNOMED, RXNORM,
-  SNOMED, UCUM, VITALS, POC_GLU_LOINC,
-  type ConditionDef, type LabCode, type LabDef, type MedicationDef, type ProcedureDef, type TaskLabCode, type VitalDef,
+  BP_DIASTOLIC,
+  BP_LOINC,
+  BP_SYSTOLIC,
+  CONDITIONS,
+  ICD10,
+  LABS,
+  LOINC,
+  MEDICATIONS,
+  PROCEDURES,
+  ROUTE_SNOMED,
+  RXNORM,
+  SNOMED,
+  UCUM,
+  VITALS,
+  POC_GLU_LOINC,
+  type ConditionDef,
+  type LabCode,
+  type LabDef,
+  type MedicationDef,
+  type ProcedureDef,
+  type TaskLabCode,
+  type VitalDef,
 } from './catalog.js';
 
 export const NOW_MS = Date.parse('2023-11-13T10:15:00+00:00');
@@ -122,12 +141,19 @@ const CHRONIC_CONDITIONS = CONDITIONS.map((c, i) => ({ c, i })).filter((x) => x.
 const ACUTE_CONDITIONS = CONDITIONS.map((c, i) => ({ c, i })).filter((x) => !x.c.chronic);
 const DIABETES_INDEX = CONDITIONS.findIndex((c) => c.icd10 === 'E11.9');
 const PREDIABETES_INDEX = CONDITIONS.findIndex((c) => c.icd10 === 'R73.03');
-const procIdx = (setting: ProcedureDef['setting']) => PROCEDURES.map((p, i) => ({ p, i })).filter((x) => x.p.setting === setting).map((x) => x.i);
+const procIdx = (setting: ProcedureDef['setting']) =>
+  PROCEDURES.map((p, i) => ({ p, i }))
+    .filter((x) => x.p.setting === setting)
+    .map((x) => x.i);
 const INPATIENT_PROCS = procIdx('inpatient');
 const VISIT_PROCS = procIdx('visit');
 const IMAGING_PROCS = procIdx('imaging');
-const CHRONIC_MEDS = MEDICATIONS.map((m, i) => ({ m, i })).filter((x) => x.m.chronic).map((x) => x.i);
-const INPATIENT_MEDS = MEDICATIONS.map((m, i) => ({ m, i })).filter((x) => !x.m.chronic).map((x) => x.i);
+const CHRONIC_MEDS = MEDICATIONS.map((m, i) => ({ m, i }))
+  .filter((x) => x.m.chronic)
+  .map((x) => x.i);
+const INPATIENT_MEDS = MEDICATIONS.map((m, i) => ({ m, i }))
+  .filter((x) => !x.m.chronic)
+  .map((x) => x.i);
 const INSULIN_MED = MEDICATIONS.findIndex((m) => m.rxnorm === '106892');
 const METFORMIN_MED = MEDICATIONS.findIndex((m) => m.rxnorm === '860975');
 
@@ -216,7 +242,10 @@ export class ClinicalHistory {
   readonly summaries: PatientSummary[] = [];
   private readonly subjects: Array<{ ref: string; id: string }>;
 
-  constructor(patients: ClinicalPatient[], readonly opts: ClinicalOptions) {
+  constructor(
+    patients: ClinicalPatient[],
+    readonly opts: ClinicalOptions,
+  ) {
     this.patients = patients;
     this.subjects = patients.map((p) => ({ ref: `Patient/${p.id}`, id: p.id }));
   }
@@ -295,9 +324,18 @@ export class ClinicalHistory {
         const v = c.val[row]!;
         const coding2 = k.poc ? POC_GLU_LOINC : { code: d.loinc, display: d.loincDisplay };
         const r: Resource = {
-          resourceType: 'Observation', id, meta, status: 'final',
+          resourceType: 'Observation',
+          id,
+          meta,
+          status: 'final',
           category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory', display: 'Laboratory' }] }],
-          code: { coding: [{ system: LOINC, code: d.local, display: d.local }, { system: LOINC, code: coding2.code, display: coding2.display }], text: d.local },
+          code: {
+            coding: [
+              { system: LOINC, code: d.local, display: d.local },
+              { system: LOINC, code: coding2.code, display: coding2.display },
+            ],
+            text: d.local,
+          },
           subject: { reference: subj.ref, identifier: { system: 'http://terminology.hl7.org/CodeSystem/v2-0203', value: subj.id } },
           effectiveDateTime: fmtMinute(t),
           issued: fmtMinute(Math.min(t + c.val2[row]! * MINUTE, NOW_MS)),
@@ -310,9 +348,18 @@ export class ClinicalHistory {
       case 'vital': {
         const d = k.def;
         return {
-          resourceType: 'Observation', id, meta, status: 'final',
+          resourceType: 'Observation',
+          id,
+          meta,
+          status: 'final',
           category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs', display: 'Vital Signs' }] }],
-          code: { coding: [{ system: LOINC, code: d.local, display: d.local }, { system: LOINC, code: d.loinc, display: d.loincDisplay }], text: d.local },
+          code: {
+            coding: [
+              { system: LOINC, code: d.local, display: d.local },
+              { system: LOINC, code: d.loinc, display: d.loincDisplay },
+            ],
+            text: d.local,
+          },
           subject: { reference: subj.ref, identifier: { system: 'http://terminology.hl7.org/CodeSystem/v2-0203', value: subj.id } },
           effectiveDateTime: fmtMinute(t),
           valueQuantity: { value: FhirDecimal.fixed(c.val[row]!, d.decimals), unit: d.unit, system: UCUM, code: d.ucum },
@@ -322,15 +369,30 @@ export class ClinicalHistory {
         const sys = c.val[row]!;
         const dia = c.val2[row]!;
         return {
-          resourceType: 'Observation', id, meta, status: 'final',
+          resourceType: 'Observation',
+          id,
+          meta,
+          status: 'final',
           category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs', display: 'Vital Signs' }] }],
-          code: { coding: [{ system: LOINC, code: 'BP', display: 'BP' }, { system: LOINC, code: BP_LOINC.code, display: BP_LOINC.display }], text: 'BP' },
+          code: {
+            coding: [
+              { system: LOINC, code: 'BP', display: 'BP' },
+              { system: LOINC, code: BP_LOINC.code, display: BP_LOINC.display },
+            ],
+            text: 'BP',
+          },
           subject: { reference: subj.ref, identifier: { system: 'http://terminology.hl7.org/CodeSystem/v2-0203', value: subj.id } },
           effectiveDateTime: fmtMinute(t),
           valueString: `${sys}/${dia} mmHg`,
           component: [
-            { code: { coding: [{ system: LOINC, code: BP_SYSTOLIC.code, display: BP_SYSTOLIC.display }] }, valueQuantity: { value: sys, unit: 'mmHg', system: UCUM, code: 'mm[Hg]' } },
-            { code: { coding: [{ system: LOINC, code: BP_DIASTOLIC.code, display: BP_DIASTOLIC.display }] }, valueQuantity: { value: dia, unit: 'mmHg', system: UCUM, code: 'mm[Hg]' } },
+            {
+              code: { coding: [{ system: LOINC, code: BP_SYSTOLIC.code, display: BP_SYSTOLIC.display }] },
+              valueQuantity: { value: sys, unit: 'mmHg', system: UCUM, code: 'mm[Hg]' },
+            },
+            {
+              code: { coding: [{ system: LOINC, code: BP_DIASTOLIC.code, display: BP_DIASTOLIC.display }] },
+              valueQuantity: { value: dia, unit: 'mmHg', system: UCUM, code: 'mm[Hg]' },
+            },
           ],
         };
       }
@@ -339,13 +401,27 @@ export class ClinicalHistory {
         const active = c.val[row] === 1;
         const encounterDx = c.val2[row] === 1;
         const r: Resource = {
-          resourceType: 'Condition', id, meta,
+          resourceType: 'Condition',
+          id,
+          meta,
           clinicalStatus: { coding: [{ system: CONDITION_CLINICAL, code: active ? 'active' : 'resolved' }] },
           verificationStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }] },
-          category: [{ coding: [encounterDx
-            ? { system: CONDITION_CATEGORY, code: 'encounter-diagnosis', display: 'Encounter Diagnosis' }
-            : { system: CONDITION_CATEGORY, code: 'problem-list-item', display: 'Problem List Item' }] }],
-          code: { coding: [{ system: ICD10, code: d.icd10, display: d.icd10Display }, { system: SNOMED, code: d.snomed, display: d.snomedDisplay }], text: d.text },
+          category: [
+            {
+              coding: [
+                encounterDx
+                  ? { system: CONDITION_CATEGORY, code: 'encounter-diagnosis', display: 'Encounter Diagnosis' }
+                  : { system: CONDITION_CATEGORY, code: 'problem-list-item', display: 'Problem List Item' },
+              ],
+            },
+          ],
+          code: {
+            coding: [
+              { system: ICD10, code: d.icd10, display: d.icd10Display },
+              { system: SNOMED, code: d.snomed, display: d.snomedDisplay },
+            ],
+            text: d.text,
+          },
           subject: { reference: subj.ref },
           onsetDateTime: fmtMinute(t),
           recordedDate: fmtMinute(t),
@@ -355,7 +431,10 @@ export class ClinicalHistory {
       case 'proc': {
         const d = k.def;
         return {
-          resourceType: 'Procedure', id, meta, status: 'completed',
+          resourceType: 'Procedure',
+          id,
+          meta,
+          status: 'completed',
           code: { coding: [{ system: d.system, code: d.code, display: d.display }], text: d.display },
           subject: { reference: subj.ref },
           performedDateTime: fmtMinute(t),
@@ -365,17 +444,23 @@ export class ClinicalHistory {
         const d = k.def;
         const route = ROUTE_SNOMED[d.route];
         return {
-          resourceType: 'MedicationRequest', id, meta, status: MED_STATUS[c.val[row]!]!, intent: 'order',
+          resourceType: 'MedicationRequest',
+          id,
+          meta,
+          status: MED_STATUS[c.val[row]!]!,
+          intent: 'order',
           category: [{ coding: [{ system: MEDREQ_CATEGORY, code: d.chronic ? 'community' : 'inpatient', display: d.chronic ? 'Community' : 'Inpatient' }] }],
           medicationCodeableConcept: { coding: [{ system: RXNORM, code: d.rxnorm, display: d.display }], text: d.display },
           subject: { reference: subj.ref },
           authoredOn: fmtMinute(t),
-          dosageInstruction: [{
-            text: `${d.dose} ${d.doseUnit} ${d.route.toLowerCase()} ${d.frequency}`,
-            timing: { code: { text: d.frequency } },
-            route: { coding: [{ system: SNOMED, code: route.code, display: route.display }], text: d.route },
-            doseAndRate: [{ doseQuantity: { value: d.dose, unit: d.doseUnit } }],
-          }],
+          dosageInstruction: [
+            {
+              text: `${d.dose} ${d.doseUnit} ${d.route.toLowerCase()} ${d.frequency}`,
+              timing: { code: { text: d.frequency } },
+              route: { coding: [{ system: SNOMED, code: route.code, display: route.display }], text: d.route },
+              doseAndRate: [{ doseQuantity: { value: d.dose, unit: d.doseUnit } }],
+            },
+          ],
         };
       }
     }
@@ -487,7 +572,10 @@ function generatePatient(hist: ClinicalHistory, p: number): void {
   else if (a1cBase >= 5.7) problems.add(PREDIABETES_INDEX);
   const nProblems = rPlan.int(2, 7);
   for (let i = 0; i < nProblems; i++) {
-    const pick = rPlan.weighted(CHRONIC_CONDITIONS, CHRONIC_CONDITIONS.map((x) => x.c.weight));
+    const pick = rPlan.weighted(
+      CHRONIC_CONDITIONS,
+      CHRONIC_CONDITIONS.map((x) => x.c.weight),
+    );
     problems.add(pick.i);
   }
   sc.newBlock();
@@ -524,13 +612,20 @@ function generatePatient(hist: ClinicalHistory, p: number): void {
     const nDx = rOrd.int(1, 4);
     const stayDx: number[] = [...problems];
     for (let i = 0; i < nDx; i++) {
-      const pick = rOrd.weighted(ACUTE_CONDITIONS, ACUTE_CONDITIONS.map((x) => x.c.weight));
+      const pick = rOrd.weighted(
+        ACUTE_CONDITIONS,
+        ACUTE_CONDITIONS.map((x) => x.c.weight),
+      );
       stayDx.push(pick.i);
       sc.add(CONDITION_BASE + pick.i, stay.s + rOrd.int(5, 240) * MINUTE, isLast ? 1 : 0, 1);
     }
     const nOrders = rOrd.int(3, 9);
     for (let i = 0; i < nOrders; i++) {
-      sc.add(MEDICATION_BASE + rOrd.pick(INPATIENT_MEDS), Math.min(stay.s + rOrd.int(10, 600) * MINUTE, NOW_MS), isLast ? rOrd.weighted([1, 0, 2], [6, 3, 1]) : 0);
+      sc.add(
+        MEDICATION_BASE + rOrd.pick(INPATIENT_MEDS),
+        Math.min(stay.s + rOrd.int(10, 600) * MINUTE, NOW_MS),
+        isLast ? rOrd.weighted([1, 0, 2], [6, 3, 1]) : 0,
+      );
     }
     for (const m of chronicMeds) if (rOrd.chance(0.7)) sc.add(MEDICATION_BASE + m, Math.min(stay.s + rOrd.int(30, 720) * MINUTE, NOW_MS), isLast ? 1 : 0);
     const pocGlu = diabetic || rPlan.chance(0.4);
@@ -570,8 +665,10 @@ function generatePatient(hist: ClinicalHistory, p: number): void {
         const sys = Math.round(rVit.normalClipped(128, 16, 82, 205));
         const dia = Math.round(rVit.normalClipped(sys * 0.58, 8, 40, 125));
         sc.add(BP_KIND, t, sys, dia);
-        for (const v of ['HEARTRATE', 'SPO2', 'RESP'] as const) sc.add(VITAL_KIND[v]!, t, round(rVit.normalClipped(VITALS[v]!.mean, VITALS[v]!.sd, VITALS[v]!.min, VITALS[v]!.max), VITALS[v]!.decimals));
-        if (!stay.icu || m % 240 < 60) sc.add(VITAL_KIND.TEMP!, t, round(rVit.normalClipped(VITALS.TEMP!.mean, VITALS.TEMP!.sd, VITALS.TEMP!.min, VITALS.TEMP!.max), 1));
+        for (const v of ['HEARTRATE', 'SPO2', 'RESP'] as const)
+          sc.add(VITAL_KIND[v]!, t, round(rVit.normalClipped(VITALS[v]!.mean, VITALS[v]!.sd, VITALS[v]!.min, VITALS[v]!.max), VITALS[v]!.decimals));
+        if (!stay.icu || m % 240 < 60)
+          sc.add(VITAL_KIND.TEMP!, t, round(rVit.normalClipped(VITALS.TEMP!.mean, VITALS.TEMP!.sd, VITALS.TEMP!.min, VITALS.TEMP!.max), 1));
         if (stay.icu) sc.add(VITAL_KIND.FIO2!, t, Math.round(rVit.normalClipped(VITALS.FIO2!.mean, VITALS.FIO2!.sd, 21, 60)));
       }
       // Daily encounter diagnoses (re-documented problems of this stay) and orders.
@@ -606,7 +703,8 @@ function generatePatient(hist: ClinicalHistory, p: number): void {
     sc.newBlock();
     const sys = Math.round(rVit.normalClipped(130, 15, 90, 190));
     sc.add(BP_KIND, t, sys, Math.round(rVit.normalClipped(sys * 0.6, 7, 50, 110)));
-    for (const vv of ['HEARTRATE', 'SPO2', 'RESP', 'TEMP'] as const) sc.add(VITAL_KIND[vv]!, t, round(rVit.normalClipped(VITALS[vv]!.mean, VITALS[vv]!.sd * 0.7, VITALS[vv]!.min, VITALS[vv]!.max), VITALS[vv]!.decimals));
+    for (const vv of ['HEARTRATE', 'SPO2', 'RESP', 'TEMP'] as const)
+      sc.add(VITAL_KIND[vv]!, t, round(rVit.normalClipped(VITALS[vv]!.mean, VITALS[vv]!.sd * 0.7, VITALS[vv]!.min, VITALS[vv]!.max), VITALS[vv]!.decimals));
     const lab = t + rLab.int(10, 50) * MINUTE;
     if (rLab.chance(0.6)) for (const code of ['NA', 'K', 'CL', 'CO2', 'BUN', 'CR', 'GLU', 'CA'] as const) emitLab(code, lab, rLab);
     if (rLab.chance(0.4)) for (const code of ['HGB', 'HCT', 'WBC', 'PLT'] as const) emitLab(code, lab, rLab);
@@ -614,7 +712,17 @@ function generatePatient(hist: ClinicalHistory, p: number): void {
     if (rLab.chance(diabetic ? 0.6 : 0.12)) emitLab('A1C', lab, rLab, round(a1cBase + rLab.normal(0, 0.35), 1));
     sc.add(PROCEDURE_BASE + rOrd.pick(VISIT_PROCS.slice(0, 2)), t, 0);
     if (rOrd.chance(0.25)) sc.add(PROCEDURE_BASE + rOrd.pick(VISIT_PROCS), t + 15 * MINUTE, 0);
-    if (rOrd.chance(0.25)) sc.add(CONDITION_BASE + rOrd.weighted(ACUTE_CONDITIONS, ACUTE_CONDITIONS.map((x) => x.c.weight)).i, t, 0, 1);
+    if (rOrd.chance(0.25))
+      sc.add(
+        CONDITION_BASE +
+          rOrd.weighted(
+            ACUTE_CONDITIONS,
+            ACUTE_CONDITIONS.map((x) => x.c.weight),
+          ).i,
+        t,
+        0,
+        1,
+      );
     for (const ci of problems) if (rOrd.chance(0.6)) sc.add(CONDITION_BASE + ci, t + 5 * MINUTE, 1, 1);
     for (const m of chronicMeds) if (rOrd.chance(0.35)) sc.add(MEDICATION_BASE + m, t + 20 * MINUTE, 0);
   }

@@ -23,7 +23,11 @@ import { parseFhirDate } from '../fhir/dates.js';
 import { BP_DIASTOLIC, BP_LOINC, BP_SYSTOLIC, LABS, LOINC, POC_GLU_LOINC, VITALS } from './catalog.js';
 
 export class ImportError extends Error {
-  constructor(message: string, readonly file: string, readonly line?: number) {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly line?: number,
+  ) {
     super(line !== undefined ? `${file}:${line}: ${message}` : `${file}: ${message}`);
     this.name = 'ImportError';
   }
@@ -273,9 +277,16 @@ function readItems(file: string, report: ImportReport): Item[] {
 /** Import files into a store. Throws ImportError (nothing added) on malformed input. */
 export function importFiles(store: StoreLoader, paths: string[], opts: ImportOptions = {}): ImportReport {
   const report: ImportReport = {
-    files: [], counts: {}, skipped: {}, idsAssigned: 0, referencesRewritten: 0,
+    files: [],
+    counts: {},
+    skipped: {},
+    idsAssigned: 0,
+    referencesRewritten: 0,
     unresolved: { total: 0, dangling: 0, conditional: 0, byTarget: {}, examples: [] },
-    deceasedPatients: 0, lastId: (opts.firstId ?? 1) - 1, rebasedDays: 0, localCodesAdded: 0,
+    deceasedPatients: 0,
+    lastId: (opts.firstId ?? 1) - 1,
+    rebasedDays: 0,
+    localCodesAdded: 0,
   };
   const files = listImportFiles(paths);
   let items: Item[] = [];
@@ -323,7 +334,8 @@ export function importFiles(store: StoreLoader, paths: string[], opts: ImportOpt
     if (reason === 'conditional') u.conditional++;
     else u.dangling++;
     u.byTarget[target] = (u.byTarget[target] ?? 0) + 1;
-    if (u.examples.length < 20 && u.examples.filter((x) => x.reason === reason && x.reference.split(/[/?]/)[0] === reference.split(/[/?]/)[0]).length < 5) u.examples.push({ file: it.file, line: it.line, resource: `${it.resource.resourceType}/${it.resource.id}`, path, reference, reason });
+    if (u.examples.length < 20 && u.examples.filter((x) => x.reason === reason && x.reference.split(/[/?]/)[0] === reference.split(/[/?]/)[0]).length < 5)
+      u.examples.push({ file: it.file, line: it.line, resource: `${it.resource.resourceType}/${it.resource.id}`, path, reference, reason });
   };
   const resolve = (it: Item, path: string, ref: string): string | undefined => {
     const mapped = urlMap.get(ref);
@@ -380,7 +392,8 @@ export function importFiles(store: StoreLoader, paths: string[], opts: ImportOpt
     // Work on a private copy: the caller's parsed objects are not shared with the store.
     it.resource = structuredClone(it.resource);
     walk(it, it.resource, '');
-    if (it.resource.resourceType === 'Patient' && (it.resource.deceasedDateTime !== undefined || it.resource.deceasedBoolean === true)) report.deceasedPatients++;
+    if (it.resource.resourceType === 'Patient' && (it.resource.deceasedDateTime !== undefined || it.resource.deceasedBoolean === true))
+      report.deceasedPatients++;
   }
   if (opts.rebaseTo !== undefined) {
     const target = Date.parse(opts.rebaseTo);
@@ -451,20 +464,32 @@ const LOCAL_BY_LOINC = new Map<string, [string, number]>();
 for (const d of Object.values(LABS)) LOCAL_BY_LOINC.set(d.loinc, [d.local, d.decimals]);
 for (const d of Object.values(VITALS)) LOCAL_BY_LOINC.set(d.loinc, [d.local, d.decimals]);
 for (const [loinc, local] of [
-  ['6298-4', 'K'], ['2339-0', 'GLU'], [POC_GLU_LOINC.code, 'GLU'], ['2947-0', 'NA'], ['2069-3', 'CL'], ['20565-8', 'CO2'],
-  ['6299-2', 'BUN'], ['38483-4', 'CR'], ['49765-1', 'CA'], ['2708-6', 'SPO2'], ['8331-1', 'TEMP'],
+  ['6298-4', 'K'],
+  ['2339-0', 'GLU'],
+  [POC_GLU_LOINC.code, 'GLU'],
+  ['2947-0', 'NA'],
+  ['2069-3', 'CL'],
+  ['20565-8', 'CO2'],
+  ['6299-2', 'BUN'],
+  ['38483-4', 'CR'],
+  ['49765-1', 'CA'],
+  ['2708-6', 'SPO2'],
+  ['8331-1', 'TEMP'],
 ] as const) {
   LOCAL_BY_LOINC.set(loinc, [local, (LABS as Record<string, { decimals: number }>)[local]?.decimals ?? VITALS[local]!.decimals]);
 }
 
 function addLocalCodes(r: Resource): boolean {
   const codings: any[] = Array.isArray(r.code?.coding) ? r.code.coding : [];
-  const loinc = codings.find((c) => c && c.system === LOINC && typeof c.code === 'string' && (LOCAL_BY_LOINC.has(c.code) || c.code === BP_LOINC.code || c.code === '55284-4'));
+  const loinc = codings.find(
+    (c) => c && c.system === LOINC && typeof c.code === 'string' && (LOCAL_BY_LOINC.has(c.code) || c.code === BP_LOINC.code || c.code === '55284-4'),
+  );
   if (!loinc) return false;
   if (loinc.code === BP_LOINC.code || loinc.code === '55284-4') {
     if (codings.some((c) => c?.code === 'BP')) return false;
     codings.push({ system: LOINC, code: 'BP', display: 'BP' });
-    const comp = (code: string) => (Array.isArray(r.component) ? r.component : []).find((c: any) => c?.code?.coding?.some((x: any) => x?.code === code))?.valueQuantity?.value;
+    const comp = (code: string) =>
+      (Array.isArray(r.component) ? r.component : []).find((c: any) => c?.code?.coding?.some((x: any) => x?.code === code))?.valueQuantity?.value;
     const sys = comp(BP_SYSTOLIC.code);
     const dia = comp(BP_DIASTOLIC.code);
     if (r.valueString === undefined && typeof sys === 'number' && typeof dia === 'number') r.valueString = `${Math.round(sys)}/${Math.round(dia)} mmHg`;
@@ -484,8 +509,15 @@ function addLocalCodes(r: Resource): boolean {
 export function summarizeImport(r: ImportReport): string {
   const total = Object.values(r.counts).reduce((a, b) => a + b, 0);
   const skipped = Object.values(r.skipped).reduce((a, b) => a + b, 0);
-  return `imported ${total} resources from ${r.files.length} file(s)` +
+  return (
+    `imported ${total} resources from ${r.files.length} file(s)` +
     (skipped ? `, skipped ${skipped} billing resources` : '') +
     (r.unresolved.total ? `, ${r.unresolved.total} unresolved references (${r.unresolved.dangling} dangling, ${r.unresolved.conditional} conditional)` : '') +
-    (r.files.length ? ` [${r.files.map((f) => basename(f.path)).slice(0, 3).join(', ')}${r.files.length > 3 ? ', …' : ''}]` : '');
+    (r.files.length
+      ? ` [${r.files
+          .map((f) => basename(f.path))
+          .slice(0, 3)
+          .join(', ')}${r.files.length > 3 ? ', …' : ''}]`
+      : '')
+  );
 }

@@ -113,7 +113,10 @@ export async function loadWorld(opts: LoadWorldOptions = {}): Promise<World> {
         ex.line,
       );
     }
-    for (const f of files) h.update(f.replace(/^.*[\\/]/, '')).update('\u0000').update(readFileSync(f));
+    for (const f of files)
+      h.update(f.replace(/^.*[\\/]/, ''))
+        .update('\u0000')
+        .update(readFileSync(f));
     if (opts.skipBilling) h.update('skip-billing');
     if (opts.rebaseImports) h.update('rebase');
     if (opts.medagentbenchCodes) h.update('medagentbench-codes');
@@ -126,8 +129,15 @@ export async function loadWorld(opts: LoadWorldOptions = {}): Promise<World> {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   let content: string | undefined;
   return {
-    name, seed, store, fingerprint: h.digest('hex'),
+    name,
+    seed,
+    store,
+    fingerprint: h.digest('hex'),
     contentFingerprint: () => (content ??= store.fingerprint()),
-    counts, total, importReport, facts, patientIds,
+    counts,
+    total,
+    importReport,
+    facts,
+    patientIds,
   };
 }

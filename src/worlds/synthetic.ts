@@ -108,12 +108,60 @@ const A1C_SCENARIOS: Scenario[] = [
 const GLU_SCENARIOS: Scenario[] = [
   { branch: 'none', points: [], none: true },
   { branch: 'stale', points: [[D + 2 * H + 10, 142]] },
-  { branch: 'window', points: [[20 * H, 104], [12 * H + 30, 131], [3 * H + 15, 118]], boundAgeMin: D },
+  {
+    branch: 'window',
+    points: [
+      [20 * H, 104],
+      [12 * H + 30, 131],
+      [3 * H + 15, 118],
+    ],
+    boundAgeMin: D,
+  },
   { branch: 'window', points: [[2 * H + 40, 97]], boundAgeMin: D },
-  { branch: 'window', edge: '24h00', points: [[D, 210], [18 * H, 180], [11 * H, 166], [6 * H, 149], [H + 30, 158]], boundAgeMin: D },
-  { branch: 'window', edge: '24h01', points: [[D + 1, 64], [21 * H, 88], [14 * H + 20, 93], [9 * H, 101], [2 * H + 5, 95]], boundAgeMin: D },
-  { branch: 'window', points: [[22 * H, 245], [18 * H, 212], [13 * H, 187], [9 * H, 230], [5 * H, 198], [H, 176]], boundAgeMin: D },
-  { branch: 'window', points: [[15 * H + 45, 73], [4 * H + 25, 84]], boundAgeMin: D },
+  {
+    branch: 'window',
+    edge: '24h00',
+    points: [
+      [D, 210],
+      [18 * H, 180],
+      [11 * H, 166],
+      [6 * H, 149],
+      [H + 30, 158],
+    ],
+    boundAgeMin: D,
+  },
+  {
+    branch: 'window',
+    edge: '24h01',
+    points: [
+      [D + 1, 64],
+      [21 * H, 88],
+      [14 * H + 20, 93],
+      [9 * H, 101],
+      [2 * H + 5, 95],
+    ],
+    boundAgeMin: D,
+  },
+  {
+    branch: 'window',
+    points: [
+      [22 * H, 245],
+      [18 * H, 212],
+      [13 * H, 187],
+      [9 * H, 230],
+      [5 * H, 198],
+      [H, 176],
+    ],
+    boundAgeMin: D,
+  },
+  {
+    branch: 'window',
+    points: [
+      [15 * H + 45, 73],
+      [4 * H + 25, 84],
+    ],
+    boundAgeMin: D,
+  },
 ];
 
 function toAnchor(s: Scenario, source: string): CodeAnchor {
@@ -150,16 +198,23 @@ export interface SyntheticBuild {
 }
 
 const RACES = [
-  ['2106-3', 'White'], ['2054-5', 'Black or African American'], ['2028-9', 'Asian'], ['2131-1', 'Other'],
+  ['2106-3', 'White'],
+  ['2054-5', 'Black or African American'],
+  ['2028-9', 'Asian'],
+  ['2131-1', 'Other'],
   ['1002-5', 'American Indian or Alaska Native'],
 ] as const;
-const ETHNICITIES = [['2186-5', 'Non-Hispanic'], ['2135-2', 'Hispanic or Latino']] as const;
+const ETHNICITIES = [
+  ['2186-5', 'Non-Hispanic'],
+  ['2135-2', 'Hispanic or Latino'],
+] as const;
 
 /** Build the synthetic cohort (no store involved). */
 export function buildSynthetic(opts: SyntheticOptions): SyntheticBuild {
   const { seed, patients: n } = opts;
   if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_SYNTHETIC_PATIENTS) throw new RangeError(`patients must be an integer in 1..${MAX_SYNTHETIC_PATIENTS}, got ${n}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SYNTHETIC_PATIENTS)
+    throw new RangeError(`patients must be an integer in 1..${MAX_SYNTHETIC_PATIENTS}, got ${n}`);
   const avoid = new Set(opts.avoidMrns ?? []);
   const rng = rngFor(SYNTHETIC_GENERATOR_VERSION, seed, 'cohort');
   const offsets = {
@@ -208,10 +263,22 @@ export function buildSynthetic(opts: SyntheticOptions): SyntheticBuild {
       id: mrn,
       meta: { versionId: '1', lastUpdated: fmtInstant(Date.parse('2024-12-30T19:05:40.000+00:00') + i * 11 + (hash32(mrn) % 7)), source: `#${sourceId(r)}` },
       extension: [
-        { url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race', valueCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/v3/Race', code: race[0], display: race[1] }] } },
-        { url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity', valueCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/v3/Ethnicity', code: eth[0], display: eth[1] }] } },
+        {
+          url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race',
+          valueCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/v3/Race', code: race[0], display: race[1] }] },
+        },
+        {
+          url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity',
+          valueCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/v3/Ethnicity', code: eth[0], display: eth[1] }] },
+        },
       ],
-      identifier: [{ use: 'usual', type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR', display: 'Medical Record Number' }] }, value: mrn }],
+      identifier: [
+        {
+          use: 'usual',
+          type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR', display: 'Medical Record Number' }] },
+          value: mrn,
+        },
+      ],
       name: [{ use: 'official', family, given: [given] }],
       telecom: [
         { system: 'phone', value: `555-01${String(r.int(0, 99)).padStart(2, '0')}`, use: 'home' },
@@ -219,7 +286,14 @@ export function buildSynthetic(opts: SyntheticOptions): SyntheticBuild {
       ],
       gender,
       birthDate,
-      address: [{ line: [`${r.int(1, 9999)} ${r.pick(STREETS)}`], city: town.city, state: town.state, postalCode: `${town.zip3}${String(r.int(0, 99)).padStart(2, '0')}` }],
+      address: [
+        {
+          line: [`${r.int(1, 9999)} ${r.pick(STREETS)}`],
+          city: town.city,
+          state: town.state,
+          postalCode: `${town.zip3}${String(r.int(0, 99)).padStart(2, '0')}`,
+        },
+      ],
     };
     const sc = {
       MG: MG_SCENARIOS[(i + offsets.MG) % MG_SCENARIOS.length]!,
@@ -228,14 +302,22 @@ export function buildSynthetic(opts: SyntheticOptions): SyntheticBuild {
       A1C: A1C_SCENARIOS[(i + offsets.A1C) % A1C_SCENARIOS.length]!,
     };
     const anchors: LabAnchors = {};
-    for (const code of ['MG', 'K', 'GLU', 'A1C'] as TaskLabCode[]) anchors[code] = toAnchor(sc[code], `${code}:${sc[code].branch}${sc[code].edge ? `@${sc[code].edge}` : ''}`);
+    for (const code of ['MG', 'K', 'GLU', 'A1C'] as TaskLabCode[])
+      anchors[code] = toAnchor(sc[code], `${code}:${sc[code].branch}${sc[code].edge ? `@${sc[code].edge}` : ''}`);
     const gluWindow = anchors.GLU!.points.filter((p) => Date.parse(p.time) >= WINDOW_START);
     facts.push({
-      mrn, given, family, birthDate, gender, age: ageOn20231113(birthDate),
+      mrn,
+      given,
+      family,
+      birthDate,
+      gender,
+      age: ageOn20231113(birthDate),
       mg: { branch: sc.MG.branch as MgBranch, edge: sc.MG.edge, latest24h: latestOf(anchors.MG!, WINDOW_START) },
       k: { branch: sc.K.branch as KBranch, latest: latestOf(anchors.K!) },
       glu: {
-        branch: sc.GLU.branch as GluBranch, edge: sc.GLU.edge, latest: latestOf(anchors.GLU!),
+        branch: sc.GLU.branch as GluBranch,
+        edge: sc.GLU.edge,
+        latest: latestOf(anchors.GLU!),
         mean24h: gluWindow.length ? gluWindow.reduce((s, p) => s + p.value, 0) / gluWindow.length : null,
         count24h: gluWindow.length,
       },

@@ -59,7 +59,12 @@ function attempt(url: URL, headers: Record<string, string>, body: Buffer, timeou
       res.on('aborted', () => finish(new Error('response aborted')));
       res.on('end', () => {
         try {
-          finish(null, { status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: decode(Buffer.concat(chunks), res.headers['content-encoding']) });
+          finish(null, {
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            rawHeaders: res.rawHeaders,
+            body: decode(Buffer.concat(chunks), res.headers['content-encoding']),
+          });
         } catch (err) {
           finish(err);
         }

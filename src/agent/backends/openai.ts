@@ -176,11 +176,13 @@ export class OpenAIAgent implements Agent {
       // semantics (chat-http.ts)
       // long contents (FHIR responses) are escaped on a worker thread while this episode waits, not on the event loop
       for (const h of history) await prepareContentJson(h);
-      const res = (await postChatCompletion(this.endpoints[episode.index % this.endpoints.length], this.requestBody(history), episode.signal)) as OpenAI.Chat.ChatCompletion;
+      const res = (await postChatCompletion(
+        this.endpoints[episode.index % this.endpoints.length],
+        this.requestBody(history),
+        episode.signal,
+      )) as OpenAI.Chat.ChatCompletion;
       const content = res.choices?.[0]?.message?.content ?? '';
-      const usage = res.usage
-        ? { promptTokens: res.usage.prompt_tokens ?? 0, completionTokens: res.usage.completion_tokens ?? 0 }
-        : undefined;
+      const usage = res.usage ? { promptTokens: res.usage.prompt_tokens ?? 0, completionTokens: res.usage.completion_tokens ?? 0 } : undefined;
       return usage ? { content, usage } : { content };
     } catch (err) {
       if (err instanceof APIError && !(err instanceof APIConnectionError) && err.status !== undefined) {
