@@ -1,5 +1,6 @@
 /**
- * Derives the shipped replica data files from the shared MedAgentBench reference files:
+ * Derives the shipped replica data files from the MedAgentBench reference fixtures in test/fixtures/medagentbench/
+ * (provenance and licences in its README.md):
  *
  *   data/medagentbench/patients.ndjson  the 500 Patient resources of `Patient?_count=500` (row 1 of
  *                                        rushilcs_fhir_snapshot.jsonl), exact JSON, server order, one per line
@@ -15,7 +16,7 @@
 import { readFileSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
 import { Rng } from '../src/worlds/prng.js';
 
-const REF = '../shared/reference/medagentbench';
+const REF = 'test/fixtures/medagentbench';
 const OUT = 'data/medagentbench';
 const NOW_MS = Date.parse('2023-11-13T10:15:00+00:00');
 const MIN = 60_000;
@@ -190,7 +191,7 @@ function main(): void {
     JSON.stringify(
       {
         _provenance:
-          'Derived by scripts/derive-anchors.ts from reference/medagentbench/expected_answers_v2.DERIVED.json (MIT, see LICENSE-stanfordmlgroup-MedAgentBench.txt). ' +
+          'Derived by scripts/derive-anchors.ts from test/fixtures/medagentbench/expected_answers_v2.DERIVED.json (MIT, see LICENSE-stanfordmlgroup-MedAgentBench.txt). ' +
           'Per cohort patient and lab code: readings that must exist (points) and the instant before which every other reading of that code must lie (before), or none = no reading at all.',
         now: '2023-11-13T10:15:00+00:00',
         cohort,

@@ -6,21 +6,17 @@ import { PROMPT_TEMPLATE, renderPrompt, functionsText, promptTemplateSha256 } fr
 import type { TaskCase } from '../src/tasks/types.js';
 
 const sha = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
-const tasks: TaskCase[] = JSON.parse(readFileSync('../shared/reference/medagentbench/test_data_v2.json', 'utf8'));
+const tasks: TaskCase[] = JSON.parse(readFileSync('data/medagentbench/test_data_v2.json', 'utf8'));
 const byId = (id: string) => tasks.find((t) => t.id === id)!;
-const funcsRaw = readFileSync('../shared/reference/medagentbench/funcs_v1.json', 'utf8');
+const funcsRaw = readFileSync('data/medagentbench/funcs_v1.json', 'utf8');
 
-// The template exactly as the contract document prints it (independent of src/agent/prompt.ts).
-function specTemplate(): string {
-  const spec = readFileSync('../shared/docs/medagentbench-spec.md', 'utf8');
-  const at = spec.indexOf('### 3.1 Template');
-  const block = spec.slice(at).split('```\n')[1];
-  return block.replace(/\n$/, '');
-}
+// The template exactly as the official source defines it (`MedAgentBench_prompt`; independent of src/agent/prompt.ts;
+// provenance in test/fixtures/medagentbench/README.md).
+const officialTemplate = readFileSync('test/fixtures/medagentbench/prompt_template.txt', 'utf8');
 
 // Built by plain concatenation, the way Python's str.format would fill it.
 function expected(t: TaskCase): string {
-  const parts = specTemplate().split(/(\{api_base\}|\{functions\}|\{context\}|\{question\})/);
+  const parts = officialTemplate.split(/(\{api_base\}|\{functions\}|\{context\}|\{question\})/);
   const values: Record<string, string> = {
     '{api_base}': 'http://localhost:8080/fhir/',
     '{functions}': funcsRaw,
@@ -30,9 +26,9 @@ function expected(t: TaskCase): string {
   return parts.map((p) => values[p] ?? p).join('');
 }
 
-test('template equals the contract text', () => {
-  assert.equal(PROMPT_TEMPLATE, specTemplate());
-  // sha256 of the template as extracted from the spec with Python.
+test('template equals the official text', () => {
+  assert.equal(PROMPT_TEMPLATE, officialTemplate);
+  // sha256 of the template as extracted from the official source with Python.
   assert.equal(promptTemplateSha256(), '6d006952a997f7b7f7396c82ad05995990cffa42e99240bdeff209b87ccad154');
 });
 

@@ -15,7 +15,7 @@ import { createAgent } from '../src/agent/create.js';
 import { officialGrader } from '../src/eval/setup.js';
 import type { TaskCase } from '../src/tasks/types.js';
 
-const file = '../shared/reference/medagentbench/test_data_v2.json';
+const file = 'data/medagentbench/test_data_v2.json';
 const bytes = readFileSync(file);
 const taskSet: TaskSet = {
   name: 'medagentbench-v2',

@@ -12,7 +12,7 @@ import { buildFixture, lab } from './fhir-fixtures.js';
 const BASE = 'http://localhost:8080/fhir';
 const CT = 'application/fhir+json;charset=utf-8';
 
-/** The Patient of task1_1 exactly as the official server stores it (spec §7.3). */
+/** The Patient of task1_1 exactly as the official server stores it (data/medagentbench/patients.ndjson). */
 const STAFFORD = {
   resourceType: 'Patient',
   id: 'S6534835',

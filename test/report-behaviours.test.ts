@@ -64,7 +64,7 @@ test('prose: text before a call, after a URL, after JSON, after FINISH; not for 
   assert.equal(extraText('POST http://x/Observation\n{"a": "}"}\nDone.'), 'Done.');
   assert.equal(extraText('FINISH(["a)b"]) I am done'), 'I am done');
   assert.equal(extraText('FINISH([1, [2]])'), undefined);
-  // a space inside the URL is sent as is (spec §10.15), not prose; words after the URL are
+  // a space inside the URL is sent as is (`name=Peter Stafford`), not prose; words after the URL are
   assert.equal(extraText('GET http://x/Patient?name=Peter Stafford&birthdate=1932-12-29'), undefined);
   assert.equal(extraText('GET http://x/Patient?name=Peter Stafford'), undefined);
   assert.equal(extraText('GET http://x/Patient?name=a to find the patient'), 'to find the patient');

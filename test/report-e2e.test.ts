@@ -37,7 +37,7 @@ test('a mock model scripted to show each behaviour once, run through ehrgym eval
   assert.equal(s.total, 14);
   assert.deepEqual([s.status.completed, s.status.invalidAction, s.status.roundLimit, s.status.contextLimit, s.status.error], [10, 2, 1, 1, 0]);
   // graded by the official grader: the clean age answer and the fenced GET are correct, and task5_1 is a no-Mg-in-24h
-  // task that any FINISH without POST passes (spec §6.6)
+  // task that any FINISH without POST passes (the official task5 grader)
   const grades = readFileSync(join(dir, 'grades.jsonl'), 'utf8')
     .trim()
     .split('\n')
@@ -89,7 +89,7 @@ test('scripted base vs fine-tuned pair through ehrgym eval: flips, deltas and ex
   assert.equal(r.code, 0, r.err);
   const data = JSON.parse(r.out) as ReportData;
   const [b, f] = data.runs;
-  // finish-empty passes 29 task9 tasks (all but the order task task9_3, spec §8.1–8.2) and nothing in task1/task2
+  // finish-empty passes 29 task9 tasks (all but the order task task9_3; docs/tasks.md) and nothing in task1/task2
   assert.deepEqual(
     b!.scores.perFamily.map((x) => [x.family, x.correct, x.total]),
     [

@@ -1,5 +1,5 @@
 /**
- * Run folders for the report tests, written in the documented layout (src/eval/types.ts; spec §5.2–§5.3) from
+ * Run folders for the report tests, written in the documented layout (src/eval/types.ts; docs/eval.md) from
  * crafted episodes. Used where a scenario needs exact control over every history item.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -20,7 +20,7 @@ import { POST_ACCEPTED_REPLY } from '../src/tasks/common.js';
 import { pyEquals } from '../src/tasks/pysem.js';
 import { BASE, runMini } from './helpers/tasks-fake.js';
 
-const REF = '../shared/reference/medagentbench';
+const REF = 'test/fixtures/medagentbench';
 const v2 = loadTaskSet('medagentbench-v2');
 let fhir: FhirTransport;
 

@@ -24,9 +24,15 @@ test('loader: shipped sets are the official bytes, key order preserved', () => {
   assert.equal(v2.tasks.length, 300);
   assert.equal(v1.tasks.length, 100);
   assert.equal(v2.rawText.length, 118276);
-  // byte-identical to the shared reference copy
-  const ref = readFileSync('../shared/reference/medagentbench/test_data_v2.json');
-  assert.equal(v2.sha256, createHash('sha256').update(ref).digest('hex'));
+  // byte-identical to the official file: its git blob id equals upstream's (stanfordmlgroup/MedAgentBench commit
+  // 99260117, data/medagentbench/test_data_v2.json, blob 7f568f04…; see data/medagentbench/README.md)
+  const gitBlob = (text: string) => {
+    const bytes = Buffer.from(text, 'utf8');
+    return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
+  };
+  assert.equal(gitBlob(v2.rawText), '7f568f041f9d22e11b5bf31b80efd2219aaaf14f');
+  assert.equal(gitBlob(v1.rawText), 'ef1ae3444c4d043886533248fbfc190f20ddd926');
+  assert.equal(v2.sha256, createHash('sha256').update(readFileSync('data/medagentbench/test_data_v2.json')).digest('hex'));
   // re-serialising with Python json.dumps gives back the exact file (order of records and keys preserved)
   assert.equal(pyJsonDumps(v2.tasks), v2.rawText);
   assert.equal(pyJsonDumps(v1.tasks), v1.rawText);
@@ -34,7 +40,7 @@ test('loader: shipped sets are the official bytes, key order preserved', () => {
   assert.deepEqual(Object.keys(v2.tasks[28]), ['id', 'instruction', 'context', 'sol']);
   assert.deepEqual(Object.keys(v2.tasks[30]), ['id', 'instruction', 'context', 'eval_MRN']);
   // the same file by path
-  const byPath = loadTaskSet('../shared/reference/medagentbench/test_data_v2.json');
+  const byPath = loadTaskSet('data/medagentbench/test_data_v2.json');
   assert.equal(byPath.name, 'test_data_v2');
   assert.equal(byPath.sha256, v2.sha256);
 });

@@ -13,8 +13,8 @@ import { importFiles, ImportError } from '../src/worlds/import.js';
 import { loadWorld } from '../src/worlds/index.js';
 import type { Resource } from '../src/fhir/types.js';
 
-const BUNDLES = '../shared/reference/fhir-samples/synthea-r4-transaction-bundles';
-const NDJSON = '../shared/reference/fhir-samples/synthea-bulk-ndjson-10-patients';
+const BUNDLES = 'test/fixtures/fhir-samples/synthea-r4-transaction-bundles';
+const NDJSON = 'test/fixtures/fhir-samples/synthea-bulk-ndjson-10-patients';
 
 /** Expected per-type counts, read independently from the files. */
 function expectedCounts(): { counts: Record<string, number>; encounterRefs: number; practitionerRefs: number } {

@@ -29,8 +29,8 @@ interface DerivedTask {
   latest_K_any_time?: number | null;
   latest_A1C?: { value: number; effectiveDateTime: string } | null;
 }
-const derived = (JSON.parse(readFileSync('../shared/reference/medagentbench/expected_answers_v2.DERIVED.json', 'utf8')) as { tasks: DerivedTask[] }).tasks;
-const taskFile = JSON.parse(readFileSync('../shared/reference/medagentbench/test_data_v2.json', 'utf8')) as Array<{
+const derived = (JSON.parse(readFileSync('test/fixtures/medagentbench/expected_answers_v2.DERIVED.json', 'utf8')) as { tasks: DerivedTask[] }).tasks;
+const taskFile = JSON.parse(readFileSync('data/medagentbench/test_data_v2.json', 'utf8')) as Array<{
   id: string;
   instruction: string;
   sol?: string[];
@@ -185,7 +185,7 @@ test('no clinical data after NOW; non-cohort patients have no MG/K/GLU/A1C; volu
   assert.ok(total >= 400_000, `total ${total}`);
   for (const t of ['Observation', 'Procedure', 'Condition', 'MedicationRequest']) assert.ok((counts[t] ?? 0) > 1000, t);
   // Patients: exact JSON of the snapshot, in server order.
-  const snap = JSON.parse(readFileSync('../shared/reference/medagentbench/partial-fhir-data/rushilcs_fhir_snapshot.jsonl', 'utf8').split('\n')[0]!);
+  const snap = JSON.parse(readFileSync('test/fixtures/medagentbench/partial-fhir-data/rushilcs_fhir_snapshot.jsonl', 'utf8').split('\n')[0]!);
   const page = (await get(`${BASE}Patient?_count=500&_format=json`)) as { entry: Array<{ resource: Resource }> };
   assert.deepEqual(
     page.entry.map((e) => e.resource),
@@ -213,7 +213,7 @@ test('lazy search keys equal the keys the store extracts from the materialised J
 });
 
 test('replays the recorded official-server snapshot: Patient?_count=500, 212 Patient?identifier, 848 empty Observation searches', async () => {
-  const rows = readFileSync('../shared/reference/medagentbench/partial-fhir-data/rushilcs_fhir_snapshot.jsonl', 'utf8')
+  const rows = readFileSync('test/fixtures/medagentbench/partial-fhir-data/rushilcs_fhir_snapshot.jsonl', 'utf8')
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as { url: string; data: { total?: number; entry?: Array<{ fullUrl: string; resource: Resource }> } });
@@ -238,7 +238,7 @@ test('replays the recorded official-server snapshot: Patient?_count=500, 212 Pat
 });
 
 test('replays the 30 recorded task1 name + birthdate searches of the official server', async () => {
-  const recorded = JSON.parse(readFileSync('../shared/reference/medagentbench/partial-fhir-data/udapy_prefetched-fhir-task1.json', 'utf8')) as Record<
+  const recorded = JSON.parse(readFileSync('test/fixtures/medagentbench/partial-fhir-data/udapy_prefetched-fhir-task1.json', 'utf8')) as Record<
     string,
     { total: number; link: Array<{ relation: string; url: string }>; entry?: Array<{ resource: Resource }> }
   >;
@@ -256,7 +256,7 @@ test('replays the 30 recorded task1 name + birthdate searches of the official se
 });
 
 test('an agent that neither sorts nor pages gets "most recent" wrong for most task7/task9 patients', async () => {
-  const tasks = JSON.parse(readFileSync('../shared/reference/medagentbench/test_data_v2.json', 'utf8')) as Array<{ id: string; eval_MRN?: string }>;
+  const tasks = JSON.parse(readFileSync('data/medagentbench/test_data_v2.json', 'utf8')) as Array<{ id: string; eval_MRN?: string }>;
   for (const [fam, code, min] of [
     ['task7', 'GLU', 20],
     ['task9', 'K', 15],

@@ -80,7 +80,7 @@ test('serve a synthetic cohort with imports, --json summary, SIGINT', async () =
     '0',
     '--json',
     '--import',
-    '../shared/reference/fhir-samples/synthea-bulk-ndjson-10-patients',
+    'test/fixtures/fhir-samples/synthea-bulk-ndjson-10-patients',
     '--skip-billing',
   ]);
   try {

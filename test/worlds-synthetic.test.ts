@@ -59,8 +59,8 @@ test('loadWorld fingerprint is deterministic and seed-sensitive', async () => {
 });
 
 test('identities: S9 MRNs outside the replica, gender-coherent names, 555-01XX phones, example.org e-mails', () => {
-  const snapshot = readFileSync('../shared/reference/medagentbench/partial-fhir-data/rushilcs_fhir_snapshot.jsonl', 'utf8');
-  const replica = new Set<string>(snapshot.match(/S\d{7}/g) ?? []);
+  const shipped = readFileSync('data/medagentbench/patients.ndjson', 'utf8');
+  const replica = new Set<string>(shipped.match(/S\d{7}/g) ?? []);
   const mrns = new Set<string>();
   for (const p of build.patients) {
     assert.match(p.id!, /^S9\d{6}$/);

@@ -1,6 +1,6 @@
 /**
- * The official MedAgentBench episode loop (`start_sample`, spec §4.1), byte-exact, with one named extension:
- * POST mode `live`, which executes POSTs inside the episode's sandbox session.
+ * The official MedAgentBench episode loop (`start_sample` of the upstream task, docs/eval.md), byte-exact, with one
+ * named extension: POST mode `live`, which executes POSTs inside the episode's sandbox session.
  */
 import type { Agent, Usage } from './types.js';
 import type { HistoryItem, SampleStatus, TaskCase, TaskOutput } from '../tasks/types.js';

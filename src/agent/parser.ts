@@ -1,5 +1,5 @@
 /**
- * The official reply parser (spec §4.1), with Python string semantics.
+ * The official reply parser (of the upstream `start_sample`; docs/eval.md), with Python string semantics.
  *
  *   r = content.strip().replace('```tool_code', '').replace('```', '').strip()
  *   GET     → url = r[3:].strip() + '&_format=json'
@@ -69,7 +69,7 @@ export function parseAction(content: string): ParsedAction {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The official reply strings (spec §4.2), byte-exact.
+// The official reply strings (as the upstream `start_sample` writes them), byte-exact.
 
 export const PLEASE_FINISH = 'Please call FINISH if you have got answers for all the questions and finished all the requested tasks';
 export const GET_OK_PREFIX = 'Here is the response from the GET request:\n';

@@ -1,5 +1,6 @@
 /**
- * The official MedAgentBench prompt (spec §3), rendered byte-identically.
+ * The official MedAgentBench prompt (`MedAgentBench_prompt` of the upstream task; docs/eval.md), rendered
+ * byte-identically.
  *
  * Filling is Python `str.format` on the template: a single, non-recursive substitution. `{functions}` is the exact
  * bytes of `data/medagentbench/funcs_v1.json` (what `json.dumps(funcs)` prints), so the literal `{api_base}` inside

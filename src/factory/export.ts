@@ -1,6 +1,6 @@
 /**
- * Thin converters from canonical rows to the shapes trainers document (training-handoff.md §3), and their inverses
- * (used to prove that every export round-trips to the canonical rows).
+ * Thin converters from canonical rows to the shapes trainers document (docs/factory.md, `ehrgym export`), and their
+ * inverses (used to prove that every export round-trips to the canonical rows).
  *
  * Formats × row modes:
  *  - openai      trajectory: {messages:[…, {role:'assistant', content, weight:1}]} (no meta)

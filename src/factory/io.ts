@@ -168,7 +168,7 @@ export async function exportCorpus(opts: ExportOptions): Promise<ExportSummary> 
   };
 }
 
-/** The train/inference parity option (training-handoff.md §4.4) an export implies. */
+/** The train/inference parity option (docs/factory.md, "Train/inference parity") an export implies. */
 export function parityOption(format: ExportFormat, mode: RowMode): string {
   if (mode === 'per-turn')
     return format === 'trl'

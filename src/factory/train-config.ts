@@ -1,6 +1,6 @@
 /**
- * QLoRA SFT configs for existing trainers (training-handoff.md §5), launch commands for one GPU and several, and the
- * vLLM command that serves the adapter for `ehrgym eval` with thinking off.
+ * QLoRA SFT configs for existing trainers (recipe in docs/factory.md, `ehrgym train-config`), launch commands for one
+ * GPU and several, and the vLLM command that serves the adapter for `ehrgym eval` with thinking off.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -13,7 +13,7 @@ import type { ExportFormat, RowMode } from './export.js';
 export const TRAINERS = ['axolotl', 'trl', 'llamafactory'] as const;
 export type Trainer = (typeof TRAINERS)[number];
 
-/** Recipe §5.2 (Qwen3-32B, ~1.5k trajectories). */
+/** The QLoRA recipe of docs/factory.md (Qwen3-32B, ~1.5k trajectories). */
 export const RECIPE = {
   loraR: 32,
   loraAlpha: 64,
@@ -122,7 +122,7 @@ export function buildTrainConfig(opts: TrainConfigOptions): TrainConfigResult {
   let ds = '';
   const header = (cmd: string): YamlValue =>
     ({
-      '#1': `QLoRA SFT of ${model} on ${dataRel} (recipe: training-handoff.md §5; thinking disabled)`,
+      '#1': `QLoRA SFT of ${model} on ${dataRel} (recipe: ehrgym docs/factory.md; thinking disabled)`,
       '#2': `launch from this folder: ${cmd}`,
       '#3': `max row length ≈ ${info.maxTokens} tokens (p99 ${info.p99Tokens}, estimated): sequence length ${seq}`,
     }) as YamlValue;

@@ -1,5 +1,6 @@
 /**
- * Reading an episode history the way the official harness and grader do (medagentbench-spec §4.1, §6.1).
+ * Reading an episode history the way the official harness (`start_sample`) and grader (`refsol.py`'s `check_has_post`,
+ * `extract_posts`) do; docs/eval.md and docs/tasks.md.
  * Pure functions; no I/O.
  */
 import type { HistoryItem } from '../tasks/types.js';

@@ -1,6 +1,6 @@
 /**
  * Helpers shared by the family modules: the exact strings of the harness, the expert-solver script runner,
- * payload builders (spec §6.12) and generator utilities.
+ * payload builders (payloads known to pass the official grader; docs/tasks.md) and generator utilities.
  */
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import type { FamilyId, GenerateOptions, GeneratedTask, HistoryItem, RandomSource, SolveOptions, TaskCase, TaskFamily, WorldAccess } from './types.js';
@@ -180,7 +180,7 @@ export interface SinglePostSpec {
   context: string;
   /** The resource type posted: the grader wants the URL `${apiBase}<resource>`. */
   resource: string;
-  /** The expert solver's payload (§6.12). */
+  /** The expert solver's payload (one known to pass the official grader). */
   payload: (mrn: string) => unknown;
   /** The grader's `try: assert …` block on the posted payload, in the official order. */
   asserts: (payload: unknown, task: TaskCase) => AssertSpec[];
@@ -246,7 +246,7 @@ export function makeTask(id: string, instruction: string, context: string, mrn: 
 export const f = (v: number): PyFloat => new PyFloat(v);
 
 // ---------------------------------------------------------------------------------------------------------------
-// Payloads known to pass the official grader (§6.12)
+// Payloads known to pass the official grader
 // ---------------------------------------------------------------------------------------------------------------
 
 export const ORTHO_COMMENT =

@@ -1,6 +1,7 @@
 /**
- * Shared grader machinery: an exact port of the official refsol.py helpers (spec §6.1) and of `eval.py` /
- * `calculate_overall` (§5.1). Family graders (task1.ts … task10.ts) are built from these pieces.
+ * Shared grader machinery: an exact port of the official refsol.py helpers and of `eval.py` / MedAgentBench's
+ * `calculate_overall` (src/server/tasks/medagentbench/__init__.py upstream; docs/tasks.md). Family graders (task1.ts …
+ * task10.ts) are built from these pieces.
  *
  *   check_has_post(results)   → checkHasPost(history)
  *   extract_posts(results)    → extractPosts(history)
@@ -425,8 +426,8 @@ export function inAt(name: string, payload: unknown, path: Array<string | number
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * Grade one output as `calculate_overall` does (§5.1): outputs whose `result` is None are not graded (incorrect);
- * any other result (a FINISH string, or `{error}` of a `task error`) goes to the family grader selected by
+ * Grade one output as MedAgentBench's `calculate_overall` does: outputs whose `result` is None are not graded
+ * (incorrect); any other result (a FINISH string, or `{error}` of a `task error`) goes to the family grader selected by
  * `id.split('_')[0]`. Throws for an unknown family (the official harness would crash too).
  */
 export async function gradeOutput(task: TaskCase, output: TaskOutput, ctx: GraderContext): Promise<GradeResult> {

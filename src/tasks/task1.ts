@@ -1,5 +1,5 @@
 /**
- * task1 — patient lookup by name and DOB (query). Grader: refsol.task1 (spec §6.2).
+ * task1 — patient lookup by name and DOB (query). Grader: the official `refsol.py` task1 (docs/tasks.md).
  */
 import type { GeneratedTask, TaskCase, TaskFamily, WorldAccess } from './types.js';
 import { SolverError, generateOver, makeTask, matchTemplate, runScript, shuffled, worldGet } from './common.js';

@@ -1,6 +1,6 @@
 /**
- * task10 — last HbA1c with its time, and a new order when absent or older than a year (action).
- * Grader: refsol.task10 (spec §6.11).
+ * task10 — last HbA1c with its time, and a new order when absent or older than a year (action). Grader: the official
+ * `refsol.py` task10 (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
 import { a1cOrder, generateOver, latestLab, latestReading, lookupFirst, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';

@@ -1,5 +1,5 @@
 /**
- * task2 — patient age in whole years on 2023-11-13 (query). Grader: refsol.task2 (spec §6.3).
+ * task2 — patient age in whole years on 2023-11-13 (query). Grader: the official `refsol.py` task2 (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
 import { generateOver, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';

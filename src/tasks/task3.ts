@@ -1,5 +1,6 @@
 /**
- * task3 — record a blood pressure (action: exactly one POST Observation). Grader: refsol.task3 (spec §6.4).
+ * task3 — record a blood pressure (action: exactly one POST Observation). Grader: the official `refsol.py` task3
+ * (docs/tasks.md).
  */
 import { bpObservation, singlePostFamily } from './common.js';
 import { pyLen, pyPath } from './pysem.js';

@@ -1,5 +1,5 @@
 /**
- * task4 — most recent magnesium within the last 24 h (query). Grader: refsol.task4 (spec §6.5).
+ * task4 — most recent magnesium within the last 24 h (query). Grader: the official `refsol.py` task4 (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
 import { generateOver, labsLast24h, latestReading, lookupFirst, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';

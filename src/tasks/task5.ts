@@ -1,5 +1,6 @@
 /**
- * task5 — magnesium check and conditional IV replacement (action). Grader: refsol.task5 (spec §6.6).
+ * task5 — magnesium check and conditional IV replacement (action). Grader: the official `refsol.py` task5
+ * (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
 import { generateOver, latestLabLast24h, latestReading, lookupFirst, magnesiumOrder, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';

@@ -1,5 +1,6 @@
 /**
- * task6 — mean CBG over the last 24 h (query; answer within 0.1). Grader: refsol.task6 (spec §6.7).
+ * task6 — mean CBG over the last 24 h (query; answer within 0.1). Grader: the official `refsol.py` task6
+ * (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
 import { f, generateOver, labsLast24h, lookupFirst, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';

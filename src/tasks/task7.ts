@@ -1,5 +1,5 @@
 /**
- * task7 — most recent CBG, any date (query). Grader: refsol.task7 (spec §6.8).
+ * task7 — most recent CBG, any date (query). Grader: the official `refsol.py` task7 (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
 import { generateOver, latestLab, latestReading, lookupFirst, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';

@@ -1,5 +1,6 @@
 /**
- * task8 — orthopedic surgery referral (action: exactly one POST ServiceRequest). Grader: refsol.task8 (spec §6.9).
+ * task8 — orthopedic surgery referral (action: exactly one POST ServiceRequest). Grader: the official `refsol.py` task8
+ * (docs/tasks.md).
  */
 import { ORTHO_COMMENT, orthoReferral, singlePostFamily } from './common.js';
 import { eqAt, inAt, subjectAssert } from './refsol.js';

@@ -1,5 +1,6 @@
 /**
- * task9 — potassium check, oral replacement and next-morning lab (action). Grader: refsol.task9 (spec §6.10).
+ * task9 — potassium check, oral replacement and next-morning lab (action). Grader: the official `refsol.py` task9
+ * (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
 import { generateOver, latestLab, latestReading, lookupFirst, makeTask, mrnInstruction, potassiumLab, potassiumOrder, runScript, taskMrn } from './common.js';

@@ -1,7 +1,8 @@
 /**
  * Code catalogues for generated clinical history: labs and vitals (local base-name code under http://loinc.org plus
  * the real LOINC), problem-list conditions (ICD-10-CM + SNOMED CT), procedures (CPT) and medications (RxNorm).
- * Codes follow /work/shared/docs/clinical-data.md §3; values and ranges follow §4.
+ * Codes and their systems are summarised in docs/worlds.md; background values and normal ranges are typical adult
+ * values, defined below.
  */
 
 export const LOINC = 'http://loinc.org';

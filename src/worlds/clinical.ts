@@ -1,7 +1,7 @@
 /**
  * Seeded clinical history for a list of patients: labs (MG, K, GLU, A1C, BMP, CBC, …), flowsheet vitals (BP,
  * HEARTRATE, SPO2, RESP, TEMP, FIO2), problem-list and encounter-diagnosis Conditions, Procedures and
- * MedicationRequests, shaped like the MedAgentBench server's records (spec §7.3).
+ * MedicationRequests, shaped like the MedAgentBench server's records (docs/worlds.md).
  *
  * Generation is columnar: each record is one row of typed arrays (kind, patient, time, value, value2); the JSON is
  * built only when the store materialises it (`addLazy`). Records are numbered in insertion order; the FHIR id is

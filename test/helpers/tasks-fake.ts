@@ -1,6 +1,6 @@
 /**
  * Test helpers for the task layer: a fake FHIR transport serving hand-built bundles, and a minimal copy of the
- * official episode loop (spec §4.1) to run expert solvers.
+ * official episode loop (`start_sample`; src/agent/loop.ts) to run expert solvers.
  */
 import type { FhirHttpRequest, FhirHttpResponse, FhirTransport } from '../../src/fhir/types.js';
 import type { HistoryItem, TaskCase, TaskOutput, TaskFamily } from '../../src/tasks/types.js';

@@ -1,10 +1,11 @@
 /**
  * `openai:<model>`: any OpenAI-compatible chat-completions endpoint through the official `openai` SDK.
  *
- * History roles map `user` → `user`, `agent` → `assistant`; no system message (spec §4.4). Temperature 0 and
- * max_tokens 2048 unless overridden. Transient failures (429, 5xx, timeouts, connection resets) are retried by the
- * SDK with bounded exponential back-off (it honours `retry-after` headers). A non-retryable error whose text passes
- * the AgentBench context-limit word rule ends the episode with `agent context limit`.
+ * History roles map `user` → `user`, `agent` → `assistant`; no system message (as AgentBench's `HTTPAgent` with
+ * MedAgentBench's OpenAI chat config; docs/eval.md). Temperature 0 and max_tokens 2048 unless overridden. Transient
+ * failures (429, 5xx, timeouts, connection resets) are retried by the SDK with bounded exponential back-off (it honours
+ * `retry-after` headers). A non-retryable error whose text passes the AgentBench context-limit word rule ends the
+ * episode with `agent context limit`.
  */
 import OpenAI, { APIConnectionError, APIError, AuthenticationError } from 'openai';
 import type { Agent, AgentReply, EpisodeInfo } from '../types.js';
