@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { buildReport, BEHAVIOUR_IDS } from '../src/report/index.js';
+import { buildReport, BEHAVIOUR_IDS, wilson } from '../src/report/index.js';
 import { cli, baseEpisodes, BASE_CORRECT, CLEAN_EPISODE, ftEpisodes, FT_CORRECT, ONE_OF_EACH, writeRunFolder } from './report-fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ehrgym-report-'));
@@ -44,7 +44,7 @@ test('a model showing each behaviour once: every behaviour counted once, in its 
   assert.equal(s.perFamily.map((f) => f.family).join(','), 'task1,task2,task3,task4,task5,task6,task7,task8,task9,task10');
   assert.deepEqual(
     s.perFamily.find((f) => f.family === 'task7'),
-    { family: 'task7', correct: 1, total: 4, sr: 0.25 },
+    { family: 'task7', name: 'latest CBG', correct: 1, total: 4, sr: 0.25, ci95: wilson(1, 4) },
   );
 });
 
@@ -109,7 +109,8 @@ test('ehrgym report writes report.md, self-contained report.html and report.json
   assert.doesNotMatch(html, /\b(?:src|href)="(?:https?:)?\/\//i);
   assert.match(html, /p = 0\.2188/);
   const md = readFileSync(join(out1, 'report.md'), 'utf8');
-  assert.match(md, /\| task1 \| 50\.0% \| 100\.0% \| \+50\.0 pp \|/);
+  assert.match(md, /\| task1 — patient lookup by name and DOB \| 50\.0% \| 100\.0% \| \+50\.0 pp \|/);
+  assert.match(md, /\| task2 — patient age \| 25\.0% \(1\/4; 4\.6% – 69\.9%\) \| 75\.0% \(3\/4; 30\.1% – 95\.4%\) \|/);
   assert.match(md, /\*\*Fixed\*\* \(5\): `task1_3`, `task1_4`, `task2_2`, `task2_3`, `task7_4`/);
   assert.match(md, /\| Markdown fence \| 6 \| 0 \| −6 \|/);
   assert.match(md, /Llama 3\.3 \(70B\) \| 46\.33% \| — \| — \| \*approximate; not checked against the paper table\*/);
@@ -202,7 +203,7 @@ test('leaderboard: a full 300-task v2 run is ranked in the paper and third-party
   const md = readFileSync(join(out, 'report.md'), 'utf8');
   assert.match(
     md,
-    /\| 4 \| Gemini-1\.5 Pro \| 62\.00% \| 52\.67% \| 71\.33% \|  \|\n\| 5 \| \*\*full-v2\*\* \(this report\) \| 57\.00% \| 57\.33% \| 56\.67% \|  \|/,
+    /\| 4 \| Gemini-1\.5 Pro \| 62\.00% \| 52\.67% \| 71\.33% \| {2}\|\n\| 5 \| \*\*full-v2\*\* \(this report\) \| 57\.00% \| 57\.33% \| 56\.67% \| {2}\|/,
   ); // query 86/150, action 85/150
   assert.match(md, /\| 6 \| GPT-4o-mini \| 56\.33% \|/);
   assert.match(md, /\| 4 \| \*\*full-v2\*\* \(this report\) \| 57\.00% \|/); // third-party table: 59.3, 58.0, 57.89, then this run
