@@ -208,7 +208,7 @@ export function behaviourSection(runs: RunAnalysis[]): string {
 }
 
 function caseStudyMd(c: CaseStudy, baseLabel: string, otherLabel: string): string {
-  const out: string[] = [`#### ${mdText(c.taskId)} (${fam(c.family)}) — ${c.change}`, ''];
+  const out: string[] = [`#### ${mdCode(c.taskId)} (${fam(c.family)}) — ${c.change}`, ''];
   if (c.instruction !== undefined) out.push('Task instruction:', '', fence(clip(c.instruction, 1200)), '');
   out.push(`Trajectories from the first divergence (history item ${c.divergence}).`, '');
   const side = (label: string, s: CaseStudy['base']): void => {
