@@ -100,6 +100,10 @@ test('report.md: hostile run data everywhere renders to no markup', async () => 
   const shown = (html.match(/&lt;img src=x onerror=alert\(1\)&gt;/g) ?? []).length;
   assert.ok(shown >= 10, `escaped payload shown ${shown} times`);
   assert.match(html, /&lt;b onclick=alert\(11\)&gt;fam&lt;\/b&gt;/);
+  // report.html of the same runs (its charts carry the family and run labels too): no markup either
+  const page = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.doesNotMatch(page, /<(?:img|script|iframe|b)\b|<svg onload/i);
+  assert.match(page, /&lt;b onclick=alert\(11\)&gt;fam&lt;\/b&gt;/);
 
   // leaderboard names and sources come from a file the user may pass: escaped too
   const board = join(tmp, 'board.json');

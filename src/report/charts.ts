@@ -99,7 +99,7 @@ export function leaderboardChartSpec(runs: RunAnalysis[], board: Leaderboard): R
       {
         mark: { type: 'bar' },
         encoding: {
-          y: { field: 'name', type: 'nominal', sort: values.map((v) => v.name), title: null, axis: { labelLimit: 340 } },
+          y: { field: 'name', type: 'nominal', sort: values.map((v) => v.name), title: null, axis: { labelLimit: 480 } },
           x: { field: 'sr', type: 'quantitative', title: 'success rate', scale: { domain: [0, 1] }, axis: { format: '.0%' } },
           color: {
             field: 'kind',
