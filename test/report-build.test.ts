@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { buildReport, BEHAVIOUR_IDS } from '../src/report/index.js';
+import { buildReport, BEHAVIOUR_IDS, LEADERBOARD_PATH, loadLeaderboard, renderReport, wilson } from '../src/report/index.js';
+import { behaviourChartSpec, familyChartSpec, renderSvg } from '../src/report/charts.js';
+import { renderMarkdown } from '../src/report/markdown.js';
 import { cli, baseEpisodes, BASE_CORRECT, CLEAN_EPISODE, ftEpisodes, FT_CORRECT, ONE_OF_EACH, writeRunFolder } from './report-fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ehrgym-report-'));
@@ -44,7 +46,7 @@ test('a model showing each behaviour once: every behaviour counted once, in its 
   assert.equal(s.perFamily.map((f) => f.family).join(','), 'task1,task2,task3,task4,task5,task6,task7,task8,task9,task10');
   assert.deepEqual(
     s.perFamily.find((f) => f.family === 'task7'),
-    { family: 'task7', correct: 1, total: 4, sr: 0.25 },
+    { family: 'task7', name: 'latest CBG', correct: 1, total: 4, sr: 0.25, ci95: wilson(1, 4) },
   );
 });
 
@@ -109,7 +111,8 @@ test('ehrgym report writes report.md, self-contained report.html and report.json
   assert.doesNotMatch(html, /\b(?:src|href)="(?:https?:)?\/\//i);
   assert.match(html, /p = 0\.2188/);
   const md = readFileSync(join(out1, 'report.md'), 'utf8');
-  assert.match(md, /\| task1 \| 50\.0% \| 100\.0% \| \+50\.0 pp \|/);
+  assert.match(md, /\| task1 — patient lookup by name and DOB \| 50\.0% \| 100\.0% \| \+50\.0 pp \|/);
+  assert.match(md, /\| task2 — patient age \| 25\.0% \(1\/4; 4\.6% – 69\.9%\) \| 75\.0% \(3\/4; 30\.1% – 95\.4%\) \|/);
   assert.match(md, /\*\*Fixed\*\* \(5\): `task1_3`, `task1_4`, `task2_2`, `task2_3`, `task7_4`/);
   assert.match(md, /\| Markdown fence \| 6 \| 0 \| −6 \|/);
   assert.match(md, /Llama 3\.3 \(70B\) \| 46\.33% \| — \| — \| \*approximate; not checked against the paper table\*/);
@@ -202,10 +205,21 @@ test('leaderboard: a full 300-task v2 run is ranked in the paper and third-party
   const md = readFileSync(join(out, 'report.md'), 'utf8');
   assert.match(
     md,
-    /\| 4 \| Gemini-1\.5 Pro \| 62\.00% \| 52\.67% \| 71\.33% \|  \|\n\| 5 \| \*\*full-v2\*\* \(this report\) \| 57\.00% \| 57\.33% \| 56\.67% \|  \|/,
+    /\| 4 \| Gemini-1\.5 Pro \| 62\.00% \| 52\.67% \| 71\.33% \| {2}\|\n\| 5 \| \*\*full-v2\*\* \(this report\) \| 57\.00% \| 57\.33% \| 56\.67% \| {2}\|/,
   ); // query 86/150, action 85/150
   assert.match(md, /\| 6 \| GPT-4o-mini \| 56\.33% \|/);
   assert.match(md, /\| 4 \| \*\*full-v2\*\* \(this report\) \| 57\.00% \|/); // third-party table: 59.3, 58.0, 57.89, then this run
+  // 2026 third-party table: below Gemini 2.5 Flash (72.8%), above Mistral Small 3.2 (51.7%); sources shown per row
+  assert.match(
+    md,
+    /\| 10 \| Gemini 2\.5 Flash \(Alfaxad\/Sara runs\) \| 72\.80% \| — \| — \| \*third-party run\* \| github\.com\/Alfaxad\/Sara, MedAgentBench\/outputs\/benchmarks\/README\.md \|\n\| 11 \| \*\*full-v2\*\* \(this report\) \| 57\.00% \| 57\.33% \| 56\.67% \| {2}\| {2}\|/,
+  );
+  assert.match(md, /\| 1 \| GitHub Copilot agent over MCP FHIR tools \(u9401066\/medagent-copilot\) \| 98\.33% \| 99\.33% \| 97\.33% \|/);
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.match(
+    html,
+    /<td>Claude Opus 4\.5 \(Alfaxad\/Sara runs\)<\/td>.*?<span class="muted">github\.com\/Alfaxad\/Sara, MedAgentBench\/outputs\/benchmarks\/README\.md<\/span>/,
+  );
   assert.doesNotMatch(md, /Not placed in a table/);
   const small = await cli('report', baseDir, '--out', join(tmp, 'lb2'));
   assert.equal(small.code, 0);
@@ -230,4 +244,103 @@ test('three runs: each later run is compared with the first; same folder names g
     ],
   );
   assert.deepEqual(data.comparisons[1]!.caseStudies, []);
+});
+
+test('per-family 95% intervals: tables and error bars in the chart; family names beside ids', async () => {
+  const data = buildReport([baseDir, ftDir]);
+  const fam = data.runs[0]!.scores.perFamily.find((f) => f.family === 'task2')!;
+  assert.deepEqual(fam.ci95, wilson(1, 4));
+  const spec = familyChartSpec(data.runs)!;
+  const svg = (await renderSvg(spec))!;
+  const rules = [
+    ...svg.matchAll(/aria-label="low: ([\d.]+); family: ([^;]+); high: ([\d.]+); run: (\w+)" role="graphics-symbol" aria-roledescription="rule mark"/g),
+  ];
+  assert.equal(rules.length, 6); // 3 families × 2 runs, one error bar each
+  const t2 = rules.find((m) => m[2] === 'task2 — patient age' && m[4] === 'base')!;
+  assert.ok(Math.abs(Number(t2[1]) - wilson(1, 4).low) < 1e-9 && Math.abs(Number(t2[3]) - wilson(1, 4).high) < 1e-9);
+  assert.match(svg, /task7 — latest CBG/);
+  const { html } = await renderReport(data);
+  assert.match(html, /<td>task2 — patient age<\/td><td class="n">25\.0% \(1\/4; 4\.6%–69\.9%\)<\/td>/);
+  assert.match(html, /<td>task1 — patient lookup by name and DOB<\/td><td class="n">50\.0%<\/td><td class="n">100\.0%<\/td>/); // comparison
+  assert.match(html, /<p class="muted">Families: task1 — patient lookup by name and DOB; task2 — patient age; task7 — latest CBG\.<\/p>/);
+  // a family the registry does not know keeps its bare id
+  const custom = writeRunFolder(join(tmp, 'custom-family'), 'x', [{ ...CLEAN_EPISODE, id: 'mytask_1' }]);
+  const c = buildReport([custom]).runs[0]!.scores.perFamily[0]!;
+  assert.deepEqual([c.family, c.name], ['mytask', undefined]);
+  assert.match(renderMarkdown(buildReport([custom])), /\| mytask \| 100\.0% \(1\/1; 20\.7% – 100\.0%\) \|/);
+});
+
+test('case studies start with the task instruction (report.md and report.html)', async () => {
+  const data = buildReport([baseDir, ftDir]);
+  const cs = data.comparisons[0]!.caseStudies[0]!;
+  assert.equal(
+    cs.instruction,
+    'What’s the MRN of the patient with name Name task1_3 and DOB of 1950-01-01? If the patient does not exist, the answer should be "Patient not found"',
+  );
+  const { markdown, html } = await renderReport(data);
+  const md = markdown.slice(markdown.indexOf('#### `task1_3`'));
+  assert.match(
+    md,
+    /^#### `task1_3` \(task1 — patient lookup by name and DOB\) — fixed\n\nTask instruction:\n\n```\nWhat’s the MRN of the patient with name Name task1_3 and DOB of 1950-01-01\?.*\n```\n\nTrajectories from the first divergence/,
+  );
+  const h = html.slice(html.indexOf('<h4>task1_3'));
+  assert.ok(h.indexOf('class="instruction"') >= 0 && h.indexOf('class="instruction"') < h.indexOf('class="side"'));
+  assert.match(h, /<div class="who">Task instruction<\/div><pre>What’s the MRN of the patient with name Name task1_3/);
+});
+
+test('nothing to plot: a sentence instead of an empty chart or comparison', async () => {
+  const clean = writeRunFolder(join(tmp, 'clean'), 'clean-model', [CLEAN_EPISODE]);
+  const data = buildReport([clean]);
+  assert.equal(behaviourChartSpec(data.runs), null);
+  const { markdown, html } = await renderReport(data);
+  assert.equal((html.match(/<svg /g) ?? []).length, 2); // family and leaderboard charts only
+  assert.match(html, /<p class="muted no-chart">No behaviour detected in the run: nothing to chart\.<\/p>/);
+  assert.match(html, /<h2 id="comparison">Comparison<\/h2><p class="muted no-chart">One run only: nothing to compare\./);
+  assert.match(markdown, /## Comparison\n\nOne run only: nothing to compare\. Give two or more run folders/);
+  // two runs: the comparison is there, not the sentence
+  assert.doesNotMatch((await renderReport(buildReport([baseDir, ftDir]))).markdown, /One run only/);
+  // a leaderboard file without a 300-task table: no leaderboard chart, a sentence
+  const v1Only = join(tmp, 'v1-only.json');
+  const board = JSON.parse(readFileSync(LEADERBOARD_PATH, 'utf8'));
+  writeFileSync(v1Only, JSON.stringify({ ...board, tables: board.tables.filter((t: { tasks: number }) => t.tasks !== 300) }));
+  const noLb = await renderReport(buildReport([baseDir, ftDir], { leaderboardPath: v1Only }));
+  assert.equal((noLb.html.match(/<svg /g) ?? []).length, 2);
+  assert.match(noLb.html, /No 300-task published table to plot\./);
+});
+
+test('bundled leaderboard: 2026 third-party runs with their sources, as published', async () => {
+  const board = loadLeaderboard();
+  const t = board.tables.find((x) => x.id === 'third-party-2026')!;
+  assert.equal(t.tasks, 300);
+  assert.equal(t.taskSet, 'medagentbench-v2');
+  assert.deepEqual(
+    t.rows.map((r) => [r.model.replace(/ \(Alfaxad\/Sara runs\)$/, ''), r.overall]),
+    [
+      ['GitHub Copilot agent over MCP FHIR tools (u9401066/medagent-copilot)', 0.9833],
+      ['Claude Opus 4.5', 0.95],
+      ['Gemini 3 Flash Preview', 0.9],
+      ['Grok 4.1 Fast', 0.877],
+      ['Claude Sonnet 4.5', 0.86],
+      ['GPT-4.1', 0.773],
+      ['GPT-4o', 0.77],
+      ['GPT-5.1', 0.76],
+      ['Qwen3-14B', 0.74],
+      ['Gemini 2.5 Flash', 0.728],
+      ['Mistral Small 3.2', 0.517],
+      ['Llama 4 Scout', 0.413],
+      ['Qwen3-8B', 0.4],
+      ['Llama 4 Maverick', 0.373],
+      ['Llama 3.1-8B Instruct', 0.14],
+    ],
+  );
+  for (const r of t.rows) {
+    assert.equal(r.confirmed, false, r.model);
+    assert.match(r.source ?? '', /^github\.com\/(?:Alfaxad\/Sara|u9401066\/medagent-copilot), /, r.model);
+  }
+  // u9401066: 295/300 by the official grader; query 149/150 (task1, 2, 4, 6, 7), action 146/150 (task3, 5, 8, 9, 10)
+  const cp = t.rows[0]!;
+  assert.deepEqual([cp.overall, cp.query, cp.action], [Number((295 / 300).toFixed(4)), Number((149 / 150).toFixed(4)), Number((146 / 150).toFixed(4))]);
+  // every model name is unique across the 300-task tables (the chart keys its bars by name)
+  const names = board.tables.filter((x) => x.tasks === 300).flatMap((x) => x.rows.map((r) => r.model + (r.size && r.size !== 'N/A' ? ` (${r.size})` : '')));
+  assert.equal(new Set(names).size, names.length);
 });

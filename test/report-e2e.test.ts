@@ -132,5 +132,5 @@ test('scripted base vs fine-tuned pair through ehrgym eval: flips, deltas and ex
   assert.equal(cs.divergence, 1);
   assert.equal(cs.base.items[0]!.content, 'FINISH([])');
   assert.equal(cs.other.items[0]!.content, 'FINISH(["unknown"])');
-  assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\| task9 \| 96\.7% \| 0\.0% \| −96\.7 pp \|/);
+  assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\| task9 — potassium check, replacement and morning lab \| 96\.7% \| 0\.0% \| −96\.7 pp \|/);
 });

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { buildReport, startViewer, writeReport } from '../src/report/index.js';
-import { cli, runBehaviourModel } from './report-fixtures.js';
+import { cli, runBehaviourModel, V2_TASKS } from './report-fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found: install Debian chromium (apt-get install -y chromium) to run the browser test`;
@@ -76,7 +76,7 @@ test('viewer in Chromium: grid, filters, trajectories with grader checks; report
     // a POST trajectory: both runs side by side, payload pretty-printed, the grader's named checks
     await page.click('.cell[data-run="1"][data-task="task8_1"]');
     await page.waitForSelector('.traj[data-loaded="true"]');
-    assert.equal(await page.locator('#task-title').textContent(), 'task8_1 (task8)');
+    assert.equal(await page.locator('#task-title').textContent(), 'task8_1 (task8 — orthopedic referral)');
     const cols = page.locator('.traj .col');
     assert.equal(await cols.count(), 2);
     assert.deepEqual(await page.locator('.verdict h3 .pill:first-of-type').allTextContents(), ['incorrect', 'incorrect']);
@@ -99,6 +99,72 @@ test('viewer in Chromium: grid, filters, trajectories with grader checks; report
     assert.match((await details.locator('pre').textContent()) ?? '', /^\{\n {2}"resourceType": "Bundle",/);
     assert.equal(await page.locator('.traj .col').nth(1).locator('.verdict .pill.beh').textContent(), 'Stale or first-page value');
     await page.screenshot({ path: join(OUT, 'viewer-trajectory.png'), fullPage: true });
+
+    // the task instruction comes first, above the trajectories
+    const instruction = V2_TASKS.find((t) => t.id === 'task7_3')!.instruction;
+    assert.equal(await page.locator('#task-instruction pre').textContent(), instruction);
+    assert.equal(
+      await page.evaluate(() => {
+        const i = document.getElementById('task-instruction')!;
+        return !!(i.compareDocumentPosition(document.querySelector('.traj')!) & Node.DOCUMENT_POSITION_FOLLOWING) && i.offsetParent !== null;
+      }),
+      true,
+    );
+
+    // keyboard: j / → next and k / ← previous (tasks matching the filters), nothing while typing in an input
+    await page.goto(viewer.url);
+    await page.reload();
+    await page.waitForSelector('.cell[data-task]');
+    const title = () => page.locator('#task-title').textContent();
+    const at = async (id: string) => {
+      await page.waitForFunction((x) => (document.getElementById('task-title')?.textContent ?? '').startsWith(`${x} (`), id);
+      return title();
+    };
+    await page.keyboard.press('j');
+    assert.equal(await at('task1_1'), 'task1_1 (task1 — patient lookup by name and DOB)');
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await at('task2_1'), 'task2_1 (task2 — patient age)');
+    await page.keyboard.press('k');
+    await at('task1_1');
+    await page.keyboard.press('ArrowLeft'); // first task: stays
+    await page.keyboard.press('j');
+    await at('task2_1');
+    assert.equal(await page.locator('#task-pos').textContent(), '2 of 14');
+    await page.goto(`${viewer.url}#/?family=task7`);
+    await page.reload();
+    await page.waitForSelector('.famrow[data-family="task7"] .cell[data-task]');
+    assert.equal(await page.locator('#count').textContent(), '6 of 28 task results match');
+    await page.keyboard.press('j');
+    await at('task7_1');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    await at('task7_3');
+    assert.equal(await page.locator('#task-pos').textContent(), '3 of 3');
+    await page.keyboard.press('j'); // last matching task: stays
+    await page.waitForTimeout(100);
+    assert.equal(await page.evaluate(() => location.hash), '#/task/task7_3');
+    await page.keyboard.press('/');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'search');
+    await page.keyboard.type('j');
+    await page.keyboard.press('k');
+    await page.waitForTimeout(100);
+    assert.equal(await page.evaluate(() => location.hash), '#/task/task7_3');
+    assert.equal(await page.locator('#search').inputValue(), 'jk');
+
+    // search by task id: typing a whole id jumps to it; Enter takes the first id starting with the text
+    await page.fill('#search', '');
+    await page.keyboard.type('task9_1');
+    await at('task9_1');
+    assert.equal(await page.locator('#search').inputValue(), '');
+    await page.keyboard.press('/');
+    await page.keyboard.type('TASK2_');
+    await page.keyboard.press('Enter');
+    await at('task2_1');
+    await page.keyboard.press('/');
+    await page.keyboard.type('task99_1');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.locator('#search-msg').textContent(), 'no task task99_1');
+    await page.screenshot({ path: join(OUT, 'viewer-keyboard.png'), fullPage: true });
 
     // the HTML report opens from disk with no network
     const written = await writeReport(buildReport([baseDir, modelDir]), join(OUT, 'report'));

@@ -4,7 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { runInNewContext } from 'node:vm';
 import { createViewerApp, loadRuns, startViewer } from '../src/report/index.js';
+import { VIEWER_NAV_JS, VIEWER_PAGE } from '../src/report/viewer-page.js';
 import { baseEpisodes, ftEpisodes, ONE_OF_EACH, CLEAN_EPISODE, writeRunFolder } from './report-fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ehrgym-viewer-'));
@@ -56,6 +58,12 @@ test('viewer API: runs, task grid data and trajectories with grader checks', asy
   );
   assert.match(tr.items[2]!.body!, /^\{\n {2}"resourceType": "Bundle",/); // pretty-printed
   assert.equal(tr.grade.checks.length, 1);
+  assert.equal((tr as unknown as { instruction: string }).instruction, 'What is the most recent CBG of the patient S1000002?');
+  assert.deepEqual((grid as unknown as { familyNames: Record<string, string> }).familyNames, {
+    task1: 'patient lookup by name and DOB',
+    task2: 'patient age',
+    task7: 'latest CBG',
+  });
   const page = await app.request('/');
   assert.equal(page.status, 200);
   assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'none'/);
@@ -146,4 +154,48 @@ test('ehrgym view serves the runs on 127.0.0.1 and stops cleanly on SIGTERM', as
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
   }
+});
+
+/** The page's navigation script, run as the browser runs it (the same text, in a fresh context). */
+const nav = runInNewContext(`${VIEWER_NAV_JS}; ehrNav`) as {
+  neighbour(ids: string[], current: string | null, step: number): string | null;
+  findTask(ids: string[], q: string): string | null;
+  jumpWhileTyping(ids: string[], q: string): string | null;
+  isTypingTarget(el: unknown): boolean;
+  keyAction(key: string, mods: boolean, typing: boolean): string | null;
+};
+
+test('viewer navigation: next/previous task, search by id, keys ignored while typing', () => {
+  assert.ok(VIEWER_PAGE.includes(VIEWER_NAV_JS), 'the page embeds the tested script');
+  const ids = ['task1_1', 'task1_2', 'task5_2', 'task5_21', 'task10_1'];
+  assert.equal(nav.neighbour(ids, 'task1_2', 1), 'task5_2');
+  assert.equal(nav.neighbour(ids, 'task1_2', -1), 'task1_1');
+  assert.equal(nav.neighbour(ids, 'task10_1', 1), null);
+  assert.equal(nav.neighbour(ids, 'task1_1', -1), null);
+  assert.equal(nav.neighbour(ids, null, 1), 'task1_1'); // from the grid: first task
+  assert.equal(nav.neighbour(ids, 'task9_9', -1), 'task10_1'); // current filtered out: last
+  assert.equal(nav.neighbour([], 'task1_1', 1), null);
+
+  assert.equal(nav.findTask(ids, 'task5_21'), 'task5_21');
+  assert.equal(nav.findTask(ids, ' TASK5_2 '), 'task5_2'); // exact beats prefix
+  assert.equal(nav.findTask(ids, 'task10'), 'task10_1'); // prefix
+  assert.equal(nav.findTask(ids, 'task7'), null);
+  assert.equal(nav.findTask(ids, ''), null);
+  assert.equal(nav.jumpWhileTyping(ids, 'task5_21'), 'task5_21');
+  assert.equal(nav.jumpWhileTyping(ids, 'task5_2'), null); // task5_21 may still be coming
+  assert.equal(nav.jumpWhileTyping(ids, 'task5_'), null);
+  assert.equal(nav.jumpWhileTyping(ids, 'task1_1'), 'task1_1');
+
+  assert.equal(nav.keyAction('j', false, false), 'next');
+  assert.equal(nav.keyAction('ArrowRight', false, false), 'next');
+  assert.equal(nav.keyAction('k', false, false), 'prev');
+  assert.equal(nav.keyAction('ArrowLeft', false, false), 'prev');
+  assert.equal(nav.keyAction('/', false, false), 'search');
+  assert.equal(nav.keyAction('j', false, true), null); // typing in an input
+  assert.equal(nav.keyAction('ArrowLeft', true, false), null); // with a modifier (browser back etc.)
+  assert.equal(nav.keyAction('x', false, false), null);
+  for (const tagName of ['INPUT', 'textarea', 'SELECT']) assert.equal(nav.isTypingTarget({ tagName }), true, tagName);
+  assert.equal(nav.isTypingTarget({ tagName: 'DIV', isContentEditable: true }), true);
+  assert.equal(nav.isTypingTarget({ tagName: 'A' }), false);
+  assert.equal(nav.isTypingTarget(null), false);
 });

@@ -1,6 +1,7 @@
 /** Scores, behaviour statistics and paired comparisons computed from loaded runs. */
 import { BEHAVIOUR_IDS, detectAll } from './behaviours.js';
 import { assertSameTasks } from './load.js';
+import { familyName } from './families.js';
 import { mcnemarExact, wilson } from './stats.js';
 import type { BehaviourStats, CaseStudy, Comparison, FamilyScore, Finding, LoadedRun, RunAnalysis, RunScores, RunTask, StatusBreakdown } from './types.js';
 
@@ -51,7 +52,10 @@ export function scoreRun(run: LoadedRun): RunScores {
   }
   const perFamily: FamilyScore[] = [...fam.entries()]
     .sort(([x], [y]) => compareFamilies(x, y))
-    .map(([family, v]) => ({ family, correct: v.correct, total: v.total, sr: rate(v.correct, v.total) }));
+    .map(([family, v]) => {
+      const name = familyName(family);
+      return { family, ...(name ? { name } : {}), correct: v.correct, total: v.total, sr: rate(v.correct, v.total), ci95: wilson(v.correct, v.total) };
+    });
   const sum = (f: (t: RunTask) => number): number => tasks.reduce((acc, t) => acc + f(t), 0);
   return {
     total,
@@ -130,7 +134,16 @@ function caseStudy(base: RunTask, other: RunTask, change: 'fixed' | 'broken'): C
     correct: t.graded.correct,
     items: (t.output.history ?? []).slice(d).map((h, k) => ({ index: d + k, role: h.role, content: h.content })),
   });
-  return { taskId: base.graded.id, family: base.graded.family, change, divergence: d, base: side(base), other: side(other) };
+  const instruction = base.info.instruction ?? other.info.instruction;
+  return {
+    taskId: base.graded.id,
+    family: base.graded.family,
+    change,
+    ...(instruction !== undefined ? { instruction } : {}),
+    divergence: d,
+    base: side(base),
+    other: side(other),
+  };
 }
 
 /** Paired comparison of `other` against `base` (same task ids required). */

@@ -2,6 +2,7 @@
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { BEHAVIOURS } from './behaviours.js';
+import { familyLabel } from './families.js';
 import { comparable } from './leaderboard.js';
 import type { Leaderboard, RunAnalysis } from './types.js';
 
@@ -17,8 +18,9 @@ const baseConfig = {
   title: { fontSize: 14, anchor: 'start', color: '#222' },
 };
 
-/** Render a vega-lite spec to an SVG string (deterministic for the same spec). */
-export async function renderSvg(spec: Record<string, unknown>): Promise<string> {
+/** Render a vega-lite spec to an SVG string (deterministic for the same spec); null stays null (nothing to plot). */
+export async function renderSvg(spec: Record<string, unknown> | null): Promise<string | null> {
+  if (spec === null) return null;
   const compiled = vl.compile({ ...spec, config: { ...baseConfig, ...((spec.config as object) ?? {}) } } as vl.TopLevelSpec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   const svg = await view.toSVG();
@@ -28,28 +30,53 @@ export async function renderSvg(spec: Record<string, unknown>): Promise<string> 
 
 const runColors = (runs: RunAnalysis[]) => ({ domain: runs.map((r) => r.label), range: runs.map((_, i) => PALETTE[i % PALETTE.length]!) });
 
-/** Per-family success rate, one bar per run in each family group. */
-export function familyChartSpec(runs: RunAnalysis[]): Record<string, unknown> {
-  const values = runs.flatMap((r) => r.scores.perFamily.map((f) => ({ run: r.label, family: f.family, sr: f.sr, label: `${f.correct}/${f.total}` })));
-  const families = runs[0]?.scores.perFamily.map((f) => f.family) ?? [];
+/**
+ * Per-family success rate, one bar per run in each family group, with the 95% Wilson interval as an error bar.
+ * Families are rows labelled `task5 — magnesium check and IV replacement`. Null when there is no family to plot.
+ */
+export function familyChartSpec(runs: RunAnalysis[]): Record<string, unknown> | null {
+  const values = runs.flatMap((r) =>
+    r.scores.perFamily.map((f) => ({
+      run: r.label,
+      family: familyLabel(f.family),
+      sr: f.sr,
+      low: f.ci95.low,
+      high: f.ci95.high,
+      label: `${f.correct}/${f.total}`,
+      ci: `${(f.ci95.low * 100).toFixed(1)}–${(f.ci95.high * 100).toFixed(1)}%`,
+    })),
+  );
+  if (values.length === 0) return null;
+  const families = (runs[0]?.scores.perFamily ?? []).map((f) => familyLabel(f.family));
+  const y = { field: 'family', type: 'nominal', sort: families, title: null, axis: { labelLimit: 420 } };
+  const yOffset = { field: 'run', type: 'nominal', sort: runs.map((r) => r.label) };
   return {
-    title: 'Success rate per task family',
-    width: Math.max(360, families.length * (18 * runs.length + 22)),
-    height: 220,
+    title: 'Success rate per task family (error bars: 95% Wilson interval)',
+    width: 420,
+    height: { step: Math.max(12, 8 * runs.length) },
     data: { values },
-    mark: { type: 'bar' },
-    encoding: {
-      x: { field: 'family', type: 'nominal', sort: families, title: null, axis: { labelAngle: 0 } },
-      xOffset: { field: 'run', type: 'nominal', sort: runs.map((r) => r.label) },
-      y: { field: 'sr', type: 'quantitative', title: 'success rate', scale: { domain: [0, 1] }, axis: { format: '.0%' } },
-      color: { field: 'run', type: 'nominal', title: 'run', scale: runColors(runs) },
-      tooltip: [{ field: 'run' }, { field: 'family' }, { field: 'label', title: 'correct' }],
-    },
+    layer: [
+      {
+        mark: { type: 'bar' },
+        encoding: {
+          y,
+          yOffset,
+          x: { field: 'sr', type: 'quantitative', title: 'success rate', scale: { domain: [0, 1] }, axis: { format: '.0%' } },
+          color: { field: 'run', type: 'nominal', title: 'run', scale: runColors(runs) },
+          tooltip: [{ field: 'run' }, { field: 'family' }, { field: 'label', title: 'correct' }, { field: 'ci', title: '95% CI' }],
+        },
+      },
+      {
+        mark: { type: 'rule', color: '#333', strokeWidth: 1.2 },
+        encoding: { y, yOffset, x: { field: 'low', type: 'quantitative' }, x2: { field: 'high' } },
+      },
+    ],
   };
 }
 
-/** Published overall success rates (300-task tables) with the runs added, sorted descending. */
-export function leaderboardChartSpec(runs: RunAnalysis[], board: Leaderboard): Record<string, unknown> {
+/** Published overall success rates (300-task tables) with the runs added, sorted descending; null without a 300-task table. */
+export function leaderboardChartSpec(runs: RunAnalysis[], board: Leaderboard): Record<string, unknown> | null {
+  if (!board.tables.some((t) => t.tasks === 300)) return null;
   const values: { name: string; sr: number; kind: string }[] = [];
   for (const t of board.tables) {
     if (t.tasks !== 300) continue;
@@ -72,7 +99,7 @@ export function leaderboardChartSpec(runs: RunAnalysis[], board: Leaderboard): R
       {
         mark: { type: 'bar' },
         encoding: {
-          y: { field: 'name', type: 'nominal', sort: values.map((v) => v.name), title: null, axis: { labelLimit: 340 } },
+          y: { field: 'name', type: 'nominal', sort: values.map((v) => v.name), title: null, axis: { labelLimit: 480 } },
           x: { field: 'sr', type: 'quantitative', title: 'success rate', scale: { domain: [0, 1] }, axis: { format: '.0%' } },
           color: {
             field: 'kind',
@@ -97,8 +124,9 @@ export function leaderboardChartSpec(runs: RunAnalysis[], board: Leaderboard): R
   };
 }
 
-/** Number of tasks showing each behaviour, one bar per run. */
-export function behaviourChartSpec(runs: RunAnalysis[]): Record<string, unknown> {
+/** Number of tasks showing each behaviour, one bar per run; null when no run shows any behaviour. */
+export function behaviourChartSpec(runs: RunAnalysis[]): Record<string, unknown> | null {
+  if (!runs.some((r) => r.behaviours.some((b) => b.tasks > 0))) return null;
   const titles = BEHAVIOURS.map((b) => b.title);
   const values = runs.flatMap((r) =>
     r.behaviours.map((b) => ({ run: r.label, behaviour: BEHAVIOURS.find((x) => x.id === b.behaviour)!.title, tasks: b.tasks })),

@@ -2,7 +2,9 @@
 import { BEHAVIOURS } from './behaviours.js';
 import { clip, num, pct, pval, signed, signedPct } from './format.js';
 import { GET_OK_PREFIX } from './history.js';
+import { familyLabel } from './families.js';
 import { comparable } from './leaderboard.js';
+import { leaderboardRows, ONE_RUN_NOTE } from './markdown.js';
 import type { CaseStudy, ReportData, RunAnalysis } from './types.js';
 
 export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -44,6 +46,8 @@ pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:
 .turn .who{font-size:12px;color:var(--muted)}
 details summary{cursor:pointer;color:var(--accent);font-size:12px}
 ul.examples{margin:4px 0 12px;padding-left:20px}
+.instruction{border-left:3px solid var(--accent);background:var(--bg);padding:6px 10px;margin:6px 0 10px}
+.instruction .who{font-size:12px;color:var(--muted)}
 `;
 
 const table = (head: string[], rows: string[][], rowClass?: (i: number) => string): string =>
@@ -53,6 +57,9 @@ const table = (head: string[], rows: string[][], rowClass?: (i: number) => strin
 const n = (s: string): string => `<td class="n">${s}</td>`;
 const title = (id: string): string => BEHAVIOURS.find((b) => b.id === id)!.title;
 const deltaCls = (x: number): string => (x > 0 ? 'pos' : x < 0 ? 'neg' : '');
+const fam = (id: string): string => esc(familyLabel(id));
+/** A chart, or the sentence saying why there is none (nothing to plot). */
+const chart = (svg: string | null, empty: string): string => (svg === null ? `<p class="muted no-chart">${esc(empty)}</p>` : `<div class="chart">${svg}</div>`);
 
 function cards(runs: RunAnalysis[]): string {
   return `<div class="cards">${runs
@@ -65,7 +72,7 @@ function cards(runs: RunAnalysis[]): string {
     .join('')}</div>`;
 }
 
-function scores(runs: RunAnalysis[], familySvg: string): string {
+function scores(runs: RunAnalysis[], familySvg: string | null): string {
   const out: string[] = ['<h2 id="scores">Scores</h2>', cards(runs)];
   out.push(
     table(
@@ -100,17 +107,17 @@ function scores(runs: RunAnalysis[], familySvg: string): string {
       }),
     ),
   );
-  out.push(`<div class="chart">${familySvg}</div>`);
+  out.push(chart(familySvg, 'No task family to plot.'));
   const families = runs[0]!.scores.perFamily.map((f) => f.family);
   out.push(
-    '<h3>Per family</h3>',
+    '<h3>Per family</h3><p class="muted">Success rate (correct/total) and its 95% Wilson interval; the chart draws the interval as an error bar.</p>',
     table(
       ['Family', ...runs.map((r) => esc(r.label))],
-      families.map((fam) => [
-        fam,
+      families.map((id) => [
+        fam(id),
         ...runs.map((r) => {
-          const f = r.scores.perFamily.find((x) => x.family === fam);
-          return n(f ? `${pct(f.sr)} (${f.correct}/${f.total})` : '—');
+          const f = r.scores.perFamily.find((x) => x.family === id);
+          return n(f ? `${pct(f.sr)} (${f.correct}/${f.total}; ${pct(f.ci95.low)}–${pct(f.ci95.high)})` : '—');
         }),
       ]),
     ),
@@ -132,11 +139,11 @@ function scores(runs: RunAnalysis[], familySvg: string): string {
   return out.join('\n');
 }
 
-function leaderboard(data: ReportData, svg: string): string {
+function leaderboard(data: ReportData, svg: string | null): string {
   const out: string[] = [
     '<h2 id="leaderboard">Leaderboard</h2>',
     '<p class="muted">Published MedAgentBench results beside the runs of this report. Rows marked <em>unconfirmed</em> were not checked against the paper table; third-party runs are public repositories, not peer reviewed.</p>',
-    `<div class="chart">${svg}</div>`,
+    chart(svg, 'No 300-task published table to plot.'),
   ];
   const other = data.runs.filter((r) => !data.leaderboard.tables.some((t) => comparable(r, t)));
   if (other.length) {
@@ -145,36 +152,20 @@ function leaderboard(data: ReportData, svg: string): string {
     );
   }
   for (const t of data.leaderboard.tables) {
-    const rows = t.rows.map((r) => ({
-      name: esc(r.model + (r.size && r.size !== 'N/A' ? ` (${r.size})` : '')),
-      overall: r.overall,
-      q: r.query,
-      a: r.action,
-      mark: r.confirmed ? '' : (r.note ?? 'unconfirmed'),
-      run: false,
-    }));
-    for (const r of data.runs.filter((x) => comparable(x, t))) {
-      rows.push({
-        name: `${esc(r.label)} (this report)`,
-        overall: r.scores.successRate,
-        q: r.scores.query.total ? r.scores.query.sr : null,
-        a: r.scores.action.total ? r.scores.action.sr : null,
-        mark: '',
-        run: true,
-      });
-    }
-    rows.sort((x, y) => y.overall - x.overall);
+    const rows = leaderboardRows(data, t);
+    const perRow = t.rows.some((r) => r.source);
     out.push(`<h3>${esc(t.title)}</h3><p class="muted">Source: ${esc(t.source)}</p>`);
     out.push(
       table(
-        ['#', 'Model', 'Overall', 'Query', 'Action', 'Note'],
+        ['#', 'Model', 'Overall', 'Query', 'Action', 'Note', ...(perRow ? ['Source'] : [])],
         rows.map((r, i) => [
           n(String(i + 1)),
-          r.name,
+          r.run ? `${esc(r.name)} (this report)` : esc(r.name),
           n(pct(r.overall, 2)),
           n(r.q === null ? '—' : pct(r.q, 2)),
           n(r.a === null ? '—' : pct(r.a, 2)),
           r.mark ? `<em>${esc(r.mark)}</em>` : '',
+          ...(perRow ? [`<span class="muted">${esc(r.source)}</span>`] : []),
         ]),
         (i) => (rows[i]!.run ? 'run' : ''),
       ),
@@ -183,11 +174,11 @@ function leaderboard(data: ReportData, svg: string): string {
   return out.join('\n');
 }
 
-function behaviours(runs: RunAnalysis[], svg: string): string {
+function behaviours(runs: RunAnalysis[], svg: string | null): string {
   const out: string[] = [
     '<h2 id="behaviours">Behaviour analysis</h2>',
     '<p class="muted">Counted from the histories: number of tasks showing each behaviour (occurrences in brackets when a task shows it more than once).</p>',
-    `<div class="chart">${svg}</div>`,
+    chart(svg, `No behaviour detected in ${runs.length > 1 ? 'any run' : 'the run'}: nothing to chart.`),
   ];
   out.push(
     table(
@@ -212,9 +203,10 @@ function behaviours(runs: RunAnalysis[], svg: string): string {
     }
     out.push(
       table(
-        ['Behaviour', ...fams, 'All'],
+        ['Behaviour', ...fams.map(esc), 'All'],
         shown.map((b) => [esc(title(b.behaviour)), ...fams.map((f) => n(String(b.perFamily[f] ?? 0))), n(String(b.tasks))]),
       ),
+      `<p class="muted">Families: ${fams.map(fam).join('; ')}.</p>`,
     );
     out.push(`<h4>${esc(r.label)}: examples</h4>`);
     for (const b of shown) {
@@ -241,13 +233,15 @@ function caseStudy(c: CaseStudy, baseLabel: string, otherLabel: string): string 
     `<div><h4>${esc(label)} <span class="pill ${s.correct ? 'ok' : 'bad'}">${s.correct ? 'correct' : 'incorrect'}</span> <span class="muted">${esc(s.status)}</span></h4>${
       s.items.length ? s.items.map(itemHtml).join('') : '<p class="muted">(no further items)</p>'
     }</div>`;
-  return `<h4>${esc(c.taskId)} <span class="muted">(${esc(c.family)})</span> <span class="pill ${c.change === 'fixed' ? 'ok' : 'bad'}">${c.change}</span></h4>
-<p class="muted">Both trajectories from the first divergence (history item ${c.divergence}).</p><div class="side">${side(baseLabel, c.base)}${side(otherLabel, c.other)}</div>`;
+  const instruction =
+    c.instruction !== undefined ? `<div class="instruction"><div class="who">Task instruction</div><pre>${esc(clip(c.instruction, 3000))}</pre></div>` : '';
+  return `<h4>${esc(c.taskId)} <span class="muted">(${fam(c.family)})</span> <span class="pill ${c.change === 'fixed' ? 'ok' : 'bad'}">${c.change}</span></h4>
+${instruction}<p class="muted">Both trajectories from the first divergence (history item ${c.divergence}).</p><div class="side">${side(baseLabel, c.base)}${side(otherLabel, c.other)}</div>`;
 }
 
 function comparisons(data: ReportData): string {
-  if (!data.comparisons.length) return '';
   const out: string[] = ['<h2 id="comparison">Comparison</h2>'];
+  if (!data.comparisons.length) return `${out[0]}<p class="muted no-chart">${esc(ONE_RUN_NOTE)}</p>`;
   for (const c of data.comparisons) {
     out.push(`<h3>${esc(c.other)} vs ${esc(c.base)}</h3>`);
     out.push(`<div class="cards"><div class="card"><div class="label">Overall change</div><div class="big ${deltaCls(c.overallDelta)}">${signedPct(c.overallDelta)}</div></div>
@@ -255,7 +249,7 @@ function comparisons(data: ReportData): string {
     out.push(
       table(
         ['Family', esc(c.base), esc(c.other), 'Δ'],
-        c.perFamily.map((f) => [f.family, n(pct(f.base)), n(pct(f.other)), `<td class="n ${deltaCls(f.delta)}">${signedPct(f.delta)}</td>`]),
+        c.perFamily.map((f) => [fam(f.family), n(pct(f.base)), n(pct(f.other)), `<td class="n ${deltaCls(f.delta)}">${signedPct(f.delta)}</td>`]),
       ),
     );
     out.push(
@@ -280,10 +274,11 @@ function comparisons(data: ReportData): string {
   return out.join('\n');
 }
 
+/** The rendered SVG charts; null where there is nothing to plot (the report says so in a sentence). */
 export interface ReportCharts {
-  family: string;
-  leaderboard: string;
-  behaviours: string;
+  family: string | null;
+  leaderboard: string | null;
+  behaviours: string | null;
 }
 
 export function renderHtml(data: ReportData, charts: ReportCharts): string {
@@ -294,7 +289,7 @@ export function renderHtml(data: ReportData, charts: ReportCharts): string {
 <style>${REPORT_CSS}</style></head>
 <body><header><h1>ehrgym report</h1><p>${runs.map((r) => `${esc(r.label)} (${esc(r.agent)}, ${esc(r.taskSet)}, ${r.scores.total} tasks)`).join(' · ')}</p></header>
 <main>
-<nav class="muted"><a href="#scores">Scores</a> · <a href="#leaderboard">Leaderboard</a> · <a href="#behaviours">Behaviours</a>${data.comparisons.length ? ' · <a href="#comparison">Comparison</a>' : ''}</nav>
+<nav class="muted"><a href="#scores">Scores</a> · <a href="#leaderboard">Leaderboard</a> · <a href="#behaviours">Behaviours</a> · <a href="#comparison">Comparison</a></nav>
 ${scores(runs, charts.family)}
 ${leaderboard(data, charts.leaderboard)}
 ${behaviours(runs, charts.behaviours)}

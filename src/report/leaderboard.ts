@@ -14,6 +14,8 @@ export function loadLeaderboard(path: string = LEADERBOARD_PATH): Leaderboard {
     for (const r of t.rows) {
       if (typeof r.overall !== 'number' || r.overall < 0 || r.overall > 1) throw new Error(`${path}: ${t.id}/${r.model}: overall must be a fraction`);
       if (typeof r.confirmed !== 'boolean') throw new Error(`${path}: ${t.id}/${r.model}: "confirmed" missing`);
+      if (r.source !== undefined && (typeof r.source !== 'string' || !r.source))
+        throw new Error(`${path}: ${t.id}/${r.model}: "source" must be a non-empty string`);
     }
   }
   return raw;

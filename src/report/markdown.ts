@@ -2,17 +2,45 @@
 import { BEHAVIOURS } from './behaviours.js';
 import { clip, num, pct, pval, signed, signedPct } from './format.js';
 import { comparable } from './leaderboard.js';
-import type { CaseStudy, ReportData, RunAnalysis } from './types.js';
+import { familyLabel } from './families.js';
+import type { CaseStudy, LeaderboardTable, ReportData, RunAnalysis } from './types.js';
 
-const esc = (s: string): string => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+/**
+ * Text from the run folders (model output, labels, statuses, task ids) as inert Markdown: `<`, `>` and entity-like
+ * `&` are HTML-escaped, Markdown punctuation is backslash-escaped (no link, image, emphasis or code span can form),
+ * and line breaks become spaces, so the text stays on its line and inside its table cell.
+ */
+export const mdText = (s: string): string =>
+  s
+    .replace(/[\\`*_[\]|~#]/g, '\\$&')
+    .replace(/&(?=#?[A-Za-z0-9]+;)/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\r\n?|\n/g, ' ');
+
+/** A code span holding `s` literally (outside tables): its fence is longer than any backtick run inside. */
+export const mdCode = (s: string): string => {
+  const one = s.replace(/\r\n?|\n/g, ' ');
+  if (one.trim() === '') return '(empty)';
+  const longest = Math.max(0, ...[...one.matchAll(/`+/g)].map((m) => m[0].length));
+  const f = '`'.repeat(longest + 1);
+  const pad = /^[ `]|[ `]$/.test(one) ? ' ' : '';
+  return `${f}${pad}${one}${pad}${f}`;
+};
+
+/** A Markdown table; cells are Markdown already (model text passed through mdText). */
 const table = (head: string[], rows: string[][]): string =>
-  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+/** A fenced code block whose fence is longer than any backtick run in `s` (so `s` cannot close it). */
 const fence = (s: string): string => {
   const longest = Math.max(2, ...[...s.matchAll(/`+/g)].map((m) => m[0].length));
   const f = '`'.repeat(longest + 1);
   return `${f}\n${s}\n${f}`;
 };
 const title = (id: string): string => BEHAVIOURS.find((b) => b.id === id)!.title;
+
+/** A family as listed: `task5 — magnesium check and IV replacement` (the id alone for a family the registry lacks). */
+const fam = (id: string): string => mdText(familyLabel(id));
 
 export function scoresSection(runs: RunAnalysis[]): string {
   const out: string[] = ['## Scores', ''];
@@ -34,9 +62,9 @@ export function scoresSection(runs: RunAnalysis[]): string {
       runs.map((r) => {
         const s = r.scores;
         return [
-          r.label,
-          r.agent,
-          r.taskSet,
+          mdText(r.label),
+          mdText(r.agent),
+          mdText(r.taskSet),
           String(s.total),
           `${pct(s.successRate)} (${s.correct}/${s.total})`,
           `${pct(s.ci95.low)} – ${pct(s.ci95.high)}`,
@@ -50,15 +78,15 @@ export function scoresSection(runs: RunAnalysis[]): string {
     ),
   );
   const families = runs[0]!.scores.perFamily.map((f) => f.family);
-  out.push('', '### Per family', '');
+  out.push('', '### Per family', '', 'Success rate (correct/total) and its 95% Wilson interval.', '');
   out.push(
     table(
-      ['Family', ...runs.map((r) => r.label)],
-      families.map((fam) => [
-        fam,
+      ['Family', ...runs.map((r) => mdText(r.label))],
+      families.map((id) => [
+        fam(id),
         ...runs.map((r) => {
-          const f = r.scores.perFamily.find((x) => x.family === fam);
-          return f ? `${pct(f.sr)} (${f.correct}/${f.total})` : '—';
+          const f = r.scores.perFamily.find((x) => x.family === id);
+          return f ? `${pct(f.sr)} (${f.correct}/${f.total}; ${pct(f.ci95.low)} – ${pct(f.ci95.high)})` : '—';
         }),
       ]),
     ),
@@ -73,11 +101,35 @@ export function scoresSection(runs: RunAnalysis[]): string {
   ];
   out.push(
     table(
-      ['Status', ...runs.map((r) => r.label)],
+      ['Status', ...runs.map((r) => mdText(r.label))],
       rows.map(([name, f]) => [name, ...runs.map((r) => `${f(r)} (${pct(f(r) / r.scores.total)})`)]),
     ),
   );
   return out.join('\n');
+}
+
+/** The leaderboard rows of one table with the comparable runs placed among them, best first. */
+export function leaderboardRows(data: ReportData, t: LeaderboardTable) {
+  const rows = t.rows.map((r) => ({
+    name: r.model + (r.size && r.size !== 'N/A' ? ` (${r.size})` : ''),
+    overall: r.overall,
+    q: r.query,
+    a: r.action,
+    mark: r.confirmed ? '' : (r.note ?? 'unconfirmed'),
+    source: r.source ?? '',
+    run: false,
+  }));
+  for (const r of data.runs.filter((x) => comparable(x, t)))
+    rows.push({
+      name: r.label,
+      overall: r.scores.successRate,
+      q: r.scores.query.total ? r.scores.query.sr : null,
+      a: r.scores.action.total ? r.scores.action.sr : null,
+      mark: '',
+      source: '',
+      run: true,
+    });
+  return rows.sort((x, y) => y.overall - x.overall);
 }
 
 export function leaderboardSection(data: ReportData): string {
@@ -87,36 +139,20 @@ export function leaderboardSection(data: ReportData): string {
     '',
   );
   for (const t of data.leaderboard.tables) {
-    out.push(`### ${t.title}`, '', `Source: ${t.source}`, '');
-    const rows = t.rows.map((r) => ({
-      name: r.model + (r.size && r.size !== 'N/A' ? ` (${r.size})` : ''),
-      overall: r.overall,
-      q: r.query,
-      a: r.action,
-      mark: r.confirmed ? '' : (r.note ?? 'unconfirmed'),
-      run: false,
-    }));
-    const same = data.runs.filter((r) => comparable(r, t));
-    for (const r of same)
-      rows.push({
-        name: `**${r.label}** (this report)`,
-        overall: r.scores.successRate,
-        q: r.scores.query.total ? r.scores.query.sr : null,
-        a: r.scores.action.total ? r.scores.action.sr : null,
-        mark: '',
-        run: true,
-      });
-    rows.sort((x, y) => y.overall - x.overall);
+    out.push(`### ${mdText(t.title)}`, '', `Source: ${mdText(t.source)}`, '');
+    const rows = leaderboardRows(data, t);
+    const perRow = t.rows.some((r) => r.source);
     out.push(
       table(
-        ['#', 'Model', 'Overall', 'Query', 'Action', 'Note'],
+        ['#', 'Model', 'Overall', 'Query', 'Action', 'Note', ...(perRow ? ['Source'] : [])],
         rows.map((r, i) => [
           String(i + 1),
-          r.name,
+          r.run ? `**${mdText(r.name)}** (this report)` : mdText(r.name),
           pct(r.overall, 2),
           r.q === null ? '—' : pct(r.q, 2),
           r.a === null ? '—' : pct(r.a, 2),
-          r.mark ? `*${r.mark}*` : '',
+          r.mark ? `*${mdText(r.mark)}*` : '',
+          ...(perRow ? [mdText(r.source)] : []),
         ]),
       ),
       '',
@@ -125,7 +161,7 @@ export function leaderboardSection(data: ReportData): string {
   const other = data.runs.filter((r) => !data.leaderboard.tables.some((t) => comparable(r, t)));
   if (other.length)
     out.push(
-      `Not placed in a table (task set differs from every published table): ${other.map((r) => `${r.label} (${r.taskSet}, ${r.scores.total} tasks, ${pct(r.scores.successRate)})`).join('; ')}. The chart shows them for orientation only.`,
+      `Not placed in a table (task set differs from every published table): ${other.map((r) => `${mdText(r.label)} (${mdText(r.taskSet)}, ${r.scores.total} tasks, ${pct(r.scores.successRate)})`).join('; ')}. The chart shows them for orientation only.`,
       '',
     );
   return out.join('\n');
@@ -136,9 +172,9 @@ export function behaviourSection(runs: RunAnalysis[]): string {
   out.push('Counted from the histories: number of tasks showing each behaviour (occurrences in brackets when a task shows it more than once).', '');
   out.push(
     table(
-      ['Behaviour', ...runs.map((r) => r.label)],
+      ['Behaviour', ...runs.map((r) => mdText(r.label))],
       BEHAVIOURS.map((b) => [
-        b.title,
+        mdText(b.title),
         ...runs.map((r) => {
           const s = r.behaviours.find((x) => x.behaviour === b.id)!;
           return s.occurrences > s.tasks ? `${s.tasks} (${s.occurrences})` : String(s.tasks);
@@ -146,64 +182,71 @@ export function behaviourSection(runs: RunAnalysis[]): string {
       ]),
     ),
   );
-  out.push('', BEHAVIOURS.map((b) => `- **${b.title}**: ${b.description}`).join('\n'));
+  out.push('', BEHAVIOURS.map((b) => `- **${mdText(b.title)}**: ${mdText(b.description)}`).join('\n'));
   for (const r of runs) {
     const fams = r.scores.perFamily.map((f) => f.family);
     const shown = r.behaviours.filter((b) => b.tasks > 0);
-    out.push('', `### ${r.label}: per family`, '');
+    out.push('', `### ${mdText(r.label)}: per family`, '');
     if (shown.length === 0) {
       out.push('No behaviour detected.');
       continue;
     }
     out.push(
       table(
-        ['Behaviour', ...fams, 'All'],
-        shown.map((b) => [title(b.behaviour), ...fams.map((f) => String(b.perFamily[f] ?? 0)), String(b.tasks)]),
+        ['Behaviour', ...fams.map(mdText), 'All'],
+        shown.map((b) => [mdText(title(b.behaviour)), ...fams.map((f) => String(b.perFamily[f] ?? 0)), String(b.tasks)]),
       ),
     );
-    out.push('', `#### ${r.label}: examples`, '');
+    out.push('', `Families: ${fams.map(fam).join('; ')}.`);
+    out.push('', `#### ${mdText(r.label)}: examples`, '');
     for (const b of shown) {
-      out.push(`- **${title(b.behaviour)}**`);
-      for (const e of b.examples) out.push(`  - \`${e.taskId}\`${e.turn >= 0 ? ` (history item ${e.turn})` : ''}: ${esc(e.evidence)}`);
+      out.push(`- **${mdText(title(b.behaviour))}**`);
+      for (const e of b.examples) out.push(`  - ${mdCode(e.taskId)}${e.turn >= 0 ? ` (history item ${e.turn})` : ''}: ${mdText(e.evidence)}`);
     }
   }
   return out.join('\n');
 }
 
 function caseStudyMd(c: CaseStudy, baseLabel: string, otherLabel: string): string {
-  const out: string[] = [`#### ${c.taskId} (${c.family}) — ${c.change}`, '', `Trajectories from the first divergence (history item ${c.divergence}).`, ''];
+  const out: string[] = [`#### ${mdCode(c.taskId)} (${fam(c.family)}) — ${c.change}`, ''];
+  if (c.instruction !== undefined) out.push('Task instruction:', '', fence(clip(c.instruction, 1200)), '');
+  out.push(`Trajectories from the first divergence (history item ${c.divergence}).`, '');
   const side = (label: string, s: CaseStudy['base']): void => {
-    out.push(`**${label}** — ${s.status}, ${s.correct ? 'correct' : 'incorrect'}`, '');
+    out.push(`**${mdText(label)}** — ${mdText(s.status)}, ${s.correct ? 'correct' : 'incorrect'}`, '');
     if (s.items.length === 0) out.push('(no further items)', '');
-    for (const it of s.items) out.push(`${it.index}. *${it.role}*`, '', fence(clip(it.content, 1200)), '');
+    for (const it of s.items) out.push(`${it.index}. *${mdText(it.role)}*`, '', fence(clip(it.content, 1200)), '');
   };
   side(baseLabel, c.base);
   side(otherLabel, c.other);
   return out.join('\n');
 }
 
+/** Shown instead of the comparison when there is one run. */
+export const ONE_RUN_NOTE =
+  'One run only: nothing to compare. Give two or more run folders over the same tasks for a paired comparison (per-family deltas, McNemar test, fixed and broken tasks, case studies).';
+
 export function comparisonSection(data: ReportData): string {
-  if (data.comparisons.length === 0) return '';
+  if (data.comparisons.length === 0) return ['## Comparison', '', ONE_RUN_NOTE].join('\n');
   const out: string[] = ['## Comparison', ''];
   for (const c of data.comparisons) {
-    out.push(`### ${c.other} vs ${c.base}`, '');
+    out.push(`### ${mdText(c.other)} vs ${mdText(c.base)}`, '');
     out.push(
       `Overall: ${signedPct(c.overallDelta)}. Paired exact McNemar test: ${c.mcnemar.fixed} fixed, ${c.mcnemar.broken} broken, two-sided p = ${pval(c.mcnemar.pValue)}.`,
       '',
     );
     out.push(
       table(
-        ['Family', c.base, c.other, 'Δ'],
-        c.perFamily.map((f) => [f.family, pct(f.base), pct(f.other), signedPct(f.delta)]),
+        ['Family', mdText(c.base), mdText(c.other), 'Δ'],
+        c.perFamily.map((f) => [fam(f.family), pct(f.base), pct(f.other), signedPct(f.delta)]),
       ),
       '',
     );
-    out.push(`**Fixed** (${c.fixed.length}): ${c.fixed.length ? c.fixed.map((id) => `\`${id}\``).join(', ') : 'none'}`, '');
-    out.push(`**Broken** (${c.broken.length}): ${c.broken.length ? c.broken.map((id) => `\`${id}\``).join(', ') : 'none'}`, '');
+    out.push(`**Fixed** (${c.fixed.length}): ${c.fixed.length ? c.fixed.map(mdCode).join(', ') : 'none'}`, '');
+    out.push(`**Broken** (${c.broken.length}): ${c.broken.length ? c.broken.map(mdCode).join(', ') : 'none'}`, '');
     out.push(
       table(
-        ['Behaviour', c.base, c.other, 'Δ'],
-        c.behaviourDeltas.map((d) => [title(d.behaviour), String(d.base), String(d.other), signed(d.delta)]),
+        ['Behaviour', mdText(c.base), mdText(c.other), 'Δ'],
+        c.behaviourDeltas.map((d) => [mdText(title(d.behaviour)), String(d.base), String(d.other), signed(d.delta)]),
       ),
       '',
     );
@@ -220,7 +263,7 @@ export function renderMarkdown(data: ReportData): string {
   const head = [
     '# ehrgym report',
     '',
-    `Runs: ${runs.map((r) => `\`${r.label}\` (${r.agent}, ${r.taskSet}, ${r.scores.total} tasks)`).join(', ')}.`,
+    `Runs: ${runs.map((r) => `${mdCode(r.label)} (${mdText(r.agent)}, ${mdText(r.taskSet)}, ${r.scores.total} tasks)`).join(', ')}.`,
     '',
     'Charts are in report.html.',
   ].join('\n');

@@ -68,9 +68,13 @@ export interface Interval {
 
 export interface FamilyScore {
   family: string;
+  /** The family's short name from the task registry (absent for a family the registry does not know). */
+  name?: string;
   correct: number;
   total: number;
   sr: number;
+  /** 95% Wilson interval of `sr`. */
+  ci95: Interval;
 }
 
 export interface StatusBreakdown {
@@ -137,6 +141,8 @@ export interface CaseStudy {
   taskId: string;
   family: string;
   change: 'fixed' | 'broken';
+  /** The task's instruction (the prompt's question), when the history records it. */
+  instruction?: string;
   /** Index of the first history item whose content differs. */
   divergence: number;
   base: { status: string; correct: boolean; items: { index: number; role: string; content: string }[] };
@@ -164,6 +170,8 @@ export interface LeaderboardRow {
   action: number | null;
   confirmed: boolean;
   note?: string;
+  /** Where this row's figure was published (repository, file or paper), when it differs per row. */
+  source?: string;
 }
 
 export interface LeaderboardTable {

@@ -1,3 +1,53 @@
+/**
+ * Keyboard navigation and task search, as plain browser script shared by the page and the unit tests (which run
+ * this very text in a VM context). Defines `ehrNav`; no DOM access except `isTypingTarget`'s look at an element.
+ */
+export const VIEWER_NAV_JS = String.raw`var ehrNav = (function () {
+  'use strict';
+  /** The id after (step 1) or before (step -1) current in ids; the first / last when current is not listed; null past either end. */
+  function neighbour(ids, current, step) {
+    if (!ids.length) return null;
+    var i = ids.indexOf(current);
+    if (i < 0) return step > 0 ? ids[0] : ids[ids.length - 1];
+    var j = i + step;
+    return j >= 0 && j < ids.length ? ids[j] : null;
+  }
+  /** The task a search names: the id itself (any case, spaces ignored), else the first id starting with it; null if none. */
+  function findTask(ids, query) {
+    var q = String(query || '').replace(/\s+/g, '').toLowerCase();
+    if (!q) return null;
+    for (var i = 0; i < ids.length; i++) if (ids[i].toLowerCase() === q) return ids[i];
+    for (var k = 0; k < ids.length; k++) if (ids[k].toLowerCase().indexOf(q) === 0) return ids[k];
+    return null;
+  }
+  /** While typing, jump as soon as the text is a whole id that no other id extends (task5_2 waits: task5_21 exists). */
+  function jumpWhileTyping(ids, query) {
+    var q = String(query || '').replace(/\s+/g, '').toLowerCase();
+    var hit = null;
+    for (var i = 0; i < ids.length; i++) {
+      var id = ids[i].toLowerCase();
+      if (id === q) hit = ids[i];
+      else if (id.indexOf(q) === 0) return null;
+    }
+    return hit;
+  }
+  /** True for an element that takes typed text (inputs, selects, text areas, editable content). */
+  function isTypingTarget(el) {
+    if (!el || !el.tagName) return false;
+    var t = el.tagName.toUpperCase();
+    return t === 'INPUT' || t === 'TEXTAREA' || t === 'SELECT' || !!el.isContentEditable;
+  }
+  /** What a key press means: 'next' (j, →), 'prev' (k, ←), 'search' (/); null for anything else, with a modifier, or while typing. */
+  function keyAction(key, mods, typing) {
+    if (typing || mods) return null;
+    if (key === 'j' || key === 'ArrowRight') return 'next';
+    if (key === 'k' || key === 'ArrowLeft') return 'prev';
+    if (key === '/') return 'search';
+    return null;
+  }
+  return { neighbour: neighbour, findTask: findTask, jumpWhileTyping: jumpWhileTyping, isTypingTarget: isTypingTarget, keyAction: keyAction };
+})();`;
+
 /** The viewer's single page: inline CSS and script; every piece of run data is inserted as text, never as HTML. */
 export const VIEWER_PAGE = String.raw`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -59,10 +109,20 @@ details summary{cursor:pointer;color:var(--accent);font-size:12px;margin:2px 0}
 a{color:var(--accent)}
 .back{display:inline-block;margin-bottom:10px}
 .empty{color:var(--muted);padding:20px}
+#search{margin-left:auto;font:inherit;font-size:13px;padding:3px 8px;border:1px solid #57606a;border-radius:6px;background:#fff;color:var(--fg);width:250px}
+#search-msg{color:#ffb4ab;font-size:12px;min-width:0}
+.instruction{border-left:3px solid var(--accent);background:var(--bg);padding:8px 12px;margin:0 0 12px;border-radius:0 6px 6px 0}
+.instruction .label{font-size:12px;color:var(--muted)}
+.instruction pre{font-size:13px}
+.pager{display:flex;gap:12px;align-items:baseline;font-size:13px;margin:0 0 8px}
+.pager .hint{color:var(--muted);font-size:12px}
 </style></head>
 <body>
-<header><h1><a href="#/">ehrgym viewer</a></h1><span class="sub" id="subtitle"></span></header>
+<header><h1><a href="#/">ehrgym viewer</a></h1><span class="sub" id="subtitle"></span><span id="search-msg" role="status"></span><input id="search" type="search" list="task-ids" autocomplete="off" spellcheck="false" placeholder="Go to task, e.g. task5_21  ( / )" aria-label="Go to task by id"><datalist id="task-ids"></datalist></header>
 <main id="app"><p class="empty">Loading…</p></main>
+<script>
+${VIEWER_NAV_JS}
+</script>
 <script>
 (function () {
   'use strict';
@@ -82,6 +142,10 @@ a{color:var(--accent)}
   function pct(x) { return (x * 100).toFixed(1) + '%'; }
   function getJson(url) {
     return fetch(url).then(function (r) { if (!r.ok) throw new Error(url + ': ' + r.status); return r.json(); });
+  }
+  function familyLabel(fam) {
+    var n = state.data && state.data.familyNames ? state.data.familyNames[fam] : undefined;
+    return n ? fam + ' — ' + n : fam;
   }
   function behaviourTitle(id) {
     var b = state.data.behaviours.filter(function (x) { return x.id === id; })[0];
@@ -153,7 +217,7 @@ a{color:var(--accent)}
     app.appendChild(cards());
     var f = state.filters;
     app.appendChild(el('div', { cls: 'toolbar' }, [
-      select('f-family', 'Family', [['', 'All families']].concat(d.families.map(function (x) { return [x, x]; })), f.family),
+      select('f-family', 'Family', [['', 'All families']].concat(d.families.map(function (x) { return [x, familyLabel(x)]; })), f.family),
       select('f-status', 'Status', [['', 'All statuses']].concat(d.statuses.map(function (x) { return [x, x]; })), f.status),
       select('f-behaviour', 'Behaviour', [['', 'Any behaviour']].concat(d.behaviours.map(function (b) { return [b.id, b.title]; })), f.behaviour),
       select('f-verdict', 'Verdict', [['', 'All'], ['correct', 'Correct'], ['incorrect', 'Incorrect']].concat(d.runs.length > 1 ? [['differs', 'Differs between runs']] : []), f.verdict),
@@ -179,7 +243,7 @@ a{color:var(--accent)}
         });
         var famTasks = d.tasks.filter(function (t) { return t.family === fam && t.runs[ri]; });
         var famOk = famTasks.filter(function (t) { return t.runs[ri].correct; }).length;
-        panel.appendChild(el('div', { cls: 'famrow', 'data-family': fam }, [el('span', { cls: 'fam', text: fam }), cells, el('span', { cls: 'famsr', text: famOk + '/' + famTasks.length })]));
+        panel.appendChild(el('div', { cls: 'famrow', 'data-family': fam }, [el('span', { cls: 'fam', text: fam, title: familyLabel(fam) }), cells, el('span', { cls: 'famsr', text: famOk + '/' + famTasks.length })]));
       });
       grid.appendChild(panel);
     });
@@ -188,7 +252,7 @@ a{color:var(--accent)}
     [['var(--okbg)', 'correct'], ['var(--badbg)', 'incorrect'], ['#d0d7de', 'not in run']].forEach(function (x) {
       var sw = el('span'); sw.style.background = x[0]; legend.appendChild(sw); legend.appendChild(document.createTextNode(x[1]));
     });
-    legend.appendChild(document.createTextNode(' · Click a cell for its trajectory.'));
+    legend.appendChild(document.createTextNode(' · Click a cell for its trajectory; j / → and k / ← step through the tasks matching the filters, / searches a task id.'));
     app.appendChild(legend);
     applyFilters();
   }
@@ -257,6 +321,17 @@ a{color:var(--accent)}
     return col;
   }
 
+  /** The task ids the keys step through: those with a result matching the filters (all ids when none matches). */
+  function navIds() {
+    var ids = state.data.tasks.filter(function (t) { return t.runs.some(function (c) { return matches(t, c); }); }).map(function (t) { return t.id; });
+    return ids.length ? ids : state.data.tasks.map(function (t) { return t.id; });
+  }
+  function currentTask() {
+    var m = /^#\/task\/(.+)$/.exec(location.hash || '');
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+  function goTask(id) { location.hash = '#/task/' + encodeURIComponent(id); }
+
   function taskPage(id) {
     var task = state.byId[id];
     app.textContent = '';
@@ -264,13 +339,34 @@ a{color:var(--accent)}
     var q = [];
     Object.keys(state.filters).forEach(function (k) { if (state.filters[k]) q.push(k + '=' + encodeURIComponent(state.filters[k])); });
     app.appendChild(el('a', { cls: 'back', href: '#/' + (q.length ? '?' + q.join('&') : ''), text: '← all tasks' }));
-    app.appendChild(el('h2', { id: 'task-title', text: id + ' (' + task.family + ')' }));
+    var ids = navIds();
+    var prev = ehrNav.neighbour(ids, id, -1);
+    var next = ehrNav.neighbour(ids, id, 1);
+    var pos = ids.indexOf(id);
+    app.appendChild(el('div', { cls: 'pager' }, [
+      prev ? el('a', { id: 'prev-task', href: '#/task/' + encodeURIComponent(prev), text: '‹ ' + prev }) : el('span', { cls: 'hint', text: 'first' }),
+      el('span', { id: 'task-pos', text: pos >= 0 ? (pos + 1) + ' of ' + ids.length : 'not matching the filters' }),
+      next ? el('a', { id: 'next-task', href: '#/task/' + encodeURIComponent(next), text: next + ' ›' }) : el('span', { cls: 'hint', text: 'last' }),
+      el('span', { cls: 'hint', text: 'k / ← previous · j / → next · / search' })
+    ]));
+    app.appendChild(el('h2', { id: 'task-title', text: id + ' (' + familyLabel(task.family) + ')' }));
+    var instruction = el('div', { cls: 'instruction', id: 'task-instruction' });
+    instruction.style.display = 'none';
+    app.appendChild(instruction);
     var wrap = el('div', { cls: 'traj' });
     var idx = [];
     task.runs.forEach(function (c, i) { if (c) idx.push(i); });
     wrap.style.gridTemplateColumns = 'repeat(' + idx.length + ', minmax(0, 1fr))';
     app.appendChild(wrap);
     Promise.all(idx.map(function (i) { return getJson('/api/runs/' + i + '/tasks/' + encodeURIComponent(id)); })).then(function (trs) {
+      if (currentTask() !== id) return;
+      var withText = trs.filter(function (tr) { return typeof tr.instruction === 'string'; })[0];
+      if (withText) {
+        instruction.appendChild(el('div', { cls: 'label', text: 'Task instruction' }));
+        instruction.appendChild(el('pre', { text: withText.instruction }));
+        if (withText.context) instruction.appendChild(el('div', { cls: 'kv', text: 'Context: ' + withText.context }));
+        instruction.style.display = '';
+      }
       trs.forEach(function (tr) { wrap.appendChild(trajectoryColumn(tr)); });
       wrap.setAttribute('data-loaded', 'true');
     }).catch(function (e) { app.appendChild(el('p', { cls: 'empty', text: String(e) })); });
@@ -284,11 +380,44 @@ a{color:var(--accent)}
     window.scrollTo(0, 0);
   }
 
+  function setupNavigation() {
+    var search = document.getElementById('search');
+    var msg = document.getElementById('search-msg');
+    var list = document.getElementById('task-ids');
+    state.data.tasks.forEach(function (t) { list.appendChild(el('option', { value: t.id })); });
+    function ids() { return state.data.tasks.map(function (t) { return t.id; }); }
+    function jump(id) { msg.textContent = ''; search.value = ''; search.blur(); goTask(id); }
+    search.addEventListener('input', function () {
+      msg.textContent = '';
+      var id = ehrNav.jumpWhileTyping(ids(), search.value);
+      if (id) jump(id);
+    });
+    search.addEventListener('keydown', function (e) {
+      if (e.key === 'Enter') {
+        var id = ehrNav.findTask(ids(), search.value);
+        if (id) jump(id);
+        else msg.textContent = 'no task ' + search.value.trim();
+        e.preventDefault();
+      } else if (e.key === 'Escape') {
+        search.value = ''; msg.textContent = ''; search.blur();
+      }
+    });
+    document.addEventListener('keydown', function (e) {
+      var action = ehrNav.keyAction(e.key, e.ctrlKey || e.metaKey || e.altKey, ehrNav.isTypingTarget(e.target));
+      if (!action) return;
+      e.preventDefault();
+      if (action === 'search') { search.focus(); search.select(); return; }
+      var target = ehrNav.neighbour(navIds(), currentTask(), action === 'next' ? 1 : -1);
+      if (target) goTask(target);
+    });
+  }
+
   Promise.all([getJson('/api/runs'), getJson('/api/tasks')]).then(function (res) {
     state.runs = res[0]; state.data = res[1]; state.byId = {};
     state.data.tasks.forEach(function (t) { state.byId[t.id] = t; });
     document.getElementById('subtitle').textContent = state.runs.map(function (r) { return r.label + ' (' + r.total + ' tasks)'; }).join(' · ');
     window.addEventListener('hashchange', route);
+    setupNavigation();
     route();
   }).catch(function (e) { app.textContent = 'Could not load runs: ' + e; });
 })();

@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import type { AddressInfo } from 'node:net';
 import { analyzeRun, compareFamilies } from './analyze.js';
 import { BEHAVIOURS } from './behaviours.js';
+import { familyName } from './families.js';
 import { steps } from './history.js';
 import { loadRuns } from './load.js';
 import type { Finding, LoadedRun, RunAnalysis } from './types.js';
@@ -58,6 +59,8 @@ export function trajectory(run: LoadedRun, analysis: RunAnalysis, taskId: string
     family: t.graded.family,
     index: t.index,
     mrn: t.info.mrn ?? null,
+    instruction: t.info.instruction ?? null,
+    context: t.info.context ?? null,
     status: t.graded.status,
     correct: t.graded.correct,
     result: t.output.result,
@@ -128,7 +131,8 @@ export function createViewerApp(runs: LoadedRun[]): Hono {
       })),
     ),
   );
-  app.get('/api/tasks', (c) => c.json({ families, statuses, behaviours: BEHAVIOURS, runs: analyses.map((a) => a.label), tasks: taskTable }));
+  const familyNames = Object.fromEntries(families.flatMap((f) => (familyName(f) ? [[f, familyName(f)]] : [])));
+  app.get('/api/tasks', (c) => c.json({ families, familyNames, statuses, behaviours: BEHAVIOURS, runs: analyses.map((a) => a.label), tasks: taskTable }));
   app.get('/api/runs/:run/tasks/:id', (c) => {
     const runParam = c.req.param('run');
     if (!/^\d+$/.test(runParam)) return c.json({ error: 'no such run' }, 404);
