@@ -236,7 +236,7 @@ function agreement(graded: GradedTask[]): DemoSummary['recorded'] {
   };
 }
 
-function formatDemo(s: DemoSummary): string {
+export function formatDemo(s: DemoSummary): string {
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   const w = Math.max(...s.runs.map((r) => r.label.length));
   const lines = [`ehrgym demo: wrote ${s.out} in ${s.seconds.toFixed(1)} s`, 'runs (MedAgentBench v2, 300 tasks, official harness and grader):'];
