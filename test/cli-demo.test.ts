@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from './helpers/cli.js';
@@ -26,8 +26,9 @@ test('the recorded run converts to replayable episodes: recorded POSTs, then FIN
   assert.equal([...verdicts.values()].filter(Boolean).length, 295);
 });
 
-test('ehrgym demo writes run folders, a verified SFT corpus, a TRL export and report.html; refuses a non-empty --out', async () => {
+test('ehrgym demo writes run folders, a verified SFT corpus, a TRL export and report.html; refuses a non-empty --out', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'ehrgym-demo-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
   const out = join(root, 'demo');
   const r = await cli('demo', '--out', out, '--json');
   assert.equal(r.code, 0, r.err);

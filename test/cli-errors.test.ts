@@ -2,16 +2,24 @@
  * One error style for every command: `ehrgym: <message>` on stderr and exit code 2 for bad input, commander's own
  * parse errors included; URL flags, output paths and `eval --resume` checked before any work starts.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from './helpers/cli.js';
 import { formatCommanderError } from '../src/cli/index.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'ehrgym-cli-err-'));
+const made: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'ehrgym-cli-err-'));
+  made.push(d);
+  return d;
+};
+after(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 async function expectError(args: string[], message: string | RegExp, code = 2): Promise<void> {
   const r = await cli(...args);

@@ -49,7 +49,7 @@ function num(flag: string, v: string | undefined): number | undefined {
 export function register(program: Command): void {
   program
     .command('eval')
-    .description('Run a task set through an agent with the official MedAgentBench harness; writes an AgentBench-compatible run folder')
+    .description('run a task set through an agent with the official MedAgentBench harness; writes an AgentBench-compatible run folder')
     .requiredOption('--agent <spec>', 'openai:<model> | oracle | finish-empty | give-up | replay:<runs.jsonl>')
     .requiredOption('--out <dir>', 'run folder (runs.jsonl, error.jsonl, overall.json, summary.json, grades.jsonl)')
     .option('--tasks <name|file>', 'task set: medagentbench-v2, medagentbench-v1 or a task file', 'medagentbench-v2')

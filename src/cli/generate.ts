@@ -49,7 +49,7 @@ export function register(program: Command): void {
       `
 Examples:
   ehrgym generate --out out/sft                                   # 1,530 rows, seed 1 (a few minutes)
-  ehrgym generate --out out/sft-small --per-family 4 --patients 100   # 40 rows in seconds
+  ehrgym generate --out out/sft-small --per-family 4 --patients 100   # 40 rows, under a minute
   ehrgym generate --out out/sft --collect runs/qwen3-8b/runs.jsonl --valid-fraction 0.1
 `,
     )

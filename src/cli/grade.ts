@@ -19,7 +19,7 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 export function register(program: Command): void {
   program
     .command('grade')
-    .description("Re-grade an AgentBench-format runs.jsonl (ours or the official harness's) with the official grader")
+    .description("re-grade an AgentBench-format runs.jsonl (ours or the official harness's) with the official grader")
     .requiredOption('--runs <runs.jsonl>', 'the log to grade')
     .option('--tasks <name|file>', 'task set the log was run on', 'medagentbench-v2')
     .option('--fhir-url <url>', 'grade against an external FHIR server instead of the embedded world')

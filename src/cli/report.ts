@@ -7,7 +7,7 @@ import { buildReport, reportJson, RunFolderError, writeReport } from '../report/
 export function register(program: Command): void {
   program
     .command('report')
-    .description('Scores, leaderboard, behaviour analysis and comparison of run folders → report.md + report.html')
+    .description('scores, leaderboard, behaviour analysis and comparison of run folders → report.md + report.html')
     .argument('<run-dir...>', 'run folders written by `ehrgym eval` (the first is the baseline of comparisons)')
     .option('--out <dir>', 'output folder for report.md, report.html and report.json', 'report')
     .option('--json', 'print the report data as JSON on stdout (the files are written too)')

@@ -124,7 +124,7 @@ Examples:
 Examples:
   ehrgym tasks solve --id task5_21
   ehrgym tasks solve --id task9_3 --variant sorted --json
-  ehrgym tasks solve --id task1_1 --set out/tasks.json --world synthetic --seed 7   # a generated task set
+  ehrgym tasks solve --id task1_1 --set out/tasks.json --world synthetic   # a set written by \`tasks generate\`
 `,
     )
     .action(async (o: { id: string; set: string; variant?: string; world: string; seed?: string; patients?: string; json: boolean }) => {

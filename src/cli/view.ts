@@ -5,7 +5,7 @@ import { loadRuns, RunFolderError, startViewer } from '../report/index.js';
 export function register(program: Command): void {
   program
     .command('view')
-    .description('Local web viewer for run folders: task grid by verdict, filters, trajectories with grader checks')
+    .description('local web viewer for run folders: task grid by verdict, filters, trajectories with grader checks')
     .argument('<run-dir...>', 'run folders written by `ehrgym eval`')
     .option('--port <n>', 'port to listen on (0 = any free port)', '8090')
     .option('--host <addr>', 'address to bind', '127.0.0.1')
