@@ -1,6 +1,7 @@
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { CliError } from './errors.js';
+import { existingDir, httpUrl, optionalHttpUrl, outputPath } from './flags.js';
 import { createAgent, AgentConfigError } from '../agent/create.js';
 import { OpenAIAgent } from '../agent/backends/openai.js';
 import { POST_MODES, type PostMode } from '../agent/loop.js';
@@ -48,7 +49,7 @@ function num(flag: string, v: string | undefined): number | undefined {
 export function register(program: Command): void {
   program
     .command('eval')
-    .description('Run a task set through an agent with the official MedAgentBench harness; writes an AgentBench-compatible run folder')
+    .description('run a task set through an agent with the official MedAgentBench harness; writes an AgentBench-compatible run folder')
     .requiredOption('--agent <spec>', 'openai:<model> | oracle | finish-empty | give-up | replay:<runs.jsonl>')
     .requiredOption('--out <dir>', 'run folder (runs.jsonl, error.jsonl, overall.json, summary.json, grades.jsonl)')
     .option('--tasks <name|file>', 'task set: medagentbench-v2, medagentbench-v1 or a task file', 'medagentbench-v2')
@@ -74,7 +75,24 @@ export function register(program: Command): void {
     .option('--max-retries <n>', 'retries on 429/5xx/timeouts/resets (default 4)')
     .option('--timeout <ms>', 'per-request timeout in ms (default 300000)')
     .option('--no-progress', 'no progress bar')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ehrgym eval --agent oracle --out runs/oracle                    # the expert solvers: 300/300
+  ehrgym eval --agent finish-empty --out runs/finish-empty        # FINISH([]) every time: 70/300
+  ehrgym eval --agent openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 \\
+    --extra '{"chat_template_kwargs":{"enable_thinking":false}}' --concurrency 32 --out runs/qwen3-8b
+  ehrgym eval --agent openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --out runs/qwen3-8b --resume
+  ehrgym eval --agent oracle --fhir-url http://localhost:8080/fhir/ --out runs/oracle-docker   # the official Docker server
+`,
+    )
     .action(async (f: EvalFlags) => {
+      for (const u of f.baseUrl) httpUrl('--base-url', u);
+      optionalHttpUrl('--fhir-url', f.fhirUrl);
+      optionalHttpUrl('--api-base', f.apiBase);
+      outputPath('--out', f.out, 'dir');
+      if (f.resume) existingDir('--resume', f.out, 'drop --resume to start a new run there');
       const apiBase = wrap(() => checkApiBase(f.apiBase));
       const taskSet = wrap(() => openTaskSet(f.tasks));
       const families = f.tasksFilter

@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander';
 import { fromFactoryError } from './errors.js';
+import { outputPath } from './flags.js';
 import { exportCorpus } from '../factory/io.js';
 import type { ExportFormat, RowMode } from '../factory/export.js';
 
@@ -16,7 +17,17 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output folder (written atomically)')
     .option('--force', 'replace an output folder that holds something else', false)
     .option('--json', 'print the summary as JSON', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ehrgym export out/sft --format trl --out out/export/trl
+  ehrgym export out/sft --format axolotl --rows per-turn --out out/export/axolotl
+  ehrgym export ehrgym-demo/sft --format openai --out out/export/openai      # the demo's corpus
+`,
+    )
     .action(async (dir: string, o: { format: string; rows: string; out: string; force: boolean; json: boolean }) => {
+      outputPath('--out', o.out, 'dir');
       try {
         const s = await exportCorpus({ dir, format: o.format as ExportFormat, rows: o.rows as RowMode, out: o.out, force: o.force });
         if (o.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');

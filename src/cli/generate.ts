@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { CliError, fromFactoryError } from './errors.js';
+import { DEFAULT_PATIENTS, outputPath } from './flags.js';
 import { defaultParams, generateCorpus } from '../factory/generate.js';
 import { realDeps } from '../factory/deps.js';
 
@@ -32,7 +33,7 @@ export function register(program: Command): void {
     .option('--per-family <n>', 'expert rows per family (instead of --size)')
     .option('--families <list>', 'comma-separated families (default all ten)')
     .option('--world <name>', 'world of the training patients: synthetic | medagentbench (non-evaluation patients only)', 'synthetic')
-    .option('--patients <n>', 'synthetic cohort size (default 500, the largest synthetic world)')
+    .option('--patients <n>', `synthetic cohort size (default ${DEFAULT_PATIENTS}, the largest synthetic world)`)
     .option('--collect <files...>', 'runs.jsonl files of earlier `ehrgym eval` runs to merge (completed + passing episodes only)')
     .option('--eval-set <name>', 'evaluation task set the pollution filter protects', 'medagentbench-v2')
     .option('--valid-fraction <f>', 'share of rows held out in valid.jsonl (by family × patient)', '0')
@@ -43,7 +44,17 @@ export function register(program: Command): void {
     .option('--workers <n>', 'worker threads for expert episodes and grading (0 = main thread only)', '1')
     .option('--force', 'replace an output folder that holds a different corpus', false)
     .option('--json', 'print the manifest as JSON', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ehrgym generate --out out/sft                                   # 1,530 rows, seed 1 (a few minutes)
+  ehrgym generate --out out/sft-small --per-family 4 --patients 100   # 40 rows, under a minute
+  ehrgym generate --out out/sft --collect runs/qwen3-8b/runs.jsonl --valid-fraction 0.1
+`,
+    )
     .action(async (o: Record<string, string | boolean | string[] | undefined>) => {
+      outputPath('--out', o.out as string, 'dir');
       try {
         const vf = Number(o.validFraction);
         if (!Number.isFinite(vf)) throw new CliError(`--valid-fraction ${String(o.validFraction)} is not a number`);

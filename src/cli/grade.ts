@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
+import { optionalHttpUrl } from './flags.js';
 import { EvalError } from '../eval/run.js';
 import { regradeRuns } from '../eval/grade.js';
 import { openTaskSet, openBackend, checkApiBase, officialGrader } from '../eval/setup.js';
@@ -18,14 +19,25 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 export function register(program: Command): void {
   program
     .command('grade')
-    .description("Re-grade an AgentBench-format runs.jsonl (ours or the official harness's) with the official grader")
+    .description("re-grade an AgentBench-format runs.jsonl (ours or the official harness's) with the official grader")
     .requiredOption('--runs <runs.jsonl>', 'the log to grade')
     .option('--tasks <name|file>', 'task set the log was run on', 'medagentbench-v2')
     .option('--fhir-url <url>', 'grade against an external FHIR server instead of the embedded world')
     .option('--api-base <url>', 'api_base the run advertised (default http://localhost:8080/fhir/)')
     .option('--world <name>', 'embedded world', 'medagentbench')
     .option('--json', 'print verdicts and totals as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ehrgym grade --runs runs/qwen3-8b/runs.jsonl
+  ehrgym grade --runs path/to/agentbench/output/runs.jsonl --json      # a log of the official harness
+  ehrgym grade --runs runs/oracle/runs.jsonl --fhir-url http://localhost:8080/fhir/        # against the official Docker server
+`,
+    )
     .action(async (f: GradeFlags) => {
+      optionalHttpUrl('--fhir-url', f.fhirUrl);
+      optionalHttpUrl('--api-base', f.apiBase);
       try {
         const apiBase = checkApiBase(f.apiBase);
         const taskSet = openTaskSet(f.tasks);

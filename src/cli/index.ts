@@ -17,7 +17,9 @@ import { register as registerGenerate } from './generate.js';
 import { register as registerExport } from './export.js';
 import { register as registerTrainConfig } from './train-config.js';
 import { register as registerVerify } from './verify.js';
+import { register as registerDemo } from './demo.js';
 const commands: Array<(program: Command) => void> = [
+  registerDemo,
   registerGenerate,
   registerExport,
   registerTrainConfig,
@@ -30,17 +32,68 @@ const commands: Array<(program: Command) => void> = [
   registerTasks,
 ];
 
+const QUICK_START = `
+Quick start:
+  npx ehrgym demo                                  # offline tour in about a minute: evals, SFT corpus, report.html
+  npx ehrgym eval --agent oracle --out runs/oracle # evaluate an agent on MedAgentBench (300 tasks)
+  npx ehrgym eval --agent openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --out runs/qwen3-8b
+  npx ehrgym report runs/oracle runs/qwen3-8b --out out/report
+  npx ehrgym serve                                 # the MedAgentBench replica at http://127.0.0.1:8080/fhir/
+
+Run \`ehrgym <command> --help\` for a command's flags and examples. Errors print \`ehrgym: <message>\` on stderr;
+exit codes: 0 ok, 1 operation failed, 2 bad input (flag or file), 3 external service unreachable.
+`;
+
+/** Commander's own error text (`error: unknown option '--x'\n(Did you mean --y?)`) as one `ehrgym: ` line. */
+export function formatCommanderError(text: string): string {
+  const msg = text
+    .replace(/^error: /, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ');
+  return `ehrgym: ${msg}\n`;
+}
+
+/**
+ * Required options are checked in a preAction hook instead of by commander's parser, which reports a missing
+ * required option before an unknown one: `eval --agnet oracle` must name the misspelt `--agnet`, not `--agent`.
+ */
+function deferRequiredOptions(program: Command): void {
+  const walk = (cmd: Command): void => {
+    const required = cmd.options.filter((o) => o.mandatory);
+    for (const o of required) o.makeOptionMandatory(false);
+    if (required.length > 0) {
+      cmd.hook('preAction', (c) => {
+        for (const o of required) {
+          if (c.getOptionValue(o.attributeName()) === undefined) {
+            c.error(`required option '${o.flags}' not specified`, { code: 'commander.missingMandatoryOptionValue', exitCode: 2 });
+          }
+        }
+      });
+    }
+    for (const sub of cmd.commands) walk(sub);
+  };
+  walk(program);
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name('ehrgym')
     .description('MedAgentBench-compatible EHR sandbox, harness, grader and SFT data factory')
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .configureOutput({ outputError: (text, write) => write(formatCommanderError(text)) })
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .addHelpText('after', QUICK_START);
   for (const register of commands) register(program);
+  deferRequiredOptions(program);
   return program;
 }
+
+/** Commander's non-error exits (help asked for, version). */
+const COMMANDER_OK = new Set(['commander.helpDisplayed', 'commander.version']);
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   const program = buildProgram();
@@ -49,8 +102,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // help / version are "errors" with exit code 0 under exitOverride
-      return err.exitCode;
+      // help / version are "errors" with exit code 0 under exitOverride; every parse error is bad usage (2), and
+      // so is a command group run without its subcommand (`ehrgym tasks` prints the group's help on stderr)
+      return COMMANDER_OK.has(err.code) || err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof CliError) {
       process.stderr.write(`ehrgym: ${err.message}\n`);

@@ -1,16 +1,27 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { CliError } from './errors.js';
+import { outputPath } from './flags.js';
 import { buildReport, reportJson, RunFolderError, writeReport } from '../report/index.js';
 
 export function register(program: Command): void {
   program
     .command('report')
-    .description('Scores, leaderboard, behaviour analysis and comparison of run folders → report.md + report.html')
+    .description('scores, leaderboard, behaviour analysis and comparison of run folders → report.md + report.html')
     .argument('<run-dir...>', 'run folders written by `ehrgym eval` (the first is the baseline of comparisons)')
     .option('--out <dir>', 'output folder for report.md, report.html and report.json', 'report')
     .option('--json', 'print the report data as JSON on stdout (the files are written too)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ehrgym report ehrgym-demo/runs/finish-empty ehrgym-demo/runs/oracle --out out/report   # after \`ehrgym demo\`
+  ehrgym report runs/oracle runs/qwen3-8b --out out/report                              # runs/qwen3-8b compared with runs/oracle
+  ehrgym report runs/qwen3-8b --json > qwen3-8b.json
+`,
+    )
     .action(async (dirs: string[], opts: { out: string; json?: boolean }) => {
+      outputPath('--out', opts.out, 'dir');
       let data;
       try {
         data = buildReport(dirs);

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
+import { DEFAULT_PATIENTS } from './flags.js';
 import { loadWorld, WORLD_NAMES, type WorldName } from '../worlds/index.js';
 import { ImportError, summarizeImport } from '../worlds/import.js';
 import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
@@ -38,7 +39,7 @@ export function register(program: Command): void {
     .description('serve a world (MedAgentBench replica, synthetic cohort or imported data) as a FHIR R4 server')
     .option('--world <name>', `world to serve: ${WORLD_NAMES.join(' | ')}`, 'medagentbench')
     .option('--seed <n>', 'synthetic world: seed (default 1)')
-    .option('--patients <n>', `synthetic world: number of patients, 1..${MAX_SYNTHETIC_PATIENTS} (default 100)`)
+    .option('--patients <n>', `synthetic world: number of patients, 1..${MAX_SYNTHETIC_PATIENTS} (default ${DEFAULT_PATIENTS})`)
     .option('--import <path...>', 'FHIR Bundle (.json) or bulk NDJSON files or folders to add to the world')
     .option('--port <port>', 'TCP port (0 = any free port)', '8080')
     .option('--host <host>', 'interface to bind', '127.0.0.1')
@@ -47,6 +48,17 @@ export function register(program: Command): void {
     .option('--medagentbench-codes', 'add local lab/vital codes (K, GLU, A1C, MG, BP, …) to imported Observations, values rounded', false)
     .option('--rebase-dates', 'shift imported dates by whole days so the latest is within the 24 h before 2023-11-13T10:15Z', false)
     .option('--json', 'print the startup summary as one JSON line', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ehrgym serve                                          # the MedAgentBench replica at http://127.0.0.1:8080/fhir/
+  ehrgym serve --world synthetic --seed 7 --patients 100 --port 8081
+  ehrgym serve --world empty --import ./synthea/fhir --medagentbench-codes --rebase-dates
+  curl 'http://127.0.0.1:8080/fhir/Patient?identifier=S6534835'
+  ehrgym eval --agent oracle --fhir-url http://127.0.0.1:8080/fhir/ --out runs/oracle-served   # evaluate against it
+`,
+    )
     .action(async (o: ServeFlags) => {
       if (!(WORLD_NAMES as readonly string[]).includes(o.world)) {
         throw new CliError(`--world must be one of ${WORLD_NAMES.join(', ')}, got "${o.world}"`);
@@ -61,11 +73,12 @@ export function register(program: Command): void {
       if (!o.host.trim()) throw new CliError('--host must not be empty');
 
       let w;
+      const progress = o.json || (world === 'empty' && !o.import?.length) ? undefined : loadingProgress(world, patients ?? DEFAULT_PATIENTS);
       try {
         w = await loadWorld({
           world,
           seed,
-          patients,
+          patients: world === 'synthetic' ? (patients ?? DEFAULT_PATIENTS) : undefined,
           imports: o.import,
           strict: o.strict,
           skipBilling: o.skipBilling,
@@ -73,10 +86,12 @@ export function register(program: Command): void {
           medagentbenchCodes: o.medagentbenchCodes,
         });
       } catch (e) {
+        progress?.stop(false);
         if (e instanceof ImportError) throw new CliError(`--import ${e.message}`);
         if (e instanceof RangeError) throw new CliError(e.message);
         throw e;
       }
+      progress?.stop(true);
       let server;
       try {
         server = await startFhirServer(w.store, { host: o.host, port, strict: o.strict });
@@ -114,6 +129,11 @@ export function register(program: Command): void {
         process.stdout.write(`ehrgym FHIR R4 server (world ${w.name}${seedText}, ${w.total.toLocaleString('en-US')} resources) at ${server.url}\n`);
         if (w.importReport) process.stdout.write(`${summarizeImport(w.importReport)}\n`);
         process.stdout.write('press Ctrl+C to stop\n');
+        const base = server.url.endsWith('/') ? server.url : `${server.url}/`;
+        process.stdout.write(`try:  curl '${base}${w.patientIds[0] ? `Patient?identifier=${w.patientIds[0]}` : 'metadata'}'\n`);
+        if (w.name === 'medagentbench') {
+          process.stdout.write(`eval: npx ehrgym eval --agent oracle --fhir-url ${base} --out runs/oracle-served\n`);
+        }
       }
       await new Promise<void>((resolve) => {
         const stop = () => {
@@ -127,4 +147,32 @@ export function register(program: Command): void {
       await server.close();
       if (!o.json) process.stdout.write('ehrgym: server stopped\n');
     });
+}
+
+/**
+ * World loading on stderr: on a terminal one line that counts the seconds and ends with the load time; otherwise a
+ * plain line before and one after.
+ */
+function loadingProgress(world: WorldName, patients: number): { stop(ok: boolean): void } {
+  const what =
+    world === 'medagentbench'
+      ? 'world medagentbench (500 patients, ~587k resources)'
+      : world === 'synthetic'
+        ? `world synthetic (${patients} patients)`
+        : `world ${world}`;
+  const t0 = performance.now();
+  const secs = () => ((performance.now() - t0) / 1000).toFixed(1);
+  if (!process.stderr.isTTY) {
+    process.stderr.write(`serve: loading ${what}\n`);
+    return { stop: (ok) => ok && process.stderr.write(`serve: loaded in ${secs()} s\n`) };
+  }
+  const draw = () => process.stderr.write(`\r\x1b[Kserve: loading ${what} … ${Math.floor((performance.now() - t0) / 1000)} s`);
+  draw();
+  const timer = setInterval(draw, 1000);
+  return {
+    stop(ok) {
+      clearInterval(timer);
+      process.stderr.write(`\r\x1b[K${ok ? `serve: loaded ${what} in ${secs()} s\n` : ''}`);
+    },
+  };
 }

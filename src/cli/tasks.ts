@@ -12,6 +12,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
+import { DEFAULT_PATIENTS, outputPath } from './flags.js';
+import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
 import { loadWorld, evaluationMrns, type WorldName } from '../worlds/index.js';
 import { rngFor } from '../worlds/prng.js';
 import { createFhirHandler } from '../fhir/server.js';
@@ -40,11 +42,11 @@ function worldFlags(o: { world: string; seed?: string; patients?: string }): Par
     throw new CliError(`--world must be synthetic or medagentbench, got "${o.world}"`);
   }
   const seed = o.seed !== undefined ? intFlag('--seed', o.seed, 0, 2 ** 32 - 1) : undefined;
-  const patients = o.patients !== undefined ? intFlag('--patients', o.patients, 1, 100_000) : undefined;
+  const patients = o.patients !== undefined ? intFlag('--patients', o.patients, 1, MAX_SYNTHETIC_PATIENTS) : undefined;
   if (o.world !== 'synthetic' && (seed !== undefined || patients !== undefined)) {
     throw new CliError(`--seed and --patients apply to --world synthetic only (world is ${o.world})`);
   }
-  return { world: o.world as WorldName, ...(o.world === 'synthetic' ? { seed, patients } : {}) };
+  return { world: o.world as WorldName, ...(o.world === 'synthetic' ? { seed, patients: patients ?? DEFAULT_PATIENTS } : {}) };
 }
 
 interface GenerateFlags {
@@ -68,6 +70,14 @@ export function register(program: Command): void {
     .description('list the task families, or the composition of a task set')
     .option('--set <name|file>', 'a task set (medagentbench-v1, medagentbench-v2 or a task file)')
     .option('--json', 'print JSON', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ehrgym tasks list
+  ehrgym tasks list --set medagentbench-v2 --json
+`,
+    )
     .action((o: { set?: string; json: boolean }) => {
       let counts: Record<string, number> | undefined;
       if (o.set !== undefined) {
@@ -106,8 +116,17 @@ export function register(program: Command): void {
     .option('--variant <name>', 'solver variant (see `ehrgym tasks list`)')
     .option('--world <name>', 'medagentbench | synthetic', 'medagentbench')
     .option('--seed <n>', 'synthetic world: seed (default 1)')
-    .option('--patients <n>', 'synthetic world: number of patients (default 100)')
+    .option('--patients <n>', `synthetic world: number of patients, 1..${MAX_SYNTHETIC_PATIENTS} (default ${DEFAULT_PATIENTS})`)
     .option('--json', 'print the output and the grade as one JSON line', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ehrgym tasks solve --id task5_21
+  ehrgym tasks solve --id task9_3 --variant sorted --json
+  ehrgym tasks solve --id task1_1 --set out/tasks.json --world synthetic   # a set written by \`tasks generate\`
+`,
+    )
     .action(async (o: { id: string; set: string; variant?: string; world: string; seed?: string; patients?: string; json: boolean }) => {
       const worldOpts = worldFlags(o);
       let set;
@@ -154,14 +173,25 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'task file to write')
     .option('--world <name>', 'synthetic | medagentbench (non-evaluation patients)', 'synthetic')
     .option('--seed <n>', 'synthetic world: seed (default 1)')
-    .option('--patients <n>', 'synthetic world: number of patients (default 100)')
+    .option('--patients <n>', `synthetic world: number of patients, 1..${MAX_SYNTHETIC_PATIENTS} (default ${DEFAULT_PATIENTS})`)
     .option('--families <list>', `comma-separated families (default all: ${FAMILY_IDS.join(',')})`)
     .option('--per-family <n>', 'instances per family', '30')
     .option('--balance <mode>', `branch mix: ${BALANCE_MODES.join(' | ')}`, 'balanced')
     .option('--rng-seed <n>', 'seed of the generators (patient order, near-duplicates)', '1')
     .option('--facts <file>', 'also write one JSON line per task with its branch, patient and facts')
     .option('--force', 'overwrite existing output files', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ehrgym tasks generate --out out/tasks.json                       # 300 tasks over a synthetic cohort (seed 1)
+  ehrgym tasks generate --out out/tasks.json --world synthetic --seed 7 --patients 200 --per-family 10 --facts out/facts.jsonl
+  ehrgym tasks generate --out out/replica-tasks.json --world medagentbench --families task5,task9
+`,
+    )
     .action(async (o: GenerateFlags) => {
+      outputPath('--out', o.out, 'file');
+      if (o.facts !== undefined) outputPath('--facts', o.facts, 'file');
       const worldOpts = worldFlags(o);
       const perFamily = intFlag('--per-family', o.perFamily, 1, 100_000);
       const rngSeed = intFlag('--rng-seed', o.rngSeed, 0, 2 ** 32 - 1);

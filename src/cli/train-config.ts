@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander';
 import { fromFactoryError } from './errors.js';
+import { outputPath } from './flags.js';
 import { buildTrainConfig, TRAINERS, type Trainer } from '../factory/train-config.js';
 import { writeFolderAtomic } from '../factory/output.js';
 import { FactoryInputError } from '../factory/errors.js';
@@ -17,7 +18,16 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output folder for the config files')
     .option('--gpus <n>', 'GPUs for the multi-GPU launch line', '4')
     .option('--force', 'replace an output folder that holds something else', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ehrgym train-config --trainer trl --model Qwen/Qwen3-32B --data out/export/trl --out out/train/trl
+  ehrgym train-config --trainer axolotl --model Qwen/Qwen3-8B --data out/sft --out out/train/axolotl --gpus 8
+`,
+    )
     .action((o: { trainer: string; model: string; data: string; out: string; gpus: string; force: boolean }) => {
+      outputPath('--out', o.out, 'dir');
       try {
         const gpus = Number(o.gpus);
         if (!Number.isInteger(gpus) || gpus < 2) throw new FactoryInputError(`--gpus ${o.gpus} must be an integer ≥ 2`);

@@ -12,6 +12,14 @@ export function register(program: Command): void {
     .description('re-execute every row of a corpus against its world over HTTP and re-grade it')
     .argument('<dir>', 'corpus folder written by `ehrgym generate`')
     .option('--json', 'print the report as JSON', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ehrgym verify out/sft
+  ehrgym verify ehrgym-demo/sft --json      # the demo's corpus
+`,
+    )
     .action(async (dir: string, o: { json: boolean }) => {
       let r;
       try {

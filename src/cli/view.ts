@@ -5,10 +5,18 @@ import { loadRuns, RunFolderError, startViewer } from '../report/index.js';
 export function register(program: Command): void {
   program
     .command('view')
-    .description('Local web viewer for run folders: task grid by verdict, filters, trajectories with grader checks')
+    .description('local web viewer for run folders: task grid by verdict, filters, trajectories with grader checks')
     .argument('<run-dir...>', 'run folders written by `ehrgym eval`')
     .option('--port <n>', 'port to listen on (0 = any free port)', '8090')
     .option('--host <addr>', 'address to bind', '127.0.0.1')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ehrgym view ehrgym-demo/runs/oracle ehrgym-demo/runs/u9401066-recorded ehrgym-demo/runs/finish-empty   # after \`ehrgym demo\`
+  ehrgym view runs/oracle runs/qwen3-8b --port 8090        # then open http://127.0.0.1:8090/
+`,
+    )
     .action(async (dirs: string[], opts: { port: string; host: string }) => {
       if (!/^\d+$/.test(opts.port) || Number(opts.port) > 65535) throw new CliError(`--port must be an integer 0-65535, got "${opts.port}"`);
       let runs;

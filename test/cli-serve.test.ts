@@ -1,0 +1,67 @@
+/**
+ * `ehrgym serve` as a newcomer sees it: loading progress on stderr, then the base URL and the next steps (a curl
+ * line that works, and the eval command pointed at the served replica).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+
+function serve(args: string[]): Promise<{ stdout: string; stderr: string; stop(): Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no next steps printed: ${stdout} ${stderr}`));
+    }, 120_000);
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (/^try: .*\n/m.test(stdout) && (!args.includes('synthetic') ? /^eval: .*\n/m.test(stdout) : true)) {
+        clearTimeout(timer);
+        resolve({
+          stdout,
+          stderr,
+          stop: async () => {
+            child.kill('SIGINT');
+            return exited;
+          },
+        });
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited early (${code}): ${stdout} ${stderr}`));
+    });
+  });
+}
+
+test('serve the replica: loading lines on stderr, then a working curl line and the eval command', async () => {
+  const s = await serve(['--port', '0']);
+  try {
+    assert.match(s.stderr, /^serve: loading world medagentbench \(500 patients, ~587k resources\)\nserve: loaded in \d+\.\d s\n$/);
+    const url = /at (http:\/\/127\.0\.0\.1:\d+\/fhir\/)\n/.exec(s.stdout)![1];
+    const curl = /^try: {2}curl '([^']+)'$/m.exec(s.stdout)![1];
+    assert.equal(curl, `${url}Patient?identifier=S6426560`); // the first patient in server order
+    const res = await fetch(curl);
+    assert.equal(res.status, 200);
+    const bundle = (await res.json()) as { total: number; entry: Array<{ resource: { id: string } }> };
+    assert.equal(bundle.total, 1);
+    assert.match(s.stdout, new RegExp(`^eval: npx ehrgym eval --agent oracle --fhir-url ${url.replace(/[./]/g, '\\$&')} --out runs/oracle-served$`, 'm'));
+  } finally {
+    assert.equal(await s.stop(), 0);
+  }
+});
+
+test('serve a synthetic cohort: the default --patients is named while loading; no eval line (no task set over it)', async () => {
+  const s = await serve(['--world', 'synthetic', '--seed', '3', '--patients', '5', '--port', '0']);
+  try {
+    assert.match(s.stderr, /^serve: loading world synthetic \(5 patients\)\n/);
+    assert.match(s.stdout, /^try: {2}curl 'http:\/\/127\.0\.0\.1:\d+\/fhir\/Patient\?identifier=S9\d{6}'$/m);
+    assert.doesNotMatch(s.stdout, /^eval: /m);
+  } finally {
+    assert.equal(await s.stop(), 0);
+  }
+});
