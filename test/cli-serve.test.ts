@@ -1,5 +1,5 @@
 /**
- * `ehrgym serve` as a newcomer sees it: loading progress on stderr, then the base URL and the next steps (a curl
+ * `ehrgym serve` as a newcomer sees it: loading progress on stderr (a live counter on a terminal, one line otherwise), then the base URL and the next steps (a curl
  * line that works, and the eval command pointed at the served replica).
  */
 import { test } from 'node:test';
@@ -38,10 +38,10 @@ function serve(args: string[]): Promise<{ stdout: string; stderr: string; stop()
   });
 }
 
-test('serve the replica: loading lines on stderr, then a working curl line and the eval command', async () => {
+test('serve the replica: the load time on stderr, then a working curl line and the eval command', async () => {
   const s = await serve(['--port', '0']);
   try {
-    assert.match(s.stderr, /^serve: loading world medagentbench \(500 patients, ~587k resources\)\nserve: loaded in \d+\.\d s\n$/);
+    assert.match(s.stderr, /^serve: loaded world medagentbench \(500 patients, ~587k resources\) in \d+\.\d s\n$/);
     const url = /at (http:\/\/127\.0\.0\.1:\d+\/fhir\/)\n/.exec(s.stdout)![1];
     const curl = /^try: {2}curl '([^']+)'$/m.exec(s.stdout)![1];
     assert.equal(curl, `${url}Patient?identifier=S6426560`); // the first patient in server order
@@ -55,10 +55,10 @@ test('serve the replica: loading lines on stderr, then a working curl line and t
   }
 });
 
-test('serve a synthetic cohort: the default --patients is named while loading; no eval line (no task set over it)', async () => {
+test('serve a synthetic cohort: the cohort size is named in the load line; no eval line (no task set over it)', async () => {
   const s = await serve(['--world', 'synthetic', '--seed', '3', '--patients', '5', '--port', '0']);
   try {
-    assert.match(s.stderr, /^serve: loading world synthetic \(5 patients\)\n/);
+    assert.match(s.stderr, /^serve: loaded world synthetic \(5 patients\) in \d+\.\d s\n$/);
     assert.match(s.stdout, /^try: {2}curl 'http:\/\/127\.0\.0\.1:\d+\/fhir\/Patient\?identifier=S9\d{6}'$/m);
     assert.doesNotMatch(s.stdout, /^eval: /m);
   } finally {

@@ -179,6 +179,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       force: true,
       concurrency: 8,
       workers: 0,
+      onStage: (stage) => log(`demo       generate: ${stage}`),
     });
     rows = r.manifest.counts.total;
     done(`${rows} rows, each solved over HTTP and passed by the grader`, t);

@@ -150,8 +150,8 @@ Examples:
 }
 
 /**
- * World loading on stderr: on a terminal one line that counts the seconds and ends with the load time; otherwise a
- * plain line before and one after.
+ * World loading on stderr: on a terminal one line that counts the seconds while loading and ends with the load time;
+ * otherwise (logs, pipes) one plain line once loaded, so a failed load still prints only its error line.
  */
 function loadingProgress(world: WorldName, patients: number): { stop(ok: boolean): void } {
   const what =
@@ -163,8 +163,7 @@ function loadingProgress(world: WorldName, patients: number): { stop(ok: boolean
   const t0 = performance.now();
   const secs = () => ((performance.now() - t0) / 1000).toFixed(1);
   if (!process.stderr.isTTY) {
-    process.stderr.write(`serve: loading ${what}\n`);
-    return { stop: (ok) => ok && process.stderr.write(`serve: loaded in ${secs()} s\n`) };
+    return { stop: (ok) => ok && process.stderr.write(`serve: loaded ${what} in ${secs()} s\n`) };
   }
   const draw = () => process.stderr.write(`\r\x1b[Kserve: loading ${what} … ${Math.floor((performance.now() - t0) / 1000)} s`);
   draw();
