@@ -43,7 +43,8 @@ export interface RunManifest {
   taskSet: { name: string; sha256: string; count: number };
   promptTemplateSha256: string;
   functionsSha256: string;
-  world: { name: string; seed?: number; fingerprint: string } | { fhirUrl: string };
+  /** The embedded world (`seed` and `patients`: synthetic worlds), or the external server. */
+  world: { name: string; seed?: number; patients?: number; fingerprint: string } | { fhirUrl: string };
   apiBase: string;
   postMode: 'official' | 'live';
   maxRounds: number;
