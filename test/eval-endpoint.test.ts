@@ -118,6 +118,11 @@ test('a lone empty reply is recorded: official status in the AgentBench files, `
   const g = await cli('grade', '--runs', join(out, 'runs.jsonl'), '--json');
   assert.equal(g.code, 0, g.err);
   assert.equal(JSON.parse(g.out).tasks.filter((t: { status: string }) => t.status === 'model empty reply').length, 5);
+  // replaying the log is not stopped (its replies do not come from a live endpoint) and reproduces it
+  const again = join(tmp(), 'replay');
+  const rp = await cli('eval', '--agent', `replay:${join(out, 'runs.jsonl')}`, '--out', again, '--limit', '9', '--concurrency', '1', '--json', '--no-progress');
+  assert.equal(rp.code, 0, rp.err);
+  assert.deepEqual(JSON.parse(rp.out).statusCounts, s.statusCounts);
 });
 
 const V2 = JSON.parse(readFileSync('data/medagentbench/test_data_v2.json', 'utf8')) as Array<{ id: string; instruction: string }>;

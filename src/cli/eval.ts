@@ -157,6 +157,8 @@ export function register(program: Command): void {
           resume: f.resume,
           progress: f.progress && !f.json ? undefined : false,
           signal: ac.signal,
+          // a streak of empty replies means a broken endpoint only when the replies come from one
+          emptyReplyStreak: agent instanceof OpenAIAgent ? undefined : 0,
         });
       } catch (err) {
         if (err instanceof EvalError) throw new CliError(err.message);

@@ -65,6 +65,11 @@ export interface EvalOptions {
   gradeAsYouGo?: boolean;
   /** Aborting stops scheduling, aborts in-flight agent calls and leaves a resumable folder. */
   signal?: AbortSignal;
+  /**
+   * Episodes in a row ending on an empty reply that stop the run (default `EMPTY_REPLY_STREAK`; 0: never, e.g. for a
+   * replayed log, whose replies are not a live endpoint's).
+   */
+  emptyReplyStreak?: number;
   /** Called after each finished episode. */
   onEpisode?: (e: { index: number; id: string; status: string; correct?: boolean }) => void;
 }
@@ -395,7 +400,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     stopped = why;
     abortAll();
   };
-  const streakLimit = Math.min(EMPTY_REPLY_STREAK, Math.max(1, todoCount));
+  const streakLimit = opts.emptyReplyStreak === 0 ? Infinity : Math.min(opts.emptyReplyStreak ?? EMPTY_REPLY_STREAK, Math.max(1, todoCount));
   let held: Array<{ item: { index: number; task: TaskCase }; res: EpisodeResult }> = [];
   const record = (item: { index: number; task: TaskCase }, res: EpisodeResult): void => {
     const { index, task } = item;
@@ -478,7 +483,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
         opts.onEpisode?.({ index, id: task.id, status: 'agent failed' });
         continue;
       }
-      if (res.emptyReply !== undefined) {
+      if (res.emptyReply !== undefined && streakLimit !== Infinity) {
         held.push({ item, res });
         if (held.length >= streakLimit) stop(emptyReplyDiagnosis(held.map((h) => ({ id: h.item.task.id, kind: h.res.emptyReply! }))));
         continue;
