@@ -20,6 +20,7 @@ import {
   pyStrip,
 } from './parser.js';
 import { reasonPhrase } from './fhir-route.js';
+import { ModelEndpointError } from './backends/endpoint-error.js';
 import { PyFloat, pyFloatRepr, pyJsonLoads } from '../tasks/pysem.js';
 
 export type PostMode = 'official' | 'live';
@@ -57,6 +58,16 @@ export interface EpisodeResult {
   fhirMs: number;
   /** Set when the agent itself failed (after its retries): AgentBench records the sample in error.jsonl. */
   agentError?: string;
+  /**
+   * Set with `agentError` when the model endpoint answered something that is not a chat completion
+   * (`ModelEndpointError`): a misconfiguration, which stops a run instead of being recorded.
+   */
+  endpointError?: boolean;
+  /**
+   * The episode ended on an empty reply (nothing but whitespace; official status `agent invalid action`): `empty`,
+   * or the reasoning field that carried the model's text instead (`reasoning_content`, `reasoning`).
+   */
+  emptyReply?: string;
 }
 
 /** The default Python `json.loads` used for POST bodies (the exact port from src/tasks/pysem.ts). */
@@ -83,7 +94,7 @@ export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
   let agentMs = 0;
   let fhirMs = 0;
   let rounds = 0;
-  const done = (status: SampleStatus, result: TaskOutput['result'] = null, agentError?: string): EpisodeResult => ({
+  const done = (status: SampleStatus, result: TaskOutput['result'] = null, agentError?: string, extra?: Partial<EpisodeResult>): EpisodeResult => ({
     output: { index: opts.index, status, result, history },
     rounds,
     usage,
@@ -91,6 +102,7 @@ export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
     agentMs,
     fhirMs,
     ...(agentError !== undefined ? { agentError } : {}),
+    ...extra,
   });
 
   try {
@@ -101,7 +113,7 @@ export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
         reply = await opts.agent.act(history, { index: opts.index, task: opts.task, apiBase, signal: opts.signal });
       } catch (err) {
         agentMs += performance.now() - ta;
-        return done('running', null, errorMessage(err));
+        return done('running', null, errorMessage(err), err instanceof ModelEndpointError ? { endpointError: true } : undefined);
       }
       agentMs += performance.now() - ta;
       if (reply.usage) {
@@ -136,7 +148,9 @@ export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
       } else if (action.kind === 'finish') {
         return done('completed', action.result);
       } else {
-        return done('agent invalid action');
+        // an empty reply is an invalid action, as upstream; the result says so for the run's own accounting
+        const empty = pyStrip(content) === '' ? { emptyReply: reply.reasoningOnly ?? 'empty' } : undefined;
+        return done('agent invalid action', null, undefined, empty);
       }
     }
   } catch (err) {

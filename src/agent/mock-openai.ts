@@ -3,8 +3,9 @@
  *
  * `POST /v1/chat/completions` answers with whatever the script returns for the conversation; `GET /v1/models` lists
  * the model. The script can also inject faults: 429 (with retry-after-ms), 500, connection reset, a hang longer than
- * the client's timeout, and a vLLM-style context-length 400. Usage counts are deterministic (about 4 characters per
- * token).
+ * the client's timeout, and a vLLM-style context-length 400; and misconfigured endpoints: an HTML page with 200
+ * (`html`), JSON without `choices` with 200 (`not-chat`), and replies whose text is only in `reasoning_content` /
+ * `reasoning` (`{content: null, reasoning: …}`). Usage counts are deterministic (about 4 characters per token).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -34,9 +35,25 @@ export type MockFault =
   | { fault: 'server-error'; status?: number }
   | { fault: 'reset' }
   | { fault: 'hang'; ms: number }
-  | { fault: 'context-limit' };
+  | { fault: 'context-limit' }
+  /** 200 with a web page (a --base-url that is a web UI, not the /v1 API root). */
+  | { fault: 'html' }
+  /** 200 with JSON that is not a chat completion. */
+  | { fault: 'not-chat' };
 
-export type MockResponse = string | { content: string | null; delayMs?: number } | MockFault;
+export type MockResponse =
+  | string
+  | {
+      content: string | null;
+      delayMs?: number;
+      /** Text of a thinking model's reasoning, sent in `reasoningField` (default `reasoning_content`) beside `content`. */
+      reasoning?: string;
+      reasoningField?: 'reasoning_content' | 'reasoning';
+    }
+  | MockFault;
+
+/** The page `html` answers. */
+export const MOCK_HTML_PAGE = '<!doctype html>\n<html><head><title>Chat UI</title></head><body><div id="app"></div></body></html>\n';
 
 export type MockScript = (req: MockRequest) => MockResponse | Promise<MockResponse>;
 
@@ -179,18 +196,26 @@ export async function startMockOpenAI(opts: MockOpenAIOptions): Promise<MockOpen
           case 'context-limit':
             json(res, 400, { object: 'error', message: VLLM_CONTEXT_LIMIT_MESSAGE, type: 'BadRequestError', param: null, code: 400 });
             return;
+          case 'html':
+            res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(MOCK_HTML_PAGE) });
+            res.end(MOCK_HTML_PAGE);
+            return;
+          case 'not-chat':
+            json(res, 200, { detail: 'Not Found' });
+            return;
         }
       }
       const content = typeof out === 'string' ? out : out.content;
+      const reasoning = typeof out === 'string' || out.reasoning === undefined ? undefined : { [out.reasoningField ?? 'reasoning_content']: out.reasoning };
       if (typeof out === 'object' && out.delayMs) await sleep(out.delayMs);
       let chars = 0;
       for (const m of messages) chars += typeof m.content === 'string' ? m.content.length : 0;
       const pt = Math.ceil(chars / 4);
-      const ct = tokens(content ?? '');
+      const ct = tokens((content ?? '') + (reasoning ? Object.values(reasoning)[0] : ''));
       stats.completions++;
       stats.promptTokens += pt;
       stats.completionTokens += ct;
-      json(res, 200, completion(model, content, seq++, pt, ct));
+      json(res, 200, completion(model, content, seq++, pt, ct, reasoning));
     } finally {
       inFlight--;
     }
@@ -224,13 +249,13 @@ export async function startMockOpenAI(opts: MockOpenAIOptions): Promise<MockOpen
   };
 }
 
-function completion(model: string, content: string | null, n: number, pt: number, ct = 0) {
+function completion(model: string, content: string | null, n: number, pt: number, ct = 0, reasoning?: Record<string, string>) {
   return {
     id: `chatcmpl-mock-${n}`,
     object: 'chat.completion',
     created: 0,
     model,
-    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop', logprobs: null }],
+    choices: [{ index: 0, message: { role: 'assistant', content, ...reasoning }, finish_reason: reasoning && !content ? 'length' : 'stop', logprobs: null }],
     usage: { prompt_tokens: pt, completion_tokens: ct, total_tokens: pt + ct },
   };
 }

@@ -13,6 +13,8 @@ export interface AgentReply {
   usage?: Usage;
   /** The backend reported a context-limit error: the episode ends with `agent context limit`. */
   contextLimit?: boolean;
+  /** `content` is empty but the reply carried text in this reasoning field (`reasoning_content`, `reasoning`). */
+  reasoningOnly?: string;
 }
 
 /** Per-episode information an agent may use (scripted agents need the task; model agents ignore it). */

@@ -6,7 +6,7 @@ import { createAgent, AgentConfigError } from '../agent/create.js';
 import { OpenAIAgent } from '../agent/backends/openai.js';
 import { POST_MODES, type PostMode } from '../agent/loop.js';
 import { runEval, EvalError } from '../eval/run.js';
-import { openTaskSet, openBackend, checkApiBase, officialGrader } from '../eval/setup.js';
+import { openTaskSet, openBackend, checkApiBase, checkTaskSetWorld, officialGrader, worldOfTaskSet } from '../eval/setup.js';
 import { formatSummary } from '../eval/format.js';
 
 interface EvalFlags {
@@ -20,7 +20,9 @@ interface EvalFlags {
   json?: boolean;
   apiBase?: string;
   fhirUrl?: string;
-  world: string;
+  world?: string;
+  seed?: string;
+  patients?: string;
   postMode: string;
   maxRounds: string;
   baseUrl: string[];
@@ -60,7 +62,9 @@ export function register(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .option('--api-base <url>', 'api_base advertised in prompts and used by the grader (default http://localhost:8080/fhir/)')
     .option('--fhir-url <url>', 'use an external FHIR server (the api_base is mapped onto it) instead of the embedded world')
-    .option('--world <name>', 'embedded world', 'medagentbench')
+    .option('--world <name>', 'embedded world (default: the one the task set was made on; the replica for the official sets)')
+    .option('--seed <n>', 'synthetic world: seed (default: recorded in the task set)')
+    .option('--patients <n>', 'synthetic world: number of patients (default: recorded in the task set)')
     .addOption(
       new Option('--post-mode <mode>', 'official: POSTs are not sent (as upstream); live: executed in the episode session')
         .choices([...POST_MODES])
@@ -140,7 +144,16 @@ Examples:
         }
       }
       const postMode = f.postMode as PostMode;
-      const backend = await wrapAsync(() => openBackend({ apiBase, fhirUrl: f.fhirUrl, world: f.world, live: postMode === 'live' }));
+      const worldReq = { world: f.world, seed: int('--seed', f.seed, 0), patients: int('--patients', f.patients, 1) };
+      const world = f.fhirUrl === undefined ? wrap(() => worldOfTaskSet(taskSet, worldReq)) : {};
+      const backend = await wrapAsync(() => openBackend({ apiBase, fhirUrl: f.fhirUrl, ...world, live: postMode === 'live' }));
+      try {
+        checkTaskSetWorld(taskSet, backend);
+      } catch (err) {
+        await backend.close();
+        if (err instanceof EvalError) throw new CliError(err.message);
+        throw err;
+      }
       const ac = new AbortController();
       const onSigint = () => ac.abort();
       process.once('SIGINT', onSigint);
@@ -162,6 +175,8 @@ Examples:
           resume: f.resume,
           progress: f.progress && !f.json ? undefined : false,
           signal: ac.signal,
+          // a streak of empty replies means a broken endpoint only when the replies come from one
+          emptyReplyStreak: agent instanceof OpenAIAgent ? undefined : 0,
         });
       } catch (err) {
         if (err instanceof EvalError) throw new CliError(err.message);
@@ -172,6 +187,7 @@ Examples:
         await backend.close();
         await agent.close?.();
       }
+      if (result.stopped !== undefined) throw new CliError(result.stopped, 1);
       if (result.interrupted) throw new CliError(`interrupted; ${f.out} is kept, continue with --resume`, 130);
       const summary = result.summary!;
       process.stdout.write(f.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary, f.out));

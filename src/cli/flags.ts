@@ -5,13 +5,10 @@
 import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CliError } from './errors.js';
-import { DEFAULT_FACTORY_PATIENTS } from '../factory/deps.js';
+import { DEFAULT_SYNTHETIC_PATIENTS } from '../worlds/index.js';
 
-/**
- * The synthetic cohort size of every command when `--patients` is not given (serve, tasks generate/solve, generate):
- * the factory's, since a smaller cohort cannot fill the default 1,530-row corpus's balanced branch quotas.
- */
-export const DEFAULT_PATIENTS = DEFAULT_FACTORY_PATIENTS;
+/** The synthetic cohort size of every command when `--patients` is not given (one value: the worlds' default). */
+export const DEFAULT_PATIENTS = DEFAULT_SYNTHETIC_PATIENTS;
 
 /** Example URLs shown in the messages of the URL flags. */
 export const URL_EXAMPLES: Record<string, string> = {

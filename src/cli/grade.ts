@@ -2,19 +2,29 @@ import type { Command } from 'commander';
 import { CliError } from './errors.js';
 import { optionalHttpUrl } from './flags.js';
 import { EvalError } from '../eval/run.js';
-import { regradeRuns } from '../eval/grade.js';
-import { openTaskSet, openBackend, checkApiBase, officialGrader } from '../eval/setup.js';
+import { DEDUPE_MODES, regradeRuns, type DedupeMode } from '../eval/grade.js';
+import { formatCoverage } from '../eval/format.js';
+import { openTaskSet, openBackend, checkApiBase, checkTaskSetWorld, officialGrader, worldOfTaskSet } from '../eval/setup.js';
 
 interface GradeFlags {
   tasks: string;
   runs: string;
   fhirUrl?: string;
   apiBase?: string;
-  world: string;
+  world?: string;
+  seed?: string;
+  patients?: string;
   json?: boolean;
+  dedupe?: string;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+function intFlag(flag: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new CliError(`${flag}: expected an integer ≥ ${min}, got "${v}"`);
+  return Number(v);
+}
 
 export function register(program: Command): void {
   program
@@ -24,8 +34,11 @@ export function register(program: Command): void {
     .option('--tasks <name|file>', 'task set the log was run on', 'medagentbench-v2')
     .option('--fhir-url <url>', 'grade against an external FHIR server instead of the embedded world')
     .option('--api-base <url>', 'api_base the run advertised (default http://localhost:8080/fhir/)')
-    .option('--world <name>', 'embedded world', 'medagentbench')
+    .option('--world <name>', 'embedded world (default: the one the task set was made on; the replica for the official sets)')
+    .option('--seed <n>', 'synthetic world: seed (default: recorded in the task set)')
+    .option('--patients <n>', 'synthetic world: number of patients (default: recorded in the task set)')
     .option('--json', 'print verdicts and totals as JSON')
+    .option('--dedupe <first|last>', 'a task index with several lines in the log: grade its first or last line (default: refuse)')
     .addHelpText(
       'after',
       `
@@ -33,18 +46,39 @@ Examples:
   ehrgym grade --runs runs/qwen3-8b/runs.jsonl
   ehrgym grade --runs path/to/agentbench/output/runs.jsonl --json      # a log of the official harness
   ehrgym grade --runs runs/oracle/runs.jsonl --fhir-url http://localhost:8080/fhir/        # against the official Docker server
+  ehrgym grade --runs other.jsonl --tasks set.json --dedupe last       # a log with repeated task indices
 `,
     )
     .action(async (f: GradeFlags) => {
       optionalHttpUrl('--fhir-url', f.fhirUrl);
       optionalHttpUrl('--api-base', f.apiBase);
+      if (f.dedupe !== undefined && !(DEDUPE_MODES as readonly string[]).includes(f.dedupe)) {
+        throw new CliError(`--dedupe must be one of ${DEDUPE_MODES.join(', ')}, got "${f.dedupe}"`);
+      }
       try {
         const apiBase = checkApiBase(f.apiBase);
         const taskSet = openTaskSet(f.tasks);
-        const backend = await openBackend({ apiBase, fhirUrl: f.fhirUrl, world: f.world });
-        const r = await regradeRuns({ taskSet, runsPath: f.runs, grade: officialGrader, ctx: { apiBase, fhir: backend.base } });
-        await backend.close();
+        const seed = intFlag('--seed', f.seed, 0);
+        const patients = intFlag('--patients', f.patients, 1);
+        const world = f.fhirUrl === undefined ? worldOfTaskSet(taskSet, { world: f.world, seed, patients }) : {};
+        const backend = await openBackend({ apiBase, fhirUrl: f.fhirUrl, ...world });
+        let r;
+        try {
+          checkTaskSetWorld(taskSet, backend);
+          r = await regradeRuns({
+            taskSet,
+            runsPath: f.runs,
+            grade: officialGrader,
+            ctx: { apiBase, fhir: backend.base },
+            dedupe: f.dedupe as DedupeMode | undefined,
+          });
+        } finally {
+          await backend.close();
+        }
+        const missingIds = r.missing.map((i) => taskSet.tasks[i].id);
+        const coverage = formatCoverage(r.graded.length, r.total, missingIds);
         if (f.json) {
+          if (missingIds.length > 0) process.stderr.write(`ehrgym: warning: ${coverage}\n`);
           process.stdout.write(
             JSON.stringify(
               {
@@ -54,7 +88,10 @@ Examples:
                 querySR: r.querySR,
                 actionSR: r.actionSR,
                 perFamily: r.perFamily,
-                missing: r.missing.map((i) => taskSet.tasks[i].id),
+                graded: r.graded.length,
+                missing: missingIds,
+                coverage: { graded: r.graded.length, total: r.total, missing: missingIds },
+                ...(f.dedupe !== undefined ? { dedupe: f.dedupe, duplicates: r.duplicates.map((i) => taskSet.tasks[i].id) } : {}),
                 tasks: r.graded.map((g) => ({
                   index: g.index,
                   id: g.id,
@@ -81,7 +118,12 @@ Examples:
                 .join(', '));
           out.push(`${g.id.padEnd(9)} ${g.status.padEnd(22)} ${g.correct ? 'Correct' : 'Incorrect'}${why ? `  (${why})` : ''}`);
         }
-        if (r.missing.length > 0) out.push(`missing from the log (incorrect): ${r.missing.map((i) => taskSet.tasks[i].id).join(', ')}`);
+        if (r.duplicates.length > 0) {
+          out.push(
+            `${r.duplicates.length} task(s) with several lines in the log, ${f.dedupe} line graded: ${r.duplicates.map((i) => taskSet.tasks[i].id).join(', ')}`,
+          );
+        }
+        out.push(coverage);
         out.push(
           `per family: ${Object.entries(r.perFamily)
             .map(([k, v]) => `${k} ${v.correct}/${v.total}`)

@@ -14,13 +14,13 @@ import type { Command } from 'commander';
 import { CliError } from './errors.js';
 import { DEFAULT_PATIENTS, outputPath } from './flags.js';
 import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
-import { loadWorld, evaluationMrns, type WorldName } from '../worlds/index.js';
+import { loadWorld, evaluationMrns, DEFAULT_SYNTHETIC_PATIENTS, DEFAULT_SYNTHETIC_SEED, type WorldName } from '../worlds/index.js';
 import { rngFor } from '../worlds/prng.js';
 import { createFhirHandler } from '../fhir/server.js';
 import { handlerTransport } from '../fhir/client.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { FAMILIES, FAMILY_IDS, isFamilyId } from '../tasks/registry.js';
-import { loadTaskSet, TaskSetError } from '../tasks/loader.js';
+import { checkWorldFingerprint, loadTaskSet, TaskSetError, worldForTaskSet } from '../tasks/loader.js';
 import { BALANCE_MODES, buildTaskSet, renderFactsJsonl, renderTaskFile, type BalanceMode } from '../tasks/taskset.js';
 import type { FamilyId } from '../tasks/types.js';
 import { getFamily } from '../tasks/registry.js';
@@ -114,9 +114,9 @@ Examples:
     .requiredOption('--id <task>', 'task id, e.g. task5_21')
     .option('--set <name|file>', 'task set', 'medagentbench-v2')
     .option('--variant <name>', 'solver variant (see `ehrgym tasks list`)')
-    .option('--world <name>', 'medagentbench | synthetic', 'medagentbench')
-    .option('--seed <n>', 'synthetic world: seed (default 1)')
-    .option('--patients <n>', `synthetic world: number of patients, 1..${MAX_SYNTHETIC_PATIENTS} (default ${DEFAULT_PATIENTS})`)
+    .option('--world <name>', 'medagentbench | synthetic (default: the world the task set was made on)')
+    .option('--seed <n>', `synthetic world: seed (default: recorded in the task set, else ${DEFAULT_SYNTHETIC_SEED})`)
+    .option('--patients <n>', `synthetic world: number of patients, 1..${MAX_SYNTHETIC_PATIENTS} (default: recorded in the task set, else ${DEFAULT_PATIENTS})`)
     .option('--json', 'print the output and the grade as one JSON line', false)
     .addHelpText(
       'after',
@@ -124,16 +124,28 @@ Examples:
 Examples:
   ehrgym tasks solve --id task5_21
   ehrgym tasks solve --id task9_3 --variant sorted --json
-  ehrgym tasks solve --id task1_1 --set out/tasks.json --world synthetic   # a set written by \`tasks generate\`
+  ehrgym tasks solve --id task1_1 --set out/tasks.json          # a set written by \`tasks generate\` (its world is recorded)
 `,
     )
-    .action(async (o: { id: string; set: string; variant?: string; world: string; seed?: string; patients?: string; json: boolean }) => {
-      const worldOpts = worldFlags(o);
+    .action(async (o: { id: string; set: string; variant?: string; world?: string; seed?: string; patients?: string; json: boolean }) => {
+      if (o.world !== undefined && o.world !== 'synthetic' && o.world !== 'medagentbench') {
+        throw new CliError(`--world must be synthetic or medagentbench, got "${o.world}"`);
+      }
+      const seed = o.seed !== undefined ? intFlag('--seed', o.seed, 0, 2 ** 32 - 1) : undefined;
+      const patients = o.patients !== undefined ? intFlag('--patients', o.patients, 1, MAX_SYNTHETIC_PATIENTS) : undefined;
       let set;
       try {
         set = loadTaskSet(o.set);
       } catch (e) {
         if (e instanceof TaskSetError) throw new CliError(`--set: ${e.message}`);
+        throw e;
+      }
+      let worldOpts: Parameters<typeof loadWorld>[0];
+      try {
+        const w = worldForTaskSet(set, { world: o.world, seed, patients }, { seed: DEFAULT_SYNTHETIC_SEED, patients: DEFAULT_SYNTHETIC_PATIENTS });
+        worldOpts = { ...w, world: w.world as WorldName };
+      } catch (e) {
+        if (e instanceof TaskSetError) throw new CliError(e.message);
         throw e;
       }
       const index = set.tasks.findIndex((t) => t.id === o.id);
@@ -145,6 +157,12 @@ Examples:
         throw new CliError(`--variant: "${variant}" is not a variant of ${family.id} (known: ${family.variants.join(', ')})`);
       }
       const world = await loadWorld(worldOpts);
+      try {
+        checkWorldFingerprint(set, world);
+      } catch (e) {
+        if (e instanceof TaskSetError) throw new CliError(`--set: ${e.message}`);
+        throw e;
+      }
       const fhir = handlerTransport(createFhirHandler(world.store));
       const agent = new PolicyAgent(`expert:${variant}`, (t, history, ep) => getFamily(t.id).solve(t, history, { apiBase: ep.apiBase, variant }));
       const { output } = await runEpisode({ index, task, agent, fhir, apiBase: OFFICIAL_API_BASE });
@@ -224,7 +242,12 @@ Examples:
         rngFor: (family, branch) => rngFor('tasks', rngSeed, family, branch),
       });
       try {
-        writeFileSync(o.out, renderTaskFile(built.tasks));
+        // the file records its world, so eval/grade/solve use it and refuse another
+        const record =
+          world.name === 'synthetic'
+            ? { name: world.name, seed: world.seed, patients: world.patientIds.length, fingerprint: world.fingerprint }
+            : { name: world.name, fingerprint: world.fingerprint };
+        writeFileSync(o.out, renderTaskFile(built.tasks, record));
         if (o.facts !== undefined) writeFileSync(o.facts, renderFactsJsonl(built.tasks));
       } catch (e) {
         throw new CliError(`cannot write output: ${(e as Error).message}`, 1);

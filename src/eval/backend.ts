@@ -44,7 +44,7 @@ function originOf(url: string): string {
  */
 export function embeddedBackend(
   store: FhirStore,
-  world: { name: string; seed?: number; fingerprint: string },
+  world: { name: string; seed?: number; patients?: number; fingerprint: string },
   apiBase: string,
   opts: { strict?: boolean } = {},
 ): FhirBackend {

@@ -28,3 +28,10 @@ export function formatSummary(s: RunSummary & { agentFailures?: number }, dir?: 
   if (dir) lines.push(`run folder: ${dir}`);
   return lines.join('\n') + '\n';
 }
+
+/** How much of a task set a log covers, as one line: `graded 298 of 300; 2 missing count as failures: task3_4, task9_1`. */
+export function formatCoverage(graded: number, total: number, missingIds: readonly string[]): string {
+  if (missingIds.length === 0) return `graded ${graded} of ${total}`;
+  const shown = missingIds.length <= 20 ? missingIds.join(', ') : `${missingIds.slice(0, 20).join(', ')}, … (${missingIds.length} in all)`;
+  return `graded ${graded} of ${total}; ${missingIds.length} missing count as failures: ${shown}`;
+}

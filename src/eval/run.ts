@@ -19,7 +19,7 @@ import { VERSION } from '../version.js';
 import type { FhirBackend } from './backend.js';
 import type { GradedTask, RunManifest, RunSummary, RunsLine } from './types.js';
 import { JsonlAppender, JsonlError, readJsonl, truncateTo } from './jsonl.js';
-import { agentBenchOverall, familyOf, summarize } from './score.js';
+import { agentBenchOverall, familyOf, runStatus, summarize } from './score.js';
 import { errorLine, overallChunks, runsLineParts } from './agentbench-format.js';
 import { EpisodeScheduler } from './schedule.js';
 
@@ -65,21 +65,51 @@ export interface EvalOptions {
   gradeAsYouGo?: boolean;
   /** Aborting stops scheduling, aborts in-flight agent calls and leaves a resumable folder. */
   signal?: AbortSignal;
+  /**
+   * Episodes in a row ending on an empty reply that stop the run (default `EMPTY_REPLY_STREAK`; 0: never, e.g. for a
+   * replayed log, whose replies are not a live endpoint's).
+   */
+  emptyReplyStreak?: number;
   /** Called after each finished episode. */
   onEpisode?: (e: { index: number; id: string; status: string; correct?: boolean }) => void;
 }
 
 export interface EvalResult {
   dir: string;
-  /** Absent when the run was interrupted. */
+  /** Absent when the run was interrupted or stopped. */
   summary?: RunSummary & { agentFailures: number };
   interrupted: boolean;
+  /**
+   * Why the run was stopped without scoring (the model endpoint is broken or misconfigured), as one line. The folder
+   * keeps the episodes recorded before; the ones that showed the fault are not recorded (`--resume` reruns them).
+   */
+  stopped?: string;
   /** Task indices whose agent failed (recorded in error.jsonl; rerun them with resume). */
   failed: number[];
   /** Episodes run by this invocation (not counting resumed ones). */
   ran: number;
   /** Wall ms of this invocation: setup + episodes, grading, derived files. */
   timing: { episodesMs: number; gradingMs: number; filesMs: number };
+}
+
+/** Episodes in a row (completion order) ending on an empty model reply that stop a run (fewer when fewer are run). */
+export const EMPTY_REPLY_STREAK = 5;
+
+/** The one-line diagnosis of a streak of empty replies (`kind`: `empty` or the reasoning field that held the text). */
+export function emptyReplyDiagnosis(streak: Array<{ id: string; kind: string }>): string {
+  const ids =
+    streak.length <= 5
+      ? streak.map((s) => s.id).join(', ')
+      : `${streak
+          .map((s) => s.id)
+          .slice(0, 5)
+          .join(', ')}, …`;
+  const n = `${streak.length} episode${streak.length === 1 ? '' : 's'}${streak.length > 1 ? ' in a row' : ''}`;
+  const field = streak.find((s) => s.kind !== 'empty')?.kind;
+  if (field !== undefined) {
+    return `the model's replies carry only ${field} and no content (${n}: ${ids}): disable thinking (--extra '{"chat_template_kwargs":{"enable_thinking":false}}') or raise --max-tokens; stopped without scoring`;
+  }
+  return `the model replied with empty content (${n}: ${ids}): check the model server, --extra and --max-tokens; stopped without scoring`;
 }
 
 export const RUN_FILES = {
@@ -249,7 +279,7 @@ export function gradedEpisode(index: number, task: TaskCase, output: TaskOutput,
     index,
     id: task.id,
     family: familyOf(task.id),
-    status: String(output.status),
+    status: runStatus(output),
     correct: g.correct,
     grade: g,
     rounds: rounds ?? (output.history ?? []).filter((h) => h.role === 'agent').length,
@@ -360,8 +390,51 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     for (const c of live) c.abort();
   };
   signal?.addEventListener('abort', abortAll, { once: true });
+  // A broken endpoint is stopped, not scored: a reply that is not a chat completion stops the run at once; episodes
+  // ending on an empty reply are held back, and `streakLimit` of them in a row (completion order) stop the run
+  // without being recorded (`--resume` runs them again); a shorter streak is recorded when any other episode ends.
+  let stopped: string | undefined;
+  const halted = () => signal?.aborted === true || stopped !== undefined;
+  const stop = (why: string) => {
+    if (stopped !== undefined) return;
+    stopped = why;
+    abortAll();
+  };
+  const streakLimit = opts.emptyReplyStreak === 0 ? Infinity : Math.min(opts.emptyReplyStreak ?? EMPTY_REPLY_STREAK, Math.max(1, todoCount));
+  let held: Array<{ item: { index: number; task: TaskCase }; res: EpisodeResult }> = [];
+  const record = (item: { index: number; task: TaskCase }, res: EpisodeResult): void => {
+    const { index, task } = item;
+    // AgentBench's line, its messages from the bytes the request bodies already made (each message is serialised
+    // once per episode; overall.json reuses them too)
+    runsOut.appendParts(runsLineParts(index, res.output, agentBenchTime(Date.now())));
+    const st: EpisodeStatsLine = {
+      index,
+      rounds: res.rounds,
+      promptTokens: res.usage.promptTokens,
+      completionTokens: res.usage.completionTokens,
+      ms: Math.round(res.ms),
+    };
+    statsOut.append(st);
+    todo.observe(item, res.rounds);
+    outputs.set(index, res.output);
+    if (opts.gradeAsYouGo !== false) {
+      const output = res.output;
+      pendingGrades.set(
+        index,
+        background.add(() => gradeOutput(opts.grade, task, output, gradeCtx)),
+      );
+    }
+    epStats.set(index, st);
+    ran++;
+    bar?.increment(1, {});
+    opts.onEpisode?.({ index, id: task.id, status: runStatus(res.output) });
+  };
+  const releaseHeld = () => {
+    for (const h of held) record(h.item, h.res);
+    held = [];
+  };
   const worker = async (): Promise<void> => {
-    while (!signal?.aborted) {
+    while (!halted()) {
       const item = todo.next();
       if (!item) return;
       const { index, task } = item;
@@ -370,7 +443,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
       const episodeAbort = new AbortController();
       setMaxListeners(64, episodeAbort.signal);
       live.add(episodeAbort);
-      if (signal?.aborted) episodeAbort.abort();
+      if (halted()) episodeAbort.abort();
       let res: EpisodeResult;
       try {
         res = await runEpisode({
@@ -390,7 +463,11 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
         await session.close();
       }
       if (res.agentError !== undefined) {
-        if (signal?.aborted) return; // interrupted mid-call: not a failure, rerun on resume
+        if (halted()) return; // interrupted or stopped mid-call: not a failure, rerun on resume
+        if (res.endpointError) {
+          stop(res.agentError);
+          return;
+        }
         failed.push(index);
         agentErrors.set(index, res.agentError);
         errOut.appendText(
@@ -406,40 +483,28 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
         opts.onEpisode?.({ index, id: task.id, status: 'agent failed' });
         continue;
       }
-      // AgentBench's line, its messages from the bytes the request bodies already made (each message is serialised
-      // once per episode; overall.json reuses them too)
-      runsOut.appendParts(runsLineParts(index, res.output, agentBenchTime(Date.now())));
-      const st: EpisodeStatsLine = {
-        index,
-        rounds: res.rounds,
-        promptTokens: res.usage.promptTokens,
-        completionTokens: res.usage.completionTokens,
-        ms: Math.round(res.ms),
-      };
-      statsOut.append(st);
-      todo.observe(item, res.rounds);
-      outputs.set(index, res.output);
-      if (opts.gradeAsYouGo !== false) {
-        const output = res.output;
-        pendingGrades.set(
-          index,
-          background.add(() => gradeOutput(opts.grade, task, output, gradeCtx)),
-        );
+      if (res.emptyReply !== undefined && streakLimit !== Infinity) {
+        held.push({ item, res });
+        if (held.length >= streakLimit) stop(emptyReplyDiagnosis(held.map((h) => ({ id: h.item.task.id, kind: h.res.emptyReply! }))));
+        continue;
       }
-      epStats.set(index, st);
-      ran++;
-      bar?.increment(1, {});
-      opts.onEpisode?.({ index, id: task.id, status: String(res.output.status) });
+      releaseHeld();
+      record(item, res);
     }
   };
   try {
     await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todoCount)) }, worker));
+    if (stopped === undefined) releaseHeld();
   } finally {
     signal?.removeEventListener('abort', abortAll);
     bar?.stop();
     await Promise.all([runsOut.close(), statsOut.close(), errOut.close()]);
   }
   const tEpisodes = performance.now();
+  if (stopped !== undefined) {
+    await Promise.allSettled(pendingGrades.values());
+    return { dir, interrupted: false, stopped, failed, ran, timing: { episodesMs: tEpisodes - t0, gradingMs: 0, filesMs: 0 } };
+  }
   if (signal?.aborted) {
     await Promise.allSettled(pendingGrades.values());
     return { dir, interrupted: true, failed, ran, timing: { episodesMs: tEpisodes - t0, gradingMs: 0, filesMs: 0 } };

@@ -4,6 +4,7 @@
  */
 import type { TaskOutput } from '../tasks/types.js';
 import { familyKind } from '../tasks/registry.js';
+import { pyStrip } from '../agent/parser.js';
 import type { GradedTask, RunManifest, RunSummary, TaskScores } from './types.js';
 
 /** SampleStatus values in their enum order (the key order of `validation`). */
@@ -17,6 +18,20 @@ export const SAMPLE_STATUSES = [
   'unknown',
   'task error',
 ] as const;
+
+/**
+ * Our status for an episode that ended on an empty model reply (nothing but whitespace). The AgentBench files keep the
+ * official `agent invalid action`; grades.jsonl, summary.json's statusCounts and `ehrgym grade` show this one.
+ */
+export const MODEL_EMPTY_REPLY = 'model empty reply';
+
+/** The status our own files record: the official one, except `model empty reply` (derived from the history). */
+export function runStatus(output: TaskOutput): string {
+  const status = String(output.status);
+  if (status !== 'agent invalid action') return status;
+  const last = output.history?.[output.history.length - 1];
+  return last?.role === 'agent' && typeof last.content === 'string' && pyStrip(last.content) === '' ? MODEL_EMPTY_REPLY : status;
+}
 
 export function familyOf(id: string): string {
   return id.split('_')[0];

@@ -14,7 +14,8 @@ import type { GradeResult, TaskOutput } from '../tasks/types.js';
  *
  * runs.jsonl, error.jsonl and episodes.jsonl are append-only (one write per line, fdatasync'd); the other files are
  * derived and rewritten atomically when a run completes. Statuses in runs.jsonl are the raw SampleStatus values;
- * overall.json's raw_results carry the AgentBench `Correct`/`Incorrect` suffix.
+ * overall.json's raw_results carry the AgentBench `Correct`/`Incorrect` suffix. grades.jsonl and summary.json use the
+ * same statuses except `model empty reply` for an `agent invalid action` whose last reply was empty (`runStatus`).
  */
 export interface RunsLine {
   index: number;
@@ -43,7 +44,8 @@ export interface RunManifest {
   taskSet: { name: string; sha256: string; count: number };
   promptTemplateSha256: string;
   functionsSha256: string;
-  world: { name: string; seed?: number; fingerprint: string } | { fhirUrl: string };
+  /** The embedded world (`seed` and `patients`: synthetic worlds), or the external server. */
+  world: { name: string; seed?: number; patients?: number; fingerprint: string } | { fhirUrl: string };
   apiBase: string;
   postMode: 'official' | 'live';
   maxRounds: number;

@@ -3,7 +3,14 @@
  * with the real modules (default) or with test doubles.
  */
 import type { FhirStore } from '../fhir/store.js';
-import { loadWorld, evaluationMrns as replicaEvaluationMrns, WORLD_NAMES, type PlantedFacts, type WorldName } from '../worlds/index.js';
+import {
+  loadWorld,
+  evaluationMrns as replicaEvaluationMrns,
+  WORLD_NAMES,
+  DEFAULT_SYNTHETIC_PATIENTS,
+  type PlantedFacts,
+  type WorldName,
+} from '../worlds/index.js';
 import { replicaPatients } from '../worlds/medagentbench.js';
 import { FAMILY_IDS, FAMILIES, GRADER_VERSION, SOLVER_VERSION, loadTaskSet as loadTasks } from '../tasks/index.js';
 import type { GradeResult, GraderContext, HistoryItem, TaskCase, TaskFamily, TaskOutput } from '../tasks/types.js';
@@ -35,7 +42,7 @@ export interface FactoryDeps {
 export type { GradeResult, GraderContext, HistoryItem, TaskCase, TaskFamily, TaskOutput };
 
 /** The default synthetic cohort size for `generate` (enough patients for balanced branches at --size 1530). */
-export const DEFAULT_FACTORY_PATIENTS = 500;
+export const DEFAULT_FACTORY_PATIENTS = DEFAULT_SYNTHETIC_PATIENTS;
 
 /** The factory's dependencies on the real worlds and task families. */
 export function realDeps(): FactoryDeps {

@@ -65,8 +65,50 @@ export function taskInfoFrom(graded: GradedTask, output: TaskOutput, fallbackApi
   return info;
 }
 
-/** Read one run folder; throws RunFolderError with a one-line reason. */
-export function loadRun(dirArg: string): LoadedRun {
+/** How much of its task set a loaded run covers (its scores are over `graded` tasks). */
+export interface RunCoverage {
+  /** Tasks in grades.jsonl (what the report scores). */
+  graded: number;
+  /** Tasks the run selected (summary.json `total`). */
+  selected: number;
+  /** Tasks in the run's task set (manifest `taskSet.count`). */
+  taskSet: number;
+  taskSetName: string;
+  /** `--limit 30`, `--tasks-filter task5,task9` when the run selected part of its set. */
+  filter?: string;
+}
+
+export function runCoverage(run: Pick<LoadedRun, 'summary' | 'tasks'>): RunCoverage {
+  const m = run.summary.manifest as Partial<RunSummary['manifest']>;
+  const graded = run.tasks.length;
+  const selected = typeof run.summary.total === 'number' ? run.summary.total : graded;
+  const taskSet = typeof m.taskSet?.count === 'number' ? m.taskSet.count : selected;
+  const filter = [
+    m.filter?.families?.length ? `--tasks-filter ${m.filter.families.join(',')}` : '',
+    m.filter?.limit !== undefined ? `--limit ${m.filter.limit}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return { graded, selected, taskSet, taskSetName: String(m.taskSet?.name ?? 'its task set'), ...(filter ? { filter } : {}) };
+}
+
+/** One line saying what part of its task set a run covers, or undefined when it covers all of it. */
+export function coverageNote(label: string, c: RunCoverage): string | undefined {
+  if (c.graded < c.selected) {
+    return `${label}: grades.jsonl holds ${c.graded} of the ${c.selected} tasks the run selected; its scores are over those ${c.graded}`;
+  }
+  if (c.selected < c.taskSet) {
+    return `${label} covers ${c.selected} of the ${c.taskSet} tasks of ${c.taskSetName}${c.filter ? ` (${c.filter})` : ''}; its scores are over those ${c.selected}`;
+  }
+  return undefined;
+}
+
+const warnStderr = (msg: string): void => {
+  process.stderr.write(`ehrgym: warning: ${msg}\n`);
+};
+
+/** Read one run folder; throws RunFolderError with a one-line reason. Partial coverage is reported through `warn`. */
+export function loadRun(dirArg: string, warn: (msg: string) => void = warnStderr): LoadedRun {
   const dir = resolve(dirArg);
   if (!existsSync(dir)) throw new RunFolderError(`run folder not found: ${dirArg}`);
   if (!statSync(dir).isDirectory()) throw new RunFolderError(`not a run folder (not a directory): ${dirArg}`);
@@ -104,13 +146,15 @@ export function loadRun(dirArg: string): LoadedRun {
     t.line = line;
     return t;
   });
+  const note = coverageNote(dirArg, runCoverage({ summary, tasks }));
+  if (note) warn(note);
   return { dir, label: basename(dir), summary, tasks };
 }
 
 /** Read several run folders; labels are made unique (folder name, then parent/name, then a #n suffix). */
-export function loadRuns(dirs: string[]): LoadedRun[] {
+export function loadRuns(dirs: string[], warn: (msg: string) => void = warnStderr): LoadedRun[] {
   if (dirs.length === 0) throw new RunFolderError('no run folder given');
-  const runs = dirs.map(loadRun);
+  const runs = dirs.map((d) => loadRun(d, warn));
   const counts = new Map<string, number>();
   for (const r of runs) counts.set(r.label, (counts.get(r.label) ?? 0) + 1);
   for (const r of runs) if (counts.get(r.label)! > 1) r.label = `${basename(dirname(r.dir))}/${basename(r.dir)}`;

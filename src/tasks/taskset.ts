@@ -5,6 +5,7 @@
 import type { FamilyId, GeneratedTask, RandomSource, WorldAccess } from './types.js';
 import { FAMILIES } from './registry.js';
 import { pyJsonDumps } from './pysem.js';
+import { WORLD_KEY, type TaskWorld } from './loader.js';
 
 export type BalanceMode = 'balanced' | 'natural';
 export const BALANCE_MODES: readonly BalanceMode[] = ['balanced', 'natural'];
@@ -52,9 +53,17 @@ export async function buildTaskSet(world: WorldAccess, opts: BuildTaskSetOptions
   return { tasks, summary };
 }
 
-/** The task file text: Python `json.dumps(list)` of the records, like the official files (no trailing newline). */
-export function renderTaskFile(tasks: readonly GeneratedTask[]): string {
-  return pyJsonDumps(tasks.map((t) => t.task));
+/**
+ * The task file text: Python `json.dumps(list)` of the records, like the official files (no trailing newline). With
+ * `world`, every record ends with the key `ehrgym_world` recording it (see loader.ts).
+ */
+export function renderTaskFile(tasks: readonly GeneratedTask[], world?: TaskWorld): string {
+  if (!world) return pyJsonDumps(tasks.map((t) => t.task));
+  const w: Record<string, unknown> = { name: world.name };
+  if (world.seed !== undefined) w.seed = world.seed;
+  if (world.patients !== undefined) w.patients = world.patients;
+  if (world.fingerprint !== undefined) w.fingerprint = world.fingerprint;
+  return pyJsonDumps(tasks.map((t) => ({ ...t.task, [WORLD_KEY]: w })));
 }
 
 /** One JSON line per task with its branch, patient and facts (a sidecar for reports). */

@@ -19,13 +19,17 @@ import { importFiles, listImportFiles, ImportError, type ImportReport } from './
 export type WorldName = 'medagentbench' | 'synthetic' | 'empty';
 export const WORLD_NAMES: readonly WorldName[] = ['medagentbench', 'synthetic', 'empty'];
 export const DEFAULT_SYNTHETIC_SEED = 1;
-export const DEFAULT_SYNTHETIC_PATIENTS = 100;
+/**
+ * The synthetic cohort size whenever none is given (every CLI command, the eval default, the factory): 500, since a
+ * smaller cohort cannot fill the default 1,530-row corpus's balanced branch quotas.
+ */
+export const DEFAULT_SYNTHETIC_PATIENTS = 500;
 
 export interface LoadWorldOptions {
   world?: WorldName;
   /** Synthetic world only (default 1). */
   seed?: number;
-  /** Synthetic world only (default 100). */
+  /** Synthetic world only (default DEFAULT_SYNTHETIC_PATIENTS, 500). */
   patients?: number;
   /** Files or folders to import (Bundles, NDJSON). */
   imports?: string[];

@@ -16,7 +16,7 @@
  */
 import type { Resource } from '../fhir/types.js';
 import type { StoreLoader } from '../fhir/store-api.js';
-import { Rng, hash32, rngFor } from './prng.js';
+import { type Rng, hash32, rngFor } from './prng.js';
 import { DAY, MINUTE, NOW_MS, fmtInstant, fmtMinute, generateClinical, type ClinicalHistory, type CodeAnchor, type LabAnchors } from './clinical.js';
 import { FAMILY, FEMALE_GIVEN, MALE_GIVEN, STREETS, TOWNS } from './names.js';
 import type { TaskLabCode } from './catalog.js';

@@ -9,12 +9,17 @@
  * thrown are the SDK's own classes (`APIError.generate`, `APIConnectionError`, `APIConnectionTimeoutError`,
  * `APIUserAbortError`) with the same messages. Error bodies without an `error` key (vLLM's `{"object": "error", …}`)
  * or that are not JSON are wrapped as `{"error": {"message": <text>}}`, as `fetchKeepingErrorText` does.
+ *
+ * One deliberate difference: a 2xx reply that is not a chat completion (an HTML page, a body that is not JSON, JSON
+ * without `choices`) throws `ModelEndpointError` (the SDK would hand back the text, which reads as an empty reply), so
+ * a misconfigured endpoint stops the run instead of being scored as a model that answers nothing.
  */
 import http from 'node:http';
 import https from 'node:https';
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { VERSION as SDK_VERSION } from 'openai/version';
 import { agents, decode } from './node-fetch.js';
+import { describeNonCompletion, ModelEndpointError } from './endpoint-error.js';
 
 export interface ChatEndpoint {
   /** e.g. `http://127.0.0.1:8000/v1` */
@@ -112,7 +117,7 @@ function retryDelay(headers: http.IncomingHttpHeaders | undefined, retriesRemain
   }
   if (!(ms && 0 <= ms && ms < 60_000)) {
     const n = maxRetries - retriesRemaining;
-    const sleepSeconds = Math.min(0.5 * Math.pow(2, n), 8);
+    const sleepSeconds = Math.min(0.5 * 2 ** n, 8);
     ms = sleepSeconds * (1 - Math.random() * 0.25) * 1000;
   }
   return ms;
@@ -155,7 +160,7 @@ function toHeaders(raw: string[]): Headers {
 
 /**
  * Send one chat-completions request (`body` is the JSON text or its UTF-8 bytes) and return the parsed reply, retrying as the SDK does.
- * A success whose content type is not JSON yields `{}` (the SDK would return its text, which has no `choices`).
+ * A success that is not a chat completion (not JSON, or without `choices`) throws `ModelEndpointError`.
  */
 export async function postChatCompletion(ep: ChatEndpoint, body: string | Buffer, signal?: AbortSignal): Promise<Record<string, any>> {
   const url = new URL(ep.baseURL + (ep.baseURL.endsWith('/') ? 'chat/completions' : '/chat/completions'));
@@ -186,9 +191,21 @@ export async function postChatCompletion(ep: ChatEndpoint, body: string | Buffer
       throw new APIConnectionError({ cause: err instanceof Error ? err : new Error(String(err)) });
     }
     if (reply.status >= 200 && reply.status < 300) {
-      const mediaType = (header(reply.headers, 'content-type') ?? '').split(';')[0].trim();
-      const isJson = mediaType.includes('application/json') || mediaType.endsWith('+json');
-      return isJson ? (JSON.parse(reply.body.toString('utf8')) as Record<string, any>) : {};
+      const mediaType = (header(reply.headers, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+      const text = reply.body.toString('utf8');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        throw new ModelEndpointError(describeNonCompletion(url.href, mediaType, text));
+      }
+      if (!parsed || typeof parsed !== 'object' || !Array.isArray((parsed as Record<string, unknown>).choices)) {
+        const shown = text.trim().slice(0, 80);
+        throw new ModelEndpointError(
+          `the model endpoint answered JSON without "choices" (${url.href}: ${shown}${text.trim().length > 80 ? '…' : ''}); is --base-url an OpenAI-compatible /v1 API root?`,
+        );
+      }
+      return parsed as Record<string, any>;
     }
     if (retriesRemaining > 0 && shouldRetry(reply)) {
       await sleep(retryDelay(reply.headers, retriesRemaining, ep.maxRetries), signal);

@@ -182,9 +182,17 @@ export class OpenAIAgent implements Agent {
         this.requestBody(history),
         episode.signal,
       )) as OpenAI.Chat.ChatCompletion;
-      const content = res.choices?.[0]?.message?.content ?? '';
+      const message = res.choices?.[0]?.message as (OpenAI.Chat.ChatCompletionMessage & Record<string, unknown>) | undefined;
+      const content = message?.content ?? '';
       const usage = res.usage ? { promptTokens: res.usage.prompt_tokens ?? 0, completionTokens: res.usage.completion_tokens ?? 0 } : undefined;
-      return usage ? { content, usage } : { content };
+      const reply: AgentReply = usage ? { content, usage } : { content };
+      // thinking models behind a reasoning parser: with thinking on (or max_tokens spent thinking) the text is all in
+      // `reasoning_content` (vLLM, DeepSeek) or `reasoning` (OpenRouter, Ollama) and `content` is empty
+      if (content.trim() === '') {
+        const field = (['reasoning_content', 'reasoning'] as const).find((k) => typeof message?.[k] === 'string' && (message[k] as string).trim() !== '');
+        if (field) reply.reasoningOnly = field;
+      }
+      return reply;
     } catch (err) {
       if (err instanceof APIError && !(err instanceof APIConnectionError) && err.status !== undefined) {
         const retryable = err.status === 408 || err.status === 409 || err.status === 429 || err.status >= 500;
