@@ -4,7 +4,7 @@
  * 1. Python json.loads (`pyJsonLoads`: JSON.parse fast path, and the exact port `pyJsonLoadsExact`) against
  *    `JSON.parse` on the grader's real reference bundles (the replica's
  *    `Observation?patient=&code=&_count=5000&_format=json` responses of all 300 v2 tasks): ratios.
- * 2. Official-grader throughput: all 300 v2 outputs of the u9401066 run (test/fixtures/medagentbench/) graded against
+ * 2. Official-grader throughput: all 300 v2 outputs of the u9401066 run (data/third-party/u9401066-medagent-copilot/) graded against
  *    the embedded replica;
  *    the part spent outside the FHIR transport (Python-semantics grading itself) per task.
  * 3. Generator throughput: every family over a 500-patient synthetic cohort (instances per second).
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     }
   };
   const results = (
-    JSON.parse(readFileSync('test/fixtures/medagentbench/third-party-reference-answers/u9401066_v2_agent_results.json', 'utf8')) as {
+    JSON.parse(readFileSync('data/third-party/u9401066-medagent-copilot/v2_agent_results.json', 'utf8')) as {
       results: Array<{ task_id: string; answer: string; post_history: HistoryItem[] }>;
     }
   ).results;

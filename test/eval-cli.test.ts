@@ -49,9 +49,9 @@ test('oracle 300/300, finish-empty 70/300, give-up 16/300 on medagentbench-v2', 
 });
 
 test('grade: a third-party log in AgentBench format gets the official verdicts (295/300)', async () => {
-  const dir = 'test/fixtures/medagentbench/third-party-reference-answers/';
-  const results = JSON.parse(readFileSync(dir + 'u9401066_v2_agent_results.json', 'utf8')).results as any[];
-  const evaluation = JSON.parse(readFileSync(dir + 'u9401066_v2_evaluation.json', 'utf8'));
+  const dir = 'data/third-party/u9401066-medagent-copilot/';
+  const results = JSON.parse(readFileSync(dir + 'v2_agent_results.json', 'utf8')).results as any[];
+  const evaluation = JSON.parse(readFileSync(dir + 'v2_evaluation.json', 'utf8'));
   const tasks: TaskCase[] = JSON.parse(readFileSync('data/medagentbench/test_data_v2.json', 'utf8'));
   const lines = results.map((r) => {
     const index = tasks.findIndex((t) => t.id === r.task_id);

@@ -36,10 +36,10 @@ interface AgentResult {
 }
 
 test('parity: u9401066 v2 run regraded against the replica equals the official verdicts', async () => {
-  const results = (JSON.parse(readFileSync(`${REF}/third-party-reference-answers/u9401066_v2_agent_results.json`, 'utf8')) as { results: AgentResult[] })
+  const results = (JSON.parse(readFileSync(`data/third-party/u9401066-medagent-copilot/v2_agent_results.json`, 'utf8')) as { results: AgentResult[] })
     .results;
   const evaluation = (
-    JSON.parse(readFileSync(`${REF}/third-party-reference-answers/u9401066_v2_evaluation.json`, 'utf8')) as {
+    JSON.parse(readFileSync(`data/third-party/u9401066-medagent-copilot/v2_evaluation.json`, 'utf8')) as {
       details: Array<{ task_id: string; correct: boolean }>;
     }
   ).details;
