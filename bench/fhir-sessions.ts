@@ -34,13 +34,15 @@ function observation(patient: string, i: number): Resource {
 interface Mem {
   rss: number;
   heap: number;
+  /** ArrayBuffer backing stores (allocated, resident or not). */
+  buffers: number;
 }
 
 function settledMemory(gc: () => void): Mem {
   gc();
   gc();
   const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed };
+  return { rss: m.rss, heap: m.heapUsed, buffers: m.arrayBuffers };
 }
 
 export async function sessionsSection(store: FhirStore, patientIds: string[], maxSessions: number): Promise<void> {
@@ -84,11 +86,11 @@ export async function sessionsSection(store: FhirStore, patientIds: string[], ma
   await new Promise((r) => setTimeout(r, 1000));
   const mD = settledMemory(gc);
 
-  const per = (m: Mem, n: number) => ({ rss: (m.rss - m0.rss) / n, heap: (m.heap - m0.heap) / n });
+  const per = (m: Mem, n: number) => ({ rss: (m.rss - m0.rss) / n, heap: (m.heap - m0.heap) / n, buffers: (m.buffers - m0.buffers) / n });
   const p1 = per(m1, n1);
   const pN = per(mN, maxSessions);
   console.log(`\nsessions: each opened by one in-process POST of a ${jsonBytes}-byte Observation (store.create), forced GC before each figure:`);
-  const rows: Array<[number, { rss: number; heap: number }]> =
+  const rows: Array<[number, ReturnType<typeof per>]> =
     n1 < maxSessions
       ? [
           [n1, p1],
@@ -97,7 +99,7 @@ export async function sessionsSection(store: FhirStore, patientIds: string[], ma
       : [[n1, p1]];
   for (const [n, p] of rows) {
     console.log(
-      `  ${String(n).padStart(6)} live: RSS +${fmt(p.rss / KiB)} KiB/session (${fmt((100 * p.rss) / 100_000, 1)} % of the 100 KB goal), V8 heap +${fmt(p.heap / KiB, 2)} KiB/session (${fmt(p.heap / jsonBytes, 1)}× the JSON)`,
+      `  ${String(n).padStart(6)} live: RSS +${fmt(p.rss / KiB)} KiB/session (${fmt((100 * p.rss) / 100_000, 1)} % of the 100 KB goal), V8 heap +${fmt(p.heap / KiB, 2)} KiB/session (${fmt(p.heap / jsonBytes, 1)}× the JSON), ArrayBuffers +${fmt(p.buffers / KiB, 1)} KiB/session`,
     );
   }
   console.log(`  total for ${maxSessions}: RSS +${fmt((mN.rss - m0.rss) / MiB)} MiB, heap +${fmt((mN.heap - m0.heap) / MiB)} MiB   [goal ≤ 1 GB for 10,000]`);
