@@ -2,13 +2,15 @@
  * FHIR store and server benchmark on the full MedAgentBench replica world.
  *
  *   npm run bench:fhir            (node --import tsx --expose-gc bench/fhir.ts)
- *   options: --seconds N (HTTP phase per server, default 4), --concurrency N (default 8)
+ *   options: --seconds N (HTTP phase per server, default 4), --concurrency N (default 8), --sessions N (default 10000),
+ *            --sessions-only (boot, then the sessions section alone)
  *
  * Prints: boot time and heap; in-process search µs (p50/p99) on the MedAgentBench agent/grader query mix, and the
  * full in-process request (search + materialise + HAPI pretty print); HTTP requests/s and latency p50/p99 for the
  * same mix over a real loopback port, next to a bare node:http server answering the same bytes, measured in the same
  * run (servers in a worker thread, load generator on the main thread), as a ratio.
  * Goals: in-process search p50 ≤ 100 µs, boot ≤ 3 s, heap ≤ 1.5 GB, HTTP throughput ≥ 50 % of the bare server.
+ * Last, the sessions section (bench/fhir-sessions.ts): memory per live session, creation rate, memory after dropping.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +19,7 @@ import { createFhirApp, startFhirServer, FHIR_CONTENT_TYPE } from '../src/fhir/s
 import type { FhirStore } from '../src/fhir/store.js';
 import { loadWorld } from '../src/worlds/index.js';
 import { numberArg } from './args.js';
+import { sessionsSection } from './fhir-sessions.js';
 
 interface Q {
   type: string;
@@ -148,6 +151,7 @@ async function fetchBytes(port: number, path: string): Promise<string> {
 async function main(): Promise<void> {
   const seconds = numberArg('seconds', 3);
   const concurrency = numberArg('concurrency', 8);
+  const sessions = numberArg('sessions', 10_000, { integer: true });
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   const heap0 = process.memoryUsage().heapUsed;
@@ -163,6 +167,7 @@ async function main(): Promise<void> {
   console.log(`heap used: ${fmt(heap / 2 ** 20, 0)} MiB (world ${fmt((heap - heap0) / 2 ** 20, 0)} MiB)   [goal ≤ 1536 MiB]`);
 
   const store = w.store;
+  if (process.argv.includes('--sessions-only')) return sessionsSection(store, w.patientIds, sessions);
   const qs = queryMix(store, w.patientIds);
   // In-process search (parse + index lookup + filter + sort; no materialisation).
   for (let r = 0; r < 2; r++) for (const q of qs) store.search(q.type, q.query); // warm-up
@@ -288,6 +293,8 @@ async function main(): Promise<void> {
   worker.postMessage('close');
   await new Promise((r) => worker.once('message', r));
   await worker.terminate();
+
+  await sessionsSection(store, w.patientIds, sessions);
 }
 
 if (isMainThread) {

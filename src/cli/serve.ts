@@ -1,6 +1,6 @@
 /**
  * `ehrgym serve [--world medagentbench|synthetic|empty] [--seed N] [--patients N] [--import PATH...] [--port 8080]
- *               [--host 127.0.0.1] [--strict] [--skip-billing] [--json]`
+ *               [--host 127.0.0.1] [--strict] [--skip-billing] [--max-sessions N] [--max-session-bytes N] [--json]`
  *
  * Boots a world into the embedded FHIR R4 server, prints its base URL and serves until SIGINT/SIGTERM.
  */
@@ -11,6 +11,7 @@ import { loadWorld, WORLD_NAMES, type WorldName } from '../worlds/index.js';
 import { ImportError, summarizeImport } from '../worlds/import.js';
 import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
 import { startFhirServer } from '../fhir/server.js';
+import { DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSIONS } from '../fhir/store.js';
 
 interface ServeFlags {
   world: string;
@@ -23,6 +24,8 @@ interface ServeFlags {
   skipBilling: boolean;
   rebaseDates: boolean;
   medagentbenchCodes: boolean;
+  maxSessions?: string;
+  maxSessionBytes?: string;
   json: boolean;
 }
 
@@ -47,6 +50,8 @@ export function register(program: Command): void {
     .option('--skip-billing', 'do not import Claim / ExplanationOfBenefit resources', false)
     .option('--medagentbench-codes', 'add local lab/vital codes (K, GLU, A1C, MG, BP, …) to imported Observations, values rounded', false)
     .option('--rebase-dates', 'shift imported dates by whole days so the latest is within the 24 h before 2023-11-13T10:15Z', false)
+    .option('--max-sessions <n>', `most live sessions; a write opening one more is answered 503 (default ${DEFAULT_MAX_SESSIONS})`)
+    .option('--max-session-bytes <n>', `most bytes of stored JSON per session; a write beyond is answered 429 (default ${DEFAULT_MAX_SESSION_BYTES})`)
     .option('--json', 'print the startup summary as one JSON line', false)
     .addHelpText(
       'after',
@@ -71,6 +76,8 @@ Examples:
         throw new CliError(`--seed and --patients apply to --world synthetic only (world is ${world})`);
       }
       if (!o.host.trim()) throw new CliError('--host must not be empty');
+      const maxSessions = o.maxSessions !== undefined ? intFlag('--max-sessions', o.maxSessions, 1, Number.MAX_SAFE_INTEGER) : undefined;
+      const maxSessionBytes = o.maxSessionBytes !== undefined ? intFlag('--max-session-bytes', o.maxSessionBytes, 1, Number.MAX_SAFE_INTEGER) : undefined;
 
       let w;
       const progress = o.json || (world === 'empty' && !o.import?.length) ? undefined : loadingProgress(world, patients ?? DEFAULT_PATIENTS);
@@ -92,6 +99,8 @@ Examples:
         throw e;
       }
       progress?.stop(true);
+      if (maxSessions !== undefined) w.store.maxSessions = maxSessions;
+      if (maxSessionBytes !== undefined) w.store.maxSessionBytes = maxSessionBytes;
       let server;
       try {
         server = await startFhirServer(w.store, { host: o.host, port, strict: o.strict });

@@ -5,8 +5,13 @@
  * - Base ids: Patient ids (and any id given by the loader) are kept; resources added without an id get the next
  *   numeric id. Session creates continue from (max numeric base id + 1) with a per-session counter, so an episode
  *   always gets the same ids whatever other sessions do.
- * - Dropping a session is a Map delete: the base is never written after `freeze()`.
+ * - Dropping a session is a Map delete: the base is never written after `freeze()`, and the store keeps no other
+ *   reference to a session, so everything it wrote is garbage once dropped.
  * - Search results list base matches first (insertion order), then the session's own resources.
+ * - A session costs what it wrote: its overlay holds one small table per type written (ids in a Map, no dense array).
+ * - Limits: at most `maxSessions` live sessions (opening one more is a 503) and `maxSessionBytes` bytes of stored
+ *   JSON per session (a write beyond it is a 429); both answered as FhirError, so the server replies with an
+ *   OperationOutcome. Reads and searches never open a session: naming an unknown session reads the base.
  */
 import { createHash } from 'node:crypto';
 import { FhirDecimal } from './decimal.js';
@@ -27,9 +32,36 @@ export const SESSION_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Session used for writes that name no session (the base itself is never written after freeze). */
 export const DEFAULT_SESSION = 'default';
 
+/** Default cap on live sessions (`StoreOptions.maxSessions`). */
+export const DEFAULT_MAX_SESSIONS = 10_000;
+
+/** Default budget of stored JSON bytes per session (`StoreOptions.maxSessionBytes`): 16 MiB. */
+export const DEFAULT_MAX_SESSION_BYTES = 16 * 2 ** 20;
+
 export interface StoreOptions {
   /** Timestamp written to `meta.lastUpdated` of created resources and to Bundle `meta.lastUpdated`. */
   clock?: string;
+  /**
+   * Most sessions live at once (default 10,000; `Infinity` = no cap). Opening one more (a write in a new session)
+   * throws FhirError 503 until a session is dropped. The session `default` counts like any other.
+   */
+  maxSessions?: number;
+  /**
+   * Most bytes one session may store (default 16 MiB; `Infinity` = no cap), counted as the UTF-8 length of each
+   * stored resource's compact JSON. A write that would pass it throws FhirError 429 and stores nothing.
+   */
+  maxSessionBytes?: number;
+}
+
+/** What a live session holds (`FhirStore.sessionInfo`). */
+export interface SessionInfo {
+  id: string;
+  /** Resources created. */
+  writes: number;
+  /** Bytes counted against `maxSessionBytes`. */
+  bytes: number;
+  /** Rows of the session's own table per resource type (base rows are never copied into a session). */
+  rows: Record<string, number>;
 }
 
 /**
@@ -46,6 +78,8 @@ export interface SearchResult {
 export class Session {
   /** Creates so far (ids are `firstId + seq`). */
   seq = 0;
+  /** Stored JSON bytes (see `StoreOptions.maxSessionBytes`). */
+  bytes = 0;
   readonly interner = new Interner();
   readonly tables = new Map<string, TypeTable>();
   constructor(readonly id: string) {}
@@ -67,13 +101,22 @@ function stringParams(type: string): Set<string> {
   return s;
 }
 
-/** Deep copy of JSON data; FhirDecimal values (immutable) are kept as they are. */
-function cloneJson(v: unknown): unknown {
+/** Deep, deep-frozen copy of JSON data; FhirDecimal values (immutable) are kept as they are. */
+function frozenCopy(v: unknown): unknown {
   if (v === null || typeof v !== 'object' || v instanceof FhirDecimal) return v;
-  if (Array.isArray(v)) return v.map(cloneJson);
+  if (Array.isArray(v)) {
+    const a = new Array(v.length);
+    for (let i = 0; i < v.length; i++) a[i] = frozenCopy(v[i]);
+    return Object.freeze(a);
+  }
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) out[k] = cloneJson((v as Record<string, unknown>)[k]);
-  return out;
+  for (const k in v) if (Object.hasOwn(v, k)) out[k] = frozenCopy((v as Record<string, unknown>)[k]);
+  return Object.freeze(out);
+}
+
+function checkLimit(name: string, n: number): number {
+  if (n === Infinity || (Number.isSafeInteger(n) && n >= 1)) return n;
+  throw new RangeError(`FhirStore: ${name} must be a positive integer or Infinity, got ${n}`);
 }
 
 function deepFreeze<T>(o: T): T {
@@ -92,9 +135,31 @@ export class FhirStore implements StoreLoader {
   private isFrozen = false;
   private maxNumericId = 0;
   private baseCount = 0;
+  private sessionCap: number;
+  private sessionBytesCap: number;
 
   constructor(opts: StoreOptions = {}) {
     this.clock = opts.clock ?? DEFAULT_STORE_CLOCK;
+    this.sessionCap = checkLimit('maxSessions', opts.maxSessions ?? DEFAULT_MAX_SESSIONS);
+    this.sessionBytesCap = checkLimit('maxSessionBytes', opts.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES);
+  }
+
+  /** Cap on live sessions (see `StoreOptions.maxSessions`); lowering it below the live count drops nothing. */
+  get maxSessions(): number {
+    return this.sessionCap;
+  }
+
+  set maxSessions(n: number) {
+    this.sessionCap = checkLimit('maxSessions', n);
+  }
+
+  /** Budget of stored JSON bytes per session (see `StoreOptions.maxSessionBytes`); applies to later writes. */
+  get maxSessionBytes(): number {
+    return this.sessionBytesCap;
+  }
+
+  set maxSessionBytes(n: number) {
+    this.sessionBytesCap = checkLimit('maxSessionBytes', n);
   }
 
   // ---------------------------------------------------------------- loading (StoreLoader)
@@ -176,19 +241,45 @@ export class FhirStore implements StoreLoader {
 
   // ---------------------------------------------------------------- sessions
 
-  /** The session with this id, created on first use. */
+  /**
+   * The session with this id, opened on first use. Throws FhirError 400 for a malformed id and 503 when
+   * `maxSessions` sessions are live.
+   */
   session(id: string): Session {
     let s = this.sessions.get(id);
     if (s) return s;
-    if (!SESSION_ID_RE.test(id)) throw new FhirError(400, `Invalid session id "${id}" (expected [A-Za-z0-9_.-]{1,64})`);
-    if (!this.isFrozen) throw new Error('FhirStore: freeze() the base before opening sessions');
+    this.checkOpen(id);
     s = new Session(id);
     this.sessions.set(id, s);
     return s;
   }
 
+  /** Throws unless a session `id` (not live) may be opened now. */
+  private checkOpen(id: string): void {
+    if (!SESSION_ID_RE.test(id)) throw new FhirError(400, `Invalid session id "${id}" (expected [A-Za-z0-9_.-]{1,64})`);
+    if (!this.isFrozen) throw new Error('FhirStore: freeze() the base before opening sessions');
+    if (this.sessions.size >= this.sessionCap) {
+      const msg = `Too many live sessions (limit ${this.sessionCap}): cannot open session "${id}"; drop finished sessions (DELETE /fhir/_session/{id}) and retry`;
+      throw new FhirError(503, msg, [{ severity: 'error', code: 'throttled', diagnostics: msg }]);
+    }
+  }
+
   hasSession(id: string): boolean {
     return this.sessions.has(id);
+  }
+
+  /** What a live session holds, or undefined when no such session is live. */
+  sessionInfo(id: string): SessionInfo | undefined {
+    const s = this.sessions.get(id);
+    if (!s) return undefined;
+    const rows: Record<string, number> = {};
+    for (const [type, t] of s.tables) rows[type] = t.size;
+    return { id, writes: s.seq, bytes: s.bytes, rows };
+  }
+
+  /** Ids of the live sessions, in the order they were opened. */
+  sessionIds(): string[] {
+    return [...this.sessions.keys()];
   }
 
   /** Whether a session holds resources of `resourceType` (if not, its searches on that type equal the base's). */
@@ -226,29 +317,42 @@ export class FhirStore implements StoreLoader {
   }
 
   /**
-   * Create a resource inside a session (created on first use). The body is stored as sent (compat), with the
+   * Create a resource inside a session (opened on first use). The body is stored as sent (compat), with the
    * server-assigned `id` and `meta {versionId: "1", lastUpdated: clock}` placed first. Returns the stored resource.
+   * Throws FhirError 503 when the session is new and `maxSessions` are live, 429 when the session's stored JSON would
+   * pass `maxSessionBytes`; a refused write opens no session, stores nothing and uses no id.
    */
   create(resource: Resource, sessionId: string = DEFAULT_SESSION): Resource {
     if (!resource || typeof resource !== 'object' || typeof resource.resourceType !== 'string') {
       throw new FhirError(400, 'Resource has no resourceType');
     }
-    if (!R4_RESOURCE_TYPES.has(resource.resourceType)) {
-      throw new FhirError(400, `Unknown resource type "${resource.resourceType}"`);
+    const resourceType = resource.resourceType;
+    if (!R4_RESOURCE_TYPES.has(resourceType)) {
+      throw new FhirError(400, `Unknown resource type "${resourceType}"`);
     }
-    const s = this.session(sessionId);
-    const id = String(this.maxNumericId + 1 + s.seq);
-    s.seq++;
-    const { resourceType, id: _ignored, meta, ...rest } = cloneJson(resource) as Resource;
-    const stored: Resource = {
-      resourceType,
-      id,
-      meta: { ...(meta && typeof meta === 'object' ? meta : {}), versionId: '1', lastUpdated: this.clock },
-      ...rest,
-    };
-    deepFreeze(stored);
+    const live = this.sessions.get(sessionId);
+    if (!live) this.checkOpen(sessionId);
+    const seq = live ? live.seq : 0;
+    const id = String(this.maxNumericId + 1 + seq);
+    const meta = resource.meta;
+    const stored: Resource = { resourceType, id, meta: undefined };
+    for (const k in resource) {
+      if (k !== 'resourceType' && k !== 'id' && k !== 'meta' && Object.hasOwn(resource, k)) stored[k] = frozenCopy(resource[k]);
+    }
+    const m = meta && typeof meta === 'object' ? (frozenCopy(meta) as Record<string, unknown>) : undefined;
+    stored.meta = Object.freeze({ ...m, versionId: '1', lastUpdated: this.clock });
+    Object.freeze(stored);
+    const bytes = Buffer.byteLength(JSON.stringify(stored));
+    const used = live ? live.bytes : 0;
+    if (used + bytes > this.sessionBytesCap) {
+      const msg = `Session "${sessionId}" is over its budget of ${this.sessionBytesCap} bytes: this ${resourceType} needs ${bytes} bytes and ${used} are used; drop the session or write less`;
+      throw new FhirError(429, msg, [{ severity: 'error', code: 'too-costly', diagnostics: msg }]);
+    }
+    const s = live ?? this.session(sessionId);
+    s.seq = seq + 1;
+    s.bytes = used + bytes;
     let t = s.tables.get(resourceType);
-    if (!t) s.tables.set(resourceType, (t = new TypeTable(resourceType, s.interner)));
+    if (!t) s.tables.set(resourceType, (t = new TypeTable(resourceType, s.interner, { denseIds: false })));
     t.append(id, extractKeys(stored), stored, stringParams(resourceType));
     return stored;
   }

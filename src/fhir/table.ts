@@ -19,8 +19,9 @@ export class Interner {
   readonly tokenIds = new Map<string, number>();
   readonly tokSystem: string[] = [];
   readonly tokCode: string[] = [];
-  readonly byCode = new Map<string, number[]>();
-  readonly bySystem = new Map<string, number[]>();
+  /** code → token ids and system → token ids: built on the first search that needs them, then kept up to date. */
+  private byCode: Map<string, number[]> | undefined;
+  private bySystem: Map<string, number[]> | undefined;
   readonly patientIds = new Map<string, number>();
   readonly patients: string[] = [];
 
@@ -34,13 +35,13 @@ export class Interner {
     this.tokenIds.set(raw, id);
     this.tokSystem.push(system);
     this.tokCode.push(code);
-    const c = this.byCode.get(code);
-    if (c) c.push(id);
-    else this.byCode.set(code, [id]);
-    const s = this.bySystem.get(system);
-    if (s) s.push(id);
-    else this.bySystem.set(system, [id]);
+    if (this.byCode) this.index(id);
     return id;
+  }
+
+  private index(id: number): void {
+    push(this.byCode!, this.tokCode[id], id);
+    push(this.bySystem!, this.tokSystem[id], id);
   }
 
   private lastPatient = '';
@@ -62,11 +63,16 @@ export class Interner {
   /** Token ids matching any of the query values (`undefined` system = any system). */
   matchTokens(values: TokenValue[]): Set<number> {
     const out = new Set<number>();
+    if (!this.byCode && values.some((v) => v.code === undefined || v.system === undefined)) {
+      this.byCode = new Map();
+      this.bySystem = new Map();
+      for (let id = 0; id < this.tokCode.length; id++) this.index(id);
+    }
     for (const v of values) {
       if (v.code === undefined) {
-        for (const t of this.bySystem.get(v.system ?? '') ?? []) out.add(t);
+        for (const t of this.bySystem!.get(v.system ?? '') ?? []) out.add(t);
       } else if (v.system === undefined) {
-        for (const t of this.byCode.get(v.code) ?? []) out.add(t);
+        for (const t of this.byCode!.get(v.code) ?? []) out.add(t);
       } else {
         const t = this.tokenIds.get(`${v.system}|${v.code}`);
         if (t !== undefined) out.add(t);
@@ -79,8 +85,8 @@ export class Interner {
 type TokenField = 'code' | 'category' | 'status';
 
 class TokenColumn {
-  readonly off: number[] = [0];
-  readonly data: number[] = [];
+  off: number[] = [0];
+  data: number[] = [];
 }
 
 /** A criterion compiled against one table's interner. */
@@ -95,47 +101,65 @@ type Compiled =
 
 export type LazySource = () => Resource;
 
-/** Numeric ids below this use a dense array (4 bytes per id up to the largest id seen). */
+/** Numeric ids below this use a dense array (4 bytes per id up to the largest id seen) in tables that allow it. */
 const DENSE_IDS = 1 << 23;
 
+export interface TypeTableOptions {
+  /**
+   * Look numeric ids up in a dense array (default true): right for the base, whose ids are numerous and packed from
+   * 1. Session overlays pass false: their few ids start above the base's largest id, so a dense array would cost 4
+   * bytes per base id for every session.
+   */
+  denseIds?: boolean;
+}
+
 export class TypeTable {
-  readonly ids: Array<string | number> = [];
-  /** Non-numeric ids (and numeric ids beyond the dense range) → position. */
+  // Columns by position. The first row replaces them with one-element arrays: pushing onto `[]` reserves 17 slots,
+  // and most session tables hold a single row.
+  ids: Array<string | number> = [];
+  /** Non-numeric ids (and numeric ids beyond the dense range, or all ids without `denseIds`) → position. */
   private readonly idToPos = new Map<string | number, number>();
-  /** Numeric ids below DENSE_IDS → position + 1 (0 = absent): no hashing for the bulk of the data. */
-  private dense = new Int32Array(1024);
-  readonly src: Array<Resource | LazySource> = [];
-  readonly patient: number[] = [];
-  readonly dLo: number[] = [];
-  readonly dHi: number[] = [];
-  readonly d2Lo: number[] = [];
-  readonly d2Hi: number[] = [];
-  readonly lu: number[] = [];
+  /** Numeric ids below `denseLimit` → position + 1 (0 = absent): no hashing for the bulk of the data. */
+  private dense: Int32Array | undefined;
+  /** DENSE_IDS, or 0 when dense ids are off. */
+  private readonly denseLimit: number;
+  src: Array<Resource | LazySource> = [];
+  patient: number[] = [];
+  dLo: number[] = [];
+  dHi: number[] = [];
+  d2Lo: number[] = [];
+  d2Hi: number[] = [];
+  lu: number[] = [];
   readonly cols: Record<TokenField, TokenColumn> = {
     code: new TokenColumn(),
     category: new TokenColumn(),
     status: new TokenColumn(),
   };
+  // The maps below are created on first use: a session overlay of one resource should not pay for empty maps.
   /** Raw string keys per parameter name, by position (holes = none). */
-  readonly strings = new Map<string, Array<string[] | undefined>>();
+  private strings: Map<string, Array<string[] | undefined>> | undefined;
   /** Normalised string keys (string parameters only). */
-  readonly norm = new Map<string, Array<string[] | undefined>>();
-  readonly byPatient = new Map<number, number[]>();
-  readonly byPatientCode = new Map<number, Map<number, number[]>>();
-  readonly byPatientCategory = new Map<number, Map<number, number[]>>();
+  private norm: Map<string, Array<string[] | undefined>> | undefined;
+  private byPatient: Map<number, number[]> | undefined;
+  private byPatientCode: Map<number, Map<number, number[]>> | undefined;
+  private byPatientCategory: Map<number, Map<number, number[]>> | undefined;
   /** token → positions, per field; built on first use once sealed (code-only searches are rare). */
-  private readonly byToken = new Map<TokenField, Map<number, number[]>>();
+  private byToken: Map<TokenField, Map<number, number[]>> | undefined;
   /** Widest `date` range seen (for bounding ge/gt searches on the low end). */
   private maxDateSpan = 0;
   /** Set by `seal()` (base frozen): lazily built indexes below may then be cached. */
   private sealed = false;
-  private readonly stokenIdx = new Map<string, Map<string, number[]>>();
-  private readonly patientDates = new Map<number, { pos: Int32Array; lo: Float64Array }>();
+  /** Lazily built on sealed tables only (so absent from session overlays). */
+  private stokenIdx: Map<string, Map<string, number[]>> | undefined;
+  private patientDates: Map<number, { pos: Int32Array; lo: Float64Array }> | undefined;
 
   constructor(
     readonly resourceType: string,
     readonly interner: Interner,
-  ) {}
+    opts: TypeTableOptions = {},
+  ) {
+    this.denseLimit = opts.denseIds === false ? 0 : DENSE_IDS;
+  }
 
   get size(): number {
     return this.ids.length;
@@ -149,10 +173,11 @@ export class TypeTable {
   /** Token-valued string keys (identifier, telecom, …) by code → positions. Sealed tables only. */
   private stokenIndex(name: string): Map<string, number[]> | undefined {
     if (!this.sealed) return undefined;
+    this.stokenIdx ??= new Map();
     let m = this.stokenIdx.get(name);
     if (m) return m;
     m = new Map();
-    const col = this.strings.get(name) ?? [];
+    const col = this.strings?.get(name) ?? [];
     col.forEach((vals, pos) => {
       if (!vals) return;
       for (const raw of vals) {
@@ -170,9 +195,10 @@ export class TypeTable {
   /** A patient's positions ordered by `date` low bound (dated ones only). Sealed tables only. */
   private patientDateIndex(pat: number): { pos: Int32Array; lo: Float64Array } | undefined {
     if (!this.sealed) return undefined;
+    this.patientDates ??= new Map();
     let e = this.patientDates.get(pat);
     if (e) return e;
-    const all = (this.byPatient.get(pat) ?? []).filter((p) => this.dLo[p] === this.dLo[p]);
+    const all = (this.byPatient?.get(pat) ?? []).filter((p) => this.dLo[p] === this.dLo[p]);
     all.sort((a, b) => this.dLo[a] - this.dLo[b] || a - b);
     e = { pos: Int32Array.from(all), lo: Float64Array.from(all, (p) => this.dLo[p]) };
     this.patientDates.set(pat, e);
@@ -222,8 +248,9 @@ export class TypeTable {
 
   posOf(id: string): number | undefined {
     const k = idKey(id);
-    if (typeof k === 'number' && k < DENSE_IDS) {
-      const v = k < this.dense.length ? this.dense[k] : 0;
+    if (typeof k === 'number' && k < this.denseLimit) {
+      const d = this.dense;
+      const v = d !== undefined && k < d.length ? d[k] : 0;
       return v === 0 ? undefined : v - 1;
     }
     return this.idToPos.get(k);
@@ -238,52 +265,71 @@ export class TypeTable {
   append(id: string, keys: IndexKeys, source: Resource | LazySource, stringParams: ReadonlySet<string>): number {
     const pos = this.ids.length;
     const k = idKey(id);
-    if (typeof k === 'number' && k < DENSE_IDS) {
-      if (k >= this.dense.length) {
-        let n = this.dense.length;
+    if (typeof k === 'number' && k < this.denseLimit) {
+      let d = this.dense;
+      if (d === undefined || k >= d.length) {
+        let n = d === undefined ? 1024 : d.length;
         while (n <= k) n *= 2;
         const grown = new Int32Array(n);
-        grown.set(this.dense);
-        this.dense = grown;
+        if (d !== undefined) grown.set(d);
+        this.dense = d = grown;
       }
-      if (this.dense[k] !== 0) throw new Error(`duplicate id ${this.resourceType}/${id}`);
-      this.dense[k] = pos + 1;
+      if (d[k] !== 0) throw new Error(`duplicate id ${this.resourceType}/${id}`);
+      d[k] = pos + 1;
     } else {
       if (this.idToPos.has(k)) throw new Error(`duplicate id ${this.resourceType}/${id}`);
       this.idToPos.set(k, pos);
     }
-    this.ids.push(k);
-    this.src.push(source);
-    const it = this.interner;
     let pat = -1;
     if (keys.patient !== undefined) {
-      pat = it.patient(keys.patient);
-      push(this.byPatient, pat, pos);
+      pat = this.interner.patient(keys.patient);
+      push((this.byPatient ??= new Map()), pat, pos);
     }
-    this.patient.push(pat);
     if (keys.date) {
       const span = keys.date[1] - keys.date[0];
       if (!(span <= this.maxDateSpan)) this.maxDateSpan = span;
     }
-    this.dLo.push(keys.date ? keys.date[0] : NaN);
-    this.dHi.push(keys.date ? pointHigh(keys.date) : NaN);
-    this.d2Lo.push(keys.date2 ? keys.date2[0] : NaN);
-    this.d2Hi.push(keys.date2 ? pointHigh(keys.date2) : NaN);
-    this.lu.push(keys.lastUpdated ?? NaN);
-    this.addTokens('code', keys.code, pos, pat, this.byPatientCode);
-    this.addTokens('category', keys.category, pos, pat, this.byPatientCategory);
+    const dLo = keys.date ? keys.date[0] : NaN;
+    const dHi = keys.date ? pointHigh(keys.date) : NaN;
+    const d2Lo = keys.date2 ? keys.date2[0] : NaN;
+    const d2Hi = keys.date2 ? pointHigh(keys.date2) : NaN;
+    const lu = keys.lastUpdated ?? NaN;
+    if (pos === 0) {
+      this.ids = [k];
+      this.src = [source];
+      this.patient = [pat];
+      this.dLo = [dLo];
+      this.dHi = [dHi];
+      this.d2Lo = [d2Lo];
+      this.d2Hi = [d2Hi];
+      this.lu = [lu];
+    } else {
+      this.ids.push(k);
+      this.src.push(source);
+      this.patient.push(pat);
+      this.dLo.push(dLo);
+      this.dHi.push(dHi);
+      this.d2Lo.push(d2Lo);
+      this.d2Hi.push(d2Hi);
+      this.lu.push(lu);
+    }
+    this.addTokens('code', keys.code, pos, pat, keys.code && pat >= 0 ? (this.byPatientCode ??= new Map()) : undefined);
+    this.addTokens('category', keys.category, pos, pat, keys.category && pat >= 0 ? (this.byPatientCategory ??= new Map()) : undefined);
     this.addTokens('status', keys.status, pos, pat);
     if (keys.strings) {
       for (const name in keys.strings) {
         const vals = keys.strings[name];
         if (!vals || vals.length === 0) continue;
+        this.strings ??= new Map();
         let col = this.strings.get(name);
-        if (!col) this.strings.set(name, (col = []));
+        if (!col) this.strings.set(name, (col = pos === 0 ? [vals] : []));
         col[pos] = vals;
         if (stringParams.has(name)) {
+          this.norm ??= new Map();
+          const normalized = vals.map(normalizeString);
           let n = this.norm.get(name);
-          if (!n) this.norm.set(name, (n = []));
-          n[pos] = vals.map(normalizeString);
+          if (!n) this.norm.set(name, (n = pos === 0 ? [normalized] : []));
+          n[pos] = normalized;
         }
       }
     }
@@ -312,12 +358,16 @@ export class TypeTable {
         }
       }
     }
-    col.off.push(col.data.length);
+    if (pos === 0) {
+      col.data = col.data.slice();
+      col.off = [0, col.data.length];
+    } else col.off.push(col.data.length);
   }
 
   /** token → positions for a field (sealed tables only; built in one pass on first use). */
   private tokenIndex(field: TokenField): Map<number, number[]> | undefined {
     if (!this.sealed) return undefined;
+    this.byToken ??= new Map();
     let m = this.byToken.get(field);
     if (m) return m;
     m = new Map();
@@ -395,7 +445,7 @@ export class TypeTable {
         const idx = tc.field === 'code' ? this.byPatientCode : this.byPatientCategory;
         const lists: number[][] = [];
         for (const p of pc.pats) {
-          const m = idx.get(p);
+          const m = idx?.get(p);
           if (!m) continue;
           for (const t of tc.set) {
             const l = m.get(t);
@@ -419,7 +469,7 @@ export class TypeTable {
         } else {
           const lists: number[][] = [];
           for (const p of pc.pats) {
-            const l = this.byPatient.get(p);
+            const l = this.byPatient?.get(p);
             if (l) lists.push(l);
           }
           candidates = mergeLists(lists);
@@ -491,11 +541,11 @@ export class TypeTable {
         return hit !== c.not;
       }
       case 'stoken': {
-        const vals = this.strings.get(c.name)?.[p];
+        const vals = this.strings?.get(c.name)?.[p];
         return stokenMatch(vals, c.values) !== c.not;
       }
       case 'string': {
-        const vals = c.mode === 'exact' ? this.strings.get(c.name)?.[p] : this.norm.get(c.name)?.[p];
+        const vals = c.mode === 'exact' ? this.strings?.get(c.name)?.[p] : this.norm?.get(c.name)?.[p];
         if (!vals) return false;
         for (const q of c.values) {
           for (const v of vals) {
@@ -527,9 +577,9 @@ export class TypeTable {
           const col = this.cols[def.key];
           return col.off[p + 1] > col.off[p];
         }
-        return this.strings.get(def.strings)?.[p] !== undefined;
+        return this.strings?.get(def.strings)?.[p] !== undefined;
       case 'string':
-        return this.strings.get(def.strings)?.[p] !== undefined;
+        return this.strings?.get(def.strings)?.[p] !== undefined;
       case 'date': {
         const arr = def.key === 'date' ? this.dLo : def.key === 'date2' ? this.d2Lo : this.lu;
         return arr[p] === arr[p];
@@ -551,7 +601,7 @@ export class TypeTable {
     if (this.dLo[pos] === this.dLo[pos]) keys.date = [this.dLo[pos], this.dHi[pos]];
     if (this.d2Lo[pos] === this.d2Lo[pos]) keys.date2 = [this.d2Lo[pos], this.d2Hi[pos]];
     if (this.lu[pos] === this.lu[pos]) keys.lastUpdated = this.lu[pos];
-    for (const [name, col] of this.strings) {
+    for (const [name, col] of this.strings ?? []) {
       const v = col[pos];
       if (v) (keys.strings ??= {})[name] = v;
     }
@@ -598,7 +648,7 @@ export function idKey(id: string): string | number {
   return n;
 }
 
-function push(m: Map<number, number[]>, k: number, pos: number): void {
+function push<K>(m: Map<K, number[]>, k: K, pos: number): void {
   const l = m.get(k);
   if (l) l.push(pos);
   else m.set(k, [pos]);
