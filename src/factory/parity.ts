@@ -96,8 +96,15 @@ export async function checkParity(messages: ChatMessage[], task: CanonicalRow['m
 // ---- template parity (per-turn rows through the Qwen3 chat template) ---------------------------------------------
 
 /** The messages the evaluation harness puts in its chat request for the turn after `history` (OpenAI backend). */
+let requestAgent: OpenAIAgent | undefined;
+
 export function harnessMessages(history: ChatMessage[]): Array<{ role: string; content: string }> {
-  const agent = new OpenAIAgent({ model: 'parity', baseUrls: ['http://127.0.0.1:1/v1'], extra: { chat_template_kwargs: { enable_thinking: false } } });
+  // the request body is built without any network use (loopback address, never contacted)
+  const agent = (requestAgent ??= new OpenAIAgent({
+    model: 'parity',
+    baseUrls: ['http://127.0.0.1:1/v1'],
+    extra: { chat_template_kwargs: { enable_thinking: false } },
+  }));
   const items: HistoryItem[] = history.map((m) => ({ role: m.role === 'assistant' ? 'agent' : 'user', content: m.content }));
   return (JSON.parse(agent.requestBody(items).toString('utf8')) as { messages: Array<{ role: string; content: string }> }).messages;
 }

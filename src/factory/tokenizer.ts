@@ -230,18 +230,19 @@ export async function loadQwen3Tokenizer(): Promise<ExactTokenizer> {
   // before a non-space character after `\n\n`, where every match of the split regex ends (no match runs from a
   // newline into a following non-space character) and where NFC cannot compose across, so prefix + rest encode
   // exactly as the whole.
-  const prefixes = new Map<string, number[]>();
+  // (a short list compared with startsWith: hashing a 14k-character key per row costs more than comparing it)
+  const prefixes: Array<{ head: string; ids: number[] }> = [];
   function section(raw: string, out: number[] | null): number {
     if (raw.length >= SPLIT_MIN) {
       const k = raw.lastIndexOf('\n\n') + 2;
       if (k >= SPLIT_MIN / 2 && k < raw.length && !/\s/u.test(raw[k]!)) {
-        const head = raw.slice(0, k);
-        let ids = prefixes.get(head);
+        let ids = prefixes.find((p) => p.head.length === k && raw.startsWith(p.head))?.ids;
         if (ids === undefined) {
+          const head = raw.slice(0, k);
           ids = [];
           scan(nfc(head), ids);
-          if (prefixes.size >= 64) prefixes.clear();
-          prefixes.set(head, ids);
+          if (prefixes.length >= 16) prefixes.shift();
+          prefixes.push({ head, ids });
         }
         if (out) for (const id of ids) out.push(id);
         return ids.length + scan(nfc(raw.slice(k)), out);
