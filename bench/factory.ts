@@ -13,6 +13,11 @@
  * run (all threads, garbage collector included: on a machine shared with other jobs it tells work from waiting) and
  * the ratio.
  * Goal: the 1,530-example corpus in ≤ 3 s on a 2-core machine.
+ *
+ * Token counts: the three runs count exactly with the Qwen3 tokenizer (the default; the tokenizer is loaded once
+ * before them and timed on its own, like the world). A fourth run, N in flight on the main thread with
+ * `--tokenizer estimate`, is the heuristic baseline: the bench prints the ratio of the exact run to it, requires the
+ * same rows, and prints the estimate's error against the exact counts on the corpus built.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +25,7 @@ import { join } from 'node:path';
 import { defaultParams, generateCorpus } from '../src/factory/generate.js';
 import { realDeps, type FactoryDeps, type LoadedWorld } from '../src/factory/deps.js';
 import { numberArg } from './args.js';
+import { estimateError, tokenCounter, type TokenizerName } from '../src/factory/tokens.js';
 
 const size = numberArg('size', 1530, { integer: true });
 const patients = numberArg('patients', 500, { integer: true });
@@ -33,13 +39,21 @@ const deps: FactoryDeps = {
   ...base,
   loadWorld: async (name, seed, n): Promise<LoadedWorld> => (name === 'synthetic' && seed === 1 && n === patients ? world : base.loadWorld(name, seed, n)),
 };
+const tTok = performance.now();
+const counter = await tokenCounter('qwen3');
+const tokMs = performance.now() - tTok;
 const root = mkdtempSync(join(tmpdir(), 'ehrgym-bench-factory-'));
 
-async function run(label: string, c: number, w: number): Promise<{ ms: number; cpuMs: number; rows: number; bytes: string; timings: Record<string, number> }> {
+async function run(
+  label: string,
+  c: number,
+  w: number,
+  tokenizer: TokenizerName = 'qwen3',
+): Promise<{ ms: number; cpuMs: number; rows: number; bytes: string; timings: Record<string, number> }> {
   const out = join(root, label);
   const t = performance.now();
   const cpu = process.cpuUsage();
-  const r = await generateCorpus({ params: defaultParams({ size, patients, out }), deps, concurrency: c, workers: w });
+  const r = await generateCorpus({ params: defaultParams({ size, patients, out, tokenizer }), deps, concurrency: c, workers: w });
   const ms = performance.now() - t;
   const used = process.cpuUsage(cpu);
   return {
@@ -58,6 +72,8 @@ try {
   const seq = await run('sequential', 1, 0);
   const conc = await run('concurrent', concurrency, 0);
   const thr = await run('worker', concurrency, workers);
+  const est = await run('estimate', concurrency, 0, 'estimate');
+  if (est.bytes !== conc.bytes) throw new Error('bench: the estimate run kept different rows');
   if (seq.bytes !== conc.bytes || seq.bytes !== thr.bytes) throw new Error('bench: the runs produced different corpora');
   const eps = (r: { ms: number; rows: number }) => r.rows / (r.ms / 1000);
   const line = (label: string, r: typeof seq) =>
@@ -73,6 +89,17 @@ try {
   console.log(
     `ratio vs baseline: concurrent ${(eps(conc) / eps(seq)).toFixed(2)}x, with worker threads ${(eps(thr) / eps(seq)).toFixed(2)}x (all three corpora byte-identical)`,
   );
+  console.log(line(`heuristic: ${concurrency} in flight, --tokenizer estimate`, est));
+  console.log(
+    `exact Qwen3 counts vs the estimate: ${(conc.ms / est.ms).toFixed(2)}x the time (${((conc.ms - est.ms) / 1000).toFixed(2)} s); the tokenizer loaded once before the runs in ${(tokMs / 1000).toFixed(2)} s (${counter.label})`,
+  );
+  const convs = conc.bytes
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => (JSON.parse(l) as { messages: Array<{ role: 'user' | 'assistant'; content: string }> }).messages);
+  const err = estimateError(convs, counter);
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+  console.log(`estimate error on this corpus (${err.rows} rows, (estimate − exact) / exact): mean ${pct(err.mean)}, range ${pct(err.min)} to ${pct(err.max)}`);
   const best = conc.ms <= thr.ms ? conc : thr;
   const total = (best.ms + worldMs) / 1000;
   console.log(

@@ -3,7 +3,8 @@
  */
 import type { Command } from 'commander';
 import { fromFactoryError } from './errors.js';
-import { outputPath } from './flags.js';
+import { intFlag, outputPath } from './flags.js';
+import type { TokenizerName } from '../factory/tokens.js';
 import { exportCorpus } from '../factory/io.js';
 import type { ExportFormat, RowMode } from '../factory/export.js';
 
@@ -15,6 +16,8 @@ export function register(program: Command): void {
     .requiredOption('--format <format>', 'openai | trl | axolotl | llamafactory')
     .option('--rows <mode>', 'trajectory (one row per episode) | per-turn (one row per assistant turn)', 'trajectory')
     .requiredOption('--out <dir>', 'output folder (written atomically)')
+    .option('--tokenizer <name>', 'token counts: qwen3 (exact; per-turn rows also pass the chat-template parity check) | estimate', 'qwen3')
+    .option('--max-seq-len <n>', 'refuse the export when a trainer row is longer than this many tokens (lists them)')
     .option('--force', 'replace an output folder that holds something else', false)
     .option('--json', 'print the summary as JSON', false)
     .addHelpText(
@@ -26,10 +29,19 @@ Examples:
   ehrgym export ehrgym-demo/sft --format openai --out out/export/openai      # the demo's corpus
 `,
     )
-    .action(async (dir: string, o: { format: string; rows: string; out: string; force: boolean; json: boolean }) => {
+    .action(async (dir: string, o: { format: string; rows: string; out: string; force: boolean; json: boolean; tokenizer: string; maxSeqLen?: string }) => {
       outputPath('--out', o.out, 'dir');
+      const maxSeqLen = o.maxSeqLen === undefined ? undefined : intFlag('--max-seq-len', o.maxSeqLen, 1);
       try {
-        const s = await exportCorpus({ dir, format: o.format as ExportFormat, rows: o.rows as RowMode, out: o.out, force: o.force });
+        const s = await exportCorpus({
+          dir,
+          format: o.format as ExportFormat,
+          rows: o.rows as RowMode,
+          out: o.out,
+          force: o.force,
+          tokenizer: o.tokenizer as TokenizerName,
+          maxSeqLen,
+        });
         if (o.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
         else {
           const per = Object.entries(s.splits)
@@ -37,6 +49,13 @@ Examples:
             .join(', ');
           process.stdout.write(`exported ${dir} as ${s.format} (${s.rows}) to ${s.out}: ${per}\n`);
           process.stdout.write(`round-trip and parity: ${s.parity.checked} rows checked, ${s.parity.failed} failed\n`);
+          if (s.templateParity)
+            process.stdout.write(
+              `template parity (Qwen3 chat template vs the harness request): ${s.templateParity.checked} per-turn rows checked, ${s.templateParity.failed} failed\n`,
+            );
+          process.stdout.write(
+            `tokens (${s.tokens.exact ? s.tokens.tokenizer : 'estimated'}): p99 ${s.tokens.p99}, max ${s.tokens.max}; sequence length ${s.tokens.max_seq_len}\n`,
+          );
           process.stdout.write(`files: ${s.files.join(', ')}\n`);
         }
       } catch (e) {

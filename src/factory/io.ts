@@ -7,9 +7,10 @@ import { checkRowShape, readJsonl, sha256, stableStringify, toJsonl } from './ca
 import { FactoryFailure, FactoryInputError } from './errors.js';
 import { EXPORT_FORMATS, ROW_MODES, exportRows, importRows, llamafactoryDatasetInfo, type ExportFormat, type RowMode } from './export.js';
 import { readIdentity, writeFolderAtomic } from './output.js';
-import { checkParity, type ParityIssue } from './parity.js';
+import { checkParity, checkTemplateParity, type ParityIssue } from './parity.js';
 import { parseAction } from '../agent/parser.js';
-import { estimateChatTokens, lengthStats, TOKENIZER_APPROXIMATION } from './tokens.js';
+import { lengthStats, sequenceAdvice, TOKENIZER_APPROXIMATION, TOKENIZER_NAMES, tokenCounter, type TokenCounter, type TokenizerName } from './tokens.js';
+import { COUNT_RENDERING } from './corpus.js';
 import type { CorpusManifest } from './corpus.js';
 import type { CanonicalRow } from './types.js';
 
@@ -54,6 +55,10 @@ export interface ExportOptions {
   rows: RowMode;
   out: string;
   force?: boolean;
+  /** Token counter (default `qwen3`: exact counts and, for per-turn rows, the template parity check). */
+  tokenizer?: TokenizerName;
+  /** Refuse the export when a trainer row is longer than this many tokens (listing them): trainers would truncate. */
+  maxSeqLen?: number;
 }
 
 export interface ExportSummary {
@@ -62,6 +67,9 @@ export interface ExportSummary {
   rows: RowMode;
   splits: Record<string, { canonical: number; lines: number; sha256: string }>;
   parity: { checked: number; failed: number };
+  /** Per-turn rows through the Qwen3 chat template against the harness (null when not run: trajectory rows or the estimate). */
+  templateParity: { checked: number; failed: number } | null;
+  tokens: { tokenizer: string; exact: boolean; max: number; p99: number; max_seq_len: number };
   roundTrip: { checked: number; failed: number };
   files: string[];
 }
@@ -126,23 +134,69 @@ export async function checkExport(
   return { issues, checked };
 }
 
+/** Token length of every trainer row (per-turn: each prefix ending with its trained turn), with an id per row. */
+export function trainerRowLengths(corpus: Corpus, mode: RowMode, counter: TokenCounter): Array<{ id: string; tokens: number }> {
+  const out: Array<{ id: string; tokens: number }> = [];
+  for (const rows of Object.values(corpus.splits))
+    for (const r of rows) {
+      if (mode === 'trajectory') out.push({ id: r.meta.row_id, tokens: counter.chat(r.messages) });
+      else
+        r.messages.forEach((m, t) => m.role === 'assistant' && out.push({ id: `${r.meta.row_id}#turn${t}`, tokens: counter.chat(r.messages.slice(0, t + 1)) }));
+    }
+  return out;
+}
+
 export async function exportCorpus(opts: ExportOptions): Promise<ExportSummary> {
   if (!EXPORT_FORMATS.includes(opts.format)) throw new FactoryInputError(`--format ${String(opts.format)} is not one of ${EXPORT_FORMATS.join(', ')}`);
   if (!ROW_MODES.includes(opts.rows)) throw new FactoryInputError(`--rows ${String(opts.rows)} is not one of ${ROW_MODES.join(', ')}`);
+  const tokName = opts.tokenizer ?? 'qwen3';
+  if (!(TOKENIZER_NAMES as readonly string[]).includes(tokName))
+    throw new FactoryInputError(`--tokenizer ${String(tokName)} is not one of ${TOKENIZER_NAMES.join(', ')}`);
+  if (opts.maxSeqLen !== undefined && !(Number.isInteger(opts.maxSeqLen) && opts.maxSeqLen >= 1))
+    throw new FactoryInputError(`--max-seq-len ${opts.maxSeqLen} must be a positive integer`);
   const corpus = readCorpus(opts.dir);
+  const counter = await tokenCounter(tokName);
   const { files } = buildExportFiles(corpus, opts.format, opts.rows);
   const { issues, checked } = await checkExport(corpus, files, opts.format, opts.rows);
   if (issues.length) throw new FactoryFailure(`export parity check failed: ${issues.length} problem(s), first: ${issues[0]}`);
+  let templateParity: ExportSummary['templateParity'] = null;
+  let template: Record<string, unknown> = {
+    checked: 0,
+    skipped: opts.rows === 'per-turn' ? 'no exact tokenizer (--tokenizer estimate)' : 'trajectory rows (the check covers per-turn rows)',
+  };
+  if (opts.rows === 'per-turn' && counter.tokenizer) {
+    const t = checkTemplateParity(corpus.splits, files, opts.format, counter.tokenizer);
+    if (t.issues.length) throw new FactoryFailure(`export template parity check failed: ${t.issues.length} problem(s), first: ${t.issues[0]}`);
+    templateParity = { checked: t.checked, failed: 0 };
+    template = {
+      checked: t.checked,
+      failed: 0,
+      tokenizer: counter.label,
+      rendering: 'Qwen3 chat template, add_generation_prompt=true, enable_thinking=false, against the harness request of each turn',
+      prompt_tokens: t.promptTokens,
+      trained_tokens: t.trainedTokens,
+    };
+  }
+  const lens = trainerRowLengths(corpus, opts.rows, counter);
+  const stats = lengthStats(lens.map((l) => l.tokens));
+  if (opts.maxSeqLen !== undefined) {
+    const over = lens.filter((l) => l.tokens > opts.maxSeqLen!);
+    if (over.length)
+      throw new FactoryFailure(
+        `${over.length} trainer row(s) longer than --max-seq-len ${opts.maxSeqLen} (a trainer would truncate them): ${over
+          .slice(0, 10)
+          .map((l) => `${l.id} (${l.tokens})`)
+          .join(', ')}${over.length > 10 ? ', …' : ''}`,
+      );
+  }
   const splitNames = Object.keys(corpus.splits);
   if (opts.format === 'llamafactory') files['dataset_info.json'] = JSON.stringify(llamafactoryDatasetInfo(splitNames), null, 2) + '\n';
-  const allLens = Object.values(corpus.splits)
-    .flat()
-    .map((r) => estimateChatTokens(r.messages));
   const splits: ExportSummary['splits'] = {};
   for (const name of splitNames) {
     const text = files[`${name}.jsonl`]!;
     splits[name] = { canonical: corpus.splits[name]!.length, lines: text.split('\n').length - 1, sha256: sha256(text) };
   }
+  const advice = sequenceAdvice(stats);
   const manifest = {
     kind: 'sft-export',
     format: opts.format,
@@ -150,8 +204,18 @@ export async function exportCorpus(opts: ExportOptions): Promise<ExportSummary> 
     splits: splitNames,
     source: { corpus_id: corpus.manifest.corpus_id, command: corpus.manifest.command, files: corpus.manifest.splits },
     files: splits,
-    tokens: { approximation: TOKENIZER_APPROXIMATION, ...lengthStats(allLens) },
+    tokens: {
+      tokenizer: counter.label,
+      exact: counter.exact,
+      rendering: COUNT_RENDERING,
+      ...(counter.exact ? {} : { approximation: TOKENIZER_APPROXIMATION }),
+      unit: opts.rows === 'per-turn' ? 'per-turn trainer row (prompt + trained turn)' : 'trajectory row',
+      ...stats,
+      advice,
+      ...(opts.maxSeqLen !== undefined ? { max_seq_len: opts.maxSeqLen, over_max_seq_len: 0 } : {}),
+    },
     parity: { checked, failed: 0, option: parityOption(opts.format, opts.rows) },
+    template_parity: template,
     meta_sidecar: '<split>.meta.jsonl: one line per canonical row (trainer files never carry meta)',
   };
   files['export.json'] = JSON.stringify(manifest, null, 2) + '\n';
@@ -163,6 +227,8 @@ export async function exportCorpus(opts: ExportOptions): Promise<ExportSummary> 
     rows: opts.rows,
     splits,
     parity: { checked, failed: 0 },
+    templateParity,
+    tokens: { tokenizer: counter.label, exact: counter.exact, max: stats.max, p99: stats.p99, max_seq_len: opts.maxSeqLen ?? advice.max_seq_len },
     roundTrip: { checked, failed: 0 },
     files: Object.keys(files).sort(),
   };

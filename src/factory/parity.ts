@@ -8,12 +8,21 @@
  *    invalid-POST strings for POSTs; for GETs, with a transport, the reply recomputed by the harness's own `sendGet`
  *    against the world, otherwise the reply's fixed framing (`Here is the response from the GET request:\n…. Please
  *    call FINISH …` or `Error in sending the GET request: …`).
+ *
+ * Template parity (`checkTemplateParity`, per-turn exports): each trainer row, rendered through the Qwen3 chat
+ * template and tokenized, is what vLLM renders from the harness's request for that turn, and its loss covers exactly
+ * the assistant turn it trains (`template.ts`).
  */
 import type { FhirTransport } from '../fhir/types.js';
 import { renderPrompt } from '../agent/prompt.js';
 import { GET_ERROR_PREFIX, GET_OK_PREFIX, PLEASE_FINISH, POST_ACCEPTED, POST_INVALID, parseAction, type ParsedAction } from '../agent/parser.js';
 import { defaultJsonLoads, sendGet } from '../agent/loop.js';
 import type { CanonicalRow, ChatMessage } from './types.js';
+import { OpenAIAgent } from '../agent/backends/openai.js';
+import type { HistoryItem } from '../tasks/types.js';
+import { fromTrainerRow, type ExportFormat } from './export.js';
+import { checkTurnParity, type TurnParityOptions } from './template.js';
+import type { ExactTokenizer } from './tokenizer.js';
 
 export interface ParityIssue {
   turn: number;
@@ -82,4 +91,95 @@ export async function checkParity(messages: ChatMessage[], task: CanonicalRow['m
   }
   if (opts.expected && a !== opts.expected.length) issues.push({ turn: last, problem: `row has ${a} assistant turns, recorded ${opts.expected.length}` });
   return issues;
+}
+
+// ---- template parity (per-turn rows through the Qwen3 chat template) ---------------------------------------------
+
+/** The messages the evaluation harness puts in its chat request for the turn after `history` (OpenAI backend). */
+let requestAgent: OpenAIAgent | undefined;
+
+export function harnessMessages(history: ChatMessage[]): Array<{ role: string; content: string }> {
+  // the request body is built without any network use (loopback address, never contacted)
+  const agent = (requestAgent ??= new OpenAIAgent({
+    model: 'parity',
+    baseUrls: ['http://127.0.0.1:1/v1'],
+    extra: { chat_template_kwargs: { enable_thinking: false } },
+  }));
+  const items: HistoryItem[] = history.map((m) => ({ role: m.role === 'assistant' ? 'agent' : 'user', content: m.content }));
+  return (JSON.parse(agent.requestBody(items).toString('utf8')) as { messages: Array<{ role: string; content: string }> }).messages;
+}
+
+/**
+ * Indices of the messages a trainer puts loss on in one per-turn row of `format` (as exported: OpenAI `weight: 1`,
+ * TRL the completion, axolotl assistant turns without `train: false` under `roles_to_train: [assistant]`,
+ * LLaMA-Factory the last turn under `mask_history: true`).
+ */
+export function trainedTurns(row: Record<string, unknown>, format: ExportFormat): number[] {
+  const list = (k: string) => (Array.isArray(row[k]) ? (row[k] as Array<Record<string, unknown>>) : []);
+  switch (format) {
+    case 'openai':
+      return list('messages').flatMap((m, i) => (m.role === 'assistant' && m.weight === 1 ? [i] : []));
+    case 'trl':
+      return list('completion').map((_, i) => list('prompt').length + i);
+    case 'axolotl':
+      return list('messages').flatMap((m, i) => (m.role === 'assistant' && m.train !== false ? [i] : []));
+    case 'llamafactory':
+      return list('conversations').length ? [list('conversations').length - 1] : [];
+  }
+}
+
+export interface TemplateParityReport {
+  checked: number;
+  issues: string[];
+  promptTokens: number;
+  trainedTokens: number;
+}
+
+/**
+ * Template parity of every per-turn trainer row of an export against the harness: see `checkTurnParity`. Also
+ * requires each row to put loss on exactly one turn, its last (the assistant turn it trains). Issues name the split,
+ * the line of the trainer file, the canonical row id and the turn.
+ */
+export function checkTemplateParity(
+  splits: Record<string, CanonicalRow[]>,
+  files: Record<string, string>,
+  format: ExportFormat,
+  tok: ExactTokenizer,
+  opts: TurnParityOptions = {},
+): TemplateParityReport {
+  const report: TemplateParityReport = { checked: 0, issues: [], promptTokens: 0, trainedTokens: 0 };
+  for (const [name, rows] of Object.entries(splits)) {
+    const lines = (files[`${name}.jsonl`] ?? '').split('\n').filter((l) => l !== '');
+    let li = 0;
+    for (const r of rows) {
+      for (let t = 0; t < r.messages.length; t++) {
+        if (r.messages[t]!.role !== 'assistant') continue;
+        const where = `${name}.jsonl line ${li + 1} (${r.meta.row_id} turn ${t})`;
+        const raw = lines[li++];
+        if (raw === undefined) {
+          report.issues.push(`${where}: missing (the export has ${lines.length} lines)`);
+          continue;
+        }
+        report.checked++;
+        let line: Record<string, unknown>;
+        let conv: ChatMessage[];
+        try {
+          line = JSON.parse(raw) as Record<string, unknown>;
+          conv = fromTrainerRow(line, format, 'per-turn');
+        } catch (e) {
+          report.issues.push(`${where}: ${(e as Error).message}`);
+          continue;
+        }
+        const trained = trainedTurns(line, format);
+        if (trained.length !== 1 || trained[0] !== conv.length - 1)
+          report.issues.push(`${where}: loss on turns [${trained.join(', ')}], expected only the last turn (${conv.length - 1})`);
+        const res = checkTurnParity({ prompt: conv.slice(0, -1), completion: conv[conv.length - 1]! }, harnessMessages(r.messages.slice(0, t)), tok, opts);
+        report.promptTokens += res.promptTokens;
+        report.trainedTokens += res.trainedTokens;
+        for (const p of res.problems) report.issues.push(`${where}: ${p}`);
+      }
+    }
+    if (li < lines.length) report.issues.push(`${name}.jsonl: ${lines.length - li} lines beyond the canonical rows' assistant turns`);
+  }
+  return report;
 }

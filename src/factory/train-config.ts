@@ -54,6 +54,8 @@ interface DataInfo {
   splits: string[];
   p99Tokens: number;
   maxTokens: number;
+  /** Counted by the model's tokenizer (`tokens.exact` in the manifest), else an estimate that needs a margin. */
+  exactTokens: boolean;
 }
 
 function readDataInfo(dir: string): DataInfo {
@@ -64,23 +66,39 @@ function readDataInfo(dir: string): DataInfo {
       format: ExportFormat;
       rows: RowMode;
       splits: string[];
-      tokens: { p99: number; max: number };
+      tokens: { p99: number; max: number; exact?: boolean };
     };
-    return { kind: 'sft-export', format: m.format, rows: m.rows, splits: m.splits, p99Tokens: m.tokens.p99, maxTokens: m.tokens.max };
+    return {
+      kind: 'sft-export',
+      format: m.format,
+      rows: m.rows,
+      splits: m.splits,
+      p99Tokens: m.tokens.p99,
+      maxTokens: m.tokens.max,
+      exactTokens: m.tokens.exact === true,
+    };
   }
   if (ident.kind === 'sft-corpus') {
     const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
       splits: Record<string, unknown>;
-      tokens: { all: { p99: number; max: number } };
+      tokens: { all: { p99: number; max: number }; exact?: boolean };
     };
-    return { kind: 'sft-corpus', format: null, rows: 'trajectory', splits: Object.keys(m.splits), p99Tokens: m.tokens.all.p99, maxTokens: m.tokens.all.max };
+    return {
+      kind: 'sft-corpus',
+      format: null,
+      rows: 'trajectory',
+      splits: Object.keys(m.splits),
+      p99Tokens: m.tokens.all.p99,
+      maxTokens: m.tokens.all.max,
+      exactTokens: m.tokens.exact === true,
+    };
   }
   throw new FactoryInputError(`--data ${dir} holds a ${ident.kind} folder, not a corpus or an export`);
 }
 
 /** ≥ max row length (never truncate: FINISH is the last turn), rounded up to a multiple of 2048, at least 8192. */
-export function chooseSequenceLen(maxTokens: number): number {
-  return Math.max(8192, Math.ceil((maxTokens * 1.15) / 2048) * 2048);
+export function chooseSequenceLen(maxTokens: number, exact = false): number {
+  return Math.max(8192, Math.ceil((maxTokens * (exact ? 1 : 1.15)) / 2048) * 2048);
 }
 
 /** The format each trainer reads; an `openai` export also works for axolotl (roles/content messages). */
@@ -93,7 +111,7 @@ const READS: Record<Trainer, ExportFormat[]> = {
 export function buildTrainConfig(opts: TrainConfigOptions): TrainConfigResult {
   const { trainer, model } = opts;
   if (!TRAINERS.includes(trainer)) throw new FactoryInputError(`--trainer ${String(trainer)} is not one of ${TRAINERS.join(', ')}`);
-  if (!/^[\w.\-]+(\/[\w.\-]+)?$/.test(model) && !existsSync(model))
+  if (!/^[\w.-]+(\/[\w.-]+)?$/.test(model) && !existsSync(model))
     throw new FactoryInputError(`--model ${model} is neither a hub id (org/name) nor an existing path`);
   const dataDir = resolve(opts.data);
   const info = readDataInfo(dataDir);
@@ -112,7 +130,7 @@ export function buildTrainConfig(opts: TrainConfigOptions): TrainConfigResult {
     return r.startsWith('..') || r === '' ? r || '.' : `./${r}`;
   };
   const dataRel = rel(dataDir);
-  const seq = chooseSequenceLen(info.maxTokens);
+  const seq = chooseSequenceLen(info.maxTokens, info.exactTokens);
   const gpus = opts.gpus ?? 4;
   const perTurn = info.rows === 'per-turn';
   const adapterDir = `outputs/${RECIPE.adapterName}-${trainer}`;
@@ -124,7 +142,7 @@ export function buildTrainConfig(opts: TrainConfigOptions): TrainConfigResult {
     ({
       '#1': `QLoRA SFT of ${model} on ${dataRel} (recipe: ehrgym docs/factory.md; thinking disabled)`,
       '#2': `launch from this folder: ${cmd}`,
-      '#3': `max row length ≈ ${info.maxTokens} tokens (p99 ${info.p99Tokens}, estimated): sequence length ${seq}`,
+      '#3': `max row length ≈ ${info.maxTokens} tokens (p99 ${info.p99Tokens}, ${info.exactTokens ? 'exact' : 'estimated, +15 % margin'}): sequence length ${seq}`,
     }) as YamlValue;
 
   if (trainer === 'axolotl') {
