@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
-import { optionalHttpUrl } from './flags.js';
+import { intFlag, optionalHttpUrl } from './flags.js';
+import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
 import { EvalError } from '../eval/run.js';
 import { DEDUPE_MODES, regradeRuns, type DedupeMode } from '../eval/grade.js';
 import { formatCoverage } from '../eval/format.js';
@@ -19,12 +20,6 @@ interface GradeFlags {
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-
-function intFlag(flag: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new CliError(`${flag}: expected an integer ≥ ${min}, got "${v}"`);
-  return Number(v);
-}
 
 export function register(program: Command): void {
   program
@@ -58,8 +53,8 @@ Examples:
       try {
         const apiBase = checkApiBase(f.apiBase);
         const taskSet = openTaskSet(f.tasks);
-        const seed = intFlag('--seed', f.seed, 0);
-        const patients = intFlag('--patients', f.patients, 1);
+        const seed = f.seed === undefined ? undefined : intFlag('--seed', f.seed, 0, 2 ** 32 - 1);
+        const patients = f.patients === undefined ? undefined : intFlag('--patients', f.patients, 1, MAX_SYNTHETIC_PATIENTS);
         const world = f.fhirUrl === undefined ? worldOfTaskSet(taskSet, { world: f.world, seed, patients }) : {};
         const backend = await openBackend({ apiBase, fhirUrl: f.fhirUrl, ...world });
         let r;

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
-import { DEFAULT_PATIENTS } from './flags.js';
+import { DEFAULT_PATIENTS, intFlag } from './flags.js';
 import { loadWorld, WORLD_NAMES, type WorldName } from '../worlds/index.js';
 import { ImportError, summarizeImport } from '../worlds/import.js';
 import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
@@ -27,13 +27,6 @@ interface ServeFlags {
   maxSessions?: string;
   maxSessionBytes?: string;
   json: boolean;
-}
-
-function intFlag(name: string, value: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value)) throw new CliError(`${name} must be an integer, got "${value}"`);
-  const n = Number(value);
-  if (n < min || n > max) throw new CliError(`${name} must be between ${min} and ${max}, got ${value}`);
-  return n;
 }
 
 export function register(program: Command): void {

@@ -12,7 +12,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
-import { DEFAULT_PATIENTS, outputPath } from './flags.js';
+import { DEFAULT_PATIENTS, intFlag, outputPath } from './flags.js';
 import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
 import { loadWorld, evaluationMrns, DEFAULT_SYNTHETIC_PATIENTS, DEFAULT_SYNTHETIC_SEED, type WorldName } from '../worlds/index.js';
 import { rngFor } from '../worlds/prng.js';
@@ -28,13 +28,6 @@ import { pyJsonDumps } from '../tasks/pysem.js';
 import { runEpisode } from '../agent/loop.js';
 import { PolicyAgent } from '../agent/backends/scripted.js';
 import { gradeOutput } from '../tasks/refsol.js';
-
-function intFlag(name: string, value: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value)) throw new CliError(`${name} must be an integer, got "${value}"`);
-  const n = Number(value);
-  if (n < min || n > max) throw new CliError(`${name} must be between ${min} and ${max}, got ${value}`);
-  return n;
-}
 
 /** `--world` (synthetic | medagentbench) with `--seed` / `--patients` (synthetic only), as `loadWorld` options. */
 function worldFlags(o: { world: string; seed?: string; patients?: string }): Parameters<typeof loadWorld>[0] {
