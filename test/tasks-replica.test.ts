@@ -36,8 +36,7 @@ interface AgentResult {
 }
 
 test('parity: u9401066 v2 run regraded against the replica equals the official verdicts', async () => {
-  const results = (JSON.parse(readFileSync(`data/third-party/u9401066-medagent-copilot/v2_agent_results.json`, 'utf8')) as { results: AgentResult[] })
-    .results;
+  const results = (JSON.parse(readFileSync(`data/third-party/u9401066-medagent-copilot/v2_agent_results.json`, 'utf8')) as { results: AgentResult[] }).results;
   const evaluation = (
     JSON.parse(readFileSync(`data/third-party/u9401066-medagent-copilot/v2_evaluation.json`, 'utf8')) as {
       details: Array<{ task_id: string; correct: boolean }>;
