@@ -10,7 +10,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { FhirError } from '../src/fhir/errors.js';
 import { createFhirHandler, startFhirServer } from '../src/fhir/server.js';
-import { DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSIONS, FhirStore } from '../src/fhir/store.js';
+import { DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_TOTAL_SESSION_BYTES, FhirStore } from '../src/fhir/store.js';
 import { buildFixture } from './fhir-fixtures.js';
 
 v8.setFlagsFromString('--expose-gc');
@@ -127,6 +127,32 @@ describe('FHIR session limits', () => {
     // The budget is per session: another session still writes what fits.
     assert.equal(fhirErrorOf(() => store.create(bp('S1', '118/77 mmHg'), 'b')).status, 429);
     assert.equal(store.create({ resourceType: 'Basic' }, 'b').id, String(store.firstSessionId));
+  });
+
+  it('bounds the bytes of all live sessions together with a 503, and dropping a session frees its share', () => {
+    const { store } = buildFixture();
+    const size = Buffer.byteLength(JSON.stringify(store.create(bp('S1', '118/77 mmHg'), 'a')));
+    assert.equal(store.maxTotalSessionBytes, DEFAULT_MAX_TOTAL_SESSION_BYTES);
+    assert.equal(store.sessionBytes, size);
+    store.maxTotalSessionBytes = 3 * size;
+    store.create(bp('S1', '118/77 mmHg'), 'b');
+    store.create(bp('S1', '118/77 mmHg'), 'c');
+    assert.equal(store.sessionBytes, 3 * size);
+    const err = fhirErrorOf(() => store.create(bp('S1', '118/77 mmHg'), 'a'));
+    assert.equal(err.status, 503);
+    assert.equal(
+      err.message,
+      `The server's sessions hold ${3 * size} bytes of their budget of ${3 * size}: this Observation needs ${size} bytes; retry after sessions are dropped`,
+    );
+    assert.deepEqual(err.issues, [{ severity: 'error', code: 'throttled', diagnostics: err.message }]);
+    assert.equal(fhirErrorOf(() => store.create(bp('S1', '118/77 mmHg'), 'd')).status, 503);
+    assert.equal(store.hasSession('d'), false);
+    assert.deepEqual(store.sessionInfo('a'), { id: 'a', writes: 1, bytes: size, rows: { Observation: 1 } });
+    assert.equal(store.dropSession('b'), true);
+    assert.equal(store.dropSession('b'), false);
+    assert.equal(store.sessionBytes, 2 * size);
+    assert.equal(store.create(bp('S1', '118/77 mmHg'), 'd').id, String(store.firstSessionId));
+    assert.throws(() => new FhirStore({ maxTotalSessionBytes: 0 }), /maxTotalSessionBytes must be a positive integer or Infinity/);
   });
 
   it("keeps only a session's own rows in its overlay, per type", () => {
@@ -252,16 +278,17 @@ describe('FHIR session limits', () => {
   });
 });
 
-describe('ehrgym serve --max-sessions / --max-session-bytes', () => {
+describe('ehrgym serve --max-sessions / --max-session-bytes / --max-total-session-bytes', () => {
   const CLI = ['--import', 'tsx', 'src/cli/index.ts', 'serve'];
 
   it('rejects bad values with one line and exit 2', async () => {
     const { main } = await import('../src/cli/index.js');
     const cases: Array<[string[], string]> = [
-      [['--max-sessions', '0'], 'ehrgym: --max-sessions must be between 1 and 9007199254740991, got 0\n'],
+      [['--max-sessions', '0'], 'ehrgym: --max-sessions must be ≥ 1, got 0\n'],
       [['--max-sessions', 'many'], 'ehrgym: --max-sessions must be an integer, got "many"\n'],
       [['--max-session-bytes', '-5'], 'ehrgym: --max-session-bytes must be an integer, got "-5"\n'],
       [['--max-session-bytes', '16MiB'], 'ehrgym: --max-session-bytes must be an integer, got "16MiB"\n'],
+      [['--max-total-session-bytes', '0'], 'ehrgym: --max-total-session-bytes must be ≥ 1, got 0\n'],
     ];
     for (const [args, want] of cases) {
       let err = '';
@@ -281,13 +308,17 @@ describe('ehrgym serve --max-sessions / --max-session-bytes', () => {
     }
     const r = spawnSync(process.execPath, [...CLI, '--world', 'empty', '--max-sessions', '0'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 2);
-    assert.equal(r.stderr, 'ehrgym: --max-sessions must be between 1 and 9007199254740991, got 0\n');
+    assert.equal(r.stderr, 'ehrgym: --max-sessions must be ≥ 1, got 0\n');
   });
 
   it('applies the flags to the served store', async () => {
-    const child = spawn(process.execPath, [...CLI, '--world', 'empty', '--port', '0', '--max-sessions', '1', '--max-session-bytes', '300'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...CLI, '--world', 'empty', '--port', '0', '--max-sessions', '2', '--max-session-bytes', '300', '--max-total-session-bytes', '400'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = '';
@@ -305,9 +336,14 @@ describe('ehrgym serve --max-sessions / --max-session-bytes', () => {
       const post = (session: string, body: unknown) =>
         fetch(`${url}_session/${session}/Basic`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
       assert.equal((await post('a', { resourceType: 'Basic' })).status, 201);
-      const tooMany = await post('b', { resourceType: 'Basic' });
+      const note = (n: number) => ({ resourceType: 'Basic', text: { status: 'generated', div: 'x'.repeat(n) } });
+      assert.equal((await post('b', note(150))).status, 201);
+      const overAll = await post('a', note(50)); // fits a's 300 bytes, not the 400 of all sessions
+      assert.equal(overAll.status, 503);
+      assert.match(((await overAll.json()) as { issue: Array<{ diagnostics: string }> }).issue[0].diagnostics, /budget of 400/);
+      const tooMany = await post('c', { resourceType: 'Basic' });
       assert.equal(tooMany.status, 503);
-      assert.match(((await tooMany.json()) as { issue: Array<{ diagnostics: string }> }).issue[0].diagnostics, /limit 1/);
+      assert.match(((await tooMany.json()) as { issue: Array<{ diagnostics: string }> }).issue[0].diagnostics, /limit 2/);
       const tooBig = await post('a', { resourceType: 'Basic', text: { status: 'generated', div: 'x'.repeat(400) } });
       assert.equal(tooBig.status, 429);
       assert.match(((await tooBig.json()) as { issue: Array<{ diagnostics: string }> }).issue[0].diagnostics, /budget of 300 bytes/);

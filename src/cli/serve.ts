@@ -1,6 +1,6 @@
 /**
  * `ehrgym serve [--world medagentbench|synthetic|empty] [--seed N] [--patients N] [--import PATH...] [--port 8080]
- *               [--host 127.0.0.1] [--strict] [--skip-billing] [--max-sessions N] [--max-session-bytes N] [--json]`
+ *               [--host 127.0.0.1] [--strict] [--skip-billing] [--max-sessions N] [--max-session-bytes N] [--max-total-session-bytes N] [--json]`
  *
  * Boots a world into the embedded FHIR R4 server, prints its base URL and serves until SIGINT/SIGTERM.
  */
@@ -11,7 +11,7 @@ import { loadWorld, WORLD_NAMES, type WorldName } from '../worlds/index.js';
 import { ImportError, summarizeImport } from '../worlds/import.js';
 import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
 import { startFhirServer } from '../fhir/server.js';
-import { DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSIONS } from '../fhir/store.js';
+import { DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_TOTAL_SESSION_BYTES } from '../fhir/store.js';
 
 interface ServeFlags {
   world: string;
@@ -26,6 +26,7 @@ interface ServeFlags {
   medagentbenchCodes: boolean;
   maxSessions?: string;
   maxSessionBytes?: string;
+  maxTotalSessionBytes?: string;
   json: boolean;
 }
 
@@ -45,6 +46,10 @@ export function register(program: Command): void {
     .option('--rebase-dates', 'shift imported dates by whole days so the latest is within the 24 h before 2023-11-13T10:15Z', false)
     .option('--max-sessions <n>', `most live sessions; a write opening one more is answered 503 (default ${DEFAULT_MAX_SESSIONS})`)
     .option('--max-session-bytes <n>', `most bytes of stored JSON per session; a write beyond is answered 429 (default ${DEFAULT_MAX_SESSION_BYTES})`)
+    .option(
+      '--max-total-session-bytes <n>',
+      `most bytes of stored JSON in all live sessions together; a write beyond is answered 503 (default ${DEFAULT_MAX_TOTAL_SESSION_BYTES})`,
+    )
     .option('--json', 'print the startup summary as one JSON line', false)
     .addHelpText(
       'after',
@@ -71,6 +76,8 @@ Examples:
       if (!o.host.trim()) throw new CliError('--host must not be empty');
       const maxSessions = o.maxSessions !== undefined ? intFlag('--max-sessions', o.maxSessions, 1, Number.MAX_SAFE_INTEGER) : undefined;
       const maxSessionBytes = o.maxSessionBytes !== undefined ? intFlag('--max-session-bytes', o.maxSessionBytes, 1, Number.MAX_SAFE_INTEGER) : undefined;
+      const maxTotalSessionBytes =
+        o.maxTotalSessionBytes !== undefined ? intFlag('--max-total-session-bytes', o.maxTotalSessionBytes, 1, Number.MAX_SAFE_INTEGER) : undefined;
 
       let w;
       const progress = o.json || (world === 'empty' && !o.import?.length) ? undefined : loadingProgress(world, patients ?? DEFAULT_PATIENTS);
@@ -94,6 +101,7 @@ Examples:
       progress?.stop(true);
       if (maxSessions !== undefined) w.store.maxSessions = maxSessions;
       if (maxSessionBytes !== undefined) w.store.maxSessionBytes = maxSessionBytes;
+      if (maxTotalSessionBytes !== undefined) w.store.maxTotalSessionBytes = maxTotalSessionBytes;
       let server;
       try {
         server = await startFhirServer(w.store, { host: o.host, port, strict: o.strict });

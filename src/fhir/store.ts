@@ -9,8 +9,9 @@
  *   reference to a session, so everything it wrote is garbage once dropped.
  * - Search results list base matches first (insertion order), then the session's own resources.
  * - A session costs what it wrote: its overlay holds one small table per type written (ids in a Map, no dense array).
- * - Limits: at most `maxSessions` live sessions (opening one more is a 503) and `maxSessionBytes` bytes of stored
- *   JSON per session (a write beyond it is a 429); both answered as FhirError, so the server replies with an
+ * - Limits: at most `maxSessions` live sessions (opening one more is a 503), `maxSessionBytes` bytes of stored
+ *   JSON per session (a write beyond it is a 429) and `maxTotalSessionBytes` across all live sessions (a write beyond
+ *   it is a 503 until sessions are dropped); all answered as FhirError, so the server replies with an
  *   OperationOutcome. Reads and searches never open a session: naming an unknown session reads the base.
  */
 import { createHash } from 'node:crypto';
@@ -38,6 +39,9 @@ export const DEFAULT_MAX_SESSIONS = 10_000;
 /** Default budget of stored JSON bytes per session (`StoreOptions.maxSessionBytes`): 16 MiB. */
 export const DEFAULT_MAX_SESSION_BYTES = 16 * 2 ** 20;
 
+/** Default budget of stored JSON bytes across all live sessions (`StoreOptions.maxTotalSessionBytes`): 1 GiB. */
+export const DEFAULT_MAX_TOTAL_SESSION_BYTES = 2 ** 30;
+
 export interface StoreOptions {
   /** Timestamp written to `meta.lastUpdated` of created resources and to Bundle `meta.lastUpdated`. */
   clock?: string;
@@ -51,6 +55,12 @@ export interface StoreOptions {
    * stored resource's compact JSON. A write that would pass it throws FhirError 429 and stores nothing.
    */
   maxSessionBytes?: number;
+  /**
+   * Most bytes all live sessions may store together (default 1 GiB; `Infinity` = no cap), counted like
+   * `maxSessionBytes`. A write that would pass it throws FhirError 503 and stores nothing; dropping sessions frees
+   * their bytes. With the other two caps this bounds the memory writes can take, whatever clients do.
+   */
+  maxTotalSessionBytes?: number;
 }
 
 /** What a live session holds (`FhirStore.sessionInfo`). */
@@ -137,11 +147,14 @@ export class FhirStore implements StoreLoader {
   private baseCount = 0;
   private sessionCap: number;
   private sessionBytesCap: number;
+  private totalBytesCap: number;
+  private totalBytes = 0;
 
   constructor(opts: StoreOptions = {}) {
     this.clock = opts.clock ?? DEFAULT_STORE_CLOCK;
     this.sessionCap = checkLimit('maxSessions', opts.maxSessions ?? DEFAULT_MAX_SESSIONS);
     this.sessionBytesCap = checkLimit('maxSessionBytes', opts.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES);
+    this.totalBytesCap = checkLimit('maxTotalSessionBytes', opts.maxTotalSessionBytes ?? DEFAULT_MAX_TOTAL_SESSION_BYTES);
   }
 
   /** Cap on live sessions (see `StoreOptions.maxSessions`); lowering it below the live count drops nothing. */
@@ -160,6 +173,20 @@ export class FhirStore implements StoreLoader {
 
   set maxSessionBytes(n: number) {
     this.sessionBytesCap = checkLimit('maxSessionBytes', n);
+  }
+
+  /** Budget of stored JSON bytes across all live sessions (see `StoreOptions.maxTotalSessionBytes`). */
+  get maxTotalSessionBytes(): number {
+    return this.totalBytesCap;
+  }
+
+  set maxTotalSessionBytes(n: number) {
+    this.totalBytesCap = checkLimit('maxTotalSessionBytes', n);
+  }
+
+  /** Stored JSON bytes of all live sessions together. */
+  get sessionBytes(): number {
+    return this.totalBytes;
   }
 
   // ---------------------------------------------------------------- loading (StoreLoader)
@@ -289,6 +316,9 @@ export class FhirStore implements StoreLoader {
 
   /** Drop a session and everything it wrote. O(1). Returns whether it existed. */
   dropSession(id: string): boolean {
+    const s = this.sessions.get(id);
+    if (!s) return false;
+    this.totalBytes -= s.bytes;
     return this.sessions.delete(id);
   }
 
@@ -348,9 +378,14 @@ export class FhirStore implements StoreLoader {
       const msg = `Session "${sessionId}" is over its budget of ${this.sessionBytesCap} bytes: this ${resourceType} needs ${bytes} bytes and ${used} are used; drop the session or write less`;
       throw new FhirError(429, msg, [{ severity: 'error', code: 'too-costly', diagnostics: msg }]);
     }
+    if (this.totalBytes + bytes > this.totalBytesCap) {
+      const msg = `The server's sessions hold ${this.totalBytes} bytes of their budget of ${this.totalBytesCap}: this ${resourceType} needs ${bytes} bytes; retry after sessions are dropped`;
+      throw new FhirError(503, msg, [{ severity: 'error', code: 'throttled', diagnostics: msg }]);
+    }
     const s = live ?? this.session(sessionId);
     s.seq = seq + 1;
     s.bytes = used + bytes;
+    this.totalBytes += bytes;
     let t = s.tables.get(resourceType);
     if (!t) s.tables.set(resourceType, (t = new TypeTable(resourceType, s.interner, { denseIds: false })));
     t.append(id, extractKeys(stored), stored, stringParams(resourceType));
