@@ -126,10 +126,10 @@ test('--out below a file or on a file: exit 2 naming the path, in every command 
 });
 
 test('--patients: one default (500) and one range (1..500) in every command that builds a synthetic world', async () => {
-  for (const args of [['serve'], ['tasks', 'generate'], ['tasks', 'solve'], ['generate']]) {
+  for (const args of [['serve'], ['tasks', 'generate'], ['tasks', 'solve'], ['generate'], ['eval'], ['grade']]) {
     const r = await cli(...args, '--help');
     assert.equal(r.code, 0);
-    assert.match(r.out, /--patients <n>\s+[^(]*\(default\s+500\b/, args.join(' '));
+    assert.match(r.out, /--patients <n>\s+[^(]*\(default(?::\s+recorded\s+in\s+the\s+task\s+set,\s+else)?\s+500\b/, args.join(' '));
   }
   await expectError(['tasks', 'generate', '--out', join(tmp(), 't.json'), '--patients', '501'], '--patients must be between 1 and 500, got 501');
 });

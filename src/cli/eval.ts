@@ -1,7 +1,8 @@
 import { type Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { CliError } from './errors.js';
-import { existingDir, httpUrl, optionalHttpUrl, outputPath } from './flags.js';
+import { DEFAULT_PATIENTS, existingDir, httpUrl, optionalHttpUrl, optionalIntFlag, outputPath } from './flags.js';
+import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
 import { createAgent, AgentConfigError } from '../agent/create.js';
 import { OpenAIAgent } from '../agent/backends/openai.js';
 import { POST_MODES, type PostMode } from '../agent/loop.js';
@@ -35,12 +36,6 @@ interface EvalFlags {
   progress: boolean;
 }
 
-function int(flag: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new CliError(`${flag}: expected an integer ≥ ${min}, got "${v}"`);
-  return Number(v);
-}
-
 function num(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -63,8 +58,8 @@ export function register(program: Command): void {
     .option('--api-base <url>', 'api_base advertised in prompts and used by the grader (default http://localhost:8080/fhir/)')
     .option('--fhir-url <url>', 'use an external FHIR server (the api_base is mapped onto it) instead of the embedded world')
     .option('--world <name>', 'embedded world (default: the one the task set was made on; the replica for the official sets)')
-    .option('--seed <n>', 'synthetic world: seed (default: recorded in the task set)')
-    .option('--patients <n>', 'synthetic world: number of patients (default: recorded in the task set)')
+    .option('--seed <n>', 'synthetic world: seed (default: recorded in the task set, else 1)')
+    .option('--patients <n>', `synthetic world: number of patients, 1..${MAX_SYNTHETIC_PATIENTS} (default: recorded in the task set, else ${DEFAULT_PATIENTS})`)
     .addOption(
       new Option('--post-mode <mode>', 'official: POSTs are not sent (as upstream); live: executed in the episode session')
         .choices([...POST_MODES])
@@ -125,9 +120,9 @@ Examples:
           apiKeyEnv: f.apiKeyEnv,
           extra,
           temperature: num('--temperature', f.temperature),
-          maxTokens: int('--max-tokens', f.maxTokens, 1),
-          maxRetries: int('--max-retries', f.maxRetries, 0),
-          timeoutMs: int('--timeout', f.timeout, 1),
+          maxTokens: optionalIntFlag('--max-tokens', f.maxTokens, 1),
+          maxRetries: optionalIntFlag('--max-retries', f.maxRetries, 0),
+          timeoutMs: optionalIntFlag('--timeout', f.timeout, 1),
         });
       } catch (err) {
         if (err instanceof AgentConfigError) throw new CliError(`--agent: ${err.message}`);
@@ -144,7 +139,11 @@ Examples:
         }
       }
       const postMode = f.postMode as PostMode;
-      const worldReq = { world: f.world, seed: int('--seed', f.seed, 0), patients: int('--patients', f.patients, 1) };
+      const worldReq = {
+        world: f.world,
+        seed: optionalIntFlag('--seed', f.seed, 0, 2 ** 32 - 1),
+        patients: optionalIntFlag('--patients', f.patients, 1, MAX_SYNTHETIC_PATIENTS),
+      };
       const world = f.fhirUrl === undefined ? wrap(() => worldOfTaskSet(taskSet, worldReq)) : {};
       const backend = await wrapAsync(() => openBackend({ apiBase, fhirUrl: f.fhirUrl, ...world, live: postMode === 'live' }));
       try {
@@ -168,9 +167,9 @@ Examples:
           grade: officialGrader,
           apiBase,
           postMode,
-          maxRounds: int('--max-rounds', f.maxRounds, 1),
-          concurrency: int('--concurrency', f.concurrency, 1),
-          limit: int('--limit', f.limit, 1),
+          maxRounds: optionalIntFlag('--max-rounds', f.maxRounds, 1),
+          concurrency: optionalIntFlag('--concurrency', f.concurrency, 1),
+          limit: optionalIntFlag('--limit', f.limit, 1),
           families,
           resume: f.resume,
           progress: f.progress && !f.json ? undefined : false,

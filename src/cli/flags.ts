@@ -47,6 +47,11 @@ export function intFlag(flag: string, value: string, min: number, max: number = 
   return n;
 }
 
+/** `intFlag` for a flag that may be absent. */
+export function optionalIntFlag(flag: string, value: string | undefined, min: number, max?: number): number | undefined {
+  return value === undefined ? undefined : intFlag(flag, value, min, max);
+}
+
 /** The nearest existing ancestor of `abs` (itself included). */
 function nearestExisting(abs: string): string {
   let p = abs;

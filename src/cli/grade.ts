@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
-import { intFlag, optionalHttpUrl } from './flags.js';
+import { DEFAULT_PATIENTS, optionalHttpUrl, optionalIntFlag } from './flags.js';
 import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
 import { EvalError } from '../eval/run.js';
 import { DEDUPE_MODES, regradeRuns, type DedupeMode } from '../eval/grade.js';
@@ -30,8 +30,8 @@ export function register(program: Command): void {
     .option('--fhir-url <url>', 'grade against an external FHIR server instead of the embedded world')
     .option('--api-base <url>', 'api_base the run advertised (default http://localhost:8080/fhir/)')
     .option('--world <name>', 'embedded world (default: the one the task set was made on; the replica for the official sets)')
-    .option('--seed <n>', 'synthetic world: seed (default: recorded in the task set)')
-    .option('--patients <n>', 'synthetic world: number of patients (default: recorded in the task set)')
+    .option('--seed <n>', 'synthetic world: seed (default: recorded in the task set, else 1)')
+    .option('--patients <n>', `synthetic world: number of patients, 1..${MAX_SYNTHETIC_PATIENTS} (default: recorded in the task set, else ${DEFAULT_PATIENTS})`)
     .option('--json', 'print verdicts and totals as JSON')
     .option('--dedupe <first|last>', 'a task index with several lines in the log: grade its first or last line (default: refuse)')
     .addHelpText(
@@ -53,8 +53,8 @@ Examples:
       try {
         const apiBase = checkApiBase(f.apiBase);
         const taskSet = openTaskSet(f.tasks);
-        const seed = f.seed === undefined ? undefined : intFlag('--seed', f.seed, 0, 2 ** 32 - 1);
-        const patients = f.patients === undefined ? undefined : intFlag('--patients', f.patients, 1, MAX_SYNTHETIC_PATIENTS);
+        const seed = optionalIntFlag('--seed', f.seed, 0, 2 ** 32 - 1);
+        const patients = optionalIntFlag('--patients', f.patients, 1, MAX_SYNTHETIC_PATIENTS);
         const world = f.fhirUrl === undefined ? worldOfTaskSet(taskSet, { world: f.world, seed, patients }) : {};
         const backend = await openBackend({ apiBase, fhirUrl: f.fhirUrl, ...world });
         let r;
