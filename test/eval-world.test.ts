@@ -110,7 +110,7 @@ test('official task files mean the replica: another world is refused', async () 
   assert.equal(r.code, 2);
   assert.match(
     r.err,
-    /^ehrgym: --world synthetic: the tasks of medagentbench-v2 were made on world medagentbench \(the replica\), not synthetic seed 1 \(100 patients\)/,
+    /^ehrgym: --world synthetic: the tasks of medagentbench-v2 were made on world medagentbench \(the replica\), not synthetic seed 1 \(500 patients\)/,
   );
   oneLine(r.err);
   r = await cli('eval', '--agent', 'oracle', '--out', join(dir, 'r'), '--seed', '2', '--limit', '1');
