@@ -118,6 +118,13 @@ export async function main(argv: string[] = process.argv): Promise<number> {
 
 const isEntry = process.argv[1] && /(?:^|[\\/])(?:index\.(?:js|ts)|ehrgym)$/.test(process.argv[1]);
 if (isEntry) {
+  // A reader that closes early (`ehrgym tasks list | head`) ends the output, not the process with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+      process.exit(process.exitCode ?? 0);
+    });
+  }
   main().then((code) => {
     process.exitCode = code;
   });
