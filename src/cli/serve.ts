@@ -1,6 +1,6 @@
 /**
  * `ehrgym serve [--world medagentbench|synthetic|empty] [--seed N] [--patients N] [--import PATH...] [--port 8080]
- *               [--host 127.0.0.1] [--strict] [--skip-billing] [--json]`
+ *               [--host 127.0.0.1] [--strict] [--skip-billing] [--trust-forwarded] [--writable-default] [--json]`
  *
  * Boots a world into the embedded FHIR R4 server, prints its base URL and serves until SIGINT/SIGTERM.
  */
@@ -23,7 +23,27 @@ interface ServeFlags {
   rebaseDates: boolean;
   medagentbenchCodes: boolean;
   json: boolean;
+  // server hardening flags
+  trustForwarded: boolean;
+  writableDefault: boolean;
 }
+
+// ---- server hardening block
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost', '[::1]']);
+
+/** Whether `host` binds loopback only (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase();
+  return LOOPBACK_HOSTS.has(h) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** The stderr warning for a non-loopback `--host` (empty for loopback). */
+export function exposureWarning(host: string, writableDefault: boolean): string {
+  if (isLoopbackHost(host)) return '';
+  const writes = writableDefault ? 'writable by anyone, with or without a session' : 'writable in any session a client names';
+  return `ehrgym: warning: --host ${host} exposes the FHIR API beyond this machine: it is unauthenticated and ${writes}\n`;
+}
+// ---- end of server hardening block
 
 function intFlag(name: string, value: string, min: number, max: number): number {
   if (!/^\d+$/.test(value)) throw new CliError(`${name} must be an integer, got "${value}"`);
@@ -47,6 +67,8 @@ export function register(program: Command): void {
     .option('--medagentbench-codes', 'add local lab/vital codes (K, GLU, A1C, MG, BP, …) to imported Observations, values rounded', false)
     .option('--rebase-dates', 'shift imported dates by whole days so the latest is within the 24 h before 2023-11-13T10:15Z', false)
     .option('--json', 'print the startup summary as one JSON line', false)
+    .option('--trust-forwarded', 'print links on X-Forwarded-Host/-Proto when requests send them (behind a proxy you trust)', false)
+    .option('--writable-default', 'let requests without a session write (into the shared session "default"); read-only by default', false)
     .action(async (o: ServeFlags) => {
       if (!(WORLD_NAMES as readonly string[]).includes(o.world)) {
         throw new CliError(`--world must be one of ${WORLD_NAMES.join(', ')}, got "${o.world}"`);
@@ -59,6 +81,7 @@ export function register(program: Command): void {
         throw new CliError(`--seed and --patients apply to --world synthetic only (world is ${world})`);
       }
       if (!o.host.trim()) throw new CliError('--host must not be empty');
+      process.stderr.write(exposureWarning(o.host, o.writableDefault));
 
       let w;
       try {
@@ -79,7 +102,13 @@ export function register(program: Command): void {
       }
       let server;
       try {
-        server = await startFhirServer(w.store, { host: o.host, port, strict: o.strict });
+        server = await startFhirServer(w.store, {
+          host: o.host,
+          port,
+          strict: o.strict,
+          trustForwarded: o.trustForwarded,
+          writableDefault: o.writableDefault,
+        });
       } catch (e) {
         const code = (e as { code?: string }).code;
         if (code === 'EADDRINUSE') throw new CliError(`--port ${port}: address already in use on ${o.host}`, 1);
