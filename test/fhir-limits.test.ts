@@ -95,9 +95,14 @@ describe("HAPI's paging shape", () => {
     assert.equal(after.entry, undefined);
     assert.equal(after.total, 500);
   });
-  it('up to 250 matches in one page: total and no next link; _total=accurate: total and no next link', async () => {
+  it('a page that is not full, or full with 250 or fewer: total and no next link; _total=accurate: total, no next link', async () => {
+    for (const count of [501, 5000]) {
+      const b = JSON.parse((await fhir({ method: 'GET', url: `${B}Patient?_count=${count}` })).body) as Bundle;
+      assert.equal(b.total, 500);
+      assert.equal(b.link.length, 1);
+    }
     const few = handlerTransport(createFhirHandler(storeWith(250, 0)));
-    const b = JSON.parse((await few({ method: 'GET', url: `${B}Patient?_count=300` })).body) as Bundle;
+    const b = JSON.parse((await few({ method: 'GET', url: `${B}Patient?_count=250` })).body) as Bundle;
     assert.equal(b.total, 250);
     assert.equal(b.link.length, 1);
     const acc = JSON.parse((await fhir({ method: 'GET', url: `${B}Patient?_count=500&_total=accurate` })).body) as Bundle;

@@ -45,8 +45,9 @@ export const DEFAULT_PAGE_SIZE = 20;
 export { MAX_PAGE_SIZE };
 /**
  * HAPI's search sync size (`SearchCoordinatorSvcImpl.DEFAULT_SYNC_SIZE`): HAPI answers the first page once the first
- * 250 matches are stored, while the search is still loading, so a first page over more than 250 matches carries no
- * `total` and a `next` link even when it holds every match (e.g. `Patient?_count=500` on the official server).
+ * 250 matches are stored, while the search is still loading, so its size is not known yet. A first page holding
+ * exactly `_count` (> 250) matches therefore carries no `total` and a `next` link (the official server's
+ * `Patient?_count=500`); the next page is empty and carries the total.
  */
 export const HAPI_SYNC_SIZE = 250;
 /** Pages with more entries than this are rendered (and sent) in chunks of this many, yielding to other requests. */
@@ -546,7 +547,8 @@ class FhirApi {
     const q = parseSearch(type, pairs);
     const result = this.store.search(type, q, session);
     const count = q.summaryCount ? 0 : (q.count ?? DEFAULT_PAGE_SIZE);
-    const hasNext = count > 0 && (result.total > count || (q.totalMode !== 'accurate' && result.total > HAPI_SYNC_SIZE));
+    // HAPI cannot tell a full first page of more than HAPI_SYNC_SIZE matches from one with more behind it
+    const hasNext = count > 0 && (result.total > count || (q.totalMode !== 'accurate' && result.total === count && count > HAPI_SYNC_SIZE));
     const id = this.searchId(session, type, pairs);
     if (hasNext) this.paged.set(id, { resourceType: type, pairs, session });
     const page = (b: string, i: string): SearchPage => ({
