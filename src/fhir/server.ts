@@ -52,6 +52,13 @@ export { MAX_PAGE_SIZE };
 export const HAPI_SYNC_SIZE = 250;
 /** Pages with more entries than this are rendered (and sent) in chunks of this many, yielding to other requests. */
 export const CHUNK_ENTRIES = 250;
+/** Base positions per block of the entry-bytes cache. */
+const RENDER_BLOCK = 256;
+
+interface RenderBlock {
+  slots: Array<Buffer | undefined>;
+  bytes: number;
+}
 
 export interface FhirAppOptions {
   /** Validate POSTed resources as FHIR R4 (422 with an OperationOutcome on failure). Default false (compat). */
@@ -158,7 +165,6 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const MARK_PREFIX = 'zz-ehrgym-';
 const BASE_MARK = `${MARK_PREFIX}base-5f0c2e7a-zz`;
 const ID_MARK = `${MARK_PREFIX}id-5f0c2e7a-zz`;
-const MARK_PREFIX_BUF = Buffer.from(MARK_PREFIX);
 
 /** A request as the FHIR handler sees it: the Hono app builds one per HTTP request, in-process transports directly. */
 export interface FhirRequest {
@@ -284,33 +290,16 @@ function methodNotAllowed(method: string, allow: string): FhirError {
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Split rendered bytes at BASE_MARK / ID_MARK: the constant parts and, between them, which value goes there. */
-function template(buf: Buffer): { parts: Buffer[]; slots: Uint8Array; size: number } {
-  const parts: Buffer[] = [];
-  const slots: number[] = [];
-  let from = 0;
-  for (;;) {
-    const i = buf.indexOf(MARK_PREFIX_BUF, from);
-    if (i < 0) break;
-    const isBase = buf.toString('latin1', i, i + BASE_MARK.length) === BASE_MARK;
-    const isId = !isBase && buf.toString('latin1', i, i + ID_MARK.length) === ID_MARK;
-    if (!isBase && !isId) {
-      from = i + 1;
-      continue;
-    }
-    parts.push(buf.subarray(from, i));
-    slots.push(isBase ? 0 : 1);
-    from = i + (isBase ? BASE_MARK.length : ID_MARK.length);
-  }
-  parts.push(buf.subarray(from));
-  return { parts, slots: Uint8Array.from(slots), size: buf.length };
-}
-
 interface CachedSearch {
-  parts: Buffer[];
-  slots: Uint8Array;
+  /** The text split at the bundle id, each piece split at the base URL. */
+  pieces: string[][];
   size: number;
   hasNext: boolean;
+}
+
+/** Split rendered text at ID_MARK, then each piece at BASE_MARK. */
+function template(text: string): { pieces: string[][]; size: number } {
+  return { pieces: text.split(ID_MARK).map((p) => p.split(BASE_MARK)), size: 2 * text.length };
 }
 
 /**
@@ -323,8 +312,11 @@ class FhirApi {
   private readonly writableDefault: boolean;
   /** `_getpages` searches by bundle id. */
   private readonly paged: LRUCache<string, PagedSearch>;
-  /** Pretty-printed searchset entry bytes of base resources, by (type, base position). */
-  private readonly rendered?: LRUCache<number, Buffer>;
+  /**
+   * Pretty-printed searchset entry bytes of base resources in blocks of RENDER_BLOCK consecutive base positions of a
+   * type (one LRU entry per block, so a page costs a few cache operations rather than one per entry).
+   */
+  private readonly rendered?: LRUCache<number, RenderBlock>;
   /** Whole pretty-printed searchsets (base URL and bundle id spliced in per request), by type and query string. */
   private readonly responses?: LRUCache<string, CachedSearch>;
   /** The CapabilityStatement's text (it names no base URL), pretty and compact. */
@@ -343,7 +335,7 @@ class FhirApi {
     this.writableDefault = opts.writableDefault ?? false;
     this.paged = new LRUCache({ max: Math.max(1, opts.pagingCacheSize ?? 10_000) });
     const renderBudget = opts.renderCacheChars ?? 64 * 1024 * 1024;
-    if (renderBudget > 0) this.rendered = new LRUCache({ maxSize: renderBudget, sizeCalculation: (b) => b.length || 1 });
+    if (renderBudget > 0) this.rendered = new LRUCache({ maxSize: renderBudget, sizeCalculation: (b) => b.bytes + 8 * RENDER_BLOCK });
     const responseBudget = opts.responseCacheBytes ?? 64 * 1024 * 1024;
     if (responseBudget > 0) {
       this.responses = new LRUCache({
@@ -568,28 +560,16 @@ class FhirApi {
     if (!call.prettyPrint) return respond(200, compact(this.bundle(page(base, id))));
     if (cacheKey === undefined) return respond(200, this.bundleText(page(base, id)));
     const text = this.bundleText(page(BASE_MARK, ID_MARK));
-    const t = template(typeof text === 'string' ? Buffer.from(text) : text);
+    const t = template(typeof text === 'string' ? text : text.toString());
     const cached: CachedSearch = { ...t, hasNext };
     this.responses!.set(cacheKey, cached);
     return respond(200, this.splice(cached, base, id));
   }
 
   /** A cached searchset with this request's base URL and bundle id. */
-  private splice(t: { parts: Buffer[]; slots: Uint8Array }, base: string, id: string): Buffer {
-    const baseBuf = Buffer.from(JSON.stringify(base).slice(1, -1));
-    const idBuf = Buffer.from(id);
-    const list: Buffer[] = new Array(t.parts.length + t.slots.length);
-    let size = 0;
-    for (let i = 0; i < t.parts.length; i++) {
-      list[2 * i] = t.parts[i];
-      size += t.parts[i].length;
-      if (i < t.slots.length) {
-        const v = t.slots[i] === 0 ? baseBuf : idBuf;
-        list[2 * i + 1] = v;
-        size += v.length;
-      }
-    }
-    return Buffer.concat(list, size);
+  private splice(t: CachedSearch, base: string, id: string): string {
+    const b = JSON.stringify(base).slice(1, -1);
+    return t.pieces.map((p) => p.join(b)).join(id);
   }
 
   /** HAPI's paging link: `_format` echoed (first value, spaces back to `+`), `_pretty=true` when pretty-printing. */
@@ -626,16 +606,48 @@ class FhirApi {
    * UTF-8 bytes of a pretty searchset entry from the id in its fullUrl on: `1234",\n    "resource": {…},\n    "search": …}`.
    * Base resources are immutable, so their bytes are cached (bounded, least recently used out).
    */
-  private entryTail(type: string, h: number, session: string): Buffer {
-    const cache = h >= 0 ? this.rendered : undefined;
-    const key = cache ? this.typeIndex.get(type)! * 4_294_967_296 + h : 0;
-    const hit = cache?.get(key);
-    if (hit) return hit;
+  private renderTail(type: string, h: number, session: string): Buffer {
     const id = this.store.idOf(type, h, session);
     const idText = SAFE_ID.test(id) ? id : JSON.stringify(id).slice(1, -1);
-    const b = Buffer.from(idText + ENTRY_MID + pretty(this.store.resourceOf(type, h, session), 2) + ENTRY_END);
-    cache?.set(key, b);
-    return b;
+    return Buffer.from(idText + ENTRY_MID + pretty(this.store.resourceOf(type, h, session), 2) + ENTRY_END);
+  }
+
+  /** Entry tails of `handles[from, to)`, base resources from (and into) the block cache. */
+  private entryTails(type: string, handles: number[], from: number, to: number, session: string): Buffer[] {
+    const out: Buffer[] = new Array(to - from);
+    const cache = this.rendered;
+    const typeKey = (this.typeIndex.get(type) ?? 0) * 4_294_967_296;
+    let blockKey = -1;
+    let block: RenderBlock | undefined;
+    let grown: Map<number, RenderBlock> | undefined;
+    for (let i = from; i < to; i++) {
+      const h = handles[i];
+      if (h < 0 || !cache) {
+        out[i - from] = this.renderTail(type, h, session);
+        continue;
+      }
+      const k = typeKey + Math.floor(h / RENDER_BLOCK);
+      if (k !== blockKey) {
+        blockKey = k;
+        block = grown?.get(k) ?? cache.get(k);
+        if (!block) {
+          block = { slots: new Array(RENDER_BLOCK), bytes: 0 };
+          cache.set(k, block);
+        }
+      }
+      const slot = h % RENDER_BLOCK;
+      let b = block!.slots[slot];
+      if (b === undefined) {
+        b = this.renderTail(type, h, session);
+        block!.slots[slot] = b;
+        block!.bytes += b.length;
+        (grown ??= new Map()).set(k, block!);
+      }
+      out[i - from] = b;
+    }
+    // blocks that grew are set again (a new wrapper) so that the cache counts their new size
+    if (grown) for (const [k, b] of grown) cache!.set(k, { slots: b.slots, bytes: b.bytes });
+    return out;
   }
 
   /** A compact searchset entry: `{"fullUrl":"…","resource":{…},"search":{"mode":"match"}}`. */
@@ -660,11 +672,12 @@ class FhirApi {
     }
     const first = Buffer.from(`{\n    "fullUrl": ${JSON.stringify(`${base}/${type}/`).slice(0, -1)}`);
     const later = Buffer.concat([Buffer.from(', '), first]);
+    const tails = this.entryTails(type, handles, offset + from, offset + to, session);
     const parts: Buffer[] = new Array(2 * (to - from));
     let size = 0;
     for (let i = from; i < to; i++) {
       const p = i === 0 ? first : later;
-      const t = this.entryTail(type, handles[offset + i], session);
+      const t = tails[i - from];
       parts[2 * (i - from)] = p;
       parts[2 * (i - from) + 1] = t;
       size += p.length + t.length;
