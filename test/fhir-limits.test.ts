@@ -62,7 +62,7 @@ describe('page size cap', () => {
   it('a large page streamed over HTTP has the bytes of the in-process reply (pretty and compact)', async () => {
     const server = await startFhirServer(store);
     try {
-      for (const q of ['Observation?_count=3000', 'Observation?_count=3000&_pretty=false', 'Observation?_count=251&_sort=-date']) {
+      for (const q of ['Observation?_count=3000', 'Observation?_count=3000&_pretty=false', 'Observation?_count=1001&_sort=-date']) {
         const want = await fhir({ method: 'GET', url: `${B}${q}` });
         const got = await new Promise<{ body: string; te?: string }>((resolve, reject) => {
           http

@@ -32,7 +32,7 @@ import { R4_RESOURCE_TYPES } from './resource-types.js';
 import { GENERIC_PARAMS, PARAM_DOCS, SEARCH_PARAMS, paramsFor } from './search-params.js';
 import { DEFAULT_SESSION, SESSION_ID_RE, type FhirStore } from './store.js';
 import { strictIssues } from './strict.js';
-import type { Resource } from './types.js';
+import { OFFICIAL_API_BASE, type Resource } from './types.js';
 
 export const FHIR_CONTENT_TYPE = 'application/fhir+json;charset=utf-8';
 export const SESSION_HEADER = 'X-Ehrgym-Session';
@@ -50,7 +50,11 @@ export { MAX_PAGE_SIZE };
  * `Patient?_count=500`); the next page is empty and carries the total.
  */
 export const HAPI_SYNC_SIZE = 250;
-/** Pages with more entries than this are rendered (and sent) in chunks of this many, yielding to other requests. */
+/**
+ * Pages with more entries than STREAM_ENTRIES are rendered (and sent) in chunks of CHUNK_ENTRIES, yielding to other
+ * requests between chunks; smaller pages (≤ ~1.5 MB) are rendered at once and can be cached.
+ */
+export const STREAM_ENTRIES = 1000;
 export const CHUNK_ENTRIES = 250;
 /** Base positions per block of the entry-bytes cache. */
 const RENDER_BLOCK = 256;
@@ -295,7 +299,12 @@ interface CachedSearch {
   pieces: string[][];
   size: number;
   hasNext: boolean;
+  /** The bytes for requests without a session on OFFICIAL_BASE (the MedAgentBench api_base), once asked for. */
+  official?: { body: Buffer; id: string };
 }
+
+/** The advertised MedAgentBench base: cached searchsets keep their final bytes for it (a constant, not a header). */
+const OFFICIAL_BASE = OFFICIAL_API_BASE.slice(0, -1);
 
 /** Split rendered text at ID_MARK, then each piece at BASE_MARK. */
 function template(text: string): { pieces: string[][]; size: number } {
@@ -527,15 +536,25 @@ class FhirApi {
     const { url, session, base } = call;
     const cacheKey =
       this.responses && call.prettyPrint && !this.store.sessionHasType(session, type) && !url.search.includes(MARK_PREFIX) ? `${type}${url.search}` : undefined;
-    const pairs = [...url.searchParams] as Array<[string, string]>;
+    const official = base === OFFICIAL_BASE && session === DEFAULT_SESSION;
     if (cacheKey !== undefined) {
       const hit = this.responses!.get(cacheKey);
+      if (hit?.official && official) {
+        if (hit.hasNext) this.paged.set(hit.official.id, { resourceType: type, pairs: [...url.searchParams] as Array<[string, string]>, session });
+        return respond(200, hit.official.body);
+      }
       if (hit) {
+        const pairs = [...url.searchParams] as Array<[string, string]>;
         const id = this.searchId(session, type, pairs);
         if (hit.hasNext) this.paged.set(id, { resourceType: type, pairs, session });
-        return respond(200, this.splice(hit, base, id));
+        const text = this.splice(hit, base, id);
+        if (!official) return respond(200, text);
+        const body = Buffer.from(text);
+        this.responses!.set(cacheKey, { ...hit, size: hit.size + body.length, official: { body, id } });
+        return respond(200, body);
       }
     }
+    const pairs = [...url.searchParams] as Array<[string, string]>;
     const q = parseSearch(type, pairs);
     const result = this.store.search(type, q, session);
     const count = q.summaryCount ? 0 : (q.count ?? DEFAULT_PAGE_SIZE);
@@ -556,7 +575,7 @@ class FhirApi {
       session,
       totalMode: q.totalMode,
     });
-    if (Math.min(count, result.handles.length) > CHUNK_ENTRIES) return this.streamed(page(base, id), call.prettyPrint);
+    if (Math.min(count, result.handles.length) > STREAM_ENTRIES) return this.streamed(page(base, id), call.prettyPrint);
     if (!call.prettyPrint) return respond(200, compact(this.bundle(page(base, id))));
     if (cacheKey === undefined) return respond(200, this.bundleText(page(base, id)));
     const text = this.bundleText(page(BASE_MARK, ID_MARK));
@@ -744,7 +763,7 @@ class FhirApi {
       totalMode: q.totalMode,
     };
     const n = Math.max(0, Math.min(result.handles.length, offset + count) - offset);
-    if (n > CHUNK_ENTRIES) return this.streamed(page, call.prettyPrint);
+    if (n > STREAM_ENTRIES) return this.streamed(page, call.prettyPrint);
     return call.prettyPrint ? respond(200, this.bundleText(page)) : respond(200, compact(this.bundle(page)));
   }
 
