@@ -358,13 +358,13 @@ class FhirApi {
     const routes = this.routes();
     for (const [method, path, fn] of routes) this.router.add(method, path, fn);
     const app = new Hono({ router: new TrieRouter(), getPath: (req) => normalisePath(new URL(req.url).pathname) });
-    app.use(
-      '*',
-      bodyLimit({
-        maxSize: MAX_BODY_BYTES,
-        onError: () => toFetchResponse(errorReply(new FhirError(413, `Request body too large (limit ${MAX_BODY_BYTES} bytes)`))),
-      }),
-    );
+    // the body limit on methods that write (a GET then takes Hono's single-handler path, and @hono/node-server
+    // builds no fetch Request for it)
+    const limit = bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => toFetchResponse(errorReply(new FhirError(413, `Request body too large (limit ${MAX_BODY_BYTES} bytes)`))),
+    });
+    app.on(['POST', 'PUT', 'PATCH', 'DELETE'], '*', limit);
     for (const [method, path, fn] of routes) {
       app.on(method, path, async (c) => {
         const p = c.req.param() as Record<string, string>;
