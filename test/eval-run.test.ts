@@ -235,7 +235,7 @@ test('--fhir-url: an external server over HTTP gives byte-identical transcripts 
   const { officialGrader } = await import('../src/eval/setup.js');
   const store = new FhirStore();
   loadReplica(store);
-  const server = await startFhirServer(store);
+  const server = await startFhirServer(store, { trustForwarded: true });
   try {
     const ext = externalBackend(server.url, 'http://localhost:8080/fhir/');
     const pick = { families: ['task4', 'task9', 'task10'], limit: 45, concurrency: 4, progress: false } as const;
@@ -330,7 +330,7 @@ test('live POST mode over --fhir-url: writes stay in the episode session on an e
   const { externalBackend } = await import('../src/eval/backend.js');
   const store = new FhirStore();
   loadReplica(store);
-  const server = await startFhirServer(store);
+  const server = await startFhirServer(store, { trustForwarded: true });
   try {
     const ext = externalBackend(server.url, 'http://localhost:8080/fhir/', { dropSessions: true });
     const post = new PolicyAgent('poster', (task, history) => {

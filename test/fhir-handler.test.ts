@@ -15,36 +15,54 @@ const bp = {
   effectiveDateTime: '2023-11-13T10:15:00+00:00',
   valueString: '118/77 mmHg',
 };
+const S = { 'X-Ehrgym-Session': 'ep-9' };
 const REQUESTS: FhirHttpRequest[] = [
   { method: 'GET', url: `${B}metadata` },
+  { method: 'GET', url: `${B}metadata?_pretty=false` },
   { method: 'GET', url: `${B}Patient?identifier=S1&_format=json` },
   { method: 'GET', url: `${B}Patient/S1` },
   { method: 'GET', url: `${B}Patient/S1?_pretty=false` },
+  { method: 'GET', url: `${B}Patient/S1/` },
+  { method: 'GET', url: `${B}/Patient//S1` },
   { method: 'GET', url: `${B}Patient?name=M%C3%BCller` },
   { method: 'GET', url: `${B}Patient?name=Müller&_format=json` },
   { method: 'GET', url: `${B}Observation?patient=S1&_count=1` },
   { method: 'GET', url: `${B}Observation?patient=S1&_count=1&_pretty=false` },
+  { method: 'GET', url: `${B}Observation?patient=S1&_count=99999999999999999999` },
+  { method: 'GET', url: `${B}Observation?patient=S1&_count=-1` },
   { method: 'GET', url: `${B}Observation?patient=S1&date=ge2023-01-01&_sort=-date&_format=json` },
+  { method: 'GET', url: `${B}Observation?patient=S1&date=ge2023-01-01T00:00:00+00:00` },
   { method: 'GET', url: `${B}Observation?patient=S1&date=2023-13-45` },
   { method: 'GET', url: `${B}Observation?_summary=count&patient=S1` },
   { method: 'GET', url: `${B}Foo?x=1` },
   { method: 'GET', url: `${B}Patient/nope` },
+  { method: 'GET', url: `${B}Patient/%E0%A4%A` },
   { method: 'GET', url: `${B}` },
   { method: 'GET', url: `${B}?_getpages=unknown` },
   { method: 'GET', url: `${B}_session/bad%20id/Patient` },
+  { method: 'GET', url: `${B}_session` },
   { method: 'GET', url: `http://localhost:8080/other` },
+  { method: 'GET', url: `${B}Patient/S1/_history/1/x` },
   { method: 'DELETE', url: `${B}Patient/S1` },
+  { method: 'DELETE', url: `${B}Patient/S1`, headers: S },
   { method: 'PUT', url: `${B}Patient`, body: '{}' },
+  { method: 'PUT', url: `${B}Patient`, body: '{}', headers: S },
+  { method: 'POST', url: `${B}metadata`, body: '{}', headers: S },
+  { method: 'POST', url: `${B}Observation`, body: JSON.stringify(bp) },
+  { method: 'POST', url: `${B}_session/default/Observation`, body: JSON.stringify(bp) },
   { method: 'POST', url: `${B}Observation`, body: JSON.stringify(bp), headers: { 'X-Ehrgym-Session': 'ep-1' } },
   { method: 'GET', url: `${B}Observation?patient=S1&code=BP`, headers: { 'X-Ehrgym-Session': 'ep-1' } },
   { method: 'POST', url: `${B}_session/ep-2/Observation`, body: JSON.stringify(bp) },
   { method: 'GET', url: `${B}_session/ep-2/Observation?patient=S1&_count=1` },
-  { method: 'POST', url: `${B}Observation`, body: '{"resourceType": "Observation", ' },
-  { method: 'POST', url: `${B}Observation`, body: '[]' },
-  { method: 'POST', url: `${B}Patient`, body: JSON.stringify(bp) },
+  { method: 'POST', url: `${B}Observation`, body: '{"resourceType": "Observation", ', headers: S },
+  { method: 'POST', url: `${B}Observation`, body: '[]', headers: S },
+  { method: 'POST', url: `${B}Observation`, body: `${'['.repeat(5000)}${']'.repeat(5000)}`, headers: S },
+  { method: 'POST', url: `${B}Observation`, body: `{"resourceType": "Observation", "x": ${'{"a":'.repeat(200)}1${'}'.repeat(200)}}`, headers: S },
+  { method: 'POST', url: `${B}Patient`, body: JSON.stringify(bp), headers: S },
   { method: 'POST', url: `${B}Observation`, body: JSON.stringify({ ...bp, note: 'x'.repeat(MAX_BODY_BYTES) }) },
+  { method: 'POST', url: `${B}Observation`, body: JSON.stringify({ ...bp, note: 'x'.repeat(MAX_BODY_BYTES) }), headers: S },
   { method: 'POST', url: `${B}Observation`, body: JSON.stringify(bp), headers: { 'X-Ehrgym-Session': 'not valid!' } },
-  { method: 'POST', url: `${B}Observation`, body: JSON.stringify({ resourceType: 'Observation', status: 'sort-of', code: {} }) },
+  { method: 'POST', url: `${B}Observation`, body: JSON.stringify({ resourceType: 'Observation', status: 'sort-of', code: {} }), headers: S },
   { method: 'DELETE', url: `${B}_session/ep-2` },
 ];
 
@@ -61,7 +79,7 @@ for (const strict of [false, true]) {
       statuses.add(a.status);
     }
     // the requests cover successes, creations, deletions and each kind of error
-    for (const s of [200, 201, 204, 400, 404, 405, 413]) assert.ok(statuses.has(s), `status ${s} covered`);
+    for (const s of [200, 201, 204, 400, 403, 404, 405, 413]) assert.ok(statuses.has(s), `status ${s} covered`);
     if (strict) assert.ok(statuses.has(422), 'strict validation failure covered');
     // an invalid URL is rejected by both, not answered
     await assert.rejects(viaApp({ method: 'GET', url: 'not a url' }));

@@ -74,9 +74,18 @@ describe('uncached search rendering', () => {
 
   it('reads X-Ehrgym-Session and X-Forwarded-Host from the Node request (links and session visible in the bytes)', async () => {
     const [s] = servers;
-    const fwd = await httpGet(s.port, '/fhir/Patient?_count=1', { host: 'a:1', 'x-forwarded-host': 'ehr.example.org', 'x-forwarded-proto': 'https' });
-    assert.match(fwd.body, /"url": "https:\/\/ehr\.example\.org\/fhir\/Patient\?_count=1"/);
-    assert.match(fwd.body, /"fullUrl": "https:\/\/ehr\.example\.org\/fhir\/Patient\/S1"/);
+    const headers = { host: 'a:1', 'x-forwarded-host': 'ehr.example.org', 'x-forwarded-proto': 'https' };
+    const trusting = await startFhirServer(buildFixture().store, { trustForwarded: true });
+    try {
+      const fwd = await httpGet(trusting.port, '/fhir/Patient?_count=1', headers);
+      assert.match(fwd.body, /"url": "https:\/\/ehr\.example\.org\/fhir\/Patient\?_count=1"/);
+      assert.match(fwd.body, /"fullUrl": "https:\/\/ehr\.example\.org\/fhir\/Patient\/S1"/);
+    } finally {
+      await trusting.close();
+    }
+    // by default the forwarded headers are ignored: links name the Host the request was sent to
+    const plain = await httpGet(s.port, '/fhir/Patient?_count=1', headers);
+    assert.match(plain.body, /"fullUrl": "http:\/\/a:1\/fhir\/Patient\/S1"/);
     const bad = await httpGet(s.port, '/fhir/Patient', { host: 'a:1', 'X-Ehrgym-Session': 'x'.repeat(65) });
     assert.equal(bad.status, 400);
     assert.match(bad.body, /X-Ehrgym-Session/);

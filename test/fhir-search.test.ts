@@ -120,7 +120,11 @@ const ROWS: Row[] = [
   ['Observation', 'patient=S1&date=ge2023-11-12&date=le2023-11-12', ['1001']],
   ['Observation', 'patient=S1,S3&date=2023-11-13', ['1003', '1004', '1007']],
   ['Observation', 'patient=S1&date=2021-06-01,2023-11-12', ['1001', '1009']],
-  ['Observation', 'patient=S1&date=ge2023-11-12T10:15:00+00:00', 400],
+  // a raw `+` in the offset arrives as a space: read as `+`, as HAPI 7.4+ does
+  ['Observation', 'patient=S1&date=ge2023-11-12T10:15:00+00:00', ['1003', '1004']],
+  ['Observation', 'patient=S1&date=ge2023-11-12T10:15:00%2B00:00', ['1003', '1004']],
+  ['Observation', 'patient=S1&date=ge2023-11-12T10:15:00  00:00', 400],
+  ['Observation', 'patient=S1&date=ge2023-11-12 10:15:00', 400],
   ['Observation', 'patient=S1&date=2023-13-01', 400],
   ['Observation', 'patient=S1&date=yesterday', 400],
   ['Observation', 'patient=S1&date=ge2023-11-12T25:00:00Z', 400],

@@ -416,16 +416,28 @@ describe('FHIR server: sessions over HTTP', () => {
     const s = (await get(app, `${BASE}/MedicationRequest?patient=S2`, { headers: { 'X-Ehrgym-Session': 'h1' } })).json();
     assert.equal(s.entry[0].fullUrl, `${BASE}/MedicationRequest/5002`);
     assert.equal((await get(app, `${BASE}/MedicationRequest?patient=S2`)).json().total, 0);
-    const d = await post(`${BASE}/MedicationRequest`, {
-      resourceType: 'MedicationRequest',
-      status: 'active',
-      intent: 'order',
-      subject: { reference: 'Patient/S2' },
-    });
+    // without a session: read-only, the shared default session stays empty
+    const mr = { resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/S2' } };
+    const d = await post(`${BASE}/MedicationRequest`, mr);
+    assert.equal(d.status, 403);
+    assert.equal(d.json().issue[0].code, 'forbidden');
+    assert.match(d.json().issue[0].diagnostics, /Writes need a session: .*\/fhir\/_session\/<id>\/.*X-Ehrgym-Session/);
+    assert.equal((await post(`${BASE}/_session/default/MedicationRequest`, mr)).status, 403);
+    assert.equal((await post(`${BASE}/MedicationRequest`, mr, { 'X-Ehrgym-Session': 'default' })).status, 403);
+    assert.equal((await get(app, `${BASE}/Patient/S1`, { method: 'DELETE' })).status, 403);
+    assert.equal(store.hasSession('default'), false);
+    assert.equal((await get(app, `${BASE}/MedicationRequest?patient=S2`)).json().total, 0);
+  });
+
+  it('writableDefault: requests without a session write into the shared default session', async () => {
+    const fx = buildFixture().store;
+    const open = createFhirApp(fx, { writableDefault: true });
+    const mr = { resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/S2' } };
+    const d = await get(open, `${BASE}/MedicationRequest`, { method: 'POST', body: JSON.stringify(mr) });
     assert.equal(d.status, 201);
-    assert.equal(store.hasSession('default'), true);
-    assert.equal((await get(app, `${BASE}/MedicationRequest?patient=S2`)).json().total, 1);
-    assert.equal(store.searchResources('MedicationRequest', 'patient=S2').length, 0);
+    assert.equal(fx.hasSession('default'), true);
+    assert.equal((await get(open, `${BASE}/MedicationRequest?patient=S2`)).json().total, 1);
+    assert.equal(fx.searchResources('MedicationRequest', 'patient=S2').length, 0);
   });
 });
 
@@ -436,7 +448,7 @@ describe('FHIR server: bad input', () => {
   const cases: Array<[string, string, RequestInit | undefined, number]> = [
     ['unknown parameter', `${BASE}/Patient?legal-sex=female&_format=json`, undefined, 400],
     ['malformed date', `${BASE}/Observation?patient=S1&date=ge2023-1-1`, undefined, 400],
-    ['raw + in a date offset', `${BASE}/Observation?patient=S1&code=MG&date=ge2023-11-12T10:15:00+00:00&_format=json`, undefined, 400],
+    ['date offset of two spaces', `${BASE}/Observation?patient=S1&code=MG&date=ge2023-11-12T10:15:00%20%2000:00&_format=json`, undefined, 400],
     ['malformed token', `${BASE}/Observation?code=|&_format=json`, undefined, 400],
     ['bad _count', `${BASE}/Observation?_count=-1`, undefined, 400],
     ['unknown type', `${BASE}/Foo?_format=json`, undefined, 404],
@@ -445,17 +457,38 @@ describe('FHIR server: bad input', () => {
     ['type with suffix appended without ?', `${BASE}/Patient&_format=json`, undefined, 404],
     ['outside /fhir', 'http://localhost:8080/other', undefined, 404],
     ['base without operation', `${BASE}/`, undefined, 400],
-    ['malformed JSON', `${BASE}/Observation`, { method: 'POST', body: '{"resourceType": "Observation",' }, 400],
-    ['non-object JSON', `${BASE}/Observation`, { method: 'POST', body: '[1,2]' }, 400],
-    ['resourceType mismatch', `${BASE}/Observation`, { method: 'POST', body: '{"resourceType":"Patient"}' }, 400],
-    ['missing resourceType', `${BASE}/Observation`, { method: 'POST', body: '{"status":"final"}' }, 400],
+    ['malformed JSON', `${BASE}/Observation`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'POST', body: '{"resourceType": "Observation",' }, 400],
+    ['non-object JSON', `${BASE}/Observation`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'POST', body: '[1,2]' }, 400],
+    ['resourceType mismatch', `${BASE}/Observation`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'POST', body: '{"resourceType":"Patient"}' }, 400],
+    ['missing resourceType', `${BASE}/Observation`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'POST', body: '{"status":"final"}' }, 400],
     ['body over 1 MiB', `${BASE}/Observation`, { method: 'POST', body: JSON.stringify({ resourceType: 'Observation', note: 'x'.repeat(1024 * 1024) }) }, 413],
-    ['PUT', `${BASE}/Patient/S1`, { method: 'PUT', body: '{}' }, 405],
-    ['DELETE a resource', `${BASE}/Patient/S1`, { method: 'DELETE' }, 405],
-    ['POST to a resource id', `${BASE}/Patient/S1`, { method: 'POST', body: '{}' }, 405],
-    ['POST metadata', `${BASE}/metadata`, { method: 'POST', body: '{}' }, 405],
+    ['PUT', `${BASE}/Patient/S1`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'PUT', body: '{}' }, 405],
+    ['DELETE a resource', `${BASE}/Patient/S1`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'DELETE' }, 405],
+    ['POST to a resource id', `${BASE}/Patient/S1`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'POST', body: '{}' }, 405],
+    ['POST metadata', `${BASE}/metadata`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'POST', body: '{}' }, 405],
     ['bad session id in path', `${BASE}/_session/bad!id/Patient`, undefined, 400],
     ['bad session header', `${BASE}/Patient`, { headers: { 'X-Ehrgym-Session': 'x'.repeat(65) } }, 400],
+    ['write without a session', `${BASE}/Observation`, { method: 'POST', body: '{"resourceType":"Observation"}' }, 403],
+    ['PUT without a session', `${BASE}/Patient/S1`, { method: 'PUT', body: '{}' }, 403],
+    [
+      'body nested 8,000 levels',
+      `${BASE}/Observation`,
+      { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'POST', body: `{"resourceType":"Observation","x":${'['.repeat(8000)}${']'.repeat(8000)}}` },
+      400,
+    ],
+    [
+      'body nested 101 levels',
+      `${BASE}/Observation`,
+      { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'POST', body: `{"resourceType":"Observation","x":${'{"a":'.repeat(100)}1${'}'.repeat(100)}}` },
+      400,
+    ],
+    [
+      'body of invalid UTF-8',
+      `${BASE}/Observation`,
+      { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'POST', body: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]) },
+      400,
+    ],
+    ['_count with letters', `${BASE}/Observation?_count=ten`, undefined, 400],
   ];
   for (const [name, url, init, status] of cases) {
     it(`${name} → ${status} OperationOutcome`, async () => {
@@ -471,7 +504,7 @@ describe('FHIR server: bad input', () => {
   it('names the parameter and lists the valid ones', async () => {
     const o = (await get(app, `${BASE}/Patient?legal-sex=female`)).json();
     assert.match(o.issue[0].diagnostics, /"legal-sex".*\[_id, _lastUpdated, address, .*telecom\]/);
-    assert.equal((await get(app, `${BASE}/Patient/S1`, { method: 'PUT', body: '{}' })).headers.get('allow'), 'GET');
+    assert.equal((await get(app, `${BASE}/Patient/S1`, { method: 'PUT', body: '{}', headers: { 'X-Ehrgym-Session': 'w1' } })).headers.get('allow'), 'GET');
   });
   it('leaves the base unchanged after all of it', () => {
     assert.equal(store.fingerprint(), fp);
@@ -502,7 +535,7 @@ describe('FHIR server: compat and strict writes', () => {
     const { store } = buildFixture();
     const app = createFhirApp(store, { strict: true });
     const bad = { ...graderForm, status: 'bogus', note: { text: 'x' } };
-    const r = await get(app, `${BASE}/MedicationRequest`, { method: 'POST', body: JSON.stringify(bad) });
+    const r = await get(app, `${BASE}/MedicationRequest`, { method: 'POST', body: JSON.stringify(bad), headers: { 'X-Ehrgym-Session': 's' } });
     assert.equal(r.status, 422);
     assert.equal(r.ct, CT);
     const issues = r.json().issue as Array<{ code: string; expression?: string[] }>;
@@ -513,7 +546,11 @@ describe('FHIR server: compat and strict writes', () => {
       JSON.stringify(issues),
     );
     assert.ok(issues.some((i) => i.code === 'code-invalid' && i.expression?.[0] === 'MedicationRequest.status'));
-    const missing = await get(app, `${BASE}/ServiceRequest`, { method: 'POST', body: JSON.stringify({ resourceType: 'ServiceRequest', status: 'active' }) });
+    const missing = await get(app, `${BASE}/ServiceRequest`, {
+      method: 'POST',
+      body: JSON.stringify({ resourceType: 'ServiceRequest', status: 'active' }),
+      headers: { 'X-Ehrgym-Session': 's' },
+    });
     assert.equal(missing.status, 422);
     assert.ok(missing.json().issue.some((i: { expression?: string[] }) => i.expression?.[0] === 'ServiceRequest.intent'));
     const good = {
@@ -526,9 +563,9 @@ describe('FHIR server: compat and strict writes', () => {
       ],
       note: [{ text: 'x' }],
     };
-    const ok = await get(app, `${BASE}/MedicationRequest`, { method: 'POST', body: JSON.stringify(good) });
+    const ok = await get(app, `${BASE}/MedicationRequest`, { method: 'POST', body: JSON.stringify(good), headers: { 'X-Ehrgym-Session': 's' } });
     assert.equal(ok.status, 201, ok.text);
-    assert.equal(store.searchResources('MedicationRequest', 'patient=S1', 'default').length, 3);
+    assert.equal(store.searchResources('MedicationRequest', 'patient=S1', 's').length, 3);
   });
 });
 
@@ -536,7 +573,7 @@ describe('FHIR transports and a third-party client over a real port', () => {
   let server: StartedFhirServer;
   const { store } = buildFixture();
   before(async () => {
-    server = await startFhirServer(store);
+    server = await startFhirServer(store, { trustForwarded: true });
   });
   after(async () => {
     await server.close();
@@ -544,7 +581,7 @@ describe('FHIR transports and a third-party client over a real port', () => {
 
   it('listens on 127.0.0.1 and serves the fhir-kit-client library (search, read, create, paging)', async () => {
     assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/fhir\/$/);
-    const client = new Client({ baseUrl: server.url.replace(/\/$/, '') });
+    const client = new Client({ baseUrl: `${server.url}_session/kit` });
     const bundle = (await client.search({ resourceType: 'Patient', searchParams: { identifier: 'S1' } })) as unknown as {
       total: number;
       entry: Array<{ resource: { id: string } }>;
@@ -589,6 +626,15 @@ describe('FHIR transports and a third-party client over a real port', () => {
       url: `${OFFICIAL_API_BASE}Observation`,
       body: JSON.stringify({ resourceType: 'Observation', status: 'final' }),
     });
+    // the server trusts X-Forwarded-Host only when told to: otherwise links name the address it was reached on
+    const plain = await startFhirServer(store);
+    try {
+      const c = await httpTransport({ map: { from: OFFICIAL_API_BASE, to: plain.url } })({ method: 'GET', url });
+      assert.ok(c.body.includes(`"fullUrl": "${plain.url}Observation/1004"`));
+      assert.ok(!c.body.includes('localhost:8080'));
+    } finally {
+      await plain.close();
+    }
     assert.equal(posted.status, 201);
     assert.equal(posted.headers?.location, 'http://localhost:8080/fhir/Observation/5002/_history/1');
     assert.equal(uuidFrom('x'), uuidFrom('x'));

@@ -1,6 +1,7 @@
 /**
  * `ehrgym serve [--world medagentbench|synthetic|empty] [--seed N] [--patients N] [--import PATH...] [--port 8080]
- *               [--host 127.0.0.1] [--strict] [--skip-billing] [--max-sessions N] [--max-session-bytes N] [--max-total-session-bytes N] [--json]`
+ *               [--host 127.0.0.1] [--strict] [--skip-billing] [--max-sessions N] [--max-session-bytes N] [--max-total-session-bytes N]
+ *               [--trust-forwarded] [--writable-default] [--json]`
  *
  * Boots a world into the embedded FHIR R4 server, prints its base URL and serves until SIGINT/SIGTERM.
  */
@@ -28,6 +29,23 @@ interface ServeFlags {
   maxSessionBytes?: string;
   maxTotalSessionBytes?: string;
   json: boolean;
+  trustForwarded: boolean;
+  writableDefault: boolean;
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost', '[::1]']);
+
+/** Whether `host` binds loopback only (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase();
+  return LOOPBACK_HOSTS.has(h) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** The stderr warning for a non-loopback `--host` (empty for loopback). */
+export function exposureWarning(host: string, writableDefault: boolean): string {
+  if (isLoopbackHost(host)) return '';
+  const writes = writableDefault ? 'writable by anyone, with or without a session' : 'writable in any session a client names';
+  return `ehrgym: warning: --host ${host} exposes the FHIR API beyond this machine: it is unauthenticated and ${writes}\n`;
 }
 
 export function register(program: Command): void {
@@ -50,6 +68,8 @@ export function register(program: Command): void {
       '--max-total-session-bytes <n>',
       `most bytes of stored JSON in all live sessions together; a write beyond is answered 503 (default ${DEFAULT_MAX_TOTAL_SESSION_BYTES})`,
     )
+    .option('--trust-forwarded', 'print links on X-Forwarded-Host/-Proto when requests send them (behind a proxy you trust)', false)
+    .option('--writable-default', 'let requests without a session write (into the shared session "default"); read-only by default', false)
     .option('--json', 'print the startup summary as one JSON line', false)
     .addHelpText(
       'after',
@@ -74,6 +94,7 @@ Examples:
         throw new CliError(`--seed and --patients apply to --world synthetic only (world is ${world})`);
       }
       if (!o.host.trim()) throw new CliError('--host must not be empty');
+      process.stderr.write(exposureWarning(o.host, o.writableDefault));
       const maxSessions = o.maxSessions !== undefined ? intFlag('--max-sessions', o.maxSessions, 1, Number.MAX_SAFE_INTEGER) : undefined;
       const maxSessionBytes = o.maxSessionBytes !== undefined ? intFlag('--max-session-bytes', o.maxSessionBytes, 1, Number.MAX_SAFE_INTEGER) : undefined;
       const maxTotalSessionBytes =
@@ -104,7 +125,13 @@ Examples:
       if (maxTotalSessionBytes !== undefined) w.store.maxTotalSessionBytes = maxTotalSessionBytes;
       let server;
       try {
-        server = await startFhirServer(w.store, { host: o.host, port, strict: o.strict });
+        server = await startFhirServer(w.store, {
+          host: o.host,
+          port,
+          strict: o.strict,
+          trustForwarded: o.trustForwarded,
+          writableDefault: o.writableDefault,
+        });
       } catch (e) {
         const code = (e as { code?: string }).code;
         if (code === 'EADDRINUSE') throw new CliError(`--port ${port}: address already in use on ${o.host}`, 1);

@@ -232,7 +232,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
   const training = world.mrns.filter((m) => !evalMrns.has(m));
   const trainingSet = new Set(training);
   lap('world');
-  const server = await startFhirServer(world.store, { port: 0 });
+  const server = await startFhirServer(world.store, { port: 0, trustForwarded: true });
   const workerCount = Math.max(0, Math.floor(opts.workers ?? 0));
   const workers = workerCount > 0 ? new FactoryWorkers(workerCount, server.url) : null;
   const drops: DropRecord[] = [];
@@ -524,7 +524,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
               (async () => {
                 const w = same ? world : await deps.loadWorld('medagentbench', 0, null);
                 if (!same && ep.world.fingerprint && w.fingerprint !== ep.world.fingerprint) return null;
-                const s = await startFhirServer(w.store, { port: 0 });
+                const s = await startFhirServer(w.store, { port: 0, trustForwarded: true });
                 return { fhir: inProcessTransport(s.app), close: () => s.close() };
               })(),
             );

@@ -52,7 +52,7 @@ export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concu
           } catch (e) {
             return `world ${w.name} cannot be loaded (${(e as Error).message.split('\n')[0]})`;
           }
-          const server = await startFhirServer(world.store, { port: 0 });
+          const server = await startFhirServer(world.store, { port: 0, trustForwarded: true });
           return { world, server, local: inProcessTransport(server.app) };
         })(),
       );

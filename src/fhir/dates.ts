@@ -74,6 +74,18 @@ export interface DateCriterion {
   high: number;
 }
 
+/** A time followed by ` hh:mm`: a `+hh:mm` offset whose raw `+` a query string decoded to a space. */
+const SPACE_OFFSET = /T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)? \d{2}:\d{2}$/;
+
+/**
+ * A search value's offset sign restored: in a query string a raw `+` decodes to a space, so
+ * `date=ge2023-11-12T10:15:00+00:00` arrives as `ge2023-11-12T10:15:00 00:00`. HAPI FHIR (7.4 and later,
+ * `BaseDateTimeDt`) reads a space where the offset sign goes as `+`; so does this server. Only search values.
+ */
+export function restorePlusOffset(text: string): string {
+  return SPACE_OFFSET.test(text) ? `${text.slice(0, -6)}+${text.slice(-5)}` : text;
+}
+
 /** Parse a date search value such as `ge2023-11-12T10:15:00+00:00`; `undefined` when malformed. */
 export function parseDateCriterion(value: string): DateCriterion | undefined {
   let prefix: DatePrefix = 'eq';
@@ -82,7 +94,7 @@ export function parseDateCriterion(value: string): DateCriterion | undefined {
     prefix = text.slice(0, 2) as DatePrefix;
     text = text.slice(2);
   }
-  const r = parseFhirDate(text);
+  const r = parseFhirDate(restorePlusOffset(text));
   if (!r) return undefined;
   return { prefix, low: r[0], high: r[1] };
 }

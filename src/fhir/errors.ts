@@ -32,6 +32,10 @@ function codeForStatus(status: number): string {
       return 'invalid';
     case 400:
       return 'processing';
+    case 403:
+      return 'forbidden';
+    case 429:
+      return 'throttled';
     default:
       return status >= 500 ? 'exception' : 'processing';
   }

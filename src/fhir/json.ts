@@ -116,3 +116,29 @@ export function compact(v: unknown): string {
 export function writeJson(v: unknown, prettyPrint: boolean): string {
   return prettyPrint ? pretty(v, 0) : compact(v);
 }
+
+/**
+ * How deeply `text` (JSON) nests objects and arrays, counted in one pass without recursion (brackets inside strings
+ * do not count); stops early, returning `max + 1`, once the depth exceeds `max`. Lets a server refuse a body that
+ * would make a recursive walk overflow the stack before `JSON.parse` builds it.
+ */
+export function jsonDepth(text: string, max = Number.POSITIVE_INFINITY): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > deepest) {
+        deepest = depth;
+        if (deepest > max) return deepest;
+      }
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return deepest;
+}
