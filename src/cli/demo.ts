@@ -8,7 +8,7 @@
  * that evaluates a real model.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { CliError, fromFactoryError } from './errors.js';
@@ -198,7 +198,11 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const written = await writeReport(data, resolve(p(DEMO_PATHS.report)));
   done('report.html, report.md, report.json', t);
 
-  const rel = (abs: string) => relative(process.cwd(), abs) || '.';
+  // paths as the user would type them: relative below the working folder, absolute elsewhere
+  const rel = (abs: string) => {
+    const r = relative(process.cwd(), abs);
+    return r === '' ? '.' : r.startsWith('..') || isAbsolute(r) ? abs : r;
+  };
   const runDirs = runs.map((r) => r.dir).join(' ');
   const next = [
     `open ${rel(written.files.html)}`,
