@@ -13,7 +13,13 @@
  *    (first N tasks), 8 and 64 (300 tasks). The wall time of the whole run (episodes, with grading overlapping them,
  *    then the run files) is compared with the ideal calls × latency / concurrency (calls = model requests actually
  *    made); the phases are printed beside it. Goal ≤ 1.2× ideal at 64,
- *    judged on the median of --c64-passes passes (each printed).
+ *    judged on the median of --c64-passes passes (each printed). Each concurrency-64 pass is followed by one with the
+ *    hand-written node:http client the backend used before the SDK (bench/legacy-chat-client.ts: same request bytes),
+ *    so the harness CPU per model call of the two clients is compared in the same run.
+ * 3. The `openai` SDK client's cost per call: --client-calls N (default 40) sequential chat requests (a recorded
+ *    three-message conversation) against the same mock at its latency, SDK and legacy client alternating (two rounds
+ *    each, the second counted). Per call: wall − latency (the client's send/receive/parse plus loopback) as a share of
+ *    the call's wall time (≈ of a model-bound episode's wall time), and this process's CPU; SDK / legacy ratios.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,11 +35,13 @@ import type { Agent } from '../src/agent/types.js';
 import type { FhirTransport } from '../src/fhir/types.js';
 import type { HistoryItem } from '../src/tasks/types.js';
 import { numberArg } from './args.js';
+import { legacyChatAgent } from './legacy-chat-client.js';
 
 const API_BASE = 'http://localhost:8080/fhir/';
 const latency = numberArg('latency', 100);
 const c1Episodes = numberArg('c1-episodes', 20);
 const c64Passes = Math.round(numberArg('c64-passes', 3));
+const clientCalls = Math.round(numberArg('client-calls', 40));
 
 const timed =
   (t: FhirTransport, acc: { ms: number }): FhirTransport =>
@@ -129,11 +137,13 @@ async function main(): Promise<void> {
   // ---- 2. wall time against the mock model (a separate process, like a real model server). The model's replies are
   // the expert policy's messages recorded in run 1 (by prompt and turn), so the model side costs almost no CPU.
   const replies: RecordedReplies = {};
+  let conversation: HistoryItem[] | undefined;
   for (const line of readFileSync(join(m.r.dir, 'runs.jsonl'), 'utf8').split('\n')) {
     if (!line) continue;
     const rec = JSON.parse(line) as { index: number; output: { history: HistoryItem[] } };
     const h = rec.output.history;
     replies[h[0].content] = h.filter((x) => x.role === 'agent').map((x) => x.content);
+    if (!conversation && h.length >= 4 && h[1].content.startsWith('GET')) conversation = h.slice(0, 3);
   }
   const mock = await forkMockOpenAI({ replies, latencyMs: latency, model: 'mock-expert' });
   const mockUrl = mock.url;
@@ -141,10 +151,15 @@ async function main(): Promise<void> {
   console.log(`\n2. wall time vs ideal (mock model in a separate process via the openai: backend, latency ${latency} ms)`);
   const rows: string[] = [];
   const ratios64: number[] = [];
+  const cpuPerCall64: Record<'sdk' | 'legacy', number[]> = { sdk: [], legacy: [] };
   try {
-    const passes: Array<readonly [number, number]> = [[1, c1Episodes], [8, 300], ...Array.from({ length: c64Passes }, () => [64, 300] as const)];
-    for (const [concurrency, limit] of passes) {
-      const agent = createAgent('openai:mock-expert', { baseUrls: [mockUrl], env: {} });
+    const passes: Array<readonly [number, number, 'sdk' | 'legacy']> = [
+      [1, c1Episodes, 'sdk'],
+      [8, 300, 'sdk'],
+      ...Array.from({ length: c64Passes }, () => [[64, 300, 'sdk'] as const, [64, 300, 'legacy'] as const]).flat(),
+    ];
+    for (const [concurrency, limit, client] of passes) {
+      const agent = client === 'sdk' ? createAgent('openai:mock-expert', { baseUrls: [mockUrl], env: {} }) : legacyChatAgent('mock-expert', mockUrl);
       const calls0 = await completions();
       const cpu0 = process.cpuUsage();
       const t = performance.now();
@@ -164,12 +179,51 @@ async function main(): Promise<void> {
       const items = [...rounds.keys()].sort((a, b) => a - b).map((index) => ({ index, task: taskSet.tasks[index] }));
       const makespan = simulateSchedule(items, concurrency, (it) => rounds.get(it.index)!) * latency;
       const floor = makespan / ideal;
-      if (concurrency === 64) ratios64.push(ratio);
+      if (concurrency === 64 && client === 'sdk') ratios64.push(ratio);
+      if (concurrency === 64) cpuPerCall64[client].push(((cpu.user + cpu.system) / calls) | 0);
       rows.push(
-        `   concurrency ${String(concurrency).padStart(2)}: ${String(limit).padStart(3)} episodes, ${calls} model calls, ${r.summary!.correct}/${r.summary!.total} correct; wall ${(wall / 1000).toFixed(2)} s (episodes ${(r.timing.episodesMs / 1000).toFixed(2)} s, then grading ${(r.timing.gradingMs / 1000).toFixed(2)} s + files ${(r.timing.filesMs / 1000).toFixed(2)} s) vs ideal ${(ideal / 1000).toFixed(2)} s = ratio ${ratio.toFixed(3)}; harness process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s; scheduling floor ${floor.toFixed(3)}`,
+        `   ${client === 'legacy' ? '[legacy client] ' : ''}concurrency ${String(concurrency).padStart(2)}: ${String(limit).padStart(3)} episodes, ${calls} model calls, ${r.summary!.correct}/${r.summary!.total} correct; wall ${(wall / 1000).toFixed(2)} s (episodes ${(r.timing.episodesMs / 1000).toFixed(2)} s, then grading ${(r.timing.gradingMs / 1000).toFixed(2)} s + files ${(r.timing.filesMs / 1000).toFixed(2)} s) vs ideal ${(ideal / 1000).toFixed(2)} s = ratio ${ratio.toFixed(3)}; harness process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s; scheduling floor ${floor.toFixed(3)}`,
       );
       console.log(rows[rows.length - 1]);
     }
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
+    console.log(
+      `   harness process CPU per model call at concurrency 64 (median): SDK ${med(cpuPerCall64.sdk)} µs, legacy node:http client ${med(cpuPerCall64.legacy)} µs (SDK / legacy ${(med(cpuPerCall64.sdk) / med(cpuPerCall64.legacy)).toFixed(2)})`,
+    );
+
+    // ---- 3. the client's own cost per call, sequential, at the mock's latency
+    if (!conversation) throw new Error('bench: no recorded conversation with a GET round');
+    const history = conversation;
+    const sdkAgent = createAgent('openai:mock-expert', { baseUrls: [mockUrl], env: {} });
+    const legacyAgent = legacyChatAgent('mock-expert', mockUrl);
+    const episode = { index: 0, task: taskSet.tasks[0], apiBase: API_BASE };
+    const measureClient = async (agent: Agent) => {
+      const cpu0 = process.cpuUsage();
+      const t = performance.now();
+      for (let i = 0; i < clientCalls; i++) {
+        const r = await agent.act(history, episode);
+        if (!r.content) throw new Error('bench: the mock gave an empty reply');
+      }
+      const cpu = process.cpuUsage(cpu0);
+      const wall = (performance.now() - t) / clientCalls;
+      return { wall, over: wall - latency, cpu: (cpu.user + cpu.system) / clientCalls };
+    };
+    const got: Record<'sdk' | 'legacy', { wall: number; over: number; cpu: number }> = {} as never;
+    for (let round = 0; round < 2; round++) {
+      got.sdk = await measureClient(sdkAgent);
+      got.legacy = await measureClient(legacyAgent);
+    }
+    const bodyBytes = (sdkAgent as unknown as { requestBody(h: HistoryItem[]): Buffer }).requestBody(history).length;
+    console.log(`\n3. client cost per chat call (${clientCalls} sequential calls each, ${bodyBytes}-byte request, mock latency ${latency} ms)`);
+    for (const k of ['sdk', 'legacy'] as const) {
+      const g = got[k];
+      console.log(
+        `   ${k === 'sdk' ? 'openai SDK (fetch)     ' : 'legacy node:http client'}: ${g.wall.toFixed(2)} ms/call, of which client + loopback ${(g.over * 1000).toFixed(0)} µs = ${((g.over / g.wall) * 100).toFixed(2)} % of the call's wall time; CPU ${g.cpu.toFixed(0)} µs/call`,
+      );
+    }
+    console.log(
+      `   SDK / legacy: client time ${(got.sdk.over / got.legacy.over).toFixed(2)}×, CPU ${(got.sdk.cpu / got.legacy.cpu).toFixed(2)}×; SDK extra per call ${((got.sdk.over - got.legacy.over) * 1000).toFixed(0)} µs = ${(((got.sdk.over - got.legacy.over) / got.sdk.wall) * 100).toFixed(2)} % of a model-bound episode's wall time`,
+    );
   } finally {
     await mock.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });

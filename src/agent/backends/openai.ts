@@ -6,12 +6,17 @@
  * failures (429, 5xx, timeouts, connection resets) are retried by the SDK with bounded exponential back-off (it honours
  * `retry-after` headers). A non-retryable error whose text passes the AgentBench context-limit word rule ends the
  * episode with `agent context limit`.
+ *
+ * Every chat request is `client.chat.completions.create(body, { signal })` on one SDK client per base URL, read with
+ * `.asResponse()` so the reply's bytes and content type are checked before they are trusted: a 2xx that is not a chat
+ * completion (an HTML page, a body that is not JSON, JSON without `choices`) throws `ModelEndpointError` (the SDK
+ * would hand back the text, which reads as an empty reply), so a misconfigured endpoint stops the run instead of being
+ * scored as a model that answers nothing. Requests go over Node's built-in fetch (undici, keep-alive connection pool).
  */
 import OpenAI, { APIConnectionError, APIError, AuthenticationError } from 'openai';
 import type { Agent, AgentReply, EpisodeInfo } from '../types.js';
-import { nodeFetch } from './node-fetch.js';
-import { postChatCompletion, type ChatEndpoint } from './chat-http.js';
-import { messageJsonParts, prepareContentJson } from '../history-json.js';
+import { describeNonCompletion, ModelEndpointError } from './endpoint-error.js';
+import { messageJsonParts } from '../history-json.js';
 import type { HistoryItem } from '../../tasks/types.js';
 
 export interface OpenAIAgentOptions {
@@ -71,7 +76,7 @@ export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
  * The context-limit rule needs that text, so such bodies are wrapped as `{"error": {"message": <text>}}`.
  */
 export const fetchKeepingErrorText: typeof fetch = async (input, init) => {
-  const res = await nodeFetch(input, init);
+  const res = await fetch(input, init);
   if (res.status < 400) return res;
   const text = await res.text();
   let body = text;
@@ -92,7 +97,6 @@ export class OpenAIAgent implements Agent {
   readonly name: string;
   readonly config: Record<string, unknown>;
   private readonly clients: OpenAI[];
-  private readonly endpoints: ChatEndpoint[];
   private readonly body: Record<string, unknown>;
   /** The body's JSON up to the opening `[` of `messages` (undefined when `extra` sets `messages` itself). */
   private readonly bodyHead: Buffer | undefined;
@@ -112,7 +116,6 @@ export class OpenAIAgent implements Agent {
     const maxRetries = opts.maxRetries ?? 4;
     const timeout = opts.timeoutMs ?? 300_000;
     this.clients = baseUrls.map((baseURL) => new OpenAI({ apiKey, baseURL, maxRetries, timeout, fetch: fetchKeepingErrorText }));
-    this.endpoints = baseUrls.map((baseURL) => ({ baseURL, apiKey: apiKey!, maxRetries, timeoutMs: timeout }));
     const temperature = opts.temperature ?? 0;
     const maxTokens = opts.maxTokens ?? 2048;
     this.body = { model: opts.model, temperature, max_tokens: maxTokens, ...(opts.extra ?? {}) };
@@ -170,18 +173,16 @@ export class OpenAIAgent implements Agent {
     }
   }
 
+  /** The request's parameters: `{...body, messages}` (serialised by the SDK as `JSON.stringify`, the bytes of `requestBody`). */
+  requestParams(history: HistoryItem[]): OpenAI.Chat.ChatCompletionCreateParamsNonStreaming {
+    const messages = history.map((h) => ({ role: h.role === 'agent' ? ('assistant' as const) : ('user' as const), content: h.content }));
+    return { ...this.body, messages } as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming;
+  }
+
   async act(history: HistoryItem[], episode: EpisodeInfo): Promise<AgentReply> {
     try {
-      // the body is serialised here (byte for byte what `chat.completions.create` would send), each message of a
-      // growing history once per episode instead of once per round; the request follows the SDK's retry and error
-      // semantics (chat-http.ts)
-      // long contents (FHIR responses) are escaped on a worker thread while this episode waits, not on the event loop
-      for (const h of history) await prepareContentJson(h);
-      const res = (await postChatCompletion(
-        this.endpoints[episode.index % this.endpoints.length],
-        this.requestBody(history),
-        episode.signal,
-      )) as OpenAI.Chat.ChatCompletion;
+      const client = this.clients[episode.index % this.clients.length];
+      const res = await readCompletion(await client.chat.completions.create(this.requestParams(history), { signal: episode.signal }).asResponse());
       const message = res.choices?.[0]?.message as (OpenAI.Chat.ChatCompletionMessage & Record<string, unknown>) | undefined;
       const content = message?.content ?? '';
       const usage = res.usage ? { promptTokens: res.usage.prompt_tokens ?? 0, completionTokens: res.usage.completion_tokens ?? 0 } : undefined;
@@ -202,4 +203,27 @@ export class OpenAIAgent implements Agent {
       throw err;
     }
   }
+}
+
+/**
+ * The chat completion in a 2xx reply the SDK has accepted (`.asResponse()`: status checked and retried, body unread).
+ * Anything else (HTML, a body that is not JSON whatever its content type, JSON without `choices`) is a misconfigured
+ * endpoint: `ModelEndpointError` with a one-line diagnosis naming the URL.
+ */
+export async function readCompletion(response: Response): Promise<OpenAI.Chat.ChatCompletion> {
+  const mediaType = (response.headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
+  const text = await response.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ModelEndpointError(describeNonCompletion(response.url, mediaType, text));
+  }
+  if (!parsed || typeof parsed !== 'object' || !Array.isArray((parsed as Record<string, unknown>).choices)) {
+    const shown = text.trim().slice(0, 80);
+    throw new ModelEndpointError(
+      `the model endpoint answered JSON without "choices" (${response.url}: ${shown}${text.trim().length > 80 ? '…' : ''}); is --base-url an OpenAI-compatible /v1 API root?`,
+    );
+  }
+  return parsed as OpenAI.Chat.ChatCompletion;
 }
