@@ -1,6 +1,6 @@
 /** report.html: one self-contained page (inline CSS and SVG; no script, no network). */
 import { BEHAVIOURS } from './behaviours.js';
-import { clip, num, pct, pval, signed, signedPct } from './format.js';
+import { clip, pct, pval, SCORE_COLUMNS, scoreRow, signed, signedPct } from './format.js';
 import { GET_OK_PREFIX } from './history.js';
 import { familyLabel } from './families.js';
 import { comparable } from './leaderboard.js';
@@ -76,34 +76,10 @@ function scores(runs: RunAnalysis[], familySvg: string | null): string {
   const out: string[] = ['<h2 id="scores">Scores</h2>', cards(runs)];
   out.push(
     table(
-      [
-        'Run',
-        'Agent',
-        'Task set',
-        'Tasks',
-        'Success rate',
-        '95% CI (Wilson)',
-        'Query SR',
-        'Action SR',
-        'Avg rounds',
-        'Avg prompt tokens',
-        'Avg completion tokens',
-      ],
+      SCORE_COLUMNS,
       runs.map((r) => {
-        const s = r.scores;
-        return [
-          esc(r.label),
-          esc(r.agent),
-          esc(r.taskSet),
-          n(String(s.total)),
-          n(`${pct(s.successRate)} (${s.correct}/${s.total})`),
-          n(`${pct(s.ci95.low)} – ${pct(s.ci95.high)}`),
-          n(s.query.total ? `${pct(s.query.sr)} (${s.query.correct}/${s.query.total})` : '—'),
-          n(s.action.total ? `${pct(s.action.sr)} (${s.action.correct}/${s.action.total})` : '—'),
-          n(num(s.avgRounds, 2)),
-          n(num(s.avgPromptTokens, 0)),
-          n(num(s.avgCompletionTokens, 0)),
-        ];
+        const row = scoreRow(r, esc);
+        return [...row.texts, ...row.numbers.map(n)];
       }),
     ),
   );

@@ -1,6 +1,6 @@
 /** report.md */
 import { BEHAVIOURS } from './behaviours.js';
-import { clip, num, pct, pval, signed, signedPct } from './format.js';
+import { clip, pct, pval, SCORE_COLUMNS, scoreRow, signed, signedPct } from './format.js';
 import { comparable } from './leaderboard.js';
 import { familyLabel } from './families.js';
 import type { CaseStudy, LeaderboardTable, ReportData, RunAnalysis } from './types.js';
@@ -46,34 +46,10 @@ export function scoresSection(runs: RunAnalysis[]): string {
   const out: string[] = ['## Scores', ''];
   out.push(
     table(
-      [
-        'Run',
-        'Agent',
-        'Task set',
-        'Tasks',
-        'Success rate',
-        '95% CI (Wilson)',
-        'Query SR',
-        'Action SR',
-        'Avg rounds',
-        'Avg prompt tokens',
-        'Avg completion tokens',
-      ],
+      SCORE_COLUMNS,
       runs.map((r) => {
-        const s = r.scores;
-        return [
-          mdText(r.label),
-          mdText(r.agent),
-          mdText(r.taskSet),
-          String(s.total),
-          `${pct(s.successRate)} (${s.correct}/${s.total})`,
-          `${pct(s.ci95.low)} – ${pct(s.ci95.high)}`,
-          s.query.total ? `${pct(s.query.sr)} (${s.query.correct}/${s.query.total})` : '—',
-          s.action.total ? `${pct(s.action.sr)} (${s.action.correct}/${s.action.total})` : '—',
-          num(s.avgRounds, 2),
-          num(s.avgPromptTokens, 0),
-          num(s.avgCompletionTokens, 0),
-        ];
+        const row = scoreRow(r, mdText);
+        return [...row.texts, ...row.numbers];
       }),
     ),
   );
