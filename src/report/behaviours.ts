@@ -3,7 +3,8 @@
  * trajectories. Each returns the occurrences it found with the history index and a short piece of evidence.
  */
 import type { GradeResult, TaskOutput } from '../tasks/types.js';
-import { bundleEntryCount, bundleHasNext, bundleValues, numbersIn, POST_INVALID, scalars, steps, tryJson, type Step } from './history.js';
+import { bundleEntryCount, bundleHasNext, bundleValues, numbersIn, scalars, steps, tryJson, type Step } from './history.js';
+import { POST_INVALID } from '../protocol/text.js';
 import type { BehaviourId, Detector, Finding, TaskInfo } from './types.js';
 
 export const BEHAVIOURS: { id: BehaviourId; title: string; description: string }[] = [
