@@ -58,7 +58,8 @@ export function getOkBody(reply: string): string | undefined {
 
 const GET = 'GET';
 const POST = 'POST';
-const FINISH_OPEN = 'FINISH(';
+/** What a FINISH action starts with; the answer runs to the reply's last code point (the closing `)`). */
+export const FINISH_OPEN = 'FINISH(';
 
 /** The harness's normalisation of a raw reply (`r` above). */
 export function cleanReply(content: string): string {

@@ -101,7 +101,7 @@ export function extractPostsDetailed(history: unknown): { posts: ExtractedPost[]
           skipped.push({ index: idx, reason: describeError(e) });
         }
       } else {
-        skipped.push({ index: idx, reason: 'next message does not contain "POST request accepted"' });
+        skipped.push({ index: idx, reason: `next message does not contain "${POST_ACCEPTED_MARK}"` });
       }
     }
   });
