@@ -7,21 +7,11 @@ import type { HistoryItem, SampleStatus, TaskCase, TaskOutput } from '../tasks/t
 import type { FhirTransport } from '../fhir/types.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { renderPrompt } from './prompt.js';
-import {
-  POST_ACCEPTED,
-  POST_INVALID,
-  PLEASE_FINISH,
-  getErrorReply,
-  getOkReply,
-  httpErrorText,
-  parseAction,
-  prepareGetUrl,
-  pyReprStr,
-  pyStrip,
-} from './parser.js';
+import { httpErrorText, prepareGetUrl, pyReprStr } from './parser.js';
+import { POST_ACCEPTED, POST_INVALID, getErrorReply, getOkReply, getRequestUrl, livePostAcceptedReply, parseAction, postErrorReply } from '../protocol/text.js';
 import { reasonPhrase } from './fhir-route.js';
 import { ModelEndpointError } from './backends/endpoint-error.js';
-import { PyFloat, pyFloatRepr, pyJsonLoads } from '../tasks/pysem.js';
+import { PyFloat, pyFloatRepr, pyJsonLoads, pyStrip } from '../tasks/pysem.js';
 
 export type PostMode = 'official' | 'live';
 export const POST_MODES: readonly PostMode[] = ['official', 'live'];
@@ -77,11 +67,6 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Reply for a live POST that the server accepted: the official acceptance text, then where the resource lives. */
-export function livePostAcceptedReply(location: string): string {
-  return `POST request accepted and executed successfully. Location: ${location}. ${PLEASE_FINISH}`;
-}
-
 /** Run one episode exactly as the official harness does. Never throws (agent failures are reported in the result). */
 export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
   const t0 = performance.now();
@@ -127,7 +112,7 @@ export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
       const action = parseAction(content);
       if (action.kind === 'get') {
         const tf = performance.now();
-        const text = await sendGet(opts.fhir, action.url);
+        const text = await sendGet(opts.fhir, getRequestUrl(action.url));
         fhirMs += performance.now() - tf;
         history.push({ role: 'user', content: text });
       } else if (action.kind === 'post') {
@@ -141,12 +126,12 @@ export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
         else if (postMode === 'official') history.push({ role: 'user', content: POST_ACCEPTED });
         else {
           const tf = performance.now();
-          const text = await sendLivePost(opts.fhir, pyStrip(action.firstLine.slice(4)), action.body);
+          const text = await sendLivePost(opts.fhir, action.url, action.body);
           fhirMs += performance.now() - tf;
           history.push({ role: 'user', content: text });
         }
       } else if (action.kind === 'finish') {
-        return done('completed', action.result);
+        return done('completed', action.answer);
       } else {
         // an empty reply is an invalid action, as upstream; the result says so for the run's own accounting
         const empty = pyStrip(content) === '' ? { emptyReply: reply.reasoningOnly ?? 'empty' } : undefined;
@@ -186,15 +171,15 @@ export async function sendGet(fhir: FhirTransport, rawUrl: string): Promise<stri
 /** Live mode: execute the POST in the episode's session. */
 async function sendLivePost(fhir: FhirTransport, rawUrl: string, body: string): Promise<string> {
   const prepared = prepareGetUrl(rawUrl);
-  if (!prepared.ok) return `Error in sending the POST request: ${prepared.error}`;
+  if (!prepared.ok) return postErrorReply(prepared.error);
   let res;
   try {
     res = await fhir({ method: 'POST', url: prepared.url, body, headers: { 'content-type': 'application/fhir+json' } });
   } catch (err) {
-    return `Error in sending the POST request: ${errorMessage(err)}`;
+    return postErrorReply(errorMessage(err));
   }
   if (res.status >= 400) {
-    return `Error in sending the POST request: ${httpErrorText(res.status, reasonPhrase(res.status), prepared.url)}`;
+    return postErrorReply(httpErrorText(res.status, reasonPhrase(res.status), prepared.url));
   }
   const location = res.headers?.['location'] ?? res.headers?.['Location'] ?? '';
   return livePostAcceptedReply(location);

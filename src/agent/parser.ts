@@ -1,87 +1,44 @@
 /**
- * The official reply parser (of the upstream `start_sample`; docs/eval.md), with Python string semantics.
- *
- *   r = content.strip().replace('```tool_code', '').replace('```', '').strip()
- *   GET     → url = r[3:].strip() + '&_format=json'
- *   POST    → payload = json.loads('\n'.join(r.split('\n')[1:]))
- *   FINISH( → result = r[len('FINISH('):-1]
- *   else    → agent invalid action
+ * The harness side of the text protocol: the reply parser's harness-shaped view and what Python `requests` does to a
+ * URL before sending it. The protocol's strings and parsing rules live in src/protocol/text.ts.
  */
+import { cleanReply, getRequestUrl, parseCleaned, splitPost } from '../protocol/text.js';
+import { pyStrip } from '../tasks/pysem.js';
 
-/** The characters Python's `str.strip()` removes (`str.isspace()`), which differ from JavaScript's `trim()`. */
-const PY_WS = new Set<number>([
-  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008,
-  0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
-]);
+export {
+  GET_ERROR_PREFIX,
+  GET_OK_PREFIX,
+  PLEASE_FINISH,
+  POST_ACCEPTED,
+  POST_INVALID,
+  cleanReply,
+  dropLastCodePoint,
+  getErrorReply,
+  getOkReply,
+} from '../protocol/text.js';
+export { pyStrip } from '../tasks/pysem.js';
 
-export function isPySpace(code: number): boolean {
-  return PY_WS.has(code);
-}
-
-/** Python `s.strip()` (no argument). All whitespace characters are in the BMP, so UTF-16 indexing is safe. */
-export function pyStrip(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && PY_WS.has(s.charCodeAt(a))) a++;
-  while (b > a && PY_WS.has(s.charCodeAt(b - 1))) b--;
-  return a === 0 && b === s.length ? s : s.slice(a, b);
-}
-
-/** Python `s.lstrip()`. */
+/** Python `s.lstrip()`: from where `s.strip()` starts to the end. */
 export function pyLstrip(s: string): string {
-  let a = 0;
-  while (a < s.length && PY_WS.has(s.charCodeAt(a))) a++;
-  return a === 0 ? s : s.slice(a);
+  const t = pyStrip(s);
+  return t === '' ? '' : s.slice(s.indexOf(t));
 }
 
-/** The harness's normalisation of a raw reply. */
-export function cleanReply(content: string): string {
-  return pyStrip(pyStrip(content).split('```tool_code').join('').split('```').join(''));
-}
-
-/** Python `s[:-1]`: drops the last code point (not the last UTF-16 unit). */
-export function dropLastCodePoint(s: string): string {
-  if (s.length === 0) return s;
-  const last = s.charCodeAt(s.length - 1);
-  if (last >= 0xdc00 && last <= 0xdfff && s.length >= 2) {
-    const prev = s.charCodeAt(s.length - 2);
-    if (prev >= 0xd800 && prev <= 0xdbff) return s.slice(0, -2);
-  }
-  return s.slice(0, -1);
-}
-
+/** A reply as the harness acts on it: the GET URL as sent, the POST's first line as written, the FINISH result. */
 export type ParsedAction =
   | { kind: 'get'; url: string }
   | { kind: 'post'; firstLine: string; body: string }
   | { kind: 'finish'; result: string }
   | { kind: 'invalid' };
 
-/** Classify a raw agent reply exactly as the official loop does. */
+/** Classify a raw agent reply exactly as the official loop does (the canonical `Action`: protocol/text `parseAction`). */
 export function parseAction(content: string): ParsedAction {
   const r = cleanReply(content);
-  if (r.startsWith('GET')) return { kind: 'get', url: pyStrip(r.slice(3)) + '&_format=json' };
-  if (r.startsWith('POST')) {
-    const lines = r.split('\n');
-    return { kind: 'post', firstLine: lines[0], body: lines.slice(1).join('\n') };
-  }
-  if (r.startsWith('FINISH(')) return { kind: 'finish', result: dropLastCodePoint(r.slice('FINISH('.length)) };
-  return { kind: 'invalid' };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The official reply strings (as the upstream `start_sample` writes them), byte-exact.
-
-export const PLEASE_FINISH = 'Please call FINISH if you have got answers for all the questions and finished all the requested tasks';
-export const GET_OK_PREFIX = 'Here is the response from the GET request:\n';
-export const GET_ERROR_PREFIX = 'Error in sending the GET request: ';
-export const POST_ACCEPTED = `POST request accepted and executed successfully. ${PLEASE_FINISH}`;
-export const POST_INVALID = 'Invalid POST request';
-
-export function getOkReply(data: string): string {
-  return `${GET_OK_PREFIX}${data}. ${PLEASE_FINISH}`;
-}
-export function getErrorReply(error: string): string {
-  return GET_ERROR_PREFIX + error;
+  const a = parseCleaned(r);
+  if (a.kind === 'get') return { kind: 'get', url: getRequestUrl(a.url) };
+  if (a.kind === 'post') return { kind: 'post', firstLine: splitPost(r).firstLine, body: a.body };
+  if (a.kind === 'finish') return { kind: 'finish', result: a.answer };
+  return a;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -118,7 +75,7 @@ const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 function isPrintable(c: number): boolean {
   if (c >= 0x80 && c <= 0xa0) return false; // C1 controls and NBSP
   if (c === 0xad) return false;
-  if (PY_WS.has(c) && c !== 0x20) return false;
+  if (c !== 0x20 && pyStrip(String.fromCodePoint(c)) === '') return false; // whitespace other than the space
   if (c >= 0xd800 && c <= 0xdfff) return false;
   if (c === 0xfeff || (c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2060 && c <= 0x2064)) return false;
   return true;
@@ -169,7 +126,7 @@ export function prepareGetUrl(raw: string): PreparedGet {
   if (url.includes(':') && !url.toLowerCase().startsWith('http')) {
     return { ok: false, error: `No connection adapters were found for ${pyReprStr(url)}` };
   }
-  const m = /^([A-Za-z][A-Za-z0-9+.\-]*):\/\/([^/?#]*)(.*)$/s.exec(url);
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/s.exec(url);
   if (!m) {
     return { ok: false, error: `Invalid URL ${pyReprStr(url)}: No scheme supplied. Perhaps you meant https://${url}?` };
   }

@@ -15,7 +15,8 @@
  */
 import type { FhirTransport } from '../fhir/types.js';
 import { renderPrompt } from '../agent/prompt.js';
-import { GET_ERROR_PREFIX, GET_OK_PREFIX, PLEASE_FINISH, POST_ACCEPTED, POST_INVALID, parseAction, type ParsedAction } from '../agent/parser.js';
+import { parseAction, type ParsedAction } from '../agent/parser.js';
+import { GET_ERROR_PREFIX, GET_OK_PREFIX, GET_OK_SUFFIX, POST_ACCEPTED, POST_INVALID } from '../protocol/text.js';
 import { defaultJsonLoads, sendGet } from '../agent/loop.js';
 import type { CanonicalRow, ChatMessage } from './types.js';
 import { OpenAIAgent } from '../agent/backends/openai.js';
@@ -82,7 +83,7 @@ export async function checkParity(messages: ChatMessage[], task: CanonicalRow['m
         const want = await sendGet(opts.fhir, act.url);
         if (m.content !== want) issues.push({ turn: i, problem: `GET feedback is not byte-identical to the harness reply for ${act.url}` });
       } else {
-        const okShape = m.content.startsWith(GET_OK_PREFIX) && m.content.endsWith(`. ${PLEASE_FINISH}`);
+        const okShape = m.content.startsWith(GET_OK_PREFIX) && m.content.endsWith(GET_OK_SUFFIX);
         if (!okShape && !m.content.startsWith(GET_ERROR_PREFIX)) issues.push({ turn: i, problem: 'GET feedback does not have the harness framing' });
       }
     } else {

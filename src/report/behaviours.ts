@@ -3,7 +3,8 @@
  * trajectories. Each returns the occurrences it found with the history index and a short piece of evidence.
  */
 import type { GradeResult, TaskOutput } from '../tasks/types.js';
-import { bundleEntryCount, bundleHasNext, bundleValues, numbersIn, POST_INVALID, scalars, steps, tryJson, type Step } from './history.js';
+import { bundleEntryCount, bundleHasNext, bundleValues, numbersIn, scalars, steps, tryJson, type Step } from './history.js';
+import { FINISH_OPEN, POST_INVALID } from '../protocol/text.js';
 import type { BehaviourId, Detector, Finding, TaskInfo } from './types.js';
 
 export const BEHAVIOURS: { id: BehaviourId; title: string; description: string }[] = [
@@ -16,7 +17,7 @@ export const BEHAVIOURS: { id: BehaviourId; title: string; description: string }
   { id: 'think', title: 'Reasoning block', description: 'An agent turn contains a <think> … </think> block.' },
   { id: 'fence', title: 'Markdown fence', description: 'An agent turn wraps its call in ``` fences (the harness strips them; the grader reads the raw text).' },
   { id: 'finish-not-json', title: 'FINISH content not JSON', description: 'The episode ended with FINISH whose content does not parse as JSON.' },
-  { id: 'invalid-post-json', title: 'Invalid POST JSON', description: 'A POST whose body is not valid JSON (answered "Invalid POST request").' },
+  { id: 'invalid-post-json', title: 'Invalid POST JSON', description: `A POST whose body is not valid JSON (answered "${POST_INVALID}").` },
   {
     id: 'wrong-post-url',
     title: 'Wrong POST URL',
@@ -98,7 +99,7 @@ function jsonValueEnd(text: string, from: number): number {
 function finishEnd(s: string): number {
   let depth = 0;
   let inString = false;
-  for (let i = 'FINISH('.length; i < s.length; i++) {
+  for (let i = FINISH_OPEN.length; i < s.length; i++) {
     const ch = s[i]!;
     if (inString) {
       if (ch === '\\') i++;

@@ -4,16 +4,16 @@
  * Pure functions; no I/O.
  */
 import type { HistoryItem } from '../tasks/types.js';
+import type { Action } from '../protocol/action.js';
+import { GET_ERROR_PREFIX, POST_ACCEPTED_PREFIX, cleanReply, getOkBody, parseCleaned } from '../protocol/text.js';
 
-export const GET_OK_PREFIX = 'Here is the response from the GET request:\n';
-export const GET_OK_SUFFIX = '. Please call FINISH if you have got answers for all the questions and finished all the requested tasks';
-export const GET_ERROR_PREFIX = 'Error in sending the GET request: ';
-export const POST_ACCEPTED_PREFIX = 'POST request accepted and executed successfully.';
-export const POST_INVALID = 'Invalid POST request';
+export { GET_OK_PREFIX, GET_OK_SUFFIX } from '../protocol/text.js';
 
 export type ActionKind = 'GET' | 'POST' | 'FINISH' | 'invalid';
 
-/** How the harness reads one agent reply. */
+const KIND: Record<Action['kind'], ActionKind> = { get: 'GET', post: 'POST', finish: 'FINISH', invalid: 'invalid' };
+
+/** How the harness reads one agent reply (the canonical `Action` of src/protocol/text.ts, with the report's labels). */
 export interface ParsedAction {
   /** `content.strip().replace('```tool_code','').replace('```','').strip()` */
   r: string;
@@ -26,19 +26,14 @@ export interface ParsedAction {
   result?: string;
 }
 
-export function harnessStrip(content: string): string {
-  return content.trim().split('```tool_code').join('').split('```').join('').trim();
-}
-
 export function parseAction(content: string): ParsedAction {
-  const r = harnessStrip(content);
-  if (r.startsWith('GET')) return { r, kind: 'GET', url: r.slice(3).trim() };
-  if (r.startsWith('POST')) {
-    const lines = r.split('\n');
-    return { r, kind: 'POST', url: lines[0]!.slice(4).trim(), body: lines.slice(1).join('\n') };
-  }
-  if (r.startsWith('FINISH(')) return { r, kind: 'FINISH', result: r.slice('FINISH('.length, -1) };
-  return { r, kind: 'invalid' };
+  const r = cleanReply(content);
+  const a = parseCleaned(r);
+  const out: ParsedAction = { r, kind: KIND[a.kind] };
+  if (a.kind === 'get' || a.kind === 'post') out.url = a.url;
+  if (a.kind === 'post') out.body = a.body;
+  if (a.kind === 'finish') out.result = a.answer;
+  return out;
 }
 
 /** One agent turn with what the environment answered. */
@@ -58,13 +53,6 @@ export interface Step {
   /** POST: whether the harness accepted it; the payload as it parsed. */
   postAccepted?: boolean;
   payload?: unknown;
-}
-
-export function getBodyOf(reply: string): string | undefined {
-  if (!reply.startsWith(GET_OK_PREFIX)) return undefined;
-  let body = reply.slice(GET_OK_PREFIX.length);
-  if (body.endsWith(GET_OK_SUFFIX)) body = body.slice(0, -GET_OK_SUFFIX.length);
-  return body;
 }
 
 export function tryJson(text: string): { ok: true; value: unknown } | { ok: false } {
@@ -90,7 +78,7 @@ export function steps(history: HistoryItem[] | null | undefined): Step[] {
       step.replyIndex = i + 1;
     }
     if (action.kind === 'GET' && step.reply !== undefined) {
-      const body = getBodyOf(step.reply);
+      const body = getOkBody(step.reply);
       if (body !== undefined) {
         step.getBody = body;
         const parsed = tryJson(body);

@@ -1,7 +1,7 @@
 /** report.html: one self-contained page (inline CSS and SVG; no script, no network). */
 import { BEHAVIOURS } from './behaviours.js';
 import { clip, pct, pval, SCORE_COLUMNS, scoreRow, signed, signedPct } from './format.js';
-import { GET_OK_PREFIX } from './history.js';
+import { GET_OK_PREFIX } from '../protocol/text.js';
 import { familyLabel } from './families.js';
 import { comparable } from './leaderboard.js';
 import { leaderboardRows, ONE_RUN_NOTE } from './markdown.js';

@@ -5,15 +5,19 @@
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import type { FamilyId, GenerateOptions, GeneratedTask, HistoryItem, RandomSource, SolveOptions, TaskCase, TaskFamily, WorldAccess } from './types.js';
 import { PyFloat, pyCompare, pyDictGet, pyFromIsoFormat, pyIter, pyJsonDumps, pyJsonLoads, pyPath, type PyDateTime } from './pysem.js';
-import { CUTOFF_24H, POST_ACCEPTED_MARK, getJsonData, runGrader, scanLatest, type AssertSpec, type LatestScan } from './refsol.js';
+import { CUTOFF_24H, getJsonData, runGrader, scanLatest, type AssertSpec, type LatestScan } from './refsol.js';
+import { POST_ACCEPTED_MARK, formatAction, getOkBody, GET_OK_SUFFIX } from '../protocol/text.js';
 
 /** Bumped whenever an expert solver's output changes. */
 export const SOLVER_VERSION = 'ehrgym-expert-1';
 
-export const GET_REPLY_PREFIX = 'Here is the response from the GET request:\n';
-export const PLEASE_FINISH = 'Please call FINISH if you have got answers for all the questions and finished all the requested tasks';
-export const GET_REPLY_SUFFIX = `. ${PLEASE_FINISH}`;
-export const POST_ACCEPTED_REPLY = `POST request accepted and executed successfully. ${PLEASE_FINISH}`;
+/** The harness's reply strings under their task-layer names (defined in src/protocol/text.ts). */
+export {
+  GET_OK_PREFIX as GET_REPLY_PREFIX,
+  GET_OK_SUFFIX as GET_REPLY_SUFFIX,
+  PLEASE_FINISH,
+  POST_ACCEPTED as POST_ACCEPTED_REPLY,
+} from '../protocol/text.js';
 
 /** Thrown by an expert solver when the history is not one its policy produced (or the server answered an error). */
 export class SolverError extends Error {
@@ -77,11 +81,9 @@ export function runScript(
     apiBase,
     variant,
     get(url: string): unknown {
-      const reply = act(`GET ${url}`);
-      if (!reply.startsWith(GET_REPLY_PREFIX) || !reply.endsWith(GET_REPLY_SUFFIX)) {
-        throw new SolverError(`${task.id}: GET ${url} did not succeed: ${reply.slice(0, 200)}`);
-      }
-      const body = reply.slice(GET_REPLY_PREFIX.length, reply.length - GET_REPLY_SUFFIX.length);
+      const reply = act(formatAction({ kind: 'get', url }));
+      const body = reply.endsWith(GET_OK_SUFFIX) ? getOkBody(reply) : undefined;
+      if (body === undefined) throw new SolverError(`${task.id}: GET ${url} did not succeed: ${reply.slice(0, 200)}`);
       try {
         return pyJsonLoads(body, { preserveFloats: true });
       } catch {
@@ -89,11 +91,11 @@ export function runScript(
       }
     },
     post(url: string, payload: unknown): void {
-      const reply = act(`POST ${url}\n${pyJsonDumps(payload)}`);
+      const reply = act(formatAction({ kind: 'post', url, body: pyJsonDumps(payload) }));
       if (!reply.includes(POST_ACCEPTED_MARK)) throw new SolverError(`${task.id}: POST ${url} was not accepted`);
     },
     finish(answer: unknown): never {
-      act(`FINISH(${pyJsonDumps(answer)})`);
+      act(formatAction({ kind: 'finish', answer: pyJsonDumps(answer) }));
       throw new SolverError(`${task.id}: the episode already finished`);
     },
   };

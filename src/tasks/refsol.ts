@@ -27,9 +27,8 @@ import {
   pyIter,
   pyJsonLoads,
   pyPath,
-  pySliceFrom,
-  pyStrip,
 } from './pysem.js';
+import { POST_ACCEPTED_MARK, splitPost } from '../protocol/text.js';
 
 /** Bumped whenever a grader's verdict logic changes. */
 export const GRADER_VERSION = 'refsol-535cfec0/ehrgym-1';
@@ -41,8 +40,8 @@ export const NOW: PyDateTime = pyFromIsoFormat(NOW_ISO);
 export const CUTOFF_24H: PyDateTime = NOW.plusUs(-hoursUs(24));
 /** task10's one-year threshold (strictly older orders). */
 export const ONE_YEAR_AGO: PyDateTime = pyFromIsoFormat('2022-11-13T10:15:00+00:00');
-/** The substring extract_posts looks for in the reply after a POST. */
-export const POST_ACCEPTED_MARK = 'POST request accepted';
+/** The substring extract_posts looks for in the reply after a POST (src/protocol/text.ts). */
+export { POST_ACCEPTED_MARK };
 
 // ---------------------------------------------------------------------------------------------------------------
 // History helpers
@@ -95,16 +94,14 @@ export function extractPostsDetailed(history: unknown): { posts: ExtractedPost[]
       if (idx + 1 >= items.length) throw new PyException('IndexError', 'list index out of range');
       if (pyIn(POST_ACCEPTED_MARK, attr(items[idx + 1], 'content'))) {
         try {
-          const r = attr(i, 'content') as string;
-          const lines = r.split('\n');
-          const url = pyStrip(pySliceFrom(lines[0], 4));
-          const payload = pyJsonLoads(lines.slice(1).join('\n'));
+          const { url, body } = splitPost(attr(i, 'content') as string);
+          const payload = pyJsonLoads(body);
           posts.push({ url, payload, index: idx });
         } catch (e) {
           skipped.push({ index: idx, reason: describeError(e) });
         }
       } else {
-        skipped.push({ index: idx, reason: 'next message does not contain "POST request accepted"' });
+        skipped.push({ index: idx, reason: `next message does not contain "${POST_ACCEPTED_MARK}"` });
       }
     }
   });
