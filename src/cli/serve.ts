@@ -138,6 +138,16 @@ Examples:
         if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new CliError(`--host ${o.host}: cannot bind (${code})`, 1);
         throw e;
       }
+      // Listen for the stop signals before the URL is printed: a client may act on that line at once.
+      const stopped = new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
       if (o.json) {
         process.stdout.write(
           JSON.stringify({
@@ -172,15 +182,7 @@ Examples:
           process.stdout.write(`eval: npx ehrgym eval --agent oracle --fhir-url ${base} --out runs/oracle-served\n`);
         }
       }
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await stopped;
       await server.close();
       if (!o.json) process.stdout.write('ehrgym: server stopped\n');
     });
