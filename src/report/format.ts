@@ -43,3 +43,12 @@ export function scoreRow(r: RunAnalysis, text: (s: string) => string): { texts: 
     ],
   };
 }
+
+/** The rows of the status table (report.md and report.html): a name and how many episodes of a run ended so. */
+export const STATUS_ROWS: ReadonlyArray<readonly [string, (r: RunAnalysis) => number]> = [
+  ['completed', (r) => r.scores.status.completed],
+  ['invalid action', (r) => r.scores.status.invalidAction],
+  ['round limit', (r) => r.scores.status.roundLimit],
+  ['context limit', (r) => r.scores.status.contextLimit],
+  ['error', (r) => r.scores.status.error],
+];

@@ -1,6 +1,6 @@
 /** report.html: one self-contained page (inline CSS and SVG; no script, no network). */
 import { BEHAVIOURS } from './behaviours.js';
-import { clip, pct, pval, SCORE_COLUMNS, scoreRow, signed, signedPct } from './format.js';
+import { clip, pct, pval, SCORE_COLUMNS, scoreRow, STATUS_ROWS, signed, signedPct } from './format.js';
 import { GET_OK_PREFIX } from '../protocol/text.js';
 import { familyLabel } from './families.js';
 import { comparable } from './leaderboard.js';
@@ -98,18 +98,11 @@ function scores(runs: RunAnalysis[], familySvg: string | null): string {
       ]),
     ),
   );
-  const rows: [string, (r: RunAnalysis) => number][] = [
-    ['completed', (r) => r.scores.status.completed],
-    ['invalid action', (r) => r.scores.status.invalidAction],
-    ['round limit', (r) => r.scores.status.roundLimit],
-    ['context limit', (r) => r.scores.status.contextLimit],
-    ['error', (r) => r.scores.status.error],
-  ];
   out.push(
     '<h3>Status</h3>',
     table(
       ['Status', ...runs.map((r) => esc(r.label))],
-      rows.map(([name, f]) => [name, ...runs.map((r) => n(`${f(r)} (${pct(f(r) / r.scores.total)})`))]),
+      STATUS_ROWS.map(([name, f]) => [name, ...runs.map((r) => n(`${f(r)} (${pct(f(r) / r.scores.total)})`))]),
     ),
   );
   return out.join('\n');

@@ -1,6 +1,6 @@
 /** report.md */
 import { BEHAVIOURS } from './behaviours.js';
-import { clip, pct, pval, SCORE_COLUMNS, scoreRow, signed, signedPct } from './format.js';
+import { clip, pct, pval, SCORE_COLUMNS, scoreRow, STATUS_ROWS, signed, signedPct } from './format.js';
 import { comparable } from './leaderboard.js';
 import { familyLabel } from './families.js';
 import type { CaseStudy, LeaderboardTable, ReportData, RunAnalysis } from './types.js';
@@ -68,17 +68,10 @@ export function scoresSection(runs: RunAnalysis[]): string {
     ),
   );
   out.push('', '### Status', '');
-  const rows: [string, (r: RunAnalysis) => number][] = [
-    ['completed', (r) => r.scores.status.completed],
-    ['invalid action', (r) => r.scores.status.invalidAction],
-    ['round limit', (r) => r.scores.status.roundLimit],
-    ['context limit', (r) => r.scores.status.contextLimit],
-    ['error', (r) => r.scores.status.error],
-  ];
   out.push(
     table(
       ['Status', ...runs.map((r) => mdText(r.label))],
-      rows.map(([name, f]) => [name, ...runs.map((r) => `${f(r)} (${pct(f(r) / r.scores.total)})`)]),
+      STATUS_ROWS.map(([name, f]) => [name, ...runs.map((r) => `${f(r)} (${pct(f(r) / r.scores.total)})`)]),
     ),
   );
   return out.join('\n');
