@@ -25,6 +25,17 @@ export function patient(id: string, family: string, given: string[], birthDate: 
   };
 }
 
+/** A session write: a blood-pressure vital as an agent POSTs it (not in any base world). */
+export const bp = (pat: string, value: string) => ({
+  resourceType: 'Observation',
+  category: [{ coding: [{ system: 'http://hl7.org/fhir/observation-category', code: 'vital-signs', display: 'Vital Signs' }] }],
+  code: { text: 'BP' },
+  effectiveDateTime: '2023-11-13T10:15:00+00:00',
+  status: 'final',
+  valueString: value,
+  subject: { reference: `Patient/${pat}` },
+});
+
 export function lab(id: string, pat: string, code: string, when: string, value: string, unit: string, lastUpdated = '2024-12-30T20:21:09.273+00:00'): Resource {
   return {
     resourceType: 'Observation',

@@ -11,20 +11,10 @@ import vm from 'node:vm';
 import { FhirError } from '../src/fhir/errors.js';
 import { createFhirHandler, startFhirServer } from '../src/fhir/server.js';
 import { DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_TOTAL_SESSION_BYTES, FhirStore } from '../src/fhir/store.js';
-import { buildFixture } from './fhir-fixtures.js';
+import { bp, buildFixture } from './fhir-fixtures.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
-
-const bp = (pat: string, value: string) => ({
-  resourceType: 'Observation',
-  category: [{ coding: [{ system: 'http://hl7.org/fhir/observation-category', code: 'vital-signs', display: 'Vital Signs' }] }],
-  code: { text: 'BP' },
-  effectiveDateTime: '2023-11-13T10:15:00+00:00',
-  status: 'final',
-  valueString: value,
-  subject: { reference: `Patient/${pat}` },
-});
 
 /** The FhirError a call throws (fails the test when it does not throw one). */
 function fhirErrorOf(f: () => unknown): FhirError {

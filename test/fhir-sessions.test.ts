@@ -4,17 +4,7 @@ import { describe, it } from 'node:test';
 import { FhirDecimal } from '../src/fhir/decimal.js';
 import { FhirError } from '../src/fhir/errors.js';
 import { FhirStore } from '../src/fhir/store.js';
-import { buildFixture } from './fhir-fixtures.js';
-
-const bp = (pat: string, value: string) => ({
-  resourceType: 'Observation',
-  category: [{ coding: [{ system: 'http://hl7.org/fhir/observation-category', code: 'vital-signs', display: 'Vital Signs' }] }],
-  code: { text: 'BP' },
-  effectiveDateTime: '2023-11-13T10:15:00+00:00',
-  status: 'final',
-  valueString: value,
-  subject: { reference: `Patient/${pat}` },
-});
+import { bp, buildFixture } from './fhir-fixtures.js';
 
 describe('FHIR sessions', () => {
   it("keeps each session's writes private and the base unchanged", () => {
