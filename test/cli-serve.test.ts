@@ -4,38 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawnServe } from './helpers/serve.js';
 
-function serve(args: string[]): Promise<{ stdout: string; stderr: string; stop(): Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no next steps printed: ${stdout} ${stderr}`));
-    }, 120_000);
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      if (/^try: .*\n/m.test(stdout) && (!args.includes('synthetic') ? /^eval: .*\n/m.test(stdout) : true)) {
-        clearTimeout(timer);
-        resolve({
-          stdout,
-          stderr,
-          stop: async () => {
-            child.kill('SIGINT');
-            return exited;
-          },
-        });
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited early (${code}): ${stdout} ${stderr}`));
-    });
-  });
+/** Ready once the next steps are printed: the curl line, and the eval line for the replica. */
+async function serve(args: string[]): Promise<{ stdout: string; stderr: string; stop(): Promise<number | null> }> {
+  const s = await spawnServe(args, (stdout) => /^try: .*\n/m.test(stdout) && (args.includes('synthetic') || /^eval: .*\n/m.test(stdout)));
+  return { stdout: s.stdout, stderr: s.stderr, stop: async () => (await s.stop('SIGINT')).code };
 }
 
 test('serve the replica: the load time on stderr, then a working curl line and the eval command', async () => {

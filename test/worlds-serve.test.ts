@@ -4,49 +4,22 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { type ServedCli, spawnServe } from './helpers/serve.js';
 
 const CLI = ['--import', 'tsx', 'src/cli/index.ts', 'serve'];
 
 interface Running {
   url: string;
   firstLine: string;
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  stop: ServedCli['stop'];
 }
 
-function start(args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`server did not start: ${stdout} ${stderr}`));
-    }, 60_000);
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      const line = stdout.split('\n')[0]!;
-      const m = /(http:\/\/\S+\/fhir\/)/.exec(line);
-      if (stdout.includes('\n') && m) {
-        clearTimeout(timer);
-        resolve({
-          url: m[1]!,
-          firstLine: line,
-          stop: async (signal = 'SIGTERM') => {
-            child.kill(signal);
-            const code = await exited;
-            return { code, stdout, stderr };
-          },
-        });
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited early (${code}): ${stdout} ${stderr}`));
-    });
-  });
+/** Ready once the first line (the base URL, or the --json summary) is printed. */
+async function start(args: string[]): Promise<Running> {
+  const firstUrl = (stdout: string) => /(http:\/\/\S+\/fhir\/)/.exec(stdout.split('\n')[0]!);
+  const s = await spawnServe(args, (stdout) => stdout.includes('\n') && firstUrl(stdout) !== null, 60_000);
+  return { url: firstUrl(s.stdout)![1]!, firstLine: s.stdout.split('\n')[0]!, stop: s.stop };
 }
 
 test('serve the replica on a free port: base URL, metadata, a grader query, clean SIGTERM', async () => {
