@@ -14,7 +14,7 @@ export function reasonPhrase(status: number): string {
 }
 
 function origin(u: string): string | null {
-  const m = /^([a-z][a-z0-9+.\-]*:\/\/[^/?#]*)/i.exec(u);
+  const m = /^([a-z][a-z0-9+.-]*:\/\/[^/?#]*)/i.exec(u);
   return m ? m[1].toLowerCase() : null;
 }
 

@@ -5,6 +5,7 @@
 import type { Agent, Usage } from './types.js';
 import type { HistoryItem, SampleStatus, TaskCase, TaskOutput } from '../tasks/types.js';
 import type { FhirTransport } from '../fhir/types.js';
+import type { Action } from '../protocol/action.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { renderPrompt } from './prompt.js';
 import { httpErrorText, prepareGetUrl, pyReprStr } from './parser.js';
@@ -75,6 +76,7 @@ export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
   const postMode = opts.postMode ?? 'official';
   const jsonLoads = opts.jsonLoads ?? defaultJsonLoads;
   const history: HistoryItem[] = [{ role: 'user', content: opts.prompt ?? renderPrompt(opts.task, { apiBase }) }];
+  const exec: ExecuteContext = { fhir: opts.fhir, postMode, jsonLoads };
   const usage: Usage = { promptTokens: 0, completionTokens: 0 };
   let agentMs = 0;
   let fhirMs = 0;
@@ -110,26 +112,11 @@ export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
       const content = reply.content;
       history.push({ role: 'agent', content });
       const action = parseAction(content);
-      if (action.kind === 'get') {
+      if (action.kind === 'get' || action.kind === 'post') {
         const tf = performance.now();
-        const text = await sendGet(opts.fhir, getRequestUrl(action.url));
+        const text = await executeAction(action, exec);
         fhirMs += performance.now() - tf;
         history.push({ role: 'user', content: text });
-      } else if (action.kind === 'post') {
-        let ok = true;
-        try {
-          jsonLoads(action.body);
-        } catch {
-          ok = false;
-        }
-        if (!ok) history.push({ role: 'user', content: POST_INVALID });
-        else if (postMode === 'official') history.push({ role: 'user', content: POST_ACCEPTED });
-        else {
-          const tf = performance.now();
-          const text = await sendLivePost(opts.fhir, action.url, action.body);
-          fhirMs += performance.now() - tf;
-          history.push({ role: 'user', content: text });
-        }
       } else if (action.kind === 'finish') {
         return done('completed', action.answer);
       } else {
@@ -142,6 +129,29 @@ export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
     return done('task error', { error: errorMessage(err) });
   }
   return done('task limit reached');
+}
+
+export interface ExecuteContext {
+  fhir: FhirTransport;
+  postMode: PostMode;
+  jsonLoads: JsonLoads;
+}
+
+/**
+ * What the environment answers to a GET or POST action, as the text protocol words it (the same text is a tool's
+ * result in the tools and MCP protocols): a GET's body or error; a POST whose payload `json.loads` rejects is
+ * `Invalid POST request`, else accepted (POST mode `official`, nothing sent) or executed in the session (`live`).
+ * Never throws.
+ */
+export async function executeAction(action: Extract<Action, { kind: 'get' | 'post' }>, ctx: ExecuteContext): Promise<string> {
+  if (action.kind === 'get') return sendGet(ctx.fhir, getRequestUrl(action.url));
+  try {
+    ctx.jsonLoads(action.body);
+  } catch {
+    return POST_INVALID;
+  }
+  if (ctx.postMode === 'official') return POST_ACCEPTED;
+  return sendLivePost(ctx.fhir, action.url, action.body);
 }
 
 /** `send_get_request` of the official harness, as the text the agent sees. Never throws. */

@@ -7,10 +7,9 @@
  * the function names stays as it is.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { TaskCase } from '../tasks/types.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
+import { functionsText } from '../protocol/tools.js';
 
 /** The template of `MedAgentBench_prompt` (no trailing newline after `{question}`). */
 export const PROMPT_TEMPLATE =
@@ -34,18 +33,7 @@ export const PROMPT_TEMPLATE =
   'Context: {context}\n' +
   'Question: {question}';
 
-/** Absolute path of a file shipped in the package's `data/` folder (works from src/ and dist/). */
-export function dataPath(...parts: string[]): string {
-  return fileURLToPath(new URL(['../../data', ...parts].join('/'), import.meta.url));
-}
-
-let functionsCache: string | undefined;
-
-/** The exact text of `funcs_v1.json` (12,571 bytes, one line, no trailing newline). */
-export function functionsText(): string {
-  if (functionsCache === undefined) functionsCache = readFileSync(dataPath('medagentbench', 'funcs_v1.json'), 'utf8');
-  return functionsCache;
-}
+export { functionsText };
 
 export interface PromptOptions {
   /** Value of `{api_base}`; default `http://localhost:8080/fhir/`. */

@@ -1,4 +1,5 @@
-import type { HistoryItem, TaskCase } from '../tasks/types.js';
+import type { ChatMessage, HistoryItem, TaskCase } from '../tasks/types.js';
+import type { FunctionTool, ToolCallText } from '../protocol/tools.js';
 
 /** Token accounting for one model call. */
 export interface Usage {
@@ -25,6 +26,26 @@ export interface EpisodeInfo {
   signal?: AbortSignal;
 }
 
+/** One turn of the `tools` / `mcp` protocols as an agent sees it. */
+export interface ToolsTurn {
+  /** The native transcript so far (OpenAI Chat Completions messages). */
+  messages: ChatMessage[];
+  /** The same episode as a text-protocol history (what scripted policies read). */
+  history: HistoryItem[];
+  tools: FunctionTool[];
+}
+
+/** What an agent returns for one turn of the `tools` / `mcp` protocols. */
+export interface ToolsReply {
+  /** The reply's text (null or empty when it only calls tools). */
+  content: string | null;
+  /** The tool calls, in order (`id` as the model gave it). */
+  toolCalls: Array<ToolCallText & { id: string }>;
+  usage?: Usage;
+  contextLimit?: boolean;
+  reasoningOnly?: string;
+}
+
 /** Anything that can play the agent role in the official protocol. */
 export interface Agent {
   /** Stable name recorded in run manifests (no secrets). */
@@ -32,5 +53,7 @@ export interface Agent {
   /** Configuration recorded in run manifests (no secrets). */
   readonly config: Record<string, unknown>;
   act(history: HistoryItem[], episode: EpisodeInfo): Promise<AgentReply>;
+  /** The `tools` / `mcp` protocols (agents without it can only play `text`). */
+  actTools?(turn: ToolsTurn, episode: EpisodeInfo): Promise<ToolsReply>;
   close?(): Promise<void>;
 }

@@ -9,6 +9,9 @@ import { POST_MODES, type PostMode } from '../agent/loop.js';
 import { runEval, EvalError } from '../eval/run.js';
 import { openTaskSet, openBackend, checkApiBase, checkTaskSetWorld, officialGrader, worldOfTaskSet } from '../eval/setup.js';
 import { formatSummary } from '../eval/format.js';
+import { PROTOCOLS, type Protocol } from '../protocol/action.js';
+import { toolNames } from '../protocol/tools.js';
+import type { ToolChoice } from '../agent/backends/openai.js';
 
 interface EvalFlags {
   tasks: string;
@@ -24,7 +27,10 @@ interface EvalFlags {
   world?: string;
   seed?: string;
   patients?: string;
-  postMode: string;
+  postMode?: string;
+  protocol: string;
+  recoverToolText?: boolean;
+  toolChoice?: string;
   maxRounds: string;
   baseUrl: string[];
   apiKeyEnv: string;
@@ -61,10 +67,18 @@ export function register(program: Command): void {
     .option('--seed <n>', 'synthetic world: seed (default: recorded in the task set, else 1)')
     .option('--patients <n>', `synthetic world: number of patients, 1..${MAX_SYNTHETIC_PATIENTS} (default: recorded in the task set, else ${DEFAULT_PATIENTS})`)
     .addOption(
-      new Option('--post-mode <mode>', 'official: POSTs are not sent (as upstream); live: executed in the episode session')
-        .choices([...POST_MODES])
-        .default('official'),
+      new Option('--protocol <protocol>', 'text: the official text protocol; tools: OpenAI function calling; mcp: MCP tools over loopback HTTP')
+        .choices([...PROTOCOLS])
+        .default('text'),
     )
+    .addOption(
+      new Option(
+        '--post-mode <mode>',
+        'official: POSTs are not sent (as upstream); live: executed in the episode session (default: official with --protocol text, else live)',
+      ).choices([...POST_MODES]),
+    )
+    .option('--recover-tool-text', 'tools/mcp: read <tool_call>{…}</tool_call> text a server left in a reply as its tool calls')
+    .option('--tool-choice <choice>', 'tools/mcp, openai: tool_choice sent with every request: auto | required | none | a tool name')
     .option('--max-rounds <n>', 'agent turns per episode', '8')
     .option('--base-url <url>', 'OpenAI-compatible endpoint (repeat to share load across replicas)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--api-key-env <name>', 'environment variable holding the API key', 'OPENAI_API_KEY')
@@ -84,6 +98,8 @@ Examples:
     --extra '{"chat_template_kwargs":{"enable_thinking":false}}' --concurrency 32 --out runs/qwen3-8b
   ehrgym eval --agent openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --out runs/qwen3-8b --resume
   ehrgym eval --agent oracle --fhir-url http://localhost:8080/fhir/ --out runs/oracle-docker   # the official Docker server
+  ehrgym eval --agent openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --protocol tools --out runs/qwen3-8b-tools
+  ehrgym eval --agent oracle --protocol mcp --out runs/oracle-mcp   # tools discovered and called over MCP
 `,
     )
     .action(async (f: EvalFlags) => {
@@ -123,6 +139,7 @@ Examples:
           maxTokens: optionalIntFlag('--max-tokens', f.maxTokens, 1),
           maxRetries: optionalIntFlag('--max-retries', f.maxRetries, 0),
           timeoutMs: optionalIntFlag('--timeout', f.timeout, 1),
+          toolChoice: f.toolChoice !== undefined ? toolChoiceFlag(f.toolChoice) : undefined,
         });
       } catch (err) {
         if (err instanceof AgentConfigError) throw new CliError(`--agent: ${err.message}`);
@@ -138,7 +155,11 @@ Examples:
           throw new CliError(`--base-url: ${msg}`, 3);
         }
       }
-      const postMode = f.postMode as PostMode;
+      const protocol = f.protocol as Protocol;
+      const postMode = (f.postMode ?? (protocol === 'text' ? 'official' : 'live')) as PostMode;
+      if (protocol === 'text' && (f.recoverToolText || f.toolChoice !== undefined)) {
+        throw new CliError(`${f.recoverToolText ? '--recover-tool-text' : '--tool-choice'}: only with --protocol tools or mcp`);
+      }
       const worldReq = {
         world: f.world,
         seed: optionalIntFlag('--seed', f.seed, 0, 2 ** 32 - 1),
@@ -166,6 +187,8 @@ Examples:
           backend,
           grade: officialGrader,
           apiBase,
+          protocol,
+          recoverToolText: f.recoverToolText,
           postMode,
           maxRounds: optionalIntFlag('--max-rounds', f.maxRounds, 1),
           concurrency: optionalIntFlag('--concurrency', f.concurrency, 1),
@@ -194,6 +217,13 @@ Examples:
         throw new CliError(`${result.failed.length} episode(s) failed in the agent (see ${f.out}/error.jsonl); rerun them with --resume`, 1);
       }
     });
+}
+
+/** `--tool-choice`: auto | required | none, or the name of a tool (sent as `{type: function, function: {name}}`). */
+function toolChoiceFlag(v: string): ToolChoice {
+  if (v === 'auto' || v === 'required' || v === 'none') return v;
+  if (toolNames().includes(v)) return { type: 'function', function: { name: v } };
+  throw new CliError(`--tool-choice: expected auto, required, none or a tool name (${toolNames().join(', ')}), got "${v}"`);
 }
 
 function wrap<T>(fn: () => T): T {

@@ -44,6 +44,9 @@ export function runsLineParts(index: number, output: TaskOutput, time: { timesta
     }
     parts.push(']');
   }
+  // tools / mcp runs: the native transcript after the official fields (AgentBench readers ignore it)
+  if (output.messages !== undefined) parts.push(`, "messages": ${pyJsonDumps(output.messages)}`);
+  if (output.recoveredToolCalls !== undefined) parts.push(`, "recoveredToolCalls": ${pyJsonDumps(output.recoveredToolCalls)}`);
   parts.push(`}, "time": ${pyJsonDumps(time)}}`);
   return parts;
 }

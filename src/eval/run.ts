@@ -14,9 +14,11 @@ import type { GradeResult, GraderContext, TaskCase, TaskOutput } from '../tasks/
 import type { TaskSet as LoadedTaskSet } from '../tasks/loader.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { runEpisode, type EpisodeResult, type JsonLoads, type PostMode, DEFAULT_MAX_ROUNDS } from '../agent/loop.js';
+import { directToolEnvironment, runToolsEpisode, type ToolEnvironment } from '../agent/tools-loop.js';
+import type { Protocol } from '../protocol/action.js';
 import { functionsSha256, promptTemplateSha256, renderPrompt, sha256Hex } from '../agent/prompt.js';
 import { VERSION } from '../version.js';
-import type { FhirBackend } from './backend.js';
+import type { EpisodeSession, FhirBackend } from './backend.js';
 import type { GradedTask, RunManifest, RunSummary, RunsLine } from './types.js';
 import { JsonlAppender, JsonlError, readJsonl, truncateTo } from './jsonl.js';
 import { agentBenchOverall, familyOf, runStatus, summarize } from './score.js';
@@ -44,6 +46,15 @@ export interface EvalOptions {
   backend: FhirBackend;
   grade: Grader;
   apiBase?: string;
+  /** The agent protocol (default `text`, the official one). */
+  protocol?: Protocol;
+  /**
+   * `mcp`: where an episode's tools live (an MCP client connected to a server bound to the episode's session). `tools`
+   * executes directly on the session.
+   */
+  toolEnvironment?: (episode: { index: number; sessionId: string; session: EpisodeSession }) => Promise<ToolEnvironment>;
+  /** `tools` / `mcp`: read `<tool_call>` text in replies without tool calls as tool calls. */
+  recoverToolText?: boolean;
   postMode?: PostMode;
   maxRounds?: number;
   concurrency?: number;
@@ -204,6 +215,8 @@ export function buildManifest(opts: EvalOptions): RunManifest {
     functionsSha256: functionsSha256(),
     world: opts.backend.world,
     apiBase: opts.apiBase ?? OFFICIAL_API_BASE,
+    protocol: opts.protocol ?? 'text',
+    ...(opts.recoverToolText ? { recoverToolText: true } : {}),
     postMode: opts.postMode ?? 'official',
     maxRounds: opts.maxRounds ?? DEFAULT_MAX_ROUNDS,
     agent: { name: opts.agent.name, config: opts.agent.config },
@@ -299,8 +312,15 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   // Session ids: run + task index. The run part covers what shapes an episode's environment (task set, api_base, POST
   // mode, rounds) but not the agent or where the FHIR data lives, so a replay, or the same run against the embedded
   // world or an external ehrgym server, produces the same session ids and so byte-identical transcripts.
+  const protocol = opts.protocol ?? 'text';
   const runId = sha256Hex(
-    canonical({ taskSet: manifest.taskSet, apiBase: manifest.apiBase, postMode: manifest.postMode, maxRounds: manifest.maxRounds }),
+    canonical({
+      taskSet: manifest.taskSet,
+      apiBase: manifest.apiBase,
+      postMode: manifest.postMode,
+      maxRounds: manifest.maxRounds,
+      ...(protocol !== 'text' ? { protocol } : {}),
+    }),
   ).slice(0, 12);
   const paths = Object.fromEntries(Object.entries(RUN_FILES).map(([k, f]) => [k, join(dir, f)])) as Record<keyof typeof RUN_FILES, string>;
 
@@ -317,6 +337,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     if (!opts.resume) {
       throw new EvalError(`${dir} already holds a run; pass --resume to continue it or choose another --out`);
     }
+    // run folders from before protocols were a choice are text runs
+    if (old && typeof old === 'object' && !('protocol' in old)) (old as Record<string, unknown>).protocol = 'text';
     const diff = manifestDiff(old, manifest);
     if (diff.length > 0) {
       throw new EvalError(`--resume refused: the run in ${dir} was made with a different ${diff.join(', ')}`);
@@ -438,7 +460,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
       const item = todo.next();
       if (!item) return;
       const { index, task } = item;
-      const session = await opts.backend.openSession(`${runId}-${index}`);
+      const sessionId = `${runId}-${index}`;
+      const session = await opts.backend.openSession(sessionId);
       // one abort signal per episode, linked to the run's: clients may attach a listener per request to it
       const episodeAbort = new AbortController();
       setMaxListeners(64, episodeAbort.signal);
@@ -446,18 +469,38 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
       if (halted()) episodeAbort.abort();
       let res: EpisodeResult;
       try {
-        res = await runEpisode({
-          index,
-          task,
-          agent: opts.agent,
-          fhir: session.transport,
-          apiBase,
-          maxRounds,
-          postMode,
-          prompt: renderPrompt(task, { apiBase }),
-          jsonLoads: opts.jsonLoads,
-          signal: episodeAbort.signal,
-        });
+        if (protocol === 'text') {
+          res = await runEpisode({
+            index,
+            task,
+            agent: opts.agent,
+            fhir: session.transport,
+            apiBase,
+            maxRounds,
+            postMode,
+            prompt: renderPrompt(task, { apiBase }),
+            jsonLoads: opts.jsonLoads,
+            signal: episodeAbort.signal,
+          });
+        } else {
+          const env = opts.toolEnvironment
+            ? await opts.toolEnvironment({ index, sessionId, session })
+            : directToolEnvironment({ fhir: session.transport, postMode, jsonLoads: opts.jsonLoads });
+          try {
+            res = await runToolsEpisode({
+              index,
+              task,
+              agent: opts.agent,
+              env,
+              apiBase,
+              maxRounds,
+              recoverToolText: opts.recoverToolText,
+              signal: episodeAbort.signal,
+            });
+          } finally {
+            await env.close?.();
+          }
+        }
       } finally {
         live.delete(episodeAbort);
         await session.close();

@@ -5,6 +5,7 @@
 import type { TaskOutput } from '../tasks/types.js';
 import { familyKind } from '../tasks/registry.js';
 import { pyStrip } from '../agent/parser.js';
+import { hasToolCallText } from '../protocol/tools.js';
 import type { GradedTask, RunManifest, RunSummary, TaskScores } from './types.js';
 
 /** SampleStatus values in their enum order (the key order of `validation`). */
@@ -25,12 +26,24 @@ export const SAMPLE_STATUSES = [
  */
 export const MODEL_EMPTY_REPLY = 'model empty reply';
 
-/** The status our own files record: the official one, except `model empty reply` (derived from the history). */
+/**
+ * Our status for a `tools` / `mcp` episode that ended on a reply without tool calls whose text holds `<tool_call>`
+ * markup (the server did not parse the model's tool call; `--recover-tool-text` reads it). The AgentBench files keep
+ * `agent invalid action`.
+ */
+export const MODEL_TOOL_TEXT = 'model tool call in text';
+
+/**
+ * The status our own files record: the official one, except `model empty reply` and `model tool call in text`
+ * (derived from the history).
+ */
 export function runStatus(output: TaskOutput): string {
   const status = String(output.status);
   if (status !== 'agent invalid action') return status;
   const last = output.history?.[output.history.length - 1];
-  return last?.role === 'agent' && typeof last.content === 'string' && pyStrip(last.content) === '' ? MODEL_EMPTY_REPLY : status;
+  if (last?.role !== 'agent' || typeof last.content !== 'string') return status;
+  if (pyStrip(last.content) === '') return MODEL_EMPTY_REPLY;
+  return Array.isArray(output.messages) && hasToolCallText(last.content) ? MODEL_TOOL_TEXT : status;
 }
 
 export function familyOf(id: string): string {

@@ -47,6 +47,10 @@ export interface RunManifest {
   /** The embedded world (`seed` and `patients`: synthetic worlds), or the external server. */
   world: { name: string; seed?: number; patients?: number; fingerprint: string } | { fhirUrl: string };
   apiBase: string;
+  /** The agent protocol (`text`: the official one; `tools`: OpenAI function calling; `mcp`: MCP tools); absent in run folders made before protocols were a choice: `text`. */
+  protocol?: 'text' | 'tools' | 'mcp';
+  /** `tools` / `mcp`: tool calls left as `<tool_call>` text were read as tool calls. */
+  recoverToolText?: boolean;
   postMode: 'official' | 'live';
   maxRounds: number;
   agent: { name: string; config: Record<string, unknown> };

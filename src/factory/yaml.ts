@@ -14,7 +14,7 @@ function scalar(v: string | number | boolean | null): string {
     // PyYAML (YAML 1.1) reads `1e-4` as a string: keep a mantissa with a dot
     return /e/.test(s) && !/\./.test(s.split('e')[0]!) ? s.replace('e', '.0e') : s;
   }
-  const plainOk = /^[A-Za-z_/][A-Za-z0-9_./\-]*$/.test(v) && !/^(true|false|null|yes|no|on|off|~)$/i.test(v);
+  const plainOk = /^[A-Za-z_/][A-Za-z0-9_./-]*$/.test(v) && !/^(true|false|null|yes|no|on|off|~)$/i.test(v);
   return plainOk ? v : JSON.stringify(v);
 }
 

@@ -11,3 +11,7 @@
 export type Action = { kind: 'get'; url: string } | { kind: 'post'; url: string; body: string } | { kind: 'finish'; answer: string } | { kind: 'invalid' };
 
 export type ActionKind = Action['kind'];
+
+/** The agent protocols: the official text protocol (default), OpenAI function calling, MCP tools (docs/eval.md). */
+export type Protocol = 'text' | 'tools' | 'mcp';
+export const PROTOCOLS: readonly Protocol[] = ['text', 'tools', 'mcp'];

@@ -422,7 +422,7 @@ export function pyEquals(a: unknown, b: unknown): boolean {
     const kb = Object.keys(b);
     if (ka.length !== kb.length) return false;
     for (const k of ka) {
-      if (!Object.prototype.hasOwnProperty.call(b, k)) return false;
+      if (!Object.hasOwn(b, k)) return false;
       if (!itemEquals(a[k], b[k])) return false;
     }
     return true;
@@ -449,7 +449,7 @@ export function pyIn(x: unknown, container: unknown): boolean {
   if (Array.isArray(container)) return container.some((e) => itemEquals(x, e));
   if (isPyDict(container)) {
     if (Array.isArray(x) || isPyDict(x)) raise('TypeError', `unhashable type: '${pyTypeName(x)}'`);
-    return typeof x === 'string' && Object.prototype.hasOwnProperty.call(container, x);
+    return typeof x === 'string' && Object.hasOwn(container, x);
   }
   return raise('TypeError', `argument of type '${pyTypeName(container)}' is not iterable`);
 }
@@ -465,7 +465,7 @@ export function pyLen(x: unknown): number {
 /** Python `obj[key]` for dict/list/str. */
 export function pyGetItem(obj: unknown, key: string | number): unknown {
   if (isPyDict(obj)) {
-    if (typeof key === 'string' && Object.prototype.hasOwnProperty.call(obj, key)) return obj[key];
+    if (typeof key === 'string' && Object.hasOwn(obj, key)) return obj[key];
     return raise('KeyError', typeof key === 'string' ? `'${key}'` : String(key));
   }
   if (Array.isArray(obj) || typeof obj === 'string') {
@@ -491,7 +491,7 @@ export function pyPath(obj: unknown, ...keys: Array<string | number>): unknown {
 /** Python `d.get(key, default)` (AttributeError when `d` is not a dict). */
 export function pyDictGet(obj: unknown, key: string, dflt: unknown): unknown {
   if (!isPyDict(obj)) return raise('AttributeError', `'${pyTypeName(obj)}' object has no attribute 'get'`);
-  return Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : dflt;
+  return Object.hasOwn(obj, key) ? obj[key] : dflt;
 }
 
 /** Python `iter(x)` as an array: list elements, dict keys, str characters. */

@@ -36,7 +36,7 @@ export function familyKind(id: string): TaskKind | undefined {
 }
 
 export function isFamilyId(id: string): id is FamilyId {
-  return Object.prototype.hasOwnProperty.call(FAMILIES, id);
+  return Object.hasOwn(FAMILIES, id);
 }
 
 /** The family of an id (`task5`) or a task id (`task5_21`). Throws naming the known families. */

@@ -4,7 +4,7 @@
  */
 import type { TaskFamily } from './types.js';
 import { a1cOrder, generateOver, latestLab, latestReading, lookupFirst, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
-import { PyDateTime, pyCompare, pyEquals, pyFromIsoFormat } from './pysem.js';
+import { type PyDateTime, pyCompare, pyEquals, pyFromIsoFormat } from './pysem.js';
 import { ONE_YEAR_AGO, eqAt, getLabHistory, runGrader, scanLatest, subjectAssert } from './refsol.js';
 
 export const TASK10_TEMPLATE =

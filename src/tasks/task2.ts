@@ -3,7 +3,7 @@
  */
 import type { TaskFamily } from './types.js';
 import { generateOver, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
-import { PyDateTime, pyEquals, pyPath, pyStrptimeYmd } from './pysem.js';
+import { type PyDateTime, pyEquals, pyPath, pyStrptimeYmd } from './pysem.js';
 import { evalMrn, getJsonData, runGrader } from './refsol.js';
 
 export const TASK2_TEMPLATE = "What's the age of the patient with MRN of {MRN}?";

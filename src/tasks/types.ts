@@ -26,12 +26,34 @@ export type SampleStatus =
   | 'unknown'
   | 'task error';
 
-/** AgentBench TaskOutput: what an episode produced. `result` is the FINISH string, `{error}` for task error, or null. */
+/** A tool call in an OpenAI Chat Completions message (`tool_calls[i]`). */
+export interface ChatToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** A message of the OpenAI Chat Completions format: the native transcript of a `tools` or `mcp` episode. */
+export type ChatMessage =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string | null; tool_calls?: ChatToolCall[] }
+  | { role: 'tool'; tool_call_id: string; content: string };
+
+/**
+ * AgentBench TaskOutput: what an episode produced. `result` is the FINISH string, `{error}` for task error, or null.
+ * `history` is the official text-protocol history; in the `tools` and `mcp` protocols it is the same history rebuilt
+ * from the tool calls (each executed action as the text reply that performs it, then what the environment answered),
+ * which the graders and reports read, and `messages` holds the native transcript.
+ */
 export interface TaskOutput {
   index: number | null;
   status: SampleStatus | string;
   result: string | { error: string } | null;
   history: HistoryItem[] | null;
+  /** `tools` / `mcp` only: the OpenAI-format transcript the model saw and wrote. */
+  messages?: ChatMessage[];
+  /** `tools` / `mcp` only: tool calls recovered from `<tool_call>` text in the reply content (`--recover-tool-text`). */
+  recoveredToolCalls?: number;
 }
 
 /** One named grader check with the values it compared, so reports can explain a failure. */

@@ -14,7 +14,7 @@
  * scored as a model that answers nothing. Requests go over Node's built-in fetch (undici, keep-alive connection pool).
  */
 import OpenAI, { APIConnectionError, APIError, AuthenticationError } from 'openai';
-import type { Agent, AgentReply, EpisodeInfo } from '../types.js';
+import type { Agent, AgentReply, EpisodeInfo, ToolsReply, ToolsTurn } from '../types.js';
 import { describeNonCompletion, ModelEndpointError } from './endpoint-error.js';
 import { messageJsonParts } from '../history-json.js';
 import type { HistoryItem } from '../../tasks/types.js';
@@ -35,7 +35,12 @@ export interface OpenAIAgentOptions {
   maxRetries?: number;
   /** Per-request timeout in ms (default 300000). */
   timeoutMs?: number;
+  /** `tools` / `mcp` protocols: `tool_choice` sent with every request (default: not sent, the server's `auto`). */
+  toolChoice?: ToolChoice;
 }
+
+/** OpenAI's `tool_choice`: `auto`, `required`, `none` or one named function. */
+export type ToolChoice = 'auto' | 'required' | 'none' | { type: 'function'; function: { name: string } };
 
 /** Raised for configuration problems (missing key); the CLI turns it into one line. */
 export class AgentConfigError extends Error {
@@ -98,6 +103,7 @@ export class OpenAIAgent implements Agent {
   readonly config: Record<string, unknown>;
   private readonly clients: OpenAI[];
   private readonly body: Record<string, unknown>;
+  private readonly toolChoice: ToolChoice | undefined;
   /** The body's JSON up to the opening `[` of `messages` (undefined when `extra` sets `messages` itself). */
   private readonly bodyHead: Buffer | undefined;
 
@@ -121,6 +127,7 @@ export class OpenAIAgent implements Agent {
     this.body = { model: opts.model, temperature, max_tokens: maxTokens, ...(opts.extra ?? {}) };
     const empty = JSON.stringify({ ...this.body, messages: [] });
     this.bodyHead = 'messages' in this.body || !empty.endsWith('"messages":[]}') ? undefined : Buffer.from(empty.slice(0, -2), 'utf8');
+    this.toolChoice = opts.toolChoice;
     this.name = `openai:${opts.model}`;
     // Recorded in manifests: never the key itself, only the name of the variable it came from.
     this.config = {
@@ -133,6 +140,7 @@ export class OpenAIAgent implements Agent {
       extra: opts.extra ?? {},
       maxRetries,
       timeoutMs: timeout,
+      ...(opts.toolChoice !== undefined ? { toolChoice: opts.toolChoice } : {}),
     };
   }
 
@@ -180,29 +188,81 @@ export class OpenAIAgent implements Agent {
   }
 
   async act(history: HistoryItem[], episode: EpisodeInfo): Promise<AgentReply> {
+    const res = await this.complete(this.requestParams(history), episode);
+    if ('contextLimit' in res) return { content: '', contextLimit: true };
+    const { message, usage } = res;
+    const content = message?.content ?? '';
+    const reply: AgentReply = usage ? { content, usage } : { content };
+    const reasoning = reasoningOnly(message, content);
+    if (reasoning) reply.reasoningOnly = reasoning;
+    return reply;
+  }
+
+  /** The request of a `tools` / `mcp` turn: `{...body, messages, tools[, tool_choice]}`. */
+  toolsRequestParams(turn: ToolsTurn): OpenAI.Chat.ChatCompletionCreateParamsNonStreaming {
+    return {
+      ...this.body,
+      messages: turn.messages,
+      tools: turn.tools,
+      ...(this.toolChoice !== undefined ? { tool_choice: this.toolChoice } : {}),
+    } as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming;
+  }
+
+  async actTools(turn: ToolsTurn, episode: EpisodeInfo): Promise<ToolsReply> {
+    const res = await this.complete(this.toolsRequestParams(turn), episode);
+    if ('contextLimit' in res) return { content: '', toolCalls: [], contextLimit: true };
+    const { message, usage } = res;
+    const content = typeof message?.content === 'string' ? message.content : null;
+    const toolCalls: ToolsReply['toolCalls'] = [];
+    const calls = Array.isArray(message?.tool_calls) ? message.tool_calls : [];
+    calls.forEach((c, i) => {
+      const fn = (c as { function?: { name?: unknown; arguments?: unknown } }).function;
+      if (!fn) return;
+      toolCalls.push({
+        id: typeof c.id === 'string' && c.id !== '' ? c.id : `call_${i + 1}`,
+        name: typeof fn.name === 'string' ? fn.name : '',
+        arguments: typeof fn.arguments === 'string' ? fn.arguments : JSON.stringify(fn.arguments ?? {}),
+      });
+    });
+    const reply: ToolsReply = usage ? { content, toolCalls, usage } : { content, toolCalls };
+    if (toolCalls.length === 0) {
+      const reasoning = reasoningOnly(message, content ?? '');
+      if (reasoning) reply.reasoningOnly = reasoning;
+    }
+    return reply;
+  }
+
+  /** One chat completion; a context-limit error is returned as such, other errors thrown. */
+  private async complete(
+    params: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming,
+    episode: EpisodeInfo,
+  ): Promise<{ message: CompletionMessage | undefined; usage?: { promptTokens: number; completionTokens: number } } | { contextLimit: true }> {
     try {
       const client = this.clients[episode.index % this.clients.length];
-      const res = await readCompletion(await client.chat.completions.create(this.requestParams(history), { signal: episode.signal }).asResponse());
-      const message = res.choices?.[0]?.message as (OpenAI.Chat.ChatCompletionMessage & Record<string, unknown>) | undefined;
-      const content = message?.content ?? '';
+      const res = await readCompletion(await client.chat.completions.create(params, { signal: episode.signal }).asResponse());
+      const message = res.choices?.[0]?.message as CompletionMessage | undefined;
       const usage = res.usage ? { promptTokens: res.usage.prompt_tokens ?? 0, completionTokens: res.usage.completion_tokens ?? 0 } : undefined;
-      const reply: AgentReply = usage ? { content, usage } : { content };
-      // thinking models behind a reasoning parser: with thinking on (or max_tokens spent thinking) the text is all in
-      // `reasoning_content` (vLLM, DeepSeek) or `reasoning` (OpenRouter, Ollama) and `content` is empty
-      if (content.trim() === '') {
-        const field = (['reasoning_content', 'reasoning'] as const).find((k) => typeof message?.[k] === 'string' && (message[k] as string).trim() !== '');
-        if (field) reply.reasoningOnly = field;
-      }
-      return reply;
+      return usage ? { message, usage } : { message };
     } catch (err) {
       if (err instanceof APIError && !(err instanceof APIConnectionError) && err.status !== undefined) {
         const retryable = err.status === 408 || err.status === 409 || err.status === 429 || err.status >= 500;
         const text = `${err.message} ${err.error ? JSON.stringify(err.error) : ''}`;
-        if (!retryable && isContextLimitText(text)) return { content: '', contextLimit: true };
+        if (!retryable && isContextLimitText(text)) return { contextLimit: true };
       }
       throw err;
     }
   }
+}
+
+type CompletionMessage = OpenAI.Chat.ChatCompletionMessage & Record<string, unknown>;
+
+/**
+ * Thinking models behind a reasoning parser: with thinking on (or max_tokens spent thinking) the text is all in
+ * `reasoning_content` (vLLM, DeepSeek) or `reasoning` (OpenRouter, Ollama) and `content` is empty. The field's name.
+ */
+function reasoningOnly(message: CompletionMessage | undefined, content: string): string | undefined {
+  if (content.trim() !== '') return undefined;
+  return (['reasoning_content', 'reasoning'] as const).find((k) => typeof message?.[k] === 'string' && (message[k] as string).trim() !== '');
 }
 
 /**

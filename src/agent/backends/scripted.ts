@@ -2,8 +2,21 @@
  * Scripted agents: fixed policies used as baselines, for replays and for the expert (oracle) trajectories.
  */
 import { readFileSync } from 'node:fs';
-import type { Agent, AgentReply, EpisodeInfo } from '../types.js';
-import type { HistoryItem, TaskCase } from '../../tasks/types.js';
+import type { Agent, AgentReply, EpisodeInfo, ToolsReply, ToolsTurn } from '../types.js';
+import type { ChatMessage, HistoryItem, TaskCase } from '../../tasks/types.js';
+import { parseAction } from '../../protocol/text.js';
+import { actionToCall } from '../../protocol/tools.js';
+
+/**
+ * A text-protocol reply as a `tools` turn: the tool call that performs the same action (`actionToCall`), with a
+ * deterministic id; a reply that is no action stays text (which ends a tools episode as it ends a text one).
+ */
+export function textReplyAsToolCall(text: string, apiBase: string, messages: readonly ChatMessage[]): ToolsReply {
+  const action = parseAction(text);
+  if (action.kind === 'invalid') return { content: text, toolCalls: [] };
+  const turn = messages.filter((m) => m.role === 'assistant').length + 1;
+  return { content: null, toolCalls: [{ id: `call_${turn}`, ...actionToCall(action, apiBase) }] };
+}
 
 /** A policy: given the task and the history so far, the next raw agent message. */
 export type Policy = (task: TaskCase, history: HistoryItem[], episode: EpisodeInfo) => string | Promise<string>;
@@ -17,6 +30,9 @@ export class PolicyAgent implements Agent {
   ) {}
   async act(history: HistoryItem[], episode: EpisodeInfo): Promise<AgentReply> {
     return { content: await this.policy(episode.task, history, episode) };
+  }
+  async actTools(turn: ToolsTurn, episode: EpisodeInfo): Promise<ToolsReply> {
+    return textReplyAsToolCall(await this.policy(episode.task, turn.history, episode), episode.apiBase, turn.messages);
   }
 }
 
@@ -33,6 +49,8 @@ export function giveUpAgent(): Agent {
 export interface RecordedEpisode {
   status: string;
   agentMessages: string[];
+  /** A `tools` / `mcp` run's assistant messages (its native transcript), replayed as they are in those protocols. */
+  assistantMessages?: Array<Extract<ChatMessage, { role: 'assistant' }>>;
 }
 
 /** Parse a runs.jsonl (ours or the official harness's) into the agent messages of each task index. */
@@ -53,15 +71,20 @@ export function loadRecordedRun(path: string, text?: string): Map<number, Record
     if (typeof index !== 'number' || !output || !Array.isArray(output.history)) {
       throw new Error(`${path}:${i + 1}: not an AgentBench runs line (index, output.history)`);
     }
-    out.set(index, {
+    const episode: RecordedEpisode = {
       status: String(output.status ?? ''),
       agentMessages: output.history.filter((h: HistoryItem) => h.role === 'agent').map((h: HistoryItem) => h.content),
-    });
+    };
+    if (Array.isArray(output.messages)) episode.assistantMessages = output.messages.filter((m: ChatMessage) => m?.role === 'assistant');
+    out.set(index, episode);
   });
   return out;
 }
 
-/** Re-sends a recorded run's agent messages, by task index, in order. */
+/**
+ * Re-sends a recorded run's agent messages, by task index, in order. In the `tools` / `mcp` protocols a tools run's
+ * assistant messages are re-sent as they are; a text run's replies become the tool calls of the same actions.
+ */
 export class ReplayAgent implements Agent {
   readonly name: string;
   readonly config: Record<string, unknown>;
@@ -77,6 +100,19 @@ export class ReplayAgent implements Agent {
     const turn = history.filter((h) => h.role === 'agent').length;
     if (turn < rec.agentMessages.length) return { content: rec.agentMessages[turn] };
     if (rec.status.startsWith('agent context limit')) return { content: '', contextLimit: true };
+    throw new Error(`replay: the recorded run has no agent message #${turn + 1} for task index ${episode.index}`);
+  }
+  async actTools(t: ToolsTurn, episode: EpisodeInfo): Promise<ToolsReply> {
+    const rec = this.episodes.get(episode.index);
+    if (!rec) throw new Error(`replay: the recorded run has no task index ${episode.index}`);
+    const turn = t.messages.filter((m) => m.role === 'assistant').length;
+    if (rec.assistantMessages) {
+      const m = rec.assistantMessages[turn];
+      if (m) return { content: m.content, toolCalls: (m.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })) };
+    } else if (turn < rec.agentMessages.length) {
+      return textReplyAsToolCall(rec.agentMessages[turn], episode.apiBase, t.messages);
+    }
+    if (rec.status.startsWith('agent context limit')) return { content: '', toolCalls: [], contextLimit: true };
     throw new Error(`replay: the recorded run has no agent message #${turn + 1} for task index ${episode.index}`);
   }
 }
