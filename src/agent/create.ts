@@ -5,12 +5,14 @@
  *   oracle              the expert solvers of the task families
  *   finish-empty        always `FINISH([])`
  *   give-up             always `FINISH(["unknown"])`
+ *   no-post, string-answer, bad-post-json   the expert making one classic mistake (backends/mistakes.ts)
  *   replay:<runs.jsonl> re-sends a recorded run's agent messages, by task index, in order
  */
 import type { Agent } from './types.js';
 import { OpenAIAgent, AgentConfigError, type OpenAIAgentOptions } from './backends/openai.js';
 import { PolicyAgent, ReplayAgent, finishEmptyAgent, giveUpAgent, type Policy } from './backends/scripted.js';
 import { getFamily } from '../tasks/registry.js';
+import { MISTAKES, mistakePolicy } from './backends/mistakes.js';
 import { SOLVER_VERSION } from '../tasks/common.js';
 
 /** The expert solvers of the task families as one policy (the next action for any task id). */
@@ -21,7 +23,7 @@ export interface CreateAgentOptions extends Omit<OpenAIAgentOptions, 'model'> {
   oraclePolicy?: Policy;
 }
 
-export const AGENT_SPECS = ['openai:<model>', 'oracle', 'finish-empty', 'give-up', 'replay:<runs.jsonl>'];
+export const AGENT_SPECS = ['openai:<model>', 'oracle', 'finish-empty', 'give-up', ...Object.keys(MISTAKES), 'replay:<runs.jsonl>'];
 
 export function createAgent(spec: string, opts: CreateAgentOptions = {}): Agent {
   if (spec.startsWith('openai:')) {
@@ -46,6 +48,13 @@ export function createAgent(spec: string, opts: CreateAgentOptions = {}): Agent 
     case 'give-up':
       return giveUpAgent();
     default:
+      if (Object.hasOwn(MISTAKES, spec)) {
+        return new PolicyAgent(spec, mistakePolicy(opts.oraclePolicy ?? expertPolicy, MISTAKES[spec].mutate), {
+          backend: 'scripted',
+          policy: MISTAKES[spec].description,
+          solverVersion: SOLVER_VERSION,
+        });
+      }
       throw new AgentConfigError(`unknown agent "${spec}" (expected one of ${AGENT_SPECS.join(', ')})`);
   }
 }

@@ -14,6 +14,17 @@ import { createHash } from 'node:crypto';
 export interface MockMessage {
   role: string;
   content: string;
+  /** Assistant messages of the tools protocol. */
+  tool_calls?: Array<{ id: string; type: string; function: { name: string; arguments: string } }>;
+  /** Tool messages. */
+  tool_call_id?: string;
+}
+
+/** A tool call the mock answers with (`tool_calls[i]`); `arguments` is sent as it is (malformed JSON included). */
+export interface MockToolCall {
+  id?: string;
+  name: string;
+  arguments: string;
 }
 
 export interface MockRequest {
@@ -49,6 +60,8 @@ export type MockResponse =
       /** Text of a thinking model's reasoning, sent in `reasoningField` (default `reasoning_content`) beside `content`. */
       reasoning?: string;
       reasoningField?: 'reasoning_content' | 'reasoning';
+      /** Tool calls (`finish_reason: tool_calls`); several = parallel calls. */
+      toolCalls?: MockToolCall[];
     }
   | MockFault;
 
@@ -215,7 +228,8 @@ export async function startMockOpenAI(opts: MockOpenAIOptions): Promise<MockOpen
       stats.completions++;
       stats.promptTokens += pt;
       stats.completionTokens += ct;
-      json(res, 200, completion(model, content, seq++, pt, ct, reasoning));
+      const toolCalls = typeof out === 'object' && out.toolCalls ? out.toolCalls : undefined;
+      json(res, 200, completion(model, content, seq++, pt, ct, reasoning, toolCalls));
     } finally {
       inFlight--;
     }
@@ -249,13 +263,17 @@ export async function startMockOpenAI(opts: MockOpenAIOptions): Promise<MockOpen
   };
 }
 
-function completion(model: string, content: string | null, n: number, pt: number, ct = 0, reasoning?: Record<string, string>) {
+function completion(model: string, content: string | null, n: number, pt: number, ct = 0, reasoning?: Record<string, string>, toolCalls?: MockToolCall[]) {
+  const tool_calls = toolCalls?.map((c, i) => ({ id: c.id ?? `call_mock_${n}_${i}`, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+  const finish = tool_calls && tool_calls.length > 0 ? 'tool_calls' : reasoning && !content ? 'length' : 'stop';
   return {
     id: `chatcmpl-mock-${n}`,
     object: 'chat.completion',
     created: 0,
     model,
-    choices: [{ index: 0, message: { role: 'assistant', content, ...reasoning }, finish_reason: reasoning && !content ? 'length' : 'stop', logprobs: null }],
+    choices: [
+      { index: 0, message: { role: 'assistant', content, ...reasoning, ...(tool_calls ? { tool_calls } : {}) }, finish_reason: finish, logprobs: null },
+    ],
     usage: { prompt_tokens: pt, completion_tokens: ct, total_tokens: pt + ct },
   };
 }

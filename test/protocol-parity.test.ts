@@ -1,0 +1,103 @@
+/**
+ * Whatever the protocol, the MedAgentBench graders give the same verdict for the same actions: every built-in scripted
+ * agent (the expert, the degenerate baselines and the agents that make classic mistakes) runs all 300 tasks through
+ * each protocol; the oracle scores 300/300 in each, every agent's per-task verdicts are identical across protocols,
+ * and so are the actions it took (the agent turns of the text history).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runEval, type EvalOptions } from '../src/eval/run.js';
+import { openBackend, officialGrader, openTaskSet } from '../src/eval/setup.js';
+import type { FhirBackend } from '../src/eval/backend.js';
+import { createAgent } from '../src/agent/create.js';
+import type { Protocol } from '../src/protocol/action.js';
+import type { HistoryItem } from '../src/tasks/types.js';
+
+const API = 'http://localhost:8080/fhir/';
+const AGENTS = ['oracle', 'finish-empty', 'give-up', 'no-post', 'string-answer', 'bad-post-json'];
+const PROTOCOLS: Protocol[] = ['text', 'tools'];
+
+let backend: FhirBackend;
+let tmp: string;
+before(async () => {
+  backend = await openBackend({ apiBase: API, world: 'medagentbench', live: true });
+  tmp = mkdtempSync(join(tmpdir(), 'ehrgym-parity-'));
+});
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function run(agent: string, protocol: Protocol, extra: Partial<EvalOptions> = {}) {
+  const out = join(tmp, `${agent}-${protocol}`);
+  const res = await runEval({
+    out,
+    taskSet: openTaskSet('medagentbench-v2'),
+    agent: createAgent(agent),
+    backend,
+    grade: officialGrader,
+    apiBase: API,
+    protocol,
+    postMode: protocol === 'text' ? 'official' : 'live',
+    concurrency: 8,
+    progress: false,
+    emptyReplyStreak: 0,
+    ...extra,
+  });
+  const verdicts = new Map<number, boolean>();
+  for (const line of readFileSync(join(out, 'grades.jsonl'), 'utf8').trim().split('\n')) {
+    const g = JSON.parse(line);
+    verdicts.set(g.index, g.correct);
+  }
+  const actions = new Map<number, string[]>();
+  for (const line of readFileSync(join(out, 'runs.jsonl'), 'utf8').trim().split('\n')) {
+    const r = JSON.parse(line);
+    actions.set(
+      r.index,
+      (r.output.history as HistoryItem[]).filter((h) => h.role === 'agent').map((h) => h.content),
+    );
+  }
+  return { res, verdicts, actions, manifest: JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) };
+}
+
+test('every scripted agent: identical per-task verdicts and actions across protocols; the oracle 300/300 in each', async () => {
+  for (const agent of AGENTS) {
+    const runs = [];
+    for (const protocol of PROTOCOLS) runs.push({ protocol, ...(await run(agent, protocol)) });
+    const [first, ...rest] = runs;
+    assert.equal(first.manifest.protocol, 'text');
+    for (const r of rest) {
+      assert.equal(r.manifest.protocol, r.protocol);
+      assert.equal(r.verdicts.size, 300, `${agent} ${r.protocol}`);
+      for (const [index, ok] of first.verdicts) assert.equal(r.verdicts.get(index), ok, `${agent}: task index ${index} text ${ok}, ${r.protocol} ${!ok}`);
+      for (const [index, acts] of first.actions) assert.deepEqual(r.actions.get(index), acts, `${agent}: task index ${index}`);
+    }
+    const correct = [...first.verdicts.values()].filter(Boolean).length;
+    if (agent === 'oracle') assert.equal(correct, 300);
+    if (agent === 'finish-empty') assert.equal(correct, 70);
+    // each mistake costs something and not everything
+    if (['no-post', 'string-answer', 'bad-post-json'].includes(agent)) assert.ok(correct > 0 && correct < 300, `${agent}: ${correct}`);
+  }
+});
+
+test('--resume refuses a protocol change; an old text run folder (no protocol in its manifest) resumes as text', async () => {
+  const out = join(tmp, 'resume');
+  const base = {
+    taskSet: openTaskSet('medagentbench-v2'),
+    agent: createAgent('finish-empty'),
+    backend,
+    grade: officialGrader,
+    apiBase: API,
+    limit: 3,
+    progress: false,
+  };
+  await runEval({ ...base, out, protocol: 'text' });
+  await assert.rejects(runEval({ ...base, out, protocol: 'tools', postMode: 'official', resume: true }), /--resume refused: .*protocol/);
+  // a manifest written before protocols were a choice
+  const path = join(out, 'manifest.json');
+  const m = JSON.parse(readFileSync(path, 'utf8'));
+  delete m.protocol;
+  (await import('node:fs')).writeFileSync(path, JSON.stringify(m, null, 2) + '\n');
+  const again = await runEval({ ...base, out, resume: true });
+  assert.equal(again.ran, 0);
+});
