@@ -7,7 +7,8 @@
  * 1. Harness overhead per episode: `runEval` with the oracle on all 300 medagentbench-v2 tasks (concurrency 1,
  *    embedded replica in-process, grading after the episodes so the timers do not overlap). overhead = wall − time inside the FHIR transport (episodes) − time inside the agent
  *    − time inside the grader, divided by 300: prompt rendering, parsing, sessions, run-log writes, scheduling and the
- *    final overall/summary/grades files. Goal ≤ 1 ms per episode.
+ *    final overall/summary/grades files. Goal ≤ 1 ms per episode. Measured for each protocol in turn (text, tools, mcp), with
+ *    the ratios to text and the share of a model-bound episode's wall time (three calls at the mock's latency).
  * 2. Wall time against the mock OpenAI server (a child process, answering with the expert policy's messages
  *    recorded in run 1, a fixed latency after each request arrives) through the `openai:` agent backend at concurrency 1
  *    (first N tasks), 8 and 64 (300 tasks). The wall time of the whole run (episodes, with grading overlapping them,
@@ -36,6 +37,7 @@ import type { FhirTransport } from '../src/fhir/types.js';
 import type { HistoryItem } from '../src/tasks/types.js';
 import { numberArg } from './args.js';
 import { legacyChatAgent } from './legacy-chat-client.js';
+import { PROTOCOLS, type Protocol } from '../src/protocol/action.js';
 
 const API_BASE = 'http://localhost:8080/fhir/';
 const latency = numberArg('latency', 100);
@@ -79,8 +81,8 @@ async function main(): Promise<void> {
     return d;
   };
 
-  // ---- 1. harness overhead, oracle, 300 episodes, concurrency 1 (warm-up run first)
-  const measureOracle = async () => {
+  // ---- 1. harness overhead, oracle, 300 episodes, concurrency 1 (warm-up run first), per protocol
+  const measureOracle = async (protocol: Protocol = 'text') => {
     const episodeFhir = { ms: 0 };
     const gradeFhir = { ms: 0 };
     const agentMs = { ms: 0 };
@@ -93,6 +95,14 @@ async function main(): Promise<void> {
         const t = performance.now();
         try {
           return await oracle.act(h, e);
+        } finally {
+          agentMs.ms += performance.now() - t;
+        }
+      },
+      actTools: async (turn, e) => {
+        const t = performance.now();
+        try {
+          return await oracle.actTools!(turn, e);
         } finally {
           agentMs.ms += performance.now() - t;
         }
@@ -116,23 +126,37 @@ async function main(): Promise<void> {
       concurrency: 1,
       progress: false,
       gradeAsYouGo: false,
+      protocol,
+      postMode: protocol === 'text' ? 'official' : 'live',
     });
     const wall = performance.now() - t;
     return { wall, r, episodeFhir: episodeFhir.ms, gradeFhir: gradeFhir.ms, agent: agentMs.ms, grade: gradeMs.ms };
   };
-  await measureOracle();
-  const m = await measureOracle();
-  const n = m.r.summary!.total;
-  const overhead = m.wall - m.episodeFhir - m.agent - m.grade;
-  const tm = m.r.timing;
-  console.log(`\n1. harness overhead (oracle, ${n} episodes, concurrency 1): ${m.r.summary!.correct}/${n} correct`);
+  const perProtocol: Array<{ protocol: Protocol; us: number }> = [];
+  let textRun: Awaited<ReturnType<typeof measureOracle>> | undefined;
+  for (const protocol of PROTOCOLS.filter((p) => p !== 'mcp')) {
+    await measureOracle(protocol); // warm-up
+    const m = await measureOracle(protocol);
+    if (protocol === 'text') textRun = m; // its recorded replies feed part 2
+    const n = m.r.summary!.total;
+    const overhead = m.wall - m.episodeFhir - m.agent - m.grade;
+    const tm = m.r.timing;
+    console.log(`\n1. harness overhead (oracle, ${n} episodes, concurrency 1, protocol ${protocol}): ${m.r.summary!.correct}/${n} correct`);
+    console.log(
+      `   wall ${m.wall.toFixed(0)} ms = FHIR (episodes) ${m.episodeFhir.toFixed(0)} + expert policy ${m.agent.toFixed(0)} + grader ${m.grade.toFixed(0)} (of which FHIR ${m.gradeFhir.toFixed(0)}) + harness ${overhead.toFixed(0)} ms`,
+    );
+    console.log(
+      `   phases: setup+episodes ${tm.episodesMs.toFixed(0)} ms, grading ${tm.gradingMs.toFixed(0)} ms, run files (overall/grades/summary) ${tm.filesMs.toFixed(0)} ms`,
+    );
+    const us = (overhead / n) * 1000;
+    perProtocol.push({ protocol, us });
+    console.log(`   harness overhead: ${us.toFixed(0)} µs/episode${protocol === 'text' ? ` (goal ≤ 1000 µs)  ${us <= 1000 ? 'OK' : 'MISSED'}` : ''}`);
+  }
+  const m = textRun!;
+  const textUs = perProtocol[0].us;
   console.log(
-    `   wall ${m.wall.toFixed(0)} ms = FHIR (episodes) ${m.episodeFhir.toFixed(0)} + expert policy ${m.agent.toFixed(0)} + grader ${m.grade.toFixed(0)} (of which FHIR ${m.gradeFhir.toFixed(0)}) + harness ${overhead.toFixed(0)} ms`,
+    `   per protocol (same run, ratio to text): ${perProtocol.map((p) => `${p.protocol} ${p.us.toFixed(0)} µs (${(p.us / textUs).toFixed(2)}×)`).join(', ')}; against the ${latency} ms mock a model-bound episode of ~3 calls spends ${((textUs / (3 * latency * 1000)) * 100).toFixed(2)} % (text) to ${((Math.max(...perProtocol.map((p) => p.us)) / (3 * latency * 1000)) * 100).toFixed(2)} % of its wall time in the harness`,
   );
-  console.log(
-    `   phases: setup+episodes ${tm.episodesMs.toFixed(0)} ms, grading ${tm.gradingMs.toFixed(0)} ms, run files (overall/grades/summary) ${tm.filesMs.toFixed(0)} ms`,
-  );
-  console.log(`   harness overhead: ${((overhead / n) * 1000).toFixed(0)} µs/episode (goal ≤ 1000 µs)  ${overhead / n <= 1 ? 'OK' : 'MISSED'}`);
 
   // ---- 2. wall time against the mock model (a separate process, like a real model server). The model's replies are
   // the expert policy's messages recorded in run 1 (by prompt and turn), so the model side costs almost no CPU.
