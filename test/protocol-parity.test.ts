@@ -29,7 +29,7 @@ before(async () => {
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 async function run(agent: string, protocol: Protocol, extra: Partial<EvalOptions> = {}) {
-  const out = join(tmp, `${agent}-${protocol}`);
+  const out = extra.out ?? join(tmp, `${agent}-${protocol}`);
   const res = await runEval({
     out,
     taskSet: openTaskSet('medagentbench-v2'),
@@ -100,4 +100,14 @@ test('--resume refuses a protocol change; an old text run folder (no protocol in
   (await import('node:fs')).writeFileSync(path, JSON.stringify(m, null, 2) + '\n');
   const again = await runEval({ ...base, out, resume: true });
   assert.equal(again.ran, 0);
+});
+
+test('replay across protocols: a tools run replays in text, a text run in tools, with the same verdicts', async () => {
+  const tools = await run('string-answer', 'tools', { limit: 40, out: join(tmp, 'rec-a') });
+  const text = await run('no-post', 'text', { limit: 40, out: join(tmp, 'rec-b') });
+  const t2 = await run(`replay:${join(tmp, 'rec-a', 'runs.jsonl')}`, 'text', { limit: 40, out: join(tmp, 'replay-a') });
+  const t3 = await run(`replay:${join(tmp, 'rec-b', 'runs.jsonl')}`, 'tools', { limit: 40, out: join(tmp, 'replay-b') });
+  assert.deepEqual([...t2.verdicts], [...tools.verdicts]);
+  assert.deepEqual([...t3.verdicts], [...text.verdicts]);
+  assert.deepEqual([...t3.actions], [...text.actions]);
 });
