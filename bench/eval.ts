@@ -34,7 +34,7 @@ import { createAgent } from '../src/agent/create.js';
 import { forkMockOpenAI, type RecordedReplies } from '../src/agent/mock-openai-process.js';
 import type { Agent } from '../src/agent/types.js';
 import type { FhirTransport } from '../src/fhir/types.js';
-import type { HistoryItem } from '../src/tasks/types.js';
+import type { ChatMessage, HistoryItem } from '../src/tasks/types.js';
 import { numberArg } from './args.js';
 import { legacyChatAgent } from './legacy-chat-client.js';
 import { PROTOCOLS, type Protocol } from '../src/protocol/action.js';
@@ -134,10 +134,12 @@ async function main(): Promise<void> {
   };
   const perProtocol: Array<{ protocol: Protocol; us: number }> = [];
   let textRun: Awaited<ReturnType<typeof measureOracle>> | undefined;
+  let toolsRun: Awaited<ReturnType<typeof measureOracle>> | undefined;
   for (const protocol of PROTOCOLS.filter((p) => p !== 'mcp')) {
     await measureOracle(protocol); // warm-up
     const m = await measureOracle(protocol);
     if (protocol === 'text') textRun = m; // its recorded replies feed part 2
+    if (protocol === 'tools') toolsRun = m;
     const n = m.r.summary!.total;
     const overhead = m.wall - m.episodeFhir - m.agent - m.grade;
     const tm = m.r.timing;
@@ -169,25 +171,48 @@ async function main(): Promise<void> {
     replies[h[0].content] = h.filter((x) => x.role === 'agent').map((x) => x.content);
     if (!conversation && h.length >= 4 && h[1].content.startsWith('GET')) conversation = h.slice(0, 3);
   }
+  // the tools run's assistant messages, by its prompt (the tools prompt differs from the text one)
+  for (const line of readFileSync(join(toolsRun!.r.dir, 'runs.jsonl'), 'utf8').split('\n')) {
+    if (!line) continue;
+    const msgs = (JSON.parse(line) as { output: { messages: ChatMessage[] } }).output.messages;
+    replies[msgs[0].content as string] = msgs.flatMap((x) =>
+      x.role === 'assistant'
+        ? [{ content: x.content, toolCalls: (x.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })) }]
+        : [],
+    );
+  }
   const mock = await forkMockOpenAI({ replies, latencyMs: latency, model: 'mock-expert' });
   const mockUrl = mock.url;
   const completions = async (): Promise<number> => (await mock.stats()).completions;
   console.log(`\n2. wall time vs ideal (mock model in a separate process via the openai: backend, latency ${latency} ms)`);
   const rows: string[] = [];
   const ratios64: number[] = [];
-  const cpuPerCall64: Record<'sdk' | 'legacy', number[]> = { sdk: [], legacy: [] };
+  const cpuPerCall64: Record<'sdk' | 'legacy' | 'tools', number[]> = { sdk: [], legacy: [], tools: [] };
+  const ratios64Tools: number[] = [];
   try {
-    const passes: Array<readonly [number, number, 'sdk' | 'legacy']> = [
+    const passes: Array<readonly [number, number, 'sdk' | 'legacy' | 'tools']> = [
       [1, c1Episodes, 'sdk'],
       [8, 300, 'sdk'],
-      ...Array.from({ length: c64Passes }, () => [[64, 300, 'sdk'] as const, [64, 300, 'legacy'] as const]).flat(),
+      ...Array.from({ length: c64Passes }, () => [[64, 300, 'sdk'] as const, [64, 300, 'legacy'] as const, [64, 300, 'tools'] as const]).flat(),
     ];
     for (const [concurrency, limit, client] of passes) {
-      const agent = client === 'sdk' ? createAgent('openai:mock-expert', { baseUrls: [mockUrl], env: {} }) : legacyChatAgent('mock-expert', mockUrl);
+      const agent = client !== 'legacy' ? createAgent('openai:mock-expert', { baseUrls: [mockUrl], env: {} }) : legacyChatAgent('mock-expert', mockUrl);
       const calls0 = await completions();
       const cpu0 = process.cpuUsage();
       const t = performance.now();
-      const r = await runEval({ out: tmp(), taskSet, agent, backend, grade: officialGrader, concurrency, limit, progress: false });
+      const protocol = client === 'tools' ? 'tools' : 'text';
+      const r = await runEval({
+        out: tmp(),
+        taskSet,
+        agent,
+        backend,
+        grade: officialGrader,
+        concurrency,
+        limit,
+        progress: false,
+        protocol,
+        postMode: protocol === 'tools' ? 'live' : 'official',
+      });
       const wall = performance.now() - t;
       const cpu = process.cpuUsage(cpu0);
       const calls = (await completions()) - calls0;
@@ -205,14 +230,15 @@ async function main(): Promise<void> {
       const floor = makespan / ideal;
       if (concurrency === 64 && client === 'sdk') ratios64.push(ratio);
       if (concurrency === 64) cpuPerCall64[client].push(((cpu.user + cpu.system) / calls) | 0);
+      if (concurrency === 64 && client === 'tools') ratios64Tools.push(ratio);
       rows.push(
-        `   ${client === 'legacy' ? '[legacy client] ' : ''}concurrency ${String(concurrency).padStart(2)}: ${String(limit).padStart(3)} episodes, ${calls} model calls, ${r.summary!.correct}/${r.summary!.total} correct; wall ${(wall / 1000).toFixed(2)} s (episodes ${(r.timing.episodesMs / 1000).toFixed(2)} s, then grading ${(r.timing.gradingMs / 1000).toFixed(2)} s + files ${(r.timing.filesMs / 1000).toFixed(2)} s) vs ideal ${(ideal / 1000).toFixed(2)} s = ratio ${ratio.toFixed(3)}; harness process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s; scheduling floor ${floor.toFixed(3)}`,
+        `   ${client === 'legacy' ? '[legacy client] ' : client === 'tools' ? '[tools protocol] ' : ''}concurrency ${String(concurrency).padStart(2)}: ${String(limit).padStart(3)} episodes, ${calls} model calls, ${r.summary!.correct}/${r.summary!.total} correct; wall ${(wall / 1000).toFixed(2)} s (episodes ${(r.timing.episodesMs / 1000).toFixed(2)} s, then grading ${(r.timing.gradingMs / 1000).toFixed(2)} s + files ${(r.timing.filesMs / 1000).toFixed(2)} s) vs ideal ${(ideal / 1000).toFixed(2)} s = ratio ${ratio.toFixed(3)}; harness process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s; scheduling floor ${floor.toFixed(3)}`,
       );
       console.log(rows[rows.length - 1]);
     }
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
     console.log(
-      `   harness process CPU per model call at concurrency 64 (median): SDK ${med(cpuPerCall64.sdk)} µs, legacy node:http client ${med(cpuPerCall64.legacy)} µs (SDK / legacy ${(med(cpuPerCall64.sdk) / med(cpuPerCall64.legacy)).toFixed(2)})`,
+      `   harness process CPU per model call at concurrency 64 (median): SDK ${med(cpuPerCall64.sdk)} µs, legacy node:http client ${med(cpuPerCall64.legacy)} µs (SDK / legacy ${(med(cpuPerCall64.sdk) / med(cpuPerCall64.legacy)).toFixed(2)}); tools protocol (SDK, tools=[10]) ${med(cpuPerCall64.tools)} µs (${(med(cpuPerCall64.tools) / med(cpuPerCall64.sdk)).toFixed(2)}× text); wall/ideal at 64: text ${med(ratios64).toFixed(2)}, tools ${med(ratios64Tools).toFixed(2)}`,
     );
 
     // ---- 3. the client's own cost per call, sequential, at the mock's latency

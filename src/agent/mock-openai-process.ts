@@ -8,10 +8,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { MockScript, MockStats } from './mock-openai.js';
+import type { MockScript, MockStats, MockToolCall } from './mock-openai.js';
 
-/** Replies by first user message (the task prompt), then by turn (assistant messages already in the conversation). */
-export type RecordedReplies = Record<string, string[]>;
+/**
+ * Replies by first user message (the task prompt), then by turn (assistant messages already in the conversation): a
+ * text reply, or (tools protocol) the reply's text and tool calls.
+ */
+export type RecordedReplies = Record<string, Array<string | { content: string | null; toolCalls: MockToolCall[] }>>;
 
 /** A script answering from recorded replies; an unknown prompt or turn throws (the server answers 500). */
 export function repliesScript(replies: RecordedReplies): MockScript {
