@@ -12,6 +12,7 @@ import { formatSummary } from '../eval/format.js';
 import { PROTOCOLS, type Protocol } from '../protocol/action.js';
 import { toolNames } from '../protocol/tools.js';
 import type { ToolChoice } from '../agent/backends/openai.js';
+import { ReplyCache } from '../agent/backends/reply-cache.js';
 
 interface EvalFlags {
   tasks: string;
@@ -31,6 +32,7 @@ interface EvalFlags {
   protocol: string;
   recoverToolText?: boolean;
   toolChoice?: string;
+  replyCache?: string;
   maxRounds: string;
   baseUrl: string[];
   apiKeyEnv: string;
@@ -79,6 +81,10 @@ export function register(program: Command): void {
     )
     .option('--recover-tool-text', 'tools/mcp: read <tool_call>{…}</tool_call> text a server left in a reply as its tool calls')
     .option('--tool-choice <choice>', 'tools/mcp, openai: tool_choice sent with every request: auto | required | none | a tool name')
+    .option(
+      '--reply-cache <file>',
+      'openai: answer requests seen before from this JSONL file and append new replies to it (keyed by the full request; no API key stored)',
+    )
     .option('--max-rounds <n>', 'agent turns per episode', '8')
     .option('--base-url <url>', 'OpenAI-compatible endpoint (repeat to share load across replicas)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--api-key-env <name>', 'environment variable holding the API key', 'OPENAI_API_KEY')
@@ -129,9 +135,20 @@ Examples:
         }
         if (!extra || typeof extra !== 'object' || Array.isArray(extra)) throw new CliError('--extra: expected a JSON object');
       }
+      if (f.replyCache !== undefined && !f.agent.startsWith('openai:')) throw new CliError('--reply-cache: only with --agent openai:<model>');
+      let replyCache: ReplyCache | undefined;
+      if (f.replyCache !== undefined) {
+        outputPath('--reply-cache', f.replyCache, 'file');
+        try {
+          replyCache = new ReplyCache(resolve(f.replyCache));
+        } catch (err) {
+          throw new CliError(`--reply-cache: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
       let agent;
       try {
         agent = createAgent(f.agent, {
+          replyCache,
           baseUrls: f.baseUrl.length > 0 ? f.baseUrl : undefined,
           apiKeyEnv: f.apiKeyEnv,
           extra,
@@ -146,7 +163,8 @@ Examples:
         if (f.agent.startsWith('replay:')) throw new CliError(`--agent: ${err instanceof Error ? err.message : String(err)}`);
         throw err;
       }
-      if (agent instanceof OpenAIAgent) {
+      // a filled reply cache lets a run be repeated without the model: requests it does not hold fail as agent errors
+      if (agent instanceof OpenAIAgent && !(replyCache && replyCache.size > 0)) {
         try {
           await agent.preflight();
         } catch (err) {
@@ -211,6 +229,8 @@ Examples:
       }
       if (result.stopped !== undefined) throw new CliError(result.stopped, 1);
       if (result.interrupted) throw new CliError(`interrupted; ${f.out} is kept, continue with --resume`, 130);
+      if (replyCache)
+        process.stderr.write(`reply cache: ${replyCache.hits} request(s) answered from ${f.replyCache}, ${replyCache.misses} sent to the model\n`);
       const summary = result.summary!;
       process.stdout.write(f.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary, f.out));
       if (result.failed.length > 0) {

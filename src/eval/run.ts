@@ -225,7 +225,7 @@ export function buildManifest(opts: EvalOptions): RunManifest {
 }
 
 /** Operational settings that may change between an interrupted run and its resumption. */
-const RESUME_MAY_CHANGE = new Set(['agent.config.maxRetries', 'agent.config.timeoutMs', 'agent.config.baseUrls']);
+const RESUME_MAY_CHANGE = new Set(['agent.config.maxRetries', 'agent.config.timeoutMs', 'agent.config.baseUrls', 'agent.config.replyCache']);
 
 function manifestDiff(a: unknown, b: unknown, path = ''): string[] {
   if (RESUME_MAY_CHANGE.has(path)) return [];

@@ -17,6 +17,7 @@ import OpenAI, { APIConnectionError, APIError, AuthenticationError } from 'opena
 import type { Agent, AgentReply, EpisodeInfo, ToolsReply, ToolsTurn } from '../types.js';
 import { describeNonCompletion, ModelEndpointError } from './endpoint-error.js';
 import { messageJsonParts } from '../history-json.js';
+import { ReplyCache } from './reply-cache.js';
 import type { HistoryItem } from '../../tasks/types.js';
 
 export interface OpenAIAgentOptions {
@@ -37,6 +38,8 @@ export interface OpenAIAgentOptions {
   timeoutMs?: number;
   /** `tools` / `mcp` protocols: `tool_choice` sent with every request (default: not sent, the server's `auto`). */
   toolChoice?: ToolChoice;
+  /** Answer requests seen before from this cache, and add new replies to it (`--reply-cache`). */
+  replyCache?: ReplyCache;
 }
 
 /** OpenAI's `tool_choice`: `auto`, `required`, `none` or one named function. */
@@ -104,6 +107,7 @@ export class OpenAIAgent implements Agent {
   private readonly clients: OpenAI[];
   private readonly body: Record<string, unknown>;
   private readonly toolChoice: ToolChoice | undefined;
+  readonly replyCache: ReplyCache | undefined;
   /** The body's JSON up to the opening `[` of `messages` (undefined when `extra` sets `messages` itself). */
   private readonly bodyHead: Buffer | undefined;
 
@@ -128,6 +132,7 @@ export class OpenAIAgent implements Agent {
     const empty = JSON.stringify({ ...this.body, messages: [] });
     this.bodyHead = 'messages' in this.body || !empty.endsWith('"messages":[]}') ? undefined : Buffer.from(empty.slice(0, -2), 'utf8');
     this.toolChoice = opts.toolChoice;
+    this.replyCache = opts.replyCache;
     this.name = `openai:${opts.model}`;
     // Recorded in manifests: never the key itself, only the name of the variable it came from.
     this.config = {
@@ -141,6 +146,7 @@ export class OpenAIAgent implements Agent {
       maxRetries,
       timeoutMs: timeout,
       ...(opts.toolChoice !== undefined ? { toolChoice: opts.toolChoice } : {}),
+      ...(opts.replyCache ? { replyCache: opts.replyCache.path } : {}),
     };
   }
 
@@ -239,7 +245,10 @@ export class OpenAIAgent implements Agent {
   ): Promise<{ message: CompletionMessage | undefined; usage?: { promptTokens: number; completionTokens: number } } | { contextLimit: true }> {
     try {
       const client = this.clients[episode.index % this.clients.length];
-      const res = await readCompletion(await client.chat.completions.create(params, { signal: episode.signal }).asResponse());
+      const key = this.replyCache ? ReplyCache.key(params) : undefined;
+      const cached = key !== undefined ? (this.replyCache!.get(key) as OpenAI.Chat.ChatCompletion | undefined) : undefined;
+      const res = cached ?? (await readCompletion(await client.chat.completions.create(params, { signal: episode.signal }).asResponse()));
+      if (key !== undefined && cached === undefined) this.replyCache!.put(key, res);
       const message = res.choices?.[0]?.message as CompletionMessage | undefined;
       const usage = res.usage ? { promptTokens: res.usage.prompt_tokens ?? 0, completionTokens: res.usage.completion_tokens ?? 0 } : undefined;
       return usage ? { message, usage } : { message };
