@@ -200,7 +200,7 @@ describe('FHIR server: HAPI format', () => {
     assert.ok(names.includes('identifier') && names.includes('address-postalcode') && !names.includes('legal-sex'));
     assert.deepEqual(
       patient.interaction.map((i: { code: string }) => i.code),
-      ['read', 'search-type', 'create'],
+      ['read', 'search-type', 'create', 'update'],
     );
   });
 });
@@ -462,7 +462,8 @@ describe('FHIR server: bad input', () => {
     ['resourceType mismatch', `${BASE}/Observation`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'POST', body: '{"resourceType":"Patient"}' }, 400],
     ['missing resourceType', `${BASE}/Observation`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'POST', body: '{"status":"final"}' }, 400],
     ['body over 1 MiB', `${BASE}/Observation`, { method: 'POST', body: JSON.stringify({ resourceType: 'Observation', note: 'x'.repeat(1024 * 1024) }) }, 413],
-    ['PUT', `${BASE}/Patient/S1`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'PUT', body: '{}' }, 405],
+    ['PATCH', `${BASE}/Patient/S1`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'PATCH', body: '{}' }, 405],
+    ['PUT without a resourceType', `${BASE}/Patient/S1`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'PUT', body: '{}' }, 400],
     ['DELETE a resource', `${BASE}/Patient/S1`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'DELETE' }, 405],
     ['POST to a resource id', `${BASE}/Patient/S1`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'POST', body: '{}' }, 405],
     ['POST metadata', `${BASE}/metadata`, { headers: { 'X-Ehrgym-Session': 'w1' }, method: 'POST', body: '{}' }, 405],
@@ -504,7 +505,10 @@ describe('FHIR server: bad input', () => {
   it('names the parameter and lists the valid ones', async () => {
     const o = (await get(app, `${BASE}/Patient?legal-sex=female`)).json();
     assert.match(o.issue[0].diagnostics, /"legal-sex".*\[_id, _lastUpdated, address, .*telecom\]/);
-    assert.equal((await get(app, `${BASE}/Patient/S1`, { method: 'PUT', body: '{}', headers: { 'X-Ehrgym-Session': 'w1' } })).headers.get('allow'), 'GET');
+    assert.equal(
+      (await get(app, `${BASE}/Patient/S1`, { method: 'PATCH', body: '{}', headers: { 'X-Ehrgym-Session': 'w1' } })).headers.get('allow'),
+      'GET, PUT',
+    );
   });
   it('leaves the base unchanged after all of it', () => {
     assert.equal(store.fingerprint(), fp);

@@ -91,7 +91,7 @@ describe('FHIR session limits', () => {
     const { store } = buildFixture();
     const first = store.create(bp('S1', '118/77 mmHg'), 'a');
     const size = Buffer.byteLength(JSON.stringify(first));
-    assert.deepEqual(store.sessionInfo('a'), { id: 'a', writes: 1, bytes: size, rows: { Observation: 1 } });
+    assert.deepEqual(store.sessionInfo('a'), { id: 'a', writes: 1, updates: 0, bytes: size, rows: { Observation: 1 } });
     // Non-ASCII text counts in UTF-8 bytes.
     const second = store.create(bp('S1', 'Blutdruck 118/77 mmHg — ü'), 'a');
     assert.equal(store.sessionInfo('a')!.bytes, size + Buffer.byteLength(JSON.stringify(second)));
@@ -106,7 +106,7 @@ describe('FHIR session limits', () => {
     );
     assert.deepEqual(err.issues, [{ severity: 'error', code: 'too-costly', diagnostics: err.message }]);
     // Nothing was stored and no id was used: the next accepted write gets the next id.
-    assert.deepEqual(store.sessionInfo('a'), { id: 'a', writes: 3, bytes: used + size, rows: { Observation: 3 } });
+    assert.deepEqual(store.sessionInfo('a'), { id: 'a', writes: 3, updates: 0, bytes: used + size, rows: { Observation: 3 } });
     assert.equal(store.searchResources('Observation', 'patient=S1&category=vital-signs', 'a').length, 4);
     store.maxSessionBytes = DEFAULT_MAX_SESSION_BYTES;
     assert.equal(store.create(bp('S1', '118/77 mmHg'), 'a').id, String(store.firstSessionId + 3));
@@ -137,7 +137,7 @@ describe('FHIR session limits', () => {
     assert.deepEqual(err.issues, [{ severity: 'error', code: 'throttled', diagnostics: err.message }]);
     assert.equal(fhirErrorOf(() => store.create(bp('S1', '118/77 mmHg'), 'd')).status, 503);
     assert.equal(store.hasSession('d'), false);
-    assert.deepEqual(store.sessionInfo('a'), { id: 'a', writes: 1, bytes: size, rows: { Observation: 1 } });
+    assert.deepEqual(store.sessionInfo('a'), { id: 'a', writes: 1, updates: 0, bytes: size, rows: { Observation: 1 } });
     assert.equal(store.dropSession('b'), true);
     assert.equal(store.dropSession('b'), false);
     assert.equal(store.sessionBytes, 2 * size);

@@ -10,6 +10,7 @@
  *   GET  /fhir?_getpages=…&_getpagesoffset=… next pages
  *   GET  /fhir/{Type}/{id}                   read
  *   POST /fhir/{Type}                        create (201, Location) in the request's session
+ *   PUT  /fhir/{Type}/{id}                   update an existing resource (200, new versionId) in the request's session
  *   DELETE /fhir/_session/{id}               drop a session (204)
  *
  * Sessions: `/fhir/_session/{id}/…` (links then use that base) or header `X-Ehrgym-Session: {id}` (links stay on
@@ -391,7 +392,8 @@ class FhirApi {
       ['POST', '/:type', (c) => this.create(c)],
       ['ALL', '/:type', (c) => this.notAllowed(c, 'GET, POST')],
       ['GET', '/:type/:id', (c) => this.read(c)],
-      ['ALL', '/:type/:id', (c) => this.notAllowed(c, 'GET')],
+      ['PUT', '/:type/:id', (c) => this.update(c)],
+      ['ALL', '/:type/:id', (c) => this.notAllowed(c, 'GET, PUT')],
     ];
     return [
       ['DELETE', '/fhir/_session/:sid', (c) => this.dropSession(c)],
@@ -769,9 +771,8 @@ class FhirApi {
 
   // ------------------------------------------------------------------ writes
 
-  private async create(call: Call): Promise<Reply> {
-    this.checkWrite(call);
-    const type = this.checkType(call.type);
+  /** The request body as a resource of `type`: UTF-8 JSON object, bounded size and depth, its resourceType checked. */
+  private async resourceBody(call: Call, type: string): Promise<Resource> {
     const declared = Number(call.req.header('content-length') ?? '0');
     if (declared > MAX_BODY_BYTES) throw new FhirError(413, `Request body too large (limit ${MAX_BODY_BYTES} bytes)`);
     const buf = await call.req.body(MAX_BODY_BYTES);
@@ -799,9 +800,45 @@ class FhirApi {
       const issues: OutcomeIssue[] = strictIssues(r);
       if (issues.length) throw new FhirError(422, `Resource failed FHIR R4 validation (${issues.length} issues)`, issues);
     }
+    return r;
+  }
+
+  private async create(call: Call): Promise<Reply> {
+    this.checkWrite(call);
+    const type = this.checkType(call.type);
+    const r = await this.resourceBody(call, type);
     const stored = this.store.create(r, call.session);
     const loc = `${call.base}/${type}/${stored.id}/_history/1`;
     return this.out(call, 201, stored, { location: loc, 'content-location': loc, etag: 'W/"1"' });
+  }
+
+  /**
+   * FHIR update (PUT {Type}/{id}) of an existing resource, in the request's session: the body's `id` must equal the
+   * URL's; `If-Match: W/"<version>"` makes it conditional on the current version (412 otherwise). 200 with the new
+   * version, its Location and ETag.
+   */
+  private async update(call: Call): Promise<Reply> {
+    this.checkWrite(call);
+    const type = this.checkType(call.type);
+    const id = call.id!;
+    const r = await this.resourceBody(call, type);
+    if (r.id !== id) {
+      throw new FhirError(
+        400,
+        `The resource body must contain an id element which matches the request URL for an update (PUT): body ${JSON.stringify(r.id ?? null)}, URL ${JSON.stringify(id)}`,
+      );
+    }
+    const header = call.req.header('if-match');
+    let ifMatch: string | undefined;
+    if (header !== undefined) {
+      const m = /^\s*(?:W\/)?"?([^"\s]+)"?\s*$/.exec(header);
+      if (!m) throw new FhirError(400, `If-Match: expected an ETag such as W/"1", got ${JSON.stringify(header)}`);
+      ifMatch = m[1];
+    }
+    const stored = this.store.update(r, id, call.session, ifMatch);
+    const version = String(stored.meta?.versionId);
+    const loc = `${call.base}/${type}/${id}/_history/${version}`;
+    return this.out(call, 200, stored, { location: loc, 'content-location': loc, etag: `W/"${version}"` });
   }
 }
 
@@ -873,8 +910,9 @@ export function capabilityStatement(store: FhirStore, strict: boolean): Record<s
     const docs = PARAM_DOCS[type] ?? {};
     return {
       type,
-      interaction: [{ code: 'read' }, { code: 'search-type' }, { code: 'create' }],
-      versioning: 'no-version',
+      interaction: [{ code: 'read' }, { code: 'search-type' }, { code: 'create' }, { code: 'update' }],
+      versioning: 'versioned-update',
+      updateCreate: false,
       searchParam: Object.entries(defs)
         .sort(([a], [b]) => (a < b ? -1 : 1))
         .map(([name, d]) => ({

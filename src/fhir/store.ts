@@ -68,6 +68,8 @@ export interface SessionInfo {
   id: string;
   /** Resources created. */
   writes: number;
+  /** Updates (new versions of base or session resources). */
+  updates: number;
   /** Bytes counted against `maxSessionBytes`. */
   bytes: number;
   /** Rows of the session's own table per resource type (base rows are never copied into a session). */
@@ -90,6 +92,10 @@ export class Session {
   seq = 0;
   /** Stored JSON bytes (see `StoreOptions.maxSessionBytes`). */
   bytes = 0;
+  /** Updates so far (`FhirStore.update`). */
+  updates = 0;
+  /** Per resource type, the base ids this session has updated (its own version hides the base row). */
+  shadowed: Map<string, Set<string>> | undefined;
   readonly interner = new Interner();
   readonly tables = new Map<string, TypeTable>();
   constructor(readonly id: string) {}
@@ -301,7 +307,7 @@ export class FhirStore implements StoreLoader {
     if (!s) return undefined;
     const rows: Record<string, number> = {};
     for (const [type, t] of s.tables) rows[type] = t.size;
-    return { id, writes: s.seq, bytes: s.bytes, rows };
+    return { id, writes: s.seq, updates: s.updates, bytes: s.bytes, rows };
   }
 
   /** Ids of the live sessions, in the order they were opened. */
@@ -392,6 +398,66 @@ export class FhirStore implements StoreLoader {
     return stored;
   }
 
+  /**
+   * Update (FHIR `update`, PUT) a resource that exists in the session or the base, inside a session (opened on first
+   * use): the body is stored as sent with `id` and `meta {versionId: previous + 1, lastUpdated: clock}`; the new
+   * version hides the old one from reads and searches of this session only (the base and other sessions keep theirs).
+   * `ifMatch` (the version an `If-Match` header names) must be the current version (412 otherwise). Throws FhirError
+   * 404 for a resource that does not exist, and the session and budget errors of `create`.
+   */
+  update(resource: Resource, id: string, sessionId: string = DEFAULT_SESSION, ifMatch?: string): Resource {
+    if (!resource || typeof resource !== 'object' || typeof resource.resourceType !== 'string') {
+      throw new FhirError(400, 'Resource has no resourceType');
+    }
+    const resourceType = resource.resourceType;
+    if (!R4_RESOURCE_TYPES.has(resourceType)) throw new FhirError(400, `Unknown resource type "${resourceType}"`);
+    const current = this.read(resourceType, id, sessionId);
+    if (!current) {
+      throw new FhirError(404, `Resource ${resourceType}/${id} is not known (this server updates existing resources; create new ones with POST)`);
+    }
+    const version = Number(current.meta?.versionId ?? '1');
+    const currentVersion = Number.isSafeInteger(version) && version >= 1 ? version : 1;
+    if (ifMatch !== undefined && ifMatch !== String(currentVersion)) {
+      const msg = `Version conflict: If-Match names version ${ifMatch} of ${resourceType}/${id}, the current version is ${currentVersion}`;
+      throw new FhirError(412, msg, [{ severity: 'error', code: 'conflict', diagnostics: msg }]);
+    }
+    const live = this.sessions.get(sessionId);
+    if (!live) this.checkOpen(sessionId);
+    const stored: Resource = { resourceType, id, meta: undefined };
+    for (const k in resource) {
+      if (k !== 'resourceType' && k !== 'id' && k !== 'meta' && Object.hasOwn(resource, k)) stored[k] = frozenCopy(resource[k]);
+    }
+    const meta = resource.meta;
+    const m = meta && typeof meta === 'object' ? (frozenCopy(meta) as Record<string, unknown>) : undefined;
+    stored.meta = Object.freeze({ ...m, versionId: String(currentVersion + 1), lastUpdated: this.clock });
+    Object.freeze(stored);
+    const bytes = Buffer.byteLength(JSON.stringify(stored));
+    const used = live ? live.bytes : 0;
+    if (used + bytes > this.sessionBytesCap) {
+      const msg = `Session "${sessionId}" is over its budget of ${this.sessionBytesCap} bytes: this ${resourceType} needs ${bytes} bytes and ${used} are used; drop the session or write less`;
+      throw new FhirError(429, msg, [{ severity: 'error', code: 'too-costly', diagnostics: msg }]);
+    }
+    if (this.totalBytes + bytes > this.totalBytesCap) {
+      const msg = `The server's sessions hold ${this.totalBytes} bytes of their budget of ${this.totalBytesCap}: this ${resourceType} needs ${bytes} bytes; retry after sessions are dropped`;
+      throw new FhirError(503, msg, [{ severity: 'error', code: 'throttled', diagnostics: msg }]);
+    }
+    const s = live ?? this.session(sessionId);
+    s.updates++;
+    s.bytes = used + bytes;
+    this.totalBytes += bytes;
+    let t = s.tables.get(resourceType);
+    if (!t) s.tables.set(resourceType, (t = new TypeTable(resourceType, s.interner, { denseIds: false })));
+    if (t.posOf(id) !== undefined) t.replace(id, extractKeys(stored), stored, stringParams(resourceType));
+    else {
+      t.append(id, extractKeys(stored), stored, stringParams(resourceType));
+      s.shadowed ??= new Map();
+      let ids = s.shadowed.get(resourceType);
+      if (!ids) s.shadowed.set(resourceType, (ids = new Set()));
+      ids.add(id);
+    }
+    return stored;
+  }
+
   // ---------------------------------------------------------------- search
 
   /**
@@ -405,6 +471,8 @@ export class FhirStore implements StoreLoader {
     const base = this.tables.get(resourceType);
     let handles = base ? base.search(q.criteria) : [];
     const s = sessionId === undefined ? undefined : this.sessions.get(sessionId);
+    const hidden = s?.shadowed?.get(resourceType);
+    if (hidden !== undefined && base !== undefined) handles = handles.filter((h) => !hidden.has(base.idAt(h)));
     const st = s?.tables.get(resourceType);
     if (st) {
       const own = st.search(q.criteria);

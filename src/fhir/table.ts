@@ -417,8 +417,32 @@ export class TypeTable {
     }
   }
 
-  /** Positions matching every criterion, in insertion order. */
+  /** Rows superseded by a later version of their resource (`replace`): never matched by a search. */
+  private dead: Set<number> | undefined;
+
+  /**
+   * Store a new version of a resource this table holds: its id then maps to the new row and the old row no longer
+   * matches any search (session tables: updates made in a session).
+   */
+  replace(id: string, keys: IndexKeys, source: Resource | LazySource, stringParams: ReadonlySet<string>): number {
+    const old = this.posOf(id);
+    if (old === undefined) throw new Error(`no ${this.resourceType}/${id} to replace`);
+    const k = idKey(id);
+    if (typeof k === 'number' && k < this.denseLimit) this.dense![k] = 0;
+    else this.idToPos.delete(k);
+    const pos = this.append(id, keys, source, stringParams);
+    (this.dead ??= new Set()).add(old);
+    return pos;
+  }
+
+  /** Positions matching every criterion, in insertion order (current versions only). */
   search(criteria: Criterion[]): number[] {
+    const found = this.searchRows(criteria);
+    const dead = this.dead;
+    return dead === undefined ? found : found.filter((p) => !dead.has(p));
+  }
+
+  private searchRows(criteria: Criterion[]): number[] {
     const compiled = criteria.map((c) => this.compile(c));
     // Pick candidates from the most selective index available.
     let candidates: number[] | undefined;
