@@ -88,7 +88,11 @@ describe('FHIR update over HTTP', () => {
   it('fhir-kit-client reads, updates and re-reads in a session; ETag and Location name the version', async () => {
     const client = new Client({ baseUrl: `${server.url}_session/upd` });
     const obs = (await client.read({ resourceType: 'Observation', id: '1003' })) as Record<string, unknown>;
-    const put = (await client.update({ resourceType: 'Observation', id: '1003', body: { ...obs, resourceType: 'Observation', status: 'entered-in-error' } })) as Record<string, unknown>;
+    const put = (await client.update({
+      resourceType: 'Observation',
+      id: '1003',
+      body: { ...obs, resourceType: 'Observation', status: 'entered-in-error' },
+    })) as Record<string, unknown>;
     assert.equal((put.meta as { versionId: string }).versionId, '2');
     const again = (await client.read({ resourceType: 'Observation', id: '1003' })) as Record<string, unknown>;
     assert.equal(again.status, 'entered-in-error');

@@ -33,6 +33,7 @@ interface EvalFlags {
   recoverToolText?: boolean;
   toolChoice?: string;
   replyCache?: string;
+  trials?: string;
   maxRounds: string;
   baseUrl: string[];
   apiKeyEnv: string;
@@ -86,6 +87,7 @@ export function register(program: Command): void {
       'openai: answer requests seen before from this JSONL file and append new replies to it (keyed by the full request; no API key stored)',
     )
     .option('--max-rounds <n>', 'agent turns per episode', '8')
+    .option('--trials <k>', 'episodes per task (default 1); the summary adds pass@k (unbiased) and pass^k (τ-bench); use with --temperature')
     .option('--base-url <url>', 'OpenAI-compatible endpoint (repeat to share load across replicas)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--api-key-env <name>', 'environment variable holding the API key', 'OPENAI_API_KEY')
     .option('--extra <json>', 'extra request fields, e.g. \'{"chat_template_kwargs":{"enable_thinking":false}}\'')
@@ -106,6 +108,7 @@ Examples:
   ehrgym eval --agent oracle --fhir-url http://localhost:8080/fhir/ --out runs/oracle-docker   # the official Docker server
   ehrgym eval --agent openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --protocol tools --out runs/qwen3-8b-tools
   ehrgym eval --agent oracle --protocol mcp --out runs/oracle-mcp   # tools discovered and called over MCP
+  ehrgym eval --agent openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --trials 5 --temperature 0.7 --out runs/qwen3-8b-k5
 `,
     )
     .action(async (f: EvalFlags) => {
@@ -209,6 +212,7 @@ Examples:
           recoverToolText: f.recoverToolText,
           postMode,
           maxRounds: optionalIntFlag('--max-rounds', f.maxRounds, 1),
+          trials: optionalIntFlag('--trials', f.trials, 1, 1000),
           concurrency: optionalIntFlag('--concurrency', f.concurrency, 1),
           limit: optionalIntFlag('--limit', f.limit, 1),
           families,

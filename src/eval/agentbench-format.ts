@@ -30,9 +30,9 @@ export function pyHistoryItemParts(item: HistoryItem): Chunk[] {
 }
 
 /** A runs.jsonl line (without its newline) as parts: `json.dumps({"index", "error", "info", "output", "time"})`. */
-export function runsLineParts(index: number, output: TaskOutput, time: { timestamp: number; str: string }): Chunk[] {
+export function runsLineParts(index: number, output: TaskOutput, time: { timestamp: number; str: string }, trial?: number): Chunk[] {
   const parts: Chunk[] = [
-    `{"index": ${pyJsonDumps(index)}, "error": null, "info": null, "output": {"index": ${pyJsonDumps(output.index)}, "status": ${pyJsonDumps(output.status)}, "result": ${pyJsonDumps(output.result)}, "history": `,
+    `{"index": ${pyJsonDumps(index)}, ${trial !== undefined ? `"trial": ${pyJsonDumps(trial)}, ` : ''}"error": null, "info": null, "output": {"index": ${pyJsonDumps(output.index)}, "status": ${pyJsonDumps(output.status)}, "result": ${pyJsonDumps(output.result)}, "history": `,
   ];
   const h = output.history;
   if (h === null || h === undefined) parts.push('null');

@@ -23,6 +23,15 @@ export function formatSummary(s: RunSummary & { agentFailures?: number }, dir?: 
         .map(([k, v]) => `${k} ${v}`)
         .join(', '),
   );
+  const t = s.trialStats;
+  if (t) {
+    const ks = Object.keys(t.passAtK);
+    lines.push(
+      `trials: ${t.trials} per task over ${t.tasks} tasks; pass@1 ${pct(t.passAtK['1'])} (95% ${pct(t.pass1Interval[0])}–${pct(t.pass1Interval[1])}); ` +
+        `pass@k ${ks.map((k) => `k=${k} ${pct(t.passAtK[k])}`).join(', ')}; pass^k ${ks.map((k) => `k=${k} ${pct(t.passHatK[k])}`).join(', ')}; ` +
+        `consistent tasks ${pct(t.consistency)}`,
+    );
+  }
   lines.push(`tokens: prompt ${s.tokens.prompt}, completion ${s.tokens.completion}; wall ${(s.wallMs / 1000).toFixed(1)} s; post mode ${s.manifest.postMode}`);
   if (s.agentFailures) lines.push(`agent failures: ${s.agentFailures} (error.jsonl; rerun with --resume)`);
   if (dir) lines.push(`run folder: ${dir}`);

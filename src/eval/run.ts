@@ -22,6 +22,7 @@ import type { EpisodeSession, FhirBackend } from './backend.js';
 import type { GradedTask, RunManifest, RunSummary, RunsLine } from './types.js';
 import { JsonlAppender, JsonlError, readJsonl, truncateTo } from './jsonl.js';
 import { agentBenchOverall, familyOf, runStatus, summarize } from './score.js';
+import { trialStats } from './passk.js';
 import { errorLine, overallChunks, runsLineParts } from './agentbench-format.js';
 import { EpisodeScheduler } from './schedule.js';
 
@@ -60,6 +61,11 @@ export interface EvalOptions {
   concurrency?: number;
   /** Only the first N selected tasks. */
   limit?: number;
+  /**
+   * Episodes per task (default 1). With more than one, every file keys an episode by task index and `trial` (1-based)
+   * and the summary adds pass@k and pass^k (`trialStats`).
+   */
+  trials?: number;
   /** Only these families (`task5`, `task9`, …). */
   families?: string[];
   resume?: boolean;
@@ -136,10 +142,20 @@ export const RUN_FILES = {
 /** One line of episodes.jsonl: our per-episode figures (rounds, tokens, wall ms). */
 export interface EpisodeStatsLine {
   index: number;
+  /** Runs with several trials only. */
+  trial?: number;
   rounds: number;
   promptTokens: number;
   completionTokens: number;
   ms: number;
+}
+
+/** One episode of a run: a task, its trial (1-based) and the slot that keys it (`index × trials + trial − 1`). */
+interface Slot {
+  index: number;
+  task: TaskCase;
+  trial: number;
+  slot: number;
 }
 
 export function selectTasks(cases: TaskCase[], families?: string[], limit?: number): Array<{ index: number; task: TaskCase }> {
@@ -219,6 +235,7 @@ export function buildManifest(opts: EvalOptions): RunManifest {
     ...(opts.recoverToolText ? { recoverToolText: true } : {}),
     postMode: opts.postMode ?? 'official',
     maxRounds: opts.maxRounds ?? DEFAULT_MAX_ROUNDS,
+    ...((opts.trials ?? 1) > 1 ? { trials: opts.trials } : {}),
     agent: { name: opts.agent.name, config: opts.agent.config },
     ...(Object.keys(filter).length > 0 ? { filter } : {}),
   };
@@ -308,6 +325,12 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const concurrency = Math.max(1, opts.concurrency ?? 1);
   const selected = selectTasks(opts.taskSet.tasks, opts.families, opts.limit);
   if (selected.length === 0) throw new EvalError('no task matches --tasks-filter/--limit');
+  const trials = opts.trials ?? 1;
+  if (!Number.isSafeInteger(trials) || trials < 1) throw new EvalError(`--trials: expected a positive integer, got ${trials}`);
+  // every episode to run: a task and a trial; `slot` keys what the run records (the task index when trials = 1)
+  const slotOf = (index: number, trial: number | undefined) => index * trials + ((trial ?? 1) - 1);
+  const slots: Slot[] = selected.flatMap((s) => Array.from({ length: trials }, (_, t) => ({ ...s, trial: t + 1, slot: slotOf(s.index, t + 1) })));
+  const trialField = (trial: number): { trial?: number } => (trials > 1 ? { trial } : {});
   const manifest = buildManifest(opts);
   // Session ids: run + task index. The run part covers what shapes an episode's environment (task set, api_base, POST
   // mode, rounds) but not the agent or where the FHIR data lives, so a replay, or the same run against the embedded
@@ -363,19 +386,23 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const stats = readBack<EpisodeStatsLine>(paths.episodes);
   const errs = readBack<RunsLine>(paths.errors);
 
+  // everything below is keyed by slot (task index and trial)
   const outputs = new Map<number, TaskOutput>();
   for (const r of runs.records) {
     const idx = r.value?.output?.index ?? r.value?.index;
     if (typeof idx !== 'number') throw new EvalError(`${paths.runs}:${r.line}: no task index`);
-    if (!outputs.has(idx)) outputs.set(idx, r.value.output);
+    const slot = slotOf(idx, (r.value as { trial?: number }).trial);
+    if (!outputs.has(slot)) outputs.set(slot, r.value.output);
   }
   const agentErrors = new Map<number, string>();
-  for (const r of errs.records) if (typeof r.value?.index === 'number') agentErrors.set(r.value.index, String(r.value.info ?? ''));
+  for (const r of errs.records) {
+    if (typeof r.value?.index === 'number') agentErrors.set(slotOf(r.value.index, (r.value as { trial?: number }).trial), String(r.value.info ?? ''));
+  }
   const epStats = new Map<number, EpisodeStatsLine>();
-  for (const r of stats.records) epStats.set(r.value.index, r.value);
+  for (const r of stats.records) epStats.set(slotOf(r.value.index, r.value.trial), r.value);
 
   const todo = new EpisodeScheduler(
-    selected.filter((s) => !outputs.has(s.index)),
+    slots.filter((s) => !outputs.has(s.slot)),
     concurrency,
   );
   const todoCount = todo.remaining;
@@ -423,14 +450,15 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     abortAll();
   };
   const streakLimit = opts.emptyReplyStreak === 0 ? Infinity : Math.min(opts.emptyReplyStreak ?? EMPTY_REPLY_STREAK, Math.max(1, todoCount));
-  let held: Array<{ item: { index: number; task: TaskCase }; res: EpisodeResult }> = [];
-  const record = (item: { index: number; task: TaskCase }, res: EpisodeResult): void => {
-    const { index, task } = item;
+  let held: Array<{ item: Slot; res: EpisodeResult }> = [];
+  const record = (item: Slot, res: EpisodeResult): void => {
+    const { index, task, trial, slot } = item;
     // AgentBench's line, its messages from the bytes the request bodies already made (each message is serialised
     // once per episode; overall.json reuses them too)
-    runsOut.appendParts(runsLineParts(index, res.output, agentBenchTime(Date.now())));
+    runsOut.appendParts(runsLineParts(index, res.output, agentBenchTime(Date.now()), trialField(trial).trial));
     const st: EpisodeStatsLine = {
       index,
+      ...trialField(trial),
       rounds: res.rounds,
       promptTokens: res.usage.promptTokens,
       completionTokens: res.usage.completionTokens,
@@ -438,15 +466,15 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     };
     statsOut.append(st);
     todo.observe(item, res.rounds);
-    outputs.set(index, res.output);
+    outputs.set(slot, res.output);
     if (opts.gradeAsYouGo !== false) {
       const output = res.output;
       pendingGrades.set(
-        index,
+        slot,
         background.add(() => gradeOutput(opts.grade, task, output, gradeCtx)),
       );
     }
-    epStats.set(index, st);
+    epStats.set(slot, st);
     ran++;
     bar?.increment(1, {});
     opts.onEpisode?.({ index, id: task.id, status: runStatus(res.output) });
@@ -459,8 +487,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     while (!halted()) {
       const item = todo.next();
       if (!item) return;
-      const { index, task } = item;
-      const sessionId = `${runId}-${index}`;
+      const { index, task, trial, slot } = item;
+      const sessionId = trials > 1 ? `${runId}-${index}-${trial}` : `${runId}-${index}`;
       const session = await opts.backend.openSession(sessionId);
       // one abort signal per episode, linked to the run's: clients may attach a listener per request to it
       const episodeAbort = new AbortController();
@@ -511,11 +539,12 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
           stop(res.agentError);
           return;
         }
-        failed.push(index);
-        agentErrors.set(index, res.agentError);
+        if (!failed.includes(index)) failed.push(index);
+        agentErrors.set(slot, res.agentError);
         errOut.appendText(
           errorLine({
             index,
+            ...trialField(trial),
             error: 'AGENT_FAILED',
             info: res.agentError,
             output: { index: null, status: 'running', result: null, history: null },
@@ -555,13 +584,13 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
 
   // ---- grading: episodes of this invocation were graded as they finished (workers never wait for it);
   // outputs loaded from an earlier invocation (resume) are graded now, in task order
-  for (const [index, p] of pendingGrades) grades.set(index, await p);
-  const toGrade = selected.filter((s) => outputs.has(s.index) && !grades.has(s.index));
+  for (const [slot, p] of pendingGrades) grades.set(slot, await p);
+  const toGrade = slots.filter((s) => outputs.has(s.slot) && !grades.has(s.slot));
   let gi = 0;
   const gradeWorker = async () => {
     for (let i = gi++; i < toGrade.length; i = gi++) {
-      const { index, task } = toGrade[i];
-      grades.set(index, await gradeOutput(opts.grade, task, outputs.get(index)!, gradeCtx));
+      const { slot, task } = toGrade[i];
+      grades.set(slot, await gradeOutput(opts.grade, task, outputs.get(slot)!, gradeCtx));
     }
   };
   await Promise.all(Array.from({ length: Math.min(8, concurrency) }, gradeWorker));
@@ -569,49 +598,71 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
 
   // ---- derived files over everything the folder holds for the selection
   const graded: GradedTask[] = [];
+  const gradedSlots: number[] = [];
   const finished: TaskOutput[] = [];
-  for (const { index, task } of selected) {
-    const out = outputs.get(index);
+  const passed = new Set<TaskOutput>();
+  for (const { index, task, trial, slot } of slots) {
+    const out = outputs.get(slot);
     if (!out) {
       // the agent failed (error.jsonl): incorrect, listed so reports see every attempted task
-      if (agentErrors.has(index)) {
+      if (agentErrors.has(slot)) {
+        gradedSlots.push(slot);
         graded.push({
           index,
+          ...trialField(trial),
           id: task.id,
           family: familyOf(task.id),
           status: 'running',
           correct: false,
-          grade: { correct: false, checks: [{ name: 'agent', pass: false, note: `AGENT_FAILED: ${agentErrors.get(index)}` }] },
+          grade: { correct: false, checks: [{ name: 'agent', pass: false, note: `AGENT_FAILED: ${agentErrors.get(slot)}` }] },
           rounds: 0,
         });
       }
       continue;
     }
-    const g = grades.get(index)!;
-    const st = epStats.get(index);
+    const g = grades.get(slot)!;
+    const st = epStats.get(slot);
     finished.push(out);
+    if (g.correct) passed.add(out);
+    gradedSlots.push(slot);
+    const { index: _i, ...ge } = gradedEpisode(index, task, out, g, st?.rounds);
     graded.push({
-      ...gradedEpisode(index, task, out, g, st?.rounds),
+      index,
+      ...trialField(trial),
+      ...ge,
       ...(st ? { promptTokens: st.promptTokens, completionTokens: st.completionTokens, ms: st.ms } : {}),
     });
   }
-  const verdict = new Map(graded.map((g) => [g.index, g.correct]));
-  const ranOk = graded.filter((g) => outputs.has(g.index));
-  const overall = agentBenchOverall(finished, (o) => verdict.get(o.index as number) === true);
+  const overall = agentBenchOverall(finished, (o) => passed.has(o));
   writeChunksAtomic(paths.overall, overallChunks(overall));
   writeAtomic(paths.grades, graded.map((g) => JSON.stringify(g)).join('\n') + (graded.length ? '\n' : ''));
+  // scores over episodes (pass@1 = the mean over trials); with trials, pass@k and pass^k over tasks
+  const ranOk = graded.map((g, i) => ({ ...g, index: gradedSlots[i] })).filter((g) => outputs.has(g.index));
   const summary = summarize(
     ranOk,
-    selected.map((s) => ({ index: s.index, id: s.task.id })),
+    slots.map((s) => ({ index: s.slot, id: s.task.id })),
     manifest,
     Math.round(performance.now() - t0),
   );
-  writeAtomic(paths.summary, JSON.stringify(summary, null, 2) + '\n');
-  const stillFailed = selected.filter((s) => !outputs.has(s.index)).map((s) => s.index);
+  const finalSummary =
+    trials > 1
+      ? {
+          ...summary,
+          trialStats: trialStats(
+            selected.map((s) => ({
+              id: s.task.id,
+              outcomes: Array.from({ length: trials }, (_, t) => grades.get(slotOf(s.index, t + 1))?.correct === true),
+            })),
+            trials,
+          ),
+        }
+      : summary;
+  writeAtomic(paths.summary, JSON.stringify(finalSummary, null, 2) + '\n');
+  const stillFailed = [...new Set(slots.filter((s) => !outputs.has(s.slot)).map((s) => s.index))];
   const tEnd = performance.now();
   return {
     dir,
-    summary,
+    summary: finalSummary,
     interrupted: false,
     failed: stillFailed,
     ran,

@@ -1,3 +1,4 @@
+import type { TrialStats } from './passk.js';
 import type { GradeResult, TaskOutput } from '../tasks/types.js';
 
 /**
@@ -27,6 +28,8 @@ export interface RunsLine {
 
 export interface GradedTask {
   index: number;
+  /** Runs with several trials per task only (1-based). */
+  trial?: number;
   id: string;
   family: string;
   status: string;
@@ -53,6 +56,8 @@ export interface RunManifest {
   recoverToolText?: boolean;
   postMode: 'official' | 'live';
   maxRounds: number;
+  /** Episodes per task (absent: one). */
+  trials?: number;
   agent: { name: string; config: Record<string, unknown> };
   filter?: { families?: string[]; limit?: number };
 }
@@ -73,4 +78,6 @@ export interface RunSummary extends TaskScores {
   tokens: { prompt: number; completion: number };
   wallMs: number;
   manifest: RunManifest;
+  /** Runs with several trials per task: pass@k, pass^k, consistency (src/eval/passk.ts). */
+  trialStats?: TrialStats;
 }
