@@ -12,6 +12,7 @@ import { formatSummary } from '../eval/format.js';
 import { PROTOCOLS, type Protocol } from '../protocol/action.js';
 import { toolNames } from '../protocol/tools.js';
 import type { ToolChoice } from '../agent/backends/openai.js';
+import { type McpToolHost, startMcpToolHost } from '../agent/mcp-env.js';
 
 interface EvalFlags {
   tasks: string;
@@ -179,7 +180,11 @@ Examples:
       process.once('SIGINT', onSigint);
       process.once('SIGTERM', onSigint);
       let result;
+      let mcp: McpToolHost | undefined;
       try {
+        // mcp: the tools are served on loopback HTTP and each episode connects an MCP client bound to its session
+        if (protocol === 'mcp') mcp = await startMcpToolHost({ apiBase, postMode });
+        const host = mcp;
         result = await runEval({
           out: resolve(f.out),
           taskSet,
@@ -188,6 +193,7 @@ Examples:
           grade: officialGrader,
           apiBase,
           protocol,
+          toolEnvironment: host ? (e) => host.environment({ sessionId: e.sessionId, fhir: e.session.transport }) : undefined,
           recoverToolText: f.recoverToolText,
           postMode,
           maxRounds: optionalIntFlag('--max-rounds', f.maxRounds, 1),
@@ -206,6 +212,7 @@ Examples:
       } finally {
         process.removeListener('SIGINT', onSigint);
         process.removeListener('SIGTERM', onSigint);
+        await mcp?.close();
         await backend.close();
         await agent.close?.();
       }
