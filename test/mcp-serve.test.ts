@@ -4,6 +4,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { type ServedCli, spawnServe } from './helpers/serve.js';
@@ -216,4 +217,29 @@ test('HTTP outside the protocol: GET is 405, a request without session that is n
   };
   const foreign = await fetch(info.mcp, { method: 'POST', headers: { ...headers, origin: 'http://evil.example' }, body: JSON.stringify(init) });
   assert.equal(foreign.status, 403);
+});
+
+test('serve prints the MCP URL under the FHIR base; bad MCP flags exit 2 naming the flag', async () => {
+  const s = await spawnServe(['--world', 'synthetic', '--patients', '5', '--port', '0'], (stdout) => /^press Ctrl\+C/m.test(stdout), 120_000);
+  try {
+    const fhir = /at (http:\/\/127\.0\.0\.1:(\d+)\/fhir\/)\n/.exec(s.stdout)!;
+    assert.match(s.stdout, new RegExp(`^MCP \\(Streamable HTTP\\) at http://127\\.0\\.0\\.1:${fhir[2]}/mcp$`, 'm'));
+    const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${fhir[2]}/mcp`));
+    const client = new Client({ name: 'ehrgym-test', version: '1.0.0' });
+    await client.connect(transport);
+    assert.equal((await client.listTools()).tools.length, toolSpecs().length);
+    await transport.terminateSession();
+    await client.close();
+  } finally {
+    assert.equal((await s.stop('SIGTERM')).code, 0);
+  }
+  for (const [flag, value, message] of [
+    ['--mcp-idle-timeout', '0', /^ehrgym: --mcp-idle-timeout/],
+    ['--mcp-post-mode', 'sometimes', /--mcp-post-mode/],
+  ] as const) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'serve', '--port', '0', flag, value], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
 });
