@@ -30,6 +30,11 @@ import type { ToolEnvironment } from './tools-loop.js';
 
 /** Longest timer Node accepts (ms): the eval host's idle timeout (the eval ends its sessions itself). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * How long a call may take (the SDK's default is 60 s): a large search over an external server may take longer, and
+ * the tools protocol would wait for it.
+ */
+const CALL_TIMEOUT_MS = 10 * 60_000;
 
 /**
  * `ehrgym serve`: each MCP session runs in the FHIR session named by its MCP session id on `handle` (the served
@@ -178,7 +183,9 @@ export async function startMcpToolHost(opts: McpToolHostOptions): Promise<McpToo
         execute: async (action, call) => {
           const args = objectArguments(call.arguments);
           if (!args) return executeAction(action, direct);
-          const res = await client.callTool({ name: call.name, arguments: args, _meta: { [ARGUMENTS_TEXT_META]: call.arguments } });
+          const res = await client.callTool({ name: call.name, arguments: args, _meta: { [ARGUMENTS_TEXT_META]: call.arguments } }, undefined, {
+            timeout: CALL_TIMEOUT_MS,
+          });
           return resultText(res);
         },
         close: release,
