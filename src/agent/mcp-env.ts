@@ -22,14 +22,12 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv
 import type { FhirTransport } from '../fhir/types.js';
 import { type FhirHandler, SESSION_HEADER } from '../fhir/server.js';
 import { handlerTransport } from '../fhir/client.js';
-import { ARGUMENTS_TEXT_META, createMcpEndpoint, MCP_PATH, type McpEndpoint, McpRefusal, type McpSessionBinding } from '../protocol/mcp.js';
+import { ARGUMENTS_TEXT_META, createMcpEndpoint, MAX_IDLE_MS, MCP_PATH, type McpEndpoint, McpRefusal, type McpSessionBinding } from '../protocol/mcp.js';
 import { type FunctionTool, functionTools } from '../protocol/tools.js';
 import { VERSION } from '../version.js';
 import { type JsonLoads, type PostMode, defaultJsonLoads, executeAction } from './loop.js';
 import type { ToolEnvironment } from './tools-loop.js';
 
-/** Longest timer Node accepts (ms): the eval host's idle timeout (the eval ends its sessions itself). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * How long a call may take (the SDK's default is 60 s): a large search over an external server may take longer, and
  * the tools protocol would wait for it.
@@ -131,7 +129,8 @@ export async function startMcpToolHost(opts: McpToolHostOptions): Promise<McpToo
   const jsonLoads = opts.jsonLoads ?? defaultJsonLoads;
   const episodes = new Map<string, FhirTransport>();
   const endpoint = createMcpEndpoint({
-    idleMs: MAX_TIMER_MS,
+    // the eval ends its sessions itself; a model may think for long between calls
+    idleMs: MAX_IDLE_MS,
     maxSessions: Number.MAX_SAFE_INTEGER,
     openSession: async ({ request }) => {
       const id = request.headers.get(SESSION_HEADER);

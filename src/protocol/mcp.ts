@@ -33,6 +33,8 @@ export const MCP_PATH = '/mcp';
 export const ARGUMENTS_TEXT_META = 'ehrgym/argumentsText';
 /** Default idle time (ms) after which a session without requests is closed: 15 minutes. */
 export const DEFAULT_MCP_IDLE_MS = 15 * 60_000;
+/** Longest idle timeout (ms): the longest Node timer. */
+export const MAX_IDLE_MS = 2 ** 31 - 1;
 /** Default cap on live MCP sessions. */
 export const DEFAULT_MCP_MAX_SESSIONS = 10_000;
 /** Default largest request body (bytes): 4 MiB (a create call carries its resource twice: object and text). */
@@ -152,7 +154,7 @@ export function createMcpEndpoint(opts: McpEndpointOptions): McpEndpoint {
   const idleMs = opts.idleMs ?? DEFAULT_MCP_IDLE_MS;
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MCP_MAX_BODY_BYTES;
   if (!(maxSessions >= 1)) throw new RangeError(`maxSessions must be at least 1, got ${maxSessions}`);
-  if (!(idleMs >= 1)) throw new RangeError(`idleMs must be at least 1, got ${idleMs}`);
+  if (!(idleMs >= 1 && idleMs <= MAX_IDLE_MS)) throw new RangeError(`idleMs must be within 1..${MAX_IDLE_MS} (a Node timer), got ${idleMs}`);
   if (!(maxBodyBytes >= 1)) throw new RangeError(`maxBodyBytes must be at least 1, got ${maxBodyBytes}`);
   const sessions = new Map<string, LiveSession>();
   /** Initializations admitted but not yet registered (they count against the cap). */
