@@ -26,7 +26,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadWorld } from '../src/worlds/index.js';
-import { embeddedBackend, type FhirBackend } from '../src/eval/backend.js';
+import { embeddedBackend, type EpisodeSession, type FhirBackend } from '../src/eval/backend.js';
+import { startMcpToolHost } from '../src/agent/mcp-env.js';
 import { runEval, type Grader } from '../src/eval/run.js';
 import { simulateSchedule } from '../src/eval/schedule.js';
 import { openTaskSet, officialGrader } from '../src/eval/setup.js';
@@ -73,6 +74,8 @@ async function main(): Promise<void> {
   const world = await loadWorld({ world: 'medagentbench' });
   const backend = embeddedBackend(world.store, { name: world.name, fingerprint: world.fingerprint }, API_BASE);
   const taskSet = openTaskSet('medagentbench-v2');
+  // --protocol mcp: the MCP endpoint on loopback, as eval starts it
+  const mcpHost = await startMcpToolHost({ apiBase: API_BASE, postMode: 'live' });
   console.log(`world loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
   const dirs: string[] = [];
   const tmp = () => {
@@ -128,6 +131,9 @@ async function main(): Promise<void> {
       gradeAsYouGo: false,
       protocol,
       postMode: protocol === 'text' ? 'official' : 'live',
+      ...(protocol === 'mcp'
+        ? { toolEnvironment: (e: { sessionId: string; session: EpisodeSession }) => mcpHost.environment({ sessionId: e.sessionId, fhir: e.session.transport }) }
+        : {}),
     });
     const wall = performance.now() - t;
     return { wall, r, episodeFhir: episodeFhir.ms, gradeFhir: gradeFhir.ms, agent: agentMs.ms, grade: gradeMs.ms };
@@ -135,7 +141,7 @@ async function main(): Promise<void> {
   const perProtocol: Array<{ protocol: Protocol; us: number }> = [];
   let textRun: Awaited<ReturnType<typeof measureOracle>> | undefined;
   let toolsRun: Awaited<ReturnType<typeof measureOracle>> | undefined;
-  for (const protocol of PROTOCOLS.filter((p) => p !== 'mcp')) {
+  for (const protocol of PROTOCOLS) {
     await measureOracle(protocol); // warm-up
     const m = await measureOracle(protocol);
     if (protocol === 'text') textRun = m; // its recorded replies feed part 2
@@ -276,6 +282,7 @@ async function main(): Promise<void> {
     );
   } finally {
     await mock.close();
+    await mcpHost.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
   // the c64 episode phase lasts about a second, so one busy moment on a shared machine moves a single pass: the

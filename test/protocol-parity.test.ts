@@ -11,22 +11,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runEval, type EvalOptions } from '../src/eval/run.js';
 import { openBackend, officialGrader, openTaskSet } from '../src/eval/setup.js';
-import type { FhirBackend } from '../src/eval/backend.js';
+import type { EpisodeSession, FhirBackend } from '../src/eval/backend.js';
+import { type McpToolHost, startMcpToolHost } from '../src/agent/mcp-env.js';
 import { createAgent } from '../src/agent/create.js';
 import type { Protocol } from '../src/protocol/action.js';
 import type { HistoryItem } from '../src/tasks/types.js';
 
 const API = 'http://localhost:8080/fhir/';
 const AGENTS = ['oracle', 'finish-empty', 'give-up', 'no-post', 'string-answer', 'bad-post-json'];
-const PROTOCOLS: Protocol[] = ['text', 'tools'];
+const PROTOCOLS: Protocol[] = ['text', 'tools', 'mcp'];
 
 let backend: FhirBackend;
 let tmp: string;
+let mcpLive: McpToolHost;
+let mcpOfficial: McpToolHost;
 before(async () => {
   backend = await openBackend({ apiBase: API, world: 'medagentbench', live: true });
   tmp = mkdtempSync(join(tmpdir(), 'ehrgym-parity-'));
+  mcpLive = await startMcpToolHost({ apiBase: API, postMode: 'live' });
+  mcpOfficial = await startMcpToolHost({ apiBase: API, postMode: 'official' });
 });
-after(() => rmSync(tmp, { recursive: true, force: true }));
+after(async () => {
+  await mcpLive.close();
+  await mcpOfficial.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
 
 async function run(agent: string, protocol: Protocol, extra: Partial<EvalOptions> = {}) {
   const out = extra.out ?? join(tmp, `${agent}-${protocol}`);
@@ -39,6 +48,12 @@ async function run(agent: string, protocol: Protocol, extra: Partial<EvalOptions
     apiBase: API,
     protocol,
     postMode: protocol === 'text' ? 'official' : 'live',
+    ...(protocol === 'mcp'
+      ? {
+          toolEnvironment: (e: { sessionId: string; session: EpisodeSession }) =>
+            (extra.postMode === 'official' ? mcpOfficial : mcpLive).environment({ sessionId: e.sessionId, fhir: e.session.transport }),
+        }
+      : {}),
     concurrency: 8,
     progress: false,
     emptyReplyStreak: 0,
@@ -66,6 +81,19 @@ test('every scripted agent: identical per-task verdicts and actions across proto
     for (const protocol of PROTOCOLS) runs.push({ protocol, ...(await run(agent, protocol)) });
     const [first, ...rest] = runs;
     assert.equal(first.manifest.protocol, 'text');
+    // tools and mcp: the same transcripts (history and native messages), byte for byte
+    const outputs = (p: Protocol) =>
+      new Map(
+        readFileSync(join(tmp, `${agent}-${p}`, 'runs.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l))
+          .map((r) => [r.index, JSON.stringify(r.output)]),
+      );
+    const viaTools = outputs('tools');
+    const viaMcp = outputs('mcp');
+    assert.equal(viaMcp.size, 300);
+    for (const [index, o] of viaTools) assert.equal(viaMcp.get(index), o, `${agent}: task index ${index}, tools and mcp transcripts differ`);
     for (const r of rest) {
       assert.equal(r.manifest.protocol, r.protocol);
       assert.equal(r.verdicts.size, 300, `${agent} ${r.protocol}`);

@@ -13,6 +13,7 @@ import { PROTOCOLS, type Protocol } from '../protocol/action.js';
 import { toolNames } from '../protocol/tools.js';
 import type { ToolChoice } from '../agent/backends/openai.js';
 import { ReplyCache } from '../agent/backends/reply-cache.js';
+import { type McpToolHost, startMcpToolHost } from '../agent/mcp-env.js';
 
 interface EvalFlags {
   tasks: string;
@@ -200,7 +201,11 @@ Examples:
       process.once('SIGINT', onSigint);
       process.once('SIGTERM', onSigint);
       let result;
+      let mcp: McpToolHost | undefined;
       try {
+        // mcp: the tools are served on loopback HTTP and each episode connects an MCP client bound to its session
+        if (protocol === 'mcp') mcp = await startMcpToolHost({ apiBase, postMode });
+        const host = mcp;
         result = await runEval({
           out: resolve(f.out),
           taskSet,
@@ -209,6 +214,7 @@ Examples:
           grade: officialGrader,
           apiBase,
           protocol,
+          toolEnvironment: host ? (e) => host.environment({ sessionId: e.sessionId, fhir: e.session.transport }) : undefined,
           recoverToolText: f.recoverToolText,
           postMode,
           maxRounds: optionalIntFlag('--max-rounds', f.maxRounds, 1),
@@ -228,6 +234,7 @@ Examples:
       } finally {
         process.removeListener('SIGINT', onSigint);
         process.removeListener('SIGTERM', onSigint);
+        await mcp?.close();
         await backend.close();
         await agent.close?.();
       }

@@ -1,11 +1,12 @@
 /**
  * `ehrgym serve [--world medagentbench|synthetic|empty] [--seed N] [--patients N] [--import PATH...] [--port 8080]
  *               [--host 127.0.0.1] [--strict] [--skip-billing] [--max-sessions N] [--max-session-bytes N] [--max-total-session-bytes N]
- *               [--trust-forwarded] [--writable-default] [--json]`
+ *               [--trust-forwarded] [--writable-default] [--mcp-post-mode live|official] [--mcp-idle-timeout S] [--json]`
  *
- * Boots a world into the embedded FHIR R4 server, prints its base URL and serves until SIGINT/SIGTERM.
+ * Boots a world into the embedded FHIR R4 server, prints its base URL and serves until SIGINT/SIGTERM. The same port
+ * answers MCP at `/mcp` (MedAgentBench's tools, one sandbox session per MCP session; docs/eval.md, "MCP").
  */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { CliError } from './errors.js';
 import { DEFAULT_PATIENTS, intFlag } from './flags.js';
 import { loadWorld, WORLD_NAMES, type WorldName } from '../worlds/index.js';
@@ -13,6 +14,9 @@ import { ImportError, summarizeImport } from '../worlds/import.js';
 import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
 import { startFhirServer } from '../fhir/server.js';
 import { DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_TOTAL_SESSION_BYTES } from '../fhir/store.js';
+import { createMcpEndpoint, DEFAULT_MCP_IDLE_MS, MCP_PATH, type McpEndpoint } from '../protocol/mcp.js';
+import { fhirSessionOpener } from '../agent/mcp-env.js';
+import { POST_MODES, type PostMode } from '../agent/loop.js';
 
 interface ServeFlags {
   world: string;
@@ -31,6 +35,8 @@ interface ServeFlags {
   json: boolean;
   trustForwarded: boolean;
   writableDefault: boolean;
+  mcpPostMode: string;
+  mcpIdleTimeout?: string;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost', '[::1]']);
@@ -70,6 +76,12 @@ export function register(program: Command): void {
     )
     .option('--trust-forwarded', 'print links on X-Forwarded-Host/-Proto when requests send them (behind a proxy you trust)', false)
     .option('--writable-default', 'let requests without a session write (into the shared session "default"); read-only by default', false)
+    .addOption(
+      new Option('--mcp-post-mode <mode>', 'MCP at /mcp: live: POSTs are executed in the MCP session; official: accepted, nothing written')
+        .choices([...POST_MODES])
+        .default('live'),
+    )
+    .option('--mcp-idle-timeout <seconds>', `MCP at /mcp: close a session after this many seconds without a request (default ${DEFAULT_MCP_IDLE_MS / 1000})`)
     .option('--json', 'print the startup summary as one JSON line', false)
     .addHelpText(
       'after',
@@ -79,6 +91,7 @@ Examples:
   ehrgym serve --world synthetic --seed 7 --patients 100 --port 8081
   ehrgym serve --world empty --import ./synthea/fhir --medagentbench-codes --rebase-dates
   curl 'http://127.0.0.1:8080/fhir/Patient?identifier=S6534835'
+  # MCP (Streamable HTTP) at http://127.0.0.1:8080/mcp: MedAgentBench's tools, one sandbox session per MCP session
   ehrgym eval --agent oracle --fhir-url http://127.0.0.1:8080/fhir/ --out runs/oracle-served   # evaluate against it
 `,
     )
@@ -99,6 +112,7 @@ Examples:
       const maxSessionBytes = o.maxSessionBytes !== undefined ? intFlag('--max-session-bytes', o.maxSessionBytes, 1, Number.MAX_SAFE_INTEGER) : undefined;
       const maxTotalSessionBytes =
         o.maxTotalSessionBytes !== undefined ? intFlag('--max-total-session-bytes', o.maxTotalSessionBytes, 1, Number.MAX_SAFE_INTEGER) : undefined;
+      const mcpIdleMs = o.mcpIdleTimeout !== undefined ? intFlag('--mcp-idle-timeout', o.mcpIdleTimeout, 1, 2_000_000) * 1000 : DEFAULT_MCP_IDLE_MS;
 
       let w;
       const progress = o.json || (world === 'empty' && !o.import?.length) ? undefined : loadingProgress(world, patients ?? DEFAULT_PATIENTS);
@@ -124,6 +138,8 @@ Examples:
       if (maxSessionBytes !== undefined) w.store.maxSessionBytes = maxSessionBytes;
       if (maxTotalSessionBytes !== undefined) w.store.maxTotalSessionBytes = maxTotalSessionBytes;
       let server;
+      // MCP next to /fhir: bound once the server (and its in-process handler) exists; at most --max-sessions sessions
+      let mcp: McpEndpoint | undefined;
       try {
         server = await startFhirServer(w.store, {
           host: o.host,
@@ -131,6 +147,9 @@ Examples:
           strict: o.strict,
           trustForwarded: o.trustForwarded,
           writableDefault: o.writableDefault,
+          mounts: {
+            [MCP_PATH]: (req) => (mcp ? mcp.fetch(req) : new Response(null, { status: 503 })),
+          },
         });
       } catch (e) {
         const code = (e as { code?: string }).code;
@@ -138,6 +157,12 @@ Examples:
         if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new CliError(`--host ${o.host}: cannot bind (${code})`, 1);
         throw e;
       }
+      mcp = createMcpEndpoint({
+        openSession: fhirSessionOpener(server.handle, { postMode: o.mcpPostMode as PostMode }),
+        maxSessions: w.store.maxSessions,
+        idleMs: mcpIdleMs,
+      });
+      const mcpUrl = new URL(MCP_PATH, server.url).href;
       // Listen for the stop signals before the URL is printed: a client may act on that line at once.
       const stopped = new Promise<void>((resolve) => {
         const stop = () => {
@@ -152,6 +177,7 @@ Examples:
         process.stdout.write(
           JSON.stringify({
             url: server.url,
+            mcp: mcpUrl,
             world: w.name,
             seed: w.seed ?? null,
             total: w.total,
@@ -174,6 +200,7 @@ Examples:
       } else {
         const seedText = w.seed !== undefined ? `, seed ${w.seed}` : '';
         process.stdout.write(`ehrgym FHIR R4 server (world ${w.name}${seedText}, ${w.total.toLocaleString('en-US')} resources) at ${server.url}\n`);
+        process.stdout.write(`MCP (Streamable HTTP) at ${mcpUrl}\n`);
         if (w.importReport) process.stdout.write(`${summarizeImport(w.importReport)}\n`);
         process.stdout.write('press Ctrl+C to stop\n');
         const base = server.url.endsWith('/') ? server.url : `${server.url}/`;
@@ -183,6 +210,7 @@ Examples:
         }
       }
       await stopped;
+      await mcp.close();
       await server.close();
       if (!o.json) process.stdout.write('ehrgym: server stopped\n');
     });

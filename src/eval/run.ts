@@ -342,7 +342,6 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
       apiBase: manifest.apiBase,
       postMode: manifest.postMode,
       maxRounds: manifest.maxRounds,
-      ...(protocol !== 'text' ? { protocol } : {}),
     }),
   ).slice(0, 12);
   const paths = Object.fromEntries(Object.entries(RUN_FILES).map(([k, f]) => [k, join(dir, f)])) as Record<keyof typeof RUN_FILES, string>;

@@ -947,21 +947,40 @@ export interface StartedFhirServer {
   port: number;
   host: string;
   app: Hono;
+  /** The same API in-process (shares the app's caches), e.g. for endpoints mounted next to it. */
+  handle: FhirHandler;
   close(): Promise<void>;
 }
 
-/** Listen on `host` (default 127.0.0.1) and `port` (default 0 = any free port). */
-export async function startFhirServer(store: FhirStore, opts: FhirAppOptions & { host?: string; port?: number } = {}): Promise<StartedFhirServer> {
-  const { host = '127.0.0.1', port, ...appOpts } = opts;
-  const app = createFhirApp(store, appOpts);
+/** Another endpoint served next to `/fhir` at exactly `path` (e.g. `/mcp`), answered by `fetch`. */
+export type MountedFetch = (req: Request) => Response | Promise<Response>;
+
+/**
+ * Listen on `host` (default 127.0.0.1) and `port` (default 0 = any free port). `mounts` answers requests whose path
+ * is exactly one of its keys (bound after listening, so that they can use `handle`); everything else is the FHIR app.
+ */
+export async function startFhirServer(
+  store: FhirStore,
+  opts: FhirAppOptions & { host?: string; port?: number; mounts?: Record<string, MountedFetch> } = {},
+): Promise<StartedFhirServer> {
+  const { host = '127.0.0.1', port, mounts, ...appOpts } = opts;
+  const api = new FhirApi(store, appOpts);
+  const app = api.app;
+  const fetch: typeof app.fetch = mounts
+    ? (req, ...rest) => {
+        const path = pathOf(req.url);
+        return Object.hasOwn(mounts, path) ? mounts[path](req) : app.fetch(req, ...rest);
+      }
+    : app.fetch;
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, hostname: host, port: port ?? 0 }, (info: AddressInfo) => {
+    const server = serve({ fetch, hostname: host, port: port ?? 0 }, (info: AddressInfo) => {
       const h = host.includes(':') ? `[${host}]` : host;
       resolve({
         url: `http://${h}:${info.port}/fhir/`,
         port: info.port,
         host,
         app,
+        handle: api.handle,
         close: () =>
           new Promise<void>((res) => {
             const s = server as unknown as { closeAllConnections?: () => void; close(cb: () => void): void };
@@ -972,6 +991,14 @@ export async function startFhirServer(store: FhirStore, opts: FhirAppOptions & {
     });
     server.on('error', reject);
   });
+}
+
+/** The path of an absolute URL (no query), without building a URL object. */
+function pathOf(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  if (start < 0) return '/';
+  const end = url.slice(start).search(/[?#]/);
+  return end < 0 ? url.slice(start) : url.slice(start, start + end);
 }
 
 export { GENERIC_PARAMS, SEARCH_PARAMS };
