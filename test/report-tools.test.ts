@@ -17,6 +17,7 @@ import type { TaskOutput } from '../src/tasks/types.js';
 import type { TaskSet } from '../src/eval/run.js';
 import { analyze, BEHAVIOUR_IDS, createViewerApp, detectAll, loadRuns, renderReport, RunFolderError } from '../src/report/index.js';
 import { statusRows } from '../src/report/format.js';
+import { leaderboardRows } from '../src/report/markdown.js';
 import { prettyJsonText, toolTranscript } from '../src/report/transcript.js';
 import { cli } from './report-fixtures.js';
 import { BASE, byId, HOSTILE_ARG, HOSTILE_NAME, hostileAgent, IDS, runInto, SCRIPTS, script, subset, ToolsScriptAgent } from './report-tools-fixtures.js';
@@ -260,6 +261,16 @@ test('a text run and a tools run of one agent compare; report.md and report.html
   );
   assert.match(html, /<details class="tool-result"><summary>GET response \(\d+ characters\)<\/summary>/);
   assert.doesNotMatch(html, /<script/i);
+  // placed in a published table, a tools run says its protocol (the published runs are text unless they say so)
+  const placed = analyze(loadRuns([dirs.oracleText!, dirs.recover!], () => {}));
+  const table = placed.leaderboard.tables[0]!;
+  for (const run of placed.runs) Object.assign(run, { taskSet: table.taskSet, scores: { ...run.scores, total: table.tasks } });
+  assert.deepEqual(
+    leaderboardRows(placed, table)
+      .filter((x) => x.run)
+      .map((x) => x.name),
+    ['oracle-text', 'tools-script-recover (tools + recovery protocol)'],
+  );
   // text-only reports: no tool-call table, no `tool call in text` row
   const textOnly = await renderReport(analyze(loadRuns([dirs.oracleText!], () => {})));
   assert.doesNotMatch(textOnly.markdown, /Tool calls|tool call in text/);
