@@ -26,6 +26,7 @@ import { formatAction } from '../protocol/text.js';
 import {
   type FunctionTool,
   type ToolCallText,
+  RECOVERED_CALL_ID_PREFIX,
   callToAction,
   functionTools,
   recoverToolCalls,
@@ -119,7 +120,7 @@ export async function runToolsEpisode(opts: ToolsEpisodeOptions): Promise<Episod
       if (calls.length === 0 && opts.recoverToolText && hasToolCallText(content)) {
         const found = recoverToolCalls(content ?? '');
         if (found.length > 0) {
-          calls = found.map((c, i) => ({ ...c, id: `call_recovered_${round + 1}_${i + 1}` }));
+          calls = found.map((c, i) => ({ ...c, id: `${RECOVERED_CALL_ID_PREFIX}${round + 1}_${i + 1}` }));
           recovered += found.length;
           const rest = (content ?? '').replace(/<tool_call>[\s\S]*?<\/tool_call>/g, '').trim();
           content = rest === '' ? null : rest;

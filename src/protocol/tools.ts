@@ -311,6 +311,9 @@ export function actionToCall(action: Action, apiBase: string): ToolCallText {
 
 const TOOL_TEXT = /<tool_call>\s*([\s\S]*?)\s*<\/tool_call>/g;
 
+/** The id given to the `i`-th tool call (1-based) recovered from the text of round `round`'s reply: `call_recovered_<round>_<i>`. */
+export const RECOVERED_CALL_ID_PREFIX = 'call_recovered_';
+
 /** Whether a reply's text carries tool-call markup a server failed to parse into `tool_calls`. */
 export function hasToolCallText(content: string | null | undefined): boolean {
   return typeof content === 'string' && content.includes('<tool_call>');

@@ -3,7 +3,22 @@ import { BEHAVIOUR_IDS, detectAll } from './behaviours.js';
 import { assertSameTasks } from './load.js';
 import { familyName } from './families.js';
 import { mcnemarExact, wilson } from './stats.js';
-import type { BehaviourStats, CaseStudy, Comparison, FamilyScore, Finding, LoadedRun, RunAnalysis, RunScores, RunTask, StatusBreakdown } from './types.js';
+import { MODEL_EMPTY_REPLY, MODEL_TOOL_TEXT } from '../eval/score.js';
+import { lastIndexOf, toolTranscript, toolUsage } from './transcript.js';
+import type {
+  AssistantTurn,
+  BehaviourStats,
+  CaseSide,
+  CaseStudy,
+  Comparison,
+  FamilyScore,
+  Finding,
+  LoadedRun,
+  RunAnalysis,
+  RunScores,
+  RunTask,
+  StatusBreakdown,
+} from './types.js';
 
 /** task2 < task10: compare by the number after `task`, then by name. */
 export function compareFamilies(a: string, b: string): number {
@@ -26,7 +41,7 @@ export function statusBreakdown(tasks: RunTask[]): StatusBreakdown {
     else if (st === 'agent invalid action') s.invalidAction++;
     else if (st === 'task limit reached') s.roundLimit++;
     else if (st === 'agent context limit') s.contextLimit++;
-    else s.error++;
+    else if (st !== MODEL_EMPTY_REPLY && st !== MODEL_TOOL_TEXT) s.error++; // those two: rows of their own (raw)
   }
   s.raw = Object.fromEntries(Object.entries(s.raw).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   return s;
@@ -112,28 +127,51 @@ export function analyzeRun(run: LoadedRun): RunAnalysis {
     dir: run.dir,
     agent: m?.agent?.name ?? 'unknown',
     taskSet: m?.taskSet?.name ?? 'unknown',
+    protocol: run.protocol,
     scores: scoreRun(run),
+    ...(run.protocol !== 'text'
+      ? {
+          tools: toolUsage(
+            run.tasks.map((t) => t.output),
+            m?.recoverToolText === true,
+          ),
+        }
+      : {}),
     behaviours: behaviourStats(run, findings),
     findings: Object.fromEntries([...findings.entries()].filter(([, f]) => f.length > 0)),
   };
 }
 
-/** Index of the first history item that differs between two histories (the shorter length if one is a prefix). */
-export function firstDivergence(a: RunTask['output']['history'], b: RunTask['output']['history']): number {
+/**
+ * Index of the first history item that differs between two histories (the shorter length if one is a prefix).
+ * `from`: where to start comparing (1 skips the prompts, which differ between protocols).
+ */
+export function firstDivergence(a: RunTask['output']['history'], b: RunTask['output']['history'], from = 0): number {
   const x = a ?? [];
   const y = b ?? [];
   const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i]!.role !== y[i]!.role || x[i]!.content !== y[i]!.content) return i;
+  for (let i = Math.min(from, n); i < n; i++) if (x[i]!.role !== y[i]!.role || x[i]!.content !== y[i]!.content) return i;
   return n;
 }
 
-function caseStudy(base: RunTask, other: RunTask, change: 'fixed' | 'broken'): CaseStudy {
-  const d = firstDivergence(base.output.history, other.output.history);
-  const side = (t: RunTask): CaseStudy['base'] => ({
-    status: t.graded.status,
-    correct: t.graded.correct,
-    items: (t.output.history ?? []).slice(d).map((h, k) => ({ index: d + k, role: h.role, content: h.content })),
-  });
+/** A tools / mcp episode's replies that made the history items from `d` on (all of them when unaligned). */
+function turnsFrom(output: RunTask['output'], d: number): AssistantTurn[] | undefined {
+  const tr = toolTranscript(output);
+  if (!tr) return undefined;
+  return tr.aligned ? tr.turns.filter((t) => lastIndexOf(t) >= d) : tr.turns;
+}
+
+function caseStudy(base: RunTask, other: RunTask, change: 'fixed' | 'broken', samePrompts: boolean): CaseStudy {
+  const d = firstDivergence(base.output.history, other.output.history, samePrompts ? 0 : 1);
+  const side = (t: RunTask): CaseSide => {
+    const turns = turnsFrom(t.output, d);
+    return {
+      status: t.graded.status,
+      correct: t.graded.correct,
+      items: (t.output.history ?? []).slice(d).map((h, k) => ({ index: d + k, role: h.role, content: h.content })),
+      ...(turns ? { turns } : {}),
+    };
+  };
   const instruction = base.info.instruction ?? other.info.instruction;
   return {
     taskId: base.graded.id,
@@ -173,13 +211,15 @@ export function compareRuns(base: LoadedRun, other: LoadedRun, a: RunAnalysis, b
   const pickFixed = fixed.slice(0, Math.max(half, maxCases - broken.length));
   const pickBroken = broken.slice(0, maxCases - pickFixed.length);
   const byId = new Map(base.tasks.map((t) => [t.graded.id, t]));
+  const same = base.protocol === other.protocol || (base.protocol !== 'text' && other.protocol !== 'text'); // tools and mcp share a prompt
   const caseStudies = [
-    ...pickFixed.map((id) => caseStudy(byId.get(id)!, otherById.get(id)!, 'fixed')),
-    ...pickBroken.map((id) => caseStudy(byId.get(id)!, otherById.get(id)!, 'broken')),
+    ...pickFixed.map((id) => caseStudy(byId.get(id)!, otherById.get(id)!, 'fixed', same)),
+    ...pickBroken.map((id) => caseStudy(byId.get(id)!, otherById.get(id)!, 'broken', same)),
   ];
   return {
     base: base.label,
     other: other.label,
+    protocols: { base: base.protocol, other: other.protocol },
     overallDelta: b.scores.successRate - a.scores.successRate,
     perFamily,
     mcnemar: mc,

@@ -3,8 +3,10 @@
  * trajectories. Each returns the occurrences it found with the history index and a short piece of evidence.
  */
 import type { GradeResult, TaskOutput } from '../tasks/types.js';
-import { bundleEntryCount, bundleHasNext, bundleValues, numbersIn, scalars, steps, tryJson, type Step } from './history.js';
+import { bundleEntryCount, bundleHasNext, bundleValues, episodeSteps, numbersIn, scalars, tryJson, type Step } from './history.js';
 import { FINISH_OPEN, POST_INVALID } from '../protocol/text.js';
+import { hasToolCallText } from '../protocol/tools.js';
+import { toolTranscript } from './transcript.js';
 import type { BehaviourId, Detector, Finding, TaskInfo } from './types.js';
 
 export const BEHAVIOURS: { id: BehaviourId; title: string; description: string }[] = [
@@ -12,9 +14,13 @@ export const BEHAVIOURS: { id: BehaviourId; title: string; description: string }
     id: 'prose',
     title: 'Prose instead of / around an action',
     description:
-      'An agent turn holds text other than one GET, POST or FINISH call (explanations before the call, text after the URL, the JSON or the closing parenthesis).',
+      'An agent turn holds text other than one GET, POST or FINISH call (explanations before the call, text after the URL, the JSON or the closing parenthesis). Tools and MCP runs: a reply with text and no tool call (text beside tool calls is counted in the tool-call table; tool-call markup left in the text has its own status).',
   },
-  { id: 'think', title: 'Reasoning block', description: 'An agent turn contains a <think> … </think> block.' },
+  {
+    id: 'think',
+    title: 'Reasoning block',
+    description: 'An agent turn contains a <think> … </think> block (tools and MCP runs: also the text beside tool calls).',
+  },
   { id: 'fence', title: 'Markdown fence', description: 'An agent turn wraps its call in ``` fences (the harness strips them; the grader reads the raw text).' },
   { id: 'finish-not-json', title: 'FINISH content not JSON', description: 'The episode ended with FINISH whose content does not parse as JSON.' },
   { id: 'invalid-post-json', title: 'Invalid POST JSON', description: `A POST whose body is not valid JSON (answered "${POST_INVALID}").` },
@@ -150,22 +156,38 @@ export function extraText(content: string): string | undefined {
   return tail === '' ? undefined : tail;
 }
 
-const agentSteps = (output: TaskOutput): Step[] => steps(output.history);
+const agentSteps = (output: TaskOutput): Step[] => episodeSteps(output);
 
 export const detectProse: Detector = (_task, output) =>
   agentSteps(output).flatMap((st) => {
+    if (st.toolError !== undefined) return []; // a tool error: the item records the call, not text the model wrote (so for think and fence)
+    if (st.textReply) {
+      // tools / mcp: any text in place of a tool call (markup a server left unparsed has a status of its own)
+      const text = stripThinkAndFences(st.content);
+      return text === '' || hasToolCallText(text) ? [] : [{ behaviour: 'prose' as const, turn: st.turn, evidence: clip(text) }];
+    }
     const extra = extraText(st.content);
     return extra === undefined ? [] : [{ behaviour: 'prose' as const, turn: st.turn, evidence: clip(extra) }];
   });
 
-export const detectThink: Detector = (_task, output) =>
-  agentSteps(output)
-    .filter((st) => /<\/?think>/i.test(st.content))
+/** A reasoning tag. */
+export const THINK = /<\/?think>/i;
+
+export const detectThink: Detector = (_task, output) => {
+  const found: Finding[] = agentSteps(output)
+    .filter((st) => st.toolError === undefined && THINK.test(st.content))
     .map((st) => ({ behaviour: 'think' as const, turn: st.turn, evidence: clip(st.content) }));
+  // tools / mcp: the text beside a reply's tool calls is not in the history (a reply without calls is)
+  for (const t of toolTranscript(output)?.turns ?? []) {
+    if (t.calls.length === 0 || t.content === null || !THINK.test(t.content)) continue;
+    found.push({ behaviour: 'think', turn: t.calls.find((c) => c.turn !== undefined)?.turn ?? -1, evidence: clip(t.content) });
+  }
+  return found.sort((a, b) => a.turn - b.turn);
+};
 
 export const detectFence: Detector = (_task, output) =>
   agentSteps(output)
-    .filter((st) => st.content.includes('```'))
+    .filter((st) => st.toolError === undefined && st.content.includes('```'))
     .map((st) => ({ behaviour: 'fence' as const, turn: st.turn, evidence: clip(st.content) }));
 
 /** The FINISH step that ended the episode, if it ended with FINISH. */
@@ -313,7 +335,7 @@ export const detectSelfContradiction: Detector = (_task, output, grade) => {
   if (grade.reference === undefined || grade.reference === null) return [];
   const ref = firstOf(grade.reference);
   if (ref === undefined || isMinusOne(ref)) return [];
-  const retrieving = steps(output.history).find(
+  const retrieving = agentSteps(output).find(
     (st) =>
       st.action.kind === 'GET' &&
       st.getJson !== undefined &&
@@ -348,7 +370,7 @@ export const detectStaleValue: Detector = (task, output, grade) => {
   if (grade.reference === undefined || grade.reference === null) return [];
   const ref = firstOf(grade.reference);
   if (ref === a) return [];
-  for (const st of steps(output.history)) {
+  for (const st of agentSteps(output)) {
     if (st.action.kind !== 'GET' || st.getJson === undefined) continue;
     const vals = bundleValues(st.getJson);
     const hit = vals.find((v) => v.value === a);
@@ -401,7 +423,7 @@ export const detectWrongPatient: Detector = (task, output, grade) => {
   }
   if (!task.mrn) return [];
   const found: Finding[] = [];
-  for (const st of steps(output.history)) {
+  for (const st of agentSteps(output)) {
     if (st.action.kind === 'GET') {
       const other = patientsInUrl(st.action.url ?? '').filter((p) => p !== task.mrn);
       if (other.length) found.push({ behaviour: 'wrong-patient', turn: st.turn, evidence: `GET for ${other.join(', ')}; task patient ${task.mrn}` });

@@ -1,4 +1,5 @@
-import type { RunAnalysis } from './types.js';
+import { MODEL_EMPTY_REPLY, MODEL_TOOL_TEXT } from '../eval/score.js';
+import type { RunAnalysis, ToolUsage } from './types.js';
 /** Number formatting shared by the Markdown and HTML renderers. */
 export const pct = (x: number, digits = 1): string => `${(x * 100).toFixed(digits)}%`;
 export const signedPct = (x: number, digits = 1): string => `${x > 0 ? '+' : x < 0 ? '−' : '±'}${Math.abs(x * 100).toFixed(digits)} pp`;
@@ -12,6 +13,7 @@ export const clip = (s: string, n: number): string => (s.length > n ? `${s.slice
 export const SCORE_COLUMNS = [
   'Run',
   'Agent',
+  'Protocol',
   'Task set',
   'Tasks',
   'Success rate',
@@ -23,14 +25,17 @@ export const SCORE_COLUMNS = [
   'Avg completion tokens',
 ];
 
+/** A run's protocol as the report names it: `text`, `tools`, `mcp`, with `+ recovery` for `--recover-tool-text`. */
+export const protocolLabel = (r: Pick<RunAnalysis, 'protocol' | 'tools'>): string => `${r.protocol}${r.tools?.recoverToolText ? ' + recovery' : ''}`;
+
 /**
- * One run's row of the scores table: its three text cells passed through `text` (escaping for the target format),
+ * One run's row of the scores table: its four text cells passed through `text` (escaping for the target format),
  * then the eight numeric cells, plain.
  */
 export function scoreRow(r: RunAnalysis, text: (s: string) => string): { texts: string[]; numbers: string[] } {
   const s = r.scores;
   return {
-    texts: [text(r.label), text(r.agent), text(r.taskSet)],
+    texts: [text(r.label), text(r.agent), text(protocolLabel(r)), text(r.taskSet)],
     numbers: [
       String(s.total),
       `${pct(s.successRate)} (${s.correct}/${s.total})`,
@@ -44,11 +49,54 @@ export function scoreRow(r: RunAnalysis, text: (s: string) => string): { texts: 
   };
 }
 
-/** The rows of the status table (report.md and report.html): a name and how many episodes of a run ended so. */
-export const STATUS_ROWS: ReadonlyArray<readonly [string, (r: RunAnalysis) => number]> = [
+const raw = (r: RunAnalysis, status: string): number => r.scores.status.raw[status] ?? 0;
+
+/**
+ * The rows of the status table (report.md and report.html): a name and how many episodes of a run ended so.
+ * `empty reply` and `tool call in text` are `agent invalid action`s in the AgentBench files (`runStatus`); the second
+ * row is shown when a run of the report used tools or had such an ending.
+ */
+export const STATUS_ROWS: ReadonlyArray<readonly [string, (r: RunAnalysis) => number, ((runs: RunAnalysis[]) => boolean)?]> = [
   ['completed', (r) => r.scores.status.completed],
   ['invalid action', (r) => r.scores.status.invalidAction],
+  ['empty reply', (r) => raw(r, MODEL_EMPTY_REPLY)],
+  ['tool call in text', (r) => raw(r, MODEL_TOOL_TEXT), (runs) => runs.some((r) => r.protocol !== 'text' || raw(r, MODEL_TOOL_TEXT) > 0)],
   ['round limit', (r) => r.scores.status.roundLimit],
   ['context limit', (r) => r.scores.status.contextLimit],
   ['error', (r) => r.scores.status.error],
 ];
+
+/** The status rows shown for these runs. */
+export const statusRows = (runs: RunAnalysis[]): Array<readonly [string, (r: RunAnalysis) => number]> =>
+  STATUS_ROWS.filter(([, , shown]) => !shown || shown(runs)).map(([name, f]) => [name, f] as const);
+
+/** `n (k episodes)`, or `0`. */
+const inEpisodes = (x: { calls: number; episodes: number }): string =>
+  x.calls === 0 ? '0' : `${x.calls} (${x.episodes} episode${x.episodes === 1 ? '' : 's'})`;
+
+/**
+ * The rows of the tool-call table (tools / mcp runs; a text run's cells are `—`): a name, what it counts and a run's
+ * cell. Shown when a run of the report used tools.
+ */
+export const TOOL_ROWS: ReadonlyArray<readonly [string, string, (u: ToolUsage) => string]> = [
+  ['tool calls', 'calls the model made, in all replies', (u) => String(u.calls)],
+  ['replies with tool calls', 'assistant replies holding at least one call', (u) => String(u.callReplies)],
+  ['parallel calls', 'replies with more than one call (run in order)', (u) => String(u.parallelReplies)],
+  ['text beside calls', 'replies with text as well as calls', (u) => String(u.textBesideCalls)],
+  ['replies without calls', 'text-only replies (each ends its episode)', (u) => String(u.textReplies)],
+  ['tool errors: unknown tool', 'calls to a tool that does not exist (answered with an error; the episode goes on)', (u) => inEpisodes(u.unknownTool)],
+  [
+    'tool errors: bad arguments',
+    'calls whose arguments the tool cannot use: not a JSON object, a wrong type, finish without answer',
+    (u) => inEpisodes(u.badArguments),
+  ],
+  ['calls after finish', 'calls in the reply after finish (not executed)', (u) => String(u.notExecuted)],
+  [
+    'recovered from text',
+    'calls read from <tool_call> text the server left in the reply (--recover-tool-text)',
+    (u) => (u.recoverToolText ? inEpisodes(u.recovered) : 'off'),
+  ],
+];
+
+/** Whether the report needs the tool-call table. */
+export const usesTools = (runs: RunAnalysis[]): boolean => runs.some((r) => r.tools !== undefined);

@@ -3,9 +3,10 @@
  * `extract_posts`) do; docs/eval.md and docs/tasks.md.
  * Pure functions; no I/O.
  */
-import type { HistoryItem } from '../tasks/types.js';
+import type { HistoryItem, TaskOutput } from '../tasks/types.js';
 import type { Action } from '../protocol/action.js';
 import { GET_ERROR_PREFIX, POST_ACCEPTED_PREFIX, cleanReply, getOkBody, parseCleaned } from '../protocol/text.js';
+import { TOOL_ERROR_PREFIX } from '../protocol/tools.js';
 
 export { GET_OK_PREFIX, GET_OK_SUFFIX } from '../protocol/text.js';
 
@@ -53,6 +54,16 @@ export interface Step {
   /** POST: whether the harness accepted it; the payload as it parsed. */
   postAccepted?: boolean;
   payload?: unknown;
+  /**
+   * `tools` / `mcp`: the item records a tool call that mapped to no action (`TOOL_CALL <name> <arguments>`, not text
+   * the model wrote) and this is the error it was answered with.
+   */
+  toolError?: string;
+  /**
+   * `tools` / `mcp`: the item is the text of a reply without tool calls (which ended the episode), not an action, even
+   * when it reads like one (`episodeSteps`); `action` is then `invalid`.
+   */
+  textReply?: boolean;
 }
 
 export function tryJson(text: string): { ok: true; value: unknown } | { ok: false } {
@@ -87,6 +98,7 @@ export function steps(history: HistoryItem[] | null | undefined): Step[] {
         step.getError = step.reply.slice(GET_ERROR_PREFIX.length);
       }
     }
+    if (action.kind === 'invalid' && step.reply?.startsWith(TOOL_ERROR_PREFIX)) step.toolError = step.reply.slice(TOOL_ERROR_PREFIX.length);
     if (action.kind === 'POST') {
       step.postAccepted = step.reply !== undefined ? step.reply.startsWith(POST_ACCEPTED_PREFIX) : undefined;
       const parsed = tryJson(action.body ?? '');
@@ -97,7 +109,31 @@ export function steps(history: HistoryItem[] | null | undefined): Step[] {
   return out;
 }
 
-/** Split the official prompt into its `Context:` and `Question:` parts and the advertised API base. */
+/**
+ * The steps of an episode's history. In a `tools` / `mcp` episode (`messages` recorded) that ended on a reply without
+ * tool calls (`agent invalid action`), the last agent item is that reply's text: it was not executed, whatever it
+ * reads like, so it is marked `textReply` with no action.
+ */
+export function episodeSteps(output: Pick<TaskOutput, 'history' | 'messages' | 'status'>): Step[] {
+  const all = steps(output.history);
+  if (!Array.isArray(output.messages) || String(output.status) !== 'agent invalid action') return all;
+  const last = all[all.length - 1];
+  if (!last || last.toolError !== undefined || last.turn !== (output.history?.length ?? 0) - 1) return all;
+  const { turn, content, reply, replyIndex } = last;
+  all[all.length - 1] = {
+    turn,
+    content,
+    action: { r: last.action.r, kind: 'invalid' },
+    textReply: true,
+    ...(reply !== undefined ? { reply, replyIndex } : {}),
+  };
+  return all;
+}
+
+/**
+ * Split the official prompt into its `Context:` and `Question:` parts and the advertised API base. The `tools` / `mcp`
+ * prompt (src/protocol/tools.ts) ends the same way but advertises no API base: the run's manifest has it.
+ */
 export function promptParts(prompt: string): { context?: string; question?: string; apiBase?: string } {
   const out: { context?: string; question?: string; apiBase?: string } = {};
   const q = prompt.lastIndexOf('\nQuestion: ');

@@ -1,11 +1,11 @@
 /** report.html: one self-contained page (inline CSS and SVG; no script, no network). */
 import { BEHAVIOURS } from './behaviours.js';
-import { clip, pct, pval, SCORE_COLUMNS, scoreRow, STATUS_ROWS, signed, signedPct } from './format.js';
+import { clip, pct, protocolLabel, pval, SCORE_COLUMNS, scoreRow, statusRows, signed, signedPct, TOOL_ROWS, usesTools } from './format.js';
 import { GET_OK_PREFIX } from '../protocol/text.js';
 import { familyLabel } from './families.js';
 import { comparable } from './leaderboard.js';
-import { leaderboardRows, ONE_RUN_NOTE } from './markdown.js';
-import type { CaseStudy, ReportData, RunAnalysis } from './types.js';
+import { callCount, firstLine, leaderboardRows, ONE_RUN_NOTE } from './markdown.js';
+import type { AssistantTurn, CaseSide, CaseStudy, ReportData, RunAnalysis, ToolCallView } from './types.js';
 
 export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 
@@ -48,6 +48,11 @@ details summary{cursor:pointer;color:var(--accent);font-size:12px}
 ul.examples{margin:4px 0 12px;padding-left:20px}
 .instruction{border-left:3px solid var(--accent);background:var(--bg);padding:6px 10px;margin:6px 0 10px}
 .instruction .who{font-size:12px;color:var(--muted)}
+.reply{border:1px solid var(--line);border-radius:6px;padding:4px 8px;margin:6px 0}
+.reply>.who{font-size:12px;color:var(--muted)}
+.call{border-left:3px solid var(--accent);padding:0 0 0 8px;margin:6px 0}
+.call.error{border-left-color:var(--bad)}
+.call.skipped{opacity:.6}
 `;
 
 const table = (head: string[], rows: string[][], rowClass?: (i: number) => string): string =>
@@ -65,7 +70,7 @@ function cards(runs: RunAnalysis[]): string {
   return `<div class="cards">${runs
     .map((r) => {
       const s = r.scores;
-      return `<div class="card"><div class="label">${esc(r.label)} · ${esc(r.agent)}</div><div class="big">${pct(s.successRate)}</div>
+      return `<div class="card"><div class="label">${esc(r.label)} · ${esc(r.agent)} · ${esc(protocolLabel(r))}</div><div class="big">${pct(s.successRate)}</div>
 <div class="sub">${s.correct}/${s.total} tasks · 95% CI ${pct(s.ci95.low)}–${pct(s.ci95.high)}</div>
 <div class="sub">query ${s.query.total ? pct(s.query.sr) : '—'} · action ${s.action.total ? pct(s.action.sr) : '—'}</div></div>`;
     })
@@ -102,9 +107,18 @@ function scores(runs: RunAnalysis[], familySvg: string | null): string {
     '<h3>Status</h3>',
     table(
       ['Status', ...runs.map((r) => esc(r.label))],
-      STATUS_ROWS.map(([name, f]) => [name, ...runs.map((r) => n(`${f(r)} (${pct(f(r) / r.scores.total)})`))]),
+      statusRows(runs).map(([name, f]) => [name, ...runs.map((r) => n(`${f(r)} (${pct(f(r) / r.scores.total)})`))]),
     ),
   );
+  if (usesTools(runs)) {
+    out.push(
+      '<h3 id="tool-calls">Tool calls</h3><p class="muted">How the tools and MCP runs called the tools (text runs: —).</p>',
+      table(
+        ['Count', ...runs.map((r) => esc(r.label)), 'What it counts'],
+        TOOL_ROWS.map(([name, what, f]) => [name, ...runs.map((r) => n(r.tools ? esc(f(r.tools)) : '—')), `<span class="muted">${esc(what)}</span>`]),
+      ),
+    );
+  }
   return out.join('\n');
 }
 
@@ -197,10 +211,57 @@ function itemHtml(it: { index: number; role: string; content: string }): string 
   return `<div class="turn">${head}<pre>${esc(clip(it.content, 3000))}</pre></div>`;
 }
 
+/** A tool call's answer: collapsed when long (as GET responses are). */
+function resultHtml(c: ToolCallView): string {
+  if (c.result === undefined) return '';
+  const head = `<div class="who">${c.resultIndex !== undefined ? `${c.resultIndex}. ` : ''}tool result</div>`;
+  if (c.result.length > 400) {
+    return `${head}<details class="tool-result"><summary>${c.result.startsWith(GET_OK_PREFIX) ? 'GET response' : 'Tool result'} (${c.result.length} characters)</summary><pre>${esc(clip(c.result, 6000))}</pre></details>`;
+  }
+  return `${head}<pre class="tool-result">${esc(c.result)}</pre>`;
+}
+
+function callHtml(c: ToolCallView): string {
+  const marks = [
+    c.kind === 'tool-error' ? `<span class="pill bad">tool error: ${esc(c.error ?? '')}</span>` : '',
+    c.kind === 'not-executed' ? '<span class="pill">not executed (after finish)</span>' : '',
+    c.recovered ? '<span class="pill">recovered from text</span>' : '',
+  ].join('');
+  const cls = c.kind === 'tool-error' ? ' error' : c.kind === 'not-executed' ? ' skipped' : '';
+  const action = c.action !== undefined ? `<div class="who">as the text protocol's action: <code>${esc(clip(firstLine(c.action), 300))}</code></div>` : '';
+  return `<div class="call${cls}"><div class="who">${c.turn !== undefined ? `${c.turn}. ` : ''}tool call <code>${esc(c.name)}</code> ${marks}</div><pre class="tool-args">${esc(
+    clip(c.pretty, 3000),
+  )}</pre>${action}${resultHtml(c)}</div>`;
+}
+
+/** One tools / mcp reply: its text, then its calls (grouped when it made several) with their answers. */
+function turnHtml(t: AssistantTurn): string {
+  const head = `<div class="who">assistant, message ${t.message}: ${callCount(t.calls.length)}</div>`;
+  if (t.calls.length === 0) {
+    return `<div class="reply">${head}<div class="who">${t.turn !== undefined ? `${t.turn}. ` : ''}reply text</div><pre>${esc(clip(t.content ?? '', 3000))}</pre></div>`;
+  }
+  const text =
+    t.content !== null && t.content.trim() !== ''
+      ? `<div class="who">text beside the calls</div><pre class="assistant-text">${esc(clip(t.content, 3000))}</pre>`
+      : '';
+  return `<div class="reply">${head}${text}${t.calls.map(callHtml).join('')}</div>`;
+}
+
+function sideItems(s: CaseSide): string {
+  if (s.turns)
+    return (
+      s.items
+        .filter((it) => it.index === 0)
+        .map(itemHtml)
+        .join('') + s.turns.map(turnHtml).join('')
+    );
+  return s.items.map(itemHtml).join('');
+}
+
 function caseStudy(c: CaseStudy, baseLabel: string, otherLabel: string): string {
-  const side = (label: string, s: CaseStudy['base']): string =>
+  const side = (label: string, s: CaseSide): string =>
     `<div><h4>${esc(label)} <span class="pill ${s.correct ? 'ok' : 'bad'}">${s.correct ? 'correct' : 'incorrect'}</span> <span class="muted">${esc(s.status)}</span></h4>${
-      s.items.length ? s.items.map(itemHtml).join('') : '<p class="muted">(no further items)</p>'
+      s.items.length || s.turns?.length ? sideItems(s) : '<p class="muted">(no further items)</p>'
     }</div>`;
   const instruction =
     c.instruction !== undefined ? `<div class="instruction"><div class="who">Task instruction</div><pre>${esc(clip(c.instruction, 3000))}</pre></div>` : '';
@@ -213,6 +274,11 @@ function comparisons(data: ReportData): string {
   if (!data.comparisons.length) return `${out[0]}<p class="muted no-chart">${esc(ONE_RUN_NOTE)}</p>`;
   for (const c of data.comparisons) {
     out.push(`<h3>${esc(c.other)} vs ${esc(c.base)}</h3>`);
+    if (c.protocols.base !== c.protocols.other) {
+      out.push(
+        `<p class="muted protocols">Protocols: ${esc(c.base)} ${esc(c.protocols.base)}, ${esc(c.other)} ${esc(c.protocols.other)}. The same actions get the same verdict in either; trajectories are compared on their text-protocol histories after the prompt.</p>`,
+      );
+    }
     out.push(`<div class="cards"><div class="card"><div class="label">Overall change</div><div class="big ${deltaCls(c.overallDelta)}">${signedPct(c.overallDelta)}</div></div>
 <div class="card"><div class="label">Exact McNemar (two-sided)</div><div class="big">p = ${pval(c.mcnemar.pValue)}</div><div class="sub">${c.mcnemar.fixed} fixed · ${c.mcnemar.broken} broken</div></div></div>`);
     out.push(
@@ -256,7 +322,7 @@ export function renderHtml(data: ReportData, charts: ReportCharts): string {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>ehrgym report — ${esc(runs.map((r) => r.label).join(' vs '))}</title>
 <style>${REPORT_CSS}</style></head>
-<body><header><h1>ehrgym report</h1><p>${runs.map((r) => `${esc(r.label)} (${esc(r.agent)}, ${esc(r.taskSet)}, ${r.scores.total} tasks)`).join(' · ')}</p></header>
+<body><header><h1>ehrgym report</h1><p>${runs.map((r) => `${esc(r.label)} (${esc(r.agent)}, ${esc(protocolLabel(r))} protocol, ${esc(r.taskSet)}, ${r.scores.total} tasks)`).join(' · ')}</p></header>
 <main>
 <nav class="muted"><a href="#scores">Scores</a> · <a href="#leaderboard">Leaderboard</a> · <a href="#behaviours">Behaviours</a> · <a href="#comparison">Comparison</a></nav>
 ${scores(runs, charts.family)}

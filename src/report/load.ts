@@ -5,6 +5,8 @@ import type { GradedTask, RunSummary, RunsLine } from '../eval/types.js';
 import { JsonlError, jsonlValues } from '../eval/jsonl.js';
 import type { TaskOutput } from '../tasks/types.js';
 import { promptParts } from './history.js';
+import { PROTOCOLS } from '../protocol/action.js';
+import { protocolOf } from './transcript.js';
 import { familyKind } from '../tasks/registry.js';
 import type { LoadedRun, RunTask, TaskInfo } from './types.js';
 
@@ -127,6 +129,12 @@ export function loadRun(dirArg: string, warn: (msg: string) => void = warnStderr
     throw new RunFolderError(`${shown('summary.json')}: not valid JSON`);
   }
   if (!isObj(summary) || !isObj(summary.manifest)) throw new RunFolderError(`${shown('summary.json')}: missing "manifest"`);
+  const declared = (summary.manifest as { protocol?: unknown }).protocol;
+  if (declared !== undefined && !(PROTOCOLS as readonly unknown[]).includes(declared)) {
+    throw new RunFolderError(
+      `${shown('summary.json')}: manifest "protocol" must be one of ${PROTOCOLS.join(', ')}, got ${JSON.stringify(declared).slice(0, 80)}`,
+    );
+  }
   const lines = readJsonl<RunsLine>(f('runs.jsonl'), shown('runs.jsonl'), checkRunsLine);
   const errors = existsSync(f('error.jsonl')) ? readJsonl<RunsLine>(f('error.jsonl'), shown('error.jsonl'), checkRunsLine) : [];
   const grades = readJsonl<GradedTask>(f('grades.jsonl'), shown('grades.jsonl'), checkGraded);
@@ -148,7 +156,7 @@ export function loadRun(dirArg: string, warn: (msg: string) => void = warnStderr
   });
   const note = coverageNote(dirArg, runCoverage({ summary, tasks }));
   if (note) warn(note);
-  return { dir, label: basename(dir), summary, tasks };
+  return { dir, label: basename(dir), summary, protocol: protocolOf(summary.manifest), tasks };
 }
 
 /** Read several run folders; labels are made unique (folder name, then parent/name, then a #n suffix). */

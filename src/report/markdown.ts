@@ -1,9 +1,9 @@
 /** report.md */
 import { BEHAVIOURS } from './behaviours.js';
-import { clip, pct, pval, SCORE_COLUMNS, scoreRow, STATUS_ROWS, signed, signedPct } from './format.js';
+import { clip, pct, protocolLabel, pval, SCORE_COLUMNS, scoreRow, statusRows, signed, signedPct, TOOL_ROWS, usesTools } from './format.js';
 import { comparable } from './leaderboard.js';
 import { familyLabel } from './families.js';
-import type { CaseStudy, LeaderboardTable, ReportData, RunAnalysis } from './types.js';
+import type { AssistantTurn, CaseSide, CaseStudy, LeaderboardTable, ReportData, RunAnalysis } from './types.js';
 
 /**
  * Text from the run folders (model output, labels, statuses, task ids) as inert Markdown: `<`, `>` and entity-like
@@ -71,9 +71,18 @@ export function scoresSection(runs: RunAnalysis[]): string {
   out.push(
     table(
       ['Status', ...runs.map((r) => mdText(r.label))],
-      STATUS_ROWS.map(([name, f]) => [name, ...runs.map((r) => `${f(r)} (${pct(f(r) / r.scores.total)})`)]),
+      statusRows(runs).map(([name, f]) => [name, ...runs.map((r) => `${f(r)} (${pct(f(r) / r.scores.total)})`)]),
     ),
   );
+  if (usesTools(runs)) {
+    out.push('', '### Tool calls', '', 'How the tools and MCP runs called the tools (text runs: —).', '');
+    out.push(
+      table(
+        ['Count', ...runs.map((r) => mdText(r.label)), 'What it counts'],
+        TOOL_ROWS.map(([name, what, f]) => [name, ...runs.map((r) => (r.tools ? mdText(f(r.tools)) : '—')), mdText(what)]),
+      ),
+    );
+  }
   return out.join('\n');
 }
 
@@ -90,7 +99,7 @@ export function leaderboardRows(data: ReportData, t: LeaderboardTable) {
   }));
   for (const r of data.runs.filter((x) => comparable(x, t)))
     rows.push({
-      name: r.label,
+      name: r.protocol === 'text' ? r.label : `${r.label} (${protocolLabel(r)} protocol)`,
       overall: r.scores.successRate,
       q: r.scores.query.total ? r.scores.query.sr : null,
       a: r.scores.action.total ? r.scores.action.sr : null,
@@ -176,13 +185,48 @@ export function behaviourSection(runs: RunAnalysis[]): string {
   return out.join('\n');
 }
 
+/** The first line of a text (a POST action's URL line). */
+export const firstLine = (s: string): string => {
+  const nl = s.indexOf('\n');
+  return nl < 0 ? s : `${s.slice(0, nl)} …`;
+};
+
+/** `3 tool calls in one reply` */
+export const callCount = (n: number): string => (n === 0 ? 'no tool call' : n === 1 ? '1 tool call' : `${n} tool calls in one reply`);
+
+/** One tools / mcp reply: its text, then each call (name, arguments) with its answer; history item numbers in front. */
+function toolTurnMd(t: AssistantTurn, out: string[]): void {
+  out.push(`*assistant*, message ${t.message}: ${callCount(t.calls.length)}`, '');
+  if (t.calls.length === 0) {
+    out.push(`${t.turn !== undefined ? `${t.turn}. ` : ''}*reply text*`, '', fence(clip(t.content ?? '', 1200)), '');
+    return;
+  }
+  if (t.content !== null && t.content.trim() !== '') out.push('*text beside the calls*', '', fence(clip(t.content, 1200)), '');
+  for (const c of t.calls) {
+    const marks = [
+      c.kind === 'tool-error' ? `**tool error** (${c.error})` : '',
+      c.kind === 'not-executed' ? 'not executed (after finish)' : '',
+      c.recovered ? 'recovered from text' : '',
+    ].filter(Boolean);
+    out.push(`${c.turn !== undefined ? `${c.turn}. ` : ''}*tool call* ${mdCode(c.name)}${marks.length ? ` — ${marks.join(', ')}` : ''}`, '');
+    out.push(fence(clip(c.pretty, 1200)), '');
+    if (c.action !== undefined) out.push(`as the text protocol's action: ${mdCode(clip(firstLine(c.action), 300))}`, '');
+    if (c.result !== undefined) out.push(`${c.resultIndex !== undefined ? `${c.resultIndex}. ` : ''}*tool result*`, '', fence(clip(c.result, 1200)), '');
+  }
+}
+
 function caseStudyMd(c: CaseStudy, baseLabel: string, otherLabel: string): string {
   const out: string[] = [`#### ${mdCode(c.taskId)} (${fam(c.family)}) — ${c.change}`, ''];
   if (c.instruction !== undefined) out.push('Task instruction:', '', fence(clip(c.instruction, 1200)), '');
   out.push(`Trajectories from the first divergence (history item ${c.divergence}).`, '');
-  const side = (label: string, s: CaseStudy['base']): void => {
+  const side = (label: string, s: CaseSide): void => {
     out.push(`**${mdText(label)}** — ${mdText(s.status)}, ${s.correct ? 'correct' : 'incorrect'}`, '');
-    if (s.items.length === 0) out.push('(no further items)', '');
+    if (s.items.length === 0 && !s.turns?.length) out.push('(no further items)', '');
+    if (s.turns) {
+      for (const it of s.items.filter((x) => x.index === 0)) out.push(`${it.index}. *${mdText(it.role)}*`, '', fence(clip(it.content, 1200)), '');
+      for (const t of s.turns) toolTurnMd(t, out);
+      return;
+    }
     for (const it of s.items) out.push(`${it.index}. *${mdText(it.role)}*`, '', fence(clip(it.content, 1200)), '');
   };
   side(baseLabel, c.base);
@@ -199,6 +243,12 @@ export function comparisonSection(data: ReportData): string {
   const out: string[] = ['## Comparison', ''];
   for (const c of data.comparisons) {
     out.push(`### ${mdText(c.other)} vs ${mdText(c.base)}`, '');
+    if (c.protocols.base !== c.protocols.other) {
+      out.push(
+        `Protocols: ${mdText(c.base)} ${c.protocols.base}, ${mdText(c.other)} ${c.protocols.other}. The same actions get the same verdict in either; trajectories are compared on their text-protocol histories after the prompt.`,
+        '',
+      );
+    }
     out.push(
       `Overall: ${signedPct(c.overallDelta)}. Paired exact McNemar test: ${c.mcnemar.fixed} fixed, ${c.mcnemar.broken} broken, two-sided p = ${pval(c.mcnemar.pValue)}.`,
       '',
@@ -232,7 +282,7 @@ export function renderMarkdown(data: ReportData): string {
   const head = [
     '# ehrgym report',
     '',
-    `Runs: ${runs.map((r) => `${mdCode(r.label)} (${mdText(r.agent)}, ${mdText(r.taskSet)}, ${r.scores.total} tasks)`).join(', ')}.`,
+    `Runs: ${runs.map((r) => `${mdCode(r.label)} (${mdText(r.agent)}, ${mdText(protocolLabel(r))} protocol, ${mdText(r.taskSet)}, ${r.scores.total} tasks)`).join(', ')}.`,
     '',
     'Charts are in report.html.',
   ].join('\n');

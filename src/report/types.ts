@@ -1,5 +1,10 @@
 import type { GradedTask, RunSummary, RunsLine } from '../eval/types.js';
 import type { GradeResult, TaskOutput } from '../tasks/types.js';
+import type { Protocol } from '../protocol/action.js';
+import type { AssistantTurn, ToolUsage } from './transcript.js';
+
+export type { Protocol } from '../protocol/action.js';
+export type { AssistantTurn, ToolCallKind, ToolCallView, ToolErrorKind, ToolUsage } from './transcript.js';
 
 /** What the analysis knows about one task (derived from the run folder: grades + the prompt in the history). */
 export interface TaskInfo {
@@ -32,6 +37,8 @@ export interface LoadedRun {
   /** Short label: the folder name, made unique across compared runs. */
   label: string;
   summary: RunSummary;
+  /** The agent protocol the run was made with (manifest `protocol`; absent: `text`). */
+  protocol: Protocol;
   tasks: RunTask[];
 }
 
@@ -77,13 +84,18 @@ export interface FamilyScore {
   ci95: Interval;
 }
 
+/**
+ * How the episodes ended. `model empty reply` and `model tool call in text` (our statuses for an `agent invalid
+ * action` ending on an empty reply / on tool-call markup left in the text) are counted in `raw` under those names and
+ * in none of the buckets; `error` is every other status.
+ */
 export interface StatusBreakdown {
   completed: number;
   invalidAction: number;
   roundLimit: number;
   contextLimit: number;
   error: number;
-  /** Raw AgentBench statuses as recorded. */
+  /** Statuses as grades.jsonl records them (`runStatus`). */
   raw: Record<string, number>;
 }
 
@@ -122,7 +134,11 @@ export interface RunAnalysis {
   dir: string;
   agent: string;
   taskSet: string;
+  /** The agent protocol (manifest `protocol`; absent: `text`). */
+  protocol: Protocol;
   scores: RunScores;
+  /** `tools` / `mcp` runs: how the model used the tools (tool errors, parallel calls, calls recovered from text). */
+  tools?: ToolUsage;
   behaviours: BehaviourStats[];
   /** Findings per task id (only tasks with at least one finding). */
   findings: Record<string, Finding[]>;
@@ -137,21 +153,38 @@ export interface McNemar {
   pValue: number;
 }
 
+/** One run's side of a case study: the history items from the divergence on. */
+export interface CaseSide {
+  status: string;
+  correct: boolean;
+  items: { index: number; role: string; content: string }[];
+  /**
+   * `tools` / `mcp` runs: the replies that made those items, as the model wrote them (tool calls with their arguments
+   * and answers); the renderers show these instead of the items (and item 0, the prompt, when it is among them).
+   */
+  turns?: AssistantTurn[];
+}
+
 export interface CaseStudy {
   taskId: string;
   family: string;
   change: 'fixed' | 'broken';
   /** The task's instruction (the prompt's question), when the history records it. */
   instruction?: string;
-  /** Index of the first history item whose content differs. */
+  /**
+   * Index of the first history item whose content differs (from item 1 when the runs' protocols differ: their prompts
+   * differ by design).
+   */
   divergence: number;
-  base: { status: string; correct: boolean; items: { index: number; role: string; content: string }[] };
-  other: { status: string; correct: boolean; items: { index: number; role: string; content: string }[] };
+  base: CaseSide;
+  other: CaseSide;
 }
 
 export interface Comparison {
   base: string;
   other: string;
+  /** The two runs' protocols (a text run and a tools run of one agent compare like any two runs). */
+  protocols: { base: Protocol; other: Protocol };
   overallDelta: number;
   perFamily: { family: string; base: number; other: number; delta: number }[];
   mcnemar: McNemar;

@@ -116,6 +116,13 @@ a{color:var(--accent)}
 .instruction pre{font-size:13px}
 .pager{display:flex;gap:12px;align-items:baseline;font-size:13px;margin:0 0 8px}
 .pager .hint{color:var(--muted);font-size:12px}
+.call{border-left:3px solid var(--accent);padding:2px 0 2px 8px;margin:6px 0}
+.call.error{border-left-color:var(--bad)}
+.call.skipped{opacity:.6}
+.call-head{font-size:12px;color:var(--muted);display:flex;gap:6px;align-items:center;flex-wrap:wrap;margin-bottom:2px}
+.call-head code{color:var(--fg);font-size:12px}
+pre.assistant-text{border-left:3px solid #d0d7de;padding-left:8px;margin:2px 0 6px}
+pre.tool-error{color:var(--bad)}
 </style></head>
 <body>
 <header><h1><a href="#/">ehrgym viewer</a></h1><span class="sub" id="subtitle"></span><span id="search-msg" role="status"></span><input id="search" type="search" list="task-ids" autocomplete="off" spellcheck="false" placeholder="Go to task, e.g. task5_21  ( / )" aria-label="Go to task by id"><datalist id="task-ids"></datalist></header>
@@ -155,10 +162,12 @@ ${VIEWER_NAV_JS}
   function cards() {
     return el('div', { cls: 'cards' }, state.runs.map(function (r) {
       return el('div', { cls: 'card', 'data-run': String(r.id) }, [
-        el('div', { cls: 'label', text: r.label + ' · ' + r.agent }),
+        el('div', { cls: 'label', text: r.label + ' · ' + r.agent + ' · ' + (r.protocol || 'text') }),
         el('div', { cls: 'big', text: pct(r.successRate) }),
         el('div', { cls: 'sub', text: r.correct + '/' + r.total + ' · 95% CI ' + pct(r.ci95.low) + '–' + pct(r.ci95.high) }),
-        el('div', { cls: 'sub', text: 'query ' + (r.queryTotal ? pct(r.querySR) : '—') + ' · action ' + (r.actionTotal ? pct(r.actionSR) : '—') })
+        el('div', { cls: 'sub', text: 'query ' + (r.queryTotal ? pct(r.querySR) : '—') + ' · action ' + (r.actionTotal ? pct(r.actionSR) : '—') }),
+        r.tools ? el('div', { cls: 'sub tool-usage', text: r.tools.calls + ' tool calls · ' + (r.tools.unknownTool.calls + r.tools.badArguments.calls) + ' tool errors · ' +
+          r.tools.parallelReplies + ' parallel · ' + (r.tools.recoverToolText ? r.tools.recovered.calls + ' recovered from text' : 'no recovery from text') }) : null
       ]);
     }));
   }
@@ -300,6 +309,60 @@ ${VIEWER_NAV_JS}
     return el('div', { cls: 'item ' + it.role, 'data-index': String(it.index), 'data-kind': it.kind }, [head, body]);
   }
 
+  function callCount(n) { return n === 0 ? 'no tool call' : n === 1 ? '1 tool call' : n + ' tool calls in one reply'; }
+
+  function toolResultView(c) {
+    if (c.result === undefined || c.result === null) return null;
+    var r = c.resultItem;
+    if (r && r.kind === 'get-response') {
+      var lines = r.body.split('\n').length;
+      return el('details', { cls: 'get-response tool-result' }, [el('summary', { text: 'GET response — ' + lines + ' lines' + (r.json ? ', pretty-printed JSON' : '') }), el('pre', { cls: 'json', text: r.body })]);
+    }
+    if (c.result.length > 400) {
+      return el('details', { cls: 'tool-result' }, [el('summary', { text: 'Tool result — ' + c.result.length + ' characters' }), el('pre', { cls: 'json', text: c.result })]);
+    }
+    return el('pre', { cls: 'tool-result' + (c.kind === 'tool-error' ? ' tool-error' : ''), text: c.result });
+  }
+
+  function toolCallView(c, tr, lastPost) {
+    var head = el('div', { cls: 'call-head' }, [el('strong', { text: (c.turn !== undefined ? '#' + c.turn + ' ' : '') + 'tool call ' }), el('code', { cls: 'tool-name', text: c.name })]);
+    if (c.kind === 'tool-error') head.appendChild(el('span', { cls: 'pill bad', text: 'tool error: ' + c.error }));
+    if (c.kind === 'not-executed') head.appendChild(el('span', { cls: 'pill', text: 'not executed (after finish)' }));
+    if (c.recovered) head.appendChild(el('span', { cls: 'pill', text: 'recovered from text' }));
+    (c.findings || []).forEach(function (b) { head.appendChild(el('span', { cls: 'pill beh', text: behaviourTitle(b) })); });
+    var box = el('div', { cls: 'call' + (c.kind === 'tool-error' ? ' error' : c.kind === 'not-executed' ? ' skipped' : ''), 'data-kind': c.kind, 'data-call-id': c.id }, [
+      head,
+      el('pre', { cls: 'json tool-args', text: c.pretty })
+    ]);
+    var a = c.actionItem;
+    if (a && c.kind === 'GET') box.appendChild(el('div', { cls: 'kv action' }, ['GET ', el('code', { text: a.url || '' })]));
+    if (a && c.kind === 'POST') {
+      box.appendChild(el('div', { cls: 'kv action' }, ['POST ', el('code', { text: a.url || '' }), ' ', el('span', { cls: 'pill ' + (a.postAccepted ? 'ok' : 'bad'), text: a.postAccepted ? 'accepted' : 'rejected' })]));
+    }
+    if (a && c.kind === 'FINISH') box.appendChild(el('div', { cls: 'kv action' }, ['FINISH ', el('code', { text: a.result === null ? '' : a.result })]));
+    var res = toolResultView(c);
+    if (res) {
+      box.appendChild(el('div', { cls: 'kv', text: (c.resultIndex !== undefined ? '#' + c.resultIndex + ' ' : '') + 'tool result' }));
+      box.appendChild(res);
+    }
+    if (c.turn !== undefined && c.turn === lastPost) {
+      box.appendChild(el('div', { cls: 'kv', text: 'Grader checks (what they compared):' }));
+      box.appendChild(checksTable(tr.grade.checks));
+    }
+    return box;
+  }
+
+  function toolTurnView(turn, tr, lastPost) {
+    var head = el('div', { cls: 'head' }, [el('strong', { text: (turn.turn !== undefined ? '#' + turn.turn + ' ' : '') + 'assistant (message ' + turn.message + ')' }), el('span', { text: callCount(turn.calls.length) })]);
+    if (turn.calls.length > 1) head.appendChild(el('span', { cls: 'pill', text: 'parallel' }));
+    (turn.findings || []).forEach(function (b) { head.appendChild(el('span', { cls: 'pill beh', text: behaviourTitle(b) })); });
+    var body = el('div', { cls: 'body' });
+    if (turn.calls.length === 0) body.appendChild(el('pre', { cls: 'assistant-text', text: turn.content ? turn.content : '(empty reply)' }));
+    else if (turn.content && turn.content.trim()) body.appendChild(el('pre', { cls: 'assistant-text', text: turn.content }));
+    turn.calls.forEach(function (c) { body.appendChild(toolCallView(c, tr, lastPost)); });
+    return el('div', { cls: 'item agent tool-turn', 'data-message': String(turn.message), 'data-calls': String(turn.calls.length) }, [head, body]);
+  }
+
   function trajectoryColumn(tr) {
     var col = el('div', { cls: 'col', 'data-run-label': tr.run });
     var g = tr.grade || {};
@@ -309,15 +372,28 @@ ${VIEWER_NAV_JS}
         g.reference !== undefined ? ' · reference ' : '', g.reference !== undefined ? el('code', { text: JSON.stringify(g.reference) }) : null,
         g.branch ? ' · branch ' : '', g.branch ? el('code', { text: g.branch }) : null]),
       el('div', { cls: 'kv', text: tr.rounds + ' rounds' + (tr.promptTokens !== null ? ' · ' + tr.promptTokens + ' prompt / ' + tr.completionTokens + ' completion tokens' : '') }),
+      tr.tools ? el('div', { cls: 'kv protocol', text: (tr.protocol || 'tools') + ' protocol' + (tr.tools.recoveredToolCalls ? ' · ' + tr.tools.recoveredToolCalls + ' tool calls recovered from text' : '') +
+        (tr.tools.aligned ? '' : ' · the transcript does not match the history: shown from the messages') }) : null,
       g.exception ? el('div', { cls: 'kv' }, ['Grader exception ', el('code', { text: g.exception })]) : null,
       tr.findings.length ? el('div', { cls: 'behaviours' }, tr.findings.map(function (f) { return el('span', { cls: 'pill beh', title: f.evidence, text: behaviourTitle(f.behaviour) }); })) : null,
     ]);
     var lastPost = -1;
     tr.items.forEach(function (it) { if (it.kind === 'POST' && it.postAccepted) lastPost = it.index; });
+    if (tr.tools) {
+      var shown = false;
+      tr.tools.turns.forEach(function (t) { t.calls.forEach(function (c) { if (c.turn === lastPost) shown = true; }); });
+      if (!shown) lastPost = -1;
+    }
     if (lastPost < 0) v.appendChild(checksTable(g.checks));
     else v.appendChild(el('div', { cls: 'kv', text: 'Grader checks: with the POST (history item ' + lastPost + ') below.' }));
     col.appendChild(v);
-    tr.items.forEach(function (it) { col.appendChild(itemView(it, tr, lastPost)); });
+    if (tr.tools) {
+      // tools / mcp: the prompt, then each reply as the model wrote it (calls, arguments, answers)
+      if (tr.items.length && tr.items[0].kind === 'prompt') col.appendChild(itemView(tr.items[0], tr, lastPost));
+      tr.tools.turns.forEach(function (t) { col.appendChild(toolTurnView(t, tr, lastPost)); });
+    } else {
+      tr.items.forEach(function (it) { col.appendChild(itemView(it, tr, lastPost)); });
+    }
     return col;
   }
 

@@ -6,9 +6,10 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { AddressInfo } from 'node:net';
 import { analyzeRun, compareFamilies } from './analyze.js';
-import { BEHAVIOURS } from './behaviours.js';
+import { BEHAVIOURS, THINK } from './behaviours.js';
 import { familyName } from './families.js';
-import { steps } from './history.js';
+import { episodeSteps } from './history.js';
+import { toolTranscript } from './transcript.js';
 import { loadRuns } from './load.js';
 import type { Finding, LoadedRun, RunAnalysis } from './types.js';
 import { VIEWER_PAGE } from './viewer-page.js';
@@ -24,7 +25,7 @@ export function trajectory(run: LoadedRun, analysis: RunAnalysis, taskId: string
   const t = run.tasks.find((x) => x.graded.id === taskId);
   if (!t) return undefined;
   const history = t.output.history ?? [];
-  const byTurn = new Map(steps(history).map((s) => [s.turn, s]));
+  const byTurn = new Map(episodeSteps(t.output).map((s) => [s.turn, s]));
   const replyOf = new Map<number, number>();
   for (const s of byTurn.values()) if (s.replyIndex !== undefined) replyOf.set(s.replyIndex, s.turn);
   const findings: Finding[] = analysis.findings[taskId] ?? [];
@@ -34,7 +35,7 @@ export function trajectory(run: LoadedRun, analysis: RunAnalysis, taskId: string
     if (st) {
       return {
         ...base,
-        kind: st.action.kind,
+        kind: st.toolError !== undefined ? 'tool-error' : st.action.kind,
         url: st.action.url ?? null,
         payload: st.action.kind === 'POST' ? (st.payload !== undefined ? pretty(st.payload) : null) : null,
         postAccepted: st.postAccepted ?? null,
@@ -50,9 +51,34 @@ export function trajectory(run: LoadedRun, analysis: RunAnalysis, taskId: string
         return { ...base, kind: 'get-error', body: s.getError ?? h.content };
       }
       if (s.action.kind === 'POST') return { ...base, kind: s.postAccepted ? 'post-accepted' : 'post-rejected' };
+      if (s.toolError !== undefined) return { ...base, kind: 'tool-error-answer' };
     }
     return { ...base, kind: i === 0 ? 'prompt' : 'message' };
   });
+  // tools / mcp: the replies as the model wrote them, each call with the history items of its action and answer
+  const transcript = toolTranscript(t.output);
+  const at = (i: number | undefined) => (i === undefined ? null : (items[i] ?? null));
+  const tools = transcript
+    ? {
+        aligned: transcript.aligned,
+        recoveredToolCalls: typeof t.output.recoveredToolCalls === 'number' ? t.output.recoveredToolCalls : 0,
+        turns: transcript.turns.map((turn) => {
+          // a reasoning block beside the calls is found at the first call's item: shown on the reply
+          const think = turn.calls.length > 0 && turn.content !== null && THINK.test(turn.content);
+          const thinkAt = think ? turn.calls.find((c) => c.turn !== undefined)?.turn : undefined;
+          return {
+            ...turn,
+            findings: turn.turn !== undefined ? (items[turn.turn]?.findings ?? []) : think ? ['think'] : [],
+            calls: turn.calls.map((c) => ({
+              ...c,
+              findings: [...(at(c.turn)?.findings ?? []).filter((b) => !(b === 'think' && c.turn === thinkAt)), ...(at(c.resultIndex)?.findings ?? [])],
+              actionItem: at(c.turn),
+              resultItem: at(c.resultIndex),
+            })),
+          };
+        }),
+      }
+    : null;
   return {
     run: run.label,
     id: t.graded.id,
@@ -69,7 +95,9 @@ export function trajectory(run: LoadedRun, analysis: RunAnalysis, taskId: string
     completionTokens: t.graded.completionTokens ?? null,
     grade: t.graded.grade,
     findings,
+    protocol: run.protocol,
     items,
+    tools,
   };
 }
 
@@ -116,6 +144,7 @@ export function createViewerApp(runs: LoadedRun[]): Hono {
         id: i,
         label: a.label,
         agent: a.agent,
+        protocol: a.protocol,
         taskSet: a.taskSet,
         total: a.scores.total,
         correct: a.scores.correct,
@@ -128,6 +157,7 @@ export function createViewerApp(runs: LoadedRun[]): Hono {
         perFamily: a.scores.perFamily,
         status: a.scores.status,
         behaviours: Object.fromEntries(a.behaviours.map((b) => [b.behaviour, b.tasks])),
+        tools: a.tools ?? null,
       })),
     ),
   );
