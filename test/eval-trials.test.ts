@@ -9,9 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { passAtK, passHatK, trialStats } from '../src/eval/passk.js';
 import { runEval } from '../src/eval/run.js';
+import { regradeRuns } from '../src/eval/grade.js';
 import { openBackend, officialGrader, openTaskSet } from '../src/eval/setup.js';
 import { expertPolicy } from '../src/agent/create.js';
 import type { Agent } from '../src/agent/types.js';
+import { buildReport, renderReport } from '../src/report/index.js';
 
 const API = 'http://localhost:8080/fhir/';
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} ≠ ${b}`);
@@ -92,6 +94,25 @@ test('eval --trials 3: K episodes per task, pass@k in the summary, resumable per
       grades.map((g) => `${g.index}.${g.trial}:${g.correct ? 1 : 0}`),
       ['30.1:1', '30.2:1', '30.3:0', '31.1:1', '31.2:1', '31.3:1', '32.1:0', '32.2:0', '32.3:0', '33.1:1', '33.2:0', '33.3:0'],
     );
+    // ehrgym grade reads the trials back: same verdicts, same statistics
+    const regraded = await regradeRuns({ taskSet, runsPath: join(out, 'runs.jsonl'), grade: officialGrader, ctx: { apiBase: API, fhir: backend.base } });
+    assert.deepEqual(
+      regraded.graded.map((g) => `${g.index}.${g.trial}:${g.correct ? 1 : 0}`),
+      grades.map((g) => `${g.index}.${g.trial}:${g.correct ? 1 : 0}`),
+    );
+    // over the whole task set: the 296 tasks the run did not select count as failed trials
+    assert.equal(regraded.trialStats!.trials, 3);
+    assert.equal(regraded.missing.length, 296);
+    close(regraded.trialStats!.passAtK['1'], 6 / 900);
+    // the report: task views read trial 1; the Trials table and the tasks whose trials disagree
+    const report = await renderReport(buildReport([out]));
+    const md = report.markdown;
+    assert.match(md, /### Trials/);
+    assert.match(md, /\| pass@2 \| 66\.7% \|/);
+    assert.match(md, /\| pass\^2 \| 33\.3% \|/);
+    assert.match(md, /\| tasks whose trials agree \| 50\.0% \|/);
+    assert.match(md, /trials disagree on 2 task\(s\): `task2_1` ✓✓✗, `task2_4` ✓✗✗/);
+    assert.match(report.html, /<h3 id="trials">Trials<\/h3>/);
     // an interrupted run: the last 5 episodes lost; --resume runs exactly those, and the summary is the same
     writeFileSync(join(out, 'runs.jsonl'), readFileSync(join(out, 'runs.jsonl'), 'utf8').trim().split('\n').slice(0, 7).join('\n') + '\n');
     writeFileSync(join(out, 'episodes.jsonl'), readFileSync(join(out, 'episodes.jsonl'), 'utf8').trim().split('\n').slice(0, 7).join('\n') + '\n');

@@ -87,8 +87,10 @@ Examples:
                 missing: missingIds,
                 coverage: { graded: r.graded.length, total: r.total, missing: missingIds },
                 ...(f.dedupe !== undefined ? { dedupe: f.dedupe, duplicates: r.duplicates.map((i) => taskSet.tasks[i].id) } : {}),
+                ...(r.trialStats ? { trialStats: r.trialStats } : {}),
                 tasks: r.graded.map((g) => ({
                   index: g.index,
+                  ...(g.trial !== undefined ? { trial: g.trial } : {}),
                   id: g.id,
                   status: g.status,
                   correct: g.correct,
@@ -111,7 +113,8 @@ Examples:
                 .filter((c) => !c.pass)
                 .map((c) => c.name)
                 .join(', '));
-          out.push(`${g.id.padEnd(9)} ${g.status.padEnd(22)} ${g.correct ? 'Correct' : 'Incorrect'}${why ? `  (${why})` : ''}`);
+          const id = g.trial !== undefined ? `${g.id}#${g.trial}` : g.id;
+          out.push(`${id.padEnd(9)} ${g.status.padEnd(22)} ${g.correct ? 'Correct' : 'Incorrect'}${why ? `  (${why})` : ''}`);
         }
         if (r.duplicates.length > 0) {
           out.push(
@@ -125,6 +128,13 @@ Examples:
             .join(', ')}`,
         );
         out.push(`total: ${r.correct}/${r.total} = ${pct(r.successRate)} (query ${pct(r.querySR)}, action ${pct(r.actionSR)})`);
+        const t = r.trialStats;
+        if (t) {
+          const ks = Object.keys(t.passAtK);
+          out.push(
+            `trials: ${t.trials} per task; pass@k ${ks.map((k) => `k=${k} ${pct(t.passAtK[k])}`).join(', ')}; pass^k ${ks.map((k) => `k=${k} ${pct(t.passHatK[k])}`).join(', ')}; consistent tasks ${pct(t.consistency)}`,
+          );
+        }
         process.stdout.write(out.join('\n') + '\n');
       } catch (err) {
         if (err instanceof EvalError) throw new CliError(err.message, /--fhir-url/.test(err.message) ? 3 : 2);

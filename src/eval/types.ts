@@ -20,6 +20,8 @@ import type { GradeResult, TaskOutput } from '../tasks/types.js';
  */
 export interface RunsLine {
   index: number;
+  /** Runs of several trials per task only (1-based). */
+  trial?: number;
   error: string | null;
   info: string | null;
   output: TaskOutput;

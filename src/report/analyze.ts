@@ -129,6 +129,14 @@ export function analyzeRun(run: LoadedRun): RunAnalysis {
     taskSet: m?.taskSet?.name ?? 'unknown',
     protocol: run.protocol,
     scores: scoreRun(run),
+    ...(run.summary.trialStats
+      ? {
+          trialStats: run.summary.trialStats,
+          inconsistent: run.tasks
+            .filter((t) => t.trials && t.trials.some((x) => x.correct !== t.trials![0].correct))
+            .map((t) => ({ id: t.graded.id, outcomes: t.trials!.map((x) => (x.correct ? '✓' : '✗')).join('') })),
+        }
+      : {}),
     ...(run.protocol !== 'text'
       ? {
           tools: toolUsage(

@@ -100,3 +100,24 @@ export const TOOL_ROWS: ReadonlyArray<readonly [string, string, (u: ToolUsage) =
 
 /** Whether the report needs the tool-call table. */
 export const usesTools = (runs: RunAnalysis[]): boolean => runs.some((r) => r.tools !== undefined);
+
+/**
+ * The Trials table of runs made with `eval --trials`: per k, pass@k (unbiased estimator, Chen et al. 2021) and pass^k
+ * (τ-bench), then consistency and pass@1's interval; `—` for runs without trials or with fewer than k.
+ */
+export function trialRows(runs: RunAnalysis[]): Array<[string, string[]]> {
+  const withTrials = runs.filter((r) => r.trialStats);
+  if (withTrials.length === 0) return [];
+  const maxK = Math.max(...withTrials.map((r) => r.trialStats!.trials));
+  const cell = (r: RunAnalysis, f: (t: NonNullable<RunAnalysis['trialStats']>) => string | undefined) => (r.trialStats ? (f(r.trialStats) ?? '—') : '—');
+  const rows: Array<[string, string[]]> = [['trials per task', runs.map((r) => cell(r, (t) => String(t.trials)))]];
+  for (let k = 1; k <= maxK; k++) {
+    rows.push([`pass@${k}`, runs.map((r) => cell(r, (t) => (t.passAtK[k] !== undefined ? pct(t.passAtK[k]) : undefined)))]);
+  }
+  for (let k = 1; k <= maxK; k++) {
+    rows.push([`pass^${k}`, runs.map((r) => cell(r, (t) => (t.passHatK[k] !== undefined ? pct(t.passHatK[k]) : undefined)))]);
+  }
+  rows.push(['pass@1 95% interval', runs.map((r) => cell(r, (t) => `${pct(t.pass1Interval[0])} – ${pct(t.pass1Interval[1])}`))]);
+  rows.push(['tasks whose trials agree', runs.map((r) => cell(r, (t) => pct(t.consistency)))]);
+  return rows;
+}

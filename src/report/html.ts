@@ -1,6 +1,6 @@
 /** report.html: one self-contained page (inline CSS and SVG; no script, no network). */
 import { BEHAVIOURS } from './behaviours.js';
-import { clip, pct, protocolLabel, pval, SCORE_COLUMNS, scoreRow, statusRows, signed, signedPct, TOOL_ROWS, usesTools } from './format.js';
+import { clip, pct, protocolLabel, pval, SCORE_COLUMNS, scoreRow, statusRows, signed, signedPct, TOOL_ROWS, trialRows, usesTools } from './format.js';
 import { GET_OK_PREFIX } from '../protocol/text.js';
 import { familyLabel } from './families.js';
 import { comparable } from './leaderboard.js';
@@ -110,6 +110,20 @@ function scores(runs: RunAnalysis[], familySvg: string | null): string {
       statusRows(runs).map(([name, f]) => [name, ...runs.map((r) => n(`${f(r)} (${pct(f(r) / r.scores.total)})`))]),
     ),
   );
+  const trials = trialRows(runs);
+  if (trials.length > 0) {
+    out.push(
+      '<h3 id="trials">Trials</h3><p class="muted">Runs with several trials per task: pass@k (unbiased estimator, Chen et al. 2021), pass^k (τ-bench: all k trials pass), the share of tasks whose trials agree. The task views read trial 1.</p>',
+      table(
+        ['Measure', ...runs.map((r) => esc(r.label))],
+        trials.map(([name, cells]) => [esc(name), ...cells.map((c) => n(esc(c)))]),
+      ),
+    );
+    for (const r of runs.filter((x) => x.inconsistent && x.inconsistent.length > 0)) {
+      const shown = r.inconsistent!.slice(0, 30).map((t) => `<code>${esc(t.id)}</code> ${esc(t.outcomes)}`);
+      out.push(`<p>${esc(r.label)}: trials disagree on ${r.inconsistent!.length} task(s): ${shown.join(', ')}${r.inconsistent!.length > 30 ? ', …' : ''}</p>`);
+    }
+  }
   if (usesTools(runs)) {
     out.push(
       '<h3 id="tool-calls">Tool calls</h3><p class="muted">How the tools and MCP runs called the tools (text runs: —).</p>',

@@ -83,7 +83,9 @@ export interface RunCoverage {
 export function runCoverage(run: Pick<LoadedRun, 'summary' | 'tasks'>): RunCoverage {
   const m = run.summary.manifest as Partial<RunSummary['manifest']>;
   const graded = run.tasks.length;
-  const selected = typeof run.summary.total === 'number' ? run.summary.total : graded;
+  // summary.total counts episodes: with several trials per task, that many per task
+  const trials = typeof m.trials === 'number' && m.trials > 1 ? m.trials : 1;
+  const selected = typeof run.summary.total === 'number' ? run.summary.total / trials : graded;
   const taskSet = typeof m.taskSet?.count === 'number' ? m.taskSet.count : selected;
   const filter = [
     m.filter?.families?.length ? `--tasks-filter ${m.filter.families.join(',')}` : '',
@@ -139,19 +141,30 @@ export function loadRun(dirArg: string, warn: (msg: string) => void = warnStderr
   const errors = existsSync(f('error.jsonl')) ? readJsonl<RunsLine>(f('error.jsonl'), shown('error.jsonl'), checkRunsLine) : [];
   const grades = readJsonl<GradedTask>(f('grades.jsonl'), shown('grades.jsonl'), checkGraded);
   if (grades.length === 0) throw new RunFolderError(`empty run: ${shown('grades.jsonl')} has no tasks`);
-  const byIndex = new Map<number, RunsLine>();
-  for (const l of errors) byIndex.set(l.index, l);
-  for (const l of lines) byIndex.set(l.index, l);
+  // a run of several trials per task: the task views read trial 1; every trial's outcome is kept on the task
+  const trialOf = (x: { trial?: number }): number => x.trial ?? 1;
+  const outcomes = new Map<string, Array<{ trial: number; correct: boolean; status: string }>>();
+  for (const g of grades) {
+    if (g.trial === undefined) continue;
+    if (!outcomes.has(g.id)) outcomes.set(g.id, []);
+    outcomes.get(g.id)!.push({ trial: g.trial, correct: g.correct, status: g.status });
+  }
+  const byIndex = new Map<string, RunsLine>();
+  for (const l of errors) byIndex.set(`${l.index}.${trialOf(l)}`, l);
+  for (const l of lines) byIndex.set(`${l.index}.${trialOf(l)}`, l);
   const seen = new Set<string>();
   const apiBase = typeof summary.manifest.apiBase === 'string' ? summary.manifest.apiBase : '';
-  const tasks: RunTask[] = grades.map((g) => {
+  const firstTrials = outcomes.size > 0 ? grades.filter((g) => g.trial === Math.min(...outcomes.get(g.id)!.map((o) => o.trial))) : grades;
+  const tasks: RunTask[] = firstTrials.map((g) => {
     if (seen.has(g.id)) throw new RunFolderError(`${shown('grades.jsonl')}: task ${g.id} appears twice`);
     seen.add(g.id);
-    const line = byIndex.get(g.index);
+    const line = byIndex.get(`${g.index}.${trialOf(g)}`);
     if (!line) throw new RunFolderError(`${shown('grades.jsonl')}: task ${g.id} (index ${g.index}) has no line in runs.jsonl or error.jsonl`);
     const output: TaskOutput = line.output;
     const t: RunTask = { index: g.index, info: taskInfoFrom(g, output, apiBase), graded: g, output };
     t.line = line;
+    const trials = outcomes.get(g.id);
+    if (trials) t.trials = trials.sort((a, b) => a.trial - b.trial);
     return t;
   });
   const note = coverageNote(dirArg, runCoverage({ summary, tasks }));

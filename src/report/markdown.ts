@@ -1,6 +1,6 @@
 /** report.md */
 import { BEHAVIOURS } from './behaviours.js';
-import { clip, pct, protocolLabel, pval, SCORE_COLUMNS, scoreRow, statusRows, signed, signedPct, TOOL_ROWS, usesTools } from './format.js';
+import { clip, pct, protocolLabel, pval, SCORE_COLUMNS, scoreRow, statusRows, signed, signedPct, TOOL_ROWS, trialRows, usesTools } from './format.js';
 import { comparable } from './leaderboard.js';
 import { familyLabel } from './families.js';
 import type { AssistantTurn, CaseSide, CaseStudy, LeaderboardTable, ReportData, RunAnalysis } from './types.js';
@@ -74,6 +74,26 @@ export function scoresSection(runs: RunAnalysis[]): string {
       statusRows(runs).map(([name, f]) => [name, ...runs.map((r) => `${f(r)} (${pct(f(r) / r.scores.total)})`)]),
     ),
   );
+  const trials = trialRows(runs);
+  if (trials.length > 0) {
+    out.push(
+      '',
+      '### Trials',
+      '',
+      'Runs with several trials per task: pass@k (unbiased estimator, Chen et al. 2021), pass^k (τ-bench: all k trials pass), the share of tasks whose trials agree. The task views above and below read trial 1.',
+      '',
+    );
+    out.push(
+      table(
+        ['Measure', ...runs.map((r) => mdText(r.label))],
+        trials.map(([name, cells]) => [name, ...cells]),
+      ),
+    );
+    for (const r of runs.filter((x) => x.inconsistent && x.inconsistent.length > 0)) {
+      const shown = r.inconsistent!.slice(0, 30).map((t) => `${mdCode(t.id)} ${t.outcomes}`);
+      out.push('', `${mdText(r.label)}: trials disagree on ${r.inconsistent!.length} task(s): ${shown.join(', ')}${r.inconsistent!.length > 30 ? ', …' : ''}`);
+    }
+  }
   if (usesTools(runs)) {
     out.push('', '### Tool calls', '', 'How the tools and MCP runs called the tools (text runs: —).', '');
     out.push(

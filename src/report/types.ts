@@ -1,3 +1,4 @@
+import type { TrialStats } from '../eval/passk.js';
 import type { GradedTask, RunSummary, RunsLine } from '../eval/types.js';
 import type { GradeResult, TaskOutput } from '../tasks/types.js';
 import type { Protocol } from '../protocol/action.js';
@@ -28,6 +29,8 @@ export interface RunTask {
   output: TaskOutput;
   /** The AgentBench line (absent for samples that only appear in error.jsonl). */
   line?: RunsLine;
+  /** A run of several trials per task (`eval --trials`): every trial's outcome (the task views show trial 1). */
+  trials?: Array<{ trial: number; correct: boolean; status: string }>;
 }
 
 /** A run folder read and validated. */
@@ -139,6 +142,10 @@ export interface RunAnalysis {
   scores: RunScores;
   /** `tools` / `mcp` runs: how the model used the tools (tool errors, parallel calls, calls recovered from text). */
   tools?: ToolUsage;
+  /** Runs of several trials per task: pass@k, pass^k, consistency (summary.json's `trialStats`). */
+  trialStats?: TrialStats;
+  /** Runs of several trials per task: the tasks whose trials disagree, with their outcomes (`✓✗✓`). */
+  inconsistent?: Array<{ id: string; outcomes: string }>;
   behaviours: BehaviourStats[];
   /** Findings per task id (only tasks with at least one finding). */
   findings: Record<string, Finding[]>;
