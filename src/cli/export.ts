@@ -27,6 +27,7 @@ Examples:
   ehrgym export out/sft --format trl --out out/export/trl
   ehrgym export out/sft --format axolotl --rows per-turn --out out/export/axolotl
   ehrgym export ehrgym-demo/sft --format openai --out out/export/openai      # the demo's corpus
+  ehrgym export out/sft-tools --format trl --rows per-turn --out out/export/trl-tools   # a tools corpus: tools on every row
 `,
     )
     .action(async (dir: string, o: { format: string; rows: string; out: string; force: boolean; json: boolean; tokenizer: string; maxSeqLen?: string }) => {

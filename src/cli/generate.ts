@@ -1,6 +1,6 @@
 /**
  * `ehrgym generate --out data/sft [--seed 1] [--size 1530] [--per-family N] [--world synthetic] [--collect FILE...]
- *   [--eval-set medagentbench-v2] [--valid-fraction F] [--augment paraphrase,variants] [--json]`
+ *   [--eval-set medagentbench-v2] [--valid-fraction F] [--augment paraphrase,variants] [--protocol text|tools] [--json]`
  */
 import type { Command } from 'commander';
 import { CliError, fromFactoryError } from './errors.js';
@@ -42,6 +42,7 @@ export function register(program: Command): void {
     .option('--balance <mode>', 'balanced (equal branch quotas per family) | natural', 'balanced')
     .option('--max-tokens <n>', 'drop rows longer than this many tokens (chat template included); trainers must never truncate', '32768')
     .option('--tokenizer <name>', 'token counts: qwen3 (exact, Qwen3 tokenizer + chat template) | estimate (no tokenizer)', 'qwen3')
+    .option('--protocol <protocol>', 'text: the official text protocol | tools: OpenAI function calling (tool-call transcripts, live POSTs)', 'text')
     .option('--concurrency <n>', 'episodes in flight', '8')
     .option('--workers <n>', 'worker threads for expert episodes and grading (0 = main thread only)', '1')
     .option('--force', 'replace an output folder that holds a different corpus', false)
@@ -53,6 +54,7 @@ Examples:
   ehrgym generate --out out/sft                                   # 1,530 rows, seed 1 (a few minutes)
   ehrgym generate --out out/sft-small --per-family 4 --patients 100   # 40 rows, under a minute
   ehrgym generate --out out/sft --collect runs/qwen3-8b/runs.jsonl --valid-fraction 0.1
+  ehrgym generate --out out/sft-tools --protocol tools --per-family 4 --patients 100   # tool-call transcripts
 `,
     )
     .action(async (o: Record<string, string | boolean | string[] | undefined>) => {
@@ -76,6 +78,7 @@ Examples:
           balance: o.balance as string,
           maxTokens: int('--max-tokens', o.maxTokens as string)!,
           tokenizer: o.tokenizer as TokenizerName,
+          ...(o.protocol !== 'text' ? { protocol: o.protocol as 'tools' } : {}),
         });
         const concurrency = int('--concurrency', o.concurrency as string)!;
         const workers = int('--workers', o.workers as string)!;

@@ -3,7 +3,9 @@
  */
 import { sha256, stableStringify, rowToLine, toJsonl } from './canonical.js';
 import { ESTIMATE_COUNTER, lengthStats, sequenceAdvice, TOKENIZER_APPROXIMATION, type LengthStats, type TokenCounter, type TokenizerName } from './tokens.js';
-import type { CanonicalRow, DropRecord } from './types.js';
+import { isToolsRow, type CanonicalRow, type CorpusRow, type DropRecord } from './types.js';
+import { rowTokens } from './tokens.js';
+import { corpusTools, TOOLS_FILE, toolsFileText, toolsRowToLine, toolsSha256 } from './tools-rows.js';
 import { VERSION } from '../version.js';
 
 export interface GenerateParams {
@@ -25,6 +27,8 @@ export interface GenerateParams {
   tokenizer: TokenizerName;
   /** The output folder as given on the command line (recorded in the rebuild command only). */
   out: string;
+  /** `tools`: rows are tools-protocol transcripts. Absent for the text protocol (the default; its bytes stay as they were). */
+  protocol?: 'tools';
 }
 
 /** The command that rebuilds a corpus from its parameters (flags in a fixed order). */
@@ -42,6 +46,7 @@ export function rebuildCommand(p: GenerateParams): string {
   if (p.balance !== 'balanced') parts.push(`--balance ${p.balance}`);
   if (p.maxTokens !== 32768) parts.push(`--max-tokens ${p.maxTokens}`);
   if (p.tokenizer !== 'qwen3') parts.push(`--tokenizer ${p.tokenizer}`);
+  if (p.protocol === 'tools') parts.push('--protocol tools');
   return parts.join(' ');
 }
 
@@ -52,9 +57,9 @@ export function corpusIdentity(p: GenerateParams, collectHashes: string[]): stri
 }
 
 /** Keep the first row of each content hash; the rest are recorded as dropped. */
-export function dedupRows(rows: CanonicalRow[], drops: DropRecord[]): CanonicalRow[] {
+export function dedupRows<R extends CorpusRow>(rows: R[], drops: DropRecord[]): R[] {
   const seen = new Map<string, string>();
-  const out: CanonicalRow[] = [];
+  const out: R[] = [];
   for (const r of rows) {
     const first = seen.get(r.meta.content_sha256);
     if (first !== undefined) {
@@ -71,9 +76,9 @@ export function dedupRows(rows: CanonicalRow[], drops: DropRecord[]): CanonicalR
  * Held-out split by task key (family × patient), not by random rows: keys are ordered by a seeded hash and taken
  * until the validation share reaches `fraction` of the rows.
  */
-export function splitRows(rows: CanonicalRow[], fraction: number, seed: number): { train: CanonicalRow[]; valid: CanonicalRow[] } {
+export function splitRows<R extends CorpusRow>(rows: R[], fraction: number, seed: number): { train: R[]; valid: R[] } {
   if (fraction <= 0) return { train: rows, valid: [] };
-  const keyOf = (r: CanonicalRow) => `${r.meta.task_family}|${r.meta.patient ?? r.meta.task_id}`;
+  const keyOf = (r: R) => `${r.meta.task_family}|${r.meta.patient ?? r.meta.task_id}`;
   const counts = new Map<string, number>();
   for (const r of rows) counts.set(keyOf(r), (counts.get(keyOf(r)) ?? 0) + 1);
   const keys = [...counts.keys()].sort((x, y) => {
@@ -130,6 +135,10 @@ export interface CorpusManifest {
   tokens: CorpusTokens;
   splits: Record<string, { file: string; rows: number; sha256: string; bytes: number }>;
   licence: string;
+  /** Tools corpora only: the protocol of the rows. */
+  protocol?: 'tools';
+  /** Tools corpora only: the tool list the rows were made with (the harness's `tools=[…]`, in `tools.json`). */
+  tools?: { file: string; count: number; names: string[]; sha256: string };
 }
 
 /** Token-length figures of a corpus (chat template included). */
@@ -152,6 +161,10 @@ export interface CorpusTokens {
 
 /** How rows are rendered before counting (the stock Qwen3 rendering of a trajectory, thinking off). */
 export const COUNT_RENDERING = 'Qwen3 chat template, enable_thinking=false, no generation prompt (the last assistant turn carries the empty think block)';
+
+/** How tools rows are rendered before counting. */
+export const COUNT_RENDERING_TOOLS =
+  "Qwen3 chat template with the corpus's tools (the template's tools system block), tool-call arguments as the template prints the parsed object, enable_thinking=false, no generation prompt (the last assistant turn carries the empty think block)";
 
 /** At most this many over-limit row ids are listed in the manifest (drops.jsonl has every one). */
 const OVER_LIMIT_IDS = 100;
@@ -182,7 +195,7 @@ export const LICENCE =
 export interface AssembleInput {
   params: GenerateParams;
   corpusId: string;
-  rows: { train: CanonicalRow[]; valid: CanonicalRow[] };
+  rows: { train: CorpusRow[]; valid: CorpusRow[] };
   drops: DropRecord[];
   world: CorpusManifest['world'];
   evalSet: CorpusManifest['eval_set'];
@@ -211,14 +224,14 @@ export function assembleCorpusFiles(input: AssembleInput): { files: Record<strin
   const splitCounts: Record<string, number> = {};
   for (const [name, list] of Object.entries(rows)) {
     if (name === 'valid' && list.length === 0) continue;
-    const text = toJsonl(list.map(rowToLine));
+    const text = toJsonl(list.map((r) => (isToolsRow(r) ? toolsRowToLine(r) : rowToLine(r as CanonicalRow))));
     const file = `${name}.jsonl`;
     files[file] = text;
     splits[name] = { file, rows: list.length, sha256: sha256(text), bytes: Buffer.byteLength(text) };
     splitCounts[name] = list.length;
     const lens: number[] = [];
     for (const r of list) {
-      const t = counter.chat(r.messages);
+      const t = rowTokens(counter, r);
       lens.push(t);
       allTokens.push(t);
       (famTokens[r.meta.task_family] ??= []).push(t);
@@ -246,6 +259,7 @@ export function assembleCorpusFiles(input: AssembleInput): { files: Record<strin
     for (const r of d.reason.split(',')) inc(pollutionReasons, r);
   }
   const { out: _out, ...paramsNoOut } = params;
+  const tools = params.protocol === 'tools' ? corpusTools() : null;
   const manifest: CorpusManifest = {
     kind: 'sft-corpus',
     format_version: 1,
@@ -272,7 +286,7 @@ export function assembleCorpusFiles(input: AssembleInput): { files: Record<strin
     tokens: {
       tokenizer: counter.label,
       exact: counter.exact,
-      rendering: COUNT_RENDERING,
+      rendering: tools ? COUNT_RENDERING_TOOLS : COUNT_RENDERING,
       ...(counter.exact ? {} : { approximation: TOKENIZER_APPROXIMATION }),
       all: lengthStats(allTokens),
       per_split: perSplitTokens,
@@ -286,7 +300,14 @@ export function assembleCorpusFiles(input: AssembleInput): { files: Record<strin
     },
     splits,
     licence: LICENCE,
+    ...(tools
+      ? {
+          protocol: 'tools' as const,
+          tools: { file: TOOLS_FILE, count: tools.length, names: tools.map((t) => t.function.name), sha256: toolsSha256(tools) },
+        }
+      : {}),
   };
+  if (tools) files[TOOLS_FILE] = toolsFileText(tools);
   files['drops.jsonl'] = toJsonl(drops.map((d) => stableStringify(d)));
   files['manifest.json'] = JSON.stringify(manifest, null, 2) + '\n';
   files['README.md'] = renderCard(manifest, sha256(files['drops.jsonl']));
@@ -309,14 +330,41 @@ export function renderCard(m: CorpusManifest, dropsSha: string): string {
     m.tokens.per_family[fam]?.max ?? 0,
   ]);
   const tok = (s: LengthStats) => [s.count, s.min, s.p50, s.p95, s.p99, s.max, s.mean];
+  const toolsCorpus = m.protocol === 'tools' ? m.tools : undefined;
+  const intro = toolsCorpus
+    ? [
+        '# ehrgym SFT corpus (MedAgentBench tasks, tools protocol)',
+        '',
+        `Verified expert demonstrations of the MedAgentBench tasks in the tools protocol (OpenAI function calling), ${m.counts.total} rows.`,
+        'Every row is the native transcript `ehrgym eval --protocol tools` sends and expects: the task as one user message',
+        '(no system message), each assistant turn one tool call, each answer a `tool` message with exactly the text the',
+        'executed call answers (POSTs executed in the episode session). Rows were produced by solving each task through',
+        'the harness against a live loopback FHIR server and kept only if the evaluation grader passes the episode.',
+        '',
+        `Tools: ${toolsCorpus.count} (\`${toolsCorpus.file}\`, sha256 \`${toolsCorpus.sha256}\`): ${toolsCorpus.names.join(', ')}. Train with this list as the`,
+        'tools of every row (the exports put it where each trainer reads it).',
+        '',
+      ]
+    : [
+        '# ehrgym SFT corpus (MedAgentBench protocol)',
+        '',
+        `Verified expert demonstrations of the MedAgentBench text protocol (GET / POST / FINISH), ${m.counts.total} rows.`,
+        'Every row is the exact user/assistant exchange the evaluation harness sends and expects (no system message),',
+        'produced by solving each task through the harness against a live loopback FHIR server and kept only if the',
+        'evaluation grader passes it.',
+        '',
+      ];
+  const parityText = toolsCorpus
+    ? [
+        `${m.parity.checked} rows checked (${m.parity.mode}), ${m.parity.failed} failures: every tool call maps to the action the graded`,
+        'episode performed and every tool message is byte-identical to what that call answers when the episode is executed again.',
+      ]
+    : [
+        `${m.parity.checked} rows checked (${m.parity.mode}), ${m.parity.failed} failures: every assistant turn parses back through the harness parser to the`,
+        'recorded action and every user turn is byte-identical to what the harness sends at that step.',
+      ];
   const lines = [
-    '# ehrgym SFT corpus (MedAgentBench protocol)',
-    '',
-    `Verified expert demonstrations of the MedAgentBench text protocol (GET / POST / FINISH), ${m.counts.total} rows.`,
-    'Every row is the exact user/assistant exchange the evaluation harness sends and expects (no system message),',
-    'produced by solving each task through the harness against a live loopback FHIR server and kept only if the',
-    'evaluation grader passes it.',
-    '',
+    ...intro,
     '## Rebuild',
     '',
     '```bash',
@@ -432,8 +480,7 @@ export function renderCard(m: CorpusManifest, dropsSha: string): string {
     '',
     '## Parity',
     '',
-    `${m.parity.checked} rows checked (${m.parity.mode}), ${m.parity.failed} failures: every assistant turn parses back through the harness parser to the`,
-    'recorded action and every user turn is byte-identical to what the harness sends at that step.',
+    ...parityText,
     '',
     '## Versions',
     '',

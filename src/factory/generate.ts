@@ -21,7 +21,7 @@ import { parseAction } from '../agent/parser.js';
 import { functionsSha256, promptTemplateSha256 } from '../agent/prompt.js';
 import { rngFor } from '../worlds/prng.js';
 import { VERSION } from '../version.js';
-import { contentHash } from './canonical.js';
+import { contentHash, stableStringify } from './canonical.js';
 import { collectRows, readCollectFile, type CollectSource } from './collect.js';
 import { assembleCorpusFiles, corpusIdentity, splitRows, type CorpusManifest, type GenerateParams } from './corpus.js';
 import type { FactoryDeps, LoadedWorld } from './deps.js';
@@ -34,7 +34,13 @@ import { checkParity } from './parity.js';
 import { retrying } from './retry.js';
 import { FactoryWorkers } from './workers.js';
 import { buildEvalIndex, pollutionReasons } from './pollution.js';
-import type { CanonicalRow, DropRecord } from './types.js';
+import { CORPUS_PROTOCOLS, isToolsRow, type CanonicalRow, type CorpusRow, type DropRecord, type ToolsMessage } from './types.js';
+import { checkToolsParity, orderedMessage, textHistory, textView, toolsContentHash } from './tools-rows.js';
+import { directToolEnvironment, runToolsEpisode } from '../agent/tools-loop.js';
+import { defaultJsonLoads, executeAction } from '../agent/loop.js';
+import { parseAction as parseCanonical } from '../protocol/text.js';
+import type { Action } from '../protocol/action.js';
+import { rowTokens } from './tokens.js';
 import type { FhirTransport } from '../fhir/types.js';
 import type { GeneratedTask, TaskFamily, TaskOutput } from '../tasks/types.js';
 
@@ -150,6 +156,12 @@ function validate(p: GenerateParams, deps: FactoryDeps): Map<string, TaskFamily>
   if (!Number.isInteger(p.maxTokens) || p.maxTokens < 1024) throw new FactoryInputError(`--max-tokens ${p.maxTokens} must be an integer ≥ 1024`);
   if (p.patients !== null && (!Number.isInteger(p.patients) || p.patients < 1))
     throw new FactoryInputError(`--patients ${p.patients} must be a positive integer`);
+  if (p.protocol !== undefined && !(CORPUS_PROTOCOLS as readonly string[]).includes(p.protocol))
+    throw new FactoryInputError(
+      `--protocol ${String(p.protocol)} is not one of ${CORPUS_PROTOCOLS.join(', ')}${String(p.protocol) === 'mcp' ? ' (an MCP episode is the tools transcript: use --protocol tools)' : ''}`,
+    );
+  if (p.protocol === 'tools' && p.collect.length > 0)
+    throw new FactoryInputError('--collect: collected runs are merged into text corpora only (not with --protocol tools)');
   return fams;
 }
 
@@ -244,7 +256,8 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
     const local: FhirTransport = inProcessTransport(server.app);
     const remoteFor = (session: string): FhirTransport => retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url }, session }));
     const access = { apiBase: OFFICIAL_API_BASE, fhir: local };
-    const solveOne = async (inst: Instance, i: number): Promise<{ solved?: boolean; drop?: DropRecord; row?: CanonicalRow }> => {
+    const tools = p.protocol === 'tools';
+    const solveOne = async (inst: Instance, i: number): Promise<{ solved?: boolean; drop?: DropRecord; row?: CorpusRow }> => {
       const { gen, family, variant } = inst;
       const agent = new PolicyAgent(`expert:${family.id}:${variant}`, (task, history) => family.solve(task, history, { apiBase: OFFICIAL_API_BASE, variant }));
       // every episode runs in its own sandbox session, as in `ehrgym eval` (searchset ids depend on the session)
@@ -253,10 +266,19 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
       let agentError: string | undefined;
       let grade: { correct: boolean; checks: Array<{ name: string; pass: boolean }>; exception?: string } | null = null;
       if (workers) {
-        const r = await workers.run({ kind: 'solve', family: family.id, task: gen.task, variant, session, index: i });
+        const r = await workers.run({ kind: 'solve', family: family.id, task: gen.task, variant, session, index: i, ...(tools ? { protocol: 'tools' } : {}) });
         [out, agentError, grade] = [r.output, r.agentError, r.grade];
       } else {
-        const res = await runEpisode({ index: i, task: gen.task, agent, fhir: remoteFor(session), apiBase: OFFICIAL_API_BASE });
+        // tools: the episode as `ehrgym eval --protocol tools` runs it (tool calls of the same actions, live POSTs)
+        const res = tools
+          ? await runToolsEpisode({
+              index: i,
+              task: gen.task,
+              agent,
+              env: directToolEnvironment({ fhir: remoteFor(session), postMode: 'live' }),
+              apiBase: OFFICIAL_API_BASE,
+            })
+          : await runEpisode({ index: i, task: gen.task, agent, fhir: remoteFor(session), apiBase: OFFICIAL_API_BASE });
         [out, agentError] = [res.output, res.agentError];
         if (agentError === undefined && out.status === 'completed') grade = await family.grade(gen.task, out, access);
       }
@@ -264,6 +286,53 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
       if (agentError !== undefined) return { drop: { stage: 'solve', reason: `solver error: ${agentError.split('\n')[0]}`, ...base } };
       if (out.status !== 'completed' || !grade) return { drop: { stage: 'solve', reason: `status: ${out.status}`, ...base } };
       if (!grade.correct) return { solved: true, drop: { stage: 'grade', reason: firstFailure(grade.checks, grade.exception), ...base } };
+      const meta = {
+        row_id: `${gen.task.id}/${variant}${inst.augmentation.includes('paraphrase') ? '/paraphrase' : ''}`,
+        task_family: family.id,
+        task_id: gen.task.id,
+        branch: gen.branch,
+        patient: gen.patient,
+        world: worldMeta,
+        task: gen.task,
+        solver_version: `${deps.solverVersion}/${variant}`,
+        grader_version: deps.graderVersion,
+        harness_version: VERSION,
+      };
+      if (tools) {
+        const transcript = (out.messages ?? []).map((m) => orderedMessage(m as ToolsMessage));
+        // the graded text history performs the same actions; every tool answer is what the action answers when the
+        // episode is executed again, in order, in a fresh copy of its session (in-process, live POSTs)
+        const expected = out.history!.filter((h) => h.role === 'agent').map((h) => parseCanonical(h.content));
+        if (expected.some((a) => a.kind === 'invalid'))
+          throw new FactoryFailure(`parity check failed for ${gen.task.id}: the graded history has an invalid action`);
+        world.store.dropSession(session);
+        const fhir = inProcessTransport(server.app, { session });
+        const issues = await checkToolsParity(transcript, gen.task, {
+          apiBase: OFFICIAL_API_BASE,
+          expected: expected as Array<Exclude<Action, { kind: 'invalid' }>>,
+          answer: (action) => executeAction(action, { fhir, postMode: 'live', jsonLoads: defaultJsonLoads }),
+        });
+        world.store.dropSession(session);
+        if (issues.length) throw new FactoryFailure(`parity check failed for ${gen.task.id} turn ${issues[0]!.turn}: ${issues[0]!.problem}`);
+        // the graded text history is exactly the transcript's actions and answers
+        if (stableStringify(textHistory(transcript, OFFICIAL_API_BASE)) !== stableStringify(out.history))
+          throw new FactoryFailure(`parity check failed for ${gen.task.id}: the graded history is not the transcript's actions and answers`);
+        return {
+          solved: true,
+          row: {
+            messages: transcript,
+            meta: {
+              ...meta,
+              content_sha256: toolsContentHash(transcript),
+              origin: 'expert',
+              augmentation: inst.augmentation,
+              session,
+              verified: true,
+              protocol: 'tools',
+            },
+          },
+        };
+      }
       const messages = out.history!.map((h) => ({ role: h.role === 'agent' ? ('assistant' as const) : ('user' as const), content: h.content }));
       const expected = out.history!.filter((h) => h.role === 'agent').map((h) => parseAction(h.content));
       const issues = await checkParity(messages, gen.task, { fhir: inProcessTransport(server.app, { session }), expected });
@@ -300,8 +369,8 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
     const quotas = familyQuotas(p.families, p.size, p.perFamily);
     const requested = Object.fromEntries(quotas);
     const wanted = new Map<string, Map<string, number>>();
-    const accepted = new Map<string, CanonicalRow[]>(); // base rows per family, in acceptance order
-    const augRows: CanonicalRow[] = [];
+    const accepted = new Map<string, CorpusRow[]>(); // base rows per family, in acceptance order
+    const augRows: CorpusRow[] = [];
     const seenKeys = new Map<string, Set<string>>();
     const usedPatients = new Map<string, Set<string>>();
     const exhausted = new Set<string>();
@@ -322,7 +391,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
       nextIndex.set(fam, 1);
     }
     const have = (fam: string, b: string) => accepted.get(fam)!.filter((r) => b === '*' || r.meta.branch === b).length;
-    const filterRow = (r: CanonicalRow): boolean => {
+    const filterRow = (r: CorpusRow): boolean => {
       const first = dedupSeen.get(r.meta.content_sha256);
       if (first !== undefined) {
         drops.push({ stage: 'dedup', reason: `duplicate of ${first}`, row_id: r.meta.row_id, task_id: r.meta.task_id, family: r.meta.task_family });
@@ -330,7 +399,8 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
       }
       dedupSeen.set(r.meta.content_sha256, r.meta.row_id);
       deduplicated++;
-      const reasons = pollutionReasons(r, index);
+      // tools rows: the filters read their text (tool answers as user turns, calls as `name arguments`)
+      const reasons = pollutionReasons(isToolsRow(r) ? { ...r, messages: textView(r.messages) } : r, index);
       if (reasons.length) {
         drops.push({
           stage: 'pollution',
@@ -342,8 +412,8 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
         });
         return false;
       }
-      if (exceedsTokens(r.messages, p.maxTokens, counter)) {
-        const n = counter.exact ? `: ${counter.chat(r.messages)} tokens` : '';
+      if (isToolsRow(r) ? rowTokens(counter, r) > p.maxTokens : exceedsTokens(r.messages, p.maxTokens, counter)) {
+        const n = counter.exact ? `: ${rowTokens(counter, r)} tokens` : '';
         drops.push({
           stage: 'length',
           reason: `over --max-tokens ${p.maxTokens}${n}`,
@@ -559,7 +629,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
     const polluted = drops.filter((d) => d.stage === 'pollution').length;
 
     // ---- quotas: base rows per (family, branch); a short branch is topped up from the family's other branches
-    const kept: CanonicalRow[] = [];
+    const kept: CorpusRow[] = [];
     let surplus = 0;
     for (const [fam, bq] of wanted) {
       const baseRows = accepted.get(fam)!;
@@ -569,7 +639,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
           `--size ${p.perFamily !== null ? `(--per-family ${p.perFamily})` : p.size} cannot be filled: ${fam} yields ${baseRows.length} of ${quota} verified, unique, leak-free examples within --max-tokens ${p.maxTokens} from the ${training.length} training patients of world ${world.name}${world.seed !== null ? ` seed ${world.seed}` : ''} (use a larger --patients or a smaller --size)`,
         );
       }
-      const chosen = new Set<CanonicalRow>();
+      const chosen = new Set<CorpusRow>();
       for (const [b, n] of bq) for (const r of baseRows.filter((x) => b === '*' || x.meta.branch === b).slice(0, n)) chosen.add(r);
       for (const r of baseRows) {
         if (chosen.size >= quota) break;
@@ -637,7 +707,9 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
       parity: {
         checked: passed + collected.length,
         failed: collected.length - collectedOk.length,
-        mode: 'harness parser + GET replies recomputed in-process (expert); parser + framing (collected)',
+        mode: tools
+          ? 'tool calls mapped to the graded actions + every tool answer recomputed by executing the episode again in-process in a fresh copy of its session'
+          : 'harness parser + GET replies recomputed in-process (expert); parser + framing (collected)',
       },
     });
     lap('assemble');

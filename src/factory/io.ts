@@ -10,9 +10,14 @@ import { readIdentity, writeFolderAtomic } from './output.js';
 import { checkParity, checkTemplateParity, type ParityIssue } from './parity.js';
 import { parseAction } from '../agent/parser.js';
 import { lengthStats, sequenceAdvice, TOKENIZER_APPROXIMATION, TOKENIZER_NAMES, tokenCounter, type TokenCounter, type TokenizerName } from './tokens.js';
-import { COUNT_RENDERING } from './corpus.js';
+import { COUNT_RENDERING, COUNT_RENDERING_TOOLS } from './corpus.js';
 import type { CorpusManifest } from './corpus.js';
-import type { CanonicalRow } from './types.js';
+import type { CanonicalRow, ToolsRow } from './types.js';
+import type { FunctionTool } from '../protocol/tools.js';
+import { checkToolsParity, checkToolsRowShape, rowActions, TOOLS_FILE, toolsFileText, toolsSha256 } from './tools-rows.js';
+import { exportToolsRows, importToolsRows, llamafactoryToolsDatasetInfo, toolsConversationDiff } from './export-tools.js';
+import { checkToolsTemplateParity } from './parity.js';
+import { OFFICIAL_API_BASE } from '../fhir/types.js';
 
 export interface Corpus {
   dir: string;
@@ -20,7 +25,66 @@ export interface Corpus {
   splits: Record<string, CanonicalRow[]>;
 }
 
-/** Load a corpus folder; every problem is a FactoryInputError naming the folder or file. */
+/** A tools corpus (`ehrgym generate --protocol tools`): its rows and the tool list they were made with. */
+export interface ToolsCorpus {
+  dir: string;
+  manifest: CorpusManifest;
+  splits: Record<string, ToolsRow[]>;
+  tools: FunctionTool[];
+}
+
+/** A corpus of either protocol. */
+export type AnyCorpus = { protocol: 'text'; corpus: Corpus } | { protocol: 'tools'; corpus: ToolsCorpus };
+
+function readManifest(dir: string, flag: string): CorpusManifest {
+  if (!existsSync(dir)) throw new FactoryInputError(`${flag} ${dir} does not exist`);
+  const ident = readIdentity(dir);
+  if (!ident || ident.kind !== 'sft-corpus') throw new FactoryInputError(`${flag} ${dir} is not a corpus written by ehrgym generate`);
+  try {
+    return JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as CorpusManifest;
+  } catch (e) {
+    throw new FactoryInputError(`${join(dir, 'manifest.json')} is unreadable (${(e as Error).message})`);
+  }
+}
+
+/** Load a corpus folder of either protocol (`manifest.protocol`). */
+export function readAnyCorpus(dir: string, flag = 'DIR'): AnyCorpus {
+  const manifest = readManifest(dir, flag);
+  return manifest.protocol === 'tools' ? { protocol: 'tools', corpus: readToolsCorpus(dir, flag) } : { protocol: 'text', corpus: readCorpus(dir, flag) };
+}
+
+/** Load a tools corpus folder: rows of the tools shape, and `tools.json` matching the manifest's hash. */
+export function readToolsCorpus(dir: string, flag = 'DIR'): ToolsCorpus {
+  const manifest = readManifest(dir, flag);
+  if (manifest.protocol !== 'tools' || !manifest.tools) throw new FactoryInputError(`${flag} ${dir} is not a tools corpus (ehrgym generate --protocol tools)`);
+  const toolsFile = join(dir, manifest.tools.file);
+  let tools: FunctionTool[];
+  try {
+    tools = JSON.parse(readFileSync(toolsFile, 'utf8')) as FunctionTool[];
+  } catch (e) {
+    throw new FactoryInputError(`${toolsFile} is unreadable (${(e as Error).message})`);
+  }
+  if (!Array.isArray(tools) || toolsSha256(tools) !== manifest.tools.sha256)
+    throw new FactoryInputError(`${toolsFile} does not match the manifest's tools sha256`);
+  const splits: Record<string, ToolsRow[]> = {};
+  for (const [name, s] of Object.entries(manifest.splits)) {
+    const file = join(dir, s.file);
+    let rows: ToolsRow[];
+    try {
+      rows = readJsonl<ToolsRow>(file);
+    } catch (e) {
+      throw new FactoryInputError(`${file} is unreadable (${(e as Error).message})`);
+    }
+    rows.forEach((r, i) => {
+      const why = checkToolsRowShape(r);
+      if (why) throw new FactoryInputError(`${file}:${i + 1}: ${why}`);
+    });
+    splits[name] = rows;
+  }
+  return { dir, manifest, splits, tools };
+}
+
+/** Load a text corpus folder; every problem is a FactoryInputError naming the folder or file. */
 export function readCorpus(dir: string, flag = 'DIR'): Corpus {
   if (!existsSync(dir)) throw new FactoryInputError(`${flag} ${dir} does not exist`);
   const ident = readIdentity(dir);
@@ -31,6 +95,7 @@ export function readCorpus(dir: string, flag = 'DIR'): Corpus {
   } catch (e) {
     throw new FactoryInputError(`${join(dir, 'manifest.json')} is unreadable (${(e as Error).message})`);
   }
+  if (manifest.protocol === 'tools') throw new FactoryInputError(`${flag} ${dir} is a tools corpus (read it with readToolsCorpus)`);
   const splits: Record<string, CanonicalRow[]> = {};
   for (const [name, s] of Object.entries(manifest.splits)) {
     const file = join(dir, s.file);
@@ -134,6 +199,57 @@ export async function checkExport(
   return { issues, checked };
 }
 
+/** Files of a tools export folder: trainer lines, meta sidecars and `tools.json` (pure). */
+export function buildToolsExportFiles(corpus: ToolsCorpus, format: ExportFormat, mode: RowMode): { files: Record<string, string> } {
+  const files: Record<string, string> = {};
+  for (const [name, rows] of Object.entries(corpus.splits)) {
+    const ex = exportToolsRows(rows, corpus.tools, format, mode);
+    files[`${name}.jsonl`] = toJsonl(ex.lines);
+    files[`${name}.meta.jsonl`] = toJsonl(ex.metas.map((m) => JSON.stringify(m)));
+  }
+  files[TOOLS_FILE] = toolsFileText(corpus.tools);
+  return { files };
+}
+
+/**
+ * Check a tools export against its corpus: the trainer files parse back (through the inverse converter) to the
+ * corpus's conversations (call arguments compared as the chat template prints them), metas and tools, and every
+ * conversation passes the tools parity check with each call performing the canonical turn's action.
+ */
+export async function checkToolsExport(
+  corpus: ToolsCorpus,
+  files: Record<string, string>,
+  format: ExportFormat,
+  mode: RowMode,
+): Promise<{ issues: string[]; checked: number }> {
+  const issues: string[] = [];
+  let checked = 0;
+  for (const [name, rows] of Object.entries(corpus.splits)) {
+    const lines = (f: string) => (files[f] ?? '').split('\n').filter((l) => l !== '');
+    let back: ToolsRow[];
+    try {
+      const metas = lines(`${name}.meta.jsonl`).map((l) => JSON.parse(l) as ToolsRow['meta']);
+      back = importToolsRows(lines(`${name}.jsonl`), metas, corpus.tools, format, mode);
+    } catch (e) {
+      issues.push(`${name}: export does not parse back (${(e as Error).message})`);
+      continue;
+    }
+    for (let i = 0; i < rows.length; i++) {
+      checked++;
+      const want = rows[i]!;
+      const got = back[i]!;
+      const diff = toolsConversationDiff(got.messages, want.messages);
+      if (diff || stableStringify(got.meta) !== stableStringify(want.meta)) {
+        issues.push(`${name} row ${i + 1} (${want.meta.row_id}): exported conversation differs from the canonical row (${diff ?? 'meta'})`);
+        continue;
+      }
+      const p = await checkToolsParity(got.messages, got.meta.task, { apiBase: OFFICIAL_API_BASE, expected: rowActions(want.messages, OFFICIAL_API_BASE) });
+      for (const x of p) issues.push(`${name} row ${i + 1} (${want.meta.row_id}) turn ${x.turn}: ${x.problem}`);
+    }
+  }
+  return { issues, checked };
+}
+
 /** Token length of every trainer row (per-turn: each prefix ending with its trained turn), with an id per row. */
 export function trainerRowLengths(corpus: Corpus, mode: RowMode, counter: TokenCounter): Array<{ id: string; tokens: number }> {
   const out: Array<{ id: string; tokens: number }> = [];
@@ -146,6 +262,20 @@ export function trainerRowLengths(corpus: Corpus, mode: RowMode, counter: TokenC
   return out;
 }
 
+/** Token length of every trainer row of a tools corpus (per-turn: each prefix ending with its trained turn). */
+export function toolsTrainerRowLengths(corpus: ToolsCorpus, mode: RowMode, counter: TokenCounter): Array<{ id: string; tokens: number }> {
+  const out: Array<{ id: string; tokens: number }> = [];
+  for (const rows of Object.values(corpus.splits))
+    for (const r of rows) {
+      if (mode === 'trajectory') out.push({ id: r.meta.row_id, tokens: counter.tools(r.messages) });
+      else
+        r.messages.forEach(
+          (m, t) => m.role === 'assistant' && out.push({ id: `${r.meta.row_id}#turn${t}`, tokens: counter.tools(r.messages.slice(0, t + 1)) }),
+        );
+    }
+  return out;
+}
+
 export async function exportCorpus(opts: ExportOptions): Promise<ExportSummary> {
   if (!EXPORT_FORMATS.includes(opts.format)) throw new FactoryInputError(`--format ${String(opts.format)} is not one of ${EXPORT_FORMATS.join(', ')}`);
   if (!ROW_MODES.includes(opts.rows)) throw new FactoryInputError(`--rows ${String(opts.rows)} is not one of ${ROW_MODES.join(', ')}`);
@@ -154,10 +284,12 @@ export async function exportCorpus(opts: ExportOptions): Promise<ExportSummary> 
     throw new FactoryInputError(`--tokenizer ${String(tokName)} is not one of ${TOKENIZER_NAMES.join(', ')}`);
   if (opts.maxSeqLen !== undefined && !(Number.isInteger(opts.maxSeqLen) && opts.maxSeqLen >= 1))
     throw new FactoryInputError(`--max-seq-len ${opts.maxSeqLen} must be a positive integer`);
-  const corpus = readCorpus(opts.dir);
+  const any = readAnyCorpus(opts.dir);
+  const corpus = any.corpus;
   const counter = await tokenCounter(tokName);
-  const { files } = buildExportFiles(corpus, opts.format, opts.rows);
-  const { issues, checked } = await checkExport(corpus, files, opts.format, opts.rows);
+  const { files } = any.protocol === 'tools' ? buildToolsExportFiles(any.corpus, opts.format, opts.rows) : buildExportFiles(any.corpus, opts.format, opts.rows);
+  const { issues, checked } =
+    any.protocol === 'tools' ? await checkToolsExport(any.corpus, files, opts.format, opts.rows) : await checkExport(any.corpus, files, opts.format, opts.rows);
   if (issues.length) throw new FactoryFailure(`export parity check failed: ${issues.length} problem(s), first: ${issues[0]}`);
   let templateParity: ExportSummary['templateParity'] = null;
   let template: Record<string, unknown> = {
@@ -165,19 +297,25 @@ export async function exportCorpus(opts: ExportOptions): Promise<ExportSummary> 
     skipped: opts.rows === 'per-turn' ? 'no exact tokenizer (--tokenizer estimate)' : 'trajectory rows (the check covers per-turn rows)',
   };
   if (opts.rows === 'per-turn' && counter.tokenizer) {
-    const t = checkTemplateParity(corpus.splits, files, opts.format, counter.tokenizer);
+    const t =
+      any.protocol === 'tools'
+        ? checkToolsTemplateParity(any.corpus.splits, files, opts.format, counter.tokenizer, any.corpus.tools)
+        : checkTemplateParity(any.corpus.splits, files, opts.format, counter.tokenizer);
     if (t.issues.length) throw new FactoryFailure(`export template parity check failed: ${t.issues.length} problem(s), first: ${t.issues[0]}`);
     templateParity = { checked: t.checked, failed: 0 };
     template = {
       checked: t.checked,
       failed: 0,
       tokenizer: counter.label,
-      rendering: 'Qwen3 chat template, add_generation_prompt=true, enable_thinking=false, against the harness request of each turn',
+      rendering:
+        any.protocol === 'tools'
+          ? "Qwen3 chat template with the row's tools, add_generation_prompt=true, enable_thinking=false, against the harness request of each turn (messages and tools as vLLM hands them to the template)"
+          : 'Qwen3 chat template, add_generation_prompt=true, enable_thinking=false, against the harness request of each turn',
       prompt_tokens: t.promptTokens,
       trained_tokens: t.trainedTokens,
     };
   }
-  const lens = trainerRowLengths(corpus, opts.rows, counter);
+  const lens = any.protocol === 'tools' ? toolsTrainerRowLengths(any.corpus, opts.rows, counter) : trainerRowLengths(any.corpus, opts.rows, counter);
   const stats = lengthStats(lens.map((l) => l.tokens));
   if (opts.maxSeqLen !== undefined) {
     const over = lens.filter((l) => l.tokens > opts.maxSeqLen!);
@@ -190,7 +328,9 @@ export async function exportCorpus(opts: ExportOptions): Promise<ExportSummary> 
       );
   }
   const splitNames = Object.keys(corpus.splits);
-  if (opts.format === 'llamafactory') files['dataset_info.json'] = JSON.stringify(llamafactoryDatasetInfo(splitNames), null, 2) + '\n';
+  if (opts.format === 'llamafactory')
+    files['dataset_info.json'] =
+      JSON.stringify(any.protocol === 'tools' ? llamafactoryToolsDatasetInfo(splitNames) : llamafactoryDatasetInfo(splitNames), null, 2) + '\n';
   const splits: ExportSummary['splits'] = {};
   for (const name of splitNames) {
     const text = files[`${name}.jsonl`]!;
@@ -207,7 +347,7 @@ export async function exportCorpus(opts: ExportOptions): Promise<ExportSummary> 
     tokens: {
       tokenizer: counter.label,
       exact: counter.exact,
-      rendering: COUNT_RENDERING,
+      rendering: any.protocol === 'tools' ? COUNT_RENDERING_TOOLS : COUNT_RENDERING,
       ...(counter.exact ? {} : { approximation: TOKENIZER_APPROXIMATION }),
       unit: opts.rows === 'per-turn' ? 'per-turn trainer row (prompt + trained turn)' : 'trajectory row',
       ...stats,
@@ -215,6 +355,9 @@ export async function exportCorpus(opts: ExportOptions): Promise<ExportSummary> 
       ...(opts.maxSeqLen !== undefined ? { max_seq_len: opts.maxSeqLen, over_max_seq_len: 0 } : {}),
     },
     parity: { checked, failed: 0, option: parityOption(opts.format, opts.rows) },
+    ...(any.protocol === 'tools'
+      ? { protocol: 'tools', tools: { file: TOOLS_FILE, sha256: toolsSha256(any.corpus.tools), count: any.corpus.tools.length } }
+      : {}),
     template_parity: template,
     meta_sidecar: '<split>.meta.jsonl: one line per canonical row (trainer files never carry meta)',
   };

@@ -18,7 +18,11 @@ import { renderPrompt } from '../agent/prompt.js';
 import { parseAction, type ParsedAction } from '../agent/parser.js';
 import { GET_ERROR_PREFIX, GET_OK_PREFIX, GET_OK_SUFFIX, POST_ACCEPTED, POST_INVALID } from '../protocol/text.js';
 import { defaultJsonLoads, sendGet } from '../agent/loop.js';
-import type { CanonicalRow, ChatMessage } from './types.js';
+import type { CanonicalRow, ChatMessage, ToolsMessage, ToolsRow } from './types.js';
+import type { ChatMessage as TranscriptMessage } from '../tasks/types.js';
+import type { FunctionTool } from '../protocol/tools.js';
+import { fromToolsTrainerRow, parseToolsLine } from './export-tools.js';
+import { templateMessages, toolCallText } from './tools-rows.js';
 import { OpenAIAgent } from '../agent/backends/openai.js';
 import type { HistoryItem } from '../tasks/types.js';
 import { fromTrainerRow, type ExportFormat } from './export.js';
@@ -127,6 +131,88 @@ export function trainedTurns(row: Record<string, unknown>, format: ExportFormat)
     case 'llamafactory':
       return list('conversations').length ? [list('conversations').length - 1] : [];
   }
+}
+
+/** The request the evaluation harness sends for the turn after `prefix` of a tools conversation (OpenAI backend). */
+export function harnessToolsRequest(prefix: ToolsMessage[], tools: FunctionTool[]): { messages: TranscriptMessage[]; tools: FunctionTool[] } {
+  const agent = (requestAgent ??= new OpenAIAgent({
+    model: 'parity',
+    baseUrls: ['http://127.0.0.1:1/v1'],
+    extra: { chat_template_kwargs: { enable_thinking: false } },
+  }));
+  const body = JSON.parse(JSON.stringify(agent.toolsRequestParams({ messages: prefix as TranscriptMessage[], history: [], tools }))) as {
+    messages: TranscriptMessage[];
+    tools: FunctionTool[];
+  };
+  return { messages: body.messages, tools: body.tools };
+}
+
+/**
+ * Template parity of every per-turn trainer row of a tools export: each row, rendered through the Qwen3 chat template
+ * with its tools (arguments as the template prints them), is what vLLM renders from the harness's request for that
+ * turn (its messages with null content as "" and arguments parsed, its `tools`); the trained text is exactly the
+ * corpus row's tool call of that turn as the template renders it (`<tool_call>…</tool_call><|im_end|>\n`) and the
+ * row puts loss on that turn only.
+ */
+export function checkToolsTemplateParity(
+  splits: Record<string, ToolsRow[]>,
+  files: Record<string, string>,
+  format: ExportFormat,
+  tok: ExactTokenizer,
+  tools: FunctionTool[],
+): TemplateParityReport {
+  const report: TemplateParityReport = { checked: 0, issues: [], promptTokens: 0, trainedTokens: 0 };
+  for (const [name, rows] of Object.entries(splits)) {
+    const lines = (files[`${name}.jsonl`] ?? '').split('\n').filter((l) => l !== '');
+    let li = 0;
+    for (const r of rows) {
+      for (let t = 0; t < r.messages.length; t++) {
+        if (r.messages[t]!.role !== 'assistant') continue;
+        const where = `${name}.jsonl line ${li + 1} (${r.meta.row_id} turn ${t})`;
+        const raw = lines[li++];
+        if (raw === undefined) {
+          report.issues.push(`${where}: missing (the export has ${lines.length} lines)`);
+          continue;
+        }
+        report.checked++;
+        let row: ReturnType<typeof fromToolsTrainerRow>;
+        try {
+          row = fromToolsTrainerRow(parseToolsLine(raw), format, 'per-turn');
+        } catch (e) {
+          report.issues.push(`${where}: ${(e as Error).message}`);
+          continue;
+        }
+        const conv = row.messages;
+        const last = conv[conv.length - 1]!;
+        if (row.trained.length !== 1 || row.trained[0] !== conv.length - 1)
+          report.issues.push(`${where}: loss on turns [${row.trained.join(', ')}], expected only the last turn (${conv.length - 1})`);
+        if (last.role !== 'assistant') {
+          report.issues.push(`${where}: the trained turn is not an assistant tool call`);
+          continue;
+        }
+        const sent = harnessToolsRequest(r.messages.slice(0, t), tools);
+        const canonical = r.messages[t] as Extract<ToolsMessage, { role: 'assistant' }>;
+        let res: ReturnType<typeof checkTurnParity>;
+        try {
+          res = checkTurnParity(
+            { prompt: templateMessages(conv.slice(0, -1)), completion: templateMessages([last])[0]! },
+            templateMessages(sent.messages),
+            tok,
+            // the trained text must be the call the graded episode made at this turn (the corpus row's), as rendered
+            { tools: row.tools, harnessTools: sent.tools, trainedText: canonical.tool_calls.map((c) => toolCallText(c.function)).join('\n') },
+          );
+        } catch (e) {
+          report.issues.push(`${where}: ${(e as Error).message}`);
+          continue;
+        }
+        report.promptTokens += res.promptTokens;
+        report.trainedTokens += res.trainedTokens;
+        for (const p of res.problems) report.issues.push(`${where}: ${p}`);
+      }
+    }
+    if (li < lines.length) report.issues.push(`${name}.jsonl: ${lines.length - li} lines beyond the canonical rows' assistant turns`);
+  }
+  return report;
 }
 
 export interface TemplateParityReport {

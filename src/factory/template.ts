@@ -18,12 +18,12 @@
  *  3. the trained tokens (everything after the prompt) decode to exactly the assistant turn and its end of turn,
  *     `{content}<|im_end|>\n`: nothing of the user turns, not the think block (prompt side, untrained), no earlier
  *     assistant turn (those carry no loss in any format's per-turn rows).
- * `tools` may be passed (JSON schemas, rendered into the template's tools system block on both sides) for a future
- * tools protocol; the text protocol passes none.
+ * `tools` (JSON schemas, rendered into the template's tools system block on both sides) are passed for the tools
+ * protocol (tools corpora, `tools-rows.ts`): there the trained text is the turn's tool call as the template renders it
+ * (`trainedText`); the text protocol passes none.
  */
 import { Template } from '@huggingface/jinja';
 import type { ExactTokenizer } from './tokenizer.js';
-import type { ChatMessage } from './types.js';
 
 export interface RenderOptions {
   addGenerationPrompt?: boolean;
@@ -35,15 +35,28 @@ export interface RenderOptions {
 
 const compiled = new Map<string, Template>();
 
+/** A message as the template reads it: text turns, and (tools protocol) tool calls and tool answers. */
+export interface RenderMessage {
+  role: string;
+  content: string;
+  tool_calls?: ReadonlyArray<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+  tool_call_id?: string;
+}
+
 /** Render `messages` through a chat template (compiled once per template text). */
-export function renderChat(template: string, messages: ReadonlyArray<{ role: string; content: string }>, opts: RenderOptions = {}): string {
+export function renderChat(template: string, messages: ReadonlyArray<RenderMessage>, opts: RenderOptions = {}): string {
   let t = compiled.get(template);
   if (!t) {
     t = new Template(template);
     compiled.set(template, t);
   }
   const ctx: Record<string, unknown> = {
-    messages: messages.map((m) => ({ role: m.role, content: m.content })),
+    messages: messages.map((m) => {
+      const out: Record<string, unknown> = { role: m.role, content: m.content };
+      if (m.tool_calls !== undefined) out.tool_calls = m.tool_calls;
+      if (m.tool_call_id !== undefined) out.tool_call_id = m.tool_call_id;
+      return out;
+    }),
     add_generation_prompt: opts.addGenerationPrompt ?? false,
     enable_thinking: opts.enableThinking ?? false,
     bos_token: '',
@@ -55,12 +68,16 @@ export function renderChat(template: string, messages: ReadonlyArray<{ role: str
 
 /** What a trainer trains on for one per-turn row: the prompt turns and the one assistant turn with loss. */
 export interface TurnRow {
-  prompt: ChatMessage[];
-  completion: ChatMessage;
+  prompt: ReadonlyArray<RenderMessage>;
+  completion: RenderMessage;
 }
 
 export interface TurnParityOptions {
   tools?: unknown[];
+  /** The text the trained turn renders as before `<|im_end|>` (default: its content; tool calls: `toolCallText`). */
+  trainedText?: string;
+  /** The tools of the harness's request when they are given apart from the row's (default `tools`). */
+  harnessTools?: unknown[];
 }
 
 export interface TurnParityResult {
@@ -85,16 +102,11 @@ function around(s: string, at: number): string {
  * Check one per-turn row against the harness's request for the same turn (`harness`: the messages of the request
  * body). See the module comment for the three properties.
  */
-export function checkTurnParity(
-  row: TurnRow,
-  harness: ReadonlyArray<{ role: string; content: string }>,
-  tok: ExactTokenizer,
-  opts: TurnParityOptions = {},
-): TurnParityResult {
+export function checkTurnParity(row: TurnRow, harness: ReadonlyArray<RenderMessage>, tok: ExactTokenizer, opts: TurnParityOptions = {}): TurnParityResult {
   const problems: string[] = [];
   const gen = { addGenerationPrompt: true, enableThinking: false, tools: opts.tools };
   const prompt = renderChat(tok.chatTemplate, row.prompt, gen);
-  const sent = renderChat(tok.chatTemplate, harness, gen);
+  const sent = renderChat(tok.chatTemplate, harness, { ...gen, tools: opts.harnessTools ?? opts.tools });
   if (prompt !== sent) {
     const at = firstDiff(prompt, sent);
     problems.push(`rendered prompt differs from the harness's request at character ${at}: row ${around(prompt, at)}, harness ${around(sent, at)}`);
@@ -113,7 +125,7 @@ export function checkTurnParity(
   }
   const fullIds = tok.encode(full);
   const tail = full.slice(prompt.length);
-  const want = `${row.completion.content}<|im_end|>\n`;
+  const want = `${opts.trainedText ?? row.completion.content}<|im_end|>\n`;
   if (tail !== want) problems.push(`trained text is not exactly the assistant turn: ${JSON.stringify(tail.slice(0, 80))}`);
   const tailIds = tok.encode(tail);
   const joined =

@@ -16,7 +16,8 @@
  *    Measured against the Qwen3 tokenizer on the default corpus it over-counts (see `ESTIMATE_ERROR`): a
  *    conservative bound for the length filter, not an exact length.
  */
-import type { ChatMessage } from './types.js';
+import { isToolsRow, type ChatMessage, type CorpusRow, type ToolsMessage } from './types.js';
+import { corpusTools, templateMessages, toolCallText } from './tools-rows.js';
 import { loadQwen3Tokenizer, type ExactTokenizer } from './tokenizer.js';
 import { renderChat } from './template.js';
 
@@ -178,6 +179,8 @@ export interface TokenCounter {
   label: string;
   /** Tokens of the conversation rendered with the chat template (stock rendering, thinking off). */
   chat(messages: ChatMessage[]): number;
+  /** Tokens of a tools conversation rendered with the chat template and the tool list (tools system block). */
+  tools(messages: ToolsMessage[]): number;
   /** The exact tokenizer behind an exact counter. */
   tokenizer?: ExactTokenizer;
 }
@@ -187,11 +190,42 @@ export function estimateLabel(): string {
   return `estimate (no tokenizer: ${TOKENIZER_APPROXIMATION}; against Qwen3 on the ${ESTIMATE_ERROR.corpus}: mean error ${pct(ESTIMATE_ERROR.mean)}, range ${pct(ESTIMATE_ERROR.min)} to ${pct(ESTIMATE_ERROR.max)})`;
 }
 
-export const ESTIMATE_COUNTER: TokenCounter = { name: 'estimate', exact: false, label: estimateLabel(), chat: estimateChatTokens };
+const toolsMemo = new WeakMap<ToolsMessage[], number>();
+let toolsBlock: number | undefined;
+
+/**
+ * Estimated tokens of a tools conversation: the estimate of each turn's text (tool calls as the template renders
+ * them), the ChatML frame per message, and the tools system block (its text estimated once).
+ */
+export function estimateToolsTokens(messages: ToolsMessage[]): number {
+  const hit = toolsMemo.get(messages);
+  if (hit !== undefined) return hit;
+  toolsBlock ??=
+    5 +
+    estimateTextTokens(
+      corpusTools()
+        .map((t) => JSON.stringify(t))
+        .join('\n'),
+    ) +
+    120;
+  let n = toolsBlock + 4;
+  for (const m of messages)
+    n += 5 + messageTokens(m.role === 'assistant' ? (m.content ?? '') + m.tool_calls.map((c) => toolCallText(c.function)).join('\n') : m.content);
+  toolsMemo.set(messages, n);
+  return n;
+}
+
+export const ESTIMATE_COUNTER: TokenCounter = { name: 'estimate', exact: false, label: estimateLabel(), chat: estimateChatTokens, tools: estimateToolsTokens };
+
+/** Tokens of one corpus row (either protocol) as a trainer renders it. */
+export function rowTokens(counter: TokenCounter, row: CorpusRow): number {
+  return isToolsRow(row) ? counter.tools(row.messages) : counter.chat(row.messages);
+}
 
 /** Exact counter over a loaded tokenizer (memoized per messages array). */
 export function exactCounter(tok: ExactTokenizer): TokenCounter {
   const memo = new WeakMap<ChatMessage[], number>();
+  const memoTools = new WeakMap<ToolsMessage[], number>();
   return {
     name: 'qwen3',
     exact: true,
@@ -202,6 +236,14 @@ export function exactCounter(tok: ExactTokenizer): TokenCounter {
       if (n === undefined) {
         n = tok.count(renderChat(tok.chatTemplate, messages, { enableThinking: false }));
         memo.set(messages, n);
+      }
+      return n;
+    },
+    tools(messages) {
+      let n = memoTools.get(messages);
+      if (n === undefined) {
+        n = tok.count(renderChat(tok.chatTemplate, templateMessages(messages), { enableThinking: false, tools: corpusTools() }));
+        memoTools.set(messages, n);
       }
       return n;
     },

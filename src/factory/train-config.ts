@@ -56,6 +56,8 @@ interface DataInfo {
   maxTokens: number;
   /** Counted by the model's tokenizer (`tokens.exact` in the manifest), else an estimate that needs a margin. */
   exactTokens: boolean;
+  /** Rows of a tools corpus (`protocol: tools` in the manifest or export). */
+  tools: boolean;
 }
 
 function readDataInfo(dir: string): DataInfo {
@@ -67,6 +69,7 @@ function readDataInfo(dir: string): DataInfo {
       rows: RowMode;
       splits: string[];
       tokens: { p99: number; max: number; exact?: boolean };
+      protocol?: string;
     };
     return {
       kind: 'sft-export',
@@ -76,12 +79,14 @@ function readDataInfo(dir: string): DataInfo {
       p99Tokens: m.tokens.p99,
       maxTokens: m.tokens.max,
       exactTokens: m.tokens.exact === true,
+      tools: m.protocol === 'tools',
     };
   }
   if (ident.kind === 'sft-corpus') {
     const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
       splits: Record<string, unknown>;
       tokens: { all: { p99: number; max: number }; exact?: boolean };
+      protocol?: string;
     };
     return {
       kind: 'sft-corpus',
@@ -91,6 +96,7 @@ function readDataInfo(dir: string): DataInfo {
       p99Tokens: m.tokens.all.p99,
       maxTokens: m.tokens.all.max,
       exactTokens: m.tokens.exact === true,
+      tools: m.protocol === 'tools',
     };
   }
   throw new FactoryInputError(`--data ${dir} holds a ${ident.kind} folder, not a corpus or an export`);
@@ -118,6 +124,11 @@ export function buildTrainConfig(opts: TrainConfigOptions): TrainConfigResult {
   if (info.kind === 'sft-export' && !READS[trainer].includes(info.format!)) {
     throw new FactoryInputError(`--data ${opts.data} is a ${info.format} export; ${trainer} needs \`ehrgym export --format ${READS[trainer][0]}\``);
   }
+  // tools rows: axolotl reads its own export only (arguments and parameters as JSON strings, content "")
+  if (info.tools && trainer === 'axolotl' && info.format !== 'axolotl')
+    throw new FactoryInputError(
+      `--data ${opts.data} holds tools rows${info.format ? ` exported as ${info.format}` : ''}; axolotl needs \`ehrgym export --format axolotl\``,
+    );
   if (info.kind === 'sft-corpus' && trainer !== 'axolotl') {
     throw new FactoryInputError(
       `--data ${opts.data} is a canonical corpus; run \`ehrgym export ${opts.data} --format ${trainer} --out DIR\` first and pass that folder`,
@@ -155,6 +166,7 @@ export function buildTrainConfig(opts: TrainConfigOptions): TrainConfigResult {
       message_property_mappings: { role: 'role', content: 'content' },
       roles_to_train: ['assistant'],
       train_on_eos: 'turn',
+      ...(info.tools ? { field_tools: 'tools' } : {}),
       ...(perTurn ? { message_field_training: 'train' } : {}),
     });
     const cfg: Record<string, YamlValue> = {
@@ -215,6 +227,11 @@ export function buildTrainConfig(opts: TrainConfigOptions): TrainConfigResult {
       lora_dropout: RECIPE.loraDropout,
       lora_target_modules: 'all-linear',
       ...(perTurn ? { '#4': 'prompt/completion rows: completion-only loss is the default; do not set assistant_only_loss' } : { assistant_only_loss: true }),
+      ...(info.tools
+        ? {
+            '#5': 'tools rows: datasets\' JSON loader pads the tool schemas and call arguments of different shapes with nulls; load the rows with Dataset.from_list(rows, on_mixed_types="use_json") (datasets >= 4.7) as the TRL docs show',
+          }
+        : {}),
       max_length: seq,
       packing: false,
       per_device_train_batch_size: RECIPE.microBatch,
@@ -292,8 +309,10 @@ export function buildTrainConfig(opts: TrainConfigOptions): TrainConfigResult {
     `--max-model-len ${maxModelLen}`,
     '--generation-config vllm',
     '--tensor-parallel-size 2',
+    // tools rows: the served model answers with tool calls (Qwen3 writes Hermes-style <tool_call> blocks)
+    ...(info.tools ? ['--enable-auto-tool-choice --tool-call-parser hermes'] : []),
   ].join(' \\\n  ');
-  const evaluate = `ehrgym eval --agent openai:${RECIPE.adapterName} --base-url http://127.0.0.1:8000/v1 --extra '{"chat_template_kwargs": {"enable_thinking": false}}' --tasks medagentbench-v2 --concurrency 8 --out runs/${RECIPE.adapterName}`;
+  const evaluate = `ehrgym eval --agent openai:${RECIPE.adapterName} --base-url http://127.0.0.1:8000/v1 --extra '{"chat_template_kwargs": {"enable_thinking": false}}' --tasks medagentbench-v2${info.tools ? ' --protocol tools' : ''} --concurrency 8 --out runs/${RECIPE.adapterName}`;
   const sh = (title: string, cmd: string) => `#!/usr/bin/env bash\n# ${title}\nset -euo pipefail\ncd "$(dirname "$0")"\n${cmd}\n`;
   files['train-1gpu.sh'] = sh(`QLoRA SFT on one GPU (${trainer})`, single);
   files[`train-${gpus}gpu.sh`] = sh(`QLoRA SFT on ${gpus} GPUs, data parallel (${trainer})`, multi);

@@ -36,11 +36,46 @@ export interface RowMeta {
   /** For collected rows: the source run file and episode index. */
   source?: { file: string; index: number };
   verified: true;
+  /** Tools corpora only: `tools` (text rows carry no protocol key: the text protocol is the default). */
+  protocol?: 'tools';
 }
 
 export interface CanonicalRow {
   messages: ChatMessage[];
   meta: RowMeta;
+}
+
+/** The corpus protocols: `text` (the official one, default) or `tools` (OpenAI function calling). */
+export const CORPUS_PROTOCOLS = ['text', 'tools'] as const;
+export type CorpusProtocol = (typeof CORPUS_PROTOCOLS)[number];
+
+/** One tool call of a tools row (OpenAI Chat Completions shape; `arguments` is the JSON text the call carries). */
+export interface RowToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/**
+ * One message of a tools row: the native transcript of a `tools` episode (OpenAI Chat Completions messages) — the
+ * task as one user message, each assistant turn one tool call, each environment answer a `tool` message.
+ */
+export type ToolsMessage =
+  | { role: 'user'; content: string }
+  | { role: 'assistant'; content: string | null; tool_calls: RowToolCall[] }
+  | { role: 'tool'; tool_call_id: string; content: string };
+
+/** A row of a tools corpus (`meta.protocol` is `tools`). */
+export interface ToolsRow {
+  messages: ToolsMessage[];
+  meta: RowMeta;
+}
+
+/** A row of either protocol. */
+export type CorpusRow = CanonicalRow | ToolsRow;
+
+export function isToolsRow(r: CorpusRow): r is ToolsRow {
+  return r.meta.protocol === 'tools';
 }
 
 /** Why an instance or row was not kept. */

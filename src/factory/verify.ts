@@ -12,9 +12,32 @@ import { runEpisode } from '../agent/loop.js';
 import { PolicyAgent } from '../agent/backends/scripted.js';
 import { parseAction } from '../agent/parser.js';
 import type { FactoryDeps, LoadedWorld } from './deps.js';
-import { readCorpus } from './io.js';
+import { readAnyCorpus } from './io.js';
+import { isToolsRow, type CorpusRow, type ToolsRow } from './types.js';
+import { directToolEnvironment, runToolsEpisode } from '../agent/tools-loop.js';
+import type { Agent, ToolsReply } from '../agent/types.js';
+import { orderedMessage } from './tools-rows.js';
+import { stableStringify } from './canonical.js';
+import type { ChatMessage as TranscriptMessage } from '../tasks/types.js';
 import { pool, retrying } from './generate.js';
-import type { CanonicalRow } from './types.js';
+
+/** An agent that re-sends a tools row's tool calls, turn by turn. */
+function toolsReplayAgent(row: ToolsRow): Agent {
+  const turns = row.messages.filter((m) => m.role === 'assistant');
+  return {
+    name: 'replay',
+    config: { backend: 'replay' },
+    act: async () => {
+      throw new Error('a tools row replays in the tools protocol only');
+    },
+    actTools: async (t): Promise<ToolsReply> => {
+      const k = t.messages.filter((m) => m.role === 'assistant').length;
+      const m = turns[k];
+      if (!m || m.role !== 'assistant') throw new Error('the row has no further assistant turn');
+      return { content: m.content, toolCalls: m.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })) };
+    },
+  };
+}
 
 export interface VerifyFailure {
   split: string;
@@ -35,10 +58,10 @@ export interface VerifyReport {
 }
 
 export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concurrency?: number } = {}): Promise<VerifyReport> {
-  const corpus = readCorpus(dir);
+  const corpus = readAnyCorpus(dir).corpus;
   const fams = new Map(deps.families().map((f) => [f.id as string, f]));
   const worlds = new Map<string, Promise<{ world: LoadedWorld; server: StartedFhirServer; local: FhirTransport } | string>>();
-  const getWorld = (row: CanonicalRow) => {
+  const getWorld = (row: CorpusRow) => {
     const w = row.meta.world;
     const key = `${w.name}|${w.seed}|${w.patients}`;
     if (!worlds.has(key)) {
@@ -60,8 +83,8 @@ export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concu
     return worlds.get(key)!;
   };
   const report: VerifyReport = { dir, total: 0, passed: 0, failed: 0, skipped: 0, perFamily: {}, failures: [], skippedReasons: {} };
-  const items: Array<{ split: string; line: number; row: CanonicalRow }> = [];
-  for (const [split, rows] of Object.entries(corpus.splits)) rows.forEach((row, i) => items.push({ split, line: i + 1, row }));
+  const items: Array<{ split: string; line: number; row: CorpusRow }> = [];
+  for (const [split, rows] of Object.entries(corpus.splits) as Array<[string, CorpusRow[]]>) rows.forEach((row, i) => items.push({ split, line: i + 1, row }));
   try {
     const results = await pool(items, opts.concurrency ?? 8, async ({ split, line, row }) => {
       const fail = (reason: string) => ({ kind: 'fail' as const, f: { split, line, row_id: row.meta.row_id, reason } });
@@ -71,6 +94,29 @@ export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concu
       if (typeof w === 'string') return row.meta.origin === 'expert' ? fail(w) : { kind: 'skip' as const, reason: w };
       if (row.meta.world.fingerprint && w.world.fingerprint !== row.meta.world.fingerprint) {
         return fail(`world fingerprint ${w.world.fingerprint} differs from the recorded ${row.meta.world.fingerprint}`);
+      }
+      if (isToolsRow(row)) {
+        // re-execute the row's tool calls in the tools protocol (live POSTs) in its session; the transcript must be
+        // byte-identical and the grader must pass the episode's text history
+        if (!row.meta.session) return fail('a tools row records no session');
+        const remote = retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: w.server.url }, session: row.meta.session }));
+        const res = await runToolsEpisode({
+          index: line - 1,
+          task: row.meta.task,
+          agent: toolsReplayAgent(row),
+          env: directToolEnvironment({ fhir: remote, postMode: 'live' }),
+          apiBase: OFFICIAL_API_BASE,
+        });
+        w.world.store.dropSession(row.meta.session);
+        if (res.agentError) return fail(`replay: ${res.agentError}`);
+        const got = (res.output.messages ?? []).map((m: TranscriptMessage) => orderedMessage(m as ToolsRow['messages'][number]));
+        if (got.length !== row.messages.length) return fail(`replay produced ${got.length} messages, the row has ${row.messages.length}`);
+        for (let i = 0; i < got.length; i++)
+          if (stableStringify(got[i]) !== stableStringify(orderedMessage(row.messages[i]!)))
+            return fail(`message ${i} differs from what the harness sends/receives now`);
+        if (res.output.status !== 'completed') return fail(`episode status ${res.output.status}`);
+        const g = await fam.grade(row.meta.task, res.output, { apiBase: OFFICIAL_API_BASE, fhir: w.local });
+        return g.correct ? { kind: 'pass' as const } : fail(`grader: ${g.exception ?? g.checks.find((c) => !c.pass)?.name ?? 'incorrect'}`);
       }
       if (row.meta.origin === 'collected' || !row.meta.session) {
         // a model rollout: its searchset ids come from the eval run's session; re-grade the recorded episode

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { httpTransport } from '../fhir/client.js';
 import { runEpisode } from '../agent/loop.js';
+import { directToolEnvironment, runToolsEpisode } from '../agent/tools-loop.js';
 import { PolicyAgent } from '../agent/backends/scripted.js';
 import { FAMILIES, isFamilyId } from '../tasks/registry.js';
 import { retrying } from './retry.js';
@@ -23,7 +24,16 @@ async function handle(job: WorkerJob): Promise<WorkerResult> {
     family.solve(task, history, { apiBase: OFFICIAL_API_BASE, variant: job.variant }),
   );
   const fhir = retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: serverUrl }, session: job.session }));
-  const res = await runEpisode({ index: job.index, task: job.task, agent, fhir, apiBase: OFFICIAL_API_BASE });
+  const res =
+    job.protocol === 'tools'
+      ? await runToolsEpisode({
+          index: job.index,
+          task: job.task,
+          agent,
+          env: directToolEnvironment({ fhir, postMode: 'live' }),
+          apiBase: OFFICIAL_API_BASE,
+        })
+      : await runEpisode({ index: job.index, task: job.task, agent, fhir, apiBase: OFFICIAL_API_BASE });
   let grade: Extract<WorkerResult, { kind: 'solve' }>['grade'] = null;
   if (res.agentError === undefined && res.output.status === 'completed') {
     const g = await family.grade(job.task, res.output, access);

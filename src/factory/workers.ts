@@ -5,7 +5,17 @@
 import { Worker } from 'node:worker_threads';
 import type { TaskCase, TaskOutput } from '../tasks/types.js';
 
-export type WorkerJob = { id: number; kind: 'solve'; family: string; task: TaskCase; variant: string; session: string; index: number };
+export type WorkerJob = {
+  id: number;
+  kind: 'solve';
+  family: string;
+  task: TaskCase;
+  variant: string;
+  session: string;
+  index: number;
+  /** `tools`: the episode in the tools protocol (live POSTs); absent: the text protocol. */
+  protocol?: 'tools';
+};
 
 export type WorkerResult =
   | {

@@ -11,7 +11,7 @@
  *
  * Calls → actions:
  *   - a search tool → `get`: `{api_base}<Resource>?k1=v1&k2=v2…` with the arguments in the order the model wrote
- *     them; strings as written except that characters that would break the query (space, `&`, `=`, `#`, `?`, `%`,
+ *     them; strings as written except that characters that would break the query (space, `&`, `=`, `#`, `?`, `%`, `+`,
  *     non-ASCII…) are percent-encoded; numbers and booleans as JSON text; a list repeats its key (FHIR's AND);
  *     `null` omits the key. Arguments beyond the schema (`_count`, `_sort`, `date`…) pass through like any other.
  *   - a create tool → `post` to `{api_base}<Resource>` whose body is the arguments text exactly as the model sent it
@@ -154,16 +154,18 @@ const KEEP = new Map([
   ['%3A', ':'],
   ['%2F', '/'],
   ['%2C', ','],
-  ['%2B', '+'],
   ['%40', '@'],
   ['%7C', '|'],
   ['%24', '$'],
   ['%3B', ';'],
 ]);
 
-/** A query key or value as a text agent writes it: percent-encoded only where it would break the query. */
+/**
+ * A query key or value as a text agent writes it: percent-encoded only where it would break the query. `+` is encoded
+ * (`%2B`): in a query a raw `+` reads as a space, so a time zone offset such as `+00:00` would not reach the server.
+ */
 export function encodeQueryPart(s: string): string {
-  return encodeURIComponent(s).replace(/%(3A|2F|2C|2B|40|7C|24|3B)/g, (m) => KEEP.get(m)!);
+  return encodeURIComponent(s).replace(/%(3A|2F|2C|40|7C|24|3B)/g, (m) => KEEP.get(m)!);
 }
 
 function describeJsonError(e: unknown): string {
