@@ -63,7 +63,7 @@ test('the tool set: the nine functions of funcs_v1.json unchanged, then finish; 
 test('calls map onto the text protocol actions, and back', () => {
   assert.deepEqual(callToAction('observation_search_labs', '{"patient": "S1", "code": "MG", "date": "ge2023-11-12T10:15:00+00:00"}', API), {
     ok: true,
-    action: { kind: 'get', url: `${API}Observation?patient=S1&code=MG&date=ge2023-11-12T10:15:00+00:00` },
+    action: { kind: 'get', url: `${API}Observation?patient=S1&code=MG&date=ge2023-11-12T10:15:00%2B00:00` },
   });
   // what would break the query is encoded; numbers, lists (repeated keys) and null (omitted)
   assert.deepEqual(callToAction('patient_search', '{"name": ["Mary Ann", "O\'Neil&Co"], "birthdate": "1950-01-01", "_count": 5, "gender": null}', API), {
@@ -98,7 +98,8 @@ test('calls map onto the text protocol actions, and back', () => {
     const call = actionToCall(action, API);
     const back = callToAction(call.name, call.arguments, API);
     assert.ok(back.ok);
-    if (back.ok) assert.equal(formatAction(back.action), text);
+    // a raw `+` (an offset) comes back percent-encoded, the same value for the server
+    if (back.ok) assert.equal(formatAction(back.action), text.startsWith('GET') ? text.replace(/\+/g, '%2B') : text);
   }
   assert.equal(actionToCall(parseTextAction(`GET ${API}Observation?patient=S1&category=vital-signs`), API).name, 'observation_search_vitals');
 });

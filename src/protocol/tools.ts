@@ -258,7 +258,8 @@ function decodePart(s: string): string {
  * The tool call that performs `action` (the inverse of `callToAction`): a GET becomes the search tool of its resource
  * (Observation: `_vitals` when it filters by `category` and not `code`, else `_labs`), its query the arguments in
  * order; a POST the create tool of its resource with the body as the arguments text; a FINISH `finish` with the answer
- * text as `answer` (when it is JSON). Throws `ToolMappingError` for an action no tool call can express exactly.
+ * text as `answer` (when it is JSON). A raw `+` in the URL (an offset such as `+00:00`, which the server reads as `+`)
+ * is a literal `+` in the argument, sent as `%2B`. Throws `ToolMappingError` for an action no tool call can express.
  */
 export function actionToCall(action: Action, apiBase: string): ToolCallText {
   if (action.kind === 'invalid') throw new ToolMappingError('an invalid action has no tool call');
@@ -302,7 +303,8 @@ export function actionToCall(action: Action, apiBase: string): ToolCallText {
     candidates.length === 1 ? candidates[0] : candidates.find((s) => s.name.endsWith(!('code' in args) && 'category' in args ? '_vitals' : '_labs'))!;
   const call = { name: spec.name, arguments: JSON.stringify(args) };
   const back = callToAction(call.name, call.arguments, apiBase);
-  if (!back.ok || back.action.kind !== 'get' || back.action.url !== action.url) {
+  // a text agent's raw `+` (a time zone offset, which the server reads as `+`) comes back as `%2B`
+  if (!back.ok || back.action.kind !== 'get' || back.action.url !== action.url.replace(/\+/g, '%2B')) {
     throw new ToolMappingError(`GET ${action.url} does not round-trip through ${spec.name}`);
   }
   return call;
