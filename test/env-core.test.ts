@@ -61,7 +61,7 @@ test('train: the same seed and size give the same tasks; another seed other task
   const world = [...core.splitList()][0]!.world;
   assert.equal(world, 'medagentbench');
   const again = env.core.split('train').tasks;
-  const store = (core as unknown as { worlds: Map<string, { backend: { base: never }; store: { sessionCount: number } }> }).worlds.get('medagentbench')!;
+  const store = core.worldList()[0]!;
   const patients = (await import('../src/worlds/index.js')).replicaMrns();
   const a = await trainSplit({ size: 100, seed: 3, patients, world: { apiBase: core.apiBase, fhir: store.backend.base } });
   assert.equal(JSON.stringify(a.split.tasks), JSON.stringify(again));
@@ -109,7 +109,7 @@ test('episode: oracle actions → reward 1 with every component true; a wrong do
 test('episode: unknown tools and bad arguments are errors the episode survives; the step limit ends it with reward 0', async () => {
   const small = new EnvCore({
     splits: core.splitList(),
-    worlds: [(core as unknown as { worlds: Map<string, never> }).worlds.get('medagentbench')!],
+    worlds: [core.worldList()[0]!],
     apiBase: core.apiBase,
     maxSteps: 3,
   });
@@ -130,7 +130,7 @@ test('episode: unknown tools and bad arguments are errors the episode survives; 
 test('capacity: the cap is shared by every surface; closing frees a slot', async () => {
   const capped = new EnvCore({
     splits: core.splitList(),
-    worlds: [(core as unknown as { worlds: Map<string, never> }).worlds.get('medagentbench')!],
+    worlds: [core.worldList()[0]!],
     apiBase: core.apiBase,
     maxSessions: 3,
   });
@@ -149,8 +149,8 @@ test('capacity: the cap is shared by every surface; closing frees a slot', async
 });
 
 test('idle reaping: a session untouched for the idle timeout is dropped with its FHIR session; a touched one lives', async () => {
-  const w = (core as unknown as { worlds: Map<string, { store: { sessionCount: number; hasSession(id: string): boolean } }> }).worlds.get('medagentbench')!;
-  const reaping = new EnvCore({ splits: core.splitList(), worlds: [w as never], apiBase: core.apiBase, idleTimeoutMs: 150 });
+  const w = core.worldList()[0]!;
+  const reaping = new EnvCore({ splits: core.splitList(), worlds: [w], apiBase: core.apiBase, idleTimeoutMs: 150 });
   const idle = reaping.open('idle', 'ors');
   const busy = reaping.open('busy', 'ors');
   let closed = 0;
@@ -173,7 +173,7 @@ test('idle reaping: a session untouched for the idle timeout is dropped with its
 });
 
 test('isolation: 1,000 concurrent episodes that write see only their own writes; the base never changes', async () => {
-  const w = (core as unknown as { worlds: Map<string, { store: { sessionCount: number; fingerprint(): string } }> }).worlds.get('medagentbench')!;
+  const w = core.worldList()[0]!;
   const before = w.store.sessionCount;
   const mrn = 'S6534835';
   const sessions = await Promise.all(

@@ -202,6 +202,11 @@ export class EnvCore {
 
   // ------------------------------------------------------------------ tasks
 
+  /** The worlds episodes run on (the first is the one full task specs run on). */
+  worldList(): EnvWorld[] {
+    return [...this.worlds.values()];
+  }
+
   splitList(): Split[] {
     return [...this.splits.values()];
   }
