@@ -114,6 +114,7 @@ test('discovery: environments, tools, splits, tasks, counts and ranges; other fi
   assert.ok(train.num_tasks > 0);
   const t = (await (await post('/medagentbench/task', { split: 'test', index: 0 })).json()) as { task: { id: string } };
   assert.equal(t.task.id, 'task1_1');
+  assert.deepEqual(Object.keys(t.task), ['id', 'instruction', 'context'], 'the answers stay on the server');
   const range = (await (await post('/medagentbench/task_range', { split: 'test', start: 298 })).json()) as { tasks: Array<{ id: string }> };
   assert.deepEqual(
     range.tasks.map((x) => x.id),
@@ -182,6 +183,17 @@ test('episode: a wrong dose over ORS → reward 0.0 with exactly the doseQuantit
     Object.entries(comps).filter(([, v]) => !v),
     [['doseQuantity', false]],
   );
+  await post('/delete', undefined, sid);
+});
+
+test('task spec: a full task record the server does not have runs on the replica and is graded by its family', async () => {
+  const official = core.task('test', 0);
+  const sid = await createSession();
+  const spec = { id: 'task1_9001', instruction: official.instruction, context: '', sol: official.sol, eval_MRN: official.eval_MRN };
+  assert.equal((await post('/create', { task_spec: spec }, sid)).status, 200);
+  const { result } = await callTool(sid, 'finish', { answer: official.sol });
+  assert.equal(result.output!.reward, 1);
+  assert.equal(result.output!.metadata!.task_id, 'task1_9001');
   await post('/delete', undefined, sid);
 });
 

@@ -260,6 +260,8 @@ export class EnvCore {
     if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new TaskRefError('task', 'task_spec must be an object');
     const o = spec as Record<string, unknown>;
     const id = typeof o.task_id === 'string' ? o.task_id : typeof o.id === 'string' ? o.id : undefined;
+    // a task the server has, named by id (the records clients list carry no answers): the server's own record
+    if (id !== undefined && this.byId.has(id)) return this.resolve({ taskId: id });
     if (!('instruction' in o) && id !== undefined) return this.resolve({ taskId: id });
     let task: TaskCase;
     try {

@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { type EnvCore, type EnvSession, CapacityError, ENV_NAME, TaskRefError, type StepOutcome } from './core.js';
 import { intValue, isPlainObject, readJsonBody, validateModel, type FieldSpec } from './http.js';
+import { publicTask } from './tasks.js';
 import { pyJsonDumps } from '../tasks/pysem.js';
 
 /** SSE pieces of a call result (characters), as the reference server. */
@@ -159,7 +160,7 @@ export function registerOrs(app: Hono, core: EnvCore): void {
     const b = await body(c, { split: { kind: 'str', required: true } });
     if (b instanceof Response) return b;
     try {
-      return c.json({ tasks: core.split(b.split as string).tasks, env_name: c.req.param('env') });
+      return c.json({ tasks: core.split(b.split as string).tasks.map(publicTask), env_name: c.req.param('env') });
     } catch (e) {
       return refError(c, e);
     }
@@ -181,7 +182,7 @@ export function registerOrs(app: Hono, core: EnvCore): void {
     const b = await body(c, { split: { kind: 'str', required: true }, index: { kind: 'int', required: true } });
     if (b instanceof Response) return b;
     try {
-      return c.json({ task: core.task(b.split as string, intValue(b.index)!) });
+      return c.json({ task: publicTask(core.task(b.split as string, intValue(b.index)!)) });
     } catch (e) {
       return refError(c, e);
     }
@@ -192,7 +193,7 @@ export function registerOrs(app: Hono, core: EnvCore): void {
     const b = await body(c, { split: { kind: 'str', required: true }, start: { kind: 'int' }, stop: { kind: 'int' } });
     if (b instanceof Response) return b;
     try {
-      return c.json({ tasks: core.taskRange(b.split as string, intValue(b.start) ?? null, intValue(b.stop) ?? null) });
+      return c.json({ tasks: core.taskRange(b.split as string, intValue(b.start) ?? null, intValue(b.stop) ?? null).map(publicTask) });
     } catch (e) {
       return refError(c, e);
     }

@@ -54,6 +54,14 @@ export function taskRecord(t: TaskCase): TaskCase {
   return out;
 }
 
+/**
+ * A task as clients see it (ORS `/task`, `/tasks`, `/task_range`): its id, instruction and context. The reference
+ * solution (`sol`) and the graded patient (`eval_MRN`, task1's answer) stay on the server, where the grader reads them.
+ */
+export function publicTask(t: TaskCase): { id: string; instruction: string; context: string } {
+  return { id: t.id, instruction: t.instruction, context: t.context };
+}
+
 /** The `test` split: medagentbench-v2 in file order. */
 export function testSplit(): Split {
   const set = loadTaskSet(TEST_SET);
