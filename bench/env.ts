@@ -5,9 +5,12 @@
  *
  *   npm run bench:env            (node --import tsx --expose-gc bench/env.ts)
  *   options: --seconds N (each throughput phase, default 3), --clients N (concurrent clients, default 16),
+ *            --warmup N (seconds of WS calls, then half as many of ORS calls, before measuring; default 8: the search
+ *            and repr paths reach their steady speed only after tens of thousands of calls),
  *            --resets N (latency samples, default 500), --sessions N (live sessions for the memory figure, default 10000)
  *
- * Prints: tool calls/s over WebSocket and over ORS HTTP+SSE (one small Patient search per call) against the bare
+ * Prints: tool calls/s over WebSocket and over ORS HTTP+SSE (one small Patient search per call, a new episode every 50
+ * calls, the resets counted in the time) against the bare
  * servers' messages/requests per second; episodes/s (reset, 4 searches, finish graded) per surface; reset latency
  * p50/p99 over the wire (WS reset → prompt; ORS create_session + create + prompt); memory per live session with one
  * write each. Goals: reset p50 ≤ 1 ms over the wire; tool-call throughput ≥ 50 % of the bare server's; 10,000 live
@@ -19,9 +22,12 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import WebSocket, { WebSocketServer } from 'ws';
 import { buildEnv, startEnvServer } from '../src/env/server.js';
 import { resultStream, runToolOutput } from '../src/env/ors.js';
+import { stepMessage } from '../src/env/openenv.js';
 import { numberArg } from './args.js';
 
 const CALL = { name: 'patient_search', input: { identifier: 'S6534835' } };
+/** Calls per episode in the throughput phases (a new episode after each: MedAgentBench episodes are short). */
+const EPISODE_CALLS = 50;
 const fmt = (n: number, d = 1) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
@@ -37,11 +43,11 @@ async function workerMain(): Promise<void> {
   const { core } = await buildEnv({ trainSize: 50, maxSessions: sessions + 1000, maxSteps: 10_000 });
   const server = await startEnvServer(core, { port: 0 });
   // the bytes the environment answers to the benchmark's call, for the bare servers
-  const probe = core.open('probe', 'ors');
+  const probe = core.open('probe', 'ws');
   await core.reset(probe, { split: 'test', index: 0 });
   const outcome = await core.call(probe, CALL.name, JSON.stringify(CALL.input));
+  const wsReply = stepMessage(probe, CALL.name, outcome);
   await core.close(probe);
-  const wsReply = JSON.stringify({ type: 'observation', data: { observation: { result: outcome.ok ? outcome.text : '' }, reward: null, done: false } });
   const sseReply = Buffer.from(resultStream('0'.repeat(32), runToolOutput(outcome, 'task1_1')));
   const echo = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   echo.on('connection', (ws) => ws.on('message', () => ws.send(wsReply)));
@@ -193,6 +199,7 @@ async function main(): Promise<void> {
   const clients = numberArg('clients', 16, { integer: true });
   const resets = numberArg('resets', 500, { integer: true });
   const sessions = numberArg('sessions', 10_000, { integer: true });
+  const warmup = numberArg('warmup', 8);
   const self = JSON.stringify(import.meta.url);
   const t0 = performance.now();
   const worker = new Worker(`import('tsx/esm/api').then((m) => m.tsImport(${self}, ${self}))`, { eval: true, workerData: { role: 'server', sessions } });
@@ -207,40 +214,41 @@ async function main(): Promise<void> {
     `env bench: server ready in ${fmt((performance.now() - t0) / 1000)} s; ${clients} clients, ${seconds} s per phase; reply ${ready.wsBytes} B (WS), ${ready.sseBytes} B (SSE)`,
   );
 
-  // warm-up: the JIT needs thousands of calls before the search and repr paths run at their steady speed
-  const warm = async (i: number) => {
-    const c = await wsClient(wsUrl);
-    await c.send(JSON.stringify({ type: 'reset', data: { split: 'test', index: i % 300 } }));
-    return async () => {
-      await c.send(stepMsg);
-      return 1;
-    };
-  };
-  await forSeconds(Math.max(2, seconds), clients, warm);
-  await forSeconds(1, clients, async (i) => {
-    const sid = await orsOpen(env, i % 300);
-    return async () => {
-      await orsPost(env, '/medagentbench/call', CALL, sid);
-      await orsPost(env, `/ping`, undefined, sid);
-      return 1;
-    };
-  });
-
-  // memory first, while the process holds nothing but the world and the warm-up's garbage
+  // memory first, before any load: the process holds the world and nothing else
   worker.postMessage('memory');
   const mem = await new Promise<{ sessions: number; ms: number; extra: number; heap: number; afterClose: number; gc: boolean }>((resolve) =>
     worker.once('message', resolve),
   );
 
-  // ---- tool calls/s: WebSocket vs bare ws
-  const wsCalls = await forSeconds(seconds, clients, async (i) => {
+  // warm-up: the JIT needs tens of thousands of calls before the search and repr paths run at their steady speed
+  const warm = async (i: number) => {
     const c = await wsClient(wsUrl);
-    await c.send(JSON.stringify({ type: 'reset', data: { split: 'test', index: i % 300 } }));
+    let k = i;
+    let n = 0;
     return async () => {
+      if (n++ % EPISODE_CALLS === 0) await c.send(JSON.stringify({ type: 'reset', data: { split: 'test', index: k++ % 300 } }));
       await c.send(stepMsg);
       return 1;
     };
-  });
+  };
+  const orsLoop = async (i: number) => {
+    let k = i;
+    let n = 0;
+    let sid = '';
+    return async () => {
+      if (n++ % EPISODE_CALLS === 0) {
+        if (sid) await orsPost(env, '/delete', undefined, sid);
+        sid = await orsOpen(env, k++ % 300);
+      }
+      await orsPost(env, '/medagentbench/call', CALL, sid);
+      return 1;
+    };
+  };
+  await forSeconds(warmup, clients, warm);
+  await forSeconds(warmup / 2, clients, orsLoop);
+
+  // ---- tool calls/s: WebSocket vs bare ws (each client: episodes of EPISODE_CALLS searches; the resets count in the time)
+  const wsCalls = await forSeconds(seconds, clients, warm);
   const echoRate = await forSeconds(seconds, clients, async () => {
     const c = await wsClient(`ws://127.0.0.1:${ports.echo}`);
     return async () => {
@@ -249,13 +257,7 @@ async function main(): Promise<void> {
     };
   });
   // ---- tool calls/s: ORS HTTP+SSE vs bare node:http
-  const orsCalls = await forSeconds(seconds, clients, async (i) => {
-    const sid = await orsOpen(env, i % 300);
-    return async () => {
-      await orsPost(env, '/medagentbench/call', CALL, sid);
-      return 1;
-    };
-  });
+  const orsCalls = await forSeconds(seconds, clients, orsLoop);
   const bareRate = await forSeconds(seconds, clients, async () => async () => {
     await orsPost(`http://127.0.0.1:${ports.bare}`, '/medagentbench/call', CALL, 'x');
     return 1;

@@ -3,6 +3,7 @@
  * semantics (floats kept as written, so a tool's arguments reach the FHIR session as the client wrote them), and a
  * small validator that reports problems the way FastAPI/Pydantic do (`422 {detail: [{type, loc, msg, input}]}`).
  */
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { PyFloat, pyJsonLoads } from '../tasks/pysem.js';
 
@@ -11,16 +12,55 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 export type BodyResult = { ok: true; value: unknown; text: string } | { ok: false; status: 413 | 422; body: unknown };
 
+/** Text that may hold a number JSON.parse would change (a float, an exponent, an integer beyond 2^53). */
+const PY_NUMBER = /\d\.\d|\d[eE]|\d{16}/;
+
+/**
+ * Python `json.loads` of a request body or message, floats kept as written: JSON.parse when the text holds no number
+ * it would change (the common case, several times faster), else the exact port. Throws PyException on invalid JSON.
+ */
+export function parseJsonText(text: string): unknown {
+  if (!PY_NUMBER.test(text)) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      // NaN, Infinity and invalid text: the port accepts the first and explains the last
+    }
+  }
+  return pyJsonLoads(text, { preserveFloats: true });
+}
+
+/** The body's bytes, at most MAX_BODY_BYTES (undefined beyond). */
+async function bodyBytes(c: Context): Promise<Uint8Array | undefined> {
+  // on a Node server the body is read from the IncomingMessage itself: building a fetch Request to read it costs more
+  // than the rest of a tool call
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (!incoming || typeof incoming.on !== 'function') {
+    const buf = new Uint8Array(await c.req.arrayBuffer());
+    return buf.byteLength > MAX_BODY_BYTES ? undefined : buf;
+  }
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    incoming.on('data', (d: Buffer) => {
+      size += d.length;
+      if (size <= MAX_BODY_BYTES) parts.push(d);
+    });
+    incoming.on('end', () => resolve(size > MAX_BODY_BYTES ? undefined : Buffer.concat(parts)));
+    incoming.on('error', reject);
+  });
+}
+
 /** Read a request body of at most MAX_BODY_BYTES and parse it as JSON (empty body → `{}` when `emptyIsObject`). */
 export async function readJsonBody(c: Context, opts: { emptyIsObject?: boolean } = {}): Promise<BodyResult> {
   const declared = Number(c.req.header('content-length') ?? '0');
   if (declared > MAX_BODY_BYTES) return tooLarge();
-  const buf = await c.req.arrayBuffer();
-  if (buf.byteLength > MAX_BODY_BYTES) return tooLarge();
+  const buf = await bodyBytes(c);
+  if (buf === undefined) return tooLarge();
   const text = new TextDecoder().decode(buf);
   if (text.trim() === '' && opts.emptyIsObject) return { ok: true, value: {}, text: '{}' };
   try {
-    return { ok: true, value: pyJsonLoads(text, { preserveFloats: true }), text };
+    return { ok: true, value: parseJsonText(text), text };
   } catch (e) {
     return {
       ok: false,

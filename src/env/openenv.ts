@@ -19,8 +19,8 @@ import type { Hono } from 'hono';
 import type { RawData, WebSocket } from 'ws';
 import { VERSION } from '../version.js';
 import { type EnvCore, type EnvSession, type StepOutcome, type TaskRef, CapacityError, ENV_NAME, TaskRefError } from './core.js';
-import { MAX_BODY_BYTES, intValue, isPlainObject, plain } from './http.js';
-import { PyException, pyJsonDumps, pyJsonLoads } from '../tasks/pysem.js';
+import { intValue, isPlainObject, parseJsonText, plain, readJsonBody } from './http.js';
+import { pyJsonDumps } from '../tasks/pysem.js';
 
 export const PARSE_ERROR = -32700;
 export const INVALID_REQUEST = -32600;
@@ -210,6 +210,11 @@ function stepObservation(s: EnvSession, toolName: string, r: StepOutcome): Recor
   };
 }
 
+/** The WebSocket message answering a step: `{"type": "observation", "data": {observation, reward, done}}`. */
+export function stepMessage(s: EnvSession, toolName: string, r: StepOutcome): string {
+  return JSON.stringify({ type: 'observation', data: stepObservation(s, toolName, r) });
+}
+
 function stateOf(s: EnvSession): Record<string, unknown> {
   const ep = s.episode;
   return {
@@ -328,17 +333,10 @@ export function registerOpenEnv(app: Hono, core: EnvCore): void {
   );
   app.get('/schema', (c) => c.json({ action: ACTION_SCHEMA, observation: OBSERVATION_SCHEMA, state: STATE_SCHEMA }));
   app.post('/mcp', async (c) => {
-    const declared = Number(c.req.header('content-length') ?? '0');
-    if (declared > MAX_BODY_BYTES) return c.json({ detail: `Request body too large (limit ${MAX_BODY_BYTES} bytes)` }, 413);
-    const buf = await c.req.arrayBuffer();
-    if (buf.byteLength > MAX_BODY_BYTES) return c.json({ detail: `Request body too large (limit ${MAX_BODY_BYTES} bytes)` }, 413);
-    let v: unknown;
-    try {
-      v = pyJsonLoads(new TextDecoder().decode(buf), { preserveFloats: true });
-    } catch (e) {
-      if (e instanceof PyException) return c.json(rpcError(PARSE_ERROR, undefined, null));
-      throw e;
-    }
+    const b = await readJsonBody(c);
+    if (!b.ok && b.status === 413) return c.json(b.body as object, 413);
+    if (!b.ok) return c.json(rpcError(PARSE_ERROR, undefined, null));
+    const v = b.value;
     return c.json(await handleRpc(core, v));
   });
 }
@@ -388,7 +386,7 @@ export function serveWebSocket(core: EnvCore, ws: WebSocket): void {
     core.touch(s);
     let msg: unknown;
     try {
-      msg = pyJsonLoads(raw.toString(), { preserveFloats: true });
+      msg = parseJsonText(raw.toString());
     } catch (e) {
       ws.send(wsError('INVALID_JSON', `Invalid JSON: ${(e as Error).message}`));
       return;
@@ -479,7 +477,7 @@ export function serveWebSocket(core: EnvCore, ws: WebSocket): void {
         }
         const name = a.tool_name as string;
         const r = await core.call(s, name, pyJsonDumps(a.arguments ?? {}));
-        ws.send(JSON.stringify({ type: 'observation', data: stepObservation(s, name, r) }));
+        ws.send(stepMessage(s, name, r));
         return;
       }
       case 'state':
