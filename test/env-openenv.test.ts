@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { buildEnv, startEnvServer, type StartedEnvServer } from '../src/env/server.js';
 import { EnvCore } from '../src/env/core.js';
-import { playOracle, wrongDose } from './helpers/env-oracle.js';
+import { bpCall, playOracle, wrongDose } from './helpers/env-oracle.js';
 
 let core: EnvCore;
 let server: StartedEnvServer;
@@ -271,6 +271,29 @@ test('mcp: JSON-RPC in OpenEnv dialect — tools/list, session create/close, too
   await rpc({ jsonrpc: '2.0', id: 1, method: 'openenv/session/close', params: { session_id: s2 } });
   const big = await fetch(`${server.url}/mcp`, { method: 'POST', body: 'x'.repeat(1024 * 1024 + 1) });
   assert.equal(big.status, 413);
+});
+
+test('isolation over the wire: 1,000 concurrent WebSocket episodes that write see only their own writes', async () => {
+  const clients = await Promise.all(Array.from({ length: 1000 }, () => connect()));
+  await Promise.all(clients.map((c, i) => c.send({ type: 'reset', data: { split: 'test', index: i % 300 } })));
+  const writes = await Promise.all(
+    clients.map((c, i) => {
+      const call = bpCall('S6534835', `wire-leak-${i}-end`);
+      return c.send({ type: 'step', data: { type: 'call_tool', tool_name: call.name, arguments: JSON.parse(call.arguments) } });
+    }),
+  );
+  const text = (m: Msg) => ((m.data as unknown as Obs).observation.result as { data: string }).data;
+  const id = /Observation\/(\d+)\//.exec(text(writes[0]!))![1]!;
+  const reads = await Promise.all(
+    clients.map((c) => c.send({ type: 'step', data: { type: 'call_tool', tool_name: 'observation_search_vitals', arguments: { _id: id } } })),
+  );
+  reads.forEach((m, i) => assert.deepEqual(text(m).match(/wire-leak-\d+-end/g), [`wire-leak-${i}-end`], `episode ${i}`));
+  await Promise.all(
+    clients.map((c) => {
+      c.ws.close();
+      return c.closed;
+    }),
+  );
 });
 
 test('reaping: a WebSocket idle past the timeout is closed and its session dropped', async () => {

@@ -14,6 +14,7 @@ import { EnvCore } from '../src/env/core.js';
 import { CHUNK_SIZE } from '../src/env/ors.js';
 import { playOracle, wrongDose } from './helpers/env-oracle.js';
 import { cli } from './helpers/cli.js';
+import { spawnServe } from './helpers/serve.js';
 
 let core: EnvCore;
 let server: StartedEnvServer;
@@ -327,6 +328,30 @@ test('cli: env serve refuses bad flags with one line and exit 2', async () => {
     assert.match(r.err, re);
     assert.equal(r.err.trim().split('\n').length, 1);
   }
+});
+
+test('cli: env serve --port 0 --json prints one line with its URL and splits, serves both surfaces, stops on SIGTERM', async () => {
+  const served = await spawnServe(['--port', '0', '--json', '--train-size', '20'], (out) => out.includes('\n'), 120_000, ['env', 'serve']);
+  const info = JSON.parse(served.stdout.trim()) as {
+    url: string;
+    env: string;
+    splits: Array<{ name: string; type: string; tasks: number }>;
+    max_sessions: number;
+  };
+  assert.match(info.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.equal(info.env, 'medagentbench');
+  assert.deepEqual(
+    info.splits.map((x) => [x.name, x.type]),
+    [
+      ['test', 'test'],
+      ['train', 'train'],
+    ],
+  );
+  assert.equal(info.max_sessions, 10_000);
+  assert.deepEqual(await (await fetch(`${info.url}/list_environments`)).json(), ['medagentbench']);
+  assert.deepEqual(await (await fetch(`${info.url}/health`)).json(), { status: 'healthy' });
+  const stopped = await served.stop('SIGTERM');
+  assert.equal(stopped.code, 0, stopped.stderr);
 });
 
 test('python: the standard-library TRL environment class plays an episode against the server', async (t) => {
