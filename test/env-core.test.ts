@@ -127,6 +127,16 @@ test('episode: unknown tools and bad arguments are errors the episode survives; 
   await small.shutdown();
 });
 
+test('episode: calls queued behind a close are refused, not executed on a dropped session', async () => {
+  const s = core.open('closing', 'ors');
+  await core.reset(s, { split: 'test', index: 0 });
+  const first = core.call(s, 'patient_search', '{"family": "Nobody"}');
+  const queued = core.call(s, 'patient_search', '{"family": "Nobody"}');
+  await core.close(s);
+  // neither throws; both were queued behind the close, so both are refused
+  for (const r of await Promise.all([first, queued])) assert.ok(!r.ok && /is closed/.test(r.error), JSON.stringify(r));
+});
+
 test('capacity: the cap is shared by every surface; closing frees a slot', async () => {
   const capped = new EnvCore({
     splits: core.splitList(),

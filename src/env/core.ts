@@ -386,6 +386,8 @@ export class EnvCore {
 
   private async step(ep: Episode, name: string, argsText: string): Promise<StepOutcome> {
     if (ep.finished) return { ok: false, error: `the episode of ${ep.taskId} is finished`, errorType: 'finished' };
+    // closed or reaped while this call waited for the one before it
+    if (!ep.fhir) return { ok: false, error: `the episode of ${ep.taskId} is closed`, errorType: 'finished' };
     ep.steps++;
     const outcome = callToAction(name, argsText, this.apiBase);
     let result: StepOutcome;
