@@ -16,12 +16,13 @@ import { playOracle, wrongDose } from './helpers/env-oracle.js';
 import { cli } from './helpers/cli.js';
 import { spawnServe } from './helpers/serve.js';
 
+const EXTRA = fileURLToPath(new URL('./fixtures/env/extra-tasks.json', import.meta.url));
 let core: EnvCore;
 let server: StartedEnvServer;
 let url: string;
 
 before(async () => {
-  core = (await buildEnv({ trainSize: 50 })).core;
+  core = (await buildEnv({ trainSize: 50, taskFiles: [EXTRA] })).core;
   server = await startEnvServer(core, { port: 0 });
   url = server.url;
 });
@@ -109,7 +110,9 @@ test('discovery: environments, tools, splits, tasks, counts and ranges; other fi
   assert.deepEqual(await (await fetch(`${url}/medagentbench/splits`)).json(), [
     { name: 'test', type: 'test' },
     { name: 'train', type: 'train' },
+    { name: 'extra-tasks', type: 'validation' },
   ]);
+  assert.deepEqual(await (await post('/medagentbench/num_tasks', { split: 'extra-tasks' })).json(), { num_tasks: 2 });
   assert.deepEqual(await (await post('/medagentbench/num_tasks', { split: 'test' })).json(), { num_tasks: 300 });
   const train = (await (await post('/medagentbench/num_tasks', { split: 'train' })).json()) as { num_tasks: number };
   assert.ok(train.num_tasks > 0);
@@ -195,6 +198,15 @@ test('task spec: a full task record the server does not have runs on the replica
   const { result } = await callTool(sid, 'finish', { answer: official.sol });
   assert.equal(result.output!.reward, 1);
   assert.equal(result.output!.metadata!.task_id, 'task1_9001');
+  await post('/delete', undefined, sid);
+});
+
+test('task file: a --tasks file is a split of its own whose episodes are graded like any other', async () => {
+  const sid = await createSession();
+  assert.equal((await post('/create', { split: 'extra-tasks', index: 0 }, sid)).status, 200);
+  const { result } = await callTool(sid, 'finish', { answer: ['S6534835'] });
+  assert.equal(result.output!.reward, 1);
+  assert.equal(result.output!.metadata!.task_id, 'task1_5001');
   await post('/delete', undefined, sid);
 });
 
@@ -322,6 +334,8 @@ test('cli: env serve refuses bad flags with one line and exit 2', async () => {
     [['--idle-timeout', '-1'], /--idle-timeout/],
     [['--train-size', '0'], /--train-size/],
     [['--max-steps', 'many'], /--max-steps/],
+    [['--tasks', 'no/such/tasks.json'], /^ehrgym: --tasks: unknown task set "no\/such\/tasks.json"/],
+    [['--tasks', 'data/medagentbench/test_data_v1.json'], /--tasks: task id "task1_1" is in split "test" and in split "test_data_v1"/],
   ] as const) {
     const r = await cli('env', 'serve', ...args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);

@@ -73,6 +73,9 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
     worlds.set(k, entry);
     return entry;
   };
+  // task files are read and checked before any world is loaded: a bad file fails at once
+  const files = (opts.taskFiles ?? []).map((path) => ({ ...fileSplit(path), path }));
+  checkSplits([testSplit(), ...files.map((f) => f.split)]);
   const replica = await open({ name: REPLICA });
   const splits: Split[] = [testSplit()];
   const train = await trainSplit({
@@ -82,8 +85,7 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
     world: { apiBase, fhir: replica.backend.base },
   });
   splits.push(train.split);
-  for (const f of opts.taskFiles ?? []) {
-    const { split, world } = fileSplit(f);
+  for (const { split, world, path: f } of files) {
     const w = await open(world);
     try {
       checkWorldFingerprint({ name: split.name, path: f, world }, { fingerprint: w.fingerprint });
