@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { buildEnv, startEnvServer, type StartedEnvServer } from '../src/env/server.js';
 import { EnvCore } from '../src/env/core.js';
+import { stepMessage, stepMessageSlow } from '../src/env/openenv.js';
 import { bpCall, playOracle, wrongDose } from './helpers/env-oracle.js';
 
 let core: EnvCore;
@@ -137,6 +138,20 @@ test('ws: the oracle episode → reward 1, done, every component true; a wrong d
   await c.closed;
   for (let i = 0; i < 50 && core.activeSessions !== before - 1; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(core.activeSessions, before - 1);
+});
+
+test('ws: the step message built with the text escaped once is byte-identical to JSON.stringify of the observation', async () => {
+  const s = core.open('bytes', 'ws');
+  await core.reset(s, { split: 'test', index: taskIndex('task5_21') });
+  const outcomes = [
+    await core.call(s, 'observation_search_labs', JSON.stringify({ patient: 'S3084624', code: 'MG' })),
+    await core.call(s, 'patient_search', JSON.stringify({ family: 'O"Brien\\ \u2028 ☃' })),
+    await core.call(s, 'nope', '{}'),
+    await core.call(s, 'finish', JSON.stringify({ answer: [1.5] })),
+  ];
+  for (const r of outcomes) assert.equal(stepMessage(s, 'tool', r), stepMessageSlow(s, 'tool', r));
+  assert.ok(outcomes[3]!.ok && outcomes[3]!.finished);
+  await core.close(s);
 });
 
 test('ws: reset without a task takes the next train task in order; list_tools; mcp messages on the socket session', async () => {

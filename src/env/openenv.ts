@@ -212,6 +212,21 @@ function stepObservation(s: EnvSession, toolName: string, r: StepOutcome): Recor
 
 /** The WebSocket message answering a step: `{"type": "observation", "data": {observation, reward, done}}`. */
 export function stepMessage(s: EnvSession, toolName: string, r: StepOutcome): string {
+  if (!r.ok) return JSON.stringify({ type: 'observation', data: stepObservation(s, toolName, r) });
+  // the same bytes as JSON.stringify of the observation, with the text (carried three times by CallToolResult)
+  // escaped once: the escaping of a search result is most of the cost of the message
+  const ep = s.episode;
+  const j = JSON.stringify;
+  const text = j(r.text);
+  const result = `{"content":[{"type":"text","text":${text}}],"structured_content":{"result":${text}},"meta":null,"data":${text},"is_error":false}`;
+  const observation =
+    `{"tool_name":${j(toolName)},"tools":null,"task_id":${j(ep?.taskId ?? null)},"split":${j(ep?.split ?? null)},"index":${j(ep?.index ?? null)},` +
+    `"prompt":null,"result":${result},"error":null,"reward_components":${j(r.components)},"explanation":${j(r.explanation)}}`;
+  return `{"type":"observation","data":{"observation":${observation},"reward":${j(r.reward)},"done":${r.finished}}}`;
+}
+
+/** `stepMessage` through JSON.stringify alone (what the fast path must equal). */
+export function stepMessageSlow(s: EnvSession, toolName: string, r: StepOutcome): string {
   return JSON.stringify({ type: 'observation', data: stepObservation(s, toolName, r) });
 }
 
