@@ -18,6 +18,7 @@ import { register as registerExport } from './export.js';
 import { register as registerTrainConfig } from './train-config.js';
 import { register as registerVerify } from './verify.js';
 import { register as registerDemo } from './demo.js';
+import { register as registerEnv } from './env.js';
 const commands: Array<(program: Command) => void> = [
   registerDemo,
   registerGenerate,
@@ -29,6 +30,7 @@ const commands: Array<(program: Command) => void> = [
   registerReport,
   registerView,
   registerServe,
+  registerEnv,
   registerTasks,
 ];
 

@@ -117,15 +117,32 @@ function mentionsIdentity(text: string, idx: EvalIndex): boolean {
 
 /** The reasons (possibly several) a row is polluted; empty when clean. */
 export function pollutionReasons(row: CanonicalRow, idx: EvalIndex): PollutionReason[] {
+  return messagePollutionReasons(row.messages, row.meta.task_family, row.meta.patient, idx);
+}
+
+/**
+ * The pollution rules on a task that has no trajectory yet (a generated task served as an environment task): its first
+ * user message (the prompt ending with `Context: …` and the question) and the patient it is about.
+ */
+export function taskPollutionReasons(task: TaskCase, prompt: string, patient: string | null, idx: EvalIndex): PollutionReason[] {
+  return messagePollutionReasons([{ role: 'user', content: prompt }], familyOf(task.id), patient, idx);
+}
+
+function messagePollutionReasons(
+  messages: ReadonlyArray<{ role: string; content: string }>,
+  family: string,
+  patient: string | null,
+  idx: EvalIndex,
+): PollutionReason[] {
   const reasons = new Set<PollutionReason>();
-  for (const m of row.messages) {
+  for (const m of messages) {
     if (!reasons.has('eval-mrn')) for (const x of m.content.match(MRN) ?? []) if (idx.mrns.has(x)) reasons.add('eval-mrn');
     if (!reasons.has('eval-name-dob') && mentionsIdentity(m.content, idx)) reasons.add('eval-name-dob');
   }
-  if (row.meta.patient && idx.pairs.has(`${row.meta.task_family}|${row.meta.patient}`)) reasons.add('eval-pair');
-  const first = row.messages[0]!.content;
+  if (patient && idx.pairs.has(`${family}|${patient}`)) reasons.add('eval-pair');
+  const first = messages[0]!.content;
   const ctx = first.lastIndexOf('\nContext: ');
-  const parts = [ctx >= 0 ? first.slice(ctx) : first, ...row.messages.filter((m) => m.role === 'assistant').map((m) => m.content)];
+  const parts = [ctx >= 0 ? first.slice(ctx) : first, ...messages.filter((m) => m.role === 'assistant').map((m) => m.content)];
   for (const p of parts) {
     if (ngramsOf(p, idx.n).some((g) => idx.ngrams.has(g))) {
       reasons.add('eval-ngram');

@@ -19,6 +19,8 @@ export interface BuildTaskSetOptions {
   balance: BalanceMode;
   /** Random stream per (family, branch); same streams → same set. */
   rngFor: (family: FamilyId, branch: string) => RandomSource;
+  /** Number of each family's first id (`taskN_<startIndex>`); default 1. */
+  startIndex?: number;
 }
 
 export interface BuiltTaskSet {
@@ -33,7 +35,7 @@ export async function buildTaskSet(world: WorldAccess, opts: BuildTaskSetOptions
   const summary: BuiltTaskSet['summary'] = [];
   for (const id of opts.families) {
     const fam = FAMILIES[id];
-    let next = 1;
+    let next = opts.startIndex ?? 1;
     if (opts.balance === 'natural' || fam.branches.length === 1) {
       const got = await fam.generate(world, { rng: opts.rngFor(id, '*'), patients: opts.patients, count: opts.perFamily, startIndex: next });
       tasks.push(...got);

@@ -12,8 +12,8 @@ export interface ServedCli {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
-export function spawnServe(args: string[], ready: (stdout: string) => boolean, timeoutMs = 120_000): Promise<ServedCli> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnServe(args: string[], ready: (stdout: string) => boolean, timeoutMs = 120_000, command: string[] = ['serve']): Promise<ServedCli> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
