@@ -5,8 +5,8 @@ server itself, so it runs wherever TRL runs. Its public methods are the environm
 schemas from their signatures and `Args:` docstrings), `reset(**row)` opens a fresh episode for a dataset row and
 returns the prompt, and `reward` / `reward_components` hold the grade once the model calls `finish`.
 
-    ehrgym env serve --port 8090            # in another terminal
-    EHRGYM_ENV_URL=http://127.0.0.1:8090 python train.py
+    ehrgym env serve --port 8091            # in another terminal
+    EHRGYM_ENV_URL=http://127.0.0.1:8091 python train.py
 
     from trl import GRPOConfig, GRPOTrainer
     from trl_medagentbench import MedAgentBenchEnv, reward_func, train_dataset
@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 from typing import Optional
 
-ENV_URL = os.environ.get("EHRGYM_ENV_URL", "http://127.0.0.1:8090")
+ENV_URL = os.environ.get("EHRGYM_ENV_URL", "http://127.0.0.1:8091")
 ENV_NAME = "medagentbench"
 
 

@@ -1,5 +1,5 @@
 /**
- * `ehrgym env serve [--port 8090] [--host 127.0.0.1] [--tasks FILE...] [--train-size N] [--train-seed N]
+ * `ehrgym env serve [--port 8091] [--host 127.0.0.1] [--tasks FILE...] [--train-size N] [--train-seed N]
  *                   [--max-sessions N] [--idle-timeout S] [--max-steps N] [--json]`
  *
  * The environment server RL trainers plug into: MedAgentBench episodes on copy-on-write sessions of the replica, over
@@ -41,7 +41,7 @@ export function register(program: Command): void {
   env
     .command('serve')
     .description('serve MedAgentBench episodes (test, train and task-file splits) over ORS (HTTP+SSE) and OpenEnv (WebSocket, JSON-RPC)')
-    .option('--port <port>', 'TCP port (0 = any free port)', '8090')
+    .option('--port <port>', 'TCP port (0 = any free port)', '8091')
     .option('--host <host>', 'interface to bind', '127.0.0.1')
     .option('--tasks <file...>', 'task files to serve as extra splits (named after the file, type validation)')
     .option(
@@ -58,11 +58,11 @@ export function register(program: Command): void {
       'after',
       `
 Examples:
-  ehrgym env serve                                   # ORS + OpenEnv at http://127.0.0.1:8090
+  ehrgym env serve                                   # ORS + OpenEnv at http://127.0.0.1:8091 (ehrgym view uses 8090)
   ehrgym env serve --port 0 --train-size 1000 --train-seed 7 --json
   ehrgym env serve --tasks out/tasks.json           # one more split, "tasks"
-  curl -s http://127.0.0.1:8090/list_environments
-  curl -s -X POST http://127.0.0.1:8090/${ENV_NAME}/num_tasks -H 'content-type: application/json' -d '{"split":"train"}'
+  curl -s http://127.0.0.1:8091/list_environments
+  curl -s -X POST http://127.0.0.1:8091/${ENV_NAME}/num_tasks -H 'content-type: application/json' -d '{"split":"train"}'
 `,
     )
     .action(async (o: EnvServeFlags) => {
