@@ -1,6 +1,6 @@
 """Train on `ehrgym env serve` with TRL's OpenRewardSpec (trl.experimental.openreward, `pip install trl[openreward]`).
 
-    ehrgym env serve --port 8090 --train-size 1000      # in another terminal
+    ehrgym env serve --port 8091 --train-size 1000      # in another terminal
 
 The server is an Open Reward Standard server on one host, so both SDK URLs point at it; its one environment is
 `medagentbench` and its splits are `train` (generated tasks, the default TRL reads) and `test` (MedAgentBench v2).
@@ -10,7 +10,7 @@ grader's named checks arrive in each finishing call's `metadata["reward_componen
 
 import os
 
-URL = "http://127.0.0.1:8090"
+URL = "http://127.0.0.1:8091"
 os.environ["OPENREWARD_API_URL"] = URL
 os.environ["OPENREWARD_SESSION_URL"] = URL
 
