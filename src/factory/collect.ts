@@ -15,6 +15,8 @@ import type { CanonicalRow, ChatMessage, DropRecord } from './types.js';
 export interface CollectedEpisode {
   file: string;
   index: number;
+  /** Runs of several trials per task (`eval --trials`): the trial (1-based). */
+  trial?: number;
   task: TaskCase;
   output: TaskOutput;
   /** Verdict from grades.jsonl, if the run folder has one for this index. */
@@ -68,11 +70,12 @@ export function readCollectFile(file: string, loadTasks: (name: string) => TaskC
   } catch (e) {
     throw new FactoryInputError(`--collect ${file}: its run used task set ${name}, which cannot be loaded (${(e as Error).message})`);
   }
-  const grades = new Map<number, GradedTask>();
+  // keyed by task index and trial (a run of several trials per task has one verdict per trial)
+  const grades = new Map<string, GradedTask>();
   const gp = join(dir, 'grades.jsonl');
   if (existsSync(gp)) {
     try {
-      for (const { value } of jsonlValues<GradedTask>(readFileSync(gp, 'utf8'), gp)) grades.set(value.index, value);
+      for (const { value } of jsonlValues<GradedTask>(readFileSync(gp, 'utf8'), gp)) grades.set(`${value.index}.${value.trial ?? 1}`, value);
     } catch (e) {
       if (e instanceof JsonlError) throw new FactoryInputError(`--collect ${gp}:${e.line}: not valid JSON`);
       throw e;
@@ -89,7 +92,17 @@ export function readCollectFile(file: string, loadTasks: (name: string) => TaskC
       }
       const task = tasks[index];
       if (!task) throw new FactoryInputError(`--collect ${file}:${line}: task index ${index} is not in task set ${name}`);
-      episodes.push({ file, index, task, output: rec.output, graded: grades.get(index), world, taskSet: name });
+      const trial = typeof rec.trial === 'number' ? rec.trial : undefined;
+      episodes.push({
+        file,
+        index,
+        ...(trial !== undefined ? { trial } : {}),
+        task,
+        output: rec.output,
+        graded: grades.get(`${index}.${trial ?? 1}`),
+        world,
+        taskSet: name,
+      });
     }
   } catch (e) {
     if (e instanceof JsonlError) throw new FactoryInputError(`--collect ${file}:${e.line}: not valid JSON`);
@@ -117,7 +130,7 @@ export async function collectRows(sources: CollectSource[], deps: CollectDeps, d
   for (const src of sources) {
     for (const ep of src.episodes) {
       const family = ep.task.id.split('_')[0]!;
-      const where = `${ep.file}#${ep.index}`;
+      const where = ep.trial !== undefined ? `${ep.file}#${ep.index}.${ep.trial}` : `${ep.file}#${ep.index}`;
       const drop = (reason: string) => drops.push({ stage: 'collect', reason, task_id: ep.task.id, family, source: where });
       if (ep.output.status !== 'completed') {
         drop(`status: ${ep.output.status}`);
@@ -167,7 +180,7 @@ export async function collectRows(sources: CollectSource[], deps: CollectDeps, d
           content_sha256: hash,
           origin: 'collected',
           augmentation: [],
-          source: { file: ep.file, index: ep.index },
+          source: { file: ep.file, index: ep.index, ...(ep.trial !== undefined ? { trial: ep.trial } : {}) },
           verified: true,
         },
       });
