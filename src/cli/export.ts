@@ -20,7 +20,7 @@ async function exportPreferenceRows(dir: string, format: PreferenceFormat, o: { 
   if (o.rows !== 'trajectory') throw new CliError(`--rows: not used with --format ${format} (a row is one turn where two rollouts part)`);
   const summaryPath = join(dir, 'summary.json');
   if (!existsSync(summaryPath)) throw new CliError(`${dir}: not an eval run folder (summary.json is missing); --format ${format} reads eval runs`);
-  let manifest: { apiBase?: string; taskSet?: { name?: string } };
+  let manifest: { apiBase?: string; taskSet?: { name?: string; path?: string } };
   try {
     manifest = JSON.parse(readFileSync(summaryPath, 'utf8')).manifest ?? {};
   } catch {
@@ -39,7 +39,8 @@ async function exportPreferenceRows(dir: string, format: PreferenceFormat, o: { 
       {
         loadTasks: (name) => setOf(name).tasks,
         regrade: async (task, output) => {
-          if (!backend) backend = await openBackend({ apiBase, ...worldOfTaskSet(setOf(manifest.taskSet?.name ?? 'medagentbench-v2'), {}) });
+          if (!backend)
+            backend = await openBackend({ apiBase, ...worldOfTaskSet(setOf(manifest.taskSet?.path ?? manifest.taskSet?.name ?? 'medagentbench-v2'), {}) });
           return gradeOutput(officialGrader, task, output, { apiBase, fhir: backend.base });
         },
       },

@@ -6,7 +6,7 @@
  * overall.json, grades.jsonl and summary.json are derived files, rewritten atomically at the end.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writevSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { setMaxListeners } from 'node:events';
 import type { Agent } from '../agent/types.js';
@@ -27,7 +27,10 @@ import { errorLine, overallChunks, runsLineParts } from './agentbench-format.js'
 import { EpisodeScheduler } from './schedule.js';
 
 /** What a run needs of a task set (`loadTaskSet` from src/tasks returns it). */
-export type TaskSet = Pick<LoadedTaskSet, 'name' | 'tasks' | 'sha256'>;
+export type TaskSet = Pick<LoadedTaskSet, 'name' | 'tasks' | 'sha256'> & { path?: string };
+
+/** The task sets shipped with the package (addressed by name; a run's manifest needs no path for them). */
+const BUNDLED_SETS = new Set(['medagentbench-v1', 'medagentbench-v2']);
 
 export type Grader = (task: TaskCase, output: TaskOutput, ctx: GraderContext) => Promise<GradeResult> | GradeResult;
 
@@ -226,7 +229,13 @@ export function buildManifest(opts: EvalOptions): RunManifest {
   if (opts.limit !== undefined) filter.limit = opts.limit;
   return {
     harnessVersion: VERSION,
-    taskSet: { name: opts.taskSet.name, sha256: opts.taskSet.sha256, count: opts.taskSet.tasks.length },
+    taskSet: {
+      name: opts.taskSet.name,
+      sha256: opts.taskSet.sha256,
+      count: opts.taskSet.tasks.length,
+      // a task file (not a bundled set): where it was, so `generate --collect` and `export --format dpo` can read it
+      ...(opts.taskSet.path !== undefined && !BUNDLED_SETS.has(opts.taskSet.name) ? { path: resolve(opts.taskSet.path) } : {}),
+    },
     promptTemplateSha256: promptTemplateSha256(),
     functionsSha256: functionsSha256(),
     world: opts.backend.world,
@@ -242,7 +251,7 @@ export function buildManifest(opts: EvalOptions): RunManifest {
 }
 
 /** Operational settings that may change between an interrupted run and its resumption. */
-const RESUME_MAY_CHANGE = new Set(['agent.config.maxRetries', 'agent.config.timeoutMs', 'agent.config.baseUrls', 'agent.config.replyCache']);
+const RESUME_MAY_CHANGE = new Set(['taskSet.path', 'agent.config.maxRetries', 'agent.config.timeoutMs', 'agent.config.baseUrls', 'agent.config.replyCache']);
 
 function manifestDiff(a: unknown, b: unknown, path = ''): string[] {
   if (RESUME_MAY_CHANGE.has(path)) return [];

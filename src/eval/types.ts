@@ -46,7 +46,8 @@ export interface GradedTask {
 
 export interface RunManifest {
   harnessVersion: string;
-  taskSet: { name: string; sha256: string; count: number };
+  /** `path`: a task file's absolute path (absent for the bundled sets, addressed by name). */
+  taskSet: { name: string; sha256: string; count: number; path?: string };
   promptTemplateSha256: string;
   functionsSha256: string;
   /** The embedded world (`seed` and `patients`: synthetic worlds), or the external server. */

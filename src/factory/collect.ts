@@ -43,7 +43,7 @@ function runTaskSetName(runDir: string): { name: string; world: CanonicalRow['me
         'name' in w
           ? { name: w.name, seed: w.seed ?? null, patients: null, fingerprint: w.fingerprint }
           : { name: `external:${w.fhirUrl}`, seed: null, patients: null, fingerprint: '' };
-      return { name: s.manifest.taskSet.name, world };
+      return { name: s.manifest.taskSet.path ?? s.manifest.taskSet.name, world };
     } catch {
       /* fall through */
     }

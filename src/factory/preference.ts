@@ -84,7 +84,7 @@ function readRun(dir: string, loadTasks: PreferenceDeps['loadTasks']) {
   } catch {
     throw new FactoryInputError(`${join(dir, 'summary.json')}: not valid JSON`);
   }
-  const taskSet = summary.manifest?.taskSet?.name;
+  const taskSet = summary.manifest?.taskSet?.path ?? summary.manifest?.taskSet?.name;
   if (typeof taskSet !== 'string') throw new FactoryInputError(`${join(dir, 'summary.json')}: no manifest.taskSet.name`);
   let tasks: TaskCase[];
   try {
