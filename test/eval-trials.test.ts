@@ -13,7 +13,7 @@ import { regradeRuns } from '../src/eval/grade.js';
 import { openBackend, officialGrader, openTaskSet } from '../src/eval/setup.js';
 import { expertPolicy } from '../src/agent/create.js';
 import type { Agent } from '../src/agent/types.js';
-import { buildReport, renderReport } from '../src/report/index.js';
+import { buildReport, createViewerApp, loadRunsByTrial, renderReport } from '../src/report/index.js';
 
 const API = 'http://localhost:8080/fhir/';
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} ≠ ${b}`);
@@ -113,6 +113,17 @@ test('eval --trials 3: K episodes per task, pass@k in the summary, resumable per
     assert.match(md, /\| tasks whose trials agree \| 50\.0% \|/);
     assert.match(md, /trials disagree on 2 task\(s\): `task2_1` ✓✓✗, `task2_4` ✓✗✗/);
     assert.match(report.html, /<h3 id="trials">Trials<\/h3>/);
+    // the viewer: one column per trial, a task's trials side by side
+    const byTrial = loadRunsByTrial([out], () => {});
+    assert.deepEqual(
+      byTrial.map((r) => r.label),
+      ['run trial 1', 'run trial 2', 'run trial 3'],
+    );
+    const api = (await (await createViewerApp(byTrial).request('/api/tasks')).json()) as { tasks: Array<{ id: string; runs: Array<{ correct: boolean }> }> };
+    assert.deepEqual(
+      api.tasks.find((t) => t.id === 'task2_1')!.runs.map((r) => r.correct),
+      [true, true, false],
+    );
     // an interrupted run: the last 5 episodes lost; --resume runs exactly those, and the summary is the same
     writeFileSync(join(out, 'runs.jsonl'), readFileSync(join(out, 'runs.jsonl'), 'utf8').trim().split('\n').slice(0, 7).join('\n') + '\n');
     writeFileSync(join(out, 'episodes.jsonl'), readFileSync(join(out, 'episodes.jsonl'), 'utf8').trim().split('\n').slice(0, 7).join('\n') + '\n');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
-import { loadRuns, RunFolderError, startViewer } from '../report/index.js';
+import { loadRunsByTrial, RunFolderError, startViewer } from '../report/index.js';
 
 export function register(program: Command): void {
   program
@@ -21,7 +21,7 @@ Examples:
       if (!/^\d+$/.test(opts.port) || Number(opts.port) > 65535) throw new CliError(`--port must be an integer 0-65535, got "${opts.port}"`);
       let runs;
       try {
-        runs = loadRuns(dirs);
+        runs = loadRunsByTrial(dirs);
       } catch (err) {
         if (err instanceof RunFolderError) throw new CliError(err.message);
         throw err;

@@ -14,7 +14,7 @@ import type { LoadedRun, ReportData } from './types.js';
 
 export { analyzeRun, compareRuns, scoreRun, firstDivergence } from './analyze.js';
 export { BEHAVIOURS, BEHAVIOUR_IDS, DETECTORS, detectAll } from './behaviours.js';
-export { loadRun, loadRuns, assertSameTasks, RunFolderError } from './load.js';
+export { loadRun, loadRuns, loadRunsByTrial, assertSameTasks, RunFolderError } from './load.js';
 export { loadLeaderboard, LEADERBOARD_PATH } from './leaderboard.js';
 export { wilson, mcnemarExact, binomialTwoSidedHalf } from './stats.js';
 export { createViewerApp, startViewer } from './viewer.js';

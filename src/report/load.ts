@@ -112,7 +112,7 @@ const warnStderr = (msg: string): void => {
 };
 
 /** Read one run folder; throws RunFolderError with a one-line reason. Partial coverage is reported through `warn`. */
-export function loadRun(dirArg: string, warn: (msg: string) => void = warnStderr): LoadedRun {
+export function loadRun(dirArg: string, warn: (msg: string) => void = warnStderr, trial?: number): LoadedRun {
   const dir = resolve(dirArg);
   if (!existsSync(dir)) throw new RunFolderError(`run folder not found: ${dirArg}`);
   if (!statSync(dir).isDirectory()) throw new RunFolderError(`not a run folder (not a directory): ${dirArg}`);
@@ -154,7 +154,12 @@ export function loadRun(dirArg: string, warn: (msg: string) => void = warnStderr
   for (const l of lines) byIndex.set(`${l.index}.${trialOf(l)}`, l);
   const seen = new Set<string>();
   const apiBase = typeof summary.manifest.apiBase === 'string' ? summary.manifest.apiBase : '';
-  const firstTrials = outcomes.size > 0 ? grades.filter((g) => g.trial === Math.min(...outcomes.get(g.id)!.map((o) => o.trial))) : grades;
+  const firstTrials =
+    outcomes.size === 0
+      ? grades
+      : trial !== undefined
+        ? grades.filter((g) => g.trial === trial)
+        : grades.filter((g) => g.trial === Math.min(...outcomes.get(g.id)!.map((o) => o.trial)));
   const tasks: RunTask[] = firstTrials.map((g) => {
     if (seen.has(g.id)) throw new RunFolderError(`${shown('grades.jsonl')}: task ${g.id} appears twice`);
     seen.add(g.id);
@@ -170,6 +175,19 @@ export function loadRun(dirArg: string, warn: (msg: string) => void = warnStderr
   const note = coverageNote(dirArg, runCoverage({ summary, tasks }));
   if (note) warn(note);
   return { dir, label: basename(dir), summary, protocol: protocolOf(summary.manifest), tasks };
+}
+
+/**
+ * The viewer's runs: a run of several trials per task becomes one run per trial (`<label> trial <t>`), so the viewer's
+ * side-by-side columns show a task's trials next to each other.
+ */
+export function loadRunsByTrial(dirs: string[], warn: (msg: string) => void = warnStderr): LoadedRun[] {
+  const runs = loadRuns(dirs, warn);
+  return runs.flatMap((r) => {
+    const k = typeof r.summary.manifest.trials === 'number' ? r.summary.manifest.trials : 1;
+    if (k <= 1) return [r];
+    return Array.from({ length: k }, (_, t) => ({ ...loadRun(r.dir, () => {}, t + 1), label: `${r.label} trial ${t + 1}` }));
+  });
 }
 
 /** Read several run folders; labels are made unique (folder name, then parent/name, then a #n suffix). */

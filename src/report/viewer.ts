@@ -10,7 +10,7 @@ import { BEHAVIOURS, THINK } from './behaviours.js';
 import { familyName } from './families.js';
 import { episodeSteps } from './history.js';
 import { toolTranscript } from './transcript.js';
-import { loadRuns } from './load.js';
+import { loadRunsByTrial } from './load.js';
 import type { Finding, LoadedRun, RunAnalysis } from './types.js';
 import { VIEWER_PAGE } from './viewer-page.js';
 
@@ -191,7 +191,7 @@ export interface RunningViewer {
 
 /** Load the run folders and serve the viewer (default 127.0.0.1). Port 0 picks a free port. */
 export async function startViewer(dirsOrRuns: string[] | LoadedRun[], opts: ViewerOptions = {}): Promise<RunningViewer> {
-  const runs = typeof dirsOrRuns[0] === 'string' ? loadRuns(dirsOrRuns as string[]) : (dirsOrRuns as LoadedRun[]);
+  const runs = typeof dirsOrRuns[0] === 'string' ? loadRunsByTrial(dirsOrRuns as string[]) : (dirsOrRuns as LoadedRun[]);
   const app = createViewerApp(runs);
   const host = opts.host ?? '127.0.0.1';
   let server: ServerType;
