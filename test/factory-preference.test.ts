@@ -86,6 +86,20 @@ for (const protocol of ['text', 'tools'] as const) {
         .split('\n')
         .map((l) => JSON.parse(l));
       assert.equal(rows.length, 4);
+      // every chosen row comes from a trial the grader passed, every rejected row from one it failed (and the export
+      // graded both again: nothing dropped)
+      const verdict = new Map(
+        readFileSync(join(run, 'grades.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l))
+          .map((g) => [`${g.id}#${g.trial}`, g.correct]),
+      );
+      assert.deepEqual(sum.dropped, []);
+      for (const r of rows) {
+        assert.equal(verdict.get(`${r.ehrgym.task_id}#${r.ehrgym.trials[0]}`), true);
+        assert.equal(verdict.get(`${r.ehrgym.task_id}#${r.ehrgym.trials[1]}`), false);
+      }
       for (const r of rows) {
         assert.deepEqual(Object.keys(r).slice(0, 3), ['prompt', 'chosen', 'rejected']);
         assert.equal(r.chosen.length, 1);
