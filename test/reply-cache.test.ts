@@ -70,6 +70,21 @@ test('a second run is answered from the cache: no model request, same verdicts, 
   }
 });
 
+test('--reply-cache without a file keeps the cache beside the run', async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'ehrgym-cache-beside-'));
+  const mock = await startMockOpenAI({ script: () => 'FINISH([])' });
+  try {
+    const out = join(tmp, 'run');
+    const r = await cli('eval', '--agent', 'openai:mock', '--base-url', mock.url, '--limit', '2', '--reply-cache', '--out', out, '--no-progress');
+    assert.equal(r.code, 0, r.err);
+    assert.equal(readFileSync(join(out, 'reply-cache.jsonl'), 'utf8').trim().split('\n').length, 2);
+    assert.match(r.err, /reply cache: 0 request\(s\) answered from .*reply-cache\.jsonl, 2 sent to the model/);
+  } finally {
+    await mock.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 test('--reply-cache: only with an openai agent; a file that is not a cache is refused in one line', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'ehrgym-cache-cli-'));
   try {

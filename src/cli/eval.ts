@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { CliError } from './errors.js';
 import { DEFAULT_PATIENTS, existingDir, httpUrl, optionalHttpUrl, optionalIntFlag, outputPath } from './flags.js';
 import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
@@ -33,7 +33,7 @@ interface EvalFlags {
   protocol: string;
   recoverToolText?: boolean;
   toolChoice?: string;
-  replyCache?: string;
+  replyCache?: string | true;
   trials?: string;
   maxRounds: string;
   baseUrl: string[];
@@ -84,8 +84,8 @@ export function register(program: Command): void {
     .option('--recover-tool-text', 'tools/mcp: read <tool_call>{…}</tool_call> text a server left in a reply as its tool calls')
     .option('--tool-choice <choice>', 'tools/mcp, openai: tool_choice sent with every request: auto | required | none | a tool name')
     .option(
-      '--reply-cache <file>',
-      'openai: answer requests seen before from this JSONL file and append new replies to it (keyed by the full request; no API key stored)',
+      '--reply-cache [file]',
+      'openai: answer requests seen before from this JSONL file and append new replies to it (default <out>/reply-cache.jsonl; keyed by the full request; no API key stored)',
     )
     .option('--max-rounds <n>', 'agent turns per episode', '8')
     .option('--trials <k>', 'episodes per task (default 1); the summary adds pass@k (unbiased) and pass^k (τ-bench); use with --temperature')
@@ -141,10 +141,11 @@ Examples:
       }
       if (f.replyCache !== undefined && !f.agent.startsWith('openai:')) throw new CliError('--reply-cache: only with --agent openai:<model>');
       let replyCache: ReplyCache | undefined;
-      if (f.replyCache !== undefined) {
-        outputPath('--reply-cache', f.replyCache, 'file');
+      const cachePath = f.replyCache === true ? join(f.out, 'reply-cache.jsonl') : f.replyCache;
+      if (cachePath !== undefined) {
+        outputPath('--reply-cache', cachePath, 'file');
         try {
-          replyCache = new ReplyCache(resolve(f.replyCache));
+          replyCache = new ReplyCache(resolve(cachePath));
         } catch (err) {
           throw new CliError(`--reply-cache: ${err instanceof Error ? err.message : String(err)}`);
         }
@@ -240,8 +241,7 @@ Examples:
       }
       if (result.stopped !== undefined) throw new CliError(result.stopped, 1);
       if (result.interrupted) throw new CliError(`interrupted; ${f.out} is kept, continue with --resume`, 130);
-      if (replyCache)
-        process.stderr.write(`reply cache: ${replyCache.hits} request(s) answered from ${f.replyCache}, ${replyCache.misses} sent to the model\n`);
+      if (replyCache) process.stderr.write(`reply cache: ${replyCache.hits} request(s) answered from ${cachePath}, ${replyCache.misses} sent to the model\n`);
       const summary = result.summary!;
       process.stdout.write(f.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary, f.out));
       if (result.failed.length > 0) {
