@@ -130,6 +130,21 @@ function frozenCopy(v: unknown): unknown {
   return Object.freeze(out);
 }
 
+/**
+ * A resource as a write stores it: as sent (deep-frozen copies), with `id` and `meta {…sent meta, versionId,
+ * lastUpdated}` placed first.
+ */
+function storedVersion(resource: Resource, id: string, versionId: string, clock: string): Resource {
+  const stored: Resource = { resourceType: resource.resourceType, id, meta: undefined };
+  for (const k in resource) {
+    if (k !== 'resourceType' && k !== 'id' && k !== 'meta' && Object.hasOwn(resource, k)) stored[k] = frozenCopy(resource[k]);
+  }
+  const meta = resource.meta;
+  const m = meta && typeof meta === 'object' ? (frozenCopy(meta) as Record<string, unknown>) : undefined;
+  stored.meta = Object.freeze({ ...m, versionId, lastUpdated: clock });
+  return Object.freeze(stored);
+}
+
 function checkLimit(name: string, n: number): number {
   if (n === Infinity || (Number.isSafeInteger(n) && n >= 1)) return n;
   throw new RangeError(`FhirStore: ${name} must be a positive integer or Infinity, got ${n}`);
@@ -370,24 +385,10 @@ export class FhirStore implements StoreLoader {
     if (!live) this.checkOpen(sessionId);
     const seq = live ? live.seq : 0;
     const id = String(this.maxNumericId + 1 + seq);
-    const meta = resource.meta;
-    const stored: Resource = { resourceType, id, meta: undefined };
-    for (const k in resource) {
-      if (k !== 'resourceType' && k !== 'id' && k !== 'meta' && Object.hasOwn(resource, k)) stored[k] = frozenCopy(resource[k]);
-    }
-    const m = meta && typeof meta === 'object' ? (frozenCopy(meta) as Record<string, unknown>) : undefined;
-    stored.meta = Object.freeze({ ...m, versionId: '1', lastUpdated: this.clock });
-    Object.freeze(stored);
+    const stored = storedVersion(resource, id, '1', this.clock);
     const bytes = Buffer.byteLength(JSON.stringify(stored));
     const used = live ? live.bytes : 0;
-    if (used + bytes > this.sessionBytesCap) {
-      const msg = `Session "${sessionId}" is over its budget of ${this.sessionBytesCap} bytes: this ${resourceType} needs ${bytes} bytes and ${used} are used; drop the session or write less`;
-      throw new FhirError(429, msg, [{ severity: 'error', code: 'too-costly', diagnostics: msg }]);
-    }
-    if (this.totalBytes + bytes > this.totalBytesCap) {
-      const msg = `The server's sessions hold ${this.totalBytes} bytes of their budget of ${this.totalBytesCap}: this ${resourceType} needs ${bytes} bytes; retry after sessions are dropped`;
-      throw new FhirError(503, msg, [{ severity: 'error', code: 'throttled', diagnostics: msg }]);
-    }
+    this.checkBudget(sessionId, resourceType, bytes, used);
     const s = live ?? this.session(sessionId);
     s.seq = seq + 1;
     s.bytes = used + bytes;
@@ -423,24 +424,10 @@ export class FhirStore implements StoreLoader {
     }
     const live = this.sessions.get(sessionId);
     if (!live) this.checkOpen(sessionId);
-    const stored: Resource = { resourceType, id, meta: undefined };
-    for (const k in resource) {
-      if (k !== 'resourceType' && k !== 'id' && k !== 'meta' && Object.hasOwn(resource, k)) stored[k] = frozenCopy(resource[k]);
-    }
-    const meta = resource.meta;
-    const m = meta && typeof meta === 'object' ? (frozenCopy(meta) as Record<string, unknown>) : undefined;
-    stored.meta = Object.freeze({ ...m, versionId: String(currentVersion + 1), lastUpdated: this.clock });
-    Object.freeze(stored);
+    const stored = storedVersion(resource, id, String(currentVersion + 1), this.clock);
     const bytes = Buffer.byteLength(JSON.stringify(stored));
     const used = live ? live.bytes : 0;
-    if (used + bytes > this.sessionBytesCap) {
-      const msg = `Session "${sessionId}" is over its budget of ${this.sessionBytesCap} bytes: this ${resourceType} needs ${bytes} bytes and ${used} are used; drop the session or write less`;
-      throw new FhirError(429, msg, [{ severity: 'error', code: 'too-costly', diagnostics: msg }]);
-    }
-    if (this.totalBytes + bytes > this.totalBytesCap) {
-      const msg = `The server's sessions hold ${this.totalBytes} bytes of their budget of ${this.totalBytesCap}: this ${resourceType} needs ${bytes} bytes; retry after sessions are dropped`;
-      throw new FhirError(503, msg, [{ severity: 'error', code: 'throttled', diagnostics: msg }]);
-    }
+    this.checkBudget(sessionId, resourceType, bytes, used);
     const s = live ?? this.session(sessionId);
     s.updates++;
     s.bytes = used + bytes;
@@ -456,6 +443,18 @@ export class FhirStore implements StoreLoader {
       ids.add(id);
     }
     return stored;
+  }
+
+  /** Throw (storing nothing) when `bytes` more would pass the session's budget (429) or all sessions' budget (503). */
+  private checkBudget(sessionId: string, resourceType: string, bytes: number, used: number): void {
+    if (used + bytes > this.sessionBytesCap) {
+      const msg = `Session "${sessionId}" is over its budget of ${this.sessionBytesCap} bytes: this ${resourceType} needs ${bytes} bytes and ${used} are used; drop the session or write less`;
+      throw new FhirError(429, msg, [{ severity: 'error', code: 'too-costly', diagnostics: msg }]);
+    }
+    if (this.totalBytes + bytes > this.totalBytesCap) {
+      const msg = `The server's sessions hold ${this.totalBytes} bytes of their budget of ${this.totalBytesCap}: this ${resourceType} needs ${bytes} bytes; retry after sessions are dropped`;
+      throw new FhirError(503, msg, [{ severity: 'error', code: 'throttled', diagnostics: msg }]);
+    }
   }
 
   // ---------------------------------------------------------------- search
