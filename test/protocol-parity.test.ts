@@ -139,3 +139,31 @@ test('replay across protocols: a tools run replays in text, a text run in tools,
   assert.deepEqual([...t3.verdicts], [...text.verdicts]);
   assert.deepEqual([...t3.actions], [...text.actions]);
 });
+
+test('an episode whose tools cannot be opened is an agent failure (error.jsonl), not the end of the run; --resume reruns it', async () => {
+  const out = join(tmp, 'tools-unavailable');
+  const base = {
+    out,
+    taskSet: openTaskSet('medagentbench-v2'),
+    agent: createAgent('oracle'),
+    backend,
+    grade: officialGrader,
+    apiBase: API,
+    protocol: 'mcp' as const,
+    postMode: 'live' as const,
+    limit: 3,
+    progress: false,
+  };
+  const first = await runEval({
+    ...base,
+    toolEnvironment: async (e) => {
+      if (e.index === 1) throw new Error('connect ECONNREFUSED 127.0.0.1:1');
+      return mcpLive.environment({ sessionId: e.sessionId, fhir: e.session.transport });
+    },
+  });
+  assert.deepEqual(first.failed, [1]);
+  assert.match(readFileSync(join(out, 'error.jsonl'), 'utf8'), /the episode's tools could not be opened: connect ECONNREFUSED/);
+  const again = await runEval({ ...base, resume: true, toolEnvironment: (e) => mcpLive.environment({ sessionId: e.sessionId, fhir: e.session.transport }) });
+  assert.equal(again.ran, 1);
+  assert.equal(again.summary!.correct, 3);
+});

@@ -153,6 +153,20 @@ export interface EpisodeStatsLine {
   ms: number;
 }
 
+/** The result of an episode whose tools could not be opened: an agent failure (error.jsonl; `--resume` reruns it). */
+function toolsUnavailable(index: number, err: unknown): EpisodeResult {
+  const why = err instanceof Error ? err.message : String(err);
+  return {
+    output: { index, status: 'running', result: null, history: null },
+    rounds: 0,
+    usage: { promptTokens: 0, completionTokens: 0 },
+    ms: 0,
+    agentMs: 0,
+    fhirMs: 0,
+    agentError: `the episode's tools could not be opened: ${why}`,
+  };
+}
+
 /** One episode of a run: a task, its trial (1-based) and the slot that keys it (`index × trials + trial − 1`). */
 interface Slot {
   index: number;
@@ -519,22 +533,32 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
             signal: episodeAbort.signal,
           });
         } else {
-          const env = opts.toolEnvironment
-            ? await opts.toolEnvironment({ index, sessionId, session })
-            : directToolEnvironment({ fhir: session.transport, postMode, jsonLoads: opts.jsonLoads });
+          let env: ToolEnvironment | Error;
           try {
-            res = await runToolsEpisode({
-              index,
-              task,
-              agent: opts.agent,
-              env,
-              apiBase,
-              maxRounds,
-              recoverToolText: opts.recoverToolText,
-              signal: episodeAbort.signal,
-            });
-          } finally {
-            await env.close?.();
+            env = opts.toolEnvironment
+              ? await opts.toolEnvironment({ index, sessionId, session })
+              : directToolEnvironment({ fhir: session.transport, postMode, jsonLoads: opts.jsonLoads });
+          } catch (err) {
+            // the episode's tools could not be reached (e.g. the MCP endpoint): an agent failure of this episode,
+            // recorded in error.jsonl and run again by --resume, not the end of the run
+            env = err instanceof Error ? err : new Error(String(err));
+          }
+          if (env instanceof Error) res = toolsUnavailable(index, env);
+          else {
+            try {
+              res = await runToolsEpisode({
+                index,
+                task,
+                agent: opts.agent,
+                env,
+                apiBase,
+                maxRounds,
+                recoverToolText: opts.recoverToolText,
+                signal: episodeAbort.signal,
+              });
+            } finally {
+              await env.close?.();
+            }
           }
         }
       } finally {
