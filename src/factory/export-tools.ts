@@ -19,7 +19,7 @@
 import type { FunctionTool } from '../protocol/tools.js';
 import { pyJsonDumps, pyJsonLoads, PyFloat } from '../tasks/pysem.js';
 import { stableStringify } from './canonical.js';
-import type { ExportFormat, RowMode } from './export.js';
+import { assistantIndices, groupConversations, type ExportFormat, type RowMode } from './export.js';
 import { callId, templateArguments } from './tools-rows.js';
 import type { RowMeta, RowToolCall, ToolsMessage, ToolsRow } from './types.js';
 
@@ -50,12 +50,6 @@ export function parseToolsLine(text: string): Json {
 }
 
 const THINKING_OFF = { enable_thinking: false } as const;
-
-function assistantIndices(messages: readonly ToolsMessage[]): number[] {
-  const out: number[] = [];
-  messages.forEach((m, i) => m.role === 'assistant' && out.push(i));
-  return out;
-}
 
 function call(m: ToolsMessage): RowToolCall {
   if (m.role !== 'assistant' || m.tool_calls.length !== 1) throw new Error('an assistant turn of a tools row carries one tool call');
@@ -310,34 +304,7 @@ export function importToolsRows(lines: string[], metas: RowMeta[], tools: Functi
     if (stableStringify(r.tools) !== want) throw new Error(`line ${i + 1}: the row's tools differ from the corpus's tools`);
     return r.messages;
   });
-  const out: ToolsRow[] = [];
-  if (mode === 'trajectory') {
-    if (convs.length !== metas.length) throw new Error(`${convs.length} rows but ${metas.length} meta lines`);
-    convs.forEach((c, i) => out.push({ messages: c, meta: metas[i]! }));
-    return out;
-  }
-  let group: ToolsMessage[][] = [];
-  const flush = () => {
-    if (group.length === 0) return;
-    const full = group[group.length - 1]!;
-    group.forEach((g, k) => {
-      const n = assistantIndices(g).length;
-      if (n !== k + 1) throw new Error(`per-turn group ${out.length}: row ${k} has ${n} assistant turns, expected ${k + 1}`);
-      const d = toolsConversationDiff(g, full.slice(0, g.length));
-      if (d) throw new Error(`per-turn group ${out.length}: row ${k} is not a prefix of the full conversation (${d})`);
-    });
-    const meta = metas[out.length];
-    if (!meta) throw new Error(`more per-turn groups than meta lines (${metas.length})`);
-    out.push({ messages: full, meta });
-    group = [];
-  };
-  for (const c of convs) {
-    if (assistantIndices(c).length === 1) flush();
-    group.push(c);
-  }
-  flush();
-  if (out.length !== metas.length) throw new Error(`${out.length} per-turn groups but ${metas.length} meta lines`);
-  return out;
+  return groupConversations(convs, metas, mode, (row, full) => toolsConversationDiff(row, full.slice(0, row.length)));
 }
 
 /** LLaMA-Factory `dataset_info.json` for exported tools splits (sharegpt with the `tools` column). */

@@ -24,7 +24,8 @@ const THINKING_OFF = { enable_thinking: false } as const;
 
 type Json = Record<string, unknown>;
 
-function assistantIndices(messages: ChatMessage[]): number[] {
+/** Positions of the assistant messages of a conversation (text or tools). */
+export function assistantIndices(messages: readonly { role: string }[]): number[] {
   const out: number[] = [];
   messages.forEach((m, i) => m.role === 'assistant' && out.push(i));
   return out;
@@ -150,21 +151,36 @@ export function exportRows(rows: CanonicalRow[], format: ExportFormat, mode: Row
  */
 export function importRows(lines: Json[], metas: RowMeta[], format: ExportFormat, mode: RowMode): CanonicalRow[] {
   const convs = lines.map((l) => fromTrainerRow(l, format, mode));
-  const out: CanonicalRow[] = [];
+  return groupConversations(convs, metas, mode, (row, full) => (row.some((m, j) => full[j]!.role !== m.role || full[j]!.content !== m.content) ? '' : null));
+}
+
+/**
+ * Conversations read back from trainer rows, with the meta sidecar, as rows: one per conversation (trajectory), or
+ * per-turn rows grouped — a group starts at a row with exactly one assistant turn, row k of a group has k + 1
+ * assistant turns and is a prefix of the group's last row (`prefixDiff` says how it differs, null when it does not),
+ * the last row is the full conversation. Throws when the structure does not match.
+ */
+export function groupConversations<M extends { role: string }>(
+  convs: M[][],
+  metas: RowMeta[],
+  mode: RowMode,
+  prefixDiff: (row: M[], full: M[]) => string | null,
+): Array<{ messages: M[]; meta: RowMeta }> {
+  const out: Array<{ messages: M[]; meta: RowMeta }> = [];
   if (mode === 'trajectory') {
     if (convs.length !== metas.length) throw new Error(`${convs.length} rows but ${metas.length} meta lines`);
     convs.forEach((c, i) => out.push({ messages: c, meta: metas[i]! }));
     return out;
   }
-  let group: ChatMessage[][] = [];
+  let group: M[][] = [];
   const flush = () => {
     if (group.length === 0) return;
     const full = group[group.length - 1]!;
     group.forEach((g, k) => {
       const n = assistantIndices(g).length;
       if (n !== k + 1) throw new Error(`per-turn group ${out.length}: row ${k} has ${n} assistant turns, expected ${k + 1}`);
-      if (g.some((m, j) => full[j]!.role !== m.role || full[j]!.content !== m.content))
-        throw new Error(`per-turn group ${out.length}: row ${k} is not a prefix of the full conversation`);
+      const d = prefixDiff(g, full);
+      if (d !== null) throw new Error(`per-turn group ${out.length}: row ${k} is not a prefix of the full conversation${d ? ` (${d})` : ''}`);
     });
     const meta = metas[out.length];
     if (!meta) throw new Error(`more per-turn groups than meta lines (${metas.length})`);
