@@ -47,15 +47,25 @@ function readManifest(dir: string, flag: string): CorpusManifest {
   }
 }
 
-/** Load a corpus folder of either protocol (`manifest.protocol`). */
+/** Load a corpus folder of either protocol (`manifest.protocol`), reading its manifest once. */
 export function readAnyCorpus(dir: string, flag = 'DIR'): AnyCorpus {
   const manifest = readManifest(dir, flag);
-  return manifest.protocol === 'tools' ? { protocol: 'tools', corpus: readToolsCorpus(dir, flag) } : { protocol: 'text', corpus: readCorpus(dir, flag) };
+  return manifest.protocol === 'tools'
+    ? { protocol: 'tools', corpus: toolsCorpusOf(dir, flag, manifest) }
+    : { protocol: 'text', corpus: textCorpusOf(dir, flag, manifest) };
 }
 
 /** Load a tools corpus folder: rows of the tools shape, and `tools.json` matching the manifest's hash. */
 export function readToolsCorpus(dir: string, flag = 'DIR'): ToolsCorpus {
-  const manifest = readManifest(dir, flag);
+  return toolsCorpusOf(dir, flag, readManifest(dir, flag));
+}
+
+/** Load a text corpus folder; every problem is a FactoryInputError naming the folder or file. */
+export function readCorpus(dir: string, flag = 'DIR'): Corpus {
+  return textCorpusOf(dir, flag, readManifest(dir, flag));
+}
+
+function toolsCorpusOf(dir: string, flag: string, manifest: CorpusManifest): ToolsCorpus {
   if (manifest.protocol !== 'tools' || !manifest.tools) throw new FactoryInputError(`${flag} ${dir} is not a tools corpus (ehrgym generate --protocol tools)`);
   const toolsFile = join(dir, manifest.tools.file);
   let tools: FunctionTool[];
@@ -66,52 +76,32 @@ export function readToolsCorpus(dir: string, flag = 'DIR'): ToolsCorpus {
   }
   if (!Array.isArray(tools) || toolsSha256(tools) !== manifest.tools.sha256)
     throw new FactoryInputError(`${toolsFile} does not match the manifest's tools sha256`);
-  const splits: Record<string, ToolsRow[]> = {};
-  for (const [name, s] of Object.entries(manifest.splits)) {
-    const file = join(dir, s.file);
-    let rows: ToolsRow[];
-    try {
-      rows = readJsonl<ToolsRow>(file);
-    } catch (e) {
-      throw new FactoryInputError(`${file} is unreadable (${(e as Error).message})`);
-    }
-    rows.forEach((r, i) => {
-      const why = checkToolsRowShape(r);
-      if (why) throw new FactoryInputError(`${file}:${i + 1}: ${why}`);
-    });
-    splits[name] = rows;
-  }
-  return { dir, manifest, splits, tools };
+  return { dir, manifest, splits: readSplits<ToolsRow>(dir, manifest, checkToolsRowShape), tools };
 }
 
-/** Load a text corpus folder; every problem is a FactoryInputError naming the folder or file. */
-export function readCorpus(dir: string, flag = 'DIR'): Corpus {
-  if (!existsSync(dir)) throw new FactoryInputError(`${flag} ${dir} does not exist`);
-  const ident = readIdentity(dir);
-  if (!ident || ident.kind !== 'sft-corpus') throw new FactoryInputError(`${flag} ${dir} is not a corpus written by ehrgym generate`);
-  let manifest: CorpusManifest;
-  try {
-    manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as CorpusManifest;
-  } catch (e) {
-    throw new FactoryInputError(`${join(dir, 'manifest.json')} is unreadable (${(e as Error).message})`);
-  }
+function textCorpusOf(dir: string, flag: string, manifest: CorpusManifest): Corpus {
   if (manifest.protocol === 'tools') throw new FactoryInputError(`${flag} ${dir} is a tools corpus (read it with readToolsCorpus)`);
-  const splits: Record<string, CanonicalRow[]> = {};
+  return { dir, manifest, splits: readSplits<CanonicalRow>(dir, manifest, checkRowShape) };
+}
+
+/** Every split file of a corpus, each row checked by `check` (a FactoryInputError naming the file and line). */
+function readSplits<R>(dir: string, manifest: CorpusManifest, check: (row: unknown) => string | null): Record<string, R[]> {
+  const splits: Record<string, R[]> = {};
   for (const [name, s] of Object.entries(manifest.splits)) {
     const file = join(dir, s.file);
-    let rows: CanonicalRow[];
+    let rows: R[];
     try {
-      rows = readJsonl<CanonicalRow>(file);
+      rows = readJsonl<R>(file);
     } catch (e) {
       throw new FactoryInputError(`${file} is unreadable (${(e as Error).message})`);
     }
     rows.forEach((r, i) => {
-      const why = checkRowShape(r);
+      const why = check(r);
       if (why) throw new FactoryInputError(`${file}:${i + 1}: ${why}`);
     });
     splits[name] = rows;
   }
-  return { dir, manifest, splits };
+  return splits;
 }
 
 export interface ExportOptions {
