@@ -161,6 +161,53 @@ export function checkToolsTemplateParity(
   tok: ExactTokenizer,
   tools: FunctionTool[],
 ): TemplateParityReport {
+  return eachPerTurnLine(splits, files, (r, t, raw, where, report) => {
+    let row: ReturnType<typeof fromToolsTrainerRow>;
+    try {
+      row = fromToolsTrainerRow(parseToolsLine(raw), format, 'per-turn');
+    } catch (e) {
+      report.issues.push(`${where}: ${(e as Error).message}`);
+      return;
+    }
+    const conv = row.messages;
+    const last = conv[conv.length - 1]!;
+    if (row.trained.length !== 1 || row.trained[0] !== conv.length - 1)
+      report.issues.push(`${where}: loss on turns [${row.trained.join(', ')}], expected only the last turn (${conv.length - 1})`);
+    if (last.role !== 'assistant') {
+      report.issues.push(`${where}: the trained turn is not an assistant tool call`);
+      return;
+    }
+    const sent = harnessToolsRequest(r.messages.slice(0, t), tools);
+    const canonical = r.messages[t] as Extract<ToolsMessage, { role: 'assistant' }>;
+    let res: ReturnType<typeof checkTurnParity>;
+    try {
+      res = checkTurnParity(
+        { prompt: templateMessages(conv.slice(0, -1)), completion: templateMessages([last])[0]! },
+        templateMessages(sent.messages),
+        tok,
+        // the trained text must be the call the graded episode made at this turn (the corpus row's), as rendered
+        { tools: row.tools, harnessTools: sent.tools, trainedText: canonical.tool_calls.map((c) => toolCallText(c.function)).join('\n') },
+      );
+    } catch (e) {
+      report.issues.push(`${where}: ${(e as Error).message}`);
+      return;
+    }
+    report.promptTokens += res.promptTokens;
+    report.trainedTokens += res.trainedTokens;
+    for (const p of res.problems) report.issues.push(`${where}: ${p}`);
+  });
+}
+
+/**
+ * Walk every assistant turn of every row of `splits` beside the per-turn trainer lines of `files` (one line per
+ * assistant turn, in order): a missing line is an issue, every present one is counted and handed to `check` with
+ * where it is (`<split>.jsonl line N (<row id> turn T)`); lines beyond the rows' turns are an issue.
+ */
+function eachPerTurnLine<R extends { messages: ReadonlyArray<{ role: string }>; meta: { row_id: string } }>(
+  splits: Record<string, R[]>,
+  files: Record<string, string>,
+  check: (row: R, turn: number, raw: string, where: string, report: TemplateParityReport) => void,
+): TemplateParityReport {
   const report: TemplateParityReport = { checked: 0, issues: [], promptTokens: 0, trainedTokens: 0 };
   for (const [name, rows] of Object.entries(splits)) {
     const lines = (files[`${name}.jsonl`] ?? '').split('\n').filter((l) => l !== '');
@@ -175,39 +222,7 @@ export function checkToolsTemplateParity(
           continue;
         }
         report.checked++;
-        let row: ReturnType<typeof fromToolsTrainerRow>;
-        try {
-          row = fromToolsTrainerRow(parseToolsLine(raw), format, 'per-turn');
-        } catch (e) {
-          report.issues.push(`${where}: ${(e as Error).message}`);
-          continue;
-        }
-        const conv = row.messages;
-        const last = conv[conv.length - 1]!;
-        if (row.trained.length !== 1 || row.trained[0] !== conv.length - 1)
-          report.issues.push(`${where}: loss on turns [${row.trained.join(', ')}], expected only the last turn (${conv.length - 1})`);
-        if (last.role !== 'assistant') {
-          report.issues.push(`${where}: the trained turn is not an assistant tool call`);
-          continue;
-        }
-        const sent = harnessToolsRequest(r.messages.slice(0, t), tools);
-        const canonical = r.messages[t] as Extract<ToolsMessage, { role: 'assistant' }>;
-        let res: ReturnType<typeof checkTurnParity>;
-        try {
-          res = checkTurnParity(
-            { prompt: templateMessages(conv.slice(0, -1)), completion: templateMessages([last])[0]! },
-            templateMessages(sent.messages),
-            tok,
-            // the trained text must be the call the graded episode made at this turn (the corpus row's), as rendered
-            { tools: row.tools, harnessTools: sent.tools, trainedText: canonical.tool_calls.map((c) => toolCallText(c.function)).join('\n') },
-          );
-        } catch (e) {
-          report.issues.push(`${where}: ${(e as Error).message}`);
-          continue;
-        }
-        report.promptTokens += res.promptTokens;
-        report.trainedTokens += res.trainedTokens;
-        for (const p of res.problems) report.issues.push(`${where}: ${p}`);
+        check(r, t, raw, where, report);
       }
     }
     if (li < lines.length) report.issues.push(`${name}.jsonl: ${lines.length - li} lines beyond the canonical rows' assistant turns`);
@@ -234,39 +249,22 @@ export function checkTemplateParity(
   tok: ExactTokenizer,
   opts: TurnParityOptions = {},
 ): TemplateParityReport {
-  const report: TemplateParityReport = { checked: 0, issues: [], promptTokens: 0, trainedTokens: 0 };
-  for (const [name, rows] of Object.entries(splits)) {
-    const lines = (files[`${name}.jsonl`] ?? '').split('\n').filter((l) => l !== '');
-    let li = 0;
-    for (const r of rows) {
-      for (let t = 0; t < r.messages.length; t++) {
-        if (r.messages[t]!.role !== 'assistant') continue;
-        const where = `${name}.jsonl line ${li + 1} (${r.meta.row_id} turn ${t})`;
-        const raw = lines[li++];
-        if (raw === undefined) {
-          report.issues.push(`${where}: missing (the export has ${lines.length} lines)`);
-          continue;
-        }
-        report.checked++;
-        let line: Record<string, unknown>;
-        let conv: ChatMessage[];
-        try {
-          line = JSON.parse(raw) as Record<string, unknown>;
-          conv = fromTrainerRow(line, format, 'per-turn');
-        } catch (e) {
-          report.issues.push(`${where}: ${(e as Error).message}`);
-          continue;
-        }
-        const trained = trainedTurns(line, format);
-        if (trained.length !== 1 || trained[0] !== conv.length - 1)
-          report.issues.push(`${where}: loss on turns [${trained.join(', ')}], expected only the last turn (${conv.length - 1})`);
-        const res = checkTurnParity({ prompt: conv.slice(0, -1), completion: conv[conv.length - 1]! }, harnessMessages(r.messages.slice(0, t)), tok, opts);
-        report.promptTokens += res.promptTokens;
-        report.trainedTokens += res.trainedTokens;
-        for (const p of res.problems) report.issues.push(`${where}: ${p}`);
-      }
+  return eachPerTurnLine(splits, files, (r, t, raw, where, report) => {
+    let line: Record<string, unknown>;
+    let conv: ChatMessage[];
+    try {
+      line = JSON.parse(raw) as Record<string, unknown>;
+      conv = fromTrainerRow(line, format, 'per-turn');
+    } catch (e) {
+      report.issues.push(`${where}: ${(e as Error).message}`);
+      return;
     }
-    if (li < lines.length) report.issues.push(`${name}.jsonl: ${lines.length - li} lines beyond the canonical rows' assistant turns`);
-  }
-  return report;
+    const trained = trainedTurns(line, format);
+    if (trained.length !== 1 || trained[0] !== conv.length - 1)
+      report.issues.push(`${where}: loss on turns [${trained.join(', ')}], expected only the last turn (${conv.length - 1})`);
+    const res = checkTurnParity({ prompt: conv.slice(0, -1), completion: conv[conv.length - 1]! }, harnessMessages(r.messages.slice(0, t)), tok, opts);
+    report.promptTokens += res.promptTokens;
+    report.trainedTokens += res.trainedTokens;
+    for (const p of res.problems) report.issues.push(`${where}: ${p}`);
+  });
 }
