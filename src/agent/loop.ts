@@ -64,58 +64,93 @@ export interface EpisodeResult {
 /** The default Python `json.loads` used for POST bodies (the exact port from src/tasks/pysem.ts). */
 export const defaultJsonLoads: JsonLoads = (text) => pyJsonLoads(text);
 
-function errorMessage(err: unknown): string {
+/** An error's message (or the thrown value as text). */
+export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * What every episode loop (text, tools) keeps while it runs — rounds, token usage, time waiting for the agent and for
+ * the FHIR transport — and the result it ends with. `output` gives the episode's TaskOutput for a status and result.
+ */
+export class EpisodeAccount {
+  private readonly t0 = performance.now();
+  readonly usage: Usage = { promptTokens: 0, completionTokens: 0 };
+  agentMs = 0;
+  fhirMs = 0;
+  rounds = 0;
+
+  constructor(private readonly output: (status: SampleStatus, result: TaskOutput['result']) => TaskOutput) {}
+
+  done(status: SampleStatus, result: TaskOutput['result'] = null, agentError?: string, extra?: Partial<EpisodeResult>): EpisodeResult {
+    return {
+      output: this.output(status, result),
+      rounds: this.rounds,
+      usage: this.usage,
+      ms: performance.now() - this.t0,
+      agentMs: this.agentMs,
+      fhirMs: this.fhirMs,
+      ...(agentError !== undefined ? { agentError } : {}),
+      ...extra,
+    };
+  }
+
+  /**
+   * One agent turn, timed and its usage counted: `{reply}`, or `{end}` — the episode's result when the agent failed
+   * (status `running` with the error; `endpointError` for a misconfigured endpoint) or hit its context limit.
+   */
+  async agent<R extends { usage?: Usage; contextLimit?: boolean }>(call: () => Promise<R>): Promise<{ reply: R } | { end: EpisodeResult }> {
+    const ta = performance.now();
+    let reply: R;
+    try {
+      reply = await call();
+    } catch (err) {
+      this.agentMs += performance.now() - ta;
+      return { end: this.done('running', null, errorMessage(err), err instanceof ModelEndpointError ? { endpointError: true } : undefined) };
+    }
+    this.agentMs += performance.now() - ta;
+    if (reply.usage) {
+      this.usage.promptTokens += reply.usage.promptTokens;
+      this.usage.completionTokens += reply.usage.completionTokens;
+    }
+    if (reply.contextLimit) return { end: this.done('agent context limit') };
+    this.rounds++;
+    return { reply };
+  }
+
+  /** Time a FHIR exchange. */
+  async fhir<T>(call: () => Promise<T>): Promise<T> {
+    const tf = performance.now();
+    try {
+      return await call();
+    } finally {
+      this.fhirMs += performance.now() - tf;
+    }
+  }
 }
 
 /** Run one episode exactly as the official harness does. Never throws (agent failures are reported in the result). */
 export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
-  const t0 = performance.now();
+  // started first so the episode's wall time counts the prompt's rendering, as it always has
+  const acct = new EpisodeAccount((status, result) => ({ index: opts.index, status, result, history }));
+  const done = acct.done.bind(acct);
   const apiBase = opts.apiBase ?? OFFICIAL_API_BASE;
   const maxRounds = opts.maxRounds ?? DEFAULT_MAX_ROUNDS;
   const postMode = opts.postMode ?? 'official';
   const jsonLoads = opts.jsonLoads ?? defaultJsonLoads;
   const history: HistoryItem[] = [{ role: 'user', content: opts.prompt ?? renderPrompt(opts.task, { apiBase }) }];
   const exec: ExecuteContext = { fhir: opts.fhir, postMode, jsonLoads };
-  const usage: Usage = { promptTokens: 0, completionTokens: 0 };
-  let agentMs = 0;
-  let fhirMs = 0;
-  let rounds = 0;
-  const done = (status: SampleStatus, result: TaskOutput['result'] = null, agentError?: string, extra?: Partial<EpisodeResult>): EpisodeResult => ({
-    output: { index: opts.index, status, result, history },
-    rounds,
-    usage,
-    ms: performance.now() - t0,
-    agentMs,
-    fhirMs,
-    ...(agentError !== undefined ? { agentError } : {}),
-    ...extra,
-  });
 
   try {
     for (let round = 0; round < maxRounds; round++) {
-      let reply;
-      const ta = performance.now();
-      try {
-        reply = await opts.agent.act(history, { index: opts.index, task: opts.task, apiBase, signal: opts.signal });
-      } catch (err) {
-        agentMs += performance.now() - ta;
-        return done('running', null, errorMessage(err), err instanceof ModelEndpointError ? { endpointError: true } : undefined);
-      }
-      agentMs += performance.now() - ta;
-      if (reply.usage) {
-        usage.promptTokens += reply.usage.promptTokens;
-        usage.completionTokens += reply.usage.completionTokens;
-      }
-      if (reply.contextLimit) return done('agent context limit');
-      rounds++;
+      const turn = await acct.agent(() => opts.agent.act(history, { index: opts.index, task: opts.task, apiBase, signal: opts.signal }));
+      if ('end' in turn) return turn.end;
+      const reply = turn.reply;
       const content = reply.content;
       history.push({ role: 'agent', content });
       const action = parseAction(content);
       if (action.kind === 'get' || action.kind === 'post') {
-        const tf = performance.now();
-        const text = await executeAction(action, exec);
-        fhirMs += performance.now() - tf;
+        const text = await acct.fhir(() => executeAction(action, exec));
         history.push({ role: 'user', content: text });
       } else if (action.kind === 'finish') {
         return done('completed', action.answer);

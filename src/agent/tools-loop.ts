@@ -17,8 +17,8 @@
  *     `recoverToolText`);
  *   - `maxRounds` replies without `finish`: `task limit reached`.
  */
-import type { Agent, ToolsReply, Usage } from './types.js';
-import type { ChatMessage, ChatToolCall, HistoryItem, SampleStatus, TaskCase, TaskOutput } from '../tasks/types.js';
+import type { Agent } from './types.js';
+import type { ChatMessage, ChatToolCall, HistoryItem, TaskCase } from '../tasks/types.js';
 import type { FhirTransport } from '../fhir/types.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import type { Action } from '../protocol/action.js';
@@ -35,8 +35,16 @@ import {
   toolErrorText,
   toolErrorTurn,
 } from '../protocol/tools.js';
-import { DEFAULT_MAX_ROUNDS, type EpisodeResult, type JsonLoads, type PostMode, defaultJsonLoads, executeAction } from './loop.js';
-import { ModelEndpointError } from './backends/endpoint-error.js';
+import {
+  DEFAULT_MAX_ROUNDS,
+  EpisodeAccount,
+  errorMessage,
+  type EpisodeResult,
+  type JsonLoads,
+  type PostMode,
+  defaultJsonLoads,
+  executeAction,
+} from './loop.js';
 import { pyStrip } from '../tasks/pysem.js';
 
 /** Where a `tools` / `mcp` episode's actions are executed. */
@@ -68,53 +76,34 @@ export interface ToolsEpisodeOptions {
   signal?: AbortSignal;
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** Run one `tools` / `mcp` episode. Never throws (agent failures are reported in the result). */
 export async function runToolsEpisode(opts: ToolsEpisodeOptions): Promise<EpisodeResult> {
-  const t0 = performance.now();
+  let recovered = 0;
+  const acct = new EpisodeAccount((status, result) => ({
+    index: opts.index,
+    status,
+    result,
+    history,
+    messages,
+    ...(recovered > 0 ? { recoveredToolCalls: recovered } : {}),
+  }));
+  const done = acct.done.bind(acct);
   const apiBase = opts.apiBase ?? OFFICIAL_API_BASE;
   const maxRounds = opts.maxRounds ?? DEFAULT_MAX_ROUNDS;
   const agent = opts.agent;
   const prompt = opts.prompt ?? renderToolsPrompt(opts.task);
   const messages: ChatMessage[] = [{ role: 'user', content: prompt }];
   const history: HistoryItem[] = [{ role: 'user', content: prompt }];
-  const usage: Usage = { promptTokens: 0, completionTokens: 0 };
-  let agentMs = 0;
-  let fhirMs = 0;
-  let rounds = 0;
-  let recovered = 0;
-  const done = (status: SampleStatus, result: TaskOutput['result'] = null, agentError?: string, extra?: Partial<EpisodeResult>): EpisodeResult => ({
-    output: { index: opts.index, status, result, history, messages, ...(recovered > 0 ? { recoveredToolCalls: recovered } : {}) },
-    rounds,
-    usage,
-    ms: performance.now() - t0,
-    agentMs,
-    fhirMs,
-    ...(agentError !== undefined ? { agentError } : {}),
-    ...extra,
-  });
-  if (!agent.actTools) return done('running', null, `agent ${agent.name} cannot play the tools protocol`);
+  const actTools = agent.actTools?.bind(agent);
+  if (!actTools) return done('running', null, `agent ${agent.name} cannot play the tools protocol`);
 
   try {
     for (let round = 0; round < maxRounds; round++) {
-      let reply: ToolsReply;
-      const ta = performance.now();
-      try {
-        reply = await agent.actTools({ messages, history, tools: opts.env.tools }, { index: opts.index, task: opts.task, apiBase, signal: opts.signal });
-      } catch (err) {
-        agentMs += performance.now() - ta;
-        return done('running', null, errorMessage(err), err instanceof ModelEndpointError ? { endpointError: true } : undefined);
-      }
-      agentMs += performance.now() - ta;
-      if (reply.usage) {
-        usage.promptTokens += reply.usage.promptTokens;
-        usage.completionTokens += reply.usage.completionTokens;
-      }
-      if (reply.contextLimit) return done('agent context limit');
-      rounds++;
+      const turn = await acct.agent(() =>
+        actTools({ messages, history, tools: opts.env.tools }, { index: opts.index, task: opts.task, apiBase, signal: opts.signal }),
+      );
+      if ('end' in turn) return turn.end;
+      const reply = turn.reply;
       let calls = reply.toolCalls;
       let content = reply.content;
       if (calls.length === 0 && opts.recoverToolText && hasToolCallText(content)) {
@@ -143,9 +132,8 @@ export async function runToolsEpisode(opts: ToolsEpisodeOptions): Promise<Episod
         } else {
           history.push({ role: 'agent', content: formatAction(outcome.action) });
           if (outcome.action.kind === 'finish') return done('completed', outcome.action.answer);
-          const tf = performance.now();
-          answer = await opts.env.execute(outcome.action, call);
-          fhirMs += performance.now() - tf;
+          const action = outcome.action;
+          answer = await acct.fhir(() => opts.env.execute(action, call));
         }
         history.push({ role: 'user', content: answer });
         messages.push({ role: 'tool', tool_call_id: call.id, content: answer });
