@@ -14,6 +14,7 @@
  * the `tools` protocol does (a create call's invalid body is `Invalid POST request`, without I/O). Every other call
  * goes over MCP with its exact text in `_meta["ehrgym/argumentsText"]`.
  */
+import { closeServer } from '../fhir/node-http.js';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -111,12 +112,7 @@ async function listen(endpoint: McpEndpoint): Promise<{ url: string; close(): Pr
       (info: AddressInfo) => {
         resolve({
           url: `http://127.0.0.1:${info.port}${MCP_PATH}`,
-          close: () =>
-            new Promise<void>((res) => {
-              const s = server as unknown as { closeAllConnections?: () => void; close(cb: () => void): void };
-              s.close(() => res());
-              s.closeAllConnections?.();
-            }),
+          close: () => closeServer(server),
         });
       },
     );

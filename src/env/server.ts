@@ -3,6 +3,7 @@
  * session cap, the same episodes). Hono routes the HTTP surfaces; the `ws` library answers the WebSocket upgrade
  * of `/ws`.
  */
+import { closeServer } from '../fhir/node-http.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
@@ -129,11 +130,7 @@ export function startEnvServer(core: EnvCore, opts: { host?: string; port?: numb
           await core.shutdown();
           for (const c of wss.clients) c.terminate();
           await new Promise<void>((res) => wss.close(() => res()));
-          await new Promise<void>((res) => {
-            const s = server as unknown as { closeAllConnections?: () => void; close(cb: () => void): void };
-            s.close(() => res());
-            s.closeAllConnections?.();
-          });
+          await closeServer(server);
         },
       });
     }) as unknown as Server;

@@ -28,6 +28,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FhirError, operationOutcome, type OutcomeIssue } from './errors.js';
 import { compact, jsonDepth, pretty } from './json.js';
+import { closeServer, readBodyLimited } from './node-http.js';
 import { countParam, MAX_PAGE_SIZE, parseSearch, type ParsedQuery } from './query.js';
 import { R4_RESOURCE_TYPES } from './resource-types.js';
 import { GENERIC_PARAMS, PARAM_DOCS, SEARCH_PARAMS, paramsFor } from './search-params.js';
@@ -861,7 +862,11 @@ function honoRequest(c: Context): FhirRequest {
     method: c.req.method,
     url: c.req.url,
     header: (name) => header(c, name),
-    body: (limit) => readLimited(c.req.raw, limit),
+    body: async (limit) => {
+      const bytes = await readBodyLimited(c.req.raw, limit);
+      if (bytes === undefined) throw new FhirError(413, `Request body too large (limit ${limit} bytes)`);
+      return bytes;
+    },
   };
 }
 
@@ -876,30 +881,6 @@ export function createFhirApp(store: FhirStore, opts: FhirAppOptions = {}): Hono
  */
 export function createFhirHandler(store: FhirStore, opts: FhirAppOptions = {}): FhirHandler {
   return new FhirApi(store, opts).handle;
-}
-
-async function readLimited(req: Request, limit: number): Promise<Uint8Array> {
-  if (!req.body) return new Uint8Array();
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw new FhirError(413, `Request body too large (limit ${limit} bytes)`);
-    }
-    chunks.push(value);
-  }
-  const buf = new Uint8Array(size);
-  let o = 0;
-  for (const ch of chunks) {
-    buf.set(ch, o);
-    o += ch.byteLength;
-  }
-  return buf;
 }
 
 /** The CapabilityStatement: exactly the interactions and search parameters this server supports. */
@@ -981,12 +962,7 @@ export async function startFhirServer(
         host,
         app,
         handle: api.handle,
-        close: () =>
-          new Promise<void>((res) => {
-            const s = server as unknown as { closeAllConnections?: () => void; close(cb: () => void): void };
-            s.close(() => res());
-            s.closeAllConnections?.();
-          }),
+        close: () => closeServer(server),
       });
     });
     server.on('error', reject);

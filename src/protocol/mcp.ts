@@ -18,6 +18,7 @@
  *
  * Execution is injected (`openSession`), so this module depends on nothing above the protocol layer.
  */
+import { readBodyLimited } from '../fhir/node-http.js';
 import { randomUUID } from 'node:crypto';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
@@ -200,7 +201,7 @@ export function createMcpEndpoint(opts: McpEndpointOptions): McpEndpoint {
   const initialize = async (req: Request): Promise<Response> => {
     const declared = Number(req.headers.get('content-length'));
     if (declared > maxBodyBytes) return jsonRpcError(413, SERVER_ERROR, `Payload Too Large: Request body must not exceed ${maxBodyBytes} bytes`);
-    const bytes = await readLimited(req, maxBodyBytes);
+    const bytes = await readBodyLimited(req, maxBodyBytes);
     if (bytes === undefined) return jsonRpcError(413, SERVER_ERROR, `Payload Too Large: Request body must not exceed ${maxBodyBytes} bytes`);
     let body: unknown;
     try {
@@ -298,23 +299,4 @@ export function createMcpEndpoint(opts: McpEndpointOptions): McpEndpoint {
       await Promise.all([...sessions.values()].map(drop));
     },
   };
-}
-
-/** The body's bytes, or undefined beyond `limit`. */
-async function readLimited(req: Request, limit: number): Promise<Uint8Array | undefined> {
-  if (!req.body) return new Uint8Array();
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, size);
 }
