@@ -343,16 +343,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
         row: {
           messages,
           meta: {
-            row_id: `${gen.task.id}/${variant}${inst.augmentation.includes('paraphrase') ? '/paraphrase' : ''}`,
-            task_family: family.id,
-            task_id: gen.task.id,
-            branch: gen.branch,
-            patient: gen.patient,
-            world: worldMeta,
-            task: gen.task,
-            solver_version: `${deps.solverVersion}/${variant}`,
-            grader_version: deps.graderVersion,
-            harness_version: VERSION,
+            ...meta,
             content_sha256: contentHash(messages),
             origin: 'expert',
             augmentation: inst.augmentation,
