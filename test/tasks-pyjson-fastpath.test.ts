@@ -1,5 +1,5 @@
 /**
- * `pyJsonLoads` (JSON.parse fast path + exact fallback) against `pyJsonLoadsExact` (the port of CPython's scanner):
+ * `pyJsonLoads` (JSON.parse fast path + exact fallback; plain and with `preserveFloats`) against `pyJsonLoadsExact` (the port of CPython's scanner):
  * identical values (types, -0, big ints, key order) or identical Python errors, on the recorded CPython inputs of
  * test/fixtures/tasks-python/cases.json, on the inputs where the two parsers could differ, and on FHIR Bundles.
  */
@@ -42,9 +42,13 @@ function outcome(parse: () => unknown): string {
 function mismatches(inputs: unknown[]): string[] {
   const bad: string[] = [];
   for (const s of inputs) {
-    const fast = outcome(() => pyJsonLoads(s));
-    const exact = outcome(() => pyJsonLoadsExact(s));
-    if (fast !== exact) bad.push(`${JSON.stringify(s)?.slice(0, 120)}: fast ${fast.slice(0, 200)} vs exact ${exact.slice(0, 200)}`);
+    // both modes: plain (floats as numbers) and preserveFloats (float literals as PyFloat)
+    for (const preserveFloats of [false, true]) {
+      const fast = outcome(() => pyJsonLoads(s, { preserveFloats }));
+      const exact = outcome(() => pyJsonLoadsExact(s, { preserveFloats }));
+      if (fast !== exact)
+        bad.push(`${JSON.stringify(s)?.slice(0, 120)} (preserveFloats ${preserveFloats}): fast ${fast.slice(0, 200)} vs exact ${exact.slice(0, 200)}`);
+    }
   }
   return bad;
 }

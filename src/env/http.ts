@@ -12,21 +12,11 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 export type BodyResult = { ok: true; value: unknown; text: string } | { ok: false; status: 413 | 422; body: unknown };
 
-/** Text that may hold a number JSON.parse would change (a float, an exponent, an integer beyond 2^53). */
-const PY_NUMBER = /\d\.\d|\d[eE]|\d{16}/;
-
 /**
- * Python `json.loads` of a request body or message, floats kept as written: JSON.parse when the text holds no number
- * it would change (the common case, several times faster), else the exact port. Throws PyException on invalid JSON.
+ * Python `json.loads` of a request body or message, floats kept as written (`pyJsonLoads` with `preserveFloats`:
+ * JSON.parse when the text holds no float literal, else the exact port). Throws PyException on invalid JSON.
  */
 export function parseJsonText(text: string): unknown {
-  if (!PY_NUMBER.test(text)) {
-    try {
-      return JSON.parse(text);
-    } catch {
-      // NaN, Infinity and invalid text: the port accepts the first and explains the last
-    }
-  }
   return pyJsonLoads(text, { preserveFloats: true });
 }
 

@@ -139,6 +139,9 @@ function fastParseUnsafe(v: unknown, depth: number): boolean {
   return false;
 }
 
+/** A digit then `.digit` or an exponent: the mark of every JSON float literal. */
+const MAY_HOLD_FLOAT = /\d\.\d|\d[eE]/;
+
 const unsafeNumber = (x: number): boolean => !(x <= Number.MAX_SAFE_INTEGER && x >= -Number.MAX_SAFE_INTEGER) || (x === 0 && 1 / x < 0);
 
 /**
@@ -152,10 +155,12 @@ const unsafeNumber = (x: number): boolean => !(x <= Number.MAX_SAFE_INTEGER && x
  * (same whitespace, escapes, control-character rule and number syntax), both build plain objects with the last
  * duplicate key winning in its first position (an own `__proto__` key included), decimal-to-double conversion is
  * correctly rounded in both, and smaller integers are exact doubles. With `preserveFloats` (float literals become
- * `PyFloat`) the exact parser runs.
+ * `PyFloat`) the same holds for text without a float literal (every float literal has a digit followed by `.` and a
+ * digit, or by an exponent `e`/`E`: text without either holds none, and a match inside a string only costs the exact
+ * parser); text that may hold one goes to the exact parser.
  */
 export function pyJsonLoads(s: unknown, opts: PyJsonLoadsOptions = {}): unknown {
-  if (opts.preserveFloats || typeof s !== 'string') return pyJsonLoadsExact(s, opts);
+  if (typeof s !== 'string' || (opts.preserveFloats && MAY_HOLD_FLOAT.test(s))) return pyJsonLoadsExact(s, opts);
   let v: unknown;
   try {
     v = JSON.parse(s);
