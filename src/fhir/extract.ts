@@ -82,6 +82,15 @@ function patientStrings(r: Resource): Record<string, string[]> {
   return s;
 }
 
+/** A reference to a non-Patient resource, searchable as written (`Schedule/7`) and by its bare id (`7`). */
+function pushReference(map: Record<string, string[]>, key: string, ref: unknown): void {
+  if (typeof ref !== 'string' || ref === '') return;
+  pushStr(map, key, ref);
+  const parts = ref.split('/').filter((p) => p !== '');
+  const bare = parts.length >= 2 ? parts[parts.length - 1]! : undefined;
+  if (bare !== undefined && bare !== ref) pushStr(map, key, bare);
+}
+
 /** Extract the index keys of a resource (see search-params.ts for the element behind each parameter). */
 export function extractKeys(r: Resource): IndexKeys {
   const keys: IndexKeys = {};
@@ -90,31 +99,52 @@ export function extractKeys(r: Resource): IndexKeys {
     const d = parseFhirDate(r.meta.lastUpdated);
     if (d) keys.lastUpdated = d[0];
   }
-  if (t === 'Patient') {
-    const d = typeof r.birthDate === 'string' ? parseFhirDate(r.birthDate) : undefined;
+  if (t === 'Patient' || t === 'Practitioner') {
+    const d = t === 'Patient' && typeof r.birthDate === 'string' ? parseFhirDate(r.birthDate) : undefined;
     if (d) keys.date = d;
     keys.strings = patientStrings(r);
     return keys;
   }
-  const ref = r.subject?.reference ?? r.patient?.reference;
+  const strings: Record<string, string[]> = {};
+  let ref = r.subject?.reference ?? r.patient?.reference;
+  if (t === 'Appointment') {
+    for (const part of Array.isArray(r.participant) ? r.participant : []) {
+      const a = part?.actor?.reference;
+      if (typeof a !== 'string') continue;
+      pushReference(strings, 'actor', a);
+      if (a.includes('Practitioner/')) pushReference(strings, 'practitioner', a);
+      if (ref === undefined && patientIdFromReference(a) !== undefined && a.includes('/')) ref = a;
+    }
+    for (const sl of Array.isArray(r.slot) ? r.slot : []) pushReference(strings, 'slot', sl?.reference);
+  } else if (t === 'Slot') {
+    pushReference(strings, 'schedule', r.schedule?.reference);
+  } else if (t === 'Schedule') {
+    for (const a of Array.isArray(r.actor) ? r.actor : []) pushReference(strings, 'actor', a?.reference);
+    if (typeof r.active === 'boolean') pushStr(strings, 'active', String(r.active));
+  } else if (t === 'AllergyIntolerance') {
+    const vs: string[] = [];
+    codingTokens(r.verificationStatus, vs);
+    for (const v of vs) pushStr(strings, 'verification-status', v);
+    pushStr(strings, 'criticality', r.criticality);
+    for (const c of Array.isArray(r.category) ? r.category : []) pushStr(strings, 'category', c);
+  }
   if (typeof ref === 'string') {
     const p = patientIdFromReference(ref);
     if (p !== undefined && ref.includes('/')) keys.patient = p;
   }
   const code: string[] = [];
-  codingTokens(t === 'MedicationRequest' ? r.medicationCodeableConcept : r.code, code);
+  codingTokens(t === 'MedicationRequest' ? r.medicationCodeableConcept : t === 'Immunization' ? r.vaccineCode : r.code, code);
   if (code.length) keys.code = code;
   const category: string[] = [];
-  codingTokens(r.category, category);
+  if (t !== 'AllergyIntolerance') codingTokens(r.category, category);
   if (category.length) keys.category = category;
-  if (t === 'Condition') {
+  if (t === 'Condition' || t === 'AllergyIntolerance') {
     const st: string[] = [];
     codingTokens(r.clinicalStatus, st);
     if (st.length) keys.status = st;
   } else if (typeof r.status === 'string') {
     keys.status = [`|${r.status}`];
   }
-  const strings: Record<string, string[]> = {};
   if (typeof r.intent === 'string') pushStr(strings, 'intent', r.intent);
   if (typeof r.priority === 'string') pushStr(strings, 'priority', r.priority);
   if (Object.keys(strings).length) keys.strings = strings;
@@ -149,6 +179,19 @@ export function extractKeys(r: Resource): IndexKeys {
     case 'ServiceRequest':
       date = firstDate(r, ['authoredOn']);
       date2 = firstDate(r, ['occurrenceDateTime', 'occurrencePeriod']);
+      break;
+    case 'AllergyIntolerance':
+      date = firstDate(r, ['recordedDate']);
+      break;
+    case 'Immunization':
+      date = firstDate(r, ['occurrenceDateTime']);
+      break;
+    case 'Appointment':
+    case 'Slot':
+      date = typeof r.start === 'string' ? periodRange({ start: r.start, end: typeof r.end === 'string' ? r.end : undefined }) : undefined;
+      break;
+    case 'Schedule':
+      date = firstDate(r, ['planningHorizon']);
       break;
     default:
       date = firstDate(r, [

@@ -9,7 +9,7 @@ export type ParamDef =
   | { kind: 'id' }
   | { kind: 'reference'; key: 'patient' }
   | { kind: 'token'; key: 'code' | 'category' | 'status' }
-  | { kind: 'token'; strings: string }
+  | { kind: 'token'; strings: string; reference?: true }
   | { kind: 'string'; strings: string }
   | { kind: 'date'; key: 'date' | 'date2' | 'lastUpdated' };
 
@@ -23,6 +23,16 @@ const DATE: ParamDef = { kind: 'date', key: 'date' };
 const DATE2: ParamDef = { kind: 'date', key: 'date2' };
 const str = (name: string): ParamDef => ({ kind: 'string', strings: name });
 const tok = (name: string): ParamDef => ({ kind: 'token', strings: name });
+/** A reference to another resource than a Patient, matched as written (`Schedule/7`) or by bare id (`7`). */
+const ref = (name: string): ParamDef => ({ kind: 'token', strings: name, reference: true });
+const PERSON = {
+  identifier: tok('identifier'),
+  name: str('name'),
+  family: str('family'),
+  given: str('given'),
+  gender: tok('gender'),
+  telecom: tok('telecom'),
+};
 
 const COMMON = { _id: ID, _lastUpdated: LAST_UPDATED };
 const CLINICAL = { ...COMMON, patient: PATIENT, subject: PATIENT };
@@ -65,6 +75,21 @@ export const SEARCH_PARAMS: Record<string, Record<string, ParamDef>> = {
     intent: tok('intent'),
     priority: tok('priority'),
   },
+  AllergyIntolerance: {
+    ...COMMON,
+    patient: PATIENT,
+    code: CODE,
+    'clinical-status': STATUS,
+    'verification-status': tok('verification-status'),
+    criticality: tok('criticality'),
+    category: tok('category'),
+    date: DATE,
+  },
+  Immunization: { ...COMMON, patient: PATIENT, 'vaccine-code': CODE, date: DATE, status: STATUS },
+  Appointment: { ...COMMON, patient: PATIENT, actor: ref('actor'), practitioner: ref('practitioner'), slot: ref('slot'), date: DATE, status: STATUS },
+  Slot: { ...COMMON, schedule: ref('schedule'), start: DATE, status: STATUS },
+  Schedule: { ...COMMON, actor: ref('actor'), active: tok('active'), date: DATE },
+  Practitioner: { ...COMMON, ...PERSON },
 };
 
 /** Parameters of any other resource type (e.g. imported AllergyIntolerance, Encounter). */
@@ -107,4 +132,20 @@ export const PARAM_DOCS: Record<string, Record<string, string>> = {
   },
   Procedure: { date: 'Procedure.performed[x]' },
   ServiceRequest: { authored: 'ServiceRequest.authoredOn', occurrence: 'ServiceRequest.occurrence[x]' },
+  AllergyIntolerance: {
+    'clinical-status': 'AllergyIntolerance.clinicalStatus',
+    'verification-status': 'AllergyIntolerance.verificationStatus',
+    category: 'AllergyIntolerance.category (food, medication, environment, biologic)',
+    date: 'AllergyIntolerance.recordedDate',
+  },
+  Immunization: { 'vaccine-code': 'Immunization.vaccineCode', date: 'Immunization.occurrence[x]' },
+  Appointment: {
+    patient: 'Appointment.participant.actor (a Patient)',
+    actor: 'Appointment.participant.actor (Type/id or id)',
+    practitioner: 'Appointment.participant.actor (a Practitioner)',
+    slot: 'Appointment.slot',
+    date: 'Appointment.start … end',
+  },
+  Slot: { schedule: 'Slot.schedule (Schedule/id or id)', start: 'Slot.start … end', status: 'Slot.status (free, busy, …)' },
+  Schedule: { actor: 'Schedule.actor (Type/id or id)', active: 'Schedule.active', date: 'Schedule.planningHorizon' },
 };

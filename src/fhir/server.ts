@@ -898,7 +898,7 @@ export function capabilityStatement(store: FhirStore, strict: boolean): Record<s
         .sort(([a], [b]) => (a < b ? -1 : 1))
         .map(([name, d]) => ({
           name,
-          type: kindType[d.kind],
+          type: d.kind === 'token' && 'reference' in d && d.reference ? 'reference' : kindType[d.kind],
           ...(docs[name] ? { documentation: docs[name] } : {}),
         })),
     };
