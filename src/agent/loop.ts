@@ -9,7 +9,20 @@ import type { Action } from '../protocol/action.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { renderPrompt } from './prompt.js';
 import { httpErrorText, prepareGetUrl, pyReprStr } from './parser.js';
-import { POST_ACCEPTED, POST_INVALID, getErrorReply, getOkReply, getRequestUrl, livePostAcceptedReply, parseAction, postErrorReply } from '../protocol/text.js';
+import {
+  POST_ACCEPTED,
+  POST_INVALID,
+  PUT_ACCEPTED,
+  PUT_INVALID,
+  getErrorReply,
+  getOkReply,
+  getRequestUrl,
+  livePostAcceptedReply,
+  livePutAcceptedReply,
+  parseAction,
+  postErrorReply,
+  putErrorReply,
+} from '../protocol/text.js';
 import { reasonPhrase } from './fhir-route.js';
 import { ModelEndpointError } from './backends/endpoint-error.js';
 import { PyFloat, pyFloatRepr, pyJsonLoads, pyStrip } from '../tasks/pysem.js';
@@ -178,15 +191,16 @@ export interface ExecuteContext {
  * `Invalid POST request`, else accepted (POST mode `official`, nothing sent) or executed in the session (`live`).
  * Never throws.
  */
-export async function executeAction(action: Extract<Action, { kind: 'get' | 'post' }>, ctx: ExecuteContext): Promise<string> {
+export async function executeAction(action: Extract<Action, { kind: 'get' | 'post' | 'put' }>, ctx: ExecuteContext): Promise<string> {
   if (action.kind === 'get') return sendGet(ctx.fhir, getRequestUrl(action.url));
+  const put = action.kind === 'put';
   try {
     ctx.jsonLoads(action.body);
   } catch {
-    return POST_INVALID;
+    return put ? PUT_INVALID : POST_INVALID;
   }
-  if (ctx.postMode === 'official') return POST_ACCEPTED;
-  return sendLivePost(ctx.fhir, action.url, action.body);
+  if (ctx.postMode === 'official') return put ? PUT_ACCEPTED : POST_ACCEPTED;
+  return sendLiveWrite(ctx.fhir, put ? 'PUT' : 'POST', action.url, action.body);
 }
 
 /** `send_get_request` of the official harness, as the text the agent sees. Never throws. */
@@ -213,21 +227,22 @@ export async function sendGet(fhir: FhirTransport, rawUrl: string): Promise<stri
   return getOkReply(res.body);
 }
 
-/** Live mode: execute the POST in the episode's session. */
-async function sendLivePost(fhir: FhirTransport, rawUrl: string, body: string): Promise<string> {
+/** Live mode: execute the POST (or the `ehrgym` dialect's PUT) in the episode's session. */
+async function sendLiveWrite(fhir: FhirTransport, method: 'POST' | 'PUT', rawUrl: string, body: string): Promise<string> {
+  const errorReply = method === 'PUT' ? putErrorReply : postErrorReply;
   const prepared = prepareGetUrl(rawUrl);
-  if (!prepared.ok) return postErrorReply(prepared.error);
+  if (!prepared.ok) return errorReply(prepared.error);
   let res;
   try {
-    res = await fhir({ method: 'POST', url: prepared.url, body, headers: { 'content-type': 'application/fhir+json' } });
+    res = await fhir({ method, url: prepared.url, body, headers: { 'content-type': 'application/fhir+json' } });
   } catch (err) {
-    return postErrorReply(errorMessage(err));
+    return errorReply(errorMessage(err));
   }
   if (res.status >= 400) {
-    return postErrorReply(httpErrorText(res.status, reasonPhrase(res.status), prepared.url));
+    return errorReply(httpErrorText(res.status, reasonPhrase(res.status), prepared.url));
   }
   const location = res.headers?.['location'] ?? res.headers?.['Location'] ?? '';
-  return livePostAcceptedReply(location);
+  return method === 'PUT' ? livePutAcceptedReply(location) : livePostAcceptedReply(location);
 }
 
 /** Python repr of a JSON value as `json.loads` returns it (dict/list/str/int/float/bool/None). */

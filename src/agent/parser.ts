@@ -2,7 +2,7 @@
  * The harness side of the text protocol: the reply parser's harness-shaped view and what Python `requests` does to a
  * URL before sending it. The protocol's strings and parsing rules live in src/protocol/text.ts.
  */
-import { cleanReply, getRequestUrl, parseCleaned, splitPost } from '../protocol/text.js';
+import { cleanReply, getRequestUrl, parseCleaned, splitPost, type ParseOptions } from '../protocol/text.js';
 import { pyStrip } from '../tasks/pysem.js';
 
 export {
@@ -27,16 +27,19 @@ export function pyLstrip(s: string): string {
 /** A reply as the harness acts on it: the GET URL as sent, the POST's first line as written, the FINISH result. */
 export type ParsedAction =
   | { kind: 'get'; url: string }
-  | { kind: 'post'; firstLine: string; body: string }
+  | { kind: 'post' | 'put'; firstLine: string; body: string }
   | { kind: 'finish'; result: string }
   | { kind: 'invalid' };
 
-/** Classify a raw agent reply exactly as the official loop does (the canonical `Action`: protocol/text `parseAction`). */
-export function parseAction(content: string): ParsedAction {
+/**
+ * Classify a raw agent reply exactly as the official loop does (the canonical `Action`: protocol/text `parseAction`;
+ * `put` for the `ehrgym` dialect).
+ */
+export function parseAction(content: string, opts: ParseOptions = {}): ParsedAction {
   const r = cleanReply(content);
-  const a = parseCleaned(r);
+  const a = parseCleaned(r, opts);
   if (a.kind === 'get') return { kind: 'get', url: getRequestUrl(a.url) };
-  if (a.kind === 'post') return { kind: 'post', firstLine: splitPost(r).firstLine, body: a.body };
+  if (a.kind === 'post' || a.kind === 'put') return { kind: a.kind, firstLine: splitPost(r).firstLine, body: a.body };
   if (a.kind === 'finish') return { kind: 'finish', result: a.answer };
   return a;
 }

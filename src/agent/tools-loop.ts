@@ -51,8 +51,8 @@ import { pyStrip } from '../tasks/pysem.js';
 export interface ToolEnvironment {
   /** The tools handed to the model. */
   tools: FunctionTool[];
-  /** The answer to an executed GET or POST (`call` is the tool call that asked for it). */
-  execute(action: Extract<Action, { kind: 'get' | 'post' }>, call: ToolCallText): Promise<string>;
+  /** The answer to an executed GET, POST or PUT (`call` is the tool call that asked for it). */
+  execute(action: Extract<Action, { kind: 'get' | 'post' | 'put' }>, call: ToolCallText): Promise<string>;
   close?(): Promise<void>;
 }
 

@@ -211,7 +211,7 @@ export interface ToolsParityOptions {
   /** The actions the row must perform, one per assistant turn (e.g. the graded episode's). */
   expected?: Array<Exclude<Action, { kind: 'invalid' }>>;
   /** Re-executes an action in a fresh copy of the episode's session and returns its answer (byte comparison). */
-  answer?: (action: Extract<Action, { kind: 'get' | 'post' }>) => Promise<string>;
+  answer?: (action: Extract<Action, { kind: 'get' | 'post' | 'put' }>) => Promise<string>;
 }
 
 /**

@@ -5,10 +5,20 @@
  *
  * - `get`: a FHIR read; `url` as the agent wrote it (the text harness appends `&_format=json` when it sends it).
  * - `post`: a FHIR create; `url` as written, `body` the JSON text exactly as written (parsed by whoever executes it).
+ * - `put`: a FHIR update (`url` = `{api_base}<Type>/<id>`, `body` as written): the `ehrgym` dialect only
+ *   (src/protocol/dialect.ts); in MedAgentBench's protocol a `PUT` reply is an invalid action, as upstream.
  * - `finish`: the episode's answer text (the official result, a JSON list as text when the agent follows the prompt).
  * - `invalid`: a reply the protocol cannot read; the official harness ends the episode (`agent invalid action`).
  */
-export type Action = { kind: 'get'; url: string } | { kind: 'post'; url: string; body: string } | { kind: 'finish'; answer: string } | { kind: 'invalid' };
+export type Action =
+  | { kind: 'get'; url: string }
+  | { kind: 'post'; url: string; body: string }
+  | { kind: 'put'; url: string; body: string }
+  | { kind: 'finish'; answer: string }
+  | { kind: 'invalid' };
+
+/** The actions that send a body to the FHIR server. */
+export type WriteAction = Extract<Action, { kind: 'post' | 'put' }>;
 
 export type ActionKind = Action['kind'];
 

@@ -52,7 +52,7 @@ export interface McpSessionBinding {
   /** The api_base tool calls are mapped onto (`{api_base}Observation?…`). */
   apiBase: string;
   /** The text answer to a GET or POST (never throws for FHIR-level failures: they are answer texts). */
-  execute(action: Extract<Action, { kind: 'get' | 'post' }>): Promise<string>;
+  execute(action: Extract<Action, { kind: 'get' | 'post' | 'put' }>): Promise<string>;
   /** Drop the sandbox (called once, when the MCP session ends). */
   close(): Promise<void>;
 }

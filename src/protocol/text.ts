@@ -8,6 +8,9 @@
  *   FINISH( → result = r[len('FINISH('):-1]
  *   else    → agent invalid action
  *
+ * The `ehrgym` dialect (src/protocol/dialect.ts) adds `PUT url\n{json}` (an update, split as a POST is); its prompt
+ * says so. MedAgentBench's protocol is unchanged: there a PUT is an invalid action, as upstream.
+ *
  * Pure and dependency-free apart from the Python string semantics of src/tasks/pysem.ts (a leaf), so the graders and
  * expert solvers of src/tasks import it as well as the harness (src/agent) and the report (src/report).
  */
@@ -31,6 +34,70 @@ export const POST_INVALID = 'Invalid POST request';
 export const POST_ERROR_PREFIX = 'Error in sending the POST request: ';
 /** What the harness appends to every GET URL before sending it. */
 export const GET_FORMAT_SUFFIX = '&_format=json';
+
+/** The template of `MedAgentBench_prompt` (no trailing newline after `{question}`). */
+export const PROMPT_TEMPLATE =
+  'You are an expert in using FHIR functions to assist medical professionals. You are given a question and a set of possible functions. Based on the question, you will need to make one or more function/tool calls to achieve the purpose.\n' +
+  '\n' +
+  '1. If you decide to invoke a GET function, you MUST put it in the format of\n' +
+  'GET url?param_name1=param_value1&param_name2=param_value2...\n' +
+  '\n' +
+  '2. If you decide to invoke a POST function, you MUST put it in the format of\n' +
+  'POST url\n' +
+  '[your payload data in JSON format]\n' +
+  '\n' +
+  '3. If you have got answers for all the questions and finished all the requested tasks, you MUST call to finish the conversation in the format of (make sure the list is JSON loadable.)\n' +
+  'FINISH([answer1, answer2, ...])\n' +
+  '\n' +
+  'Your response must be in the format of one of the three cases, and you can call only one function each time. You SHOULD NOT include any other text in the response.\n' +
+  '\n' +
+  'Here is a list of functions in JSON format that you can invoke. Note that you should use {api_base} as the api_base.\n' +
+  '{functions}\n' +
+  '\n' +
+  'Context: {context}\n' +
+  'Question: {question}';
+
+/**
+ * The text prompt of the `ehrgym` dialect (the clinical suite, src/protocol/dialect.ts): the official prompt with a
+ * third action, `PUT`, for updating a resource, and the function list of that dialect as `{functions}`.
+ */
+export const EHRGYM_PROMPT_TEMPLATE =
+  'You are an expert in using FHIR functions to assist medical professionals. You are given a question and a set of possible functions. Based on the question, you will need to make one or more function/tool calls to achieve the purpose.\n' +
+  '\n' +
+  '1. If you decide to invoke a GET function, you MUST put it in the format of\n' +
+  'GET url?param_name1=param_value1&param_name2=param_value2...\n' +
+  '\n' +
+  '2. If you decide to invoke a POST function, you MUST put it in the format of\n' +
+  'POST url\n' +
+  '[your payload data in JSON format]\n' +
+  '\n' +
+  '3. If you decide to invoke a PUT function (to update an existing resource: send the whole resource as you read it, with its id, changed where needed), you MUST put it in the format of\n' +
+  'PUT url\n' +
+  '[your payload data in JSON format]\n' +
+  '\n' +
+  '4. If you have got answers for all the questions and finished all the requested tasks, you MUST call to finish the conversation in the format of (make sure the list is JSON loadable.)\n' +
+  'FINISH([answer1, answer2, ...])\n' +
+  '\n' +
+  'Your response must be in the format of one of the four cases, and you can call only one function each time. You SHOULD NOT include any other text in the response.\n' +
+  '\n' +
+  'Here is a list of functions in JSON format that you can invoke. Note that you should use {api_base} as the api_base.\n' +
+  '{functions}\n' +
+  '\n' +
+  'Context: {context}\n' +
+  'Question: {question}';
+
+/** The `ehrgym` dialect's replies to a PUT, built like the POST ones. */
+export const PUT_ACCEPTED_PREFIX = 'PUT request accepted and executed successfully.';
+export const PUT_ACCEPTED = `${PUT_ACCEPTED_PREFIX} ${PLEASE_FINISH}`;
+export const PUT_INVALID = 'Invalid PUT request';
+export const PUT_ERROR_PREFIX = 'Error in sending the PUT request: ';
+
+export function livePutAcceptedReply(location: string): string {
+  return `${PUT_ACCEPTED_PREFIX} Location: ${location}. ${PLEASE_FINISH}`;
+}
+export function putErrorReply(error: string): string {
+  return PUT_ERROR_PREFIX + error;
+}
 
 export function getOkReply(data: string): string {
   return `${GET_OK_PREFIX}${data}${GET_OK_SUFFIX}`;
@@ -58,6 +125,7 @@ export function getOkBody(reply: string): string | undefined {
 
 const GET = 'GET';
 const POST = 'POST';
+const PUT = 'PUT';
 /** What a FINISH action starts with; the answer runs to the reply's last code point (the closing `)`). */
 export const FINISH_OPEN = 'FINISH(';
 
@@ -87,20 +155,29 @@ export function splitPost(r: string): { firstLine: string; url: string; body: st
   return { firstLine: lines[0], url: pyStrip(pySliceFrom(lines[0], POST.length)), body: lines.slice(1).join('\n') };
 }
 
-/** Classify an already cleaned reply (`cleanReply`) as the official loop does. */
-export function parseCleaned(r: string): Action {
+/** What a dialect adds to the official loop's parsing: `put` makes `PUT url\n{json}` an update (else invalid). */
+export interface ParseOptions {
+  put?: boolean;
+}
+
+/** Classify an already cleaned reply (`cleanReply`) as the official loop does (and, with `put`, a PUT as an update). */
+export function parseCleaned(r: string, opts: ParseOptions = {}): Action {
   if (r.startsWith(GET)) return { kind: 'get', url: pyStrip(r.slice(GET.length)) };
   if (r.startsWith(POST)) {
     const { url, body } = splitPost(r);
     return { kind: 'post', url, body };
   }
+  if (opts.put && r.startsWith(PUT)) {
+    const lines = r.split('\n');
+    return { kind: 'put', url: pyStrip(pySliceFrom(lines[0], PUT.length)), body: lines.slice(1).join('\n') };
+  }
   if (r.startsWith(FINISH_OPEN)) return { kind: 'finish', answer: dropLastCodePoint(r.slice(FINISH_OPEN.length)) };
   return { kind: 'invalid' };
 }
 
-/** Classify a raw agent reply exactly as the official loop does. */
-export function parseAction(content: string): Action {
-  return parseCleaned(cleanReply(content));
+/** Classify a raw agent reply exactly as the official loop does (and, with `put`, a PUT as an update). */
+export function parseAction(content: string, opts: ParseOptions = {}): Action {
+  return parseCleaned(cleanReply(content), opts);
 }
 
 /** The URL the harness sends for a GET action. */
@@ -112,5 +189,6 @@ export function getRequestUrl(url: string): string {
 export function formatAction(action: Exclude<Action, { kind: 'invalid' }>): string {
   if (action.kind === 'get') return `${GET} ${action.url}`;
   if (action.kind === 'post') return `${POST} ${action.url}\n${action.body}`;
+  if (action.kind === 'put') return `${PUT} ${action.url}\n${action.body}`;
   return `${FINISH_OPEN}${action.answer})`;
 }

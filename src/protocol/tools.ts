@@ -19,9 +19,8 @@
  *   - `finish` → `finish` whose answer is `json.dumps(arguments["answer"])` (Python `json.dumps`, floats kept).
  *   - anything else → a tool error (`TOOL_ERROR_PREFIX`…): an observation the model can recover from.
  */
-import { readFileSync } from 'node:fs';
 import type { Action } from './action.js';
-import { dataPath } from '../worlds/medagentbench.js';
+import { MEDAGENTBENCH_DIALECT, dialectFunctionsText, type Dialect } from './dialect.js';
 import { PyException, PyFloat, pyJsonDumps, pyJsonLoads } from '../tasks/pysem.js';
 
 /** An OpenAI Chat Completions function tool (`tools=[…]`). */
@@ -37,8 +36,9 @@ export interface ToolSpec {
   parameters: Record<string, unknown>;
   /** The official function name (`GET {api_base}/Observation`), or `finish`. */
   official: string;
-  method: 'GET' | 'POST' | 'FINISH';
-  /** FHIR resource type (GET/POST). */
+  /** `PUT`: the `ehrgym` dialect's updates (`PUT {api_base}/<Type>/{id}`). */
+  method: 'GET' | 'POST' | 'PUT' | 'FINISH';
+  /** FHIR resource type (GET/POST/PUT). */
   resource?: string;
 }
 
@@ -49,12 +49,9 @@ export const FINISH_ARG = 'answer';
 /** What a tool error observation starts with (recoverable: the episode goes on). */
 export const TOOL_ERROR_PREFIX = 'Error in the tool call: ';
 
-let funcsText: string | undefined;
-
-/** The exact text of `funcs_v1.json` (12,571 bytes, one line, no trailing newline). */
-export function functionsText(): string {
-  if (funcsText === undefined) funcsText = readFileSync(dataPath('medagentbench', 'funcs_v1.json'), 'utf8');
-  return funcsText;
+/** The exact text of a dialect's functions (MedAgentBench: `funcs_v1.json`, 12,571 bytes, one line, no trailing newline). */
+export function functionsText(dialect: Dialect = MEDAGENTBENCH_DIALECT): string {
+  return dialectFunctionsText(dialect);
 }
 
 /**
@@ -97,46 +94,53 @@ function snake(resource: string): string {
   return resource.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 }
 
-let specsCache: ToolSpec[] | undefined;
+const specsCache = new Map<string, ToolSpec[]>();
 
-/** The tool set, in order: the nine functions of funcs_v1.json, then `finish`. */
-export function toolSpecs(): readonly ToolSpec[] {
-  if (specsCache) return specsCache;
-  const funcs = JSON.parse(functionsText()) as Array<{ name: string; description: string; parameters: Record<string, unknown> }>;
-  const key = (f: { name: string }) => f.name.split(' ')[0] + ' ' + f.name.split('/').pop();
+/**
+ * A dialect's tool set, in order: its functions (MedAgentBench: the nine of funcs_v1.json), then `finish`. Names are
+ * `<resource>_search` / `_create` / `_update` (GET / POST / PUT).
+ */
+export function toolSpecs(dialect: Dialect = MEDAGENTBENCH_DIALECT): readonly ToolSpec[] {
+  const cached = specsCache.get(dialect.name);
+  if (cached) return cached;
+  const file = dialect.functionsFile.join('/');
+  const funcs = JSON.parse(functionsText(dialect)) as Array<{ name: string; description: string; parameters: Record<string, unknown> }>;
+  // method and resource (`PUT {api_base}/Slot/{id}` → `PUT Slot`)
+  const key = (f: { name: string }) => f.name.split(' ')[0] + ' ' + (/\{api_base\}\/([A-Za-z]+)/.exec(f.name)?.[1] ?? f.name);
   const counts = new Map<string, number>();
   for (const f of funcs) counts.set(key(f), (counts.get(key(f)) ?? 0) + 1);
   const specs: ToolSpec[] = funcs.map((f) => {
-    const m = /^(GET|POST) \{api_base\}\/([A-Za-z]+)$/.exec(f.name);
-    if (!m) throw new Error(`funcs_v1.json: unexpected function name ${JSON.stringify(f.name)}`);
-    const [, method, resource] = m;
-    let name = `${snake(resource)}_${method === 'GET' ? 'search' : 'create'}`;
+    const m = /^(GET|POST) \{api_base\}\/([A-Za-z]+)$|^(PUT) \{api_base\}\/([A-Za-z]+)\/\{id\}$/.exec(f.name);
+    if (!m || (m[3] && !dialect.put)) throw new Error(`${file}: unexpected function name ${JSON.stringify(f.name)}`);
+    const method = (m[1] ?? m[3]) as 'GET' | 'POST' | 'PUT';
+    const resource = (m[2] ?? m[4])!;
+    let name = `${snake(resource)}_${method === 'GET' ? 'search' : method === 'POST' ? 'create' : 'update'}`;
     if ((counts.get(key(f)) ?? 0) > 1) {
       const label = /^\S+ \(([^)]+)\)/.exec(f.description)?.[1];
-      if (!label) throw new Error(`funcs_v1.json: cannot tell apart the functions named ${f.name}`);
+      if (!label) throw new Error(`${file}: cannot tell apart the functions named ${f.name}`);
       name += `_${label.toLowerCase().replace(/[^a-z0-9]+/g, '_')}`;
     }
-    return { name, description: f.description, parameters: f.parameters, official: f.name, method: method as 'GET' | 'POST', resource };
+    return { name, description: f.description, parameters: f.parameters, official: f.name, method, resource };
   });
   specs.push(FINISH_SPEC);
   const valid = /^[a-zA-Z0-9_-]{1,64}$/;
   for (const s of specs) if (!valid.test(s.name)) throw new Error(`tool name ${s.name} is not valid for OpenAI`);
   if (new Set(specs.map((s) => s.name)).size !== specs.length) throw new Error('tool names are not unique');
-  specsCache = specs;
+  specsCache.set(dialect.name, specs);
   return specs;
 }
 
 /** The tools as OpenAI Chat Completions `tools=[…]` entries. */
-export function functionTools(): FunctionTool[] {
-  return toolSpecs().map((s) => ({ type: 'function', function: { name: s.name, description: s.description, parameters: s.parameters } }));
+export function functionTools(dialect: Dialect = MEDAGENTBENCH_DIALECT): FunctionTool[] {
+  return toolSpecs(dialect).map((s) => ({ type: 'function', function: { name: s.name, description: s.description, parameters: s.parameters } }));
 }
 
-export function toolNames(): string[] {
-  return toolSpecs().map((s) => s.name);
+export function toolNames(dialect: Dialect = MEDAGENTBENCH_DIALECT): string[] {
+  return toolSpecs(dialect).map((s) => s.name);
 }
 
-function specByName(name: string): ToolSpec | undefined {
-  return toolSpecs().find((s) => s.name === name);
+function specByName(name: string, dialect: Dialect): ToolSpec | undefined {
+  return toolSpecs(dialect).find((s) => s.name === name);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -216,12 +220,20 @@ export function searchUrl(
  * The action a tool call asks for. `argsText` is the call's `arguments` string as the model produced it (MCP: the
  * JSON text of the arguments object).
  */
-export function callToAction(name: string, argsText: string, apiBase: string): CallOutcome {
-  const spec = specByName(name);
-  if (!spec) return { ok: false, error: `unknown tool ${JSON.stringify(name)} (the tools are: ${toolNames().join(', ')})` };
+export function callToAction(name: string, argsText: string, apiBase: string, dialect: Dialect = MEDAGENTBENCH_DIALECT): CallOutcome {
+  const spec = specByName(name, dialect);
+  if (!spec) return { ok: false, error: `unknown tool ${JSON.stringify(name)} (the tools are: ${toolNames(dialect).join(', ')})` };
   if (spec.method === 'POST') return { ok: true, action: { kind: 'post', url: `${apiBase}${spec.resource}`, body: argsText } };
   const parsed = parseArguments(name, argsText);
   if (!parsed.ok) return parsed;
+  if (spec.method === 'PUT') {
+    // the resource as the model wrote it is the body; its id names what is updated
+    const id = parsed.args.id;
+    if (typeof id !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(id)) {
+      return { ok: false, error: `${name} needs the resource's "id" (a FHIR id string) to know which ${spec.resource} to update` };
+    }
+    return { ok: true, action: { kind: 'put', url: `${apiBase}${spec.resource}/${id}`, body: argsText } };
+  }
   if (spec.method === 'FINISH') {
     if (!(FINISH_ARG in parsed.args)) return { ok: false, error: `${FINISH_TOOL} needs the argument "${FINISH_ARG}" (a list of answers)` };
     return { ok: true, action: { kind: 'finish', answer: pyJsonDumps(parsed.args[FINISH_ARG]) } };
@@ -261,7 +273,7 @@ function decodePart(s: string): string {
  * text as `answer` (when it is JSON). A raw `+` in the URL (an offset such as `+00:00`, which the server reads as `+`)
  * is a literal `+` in the argument, sent as `%2B`. Throws `ToolMappingError` for an action no tool call can express.
  */
-export function actionToCall(action: Action, apiBase: string): ToolCallText {
+export function actionToCall(action: Action, apiBase: string, dialect: Dialect = MEDAGENTBENCH_DIALECT): ToolCallText {
   if (action.kind === 'invalid') throw new ToolMappingError('an invalid action has no tool call');
   if (action.kind === 'finish') {
     try {
@@ -270,7 +282,7 @@ export function actionToCall(action: Action, apiBase: string): ToolCallText {
       throw new ToolMappingError(`the answer ${JSON.stringify(action.answer.slice(0, 80))} is not JSON`);
     }
     const call = { name: FINISH_TOOL, arguments: `{"${FINISH_ARG}": ${action.answer}}` };
-    const back = callToAction(call.name, call.arguments, apiBase);
+    const back = callToAction(call.name, call.arguments, apiBase, dialect);
     if (!back.ok || back.action.kind !== 'finish' || back.action.answer !== action.answer) {
       throw new ToolMappingError(`the answer ${JSON.stringify(action.answer.slice(0, 80))} does not round-trip through finish`);
     }
@@ -280,12 +292,23 @@ export function actionToCall(action: Action, apiBase: string): ToolCallText {
   const rest = action.url.slice(apiBase.length);
   const q = rest.indexOf('?');
   const resource = q < 0 ? rest : rest.slice(0, q);
-  const method = action.kind === 'get' ? 'GET' : 'POST';
-  if (method === 'POST') {
+  if (action.kind === 'put') {
+    if (q >= 0) throw new ToolMappingError(`PUT ${action.url} has a query`);
+    const [type, id, ...more] = resource.split('/');
+    const spec = toolSpecs(dialect).find((s) => s.method === 'PUT' && s.resource === type);
+    if (!spec || id === undefined || more.length > 0) throw new ToolMappingError(`no update tool for ${resource}`);
+    const call = { name: spec.name, arguments: action.body };
+    const back = callToAction(call.name, call.arguments, apiBase, dialect);
+    if (!back.ok || back.action.kind !== 'put' || back.action.url !== action.url) {
+      throw new ToolMappingError(`PUT ${action.url} does not round-trip through ${spec.name} (the body's id must be ${JSON.stringify(id)})`);
+    }
+    return call;
+  }
+  if (action.kind === 'post') {
     if (q >= 0) throw new ToolMappingError(`POST ${action.url} has a query`);
-    const spec = toolSpecs().find((s) => s.method === 'POST' && s.resource === resource);
+    const spec = toolSpecs(dialect).find((s) => s.method === 'POST' && s.resource === resource);
     if (!spec) throw new ToolMappingError(`no create tool for ${resource}`);
-    return { name: spec.name, arguments: action.kind === 'post' ? action.body : '' };
+    return { name: spec.name, arguments: action.body };
   }
   const args: Record<string, unknown> = {};
   const query = q < 0 ? '' : rest.slice(q + 1);
@@ -297,12 +320,12 @@ export function actionToCall(action: Action, apiBase: string): ToolCallText {
     const prev = args[k];
     args[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
   }
-  const candidates = toolSpecs().filter((s) => s.method === 'GET' && s.resource === resource);
+  const candidates = toolSpecs(dialect).filter((s) => s.method === 'GET' && s.resource === resource);
   if (candidates.length === 0) throw new ToolMappingError(`no search tool for ${resource}`);
   const spec =
     candidates.length === 1 ? candidates[0] : candidates.find((s) => s.name.endsWith(!('code' in args) && 'category' in args ? '_vitals' : '_labs'))!;
   const call = { name: spec.name, arguments: JSON.stringify(args) };
-  const back = callToAction(call.name, call.arguments, apiBase);
+  const back = callToAction(call.name, call.arguments, apiBase, dialect);
   // a text agent's raw `+` (a time zone offset, which the server reads as `+`) comes back as `%2B`
   if (!back.ok || back.action.kind !== 'get' || back.action.url !== action.url.replace(/\+/g, '%2B')) {
     throw new ToolMappingError(`GET ${action.url} does not round-trip through ${spec.name}`);

@@ -5,34 +5,34 @@
  */
 import type { HistoryItem, TaskOutput } from '../tasks/types.js';
 import type { Action } from '../protocol/action.js';
-import { GET_ERROR_PREFIX, POST_ACCEPTED_PREFIX, cleanReply, getOkBody, parseCleaned } from '../protocol/text.js';
+import { GET_ERROR_PREFIX, POST_ACCEPTED_PREFIX, cleanReply, getOkBody, parseCleaned, type ParseOptions } from '../protocol/text.js';
 import { TOOL_ERROR_PREFIX } from '../protocol/tools.js';
 
 export { GET_OK_PREFIX, GET_OK_SUFFIX } from '../protocol/text.js';
 
-export type ActionKind = 'GET' | 'POST' | 'FINISH' | 'invalid';
+export type ActionKind = 'GET' | 'POST' | 'PUT' | 'FINISH' | 'invalid';
 
-const KIND: Record<Action['kind'], ActionKind> = { get: 'GET', post: 'POST', finish: 'FINISH', invalid: 'invalid' };
+const KIND: Record<Action['kind'], ActionKind> = { get: 'GET', post: 'POST', put: 'PUT', finish: 'FINISH', invalid: 'invalid' };
 
 /** How the harness reads one agent reply (the canonical `Action` of src/protocol/text.ts, with the report's labels). */
 export interface ParsedAction {
   /** `content.strip().replace('```tool_code','').replace('```','').strip()` */
   r: string;
   kind: ActionKind;
-  /** GET: the URL as sent (before `&_format=json`); POST: first line minus `POST`. */
+  /** GET: the URL as sent (before `&_format=json`); POST / PUT: first line minus the verb. */
   url?: string;
-  /** POST: the text after the first line of `r`. */
+  /** POST / PUT: the text after the first line of `r`. */
   body?: string;
   /** FINISH: `r[len('FINISH('):-1]`. */
   result?: string;
 }
 
-export function parseAction(content: string): ParsedAction {
+export function parseAction(content: string, opts: ParseOptions = {}): ParsedAction {
   const r = cleanReply(content);
-  const a = parseCleaned(r);
+  const a = parseCleaned(r, opts);
   const out: ParsedAction = { r, kind: KIND[a.kind] };
-  if (a.kind === 'get' || a.kind === 'post') out.url = a.url;
-  if (a.kind === 'post') out.body = a.body;
+  if (a.kind === 'get' || a.kind === 'post' || a.kind === 'put') out.url = a.url;
+  if (a.kind === 'post' || a.kind === 'put') out.body = a.body;
   if (a.kind === 'finish') out.result = a.answer;
   return out;
 }

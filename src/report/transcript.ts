@@ -15,7 +15,7 @@ import type { ChatMessage, TaskOutput } from '../tasks/types.js';
 import { parseAction } from './history.js';
 
 /** What a tool call did: the action it mapped to, a tool error, or nothing (it followed `finish` in its reply). */
-export type ToolCallKind = 'GET' | 'POST' | 'FINISH' | 'tool-error' | 'not-executed';
+export type ToolCallKind = 'GET' | 'POST' | 'PUT' | 'FINISH' | 'tool-error' | 'not-executed';
 
 /** Why a tool call was answered with a tool error. */
 export type ToolErrorKind = 'unknown tool' | 'bad arguments';
