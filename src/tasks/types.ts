@@ -1,4 +1,5 @@
 import type { FhirTransport } from '../fhir/types.js';
+import type { FailureClass } from './checkpoints.js';
 
 /** One task record exactly as in the official task files (key order id, instruction, context, [sol], [eval_MRN]). */
 export interface TaskCase {
@@ -60,6 +61,8 @@ export interface TaskOutput {
 export interface GradeCheck {
   name: string;
   pass: boolean;
+  /** Clinical-suite checkpoints: the class of failure this check stands for (src/tasks/checkpoints.ts). */
+  class?: FailureClass;
   expected?: unknown;
   actual?: unknown;
   note?: string;
@@ -75,12 +78,21 @@ export interface GradeResult {
   checks: GradeCheck[];
   /** Set when the official grader would have raised (counts as incorrect). */
   exception?: string;
+  /** Clinical suite: the fraction of checkpoints passed (partial credit). */
+  score?: number;
+  /** Clinical suite: the class of the first failed checkpoint. */
+  failureClass?: FailureClass;
 }
 
 /** What a grader may use: the advertised API base (exact string) and a way to GET from the FHIR server. */
 export interface GraderContext {
   apiBase: string;
   fhir: FhirTransport;
+  /**
+   * A fresh scratch session on the world (end-state grading replays the episode's writes into it; src/tasks/endstate.ts).
+   * The caller closes it.
+   */
+  openSession?: (name: string) => Promise<{ transport: FhirTransport; close(): Promise<void> }>;
 }
 
 /** The ten official families (the grader is selected by `id.split('_')[0]`). */
