@@ -27,7 +27,7 @@ import { getFamily } from '../tasks/registry.js';
 import { pyJsonDumps } from '../tasks/pysem.js';
 import { runEpisode } from '../agent/loop.js';
 import { PolicyAgent } from '../agent/backends/scripted.js';
-import { gradeOutput } from '../tasks/refsol.js';
+import { gradeOutput } from '../tasks/grade.js';
 
 /** `--world` (synthetic | medagentbench) with `--seed` / `--patients` (synthetic only), as `loadWorld` options. */
 function worldFlags(o: { world: string; seed?: string; patients?: string }): Parameters<typeof loadWorld>[0] {
