@@ -44,7 +44,7 @@ import { renderPrompt } from '../src/agent/prompt.js';
 import { createFhirHandler } from '../src/fhir/server.js';
 import { handlerTransport } from '../src/fhir/client.js';
 import { OFFICIAL_API_BASE } from '../src/fhir/types.js';
-import { PLANTABLE, loadWorld } from '../src/worlds/index.js';
+import { PLANTABLE, loadWorld, type LabPlanting } from '../src/worlds/index.js';
 import { buildSynthetic } from '../src/worlds/synthetic.js';
 import { TASK_LAB_CODES } from '../src/worlds/catalog.js';
 
@@ -203,7 +203,10 @@ test('world: the plant request is the union of the declarations, and the world r
   const b = buildSynthetic({ seed: 5, patients: 9, plant: plantRequest() });
   assert.deepEqual(JSON.stringify([b.patients, b.facts]), JSON.stringify([a.patients, a.facts]));
   const hgb = { ...task11, id: 'task95', planted: { labs: ['HGB' as 'K'] } } as TaskFamily;
-  assert.throws(() => buildSynthetic({ seed: 5, patients: 9, plant: plantRequest([hgb]) }), /cannot plant lab "HGB" \(plantable: MG, K, GLU, A1C\)/);
+  assert.throws(
+    () => buildSynthetic({ seed: 5, patients: 9, plant: plantRequest([hgb]) }),
+    /cannot plant lab "HGB" from its catalogue \(plantable: MG, K, GLU, A1C;/,
+  );
   await assert.rejects(loadWorld({ world: 'synthetic', seed: 5, patients: 9, plant: plantRequest([...familyList(), hgb]) }), /cannot plant lab "HGB"/);
 });
 
@@ -273,6 +276,120 @@ test('factory: a corpus of the registered family is synthesized, solved, graded 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// ---- a family that brings its own planted scenarios (a lab the world does not plant by itself) -------------------
+
+const H = 60;
+const D = 1440;
+const HGB_TEMPLATE = 'What is the most recent hemoglobin of the patient {MRN}, and is it below the transfusion threshold of 7 g/dL?';
+const HGB_CONTEXT = 'It\'s 2023-11-13T10:15:00+00:00 now. The code for hemoglobin is "HGB". Answer [value] or [-1] if none is recorded.';
+const hgbBranch = (v: unknown): string => (v === null ? 'data_absent' : (v as number) < 7 ? 'below_threshold' : 'above_threshold');
+
+const HGB_PLANTING: LabPlanting = {
+  code: 'HGB',
+  scenarios: [
+    { branch: 'none', points: [], none: true },
+    { branch: 'low', points: [[6 * H + 5, 6.9]] },
+    { branch: 'normal', edge: '24h00', points: [[D, 7.0]] },
+    { branch: 'normal', points: [[3 * D, 12.6]] },
+  ],
+  distractor: { threshold: 7, below: [5.5, 6.8], above: [9.5, 14] },
+};
+
+const task12: TaskFamily<'task12'> = {
+  ...task11,
+  id: 'task12',
+  name: 'latest hemoglobin against the transfusion threshold',
+  instructionTemplates: [HGB_TEMPLATE],
+  context: HGB_CONTEXT,
+  branches: ['below_threshold', 'above_threshold', 'data_absent'],
+  paraphrases: ['Latest Hgb of {MRN}; under 7 g/dL?'],
+  planted: { extra: [HGB_PLANTING] },
+  factory: {
+    remainderRank: 11,
+    reusePatients: false,
+    branchOf: (f) => {
+      const hgb = f.labs?.HGB;
+      if (!hgb) return null;
+      return hgb.branch === 'none' ? 'data_absent' : hgb.branch === 'low' ? 'below_threshold' : 'above_threshold';
+    },
+    boundaryTags: (f) => (f.labs?.HGB?.edge ? [`HGB@${f.labs.HGB.edge}`] : []),
+  },
+  instruction: mrnInstruction('task12', HGB_TEMPLATE),
+  generate(world, opts) {
+    return generateOver('task12', opts, async (mrn) => {
+      const s = await latestLab(world, mrn, 'HGB');
+      return {
+        branch: hgbBranch(s.value),
+        patient: mrn,
+        facts: { value: s.value },
+        build: (id) => makeTask(id, task12.instruction({ mrn }), HGB_CONTEXT, mrn),
+      };
+    });
+  },
+  solve(task, history, opts) {
+    return runScript(task, history, opts, VARIANTS, (io) => {
+      const r = latestReading(io, taskMrn(task, [HGB_TEMPLATE]), 'HGB');
+      io.finish([r ? r.value : -1]);
+    });
+  },
+  grade(task, output, ctx) {
+    return runGrader(async (g) => {
+      if (!g.noPost(output.history)) return false;
+      const s = scanLatest(await getLabHistory(ctx, task, 'HGB'));
+      g.branch = hgbBranch(s.value);
+      const ref = [s.value === null ? -1 : s.value];
+      g.reference = ref;
+      return g.answer(output.result, (l) => pyEquals(ref, l), ref);
+    });
+  },
+};
+
+test('world: a family that brings its own scenarios gets them planted, and the planted facts are what the server serves', async () => {
+  assert.deepEqual(familyProblems(task12), []);
+  const before = await loadWorld({ world: 'synthetic', seed: 2, patients: 16, plant: plantRequest() });
+  registerFamily(task12);
+  const req = plantRequest();
+  assert.deepEqual(
+    req.extra?.map((x) => x.code),
+    ['HGB'],
+  );
+  const world = await loadWorld({ world: 'synthetic', seed: 2, patients: 16, plant: req });
+  assert.notEqual(world.fingerprint, before.fingerprint, 'extra plantings are part of the world identity');
+  assert.equal(before.facts![0]!.labs, undefined);
+  // the four task labs and the demographics are dealt as before
+  assert.deepEqual(
+    world.facts!.map(({ labs: _l, ...rest }) => rest),
+    before.facts,
+  );
+  const facts = new Map(world.facts!.map((f) => [f.mrn, f]));
+  assert.deepEqual([...new Set(world.facts!.map((f) => f.labs!.HGB!.branch))].sort(), ['low', 'none', 'normal']);
+  const access = { apiBase: OFFICIAL_API_BASE, fhir: handlerTransport(createFhirHandler(world.store)) };
+  const gen = await getFamily('task12').generate(access, { rng: { next: () => 0.5 }, patients: world.patientIds });
+  assert.equal(gen.length, 16);
+  for (const g of gen) {
+    const f = facts.get(g.patient!)!;
+    assert.equal(g.branch, task12.factory.branchOf(f), `${g.patient}: planted ${JSON.stringify(f.labs)}`);
+    assert.deepEqual(g.facts.value ?? null, f.labs!.HGB!.latest?.value ?? null);
+  }
+  const hints = branchHints('task12', world.facts!)!;
+  assert.deepEqual([...hints.keys()].sort(), ['above_threshold', 'below_threshold', 'data_absent']);
+  assert.ok(world.facts!.some((f) => boundaryTags('task12', f)[0] === 'HGB@24h00'));
+  const agent = createAgent('oracle');
+  for (const [index, g] of gen.slice(0, 6).entries()) {
+    const { output } = await runEpisode({ index, task: g.task, agent, fhir: access.fhir, apiBase: OFFICIAL_API_BASE });
+    assert.equal((await gradeOutput(g.task, output, access)).correct, true, g.task.id);
+  }
+  // a planting the world cannot honour is refused with one line
+  const bad = (over: Partial<LabPlanting>) => plantRequest([{ ...task12, id: 'task96', planted: { extra: [{ ...HGB_PLANTING, ...over }] } }]);
+  assert.throws(() => buildSynthetic({ seed: 1, patients: 2, plant: bad({ code: 'XYZ' as LabPlanting['code'] }) }), /"XYZ" is not a lab of the catalogue/);
+  assert.throws(() => buildSynthetic({ seed: 1, patients: 2, plant: bad({ code: 'MG' }) }), /MG is planted by the world itself/);
+  assert.throws(() => buildSynthetic({ seed: 1, patients: 2, plant: bad({ scenarios: [] }) }), /HGB has no scenarios/);
+  assert.throws(
+    () => plantRequest([task12, { ...task12, id: 'task97', planted: { extra: [{ ...HGB_PLANTING, scenarios: [{ branch: 'x', points: [[5, 9]] }] }] } }]),
+    /task97: another family plants HGB with other scenarios/,
+  );
 });
 
 // ---- report detectors -------------------------------------------------------------------------------------------------

@@ -149,7 +149,7 @@ Examples:
       if (!family.variants.includes(variant)) {
         throw new CliError(`--variant: "${variant}" is not a variant of ${family.id} (known: ${family.variants.join(', ')})`);
       }
-      const world = await loadWorld(worldOpts);
+      const world = await loadWorld({ ...worldOpts, plant: plantRequest() });
       try {
         checkWorldFingerprint(set, world);
       } catch (e) {
@@ -223,7 +223,7 @@ Examples:
       ] as const) {
         if (path !== undefined && existsSync(path) && !o.force) throw new CliError(`${flag}: ${path} exists (use --force to overwrite)`);
       }
-      const world = await loadWorld({ ...worldOpts, plant: plantRequest(families.map((f) => FAMILIES[f as FamilyId])) });
+      const world = await loadWorld({ ...worldOpts, plant: plantRequest() });
       const evalSet = new Set(o.world === 'medagentbench' ? evaluationMrns() : []);
       const candidates = world.patientIds.filter((id) => !evalSet.has(id));
       const access = { apiBase: OFFICIAL_API_BASE, fhir: handlerTransport(createFhirHandler(world.store)) };

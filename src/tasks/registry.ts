@@ -5,7 +5,7 @@
  * this registry. `registerFamily` adds a family at run time (extensions, tests) after checking its contract.
  */
 import { TASK_LAB_CODES, type TaskLabCode } from '../worlds/catalog.js';
-import type { PlantRequest } from '../worlds/synthetic.js';
+import type { LabPlanting, PlantRequest } from '../worlds/synthetic.js';
 import type { TaskFamily, TaskKind } from './types.js';
 import { task1 } from './task1.js';
 import { task2 } from './task2.js';
@@ -65,9 +65,10 @@ export function familyProblems(f: TaskFamily): string[] {
     const p = f.planted as unknown;
     if (typeof p !== 'object' || p === null) out.push('planted must be an object or "none"');
     else {
-      const { labs, nearDuplicates } = f.planted;
-      if (labs === undefined && nearDuplicates === undefined) out.push('planted must name labs or nearDuplicates (or be "none")');
+      const { labs, nearDuplicates, extra } = f.planted;
+      if (labs === undefined && nearDuplicates === undefined && extra === undefined) out.push('planted must name labs, extra or nearDuplicates (or be "none")');
       if (labs !== undefined && (!Array.isArray(labs) || labs.length === 0)) out.push('planted.labs must be a non-empty list when given');
+      if (extra !== undefined && (!Array.isArray(extra) || extra.length === 0)) out.push('planted.extra must be a non-empty list when given');
       if (nearDuplicates !== undefined && typeof nearDuplicates !== 'boolean') out.push('planted.nearDuplicates must be a boolean');
     }
   }
@@ -126,15 +127,22 @@ export function familyList(): TaskFamily<FamilyId>[] {
 }
 
 /**
- * What the registered families need planted in a synthetic world (the union of their `planted` declarations; lab
- * codes in the world's catalogue order, others after them in first-declared order). Pass it to `loadWorld({ plant })`.
+ * What the registered families need planted in a synthetic world (the union of their `planted` declarations: task
+ * lab codes in the world's catalogue order, extra plantings in registry order; two families planting the same extra
+ * lab must bring the same scenarios). Pass it to `loadWorld({ plant })`.
  */
 export function plantRequest(families: readonly TaskFamily[] = familyList()): PlantRequest {
   const labs = new Set<TaskLabCode>();
+  const extra = new Map<string, LabPlanting>();
   let nearDuplicates = false;
   for (const f of families) {
     if (f.planted === 'none') continue;
     for (const code of f.planted.labs ?? []) labs.add(code);
+    for (const x of f.planted.extra ?? []) {
+      const have = extra.get(x.code);
+      if (have && JSON.stringify(have) !== JSON.stringify(x)) throw new Error(`task family ${f.id}: another family plants ${x.code} with other scenarios`);
+      extra.set(x.code, x);
+    }
     if (f.planted.nearDuplicates) nearDuplicates = true;
   }
   const rank = (c: string) => {
@@ -142,5 +150,5 @@ export function plantRequest(families: readonly TaskFamily[] = familyList()): Pl
     return i < 0 ? TASK_LAB_CODES.length : i;
   };
   const ordered = [...labs].map((c, i) => ({ c, i })).sort((a, b) => rank(a.c) - rank(b.c) || a.i - b.i);
-  return { labs: ordered.map((x) => x.c), nearDuplicates };
+  return { labs: ordered.map((x) => x.c), nearDuplicates, ...(extra.size ? { extra: [...extra.values()] } : {}) };
 }

@@ -132,8 +132,9 @@ export interface SolveOptions {
 
 /**
  * What a family's synthetic-world branches rely on being planted (`src/worlds/synthetic.ts`): the task lab codes whose
- * boundary scenarios it reads, and whether it needs near-duplicate patients. `'none'` states that the family reads
- * nothing the world plants on purpose (any patient serves every branch).
+ * boundary scenarios the world plants itself (`labs`), other labs with the scenarios the family brings (`extra`, facts
+ * in `PlantedFacts.labs`), and whether it needs near-duplicate patients. `'none'` states that the family reads nothing
+ * the world plants on purpose (any patient serves every branch).
  */
 export type PlantedNeeds = Partial<PlantRequest> | 'none';
 

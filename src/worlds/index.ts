@@ -71,7 +71,7 @@ export interface World {
 export { evaluationMrns, replicaMrns };
 export { importFiles, ImportError } from './import.js';
 export type { ImportReport, ImportOptions } from './import.js';
-export type { PlantedFacts, PlantRequest };
+export type { LabFacts, LabPlanting, LabScenario, PlantedFacts, PlantRequest } from './synthetic.js';
 export { PLANTABLE, checkPlantRequest } from './synthetic.js';
 
 /** Build a world. Throws RangeError on bad options and ImportError on bad import files. */
@@ -106,6 +106,9 @@ export async function loadWorld(opts: LoadWorldOptions = {}): Promise<World> {
     version = SYNTHETIC_GENERATOR_VERSION;
   }
   const h = createHash('sha256').update(JSON.stringify({ name, version, seed: seed ?? null, patients: patientIds.length }));
+  // extra plantings change the data: they are part of the identity (a world without them hashes as before)
+  const extra = name === 'synthetic' ? (opts.plant?.extra ?? []) : [];
+  if (extra.length) h.update(JSON.stringify({ extraPlantings: extra }));
   let importReport: ImportReport | undefined;
   if (opts.imports?.length) {
     const files = listImportFiles(opts.imports);
