@@ -12,6 +12,7 @@ import { DEFAULT_PATIENTS, intFlag } from './flags.js';
 import { loadWorld, WORLD_NAMES, type WorldName } from '../worlds/index.js';
 import { ImportError, summarizeImport } from '../worlds/import.js';
 import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
+import { plantRequest } from '../tasks/registry.js';
 import { startFhirServer } from '../fhir/server.js';
 import { DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_TOTAL_SESSION_BYTES } from '../fhir/store.js';
 import { createMcpEndpoint, DEFAULT_MCP_IDLE_MS, MCP_PATH, type McpEndpoint } from '../protocol/mcp.js';
@@ -121,6 +122,7 @@ Examples:
           world,
           seed,
           patients: world === 'synthetic' ? (patients ?? DEFAULT_PATIENTS) : undefined,
+          plant: plantRequest(),
           imports: o.import,
           strict: o.strict,
           skipBilling: o.skipBilling,

@@ -4,7 +4,8 @@
  */
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { checkWorldFingerprint, loadTaskSet, TaskSetError, worldForTaskSet, type TaskSet as LoadedTaskSet, type WorldRequest } from '../tasks/loader.js';
-import { gradeOutput as officialGrade } from '../tasks/refsol.js';
+import { gradeOutput as officialGrade } from '../tasks/grade.js';
+import { plantRequest } from '../tasks/registry.js';
 import { DEFAULT_SYNTHETIC_PATIENTS, DEFAULT_SYNTHETIC_SEED, loadWorld, type World, type WorldName } from '../worlds/index.js';
 import { embeddedBackend, externalBackend, checkFhirServer, withSlash, type FhirBackend } from './backend.js';
 import { EvalError, type Grader, type TaskSet } from './run.js';
@@ -83,7 +84,7 @@ function worldOnce(name: WorldName, seed?: number, patients?: number): Promise<W
   const key = JSON.stringify([name, seed ?? null, patients ?? null]);
   let w = worlds.get(key);
   if (!w) {
-    w = loadWorld({ world: name, ...(seed !== undefined ? { seed } : {}), ...(patients !== undefined ? { patients } : {}) });
+    w = loadWorld({ world: name, ...(seed !== undefined ? { seed } : {}), ...(patients !== undefined ? { patients } : {}), plant: plantRequest() });
     worlds.set(key, w);
     w.catch(() => worlds.delete(key));
   }

@@ -39,6 +39,7 @@ import {
   type ProcedureDef,
   type TaskLabCode,
   type VitalDef,
+  TASK_LAB_CODES,
 } from './catalog.js';
 
 export const NOW_MS = Date.parse('2023-11-13T10:15:00+00:00');
@@ -67,8 +68,18 @@ export interface CodeAnchor {
   none?: boolean;
   /** Why (task ids, branch names); informational. */
   sources?: string[];
+  /**
+   * Distractor readings for a code outside the four task codes (whose distractors are built in): a planted value
+   * below `threshold` gets distractors drawn from `above`, any other from `below`, rounded to the lab's decimals.
+   */
+  distractor?: LabDistractor;
 }
-export type LabAnchors = Partial<Record<TaskLabCode, CodeAnchor>>;
+export interface LabDistractor {
+  threshold: number;
+  below: readonly [number, number];
+  above: readonly [number, number];
+}
+export type LabAnchors = Partial<Record<LabCode, CodeAnchor>>;
 
 export interface ClinicalPatient {
   /** Patient.id (= MRN). */
@@ -532,7 +543,7 @@ function generatePatient(hist: ClinicalHistory, p: number): void {
   const anchors = patient.anchors ?? {};
 
   const bounds: Partial<Record<string, Bounds>> = {};
-  for (const [code, a] of Object.entries(anchors) as Array<[TaskLabCode, CodeAnchor]>) {
+  for (const [code, a] of Object.entries(anchors) as Array<[LabCode, CodeAnchor]>) {
     bounds[code] = { none: !!a.none, beforeMs: a.before ? Date.parse(a.before) : Infinity };
   }
   const allowed = (code: string, t: number) => {
@@ -728,7 +739,7 @@ function generatePatient(hist: ClinicalHistory, p: number): void {
   }
 
   // Planted facts and distractors, each in its own block (inserted at random positions).
-  for (const [code, a] of Object.entries(anchors) as Array<[TaskLabCode, CodeAnchor]>) {
+  for (const [code, a] of Object.entries(anchors) as Array<[LabCode, CodeAnchor]>) {
     if (a.none) continue;
     const kind = code === 'GLU' ? POC_GLU_KIND : LAB_KIND[code];
     for (const pt of a.points) {
@@ -764,8 +775,16 @@ function generatePatient(hist: ClinicalHistory, p: number): void {
   hist.summaries.push({ id: patient.id, records: hist.cols.n - before, stays: stays.length, diabetic });
 }
 
-function distractorValue(code: TaskLabCode, a: CodeAnchor, r: Rng): number {
+const isTaskLabCode = (code: string): code is TaskLabCode => (TASK_LAB_CODES as readonly string[]).includes(code);
+
+function distractorValue(code: LabCode, a: CodeAnchor, r: Rng): number {
   const planted = a.points.length ? a.points[a.points.length - 1]!.value : undefined;
+  if (!isTaskLabCode(code)) {
+    const d = a.distractor;
+    if (!d) throw new RangeError(`anchors for ${code} need a distractor rule`);
+    const [lo, hi] = planted !== undefined && planted < d.threshold ? d.above : d.below;
+    return round(r.float(lo, hi), LABS[code].decimals);
+  }
   switch (code) {
     case 'MG':
       return planted !== undefined && planted <= 1.9 ? round(r.float(2.0, 2.4), 1) : round(r.float(1.2, 1.8), 1);

@@ -17,9 +17,20 @@
 import type { Resource } from '../fhir/types.js';
 import type { StoreLoader } from '../fhir/store-api.js';
 import { type Rng, hash32, rngFor } from './prng.js';
-import { DAY, MINUTE, NOW_MS, fmtInstant, fmtMinute, generateClinical, type ClinicalHistory, type CodeAnchor, type LabAnchors } from './clinical.js';
+import {
+  DAY,
+  MINUTE,
+  NOW_MS,
+  fmtInstant,
+  fmtMinute,
+  generateClinical,
+  type ClinicalHistory,
+  type CodeAnchor,
+  type LabAnchors,
+  type LabDistractor,
+} from './clinical.js';
 import { FAMILY, FEMALE_GIVEN, MALE_GIVEN, STREETS, TOWNS } from './names.js';
-import type { TaskLabCode } from './catalog.js';
+import { LABS, TASK_LAB_CODES, type LabCode, type TaskLabCode } from './catalog.js';
 
 export const SYNTHETIC_GENERATOR_VERSION = 'synthetic-v1';
 export const SYNTHETIC_FIRST_ID = 1000;
@@ -53,12 +64,23 @@ export interface PlantedFacts {
   k: { branch: KBranch; latest: TimedValue | null };
   glu: { branch: GluBranch; edge?: Edge; latest: TimedValue | null; mean24h: number | null; count24h: number };
   a1c: { branch: A1cBranch; edge?: Edge; latest: TimedValue | null };
+  /** Labs planted on request beyond the four task codes (`PlantRequest.extra`), by code; absent when none were. */
+  labs?: Record<string, LabFacts>;
   /** MRN of a patient with the same name and a DOB 1–3 days apart, or the same DOB and another name. */
   nearDuplicateOf?: string;
   nearDuplicateKind?: 'same-name-dob-shifted' | 'same-dob-other-name';
 }
 
-interface Scenario {
+/** What was planted for a requested extra lab: the scenario's branch and edge, the latest reading, the latest in 24 h. */
+export interface LabFacts {
+  branch: string;
+  edge?: Edge;
+  latest: TimedValue | null;
+  latest24h: TimedValue | null;
+}
+
+/** One planted scenario of a lab: the readings (age in minutes before NOW, value) and the bound on all others. */
+export interface LabScenario {
   branch: string;
   edge?: Edge;
   /** Planted readings as [ageMinutes, value]. */
@@ -70,7 +92,7 @@ interface Scenario {
 
 const H = 60;
 const D = 1440;
-const MG_SCENARIOS: Scenario[] = [
+const MG_SCENARIOS: LabScenario[] = [
   { branch: 'none', points: [], none: true },
   { branch: 'stale', edge: '24h01', points: [[D + 1, 1.6]], boundAgeMin: D },
   { branch: 'stale', points: [[2 * D + 5 * H, 1.4]], boundAgeMin: D },
@@ -84,7 +106,7 @@ const MG_SCENARIOS: Scenario[] = [
   { branch: 'low_mild', edge: '24h00', points: [[D, 1.8]] },
   { branch: 'normal', edge: '23h59', points: [[D - 1, 2.1]] },
 ];
-const K_SCENARIOS: Scenario[] = [
+const K_SCENARIOS: LabScenario[] = [
   { branch: 'none', points: [], none: true },
   { branch: 'normal', points: [[5 * H + 20, 3.5]] },
   { branch: 'low', points: [[4 * H + 35, 3.4]] },
@@ -96,7 +118,7 @@ const K_SCENARIOS: Scenario[] = [
   { branch: 'normal', points: [[3 * H + 25, 5.1]] },
   { branch: 'normal', points: [[32 * D + 2 * H, 3.9]] },
 ];
-const A1C_SCENARIOS: Scenario[] = [
+const A1C_SCENARIOS: LabScenario[] = [
   { branch: 'none', points: [], none: true },
   { branch: 'fresh', edge: '364d', points: [[364 * D, 6.8]] },
   { branch: 'fresh', edge: '365d', points: [[365 * D, 7.1]] },
@@ -105,7 +127,7 @@ const A1C_SCENARIOS: Scenario[] = [
   { branch: 'stale', points: [[2 * 365 * D + 11 * H, 6.1]] },
   { branch: 'fresh', points: [[91 * D + 3 * H, 5.4]] },
 ];
-const GLU_SCENARIOS: Scenario[] = [
+const GLU_SCENARIOS: LabScenario[] = [
   { branch: 'none', points: [], none: true },
   { branch: 'stale', points: [[D + 2 * H + 10, 142]] },
   {
@@ -164,7 +186,7 @@ const GLU_SCENARIOS: Scenario[] = [
   },
 ];
 
-function toAnchor(s: Scenario, source: string): CodeAnchor {
+function toAnchor(s: LabScenario, source: string): CodeAnchor {
   if (s.none) return { points: [], none: true, sources: [source] };
   const points = s.points
     .map(([age, value]) => ({ value, time: fmtMinute(NOW_MS - age * MINUTE) }))
@@ -184,9 +206,62 @@ export function ageOn20231113(birthDate: string): number {
   return 2023 - y - (m > 11 || (m === 11 && d > 13) ? 1 : 0);
 }
 
+/**
+ * What a caller needs planted, declared by the task families (`TaskFamily.planted`, merged by the task registry's
+ * `plantRequest()`): the task lab codes whose boundary scenarios their branches rely on, and near-duplicate patients.
+ * The synthetic world (`synthetic-v1`) plants its whole catalogue below whatever is asked, so its bytes and
+ * fingerprint never depend on which families are registered; a request it cannot honour is refused.
+ */
+export interface PlantRequest {
+  labs: readonly TaskLabCode[];
+  nearDuplicates: boolean;
+  /**
+   * Labs to plant beyond the four task codes, with their scenarios (declared by the families that read them). They
+   * are dealt like the built-in ones, after them, so a world without extras is unchanged; their facts are
+   * `PlantedFacts.labs[code]`.
+   */
+  extra?: readonly LabPlanting[];
+}
+
+/** A lab planted on request: a catalogue lab (`LABS`) other than the task codes, its scenarios and distractor rule. */
+export interface LabPlanting {
+  code: LabCode;
+  scenarios: readonly LabScenario[];
+  distractor: LabDistractor;
+}
+
+/** Everything the synthetic world plants: MG, K, GLU and A1C scenarios and near-duplicate patients. */
+export const PLANTABLE: PlantRequest = { labs: TASK_LAB_CODES, nearDuplicates: true };
+
+/** Refuse a plant request the synthetic world cannot honour (RangeError naming the lab code). */
+export function checkPlantRequest(req: PlantRequest): void {
+  for (const code of req.labs) {
+    if (!(PLANTABLE.labs as readonly string[]).includes(code)) {
+      throw new RangeError(
+        `the synthetic world cannot plant lab "${code}" from its catalogue (plantable: ${PLANTABLE.labs.join(', ')}; other labs come with their scenarios as extra plantings)`,
+      );
+    }
+  }
+  const seen = new Set<string>();
+  for (const x of req.extra ?? []) {
+    if (!Object.hasOwn(LABS, x.code)) throw new RangeError(`extra planting: "${x.code}" is not a lab of the catalogue`);
+    if ((TASK_LAB_CODES as readonly string[]).includes(x.code)) throw new RangeError(`extra planting: ${x.code} is planted by the world itself`);
+    if (seen.has(x.code)) throw new RangeError(`extra planting: ${x.code} is planted twice`);
+    seen.add(x.code);
+    if (x.scenarios.length === 0) throw new RangeError(`extra planting: ${x.code} has no scenarios`);
+    for (const s of x.scenarios) {
+      if (!s.none && s.points.length === 0) throw new RangeError(`extra planting: a ${x.code} scenario (${s.branch}) has no readings`);
+      for (const [age] of s.points)
+        if (!(Number.isInteger(age) && age >= 0)) throw new RangeError(`extra planting: ${x.code} reading age ${age} must be whole minutes before NOW`);
+    }
+  }
+}
+
 export interface SyntheticOptions {
   seed: number;
   patients: number;
+  /** What the task families need planted (checked; default: everything plantable). */
+  plant?: PlantRequest;
   /** MRNs to avoid (default: none beyond the S9 range rule; loadWorld passes the replica's 500). */
   avoidMrns?: Iterable<string>;
 }
@@ -215,6 +290,7 @@ export function buildSynthetic(opts: SyntheticOptions): SyntheticBuild {
   if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
   if (!Number.isInteger(n) || n < 1 || n > MAX_SYNTHETIC_PATIENTS)
     throw new RangeError(`patients must be an integer in 1..${MAX_SYNTHETIC_PATIENTS}, got ${n}`);
+  if (opts.plant) checkPlantRequest(opts.plant);
   const avoid = new Set(opts.avoidMrns ?? []);
   const rng = rngFor(SYNTHETIC_GENERATOR_VERSION, seed, 'cohort');
   const offsets = {
@@ -223,6 +299,8 @@ export function buildSynthetic(opts: SyntheticOptions): SyntheticBuild {
     GLU: rng.int(0, GLU_SCENARIOS.length - 1),
     A1C: rng.int(0, A1C_SCENARIOS.length - 1),
   };
+  const extra = opts.plant?.extra ?? [];
+  const extraOffsets = extra.map((x) => rng.int(0, x.scenarios.length - 1));
   const used = new Set<string>();
   const patients: Resource[] = [];
   const facts: PlantedFacts[] = [];
@@ -304,6 +382,13 @@ export function buildSynthetic(opts: SyntheticOptions): SyntheticBuild {
     const anchors: LabAnchors = {};
     for (const code of ['MG', 'K', 'GLU', 'A1C'] as TaskLabCode[])
       anchors[code] = toAnchor(sc[code], `${code}:${sc[code].branch}${sc[code].edge ? `@${sc[code].edge}` : ''}`);
+    const labs: Record<string, LabFacts> = {};
+    extra.forEach((x, k) => {
+      const s = x.scenarios[(i + extraOffsets[k]!) % x.scenarios.length]!;
+      const a = toAnchor(s, `${x.code}:${s.branch}${s.edge ? `@${s.edge}` : ''}`);
+      anchors[x.code] = { ...a, distractor: x.distractor };
+      labs[x.code] = { branch: s.branch, ...(s.edge ? { edge: s.edge } : {}), latest: latestOf(a), latest24h: latestOf(a, WINDOW_START) };
+    });
     const gluWindow = anchors.GLU!.points.filter((p) => Date.parse(p.time) >= WINDOW_START);
     facts.push({
       mrn,
@@ -322,6 +407,7 @@ export function buildSynthetic(opts: SyntheticOptions): SyntheticBuild {
         count24h: gluWindow.length,
       },
       a1c: { branch: sc.A1C.branch as A1cBranch, edge: sc.A1C.edge, latest: latestOf(anchors.A1C!) },
+      ...(extra.length ? { labs } : {}),
       ...(nearDuplicateOf ? { nearDuplicateOf, nearDuplicateKind } : {}),
     });
     patients.push(patient);
