@@ -10,7 +10,8 @@
  *            --resets N (latency samples, default 500), --sessions N (live sessions for the memory figure, default 10000)
  *
  * Prints: tool calls/s over WebSocket and over ORS HTTP+SSE (one small Patient search per call, a new episode every 50
- * calls, the resets counted in the time) against the bare
+ * calls, the resets counted in the time) and over WebSocket with every call answered by the same outcome without
+ * searching (the surface's own cost: parsing, session, observation, framing) against the bare
  * servers' messages/requests per second; episodes/s (reset, 4 searches, finish graded) per surface; reset latency
  * p50/p99 over the wire (WS reset → prompt; ORS create_session + create + prompt); memory per live session with one
  * write each. Goals: reset p50 ≤ 1 ms over the wire; tool-call throughput ≥ 50 % of the bare server's; 10,000 live
@@ -66,7 +67,20 @@ async function workerMain(): Promise<void> {
     wsBytes: wsReply.length,
     sseBytes: sseReply.length,
   });
+  const realCall = core.call.bind(core);
   parentPort!.on('message', async (m: string) => {
+    if (m === 'no-work' || m === 'work') {
+      // no-work: every call answers the probe's outcome without searching (what the surface alone costs)
+      core.call =
+        m === 'no-work'
+          ? async (s) => {
+              core.touch(s);
+              return outcome;
+            }
+          : realCall;
+      parentPort!.postMessage(m);
+      return;
+    }
     if (m === 'memory') {
       const gc = (globalThis as { gc?: () => void }).gc;
       gc?.();
@@ -256,6 +270,12 @@ async function main(): Promise<void> {
       return 1;
     };
   });
+  // ---- the same with the tool call answered without the search: the surface's own cost per call
+  worker.postMessage('no-work');
+  await new Promise((r) => worker.once('message', r));
+  const wsNoWork = await forSeconds(seconds, clients, warm);
+  worker.postMessage('work');
+  await new Promise((r) => worker.once('message', r));
   // ---- tool calls/s: ORS HTTP+SSE vs bare node:http
   const orsCalls = await forSeconds(seconds, clients, orsLoop);
   const bareRate = await forSeconds(seconds, clients, async () => async () => {
@@ -315,6 +335,9 @@ async function main(): Promise<void> {
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   console.log(
     `| OpenEnv WS /ws | ${fmt(wsCalls.perSec, 0)} | ${fmt(echoRate.perSec, 0)} (ws echo) | ${fmt(ratioWs * 100, 0)} % | ${fmt(wsEpisodes.perSec, 0)} | ${fmt(pct(wsLat, 50), 2)} ms | ${fmt(pct(wsLat, 99), 2)} ms |`,
+  );
+  console.log(
+    `| OpenEnv WS /ws, calls answered without the search | ${fmt(wsNoWork.perSec, 0)} | ${fmt(echoRate.perSec, 0)} (ws echo) | ${fmt((wsNoWork.perSec / echoRate.perSec) * 100, 0)} % | | | |`,
   );
   console.log(
     `| ORS HTTP+SSE | ${fmt(orsCalls.perSec, 0)} | ${fmt(bareRate.perSec, 0)} (node:http) | ${fmt(ratioHttp * 100, 0)} % | ${fmt(orsEpisodes.perSec, 0)} | ${fmt(pct(orsLat, 50), 2)} ms | ${fmt(pct(orsLat, 99), 2)} ms |`,
