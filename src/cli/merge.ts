@@ -83,7 +83,9 @@ Examples:
           process.stdout.write(
             `merged ${r.shards} shards into ${f.out}: ${m.counts.total} rows (${Object.entries(m.counts.splits)
               .map(([k, v]) => `${k} ${v}`)
-              .join(', ')}); rebuild: ${m.command}\n`,
+              .join(
+                ', ',
+              )}); ${r.episodes.fromShards} first-round episodes from the shards, ${r.episodes.solvedByMerge} of later rounds solved here\nrebuild: ${m.command}\n`,
           );
         }
       } catch (err) {

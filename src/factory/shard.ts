@@ -200,7 +200,7 @@ function readCorpusShard(dir: string): CorpusShard {
 export async function mergeCorpusShards(
   dirs: string[],
   opts: Omit<GenerateRunOptions, 'params'> & { out: string },
-): Promise<GenerateResult & { shards: number }> {
+): Promise<GenerateResult & { shards: number; episodes: { fromShards: number; solvedByMerge: number } }> {
   const shards = dirs.map(readCorpusShard);
   const first = shards[0]!;
   const { count } = first.manifest.shard;
@@ -251,9 +251,19 @@ export async function mergeCorpusShards(
         return line.result;
       });
     };
-    await runRounds(pl, (instances, round) => (round === 0 ? fromShards(instances) : pl.solve(instances, round)));
+    let fromRound1 = 0;
+    let solvedHere = 0;
+    await runRounds(pl, (instances, round) => {
+      if (round === 0) {
+        fromRound1 += instances.length;
+        return fromShards(instances);
+      }
+      solvedHere += instances.length;
+      return pl.solve(instances, round);
+    });
     const { files, manifest } = pl.assemble(await pl.collect());
-    return { ...finishCorpus(pl, { write: true, force: opts.force, onStage: opts.onStage }, files, manifest as CorpusManifest), shards: count };
+    const result = finishCorpus(pl, { write: true, force: opts.force, onStage: opts.onStage }, files, manifest as CorpusManifest);
+    return { ...result, shards: count, episodes: { fromShards: fromRound1, solvedByMerge: solvedHere } };
   } finally {
     await pl.close();
   }
