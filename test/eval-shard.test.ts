@@ -147,6 +147,45 @@ test('8 shards of a model over the OpenAI API with --trials 2, merged: identical
   }
 });
 
+test('reply caches kept beside the shards are merged beside the merged run (each request once), and the manifest says so', async () => {
+  const mock = await startExpertMock();
+  try {
+    const root = tmp();
+    const args = [
+      '--agent',
+      'openai:mock-expert',
+      '--base-url',
+      mock.url,
+      '--tasks-filter',
+      'task4',
+      '--limit',
+      '6',
+      '--reply-cache',
+      '--no-progress',
+      '--json',
+    ];
+    await ok('eval', ...args, '--out', join(root, 'whole'));
+    for (let i = 0; i < 3; i++) await ok('eval', ...args, '--shard', `${i}/3`, '--out', join(root, `s${i}`));
+    const merged = join(root, 'merged');
+    await ok('merge', join(root, 's0'), join(root, 's1'), join(root, 's2'), '--out', merged);
+    const keys = (dir: string) =>
+      readFileSync(join(dir, 'reply-cache.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).key as string);
+    const mergedKeys = keys(merged);
+    assert.equal(new Set(mergedKeys).size, mergedKeys.length);
+    assert.deepEqual([...mergedKeys].sort(), [...keys(join(root, 'whole'))].sort());
+    assert.equal(JSON.parse(readFileSync(join(merged, 'manifest.json'), 'utf8')).agent.config.replyCache, join(merged, 'reply-cache.jsonl'));
+    // the merged run is answered from its cache alone: no model request
+    const calls = mock.stats.completions;
+    await ok('eval', ...args, '--out', join(root, 'again'), '--reply-cache', join(merged, 'reply-cache.jsonl'));
+    assert.equal(mock.stats.completions, calls);
+  } finally {
+    await mock.close();
+  }
+});
+
 test('bad merges are refused with one line naming the folder', async () => {
   const root = tmp();
   const sel = ['--agent', 'oracle', '--tasks-filter', 'task2', '--limit', '6', '--no-progress', '--json'];
