@@ -4,6 +4,10 @@
  * Crash safety: runs.jsonl / error.jsonl / episodes.jsonl are append-only, one write + fsync per line. `resume`
  * reads them back (a torn last line is cut off), skips finished episodes and refuses when the manifest changed.
  * overall.json, grades.jsonl and summary.json are derived files, rewritten atomically at the end.
+ *
+ * Stages: `openRun` (selection, manifest, what the folder holds) → `runEpisodes` → `gradeEpisodes` → `finishRun` (the
+ * derived files). `--shard i/N` narrows the selection in `openRun`; `ehrgym merge` (src/eval/merge.ts) runs
+ * `finishRun` over the union of the shards.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writevSync } from 'node:fs';
 import { join, resolve } from 'node:path';

@@ -11,6 +11,10 @@
  * 4. Deduplicate by normalized-conversation hash; drop rows polluted by the evaluation set or over --max-tokens.
  * Then collected rollouts (`--collect`: completed + passing only) go through the same filters, the per-family quotas
  * are taken, rows are split by task key, and the folder is written atomically.
+ *
+ * Stages (`openPipeline`): synthesize → solve → filter, in rounds (`runRounds`), then collect → assemble; `finishCorpus`
+ * writes. A shard (`generateShard`, src/factory/shard.ts) solves its slice of the first round; `mergeCorpusShards`
+ * runs the same stages with that round's results read from the shards.
  */
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { startFhirServer } from '../fhir/server.js';
