@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import { CliError } from './errors.js';
-import { DEFAULT_PATIENTS, existingDir, httpUrl, optionalHttpUrl, optionalIntFlag, outputPath } from './flags.js';
+import { DEFAULT_PATIENTS, existingDir, httpUrl, optionalHttpUrl, optionalIntFlag, outputPath, shardFlag } from './flags.js';
 import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
 import { createAgent, AgentConfigError } from '../agent/create.js';
 import { OpenAIAgent } from '../agent/backends/openai.js';
@@ -35,6 +35,7 @@ interface EvalFlags {
   toolChoice?: string;
   replyCache?: string | true;
   trials?: string;
+  shard?: string;
   maxRounds: string;
   baseUrl: string[];
   apiKeyEnv: string;
@@ -89,6 +90,7 @@ export function register(program: Command): void {
     )
     .option('--max-rounds <n>', 'agent turns per episode', '8')
     .option('--trials <k>', 'episodes per task (default 1); the summary adds pass@k (unbiased) and pass^k (τ-bench); use with --temperature')
+    .option('--shard <i/N>', 'run only shard i of N (0-based: 0/4 … 3/4; every N-th task of the selection, all its trials); join the shards with ehrgym merge')
     .option('--base-url <url>', 'OpenAI-compatible endpoint (repeat to share load across replicas)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--api-key-env <name>', 'environment variable holding the API key', 'OPENAI_API_KEY')
     .option('--extra <json>', 'extra request fields, e.g. \'{"chat_template_kwargs":{"enable_thinking":false}}\'')
@@ -110,6 +112,8 @@ Examples:
   ehrgym eval --agent openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --protocol tools --out runs/qwen3-8b-tools
   ehrgym eval --agent oracle --protocol mcp --out runs/oracle-mcp   # tools discovered and called over MCP
   ehrgym eval --agent openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --trials 5 --temperature 0.7 --out runs/qwen3-8b-k5
+  ehrgym eval --agent oracle --shard 0/4 --out runs/oracle-0     # shard 0 of 4 (0-based); then:
+  ehrgym merge runs/oracle-0 runs/oracle-1 runs/oracle-2 runs/oracle-3 --out runs/oracle
 `,
     )
     .action(async (f: EvalFlags) => {
@@ -117,6 +121,7 @@ Examples:
       optionalHttpUrl('--fhir-url', f.fhirUrl);
       optionalHttpUrl('--api-base', f.apiBase);
       outputPath('--out', f.out, 'dir');
+      const shard = shardFlag('--shard', f.shard);
       if (f.resume) existingDir('--resume', f.out, 'drop --resume to start a new run there');
       const apiBase = wrap(() => checkApiBase(f.apiBase));
       const taskSet = wrap(() => openTaskSet(f.tasks));
@@ -223,6 +228,7 @@ Examples:
           concurrency: optionalIntFlag('--concurrency', f.concurrency, 1),
           limit: optionalIntFlag('--limit', f.limit, 1),
           families,
+          shard,
           resume: f.resume,
           progress: f.progress && !f.json ? undefined : false,
           signal: ac.signal,

@@ -6,6 +6,7 @@ import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:f
 import { dirname, resolve } from 'node:path';
 import { CliError } from './errors.js';
 import { DEFAULT_SYNTHETIC_PATIENTS } from '../worlds/index.js';
+import { parseShardSpec, type ShardSpec } from '../eval/shard.js';
 
 /** The synthetic cohort size of every command when `--patients` is not given (one value: the worlds' default). */
 export const DEFAULT_PATIENTS = DEFAULT_SYNTHETIC_PATIENTS;
@@ -97,4 +98,12 @@ export function existingDir(flag: string, path: string, hint = ''): string {
 export function isEmptyOrMissing(path: string): boolean {
   if (!existsSync(path)) return true;
   return statSync(path).isDirectory() && readdirSync(path).length === 0;
+}
+
+/** `--shard i/N`: shard i (0-based, as JOB_COMPLETION_INDEX and SLURM_ARRAY_TASK_ID) of N. */
+export function shardFlag(flag: string, value: string | undefined): ShardSpec | undefined {
+  if (value === undefined) return undefined;
+  const s = parseShardSpec(value);
+  if (typeof s === 'string') throw new CliError(`${flag}: ${s}`);
+  return s;
 }

@@ -4,9 +4,11 @@
  */
 import type { Command } from 'commander';
 import { CliError, fromFactoryError } from './errors.js';
-import { DEFAULT_PATIENTS, outputPath } from './flags.js';
+import { DEFAULT_PATIENTS, outputPath, shardFlag } from './flags.js';
 import { defaultParams, generateCorpus } from '../factory/generate.js';
 import { realDeps } from '../factory/deps.js';
+import { generateShard } from '../factory/shard.js';
+import { formatShard } from '../eval/shard.js';
 import type { TokenizerName } from '../factory/tokens.js';
 
 function int(flag: string, v: string | undefined): number | null {
@@ -45,6 +47,10 @@ export function register(program: Command): void {
     .option('--protocol <protocol>', 'text: the official text protocol | tools: OpenAI function calling (tool-call transcripts, live POSTs)', 'text')
     .option('--concurrency <n>', 'episodes in flight', '8')
     .option('--workers <n>', 'worker threads for expert episodes and grading (0 = main thread only)', '1')
+    .option(
+      '--shard <i/N>',
+      'solve only shard i of N (0-based: 0/4 … 3/4) of the expert episodes, keyed by task; writes the shard results, which ehrgym merge turns into the corpus',
+    )
     .option('--force', 'replace an output folder that holds a different corpus', false)
     .option('--json', 'print the manifest as JSON', false)
     .addHelpText(
@@ -55,10 +61,13 @@ Examples:
   ehrgym generate --out out/sft-small --per-family 4 --patients 100   # 40 rows, under a minute
   ehrgym generate --out out/sft --collect runs/qwen3-8b/runs.jsonl --valid-fraction 0.1
   ehrgym generate --out out/sft-tools --protocol tools --per-family 4 --patients 100   # tool-call transcripts
+  ehrgym generate --out out/sft-0 --shard 0/4 && …   # shard 0 of 4 (0-based); then:
+  ehrgym merge out/sft-0 out/sft-1 out/sft-2 out/sft-3 --out out/sft
 `,
     )
     .action(async (o: Record<string, string | boolean | string[] | undefined>) => {
       outputPath('--out', o.out as string, 'dir');
+      const shard = shardFlag('--shard', o.shard as string | undefined);
       try {
         const vf = Number(o.validFraction);
         if (!Number.isFinite(vf)) throw new CliError(`--valid-fraction ${String(o.validFraction)} is not a number`);
@@ -85,6 +94,25 @@ Examples:
         if (workers < 0 || workers > 16) throw new CliError(`--workers ${workers} must be between 0 and 16`);
         if (concurrency < 1) throw new CliError(`--concurrency ${concurrency} must be ≥ 1`);
         const t0 = performance.now();
+        if (shard) {
+          const r = await generateShard({
+            params,
+            deps: realDeps(),
+            force: o.force === true,
+            concurrency,
+            workers,
+            shard,
+            onStage: o.json || !process.stderr.isTTY ? undefined : (s) => process.stderr.write(`generate: ${s}\n`),
+          });
+          const m = r.manifest;
+          if (o.json) process.stdout.write(JSON.stringify(m, null, 2) + '\n');
+          else {
+            process.stdout.write(
+              `wrote ${params.out}: shard ${formatShard(shard)} of corpus ${m.corpus_id.slice(0, 12)}: ${m.round1.solved_here} of ${m.round1.instances} first-round episodes (${m.round1.tasks_here} of ${m.round1.tasks} tasks) in ${((performance.now() - t0) / 1000).toFixed(1)} s; join the ${shard.count} shards with ehrgym merge DIR… --out DIR\n`,
+            );
+          }
+          return;
+        }
         const r = await generateCorpus({
           params,
           deps: realDeps(),

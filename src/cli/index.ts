@@ -19,6 +19,7 @@ import { register as registerTrainConfig } from './train-config.js';
 import { register as registerVerify } from './verify.js';
 import { register as registerDemo } from './demo.js';
 import { register as registerEnv } from './env.js';
+import { register as registerMerge } from './merge.js';
 const commands: Array<(program: Command) => void> = [
   registerDemo,
   registerGenerate,
@@ -27,6 +28,7 @@ const commands: Array<(program: Command) => void> = [
   registerVerify,
   registerEval,
   registerGrade,
+  registerMerge,
   registerReport,
   registerView,
   registerServe,

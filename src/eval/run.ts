@@ -4,6 +4,10 @@
  * Crash safety: runs.jsonl / error.jsonl / episodes.jsonl are append-only, one write + fsync per line. `resume`
  * reads them back (a torn last line is cut off), skips finished episodes and refuses when the manifest changed.
  * overall.json, grades.jsonl and summary.json are derived files, rewritten atomically at the end.
+ *
+ * Stages: `openRun` (selection, manifest, what the folder holds) → `runEpisodes` → `gradeEpisodes` → `finishRun` (the
+ * derived files). `--shard i/N` narrows the selection in `openRun`; `ehrgym merge` (src/eval/merge.ts) runs
+ * `finishRun` over the union of the shards.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writevSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -25,6 +29,7 @@ import { agentBenchOverall, familyOf, runStatus, summarize } from './score.js';
 import { trialStats } from './passk.js';
 import { errorLine, overallChunks, runsLineParts } from './agentbench-format.js';
 import { EpisodeScheduler } from './schedule.js';
+import { inShard, type ShardSpec } from './shard.js';
 
 /** What a run needs of a task set (`loadTaskSet` from src/tasks returns it). */
 export type TaskSet = Pick<LoadedTaskSet, 'name' | 'tasks' | 'sha256'> & { path?: string };
@@ -71,6 +76,11 @@ export interface EvalOptions {
   trials?: number;
   /** Only these families (`task5`, `task9`, …). */
   families?: string[];
+  /**
+   * Run only shard `index` of `count` (0-based): every count-th task of the selection, all its trials. The manifest
+   * carries `shard: {index, count, config}`; `ehrgym merge` joins the shards into the unsharded run's folder.
+   */
+  shard?: ShardSpec;
   resume?: boolean;
   /** Progress bar on stderr (default: when stderr is a TTY). */
   progress?: boolean;
@@ -265,7 +275,40 @@ export function buildManifest(opts: EvalOptions): RunManifest {
 }
 
 /** Operational settings that may change between an interrupted run and its resumption. */
-const RESUME_MAY_CHANGE = new Set(['taskSet.path', 'agent.config.maxRetries', 'agent.config.timeoutMs', 'agent.config.baseUrls', 'agent.config.replyCache']);
+export const RESUME_MAY_CHANGE = new Set([
+  'taskSet.path',
+  'agent.config.maxRetries',
+  'agent.config.timeoutMs',
+  'agent.config.baseUrls',
+  'agent.config.replyCache',
+]);
+
+/** A copy of `value` without the fields at the dotted `paths`. */
+function withoutPaths(value: unknown, paths: Iterable<string>): unknown {
+  const copy = JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+  for (const p of paths) {
+    const keys = p.split('.');
+    let o: Record<string, unknown> | undefined = copy;
+    for (const k of keys.slice(0, -1)) o = o && typeof o[k] === 'object' && o[k] !== null ? (o[k] as Record<string, unknown>) : undefined;
+    if (o) delete o[keys[keys.length - 1]];
+  }
+  return copy;
+}
+
+/**
+ * The configuration hash of a run (sha256 hex): its manifest without the shard stamp and without the operational
+ * settings a resume may change (`RESUME_MAY_CHANGE`: base URLs, retries, timeout, reply-cache and task-file paths),
+ * so every shard of one run carries the same hash wherever it ran.
+ */
+export function runConfigHash(manifest: RunManifest): string {
+  const { shard: _shard, ...rest } = manifest;
+  return sha256Hex(canonical(withoutPaths(rest, RESUME_MAY_CHANGE)));
+}
+
+/** The manifest of shard `s` of the run `manifest` describes: the run's, then `shard: {index, count, config}`. */
+export function stampShard(manifest: RunManifest, s: ShardSpec): RunManifest {
+  return { ...manifest, shard: { index: s.index, count: s.count, config: runConfigHash(manifest) } };
+}
 
 function manifestDiff(a: unknown, b: unknown, path = ''): string[] {
   if (RESUME_MAY_CHANGE.has(path)) return [];
@@ -339,26 +382,55 @@ export function gradedEpisode(index: number, task: TaskCase, output: TaskOutput,
   };
 }
 
-export async function runEval(opts: EvalOptions): Promise<EvalResult> {
-  const t0 = performance.now();
+/** The files of a run folder, by role. */
+export type RunPaths = Record<keyof typeof RUN_FILES, string>;
+
+export function runPaths(dir: string): RunPaths {
+  return Object.fromEntries(Object.entries(RUN_FILES).map(([k, f]) => [k, join(dir, f)])) as RunPaths;
+}
+
+/** Stage 1 (open run): the selection, the manifest and what the folder already holds, keyed by slot. */
+export interface OpenedRun {
+  dir: string;
+  paths: RunPaths;
+  manifest: RunManifest;
+  /** The run part of every episode's session id. */
+  runId: string;
+  trials: number;
+  /** The tasks this invocation answers for (the shard's part of the selection when sharded), in task order. */
+  selected: Array<{ index: number; task: TaskCase }>;
+  /** Their episodes, in slot order. */
+  slots: Slot[];
+  /** Episodes on disk (runs.jsonl), agent failures (error.jsonl) and per-episode figures (episodes.jsonl). */
+  outputs: Map<number, TaskOutput>;
+  agentErrors: Map<number, string>;
+  epStats: Map<number, EpisodeStatsLine>;
+}
+
+/** The slot that keys an episode: `index × trials + trial − 1` (the task index when trials = 1). */
+export function slotKey(index: number, trial: number | undefined, trials: number): number {
+  return index * trials + ((trial ?? 1) - 1);
+}
+
+/** `trial` in a file's line: only in runs of several trials per task. */
+function trialFieldOf(trials: number, trial: number): { trial?: number } {
+  return trials > 1 ? { trial } : {};
+}
+
+export function openRun(opts: EvalOptions): OpenedRun {
   const dir = opts.out;
-  const apiBase = opts.apiBase ?? OFFICIAL_API_BASE;
-  const postMode = opts.postMode ?? 'official';
-  const maxRounds = opts.maxRounds ?? DEFAULT_MAX_ROUNDS;
-  const concurrency = Math.max(1, opts.concurrency ?? 1);
-  const selected = selectTasks(opts.taskSet.tasks, opts.families, opts.limit);
-  if (selected.length === 0) throw new EvalError('no task matches --tasks-filter/--limit');
+  const all = selectTasks(opts.taskSet.tasks, opts.families, opts.limit);
+  if (all.length === 0) throw new EvalError('no task matches --tasks-filter/--limit');
   const trials = opts.trials ?? 1;
   if (!Number.isSafeInteger(trials) || trials < 1) throw new EvalError(`--trials: expected a positive integer, got ${trials}`);
+  // a shard answers for every count-th task of the selection (all trials of a task stay in one shard)
+  const selected = opts.shard ? all.filter((_, p) => inShard(p, opts.shard!)) : all;
   // every episode to run: a task and a trial; `slot` keys what the run records (the task index when trials = 1)
-  const slotOf = (index: number, trial: number | undefined) => index * trials + ((trial ?? 1) - 1);
-  const slots: Slot[] = selected.flatMap((s) => Array.from({ length: trials }, (_, t) => ({ ...s, trial: t + 1, slot: slotOf(s.index, t + 1) })));
-  const trialField = (trial: number): { trial?: number } => (trials > 1 ? { trial } : {});
-  const manifest = buildManifest(opts);
+  const slots: Slot[] = selected.flatMap((s) => Array.from({ length: trials }, (_, t) => ({ ...s, trial: t + 1, slot: slotKey(s.index, t + 1, trials) })));
+  const manifest = opts.shard ? stampShard(buildManifest(opts), opts.shard) : buildManifest(opts);
   // Session ids: run + task index. The run part covers what shapes an episode's environment (task set, api_base, POST
   // mode, rounds) but not the agent or where the FHIR data lives, so a replay, or the same run against the embedded
   // world or an external ehrgym server, produces the same session ids and so byte-identical transcripts.
-  const protocol = opts.protocol ?? 'text';
   const runId = sha256Hex(
     canonical({
       taskSet: manifest.taskSet,
@@ -367,7 +439,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
       maxRounds: manifest.maxRounds,
     }),
   ).slice(0, 12);
-  const paths = Object.fromEntries(Object.entries(RUN_FILES).map(([k, f]) => [k, join(dir, f)])) as Record<keyof typeof RUN_FILES, string>;
+  const paths = runPaths(dir);
 
   mkdirSync(dir, { recursive: true });
   // ---- the run folder: fresh, or resumed under the same manifest
@@ -413,16 +485,41 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   for (const r of runs.records) {
     const idx = r.value?.output?.index ?? r.value?.index;
     if (typeof idx !== 'number') throw new EvalError(`${paths.runs}:${r.line}: no task index`);
-    const slot = slotOf(idx, (r.value as { trial?: number }).trial);
+    const slot = slotKey(idx, (r.value as { trial?: number }).trial, trials);
     if (!outputs.has(slot)) outputs.set(slot, r.value.output);
   }
   const agentErrors = new Map<number, string>();
   for (const r of errs.records) {
-    if (typeof r.value?.index === 'number') agentErrors.set(slotOf(r.value.index, (r.value as { trial?: number }).trial), String(r.value.info ?? ''));
+    if (typeof r.value?.index === 'number') agentErrors.set(slotKey(r.value.index, (r.value as { trial?: number }).trial, trials), String(r.value.info ?? ''));
   }
   const epStats = new Map<number, EpisodeStatsLine>();
-  for (const r of stats.records) epStats.set(slotOf(r.value.index, r.value.trial), r.value);
+  for (const r of stats.records) epStats.set(slotKey(r.value.index, r.value.trial, trials), r.value);
+  return { dir, paths, manifest, runId, trials, selected, slots, outputs, agentErrors, epStats };
+}
 
+/** Stage 2 (episodes): what running the missing episodes left behind. */
+export interface EpisodesOutcome {
+  /** Task indices whose agent failed in this invocation. */
+  failed: number[];
+  ran: number;
+  stopped?: string;
+  interrupted: boolean;
+  /** Grades started as episodes finished (`gradeAsYouGo`), by slot. */
+  pendingGrades: Map<number, Promise<GradeResult>>;
+}
+
+/**
+ * Runs every episode of `run` that the folder does not hold yet on `opts.concurrency` workers, appending runs.jsonl,
+ * episodes.jsonl and error.jsonl; `run.outputs`, `run.agentErrors` and `run.epStats` are updated as episodes finish.
+ */
+export async function runEpisodes(run: OpenedRun, opts: EvalOptions): Promise<EpisodesOutcome> {
+  const { paths, runId, trials, selected, slots, outputs, agentErrors, epStats } = run;
+  const apiBase = opts.apiBase ?? OFFICIAL_API_BASE;
+  const postMode = opts.postMode ?? 'official';
+  const maxRounds = opts.maxRounds ?? DEFAULT_MAX_ROUNDS;
+  const concurrency = Math.max(1, opts.concurrency ?? 1);
+  const protocol = opts.protocol ?? 'text';
+  const trialField = (trial: number) => trialFieldOf(trials, trial);
   const todo = new EpisodeScheduler(
     slots.filter((s) => !outputs.has(s.slot)),
     concurrency,
@@ -431,7 +528,6 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const runsOut = new JsonlAppender(paths.runs, opts.fsync ?? true);
   const statsOut = new JsonlAppender(paths.episodes, opts.fsync ?? true);
   const errOut = new JsonlAppender(paths.errors, opts.fsync ?? true);
-  const grades = new Map<number, GradeResult>();
   /** Grading started as soon as an episode finishes, overlapping the model-bound wait of the other episodes. */
   const pendingGrades = new Map<number, Promise<GradeResult>>();
   const background = new BackgroundGrader(Math.max(1, Math.min(8, concurrency)));
@@ -604,36 +700,58 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     bar?.stop();
     await Promise.all([runsOut.close(), statsOut.close(), errOut.close()]);
   }
-  const tEpisodes = performance.now();
-  if (stopped !== undefined) {
-    await Promise.allSettled(pendingGrades.values());
-    return { dir, interrupted: false, stopped, failed, ran, timing: { episodesMs: tEpisodes - t0, gradingMs: 0, filesMs: 0 } };
-  }
-  if (signal?.aborted) {
-    await Promise.allSettled(pendingGrades.values());
-    return { dir, interrupted: true, failed, ran, timing: { episodesMs: tEpisodes - t0, gradingMs: 0, filesMs: 0 } };
-  }
+  return { failed, ran, stopped, interrupted: signal?.aborted === true, pendingGrades };
+}
 
-  // ---- grading: episodes of this invocation were graded as they finished (workers never wait for it);
-  // outputs loaded from an earlier invocation (resume) are graded now, in task order
+/**
+ * Grading: episodes of this invocation were graded as they finished (workers never wait for it); outputs loaded from
+ * an earlier invocation (resume) are graded now, in task order. Returns every finished episode's verdict by slot.
+ */
+export async function gradeEpisodes(run: OpenedRun, opts: EvalOptions, pendingGrades: Map<number, Promise<GradeResult>>): Promise<Map<number, GradeResult>> {
+  const grades = new Map<number, GradeResult>();
+  const gradeCtx: GraderContext = { apiBase: opts.apiBase ?? OFFICIAL_API_BASE, fhir: opts.backend.base };
+  const concurrency = Math.max(1, opts.concurrency ?? 1);
   for (const [slot, p] of pendingGrades) grades.set(slot, await p);
-  const toGrade = slots.filter((s) => outputs.has(s.slot) && !grades.has(s.slot));
+  const toGrade = run.slots.filter((s) => run.outputs.has(s.slot) && !grades.has(s.slot));
   let gi = 0;
   const gradeWorker = async () => {
     for (let i = gi++; i < toGrade.length; i = gi++) {
       const { slot, task } = toGrade[i];
-      grades.set(slot, await gradeOutput(opts.grade, task, outputs.get(slot)!, gradeCtx));
+      grades.set(slot, await gradeOutput(opts.grade, task, run.outputs.get(slot)!, gradeCtx));
     }
   };
   await Promise.all(Array.from({ length: Math.min(8, concurrency) }, gradeWorker));
-  const tGraded = performance.now();
+  return grades;
+}
 
-  // ---- derived files over everything the folder holds for the selection
+/** Stage 3 (finish): everything the derived files are made of, keyed by slot. */
+export interface FinishInput {
+  paths: RunPaths;
+  manifest: RunManifest;
+  trials: number;
+  /** Every episode of the selection, in slot order (`id`: the task's id). */
+  slots: ReadonlyArray<{ index: number; trial: number; slot: number; id: string }>;
+  outputs: ReadonlyMap<number, TaskOutput>;
+  /** A verdict for every slot in `outputs`. */
+  grades: ReadonlyMap<number, GradeResult>;
+  agentErrors: ReadonlyMap<number, string>;
+  epStats: ReadonlyMap<number, EpisodeStatsLine>;
+  /** summary.json's wallMs (asked for once overall.json and grades.jsonl are written). */
+  wallMs: () => number;
+}
+
+/**
+ * Writes overall.json, grades.jsonl and summary.json (atomically, in task order) over everything the folder holds
+ * for the selection. `ehrgym merge` runs this stage over the union of a run's shards.
+ */
+export function finishRun(input: FinishInput): RunSummary & { agentFailures: number } {
+  const { paths, manifest, trials, slots, outputs, grades, agentErrors, epStats } = input;
+  const trialField = (trial: number) => trialFieldOf(trials, trial);
   const graded: GradedTask[] = [];
   const gradedSlots: number[] = [];
   const finished: TaskOutput[] = [];
   const passed = new Set<TaskOutput>();
-  for (const { index, task, trial, slot } of slots) {
+  for (const { index, id, trial, slot } of slots) {
     const out = outputs.get(slot);
     if (!out) {
       // the agent failed (error.jsonl): incorrect, listed so reports see every attempted task
@@ -642,8 +760,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
         graded.push({
           index,
           ...trialField(trial),
-          id: task.id,
-          family: familyOf(task.id),
+          id,
+          family: familyOf(id),
           status: 'running',
           correct: false,
           grade: { correct: false, checks: [{ name: 'agent', pass: false, note: `AGENT_FAILED: ${agentErrors.get(slot)}` }] },
@@ -657,7 +775,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     finished.push(out);
     if (g.correct) passed.add(out);
     gradedSlots.push(slot);
-    const { index: _i, ...ge } = gradedEpisode(index, task, out, g, st?.rounds);
+    const { index: _i, ...ge } = gradedEpisode(index, { id } as TaskCase, out, g, st?.rounds);
     graded.push({
       index,
       ...trialField(trial),
@@ -672,25 +790,60 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const ranOk = graded.map((g, i) => ({ ...g, index: gradedSlots[i] })).filter((g) => outputs.has(g.index));
   const summary = summarize(
     ranOk,
-    slots.map((s) => ({ index: s.slot, id: s.task.id })),
+    slots.map((s) => ({ index: s.slot, id: s.id })),
     manifest,
-    Math.round(performance.now() - t0),
+    input.wallMs(),
   );
+  const tasks = slots.filter((s) => s.trial === 1);
   const finalSummary =
     trials > 1
       ? {
           ...summary,
           trialStats: trialStats(
-            selected.map((s) => ({
-              id: s.task.id,
-              outcomes: Array.from({ length: trials }, (_, t) => grades.get(slotOf(s.index, t + 1))?.correct === true),
+            tasks.map((s) => ({
+              id: s.id,
+              outcomes: Array.from({ length: trials }, (_, t) => grades.get(slotKey(s.index, t + 1, trials))?.correct === true),
             })),
             trials,
           ),
         }
       : summary;
   writeAtomic(paths.summary, JSON.stringify(finalSummary, null, 2) + '\n');
-  const stillFailed = [...new Set(slots.filter((s) => !outputs.has(s.slot)).map((s) => s.index))];
+  return finalSummary;
+}
+
+/** open run → episodes → grading → finish. */
+export async function runEval(opts: EvalOptions): Promise<EvalResult> {
+  const t0 = performance.now();
+  const run = openRun(opts);
+  const { dir } = run;
+  const ep = await runEpisodes(run, opts);
+  const { failed, ran } = ep;
+  const tEpisodes = performance.now();
+  if (ep.stopped !== undefined) {
+    await Promise.allSettled(ep.pendingGrades.values());
+    return { dir, interrupted: false, stopped: ep.stopped, failed, ran, timing: { episodesMs: tEpisodes - t0, gradingMs: 0, filesMs: 0 } };
+  }
+  if (ep.interrupted) {
+    await Promise.allSettled(ep.pendingGrades.values());
+    return { dir, interrupted: true, failed, ran, timing: { episodesMs: tEpisodes - t0, gradingMs: 0, filesMs: 0 } };
+  }
+  const grades = await gradeEpisodes(run, opts, ep.pendingGrades);
+  const tGraded = performance.now();
+
+  // ---- derived files over everything the folder holds for the selection
+  const finalSummary = finishRun({
+    paths: run.paths,
+    manifest: run.manifest,
+    trials: run.trials,
+    slots: run.slots.map((s) => ({ index: s.index, trial: s.trial, slot: s.slot, id: s.task.id })),
+    outputs: run.outputs,
+    grades,
+    agentErrors: run.agentErrors,
+    epStats: run.epStats,
+    wallMs: () => Math.round(performance.now() - t0),
+  });
+  const stillFailed = [...new Set(run.slots.filter((s) => !run.outputs.has(s.slot)).map((s) => s.index))];
   const tEnd = performance.now();
   return {
     dir,

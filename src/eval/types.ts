@@ -63,6 +63,11 @@ export interface RunManifest {
   trials?: number;
   agent: { name: string; config: Record<string, unknown> };
   filter?: { families?: string[]; limit?: number };
+  /**
+   * A shard of a run (`--shard i/N`, 0-based): its index, the shard count and the run's configuration hash
+   * (`runConfigHash`, the same for every shard of one run). Absent in unsharded and merged runs.
+   */
+  shard?: { index: number; count: number; config: string };
 }
 
 /** Success rates over a set of graded tasks (`scoreTasks`). */
