@@ -221,6 +221,19 @@ test('--max-rate: exit 1 naming each family over it, worst first; exit 0 when no
   assert.deepEqual(JSON.parse(clean.out).policies['finish-nothing-found'], { task2: 0, task7: 0 });
 });
 
+test('the policies are agents: ehrgym eval --agent <policy> runs one', async () => {
+  const dir = tmp();
+  const want: Record<string, number> = { 'always-act': 17, 'finish-nothing-found': 0, 'read-then-finish': 13 };
+  for (const [agent, correct] of Object.entries(want)) {
+    const r = await cli('eval', '--agent', agent, '--tasks-filter', 'task10', '--out', join(dir, agent), '--json', '--no-progress');
+    assert.equal(r.code, 0, r.err);
+    const s = JSON.parse(r.out);
+    assert.equal(s.manifest.agent.name, agent);
+    assert.equal(s.correct, correct, agent);
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
 test('bad input: exit 2 naming the flag', async () => {
   const dir = tmp();
   writeFileSync(join(dir, 'x.txt'), 'x');
