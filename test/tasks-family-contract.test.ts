@@ -76,6 +76,7 @@ const task11: TaskFamily<'task11'> = {
     branchOf: (f) => (f.k.latest ? 'data_present' : 'data_absent'),
     boundaryTags: (f) => (f.k.latest ? [`K11=${f.k.latest.value}`] : []),
   },
+  audit: { nothingFound: [-1], alwaysAct: null },
   instruction: mrnInstruction('task11', TEMPLATE),
   generate(world, opts) {
     return generateOver('task11', opts, async (mrn) => {
@@ -128,6 +129,7 @@ test('a family missing any part is refused, naming the part', () => {
     'generate',
     'solve',
     'grade',
+    'audit',
   ] as const;
   for (const key of required) {
     const broken = { ...task11, id: 'task90' } as Record<string, unknown>;
@@ -153,6 +155,12 @@ test('a family missing any part is refused, naming the part', () => {
     [{ factory: { ...task11.factory, branchOf: undefined as unknown as TaskFamily['factory']['branchOf'] } }, 'factory.branchOf'],
     [{ factory: { ...task11.factory, remainderRank: Number.NaN } }, 'factory.remainderRank'],
     [{ id: 'potassium' as 'task11' }, 'id'],
+    // the audit hooks say "none" with null, never by leaving a part out; an action family must say how it acts
+    [{ audit: { alwaysAct: null } as unknown as TaskFamily['audit'] }, 'audit.nothingFound'],
+    [{ audit: { nothingFound: [-1] } as unknown as TaskFamily['audit'] }, 'audit.alwaysAct'],
+    [{ audit: { nothingFound: -1 as unknown as unknown[], alwaysAct: null } }, 'audit.nothingFound'],
+    [{ audit: { nothingFound: null, alwaysAct: 'post' as unknown as null } }, 'audit.alwaysAct'],
+    [{ kind: 'action', audit: { nothingFound: null, alwaysAct: null } }, 'audit.alwaysAct'],
   ];
   for (const [over, part] of cases) {
     const problems = familyProblems({ ...task11, ...over });
@@ -163,6 +171,7 @@ test('a family missing any part is refused, naming the part', () => {
   }
   // 'none' is an explicit declaration, not a missing one
   assert.deepEqual(familyProblems({ ...task11, planted: 'none' }), []);
+  assert.deepEqual(familyProblems({ ...task11, audit: { nothingFound: null, alwaysAct: null } }), []);
   assert.throws(() => registerFamily(FAMILIES.task5), /already registered/);
   assert.deepEqual(FAMILY_IDS, BUILT_INS, 'refused families are not registered');
 });
@@ -179,6 +188,25 @@ test('registration: ids, kinds, lookups and names', () => {
   assert.equal(getFamily('task11_7'), task11);
   assert.equal(familyLabel('task11'), 'task11 — latest potassium');
   assert.equal(priorRounds('task11'), 3);
+});
+
+test('audit: the degenerate policies read the family hooks', async () => {
+  const task: TaskCase = { id: 'task11_1', instruction: task11.instruction({ mrn: 'S9000001' }), context: CONTEXT, eval_MRN: 'S9000001' };
+  const first = [{ role: 'user' as const, content: 'prompt' }];
+  const episode = { index: 0, task, apiBase: OFFICIAL_API_BASE };
+  assert.equal((await createAgent('finish-nothing-found').act(first, episode)).content, 'FINISH([-1])');
+  // a query family has no action: always-act answers FINISH([])
+  assert.equal((await createAgent('always-act').act(first, episode)).content, 'FINISH([])');
+  // read-then-finish: the expert's GET, then FINISH([]) where the expert would answer
+  const get = (await createAgent('read-then-finish').act(first, episode)).content;
+  assert.equal(get, `GET ${OFFICIAL_API_BASE}Observation?patient=S9000001&code=K&_count=5000`);
+  const after = [
+    ...first,
+    { role: 'agent' as const, content: get },
+    { role: 'user' as const, content: `${GET_OK_PREFIX}{"resourceType": "Bundle"}${GET_OK_SUFFIX}` },
+  ];
+  assert.equal((await createAgent('read-then-finish').act(after, episode)).content, 'FINISH([])');
+  assert.equal((await createAgent('oracle').act(after, episode)).content, 'FINISH([-1])');
 });
 
 test('loader: records of the family are accepted and need its record key', () => {

@@ -5,6 +5,7 @@
  *   oracle              the expert solvers of the task families
  *   finish-empty        always `FINISH([])`
  *   give-up             always `FINISH(["unknown"])`
+ *   finish-nothing-found, read-then-finish, always-act   degenerate policies (backends/degenerate.ts, `ehrgym audit`)
  *   no-post, string-answer, bad-post-json   the expert making one classic mistake (backends/mistakes.ts)
  *   replay:<runs.jsonl> re-sends a recorded run's agent messages, by task index, in order
  */
@@ -13,6 +14,7 @@ import { OpenAIAgent, AgentConfigError, type OpenAIAgentOptions } from './backen
 import { PolicyAgent, ReplayAgent, finishEmptyAgent, giveUpAgent, type Policy } from './backends/scripted.js';
 import { getFamily } from '../tasks/registry.js';
 import { MISTAKES, mistakePolicy } from './backends/mistakes.js';
+import { degenerateAgent } from './backends/degenerate.js';
 import { SOLVER_VERSION } from '../tasks/common.js';
 
 /** The expert solvers of the task families as one policy (the next action for any task id). */
@@ -23,7 +25,17 @@ export interface CreateAgentOptions extends Omit<OpenAIAgentOptions, 'model'> {
   oraclePolicy?: Policy;
 }
 
-export const AGENT_SPECS = ['openai:<model>', 'oracle', 'finish-empty', 'give-up', ...Object.keys(MISTAKES), 'replay:<runs.jsonl>'];
+export const AGENT_SPECS = [
+  'openai:<model>',
+  'oracle',
+  'finish-empty',
+  'give-up',
+  'finish-nothing-found',
+  'read-then-finish',
+  'always-act',
+  ...Object.keys(MISTAKES),
+  'replay:<runs.jsonl>',
+];
 
 export function createAgent(spec: string, opts: CreateAgentOptions = {}): Agent {
   if (spec.startsWith('openai:')) {
@@ -47,6 +59,10 @@ export function createAgent(spec: string, opts: CreateAgentOptions = {}): Agent 
       return finishEmptyAgent();
     case 'give-up':
       return giveUpAgent();
+    case 'finish-nothing-found':
+    case 'read-then-finish':
+    case 'always-act':
+      return degenerateAgent(spec, opts.oraclePolicy ?? expertPolicy);
     default:
       if (Object.hasOwn(MISTAKES, spec)) {
         return new PolicyAgent(spec, mistakePolicy(opts.oraclePolicy ?? expertPolicy, MISTAKES[spec].mutate), {

@@ -11,6 +11,7 @@ import { register as registerReport } from './report.js';
 import { register as registerView } from './view.js';
 import { register as registerServe } from './serve.js';
 import { register as registerEval } from './eval.js';
+import { register as registerAudit } from './audit.js';
 import { register as registerGrade } from './grade.js';
 import { register as registerTasks } from './tasks.js';
 import { register as registerGenerate } from './generate.js';
@@ -27,6 +28,7 @@ const commands: Array<(program: Command) => void> = [
   registerTrainConfig,
   registerVerify,
   registerEval,
+  registerAudit,
   registerGrade,
   registerMerge,
   registerReport,

@@ -4,6 +4,7 @@
  */
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import type {
+  AuditHooks,
   DetectorHints,
   FactoryHints,
   GenerateOptions,
@@ -146,6 +147,25 @@ export function latestReading(io: ScriptIO, mrn: string, code: string, since?: P
   return s.value === null ? null : { value: s.value, time: s.time };
 }
 
+/** A POST of an `always-act` policy: the resource type (the URL is `${apiBase}<resource>`) and its payload. */
+export interface BlindPost {
+  resource: string;
+  payload: unknown;
+}
+
+/**
+ * `AuditHooks.alwaysAct` of a family whose action is POSTs for the instruction's patient: reads nothing, sends
+ * `posts(mrn)` in order, then `FINISH([])`, whatever the record holds.
+ */
+export function alwaysPost(templates: readonly string[], posts: (mrn: string) => readonly BlindPost[]): NonNullable<AuditHooks['alwaysAct']> {
+  return (task, history, opts) =>
+    runScript(task, history, { apiBase: opts?.apiBase }, ['always-act'], (io) => {
+      const mrn = taskMrn(task, templates);
+      for (const p of posts(mrn)) io.post(`${io.apiBase}${p.resource}`, p.payload);
+      io.finish([]);
+    });
+}
+
 /** Extract `{MRN}` (or other placeholders) from an instruction by its template. */
 export function matchTemplate(template: string, instruction: string): Record<string, string> | null {
   const names: string[] = [];
@@ -241,6 +261,8 @@ export function singlePostFamily<const Id extends string>(spec: SinglePostSpec<I
     planted: 'none',
     detector: mrnDetector(),
     factory: plainFactoryHints(spec.remainderRank),
+    // no "nothing found" answer; acting is the whole task (the payload depends on the MRN only)
+    audit: { nothingFound: null, alwaysAct: alwaysPost([spec.template], (mrn) => [{ resource: spec.resource, payload: spec.payload(mrn) }]) },
 
     instruction: mrnInstruction(spec.id, spec.template),
 

@@ -86,6 +86,13 @@ export function familyProblems(f: TaskFamily): string[] {
     fn('factory.boundaryTags', h.boundaryTags);
   }
   for (const k of ['placeholders', 'instruction', 'generate', 'solve', 'grade'] as const) fn(k, f[k]);
+  const a = f.audit;
+  if (!a || typeof a !== 'object') out.push('audit hooks are missing (nothingFound: an answer list or null; alwaysAct: a policy or null)');
+  else {
+    if (a.nothingFound !== null && !Array.isArray(a.nothingFound)) out.push('audit.nothingFound must be an answer list or null');
+    if (a.alwaysAct !== null && typeof a.alwaysAct !== 'function') out.push('audit.alwaysAct must be a function or null');
+    else if (a.alwaysAct === null && f.kind === 'action') out.push('audit.alwaysAct must be a function for an action family');
+  }
   return out;
 }
 

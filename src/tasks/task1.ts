@@ -99,6 +99,8 @@ export const task1: TaskFamily<'task1'> = {
   detector: { mrnInInstruction: false, answerIsMrn: true, retrievedValue: true, latestValue: false },
   // near-duplicates of a patient are separate instances, so a patient may serve several
   factory: { remainderRank: 5, reusePatients: true, branchOf: () => null, boundaryTags: () => [] },
+  // the instruction's own answer when the patient does not exist; a lookup has no action
+  audit: { nothingFound: [NOT_FOUND], alwaysAct: null },
 
   instruction({ name, dob, notFound }) {
     if (!name || !dob) throw new Error('task1.instruction: name and dob are required');

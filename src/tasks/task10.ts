@@ -5,6 +5,7 @@
 import type { TaskFamily } from './types.js';
 import {
   a1cOrder,
+  alwaysPost,
   generateOver,
   latestLab,
   latestReading,
@@ -55,6 +56,12 @@ export const task10: TaskFamily<'task10'> = {
     reusePatients: false,
     branchOf: (f) => (f.a1c.branch === 'none' ? 'data_absent_order_required' : f.a1c.branch === 'stale' ? 'stale_order_required' : 'fresh_report_value'),
     boundaryTags: (f) => (f.a1c.edge ? [`A1C@${f.a1c.edge}`] : []),
+  },
+  audit: {
+    // [-1]: no HbA1C on record (the context says so)
+    nothingFound: [-1],
+    // always order a new HbA1C (the order does not depend on the data)
+    alwaysAct: alwaysPost([TASK10_TEMPLATE], (mrn) => [{ resource: 'ServiceRequest', payload: a1cOrder(mrn) }]),
   },
 
   instruction: mrnInstruction('task10', TASK10_TEMPLATE),

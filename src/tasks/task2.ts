@@ -39,6 +39,8 @@ export const task2: TaskFamily<'task2'> = {
   planted: 'none',
   detector: mrnDetector(),
   factory: plainFactoryHints(6),
+  // every patient has an age: no "nothing found" answer; a query has no action
+  audit: { nothingFound: null, alwaysAct: null },
 
   instruction: mrnInstruction('task2', TASK2_TEMPLATE),
 

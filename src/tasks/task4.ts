@@ -36,6 +36,8 @@ export const task4: TaskFamily<'task4'> = {
     branchOf: (f) => (f.mg.latest24h ? 'data_present' : 'data_absent'),
     boundaryTags: (f) => (f.mg.edge ? [`MG@${f.mg.edge}`] : []),
   },
+  // -1: no measurement within 24 h (the context says so); a query has no action
+  audit: { nothingFound: [-1], alwaysAct: null },
 
   instruction: mrnInstruction('task4', TASK4_TEMPLATE),
 

@@ -4,6 +4,7 @@
  */
 import type { TaskFamily } from './types.js';
 import {
+  alwaysPost,
   generateOver,
   latestLabLast24h,
   latestReading,
@@ -61,6 +62,12 @@ export const task5: TaskFamily<'task5'> = {
     branchOf: (f) =>
       f.mg.branch === 'none' || f.mg.branch === 'stale' ? 'data_absent_no_order' : f.mg.branch === 'normal' ? 'high_no_order' : 'low_order_required',
     boundaryTags: (f) => [...(f.mg.edge ? [`MG@${f.mg.edge}`] : []), ...(f.mg.latest24h ? [`MG=${f.mg.latest24h.value}`] : [])],
+  },
+  audit: {
+    // -1: no magnesium within 24 h (the expert's answer then)
+    nothingFound: [-1],
+    // always order IV magnesium, at the first line of the dosing instructions (mild: 1 g over 1 hour)
+    alwaysAct: alwaysPost([TASK5_TEMPLATE], (mrn) => [{ resource: 'MedicationRequest', payload: magnesiumOrder(mrn, 1, 1) }]),
   },
 
   instruction: mrnInstruction('task5', TASK5_TEMPLATE),

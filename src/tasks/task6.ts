@@ -39,6 +39,8 @@ export const task6: TaskFamily<'task6'> = {
     branchOf: (f) => (f.glu.count24h > 0 ? 'data_present' : 'data_absent'),
     boundaryTags: (f) => (f.glu.edge ? [`GLU@${f.glu.edge}`] : []),
   },
+  // -1: no measurement within 24 h (the context says so); a query has no action
+  audit: { nothingFound: [-1], alwaysAct: null },
 
   instruction: mrnInstruction('task6', TASK6_TEMPLATE),
 

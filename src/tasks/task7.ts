@@ -34,6 +34,8 @@ export const task7: TaskFamily<'task7'> = {
     branchOf: (f) => (f.glu.latest ? 'data_present' : 'data_absent'),
     boundaryTags: (f) => (f.glu.edge ? [`GLU@${f.glu.edge}`] : []),
   },
+  // -1: no CBG on record (the grader's reference then); a query has no action
+  audit: { nothingFound: [-1], alwaysAct: null },
 
   instruction: mrnInstruction('task7', TASK7_TEMPLATE),
 

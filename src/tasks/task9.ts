@@ -4,6 +4,7 @@
  */
 import type { TaskFamily } from './types.js';
 import {
+  alwaysPost,
   generateOver,
   latestLab,
   latestReading,
@@ -58,6 +59,15 @@ export const task9: TaskFamily<'task9'> = {
     reusePatients: false,
     branchOf: (f) => (f.k.branch === 'none' ? 'data_absent_no_order' : f.k.branch === 'low' ? 'low_order_required' : 'normal_no_order'),
     boundaryTags: (f) => (f.k.latest ? [`K=${f.k.latest.value}`] : []),
+  },
+  audit: {
+    // -1: no potassium on record (the grader's reference then)
+    nothingFound: [-1],
+    // always order oral potassium at the smallest step of the dosing instructions (10 mEq: K 3.4), and the 8am lab
+    alwaysAct: alwaysPost([TASK9_TEMPLATE], (mrn) => [
+      { resource: 'MedicationRequest', payload: potassiumOrder(mrn, 10) },
+      { resource: 'ServiceRequest', payload: potassiumLab(mrn) },
+    ]),
   },
 
   instruction: mrnInstruction('task9', TASK9_TEMPLATE),

@@ -181,6 +181,26 @@ export interface FactoryHints {
 }
 
 /**
+ * What the degenerate policies of `ehrgym audit` (src/eval/audit.ts, src/agent/backends/degenerate.ts) do on a
+ * family. Both parts are explicit: `null` states that the family has no such answer or action.
+ */
+export interface AuditHooks {
+  /**
+   * The answer list the family gives when the record holds nothing to report (`[-1]` for "no measurement", task1
+   * `["Patient not found"]`), which `finish-nothing-found` sends at once; null when the family has none (then that
+   * policy sends `FINISH([])`).
+   */
+  nothingFound: readonly unknown[] | null;
+  /**
+   * `always-act`: the next message of a policy that performs the family's action whatever the data (reads nothing,
+   * sends the acting branch's payloads with any data-dependent part fixed, then `FINISH([])`), in the form of
+   * `solve`; null for a family with no action (a query family; then that policy sends `FINISH([])`). An action family
+   * must define it.
+   */
+  alwaysAct: ((task: TaskCase, history: readonly HistoryItem[], opts?: SolveOptions) => string) | null;
+}
+
+/**
  * A task family as code: templates, generator, expert solver, the official grader, and what the world, the report and
  * the factory need to know about it. One file per family (`src/tasks/taskN.ts`) plus one line in `registry.ts`;
  * `test/tasks-family-contract.test.ts` checks every part is present.
@@ -228,4 +248,9 @@ export interface TaskFamily<Id extends string = string> {
   solve(task: TaskCase, history: readonly HistoryItem[], opts?: SolveOptions): string;
   /** The official grader's verdict with named checks, branch and reference. Never throws. */
   grade(task: TaskCase, output: TaskOutput, ctx: GraderContext): Promise<GradeResult>;
+  /**
+   * Required by the contract (`familyProblems` refuses a family without it; optional only in the type): what the
+   * degenerate policies of `ehrgym audit` do on this family.
+   */
+  audit?: AuditHooks;
 }
