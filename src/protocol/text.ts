@@ -35,8 +35,7 @@ export const POST_ERROR_PREFIX = 'Error in sending the POST request: ';
 /** What the harness appends to every GET URL before sending it. */
 export const GET_FORMAT_SUFFIX = '&_format=json';
 
-/** The template of `MedAgentBench_prompt` (no trailing newline after `{question}`). */
-export const PROMPT_TEMPLATE =
+const PROMPT_INTRO =
   'You are an expert in using FHIR functions to assist medical professionals. You are given a question and a set of possible functions. Based on the question, you will need to make one or more function/tool calls to achieve the purpose.\n' +
   '\n' +
   '1. If you decide to invoke a GET function, you MUST put it in the format of\n' +
@@ -45,46 +44,34 @@ export const PROMPT_TEMPLATE =
   '2. If you decide to invoke a POST function, you MUST put it in the format of\n' +
   'POST url\n' +
   '[your payload data in JSON format]\n' +
-  '\n' +
-  '3. If you have got answers for all the questions and finished all the requested tasks, you MUST call to finish the conversation in the format of (make sure the list is JSON loadable.)\n' +
+  '\n';
+const FINISH_CASE =
+  'If you have got answers for all the questions and finished all the requested tasks, you MUST call to finish the conversation in the format of (make sure the list is JSON loadable.)\n' +
   'FINISH([answer1, answer2, ...])\n' +
-  '\n' +
-  'Your response must be in the format of one of the three cases, and you can call only one function each time. You SHOULD NOT include any other text in the response.\n' +
-  '\n' +
+  '\n';
+const ONE_CASE = (cases: string) =>
+  `Your response must be in the format of one of the ${cases} cases, and you can call only one function each time. You SHOULD NOT include any other text in the response.\n\n`;
+const PROMPT_TAIL =
   'Here is a list of functions in JSON format that you can invoke. Note that you should use {api_base} as the api_base.\n' +
   '{functions}\n' +
   '\n' +
   'Context: {context}\n' +
   'Question: {question}';
 
+/** The template of `MedAgentBench_prompt` (no trailing newline after `{question}`). */
+export const PROMPT_TEMPLATE = `${PROMPT_INTRO}3. ${FINISH_CASE}${ONE_CASE('three')}${PROMPT_TAIL}`;
+
 /**
  * The text prompt of the `ehrgym` dialect (the clinical suite, src/protocol/dialect.ts): the official prompt with a
- * third action, `PUT`, for updating a resource, and the function list of that dialect as `{functions}`.
+ * third case, `PUT`, for updating a resource (FINISH becomes the fourth), and the dialect's functions as `{functions}`.
  */
 export const EHRGYM_PROMPT_TEMPLATE =
-  'You are an expert in using FHIR functions to assist medical professionals. You are given a question and a set of possible functions. Based on the question, you will need to make one or more function/tool calls to achieve the purpose.\n' +
-  '\n' +
-  '1. If you decide to invoke a GET function, you MUST put it in the format of\n' +
-  'GET url?param_name1=param_value1&param_name2=param_value2...\n' +
-  '\n' +
-  '2. If you decide to invoke a POST function, you MUST put it in the format of\n' +
-  'POST url\n' +
-  '[your payload data in JSON format]\n' +
-  '\n' +
+  PROMPT_INTRO +
   '3. If you decide to invoke a PUT function (to update an existing resource: send the whole resource as you read it, with its id, changed where needed), you MUST put it in the format of\n' +
   'PUT url\n' +
   '[your payload data in JSON format]\n' +
   '\n' +
-  '4. If you have got answers for all the questions and finished all the requested tasks, you MUST call to finish the conversation in the format of (make sure the list is JSON loadable.)\n' +
-  'FINISH([answer1, answer2, ...])\n' +
-  '\n' +
-  'Your response must be in the format of one of the four cases, and you can call only one function each time. You SHOULD NOT include any other text in the response.\n' +
-  '\n' +
-  'Here is a list of functions in JSON format that you can invoke. Note that you should use {api_base} as the api_base.\n' +
-  '{functions}\n' +
-  '\n' +
-  'Context: {context}\n' +
-  'Question: {question}';
+  `4. ${FINISH_CASE}${ONE_CASE('four')}${PROMPT_TAIL}`;
 
 /** The `ehrgym` dialect's replies to a PUT, built like the POST ones. */
 export const PUT_ACCEPTED_PREFIX = 'PUT request accepted and executed successfully.';
