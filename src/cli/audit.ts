@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { CliError } from './errors.js';
+import { CliError, evalInput } from './errors.js';
 import { intFlag, isEmptyOrMissing, outputPath } from './flags.js';
 import { EvalError } from '../eval/run.js';
 import { checkTaskSetWorld, openBackend, openTaskSet, worldOfTaskSet } from '../eval/setup.js';
@@ -75,7 +75,7 @@ Examples:
         outputPath('--out', f.out, 'dir');
         if (!isEmptyOrMissing(f.out)) throw new CliError(`--out ${f.out}: not empty (the audit writes a run folder per policy there)`);
       }
-      const taskSet = wrap(() => openTaskSet(f.tasks));
+      const taskSet = evalInput(() => openTaskSet(f.tasks));
       const known = new Set(taskSet.tasks.map((t) => t.id.split('_')[0]));
       const families = f.families
         ?.split(',')
@@ -88,10 +88,10 @@ Examples:
       const protocol = f.protocol as Protocol;
       const postMode = (f.postMode ?? (protocol === 'text' ? 'official' : 'live')) as PostMode;
       const apiBase = OFFICIAL_API_BASE;
-      const world = wrap(() => worldOfTaskSet(taskSet, {}));
+      const world = evalInput(() => worldOfTaskSet(taskSet, {}));
       const backend = await openBackend({ apiBase, ...world, live: postMode === 'live' });
       try {
-        wrap(() => checkTaskSetWorld(taskSet, backend));
+        evalInput(() => checkTaskSetWorld(taskSet, backend));
       } catch (err) {
         await backend.close();
         throw err;
@@ -172,13 +172,4 @@ Examples:
         }
       }
     });
-}
-
-function wrap<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof EvalError) throw new CliError(err.message);
-    throw err;
-  }
 }

@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
 import { join, resolve } from 'node:path';
-import { CliError } from './errors.js';
+import { CliError, evalInput } from './errors.js';
 import { DEFAULT_PATIENTS, existingDir, httpUrl, optionalHttpUrl, optionalIntFlag, outputPath, shardFlag } from './flags.js';
 import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
 import { createAgent, AgentConfigError } from '../agent/create.js';
@@ -123,8 +123,8 @@ Examples:
       outputPath('--out', f.out, 'dir');
       const shard = shardFlag('--shard', f.shard);
       if (f.resume) existingDir('--resume', f.out, 'drop --resume to start a new run there');
-      const apiBase = wrap(() => checkApiBase(f.apiBase));
-      const taskSet = wrap(() => openTaskSet(f.tasks));
+      const apiBase = evalInput(() => checkApiBase(f.apiBase));
+      const taskSet = evalInput(() => openTaskSet(f.tasks));
       const families = f.tasksFilter
         ? f.tasksFilter
             .split(',')
@@ -193,7 +193,7 @@ Examples:
         seed: optionalIntFlag('--seed', f.seed, 0, 2 ** 32 - 1),
         patients: optionalIntFlag('--patients', f.patients, 1, MAX_SYNTHETIC_PATIENTS),
       };
-      const world = f.fhirUrl === undefined ? wrap(() => worldOfTaskSet(taskSet, worldReq)) : {};
+      const world = f.fhirUrl === undefined ? evalInput(() => worldOfTaskSet(taskSet, worldReq)) : {};
       const backend = await wrapAsync(() => openBackend({ apiBase, fhirUrl: f.fhirUrl, ...world, live: postMode === 'live' }));
       try {
         checkTaskSetWorld(taskSet, backend);
@@ -261,15 +261,6 @@ function toolChoiceFlag(v: string): ToolChoice {
   if (v === 'auto' || v === 'required' || v === 'none') return v;
   if (toolNames().includes(v)) return { type: 'function', function: { name: v } };
   throw new CliError(`--tool-choice: expected auto, required, none or a tool name (${toolNames().join(', ')}), got "${v}"`);
-}
-
-function wrap<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof EvalError) throw new CliError(err.message);
-    throw err;
-  }
 }
 
 async function wrapAsync<T>(fn: () => Promise<T>): Promise<T> {
