@@ -58,7 +58,7 @@ export function checkOptions(opts: BalancerOptions): void {
 export function renderTemplate(template: string, opts: BalancerOptions): string {
   checkOptions(opts);
   const globals: Record<string, string> = { bind: opts.bind, runtime_dir: opts.runtimeDir ?? '' };
-  // comments may name placeholders that do not apply where they stand (the header explains {{tag}}): kept as written
+  // a comment may name a placeholder that does not apply where it stands: kept as written
   const fill = (line: string, vars: Record<string, string>) =>
     line.replace(/\{\{(\w+)\}\}/g, (m, name: string) => {
       const v = vars[name] ?? globals[name];
@@ -81,7 +81,8 @@ export function renderTemplate(template: string, opts: BalancerOptions): string 
     } else if (block) {
       block.push(line);
     } else {
-      out.push(fill(line, {}));
+      // comments outside replica blocks (the header explains the placeholders) are kept as written
+      out.push(marker.startsWith('#') ? line : fill(line, {}));
     }
   }
   if (block) throw new RangeError('template: #@each without #@end');
