@@ -263,7 +263,7 @@ test('HAProxy and nginx in front of 4 `ehrgym serve` replicas: 1,000 concurrent 
 }, async (t) => {
   if (!HAPROXY) return t.skip('haproxy not installed: apt-get install haproxy (Debian), or see docs/scale.md');
   const t0 = Date.now();
-  const replicas = await startReplicas('serve', 4, ['--world', 'synthetic', '--patients', '10']);
+  const replicas = await startReplicas('serve', 4, ['--world', 'empty']);
   procs.push(...replicas);
   const hap = await balancer('haproxy', replicas);
   const ngx = NGINX ? await balancer('nginx', replicas) : undefined;

@@ -28,6 +28,12 @@ export class HttpFailure extends Error {
   }
 }
 
+/** A read whose request failed below HTTP (status 0, the error and its cause). */
+const failed = (e: unknown): ReadBack => {
+  const cause = (e as { cause?: { message?: string; code?: string } }).cause;
+  return { ok: false, status: 0, body: `${(e as Error).message}${cause ? `: ${cause.code ?? ''} ${cause.message ?? ''}` : ''}` };
+};
+
 const markersIn = (text: string): string[] => text.match(/scale-mark-[A-Za-z0-9-]+-end/g) ?? [];
 
 /** `scale-mark-<id>-end`: what an episode writes and looks for. */
@@ -112,7 +118,8 @@ export class OrsEpisode implements ScaleEpisode {
   }
 
   async read(): Promise<ReadBack> {
-    const res = await this.call('observation_search_vitals', { _id: this.id });
+    const res = await this.call('observation_search_vitals', { _id: this.id }).catch(failed);
+    if (!(res instanceof Response)) return res;
     const body = await res.text();
     if (!res.ok) return { ok: false, status: res.status, body };
     return { ok: true, markers: markersIn(sseEnd(body)) };
@@ -158,7 +165,8 @@ export class RpcEpisode implements ScaleEpisode {
   }
 
   async read(): Promise<ReadBack> {
-    const res = await this.rpc('tools/call', { session_id: this.sid, name: 'observation_search_vitals', arguments: { _id: this.id } });
+    const res = await this.rpc('tools/call', { session_id: this.sid, name: 'observation_search_vitals', arguments: { _id: this.id } }).catch(failed);
+    if (!(res instanceof Response)) return res;
     const body = await res.text();
     if (!res.ok) return { ok: false, status: res.status, body };
     const msg = JSON.parse(body) as { result?: { data: string }; error?: unknown };
@@ -293,7 +301,8 @@ export class FhirEpisode implements ScaleEpisode {
   }
 
   async read(): Promise<ReadBack> {
-    const res = await fetch(this.url('Observation?code=urn:ehrgym:scale|scale-check&_count=100'), { headers: this.headers() });
+    const res = await fetch(this.url('Observation?code=urn:ehrgym:scale|scale-check&_count=100'), { headers: this.headers() }).catch(failed);
+    if (!(res instanceof Response)) return res;
     const body = await res.text();
     if (!res.ok) return { ok: false, status: res.status, body };
     return { ok: true, markers: markersIn(body) };
