@@ -5,6 +5,7 @@
  * `create`, an Observation write, its read-back (checked: the episode's own marker, nothing else) and `delete` — or
  * the OpenEnv JSON-RPC / WebSocket equivalent with `--surface rpc|ws`. Printed: episodes/s, p50/p99 episode
  * latency, the ratio to one replica; and the same load on one replica without a balancer (the balancer's own cost).
+ * All setups run at once and are measured in alternating 2-second slices (the machine may be shared).
  *
  * Options: --seconds N (10), --clients N (32), --surface ors|rpc|ws (ors), --balancer haproxy|nginx (haproxy).
  */
@@ -29,8 +30,17 @@ if (!findBinary(kind)) {
   process.exit(1);
 }
 
+/** Length of one measured slice (seconds). */
+const SLICE_S = 2;
+
 const make = (base: string, i: number, mk: string): ScaleEpisode =>
   surface === 'ors' ? new OrsEpisode(base, i, mk) : surface === 'rpc' ? new RpcEpisode(base, i, mk) : new WsEpisode(base, i, mk);
+
+interface Slice {
+  latencies: number[];
+  errors: number;
+  seconds: number;
+}
 
 interface Figures {
   label: string;
@@ -41,17 +51,18 @@ interface Figures {
   errors: number;
 }
 
-/** `clients` loops playing episodes against `base` for `seconds`. */
-async function load(label: string, base: string, duration = seconds): Promise<Figures> {
+let next = 0;
+
+/** `clients` loops playing episodes against `base` for `duration` seconds. */
+async function load(label: string, base: string, duration: number): Promise<Slice> {
   const latencies: number[] = [];
   let errors = 0;
-  let n = 0;
   const t0 = performance.now();
   const until = t0 + duration * 1000;
   await Promise.all(
     Array.from({ length: clients }, async () => {
       while (performance.now() < until) {
-        const i = n++;
+        const i = next++;
         const e = make(base, i, marker(`bench-${i}`));
         const s = performance.now();
         try {
@@ -68,8 +79,7 @@ async function load(label: string, base: string, duration = seconds): Promise<Fi
       }
     }),
   );
-  const elapsed = (performance.now() - t0) / 1000;
-  return { label, episodes: latencies.length, perSecond: latencies.length / elapsed, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), errors };
+  return { latencies, errors, seconds: (performance.now() - t0) / 1000 };
 }
 
 const dirs: string[] = [];
@@ -79,21 +89,37 @@ try {
   const t0 = performance.now();
   replicas = await startReplicas('env', 4, ['--train-size', '5']);
   process.stdout.write(
-    `bench:scale — ${surface} episodes (open, write, read back, close), ${clients} clients, ${seconds} s per row, ${kind}; 4 replicas up in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    `bench:scale — ${surface} episodes (open, write, read back, close), ${clients} clients, ${seconds} s per setup in alternating ${SLICE_S}-s slices, ${kind}; 4 replicas up in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
   );
-  const rows: Figures[] = [];
-  // warm-up (not measured): each replica plays episodes for 2 s, so no row pays for compilation
+  // warm-up (not measured): each replica plays episodes for 2 s, so no setup pays for compilation
   await Promise.all(replicas.map((r) => load('warm-up', r.url, 2)));
-  rows.push(await load('1 replica, no balancer', replicas[0]!.url));
+  // every setup up at once, measured in alternating 2-second slices, so a change in the machine's load (it is shared)
+  // falls on all of them alike
+  const setups: Array<{ label: string; url: string }> = [{ label: '1 replica, no balancer', url: replicas[0]!.url }];
   for (const n of [1, 2, 4]) {
     const dir = mkdtempSync(join(tmpdir(), 'ehrgym-bench-scale-'));
     dirs.push(dir);
     const lb = await startBalancer(kind, replicas.slice(0, n), dir);
     balancers.push(lb);
-    await new Promise((r) => setTimeout(r, 500));
-    rows.push(await load(`${n} replica${n === 1 ? '' : 's'} behind ${kind}`, lb.url));
-    await lb.stop('SIGTERM');
+    setups.push({ label: `${n} replica${n === 1 ? '' : 's'} behind ${kind}`, url: lb.url });
   }
+  await new Promise((r) => setTimeout(r, 1000));
+  const slices = setups.map(() => [] as Slice[]);
+  for (let round = 0; round < Math.max(1, Math.round(seconds / SLICE_S)); round++) {
+    for (const [k, s] of setups.entries()) slices[k]!.push(await load(s.label, s.url, SLICE_S));
+  }
+  const rows: Figures[] = setups.map((s, k) => {
+    const all = slices[k]!.flatMap((x) => x.latencies);
+    const secs = slices[k]!.reduce((a, x) => a + x.seconds, 0);
+    return {
+      label: s.label,
+      episodes: all.length,
+      perSecond: all.length / secs,
+      p50: quantile(all, 0.5),
+      p99: quantile(all, 0.99),
+      errors: slices[k]!.reduce((a, x) => a + x.errors, 0),
+    };
+  });
   const one = rows[1]!.perSecond;
   process.stdout.write('\n| setup | episodes | episodes/s | vs 1 replica | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|---:|\n');
   for (const r of rows) {
