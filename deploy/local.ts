@@ -5,7 +5,7 @@
  * folder's template into a folder of the caller's (pid and temporary files there too), so nothing needs root.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -150,6 +150,9 @@ export interface LocalBalancer extends LocalProcess {
 export async function startBalancer(kind: BalancerKind, replicas: readonly Replica[], dir: string, binary = findBinary(kind)): Promise<LocalBalancer> {
   if (!binary) throw new Error(`${kind} is not installed`);
   mkdirSync(dir, { recursive: true });
+  // started by root, nginx runs its workers as another user (`nobody`): they must reach the temporary folders it makes
+  // for them in `dir` (request bodies over 16 KiB are buffered there)
+  if (kind === 'nginx') chmodSync(dir, 0o755);
   const port = await freePort();
   const bind = `127.0.0.1:${port}`;
   const configPath = join(dir, kind === 'haproxy' ? 'haproxy.cfg' : 'nginx.conf');

@@ -342,6 +342,23 @@ test('HAProxy and nginx in front of 4 `ehrgym serve` replicas: 1,000 concurrent 
   });
   assert.equal(again.status, 503);
   assert.equal(((await again.json()) as { error: string }).error, 'replica_unavailable');
+  // a body larger than the balancers' in-memory buffers passes through (nginx buffers it in its runtime folder)
+  const big = JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'big' }, valueString: 'x'.repeat(200_000) });
+  // (a session id that hashes to the dead replica is refused with the JSON 503: the next id is tried)
+  for (const lb of ngx ? [hap, ngx] : [hap]) {
+    let created = false;
+    for (let k = 0; k < 8 && !created; k++) {
+      const res = await fetch(`${lb.url}/fhir/_session/big-${run}-${lb.kind}-${k}/Observation`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/fhir+json' },
+        body: big,
+      });
+      const text = await res.text();
+      created = res.status === 201;
+      if (!created) assert.ok(res.status === 503 && /replica_unavailable/.test(text), `${lb.kind}: ${res.status} ${text.slice(0, 200)}`);
+    }
+    assert.ok(created, `${lb.kind}: a 200 KB write went through`);
+  }
   // reads without a session go on
   assert.equal((await fetch(`${hap.url}/fhir/metadata`)).status, 200);
   if (ngx) assert.equal((await fetch(`${ngx.url}/fhir/metadata`)).status, 200);
