@@ -1,13 +1,14 @@
 /**
  * `ehrgym env serve [--port 8091] [--host 127.0.0.1] [--tasks FILE...] [--train-size N] [--train-seed N]
- *                   [--max-sessions N] [--idle-timeout S] [--max-steps N] [--json]`
+ *                   [--max-sessions N] [--idle-timeout S] [--max-steps N] [--replica-id ID] [--json]`
  *
  * The environment server RL trainers plug into: MedAgentBench episodes on copy-on-write sessions of the replica, over
  * the Open Reward Standard (HTTP + SSE) and OpenEnv (WebSocket, JSON-RPC) surfaces on one port (docs/env.md).
  */
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
-import { intFlag } from './flags.js';
+import { intFlag, replicaIdFlag } from './flags.js';
+import { REPLICA_ID_ENV } from '../fhir/replica.js';
 import { exposureWarning } from './serve.js';
 import { buildEnv, startEnvServer } from '../env/server.js';
 import { DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_STEPS, ENV_NAME } from '../env/core.js';
@@ -22,6 +23,7 @@ interface EnvServeFlags {
   maxSessions: string;
   idleTimeout: string;
   maxSteps: string;
+  replicaId?: string;
   json: boolean;
 }
 
@@ -53,6 +55,7 @@ export function register(program: Command): void {
     .option('--max-sessions <n>', 'most live sessions over both surfaces together', String(DEFAULT_MAX_SESSIONS))
     .option('--idle-timeout <s>', 'seconds without a request after which a session is dropped', String(DEFAULT_IDLE_TIMEOUT_S))
     .option('--max-steps <n>', 'tool calls per episode; reaching it without finish ends the episode with reward 0', String(DEFAULT_MAX_STEPS))
+    .option('--replica-id <id>', `prefix of the session ids this replica mints, for a load balancer routing on it (default: $${REPLICA_ID_ENV}, else none)`)
     .option('--json', 'print the startup summary as one JSON line', false)
     .addHelpText(
       'after',
@@ -73,12 +76,13 @@ Examples:
       const maxSessions = intFlag('--max-sessions', o.maxSessions, 1, 1_000_000);
       const idleTimeoutS = secondsFlag('--idle-timeout', o.idleTimeout);
       const maxSteps = intFlag('--max-steps', o.maxSteps, 1, 10_000);
+      const replicaId = replicaIdFlag(o.replicaId);
       const warning = exposureWarning(o.host, false);
       if (warning) process.stderr.write(warning.replace('the FHIR API', 'the environment server'));
       const t0 = performance.now();
       let built;
       try {
-        built = await buildEnv({ trainSize, trainSeed, taskFiles: o.tasks, maxSessions, idleTimeoutMs: idleTimeoutS * 1000, maxSteps });
+        built = await buildEnv({ trainSize, trainSeed, taskFiles: o.tasks, maxSessions, idleTimeoutMs: idleTimeoutS * 1000, maxSteps, replicaId });
       } catch (e) {
         if (e instanceof SplitError) throw new CliError(e.message);
         throw e;
@@ -104,11 +108,19 @@ Examples:
       });
       const splits = core.splitList().map((s) => ({ name: s.name, type: s.type, tasks: s.tasks.length }));
       if (o.json) {
-        process.stdout.write(
-          `${JSON.stringify({ url: server.url, env: ENV_NAME, splits, train_dropped: built.trainDropped, max_sessions: maxSessions, idle_timeout_s: idleTimeoutS, max_steps: maxSteps })}\n`,
-        );
+        const summary = {
+          url: server.url,
+          env: ENV_NAME,
+          splits,
+          train_dropped: built.trainDropped,
+          max_sessions: maxSessions,
+          idle_timeout_s: idleTimeoutS,
+          max_steps: maxSteps,
+        };
+        process.stdout.write(`${JSON.stringify(replicaId === undefined ? summary : { ...summary, replica_id: replicaId })}\n`);
       } else {
         process.stdout.write(`ehrgym environment server (${ENV_NAME}) at ${server.url}  [loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s]\n`);
+        if (replicaId !== undefined) process.stdout.write(`replica ${replicaId}: session ids are minted as ${replicaId}.<uuid>\n`);
         process.stdout.write(`splits: ${splits.map((s) => `${s.name} (${s.type}, ${s.tasks} tasks)`).join(', ')}\n`);
         process.stdout.write(`ORS:     ${server.url}/list_environments   OpenEnv: ${server.url.replace('http', 'ws')}/ws, ${server.url}/mcp\n`);
         process.stdout.write('press Ctrl+C to stop\n');

@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { CliError } from './errors.js';
 import { DEFAULT_SYNTHETIC_PATIENTS } from '../worlds/index.js';
 import { parseShardSpec, type ShardSpec } from '../eval/shard.js';
+import { checkReplicaId, REPLICA_ID_ENV } from '../fhir/replica.js';
 
 /** The synthetic cohort size of every command when `--patients` is not given (one value: the worlds' default). */
 export const DEFAULT_PATIENTS = DEFAULT_SYNTHETIC_PATIENTS;
@@ -51,6 +52,22 @@ export function intFlag(flag: string, value: string, min: number, max: number = 
 /** `intFlag` for a flag that may be absent. */
 export function optionalIntFlag(flag: string, value: string | undefined, min: number, max?: number): number | undefined {
   return value === undefined ? undefined : intFlag(flag, value, min, max);
+}
+
+/**
+ * The replica id of a server (`--replica-id`, else the environment variable EHRGYM_REPLICA_ID, else none): the prefix of
+ * the session ids it mints, which a load balancer routes on (docs/scale.md). An empty variable counts as unset.
+ */
+export function replicaIdFlag(value: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const fromEnv = env[REPLICA_ID_ENV];
+  const v = value ?? (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv);
+  if (v === undefined) return undefined;
+  try {
+    return checkReplicaId(v);
+  } catch (e) {
+    const source = value !== undefined ? '--replica-id' : `${REPLICA_ID_ENV} (--replica-id)`;
+    throw new CliError(`${source}: ${(e as Error).message}`);
+  }
 }
 
 /** The nearest existing ancestor of `abs` (itself included). */

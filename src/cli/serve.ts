@@ -1,14 +1,15 @@
 /**
  * `ehrgym serve [--world medagentbench|synthetic|empty] [--seed N] [--patients N] [--import PATH...] [--port 8080]
  *               [--host 127.0.0.1] [--strict] [--skip-billing] [--max-sessions N] [--max-session-bytes N] [--max-total-session-bytes N]
- *               [--trust-forwarded] [--writable-default] [--mcp-post-mode live|official] [--mcp-idle-timeout S] [--json]`
+ *               [--trust-forwarded] [--writable-default] [--mcp-post-mode live|official] [--mcp-idle-timeout S] [--replica-id ID] [--json]`
  *
  * Boots a world into the embedded FHIR R4 server, prints its base URL and serves until SIGINT/SIGTERM. The same port
  * answers MCP at `/mcp` (MedAgentBench's tools, one sandbox session per MCP session; docs/eval.md, "MCP").
  */
 import { type Command, Option } from 'commander';
 import { CliError } from './errors.js';
-import { DEFAULT_PATIENTS, intFlag } from './flags.js';
+import { DEFAULT_PATIENTS, intFlag, replicaIdFlag } from './flags.js';
+import { REPLICA_ID_ENV } from '../fhir/replica.js';
 import { loadWorld, WORLD_NAMES, type WorldName } from '../worlds/index.js';
 import { ImportError, summarizeImport } from '../worlds/import.js';
 import { MAX_SYNTHETIC_PATIENTS } from '../worlds/synthetic.js';
@@ -38,6 +39,7 @@ interface ServeFlags {
   writableDefault: boolean;
   mcpPostMode: string;
   mcpIdleTimeout?: string;
+  replicaId?: string;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost', '[::1]']);
@@ -83,6 +85,10 @@ export function register(program: Command): void {
         .default('live'),
     )
     .option('--mcp-idle-timeout <seconds>', `MCP at /mcp: close a session after this many seconds without a request (default ${DEFAULT_MCP_IDLE_MS / 1000})`)
+    .option(
+      '--replica-id <id>',
+      `MCP at /mcp: prefix of the session ids this replica mints, for a load balancer routing on it (default: $${REPLICA_ID_ENV}, else none)`,
+    )
     .option('--json', 'print the startup summary as one JSON line', false)
     .addHelpText(
       'after',
@@ -113,6 +119,7 @@ Examples:
       const maxSessionBytes = o.maxSessionBytes !== undefined ? intFlag('--max-session-bytes', o.maxSessionBytes, 1, Number.MAX_SAFE_INTEGER) : undefined;
       const maxTotalSessionBytes =
         o.maxTotalSessionBytes !== undefined ? intFlag('--max-total-session-bytes', o.maxTotalSessionBytes, 1, Number.MAX_SAFE_INTEGER) : undefined;
+      const replicaId = replicaIdFlag(o.replicaId);
       const mcpIdleMs = o.mcpIdleTimeout !== undefined ? intFlag('--mcp-idle-timeout', o.mcpIdleTimeout, 1, 2_000_000) * 1000 : DEFAULT_MCP_IDLE_MS;
 
       let w;
@@ -163,6 +170,7 @@ Examples:
         openSession: fhirSessionOpener(server.handle, { postMode: o.mcpPostMode as PostMode }),
         maxSessions: w.store.maxSessions,
         idleMs: mcpIdleMs,
+        replicaId,
       });
       const mcpUrl = new URL(MCP_PATH, server.url).href;
       // Listen for the stop signals before the URL is printed: a client may act on that line at once.
@@ -197,12 +205,14 @@ Examples:
                   },
                 }
               : null,
+            ...(replicaId === undefined ? {} : { replica_id: replicaId }),
           }) + '\n',
         );
       } else {
         const seedText = w.seed !== undefined ? `, seed ${w.seed}` : '';
         process.stdout.write(`ehrgym FHIR R4 server (world ${w.name}${seedText}, ${w.total.toLocaleString('en-US')} resources) at ${server.url}\n`);
         process.stdout.write(`MCP (Streamable HTTP) at ${mcpUrl}\n`);
+        if (replicaId !== undefined) process.stdout.write(`replica ${replicaId}: MCP session ids are minted as ${replicaId}.<uuid>\n`);
         if (w.importReport) process.stdout.write(`${summarizeImport(w.importReport)}\n`);
         process.stdout.write('press Ctrl+C to stop\n');
         const base = server.url.endsWith('/') ? server.url : `${server.url}/`;

@@ -24,6 +24,7 @@ import { executeAction, defaultJsonLoads } from '../agent/loop.js';
 import { formatAction } from '../protocol/text.js';
 import { callToAction, renderToolsPrompt, toolErrorText, toolErrorTurn, toolNames, toolSpecs, type ToolSpec } from '../protocol/tools.js';
 import { taskRecord, type Split } from './tasks.js';
+import { checkReplicaId, mintSessionId } from '../fhir/replica.js';
 
 export const DEFAULT_MAX_SESSIONS = 10_000;
 /** Idle sessions are reaped after 900 s, as the ORS reference server does. */
@@ -50,6 +51,8 @@ export interface EnvOptions {
   maxSessions?: number;
   idleTimeoutMs?: number;
   maxSteps?: number;
+  /** Prefix of the session ids the server mints (`<replicaId>.<UUID>`), for a load balancer in front of replicas (docs/scale.md). */
+  replicaId?: string;
   /** Milliseconds clock (tests). */
   now?: () => number;
 }
@@ -173,6 +176,7 @@ export class EnvCore {
   readonly maxSessions: number;
   readonly idleTimeoutMs: number;
   readonly maxSteps: number;
+  readonly replicaId: string | undefined;
   private readonly worlds: Map<string, EnvWorld>;
   private readonly byId = new Map<string, { split: Split; index: number }>();
   private readonly sessions = new Map<string, EnvSession>();
@@ -188,6 +192,7 @@ export class EnvCore {
     this.maxSessions = opts.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_S * 1000;
     this.maxSteps = opts.maxSteps ?? DEFAULT_MAX_STEPS;
+    this.replicaId = opts.replicaId === undefined ? undefined : checkReplicaId(opts.replicaId);
     this.now = opts.now ?? (() => performance.now());
     for (const s of opts.splits) {
       if (!this.worlds.has(s.world)) throw new Error(`split ${s.name}: world ${s.world} is not loaded`);
@@ -229,6 +234,11 @@ export class EnvCore {
     const n = s.tasks.length;
     const norm = (v: number | null, dflt: number) => (v === null ? dflt : v < 0 ? Math.max(0, n + v) : Math.min(v, n));
     return s.tasks.slice(norm(start, 0), Math.max(norm(start, 0), norm(stop, n)));
+  }
+
+  /** A new session id (ORS `create_session`, OpenEnv sessions): a random UUID, `<replicaId>.<UUID>` with a replica id. */
+  mintId(): string {
+    return mintSessionId(this.replicaId);
   }
 
   /** The next `train` task in order (wrapping), for resets that name no task. */

@@ -14,7 +14,6 @@
  * episode); `openenv/session/create` also takes the reset keys and answers the episode's `task_id` and `prompt` beside
  * `session_id`. The stateless simulation-mode `POST /reset`, `POST /step` and `GET /state` are not served.
  */
-import { randomUUID } from 'node:crypto';
 import type { Hono } from 'hono';
 import type { RawData, WebSocket } from 'ws';
 import { VERSION } from '../version.js';
@@ -285,7 +284,7 @@ export async function handleRpc(core: EnvCore, request: unknown, wsSession?: Env
     try {
       ref = resetRef(core, params);
       core.checkRef(ref);
-      s = core.open(randomUUID(), 'mcp');
+      s = core.open(core.mintId(), 'mcp');
     } catch (e) {
       if (e instanceof CapacityError) return rpcError(SERVER_ERROR, e.message, id, { active_sessions: e.active, max_sessions: e.max });
       if (e instanceof TaskRefError) return rpcError(INVALID_PARAMS, e.message, id);
@@ -378,7 +377,7 @@ const MESSAGE_KEYS: Record<string, readonly string[]> = {
 export function serveWebSocket(core: EnvCore, ws: WebSocket): void {
   let s: EnvSession;
   try {
-    s = core.open(randomUUID(), 'ws');
+    s = core.open(core.mintId(), 'ws');
   } catch (e) {
     if (e instanceof CapacityError) {
       ws.send(wsError('CAPACITY_REACHED', e.message, { active_sessions: e.active, max_sessions: e.max }));

@@ -199,7 +199,7 @@ export function registerOrs(app: Hono, core: EnvCore): void {
     }
   });
 
-  app.post('/create_session', () => new Response(sseEvent('task_id', randomUUID()) + sseEvent('end', ''), { headers: { ...SSE_HEADERS } }));
+  app.post('/create_session', () => new Response(sseEvent('task_id', core.mintId()) + sseEvent('end', ''), { headers: { ...SSE_HEADERS } }));
 
   app.post('/delete_session', (c) => {
     const sid = sidOf(c);

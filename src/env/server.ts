@@ -41,6 +41,8 @@ export interface EnvBuildOptions {
   maxSessions?: number;
   idleTimeoutMs?: number;
   maxSteps?: number;
+  /** Prefix of minted session ids (docs/scale.md). */
+  replicaId?: string;
 }
 
 export interface BuiltEnv {
@@ -107,6 +109,7 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
     maxSessions: opts.maxSessions,
     idleTimeoutMs: opts.idleTimeoutMs,
     maxSteps: opts.maxSteps,
+    replicaId: opts.replicaId,
   });
   return { core, trainDropped: train.dropped.length };
 }

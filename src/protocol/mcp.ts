@@ -3,7 +3,8 @@
  * descriptions, and the JSON Schema parameters as `inputSchema`) served over MCP Streamable HTTP as a Web-standard
  * `fetch(Request) → Response` handler (docs/eval.md, "MCP").
  *
- * - Stateful: `initialize` opens an MCP session (`Mcp-Session-Id`, a random UUID) and, through `openSession`, the
+ * - Stateful: `initialize` opens an MCP session (`Mcp-Session-Id`, a random UUID; `<replicaId>.<UUID>` with a replica
+ *   id, src/fhir/replica.ts) and, through `openSession`, the
  *   sandbox FHIR session its calls run in; `DELETE`, the idle timeout or `close()` drop both.
  * - A call is mapped with `callToAction` exactly as a tools-protocol call and answered with what `execute` says (the
  *   text protocol's answer to that GET/POST): `{content: [{type: 'text', text}]}`. `finish` answers its answer list as
@@ -19,7 +20,7 @@
  * Execution is injected (`openSession`), so this module depends on nothing above the protocol layer.
  */
 import { readBodyLimited } from '../fhir/node-http.js';
-import { randomUUID } from 'node:crypto';
+import { checkReplicaId, mintSessionId } from '../fhir/replica.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { CallToolRequestSchema, type CallToolResult, isInitializeRequest, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
@@ -74,6 +75,8 @@ export interface McpEndpointOptions {
   maxSessions?: number;
   idleMs?: number;
   maxBodyBytes?: number;
+  /** Prefix of minted session ids, for a load balancer in front of several replicas (src/fhir/replica.ts). */
+  replicaId?: string;
 }
 
 export interface McpEndpoint {
@@ -157,6 +160,7 @@ export function createMcpEndpoint(opts: McpEndpointOptions): McpEndpoint {
   if (!(maxSessions >= 1)) throw new RangeError(`maxSessions must be at least 1, got ${maxSessions}`);
   if (!(idleMs >= 1 && idleMs <= MAX_IDLE_MS)) throw new RangeError(`idleMs must be within 1..${MAX_IDLE_MS} (a Node timer), got ${idleMs}`);
   if (!(maxBodyBytes >= 1)) throw new RangeError(`maxBodyBytes must be at least 1, got ${maxBodyBytes}`);
+  const replicaId = opts.replicaId === undefined ? undefined : checkReplicaId(opts.replicaId);
   const sessions = new Map<string, LiveSession>();
   /** Initializations admitted but not yet registered (they count against the cap). */
   let opening = 0;
@@ -222,7 +226,7 @@ export function createMcpEndpoint(opts: McpEndpointOptions): McpEndpoint {
       );
     }
     opening++;
-    const id = randomUUID();
+    const id = mintSessionId(replicaId);
     let binding: McpSessionBinding;
     try {
       binding = await opts.openSession({ mcpSessionId: id, request: req });
