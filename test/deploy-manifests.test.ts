@@ -4,8 +4,7 @@
  * count, pod names as replica ids, the HAProxy ConfigMap being exactly deploy/haproxy.cfg rendered for those pods,
  * shard index wiring: completions = parallelism = N, the index variable in `--shard i/N`); the Slurm scripts' array
  * and dependent merge; the Dockerfile's stages. Every ehrgym flag the files use must appear in that command's
- * `--help`, except those listed in PENDING (flags being added elsewhere), which are checked like the others as soon
- * as the command has them.
+ * `--help`.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -17,16 +16,6 @@ import { parseAllDocuments } from 'yaml';
 import { renderBalancer } from '../deploy/balancer.js';
 import { findBinary } from '../deploy/local.js';
 import { cli } from './helpers/cli.js';
-
-/**
- * Flags the files use that the CLI on this branch may not have yet: `eval --shard i/N` and the `merge` command
- * (`ehrgym merge DIR… --out DIR`). Once a command's `--help` lists a flag, it is checked like any other; delete the
- * entries when they have landed.
- */
-const PENDING: Record<string, readonly string[]> = {
-  eval: ['--shard'],
-  merge: ['--out'],
-};
 
 const read = (p: string) => readFileSync(new URL(`../${p}`, import.meta.url), 'utf8');
 
@@ -73,11 +62,7 @@ function invocations(shell: string): Array<{ command: string; flags: string[]; a
 
 async function checkFlags(where: string, command: string, flags: readonly string[]): Promise<void> {
   const known = await flagsOf(command);
-  const pending = PENDING[command.split(' ')[0]!] ?? [];
-  for (const f of flags) {
-    if (known?.has(f)) continue;
-    assert.ok(pending.includes(f), `${where}: ehrgym ${command} has no flag ${f}${known ? '' : ' (no such command)'}`);
-  }
+  for (const f of flags) assert.ok(known?.has(f), `${where}: ehrgym ${command} has no flag ${f}${known ? '' : ' (no such command)'}`);
 }
 
 /** The value after `flag` in an argument list. */
