@@ -15,7 +15,7 @@ import type { FhirTransport } from '../src/fhir/types.js';
 import type { HistoryItem, TaskOutput } from '../src/tasks/types.js';
 import { loadTaskSet } from '../src/tasks/loader.js';
 import { getFamily } from '../src/tasks/registry.js';
-import { gradeOutput } from '../src/tasks/refsol.js';
+import { gradeOutput } from '../src/tasks/grade.js';
 import { POST_ACCEPTED_REPLY } from '../src/tasks/common.js';
 import { pyEquals } from '../src/tasks/pysem.js';
 import { BASE, runMini } from './helpers/tasks-fake.js';

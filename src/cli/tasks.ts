@@ -19,7 +19,7 @@ import { rngFor } from '../worlds/prng.js';
 import { createFhirHandler } from '../fhir/server.js';
 import { handlerTransport } from '../fhir/client.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
-import { FAMILIES, FAMILY_IDS, isFamilyId } from '../tasks/registry.js';
+import { FAMILIES, FAMILY_IDS, isFamilyId, plantRequest } from '../tasks/registry.js';
 import { checkWorldFingerprint, loadTaskSet, TaskSetError, worldForTaskSet } from '../tasks/loader.js';
 import { BALANCE_MODES, buildTaskSet, renderFactsJsonl, renderTaskFile, type BalanceMode } from '../tasks/taskset.js';
 import type { FamilyId } from '../tasks/types.js';
@@ -27,7 +27,7 @@ import { getFamily } from '../tasks/registry.js';
 import { pyJsonDumps } from '../tasks/pysem.js';
 import { runEpisode } from '../agent/loop.js';
 import { PolicyAgent } from '../agent/backends/scripted.js';
-import { gradeOutput } from '../tasks/refsol.js';
+import { gradeOutput } from '../tasks/grade.js';
 
 /** `--world` (synthetic | medagentbench) with `--seed` / `--patients` (synthetic only), as `loadWorld` options. */
 function worldFlags(o: { world: string; seed?: string; patients?: string }): Parameters<typeof loadWorld>[0] {
@@ -223,7 +223,7 @@ Examples:
       ] as const) {
         if (path !== undefined && existsSync(path) && !o.force) throw new CliError(`${flag}: ${path} exists (use --force to overwrite)`);
       }
-      const world = await loadWorld(worldOpts);
+      const world = await loadWorld({ ...worldOpts, plant: plantRequest(families.map((f) => FAMILIES[f as FamilyId])) });
       const evalSet = new Set(o.world === 'medagentbench' ? evaluationMrns() : []);
       const candidates = world.patientIds.filter((id) => !evalSet.has(id));
       const access = { apiBase: OFFICIAL_API_BASE, fhir: handlerTransport(createFhirHandler(world.store)) };

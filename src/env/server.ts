@@ -19,6 +19,7 @@ import { registerOpenEnv, serveWebSocket } from './openenv.js';
 import { checkSplits, DEFAULT_TRAIN_SEED, DEFAULT_TRAIN_SIZE, fileSplit, REPLICA, testSplit, trainSplit, worldKey, type Split } from './tasks.js';
 import type { TaskWorld } from '../tasks/loader.js';
 import { checkWorldFingerprint, TaskSetError } from '../tasks/loader.js';
+import { plantRequest } from '../tasks/registry.js';
 import { SplitError } from './tasks.js';
 
 /** The HTTP app of both surfaces. */
@@ -58,7 +59,9 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
     const have = worlds.get(k);
     if (have) return have;
     const name = w.name as WorldName;
-    const world = await loadWorld(name === 'synthetic' ? { world: 'synthetic', seed: w.seed ?? 1, patients: w.patients ?? 500 } : { world: name });
+    const world = await loadWorld(
+      name === 'synthetic' ? { world: 'synthetic', seed: w.seed ?? 1, patients: w.patients ?? 500, plant: plantRequest() } : { world: name },
+    );
     const meta = {
       name: world.name,
       ...(world.seed !== undefined ? { seed: world.seed, patients: world.patientIds.length } : {}),

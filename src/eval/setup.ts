@@ -4,7 +4,7 @@
  */
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { checkWorldFingerprint, loadTaskSet, TaskSetError, worldForTaskSet, type TaskSet as LoadedTaskSet, type WorldRequest } from '../tasks/loader.js';
-import { gradeOutput as officialGrade } from '../tasks/refsol.js';
+import { gradeOutput as officialGrade } from '../tasks/grade.js';
 import { DEFAULT_SYNTHETIC_PATIENTS, DEFAULT_SYNTHETIC_SEED, loadWorld, type World, type WorldName } from '../worlds/index.js';
 import { embeddedBackend, externalBackend, checkFhirServer, withSlash, type FhirBackend } from './backend.js';
 import { EvalError, type Grader, type TaskSet } from './run.js';

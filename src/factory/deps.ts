@@ -12,7 +12,7 @@ import {
   type WorldName,
 } from '../worlds/index.js';
 import { replicaPatients } from '../worlds/medagentbench.js';
-import { FAMILY_IDS, FAMILIES, GRADER_VERSION, SOLVER_VERSION, loadTaskSet as loadTasks } from '../tasks/index.js';
+import { FAMILY_IDS, FAMILIES, GRADER_VERSION, SOLVER_VERSION, loadTaskSet as loadTasks, plantRequest } from '../tasks/index.js';
 import type { GradeResult, GraderContext, HistoryItem, TaskCase, TaskFamily, TaskOutput } from '../tasks/types.js';
 
 export interface LoadedWorld {
@@ -51,7 +51,7 @@ export function realDeps(): FactoryDeps {
       if (!(WORLD_NAMES as readonly string[]).includes(name)) throw new Error(`unknown world "${name}" (expected ${WORLD_NAMES.join(', ')})`);
       const synthetic = name === 'synthetic';
       const n = synthetic ? (patients ?? DEFAULT_FACTORY_PATIENTS) : null;
-      const w = await loadWorld(synthetic ? { world: 'synthetic', seed, patients: n! } : { world: name as WorldName });
+      const w = await loadWorld(synthetic ? { world: 'synthetic', seed, patients: n!, plant: plantRequest() } : { world: name as WorldName });
       return {
         name: w.name,
         seed: synthetic ? seed : null,

@@ -28,7 +28,7 @@ import type { FactoryDeps, LoadedWorld } from './deps.js';
 import { FactoryFailure, FactoryInputError } from './errors.js';
 import { checkOutputFolder, writeFolderAtomic } from './output.js';
 import { paraphraseTask } from './paraphrase.js';
-import { boundaryTags, branchHints } from './hints.js';
+import { boundaryTags, branchHints, remainderOrder } from './hints.js';
 import { exceedsTokens, TOKENIZER_NAMES, tokenCounter, type TokenCounter } from './tokens.js';
 import { checkParity } from './parity.js';
 import { retrying } from './retry.js';
@@ -46,8 +46,6 @@ import type { GeneratedTask, TaskFamily, TaskOutput } from '../tasks/types.js';
 
 export const AUGMENTATIONS = ['paraphrase', 'variants'] as const;
 export const BALANCE_MODES = ['balanced', 'natural'] as const;
-/** Families that receive the remainder of `--size / families` first (action families: "a poor writer"). */
-const REMAINDER_ORDER = ['task5', 'task9', 'task10', 'task3', 'task8', 'task1', 'task2', 'task4', 'task6', 'task7'];
 
 export interface GenerateRunOptions {
   params: GenerateParams;
@@ -85,7 +83,7 @@ export function defaultParams(over: Partial<GenerateParams> = {}): GenerateParam
     seed: 1,
     size: 1530,
     perFamily: null,
-    families: REMAINDER_ORDER.slice().sort((a, b) => Number(a.slice(4)) - Number(b.slice(4))),
+    families: remainderOrder().sort((a, b) => Number(a.slice(4)) - Number(b.slice(4))),
     world: 'synthetic',
     patients: null,
     collect: [],
@@ -110,7 +108,8 @@ export function familyQuotas(families: string[], size: number, perFamily: number
   const base = Math.floor(size / families.length);
   let rem = size - base * families.length;
   for (const f of families) q.set(f, base);
-  const order = [...REMAINDER_ORDER.filter((f) => families.includes(f)), ...families.filter((f) => !REMAINDER_ORDER.includes(f))];
+  const remainder = remainderOrder();
+  const order = [...remainder.filter((f) => families.includes(f)), ...families.filter((f) => !remainder.includes(f))];
   for (const f of order) {
     if (rem <= 0) break;
     q.set(f, q.get(f)! + 1);
@@ -444,7 +443,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
         for (const [fam, deficit] of famDeficit) {
           famDeficit.delete(fam);
           quotas.set(fam, quotas.get(fam)! - deficit);
-          const open = [...REMAINDER_ORDER, ...p.families].filter(
+          const open = [...remainderOrder(), ...p.families].filter(
             (f, i, a) => a.indexOf(f) === i && wanted.has(f) && f !== fam && [...wanted.get(f)!.keys()].some((b) => !exhausted.has(`${f}|${b}`)),
           );
           if (open.length === 0) {
@@ -501,7 +500,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
           // with planted facts the hinted candidates are the pool; without, the generator scans all patients
           else if (hints) [branch, stream, candidates] = [b, `branch:${b}`, (hints.get(b) ?? []).filter((m) => trainingSet.has(m))];
           else [branch, stream, candidates] = [b, `branch-scan:${b}`, training];
-          const free = fam === 'task1' ? candidates : candidates.filter((m) => !used.has(m));
+          const free = family.factory.reusePatients ? candidates : candidates.filter((m) => !used.has(m));
           const startIndex = nextIndex.get(fam)!;
           nextIndex.set(fam, startIndex + want);
           specs.push({ fam, family, key, tried, branch, stream, patients: free, count: want, startIndex });

@@ -8,6 +8,7 @@ import { FINISH_OPEN, POST_INVALID } from '../protocol/text.js';
 import { hasToolCallText } from '../protocol/tools.js';
 import { toolTranscript } from './transcript.js';
 import type { BehaviourId, Detector, Finding, TaskInfo } from './types.js';
+import { familyDetector } from './families.js';
 
 export const BEHAVIOURS: { id: BehaviourId; title: string; description: string }[] = [
   {
@@ -273,8 +274,8 @@ export function claimsAction(text: string): string | undefined {
   return undefined;
 }
 
-/** Families whose answer is a value read from the record (not computed). */
-const RETRIEVED_VALUE_FAMILIES = new Set(['task1', 'task4', 'task5', 'task7', 'task9', 'task10']);
+/** The family's answer is a value read from the record, not computed (`detector.retrievedValue`). */
+const retrievedValue = (family: string): boolean => familyDetector(family)?.retrievedValue === true;
 
 const isMinusOne = (v: unknown): boolean => v === -1 || v === '-1';
 
@@ -312,7 +313,7 @@ export const detectFabricated: Detector = (task, output) => {
     found.push({ behaviour: 'fabricated-action', turn: fin.turn, evidence: `answer ${clip(ans.raw, 80)} with no successful GET` });
     return found;
   }
-  if (!RETRIEVED_VALUE_FAMILIES.has(task.family)) return found;
+  if (!retrievedValue(task.family)) return found;
   const seenNumbers = new Set<number>();
   for (const g of gets) {
     const nums = g.getJson !== undefined ? scalars(g.getJson).filter((x): x is number => typeof x === 'number') : numbersIn(g.getBody!);
@@ -359,10 +360,11 @@ export const detectSelfContradiction: Detector = (_task, output, grade) => {
   ];
 };
 
-const STALE_FAMILIES = new Set(['task4', 'task5', 'task7', 'task9', 'task10']);
+/** The family's answer is the latest reading of a code (`detector.latestValue`). */
+const latestValue = (family: string): boolean => familyDetector(family)?.latestValue === true;
 
 export const detectStaleValue: Detector = (task, output, grade) => {
-  if (grade.correct || !STALE_FAMILIES.has(task.family)) return [];
+  if (grade.correct || !latestValue(task.family)) return [];
   const ans = answerOf(output);
   if (!ans || !ans.parsed) return [];
   const a = firstOf(ans.json);
@@ -411,7 +413,7 @@ export function patientsInUrl(url: string): string[] {
 const MRN_RE = /^S\d{7}$/;
 
 export const detectWrongPatient: Detector = (task, output, grade) => {
-  if (task.family === 'task1') {
+  if (familyDetector(task.family)?.answerIsMrn) {
     // the answer names a patient other than the reference one
     const ans = answerOf(output);
     const a = ans?.parsed ? firstOf(ans.json) : undefined;

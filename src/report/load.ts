@@ -8,6 +8,7 @@ import { promptParts } from './history.js';
 import { PROTOCOLS } from '../protocol/action.js';
 import { protocolOf } from './transcript.js';
 import { familyKind } from '../tasks/registry.js';
+import { familyDetector } from './families.js';
 import type { LoadedRun, RunTask, TaskInfo } from './types.js';
 
 /** A run folder that cannot be used; the message names the folder or file and says why. */
@@ -59,7 +60,7 @@ export function taskInfoFrom(graded: GradedTask, output: TaskOutput, fallbackApi
   const prompt = output.history?.[0]?.role === 'user' ? output.history[0].content : '';
   const parts = promptParts(prompt);
   const kind = familyKind(graded.family) ?? 'unknown';
-  const mrn = graded.family === 'task1' ? undefined : /\bS\d{7}\b/.exec(parts.question ?? '')?.[0];
+  const mrn = familyDetector(graded.family)?.mrnInInstruction === false ? undefined : /\bS\d{7}\b/.exec(parts.question ?? '')?.[0];
   const info: TaskInfo = { id: graded.id, family: graded.family, kind, apiBase: fallbackApiBase || parts.apiBase || '' };
   if (mrn) info.mrn = mrn;
   if (parts.question !== undefined) info.instruction = parts.question;

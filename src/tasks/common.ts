@@ -3,7 +3,18 @@
  * payload builders (payloads known to pass the official grader; docs/tasks.md) and generator utilities.
  */
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
-import type { FamilyId, GenerateOptions, GeneratedTask, HistoryItem, RandomSource, SolveOptions, TaskCase, TaskFamily, WorldAccess } from './types.js';
+import type {
+  DetectorHints,
+  FactoryHints,
+  GenerateOptions,
+  GeneratedTask,
+  HistoryItem,
+  RandomSource,
+  SolveOptions,
+  TaskCase,
+  TaskFamily,
+  WorldAccess,
+} from './types.js';
 import { PyFloat, pyCompare, pyDictGet, pyFromIsoFormat, pyIter, pyJsonDumps, pyJsonLoads, pyPath, type PyDateTime } from './pysem.js';
 import { CUTOFF_24H, getJsonData, runGrader, scanLatest, type AssertSpec, type LatestScan } from './refsol.js';
 import { POST_ACCEPTED_MARK, formatAction, getOkBody, GET_OK_SUFFIX } from '../protocol/text.js';
@@ -166,8 +177,23 @@ export function taskMrn(task: TaskCase, templates: readonly string[]): string {
   throw new SolverError(`${task.id}: cannot find the patient MRN in the instruction`);
 }
 
+/** `TaskFamily.placeholders` of a family whose instruction names the patient by MRN: the record's `eval_MRN`. */
+export function mrnPlaceholders(task: TaskCase): Record<string, string> | null {
+  return task.eval_MRN ? { MRN: task.eval_MRN } : null;
+}
+
+/** Detector hints of a family whose instruction names the patient by MRN (override what differs). */
+export function mrnDetector(over: Partial<DetectorHints> = {}): DetectorHints {
+  return { mrnInInstruction: true, answerIsMrn: false, retrievedValue: false, latestValue: false, ...over };
+}
+
+/** Factory hints of a family whose branch the planted facts do not decide and that has no boundary tags. */
+export function plainFactoryHints(remainderRank: number): FactoryHints {
+  return { remainderRank, reusePatients: false, branchOf: () => null, boundaryTags: () => [] };
+}
+
 /** `TaskFamily.instruction` of a family whose template has one placeholder, `{MRN}`. */
-export function mrnInstruction(family: FamilyId, template: string): TaskFamily['instruction'] {
+export function mrnInstruction(family: string, template: string): TaskFamily['instruction'] {
   return ({ mrn }) => {
     if (!mrn) throw new Error(`${family}.instruction: mrn is required`);
     return template.replace('{MRN}', mrn);
@@ -175,11 +201,15 @@ export function mrnInstruction(family: FamilyId, template: string): TaskFamily['
 }
 
 /** A family whose whole task is one POST for the instruction's patient (tasks 3 and 8). */
-export interface SinglePostSpec {
-  id: FamilyId;
+export interface SinglePostSpec<Id extends string> {
+  id: Id;
   name: string;
   template: string;
   context: string;
+  /** Paraphrased templates (`{MRN}`). */
+  paraphrases: readonly string[];
+  /** See `FactoryHints.remainderRank`. */
+  remainderRank: number;
   /** The resource type posted: the grader wants the URL `${apiBase}<resource>`. */
   resource: string;
   /** The expert solver's payload (one known to pass the official grader). */
@@ -193,9 +223,9 @@ export interface SinglePostSpec {
  * the Patient first) and finishes with `[]`; the grader is `extract_posts` → exactly one POST to
  * `${apiBase}<resource>` → the asserts on its payload.
  */
-export function singlePostFamily(spec: SinglePostSpec): TaskFamily {
+export function singlePostFamily<const Id extends string>(spec: SinglePostSpec<Id>): TaskFamily<Id> {
   const variants = ['direct', 'lookup-first'] as const;
-  const family: TaskFamily = {
+  const family: TaskFamily<Id> = {
     id: spec.id,
     name: spec.name,
     kind: 'action',
@@ -204,6 +234,13 @@ export function singlePostFamily(spec: SinglePostSpec): TaskFamily {
     branches: ['n/a'],
     variants,
     turns: { min: 2, max: 2 },
+    recordKey: 'eval_MRN',
+    paraphrases: spec.paraphrases,
+    placeholders: mrnPlaceholders,
+    // any patient serves the one branch
+    planted: 'none',
+    detector: mrnDetector(),
+    factory: plainFactoryHints(spec.remainderRank),
 
     instruction: mrnInstruction(spec.id, spec.template),
 

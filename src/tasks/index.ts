@@ -10,7 +10,6 @@ export {
   checkHasPost,
   extractPosts,
   extractPostsDetailed,
-  gradeOutput,
   sendGetRequest,
   getJsonData,
   labUrl,
@@ -20,6 +19,7 @@ export {
   runGrader,
   Grading,
 } from './refsol.js';
+export { gradeOutput } from './grade.js';
 export type { ExtractedPost, SkippedPost, GetResponse, LatestScan, MeanScan } from './refsol.js';
 export {
   SOLVER_VERSION,

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TaskCase } from './types.js';
-import { FAMILY_IDS, isFamilyId } from './registry.js';
+import { FAMILIES, FAMILY_IDS, isFamilyId } from './registry.js';
 
 /** The world a task file was generated on (`ehrgym_world` on each record). */
 export interface TaskWorld {
@@ -90,10 +90,8 @@ export function validateTasks(data: unknown, where: string): TaskCase[] {
       const problem = worldProblem(r[WORLD_KEY]);
       if (problem) throw new TaskSetError(`${at} (id "${r.id}"): "${WORLD_KEY}" ${problem}`);
     }
-    if (m[1] === 'task1' && !('sol' in r)) throw new TaskSetError(`${at} (id "${r.id}"): task1 records need "sol"`);
-    if (m[1] !== 'task1' && !('eval_MRN' in r)) {
-      throw new TaskSetError(`${at} (id "${r.id}"): ${m[1]} records need "eval_MRN"`);
-    }
+    const key = FAMILIES[m[1]].recordKey;
+    if (!(key in r)) throw new TaskSetError(`${at} (id "${r.id}"): ${m[1]} records need "${key}"`);
   });
   return data as TaskCase[];
 }

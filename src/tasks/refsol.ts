@@ -9,7 +9,7 @@
  *   json.loads(send_get_request(url)['data'])  → getJsonData(ctx, url)
  */
 import type { FhirTransport } from '../fhir/types.js';
-import type { GradeCheck, GradeResult, GraderContext, TaskCase, TaskOutput } from './types.js';
+import type { GradeCheck, GradeResult, GraderContext, TaskCase } from './types.js';
 import {
   PyDateTime,
   PyException,
@@ -421,23 +421,6 @@ export function inAt(name: string, payload: unknown, path: Array<string | number
 // ---------------------------------------------------------------------------------------------------------------
 // calculate_overall / eval.py
 // ---------------------------------------------------------------------------------------------------------------
-
-/**
- * Grade one output as MedAgentBench's `calculate_overall` does: outputs whose `result` is None are not graded
- * (incorrect); any other result (a FINISH string, or `{error}` of a `task error`) goes to the family grader selected by
- * `id.split('_')[0]`. Throws for an unknown family (the official harness would crash too).
- */
-export async function gradeOutput(task: TaskCase, output: TaskOutput, ctx: GraderContext): Promise<GradeResult> {
-  if (output.result === null || output.result === undefined) {
-    return {
-      correct: false,
-      checks: [{ name: 'graded', pass: false, note: `status "${output.status}": result is None, not graded` }],
-    };
-  }
-  const { getFamily } = await import('./registry.js');
-  const family = getFamily(task.id.split('_')[0]);
-  return family.grade(task, output, ctx);
-}
 
 /** `payload['subject'] == {'reference': f"Patient/{case_data['eval_MRN']}"}` (left side evaluated first). */
 export function subjectAssert(payload: unknown, task: TaskCase): AssertSpec {

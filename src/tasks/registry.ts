@@ -1,7 +1,12 @@
 /**
- * The task families by id. A new family is one file plus one line here.
+ * The task families by id. A new family is one file (`taskN.ts`, exporting a `TaskFamily` built with
+ * `defineFamily`) plus one line in `BUILT_IN` below; everything else (the `FamilyId` type, the loader, the factory's
+ * hints, paraphrases and remainder order, the report's detectors, the synthetic world's plant request) derives from
+ * this registry. `registerFamily` adds a family at run time (extensions, tests) after checking its contract.
  */
-import type { FamilyId, TaskFamily, TaskKind } from './types.js';
+import { TASK_LAB_CODES, type TaskLabCode } from '../worlds/catalog.js';
+import type { PlantRequest } from '../worlds/synthetic.js';
+import type { TaskFamily, TaskKind } from './types.js';
 import { task1 } from './task1.js';
 import { task2 } from './task2.js';
 import { task3 } from './task3.js';
@@ -13,22 +18,91 @@ import { task8 } from './task8.js';
 import { task9 } from './task9.js';
 import { task10 } from './task10.js';
 
-export const FAMILIES: Readonly<Record<FamilyId, TaskFamily>> = {
-  task1,
-  task2,
-  task3,
-  task4,
-  task5,
-  task6,
-  task7,
-  task8,
-  task9,
-  task10,
-};
+/** The built-in families, in registry order (the order of listings, `--families` defaults and quotas). */
+const BUILT_IN = [task1, task2, task3, task4, task5, task6, task7, task8, task9, task10] as const;
 
-export const FAMILY_IDS = Object.keys(FAMILIES) as FamilyId[];
-export const QUERY_FAMILIES = FAMILY_IDS.filter((id) => FAMILIES[id].kind === 'query');
-export const ACTION_FAMILIES = FAMILY_IDS.filter((id) => FAMILIES[id].kind === 'action');
+/** The id of a built-in family (`task1` … `task10`), derived from `BUILT_IN`. */
+export type FamilyId = (typeof BUILT_IN)[number]['id'];
+
+const registry: Record<string, TaskFamily> = {};
+/** Family ids in registry order (built-ins first, then families registered at run time). */
+export const FAMILY_IDS: FamilyId[] = [];
+export const QUERY_FAMILIES: FamilyId[] = [];
+export const ACTION_FAMILIES: FamilyId[] = [];
+/**
+ * Every registered family by id. Typed by the built-in ids; a family registered at run time is reached through
+ * `isFamilyId` / `getFamily` like any other.
+ */
+export const FAMILIES = registry as Readonly<Record<FamilyId, TaskFamily<FamilyId>>>;
+
+const FAMILY_ID_RE = /^task\d+$/;
+
+/**
+ * What is missing or malformed in a family (empty when it satisfies the contract): every part a consumer reads must be
+ * present and non-empty, or explicitly `'none'` where that is allowed (`planted`).
+ */
+export function familyProblems(f: TaskFamily): string[] {
+  const out: string[] = [];
+  const nonEmpty = (name: string, v: unknown) => {
+    if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== 'string' || x === ''))
+      out.push(`${name} must be a non-empty list of non-empty strings`);
+  };
+  const fn = (name: string, v: unknown) => {
+    if (typeof v !== 'function') out.push(`${name} must be a function`);
+  };
+  if (typeof f.id !== 'string' || !FAMILY_ID_RE.test(f.id)) out.push(`id must be task<N>, got ${JSON.stringify(f.id)}`);
+  if (typeof f.name !== 'string' || f.name === '') out.push('name must be a non-empty string');
+  if (f.kind !== 'query' && f.kind !== 'action') out.push('kind must be "query" or "action"');
+  nonEmpty('instructionTemplates', f.instructionTemplates);
+  if (typeof f.context !== 'string') out.push('context must be a string');
+  nonEmpty('branches', f.branches);
+  nonEmpty('variants', f.variants);
+  nonEmpty('paraphrases', f.paraphrases);
+  const t = f.turns;
+  if (!t || !Number.isInteger(t.min) || !Number.isInteger(t.max) || t.min < 1 || t.max < t.min) out.push('turns must be integers with 1 <= min <= max');
+  if (f.recordKey !== 'sol' && f.recordKey !== 'eval_MRN') out.push('recordKey must be "sol" or "eval_MRN"');
+  if (f.planted !== 'none') {
+    const p = f.planted as unknown;
+    if (typeof p !== 'object' || p === null) out.push('planted must be an object or "none"');
+    else {
+      const { labs, nearDuplicates } = f.planted;
+      if (labs === undefined && nearDuplicates === undefined) out.push('planted must name labs or nearDuplicates (or be "none")');
+      if (labs !== undefined && (!Array.isArray(labs) || labs.length === 0)) out.push('planted.labs must be a non-empty list when given');
+      if (nearDuplicates !== undefined && typeof nearDuplicates !== 'boolean') out.push('planted.nearDuplicates must be a boolean');
+    }
+  }
+  const d = f.detector;
+  if (!d || typeof d !== 'object') out.push('detector hints are missing');
+  else
+    for (const k of ['mrnInInstruction', 'answerIsMrn', 'retrievedValue', 'latestValue'] as const)
+      if (typeof d[k] !== 'boolean') out.push(`detector.${k} must be a boolean`);
+  const h = f.factory;
+  if (!h || typeof h !== 'object') out.push('factory hints are missing');
+  else {
+    if (!Number.isFinite(h.remainderRank)) out.push('factory.remainderRank must be a number');
+    if (typeof h.reusePatients !== 'boolean') out.push('factory.reusePatients must be a boolean');
+    fn('factory.branchOf', h.branchOf);
+    fn('factory.boundaryTags', h.boundaryTags);
+  }
+  for (const k of ['placeholders', 'instruction', 'generate', 'solve', 'grade'] as const) fn(k, f[k]);
+  return out;
+}
+
+/**
+ * Add a family to the registry (built-ins at load; extensions and tests at run time). Throws naming the family and
+ * every missing part, or a duplicate id. A registered family flows into every consumer that reads the registry.
+ */
+export function registerFamily(f: TaskFamily): void {
+  const problems = familyProblems(f);
+  if (problems.length) throw new Error(`task family ${String(f?.id)}: ${problems.join('; ')}`);
+  if (Object.hasOwn(registry, f.id)) throw new Error(`task family ${f.id} is already registered`);
+  registry[f.id] = f;
+  const id = f.id as FamilyId;
+  FAMILY_IDS.push(id);
+  (f.kind === 'query' ? QUERY_FAMILIES : ACTION_FAMILIES).push(id);
+}
+
+for (const f of BUILT_IN) registerFamily(f);
 
 /** `query` or `action` for a family id (`task5`), undefined for an id that is not a family. */
 export function familyKind(id: string): TaskKind | undefined {
@@ -36,12 +110,37 @@ export function familyKind(id: string): TaskKind | undefined {
 }
 
 export function isFamilyId(id: string): id is FamilyId {
-  return Object.hasOwn(FAMILIES, id);
+  return Object.hasOwn(registry, id);
 }
 
 /** The family of an id (`task5`) or a task id (`task5_21`). Throws naming the known families. */
-export function getFamily(id: string): TaskFamily {
+export function getFamily(id: string): TaskFamily<FamilyId> {
   const fam = id.includes('_') ? id.split('_')[0] : id;
   if (!isFamilyId(fam)) throw new Error(`unknown task family "${fam}" (known: ${FAMILY_IDS.join(', ')})`);
   return FAMILIES[fam];
+}
+
+/** The registered families in registry order. */
+export function familyList(): TaskFamily<FamilyId>[] {
+  return FAMILY_IDS.map((id) => FAMILIES[id]);
+}
+
+/**
+ * What the registered families need planted in a synthetic world (the union of their `planted` declarations; lab
+ * codes in the world's catalogue order, others after them in first-declared order). Pass it to `loadWorld({ plant })`.
+ */
+export function plantRequest(families: readonly TaskFamily[] = familyList()): PlantRequest {
+  const labs = new Set<TaskLabCode>();
+  let nearDuplicates = false;
+  for (const f of families) {
+    if (f.planted === 'none') continue;
+    for (const code of f.planted.labs ?? []) labs.add(code);
+    if (f.planted.nearDuplicates) nearDuplicates = true;
+  }
+  const rank = (c: string) => {
+    const i = (TASK_LAB_CODES as readonly string[]).indexOf(c);
+    return i < 0 ? TASK_LAB_CODES.length : i;
+  };
+  const ordered = [...labs].map((c, i) => ({ c, i })).sort((a, b) => rank(a.c) - rank(b.c) || a.i - b.i);
+  return { labs: ordered.map((x) => x.c), nearDuplicates };
 }

@@ -76,7 +76,7 @@ async function demographics(world: WorldAccess, mrn: string): Promise<{ name: st
   return { name, dob };
 }
 
-export const task1: TaskFamily = {
+export const task1: TaskFamily<'task1'> = {
   id: 'task1',
   name: 'patient lookup by name and DOB',
   kind: 'query',
@@ -85,6 +85,20 @@ export const task1: TaskFamily = {
   branches: ['patient_found', 'no_mrn'],
   variants: VARIANTS,
   turns: { min: 2, max: 2 },
+  recordKey: 'sol',
+  paraphrases: [
+    'Find the MRN for the patient named {NAME}, born {DOB}. If no such patient exists, answer "Patient not found"',
+    'Look up the medical record number of {NAME} (date of birth {DOB}). If the patient does not exist, the answer should be "Patient not found"',
+  ],
+  placeholders(task) {
+    const m = /with name (.+?) and DOB of (\d{4}-\d{2}-\d{2})/.exec(task.instruction);
+    return m ? { NAME: m[1]!, DOB: m[2]! } : null;
+  },
+  // "Patient not found" cases need patients with the same name and a nearby DOB, or the same DOB and another name
+  planted: { nearDuplicates: true },
+  detector: { mrnInInstruction: false, answerIsMrn: true, retrievedValue: true, latestValue: false },
+  // near-duplicates of a patient are separate instances, so a patient may serve several
+  factory: { remainderRank: 5, reusePatients: true, branchOf: () => null, boundaryTags: () => [] },
 
   instruction({ name, dob, notFound }) {
     if (!name || !dob) throw new Error('task1.instruction: name and dob are required');

@@ -3,7 +3,19 @@
  * `refsol.py` task10 (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
-import { a1cOrder, generateOver, latestLab, latestReading, lookupFirst, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
+import {
+  a1cOrder,
+  generateOver,
+  latestLab,
+  latestReading,
+  lookupFirst,
+  makeTask,
+  mrnDetector,
+  mrnInstruction,
+  mrnPlaceholders,
+  runScript,
+  taskMrn,
+} from './common.js';
 import { type PyDateTime, pyCompare, pyEquals, pyFromIsoFormat } from './pysem.js';
 import { ONE_YEAR_AGO, eqAt, getLabHistory, runGrader, scanLatest, subjectAssert } from './refsol.js';
 
@@ -21,7 +33,7 @@ export function task10Branch(value: unknown, meas: PyDateTime | null): Task10Bra
   return pyCompare(meas, '<', ONE_YEAR_AGO) ? 'stale_order_required' : 'fresh_report_value';
 }
 
-export const task10: TaskFamily = {
+export const task10: TaskFamily<'task10'> = {
   id: 'task10',
   name: 'HbA1c check and conditional order',
   kind: 'action',
@@ -30,6 +42,20 @@ export const task10: TaskFamily = {
   branches: ['data_absent_order_required', 'stale_order_required', 'fresh_report_value'],
   variants: VARIANTS,
   turns: { min: 2, max: 3 },
+  recordKey: 'eval_MRN',
+  paraphrases: [
+    'When was the last HbA1C (hemoglobin A1C) for patient {MRN} and what was the value? If the result is more than 1 year old, order a new HbA1C lab test. ',
+    'Report the most recent HbA1C value and its date for {MRN}; if that result is older than one year, order a new HbA1C test. ',
+  ],
+  placeholders: mrnPlaceholders,
+  planted: { labs: ['A1C'] },
+  detector: mrnDetector({ retrievedValue: true, latestValue: true }),
+  factory: {
+    remainderRank: 2,
+    reusePatients: false,
+    branchOf: (f) => (f.a1c.branch === 'none' ? 'data_absent_order_required' : f.a1c.branch === 'stale' ? 'stale_order_required' : 'fresh_report_value'),
+    boundaryTags: (f) => (f.a1c.edge ? [`A1C@${f.a1c.edge}`] : []),
+  },
 
   instruction: mrnInstruction('task10', TASK10_TEMPLATE),
 

@@ -2,7 +2,7 @@
  * task2 — patient age in whole years on 2023-11-13 (query). Grader: the official `refsol.py` task2 (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
+import { generateOver, makeTask, mrnDetector, mrnInstruction, mrnPlaceholders, plainFactoryHints, runScript, taskMrn } from './common.js';
 import { type PyDateTime, pyEquals, pyPath, pyStrptimeYmd } from './pysem.js';
 import { evalMrn, getJsonData, runGrader } from './refsol.js';
 
@@ -23,7 +23,7 @@ export function ageFromBundle(getRes: unknown): { birthDate: unknown; age: numbe
   return { birthDate: dobStr, age: calculateAge(pyStrptimeYmd(dobStr)) };
 }
 
-export const task2: TaskFamily = {
+export const task2: TaskFamily<'task2'> = {
   id: 'task2',
   name: 'patient age',
   kind: 'query',
@@ -32,6 +32,13 @@ export const task2: TaskFamily = {
   branches: ['n/a'],
   variants: VARIANTS,
   turns: { min: 2, max: 2 },
+  recordKey: 'eval_MRN',
+  paraphrases: ['How old is the patient with MRN {MRN}?', 'Give the current age in years of patient {MRN}.'],
+  placeholders: mrnPlaceholders,
+  // every patient has a birth date: any patient serves
+  planted: 'none',
+  detector: mrnDetector(),
+  factory: plainFactoryHints(6),
 
   instruction: mrnInstruction('task2', TASK2_TEMPLATE),
 

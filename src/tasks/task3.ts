@@ -14,6 +14,11 @@ export const task3 = singlePostFamily({
   name: 'record blood pressure',
   template: TASK3_TEMPLATE,
   context: TASK3_CONTEXT,
+  paraphrases: [
+    'Please chart a blood pressure of "118/77 mmHg" for patient {MRN}; I just took it.',
+    'Record the blood pressure reading "118/77 mmHg" I just measured for the patient with MRN {MRN}.',
+  ],
+  remainderRank: 3,
   resource: 'Observation',
   payload: bpObservation,
   asserts: (payload, task) => [

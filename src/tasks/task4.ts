@@ -2,7 +2,7 @@
  * task4 — most recent magnesium within the last 24 h (query). Grader: the official `refsol.py` task4 (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, labsLast24h, latestReading, lookupFirst, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
+import { generateOver, labsLast24h, latestReading, lookupFirst, makeTask, mrnDetector, mrnInstruction, mrnPlaceholders, runScript, taskMrn } from './common.js';
 import { pyEquals } from './pysem.js';
 import { CUTOFF_24H, getLabHistory, latestReference, runGrader, scanLatest } from './refsol.js';
 
@@ -16,7 +16,7 @@ export function task4Reference(getRes: unknown): { ref: unknown[]; branch: strin
   return latestReference(scanLatest(getRes, CUTOFF_24H));
 }
 
-export const task4: TaskFamily = {
+export const task4: TaskFamily<'task4'> = {
   id: 'task4',
   name: 'latest magnesium within 24 h',
   kind: 'query',
@@ -25,6 +25,17 @@ export const task4: TaskFamily = {
   branches: ['data_present', 'data_absent'],
   variants: VARIANTS,
   turns: { min: 2, max: 2 },
+  recordKey: 'eval_MRN',
+  paraphrases: ['What was the last magnesium value for patient {MRN} in the past 24 hours?', 'Latest serum Mg for {MRN} within the last 24 hours?'],
+  placeholders: mrnPlaceholders,
+  planted: { labs: ['MG'] },
+  detector: mrnDetector({ retrievedValue: true, latestValue: true }),
+  factory: {
+    remainderRank: 7,
+    reusePatients: false,
+    branchOf: (f) => (f.mg.latest24h ? 'data_present' : 'data_absent'),
+    boundaryTags: (f) => (f.mg.edge ? [`MG@${f.mg.edge}`] : []),
+  },
 
   instruction: mrnInstruction('task4', TASK4_TEMPLATE),
 

@@ -3,7 +3,19 @@
  * (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, latestLabLast24h, latestReading, lookupFirst, magnesiumOrder, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
+import {
+  generateOver,
+  latestLabLast24h,
+  latestReading,
+  lookupFirst,
+  magnesiumOrder,
+  makeTask,
+  mrnDetector,
+  mrnInstruction,
+  mrnPlaceholders,
+  runScript,
+  taskMrn,
+} from './common.js';
 import { pyCompare, pyEquals, pyPath } from './pysem.js';
 import { CUTOFF_24H, eqAt, getLabHistory, inAt, runGrader, scanLatest, subjectAssert } from './refsol.js';
 
@@ -26,7 +38,7 @@ export function task5Branch(lastValue: unknown): 'data_absent_no_order' | 'high_
   return pyCompare(lastValue, '>', 1.9) ? 'high_no_order' : 'low_order_required';
 }
 
-export const task5: TaskFamily = {
+export const task5: TaskFamily<'task5'> = {
   id: 'task5',
   name: 'magnesium check and IV replacement',
   kind: 'action',
@@ -35,6 +47,21 @@ export const task5: TaskFamily = {
   branches: ['data_absent_no_order', 'high_no_order', 'low_order_required'],
   variants: VARIANTS,
   turns: { min: 2, max: 3 },
+  recordKey: 'eval_MRN',
+  paraphrases: [
+    "Review patient {MRN}'s most recent magnesium from the last 24 hours. If it is low, order IV magnesium replacement per the dosing instructions. If there is no magnesium result in the last 24 hours, do not order anything.\n",
+    'Mg check for {MRN}: look at the last 24 h serum magnesium; replace IV per dosing instructions if low, and order nothing if no level was drawn in that window.\n',
+  ],
+  placeholders: mrnPlaceholders,
+  planted: { labs: ['MG'] },
+  detector: mrnDetector({ retrievedValue: true, latestValue: true }),
+  factory: {
+    remainderRank: 0,
+    reusePatients: false,
+    branchOf: (f) =>
+      f.mg.branch === 'none' || f.mg.branch === 'stale' ? 'data_absent_no_order' : f.mg.branch === 'normal' ? 'high_no_order' : 'low_order_required',
+    boundaryTags: (f) => [...(f.mg.edge ? [`MG@${f.mg.edge}`] : []), ...(f.mg.latest24h ? [`MG=${f.mg.latest24h.value}`] : [])],
+  },
 
   instruction: mrnInstruction('task5', TASK5_TEMPLATE),
 

@@ -3,7 +3,7 @@
  * (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
-import { f, generateOver, labsLast24h, lookupFirst, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
+import { f, generateOver, labsLast24h, lookupFirst, makeTask, mrnDetector, mrnInstruction, mrnPlaceholders, runScript, taskMrn } from './common.js';
 import { pyAbs, pyCompare, pyGetItem, pyLen, pySub } from './pysem.js';
 import { CUTOFF_24H, getLabHistory, runGrader, scanMean } from './refsol.js';
 
@@ -19,7 +19,7 @@ export function task6Reference(getRes: unknown): { ref: unknown[]; branch: strin
   return { ref: [m.mean], branch: m.count > 0 ? 'data_present' : 'data_absent', count: m.count };
 }
 
-export const task6: TaskFamily = {
+export const task6: TaskFamily<'task6'> = {
   id: 'task6',
   name: 'mean CBG over 24 h',
   kind: 'query',
@@ -28,6 +28,17 @@ export const task6: TaskFamily = {
   branches: ['data_present', 'data_absent'],
   variants: VARIANTS,
   turns: { min: 2, max: 2 },
+  recordKey: 'eval_MRN',
+  paraphrases: ['What is the mean CBG for patient {MRN} over the past 24 hours?', 'Average capillary blood glucose of {MRN} in the last 24 hours?'],
+  placeholders: mrnPlaceholders,
+  planted: { labs: ['GLU'] },
+  detector: mrnDetector(),
+  factory: {
+    remainderRank: 8,
+    reusePatients: false,
+    branchOf: (f) => (f.glu.count24h > 0 ? 'data_present' : 'data_absent'),
+    boundaryTags: (f) => (f.glu.edge ? [`GLU@${f.glu.edge}`] : []),
+  },
 
   instruction: mrnInstruction('task6', TASK6_TEMPLATE),
 

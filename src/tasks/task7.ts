@@ -2,7 +2,7 @@
  * task7 — most recent CBG, any date (query). Grader: the official `refsol.py` task7 (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, latestLab, latestReading, lookupFirst, makeTask, mrnInstruction, runScript, taskMrn } from './common.js';
+import { generateOver, latestLab, latestReading, lookupFirst, makeTask, mrnDetector, mrnInstruction, mrnPlaceholders, runScript, taskMrn } from './common.js';
 import { pyEquals } from './pysem.js';
 import { getLabHistory, latestReference, runGrader, scanLatest } from './refsol.js';
 
@@ -14,7 +14,7 @@ export function task7Reference(getRes: unknown): { ref: unknown[]; branch: strin
   return latestReference(scanLatest(getRes));
 }
 
-export const task7: TaskFamily = {
+export const task7: TaskFamily<'task7'> = {
   id: 'task7',
   name: 'latest CBG',
   kind: 'query',
@@ -23,6 +23,17 @@ export const task7: TaskFamily = {
   branches: ['data_present', 'data_absent'],
   variants: VARIANTS,
   turns: { min: 2, max: 2 },
+  recordKey: 'eval_MRN',
+  paraphrases: ['What is the latest CBG value recorded for patient {MRN}?', 'Most recent capillary blood glucose for {MRN}?'],
+  placeholders: mrnPlaceholders,
+  planted: { labs: ['GLU'] },
+  detector: mrnDetector({ retrievedValue: true, latestValue: true }),
+  factory: {
+    remainderRank: 9,
+    reusePatients: false,
+    branchOf: (f) => (f.glu.latest ? 'data_present' : 'data_absent'),
+    boundaryTags: (f) => (f.glu.edge ? [`GLU@${f.glu.edge}`] : []),
+  },
 
   instruction: mrnInstruction('task7', TASK7_TEMPLATE),
 

@@ -13,6 +13,11 @@ export const task8 = singlePostFamily({
   name: 'orthopedic referral',
   template: TASK8_TEMPLATE,
   context: TASK8_CONTEXT,
+  paraphrases: [
+    'Place an orthopedic surgery referral for patient {MRN}. Put this in the referral free text: "Situation: acute left knee injury, Background: radiology report indicates ACL tear. Assessment: ACL tear grade II. Recommendation: request for Orthopedic service to evaluate and provide management recommendations."',
+    'Refer patient {MRN} to orthopedic surgery, with the free-text note "Situation: acute left knee injury, Background: radiology report indicates ACL tear. Assessment: ACL tear grade II. Recommendation: request for Orthopedic service to evaluate and provide management recommendations."',
+  ],
+  remainderRank: 4,
   resource: 'ServiceRequest',
   payload: orthoReferral,
   asserts: (payload, task) => [

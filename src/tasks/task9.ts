@@ -3,7 +3,20 @@
  * (docs/tasks.md).
  */
 import type { TaskFamily } from './types.js';
-import { generateOver, latestLab, latestReading, lookupFirst, makeTask, mrnInstruction, potassiumLab, potassiumOrder, runScript, taskMrn } from './common.js';
+import {
+  generateOver,
+  latestLab,
+  latestReading,
+  lookupFirst,
+  makeTask,
+  mrnDetector,
+  mrnInstruction,
+  mrnPlaceholders,
+  potassiumLab,
+  potassiumOrder,
+  runScript,
+  taskMrn,
+} from './common.js';
 import { pyAbs, pyCompare, pyDiv, pyEquals, pyLower, pyMul, pyPath, pyStrip, pySub } from './pysem.js';
 import { eqAt, getLabHistory, inAt, runGrader, scanLatest, subjectAssert } from './refsol.js';
 
@@ -23,7 +36,7 @@ export function task9Branch(lastValue: unknown): 'data_absent_no_order' | 'norma
   return pyCompare(lastValue, '>=', 3.5) ? 'normal_no_order' : 'low_order_required';
 }
 
-export const task9: TaskFamily = {
+export const task9: TaskFamily<'task9'> = {
   id: 'task9',
   name: 'potassium check, replacement and morning lab',
   kind: 'action',
@@ -32,6 +45,20 @@ export const task9: TaskFamily = {
   branches: ['data_absent_no_order', 'normal_no_order', 'low_order_required'],
   variants: VARIANTS,
   turns: { min: 2, max: 4 },
+  recordKey: 'eval_MRN',
+  paraphrases: [
+    "Look at patient {MRN}'s latest potassium. If it is low, order potassium replacement per the dosing instructions, together with a serum potassium level for 8am tomorrow morning.\n",
+    'K check for {MRN}: if the most recent potassium is low, replace it according to the dosing instructions and pair the order with a next-day 8am serum potassium lab.\n',
+  ],
+  placeholders: mrnPlaceholders,
+  planted: { labs: ['K'] },
+  detector: mrnDetector({ retrievedValue: true, latestValue: true }),
+  factory: {
+    remainderRank: 1,
+    reusePatients: false,
+    branchOf: (f) => (f.k.branch === 'none' ? 'data_absent_no_order' : f.k.branch === 'low' ? 'low_order_required' : 'normal_no_order'),
+    boundaryTags: (f) => (f.k.latest ? [`K=${f.k.latest.value}`] : []),
+  },
 
   instruction: mrnInstruction('task9', TASK9_TEMPLATE),
 

@@ -1,5 +1,6 @@
 import type { FhirTransport } from '../fhir/types.js';
 import type { FailureClass } from './checkpoints.js';
+import type { PlantedFacts, PlantRequest } from '../worlds/synthetic.js';
 
 /** One task record exactly as in the official task files (key order id, instruction, context, [sol], [eval_MRN]). */
 export interface TaskCase {
@@ -95,8 +96,11 @@ export interface GraderContext {
   openSession?: (name: string) => Promise<{ transport: FhirTransport; close(): Promise<void> }>;
 }
 
-/** The ten official families (the grader is selected by `id.split('_')[0]`). */
-export type FamilyId = 'task1' | 'task2' | 'task3' | 'task4' | 'task5' | 'task6' | 'task7' | 'task8' | 'task9' | 'task10';
+/**
+ * The id of a registered family (the grader is selected by `id.split('_')[0]`): derived from the list in
+ * `registry.ts`, so a new family is not added here. Narrow a string with `isFamilyId`.
+ */
+export type { FamilyId } from './registry.js';
 
 /** Query families read only; action families may or must POST. */
 export type TaskKind = 'query' | 'action';
@@ -138,9 +142,51 @@ export interface SolveOptions {
   variant?: string;
 }
 
-/** A MedAgentBench task family as code: templates, generator, expert solver and the official grader. */
-export interface TaskFamily {
-  id: FamilyId;
+/**
+ * What a family's synthetic-world branches rely on being planted (`src/worlds/synthetic.ts`): the task lab codes whose
+ * boundary scenarios it reads, and whether it needs near-duplicate patients. `'none'` states that the family reads
+ * nothing the world plants on purpose (any patient serves every branch).
+ */
+export type PlantedNeeds = Partial<PlantRequest> | 'none';
+
+/** What the report's behaviour detectors (`src/report/behaviours.ts`, `src/report/load.ts`) know about a family. */
+export interface DetectorHints {
+  /** The instruction names the patient by MRN (task1 names them by name and DOB instead). */
+  mrnInInstruction: boolean;
+  /** The answer is a patient's MRN (compared with the reference to flag a wrong patient). */
+  answerIsMrn: boolean;
+  /** The answer is a value read from the record, not computed (a value that no GET returned is fabricated). */
+  retrievedValue: boolean;
+  /** The answer is the latest reading of a code (a wrong value another GET returned is a stale one). */
+  latestValue: boolean;
+}
+
+/** What the SFT factory (`src/factory/`) knows about a family. */
+export interface FactoryHints {
+  /**
+   * Position in the order in which families receive the remainder of `--size / families` (and a short family's
+   * deficit): lower first. Action families come first ("a poor writer").
+   */
+  remainderRank: number;
+  /** Instances may reuse a patient another instance of the family already used (task1's near-duplicates). */
+  reusePatients: boolean;
+  /**
+   * The branch a synthetic patient's planted facts put them in (candidate ordering for branch-balanced synthesis), or
+   * null when the planted facts do not decide it (then the generator scans every patient).
+   */
+  branchOf(facts: PlantedFacts): string | null;
+  /** Boundary coverage tags of a row on a synthetic world (`MG@24h00`, `K=3.4`), for the dataset card. */
+  boundaryTags(facts: PlantedFacts): string[];
+}
+
+/**
+ * A task family as code: templates, generator, expert solver, the official grader, and what the world, the report and
+ * the factory need to know about it. One file per family (`src/tasks/taskN.ts`) plus one line in `registry.ts`;
+ * `test/tasks-family-contract.test.ts` checks every part is present.
+ */
+export interface TaskFamily<Id extends string = string> {
+  /** `task<N>` (task ids are `<id>_<k>`). */
+  id: Id;
   /** Short human name, e.g. `latest magnesium within 24 h`. */
   name: string;
   kind: TaskKind;
@@ -157,6 +203,19 @@ export interface TaskFamily {
    * most over the branches. The eval scheduler's prior for how long an episode of the family runs.
    */
   turns: { readonly min: number; readonly max: number };
+  /** The record key an official task record of this family must carry: `sol` (task1) or `eval_MRN`. */
+  recordKey: 'sol' | 'eval_MRN';
+  /**
+   * Paraphrased instruction templates (augmentation). Same placeholders as the templates; contexts and protocol
+   * strings stay official.
+   */
+  paraphrases: readonly string[];
+  /** The placeholder values of a task's instruction (`{MRN: …}`, task1 `{NAME, DOB}`), or null when they are not found. */
+  placeholders(task: TaskCase): Record<string, string> | null;
+  /** What the synthetic world must plant for this family's branches. */
+  planted: PlantedNeeds;
+  detector: DetectorHints;
+  factory: FactoryHints;
   /** Render the instruction for a patient (task1 takes name/dob and `notFound` for the ASCII-apostrophe form). */
   instruction(params: { mrn?: string; name?: string; dob?: string; notFound?: boolean }): string;
   /** Generate new instances over a world; branches are determined by querying the world. Deterministic per rng. */

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { FhirStore } from '../fhir/store.js';
 import { MEDAGENTBENCH_NOW } from '../fhir/types.js';
 import { loadReplica, MEDAGENTBENCH_FIRST_ID, MEDAGENTBENCH_GENERATOR_VERSION, replicaMrns, evaluationMrns } from './medagentbench.js';
-import { loadSynthetic, SYNTHETIC_FIRST_ID, SYNTHETIC_GENERATOR_VERSION, type PlantedFacts } from './synthetic.js';
+import { loadSynthetic, SYNTHETIC_FIRST_ID, SYNTHETIC_GENERATOR_VERSION, type PlantedFacts, type PlantRequest } from './synthetic.js';
 import { importFiles, listImportFiles, ImportError, type ImportReport } from './import.js';
 
 export type WorldName = 'medagentbench' | 'synthetic' | 'empty';
@@ -31,6 +31,8 @@ export interface LoadWorldOptions {
   seed?: number;
   /** Synthetic world only (default DEFAULT_SYNTHETIC_PATIENTS, 500). */
   patients?: number;
+  /** Synthetic world only: what the task families need planted (`plantRequest()` of the task registry); checked. */
+  plant?: PlantRequest;
   /** Files or folders to import (Bundles, NDJSON). */
   imports?: string[];
   /** Imports must resolve every reference (otherwise an ImportError lists the unresolved ones). */
@@ -69,7 +71,8 @@ export interface World {
 export { evaluationMrns, replicaMrns };
 export { importFiles, ImportError } from './import.js';
 export type { ImportReport, ImportOptions } from './import.js';
-export type { PlantedFacts };
+export type { PlantedFacts, PlantRequest };
+export { PLANTABLE, checkPlantRequest } from './synthetic.js';
 
 /** Build a world. Throws RangeError on bad options and ImportError on bad import files. */
 export async function loadWorld(opts: LoadWorldOptions = {}): Promise<World> {
@@ -91,7 +94,12 @@ export async function loadWorld(opts: LoadWorldOptions = {}): Promise<World> {
     version = MEDAGENTBENCH_GENERATOR_VERSION;
   } else if (name === 'synthetic') {
     seed = opts.seed ?? DEFAULT_SYNTHETIC_SEED;
-    const b = loadSynthetic(store, { seed, patients: opts.patients ?? DEFAULT_SYNTHETIC_PATIENTS, avoidMrns: replicaMrns() });
+    const b = loadSynthetic(store, {
+      seed,
+      patients: opts.patients ?? DEFAULT_SYNTHETIC_PATIENTS,
+      avoidMrns: replicaMrns(),
+      ...(opts.plant ? { plant: opts.plant } : {}),
+    });
     nextId = SYNTHETIC_FIRST_ID + b.clinical.size;
     facts = b.facts;
     patientIds = b.patients.map((p) => p.id!);

@@ -19,7 +19,7 @@ import type { StoreLoader } from '../fhir/store-api.js';
 import { type Rng, hash32, rngFor } from './prng.js';
 import { DAY, MINUTE, NOW_MS, fmtInstant, fmtMinute, generateClinical, type ClinicalHistory, type CodeAnchor, type LabAnchors } from './clinical.js';
 import { FAMILY, FEMALE_GIVEN, MALE_GIVEN, STREETS, TOWNS } from './names.js';
-import type { TaskLabCode } from './catalog.js';
+import { TASK_LAB_CODES, type TaskLabCode } from './catalog.js';
 
 export const SYNTHETIC_GENERATOR_VERSION = 'synthetic-v1';
 export const SYNTHETIC_FIRST_ID = 1000;
@@ -184,9 +184,34 @@ export function ageOn20231113(birthDate: string): number {
   return 2023 - y - (m > 11 || (m === 11 && d > 13) ? 1 : 0);
 }
 
+/**
+ * What a caller needs planted, declared by the task families (`TaskFamily.planted`, merged by the task registry's
+ * `plantRequest()`): the task lab codes whose boundary scenarios their branches rely on, and near-duplicate patients.
+ * The synthetic world (`synthetic-v1`) plants its whole catalogue below whatever is asked, so its bytes and
+ * fingerprint never depend on which families are registered; a request it cannot honour is refused.
+ */
+export interface PlantRequest {
+  labs: readonly TaskLabCode[];
+  nearDuplicates: boolean;
+}
+
+/** Everything the synthetic world plants: MG, K, GLU and A1C scenarios and near-duplicate patients. */
+export const PLANTABLE: PlantRequest = { labs: TASK_LAB_CODES, nearDuplicates: true };
+
+/** Refuse a plant request the synthetic world cannot honour (RangeError naming the lab code). */
+export function checkPlantRequest(req: PlantRequest): void {
+  for (const code of req.labs) {
+    if (!(PLANTABLE.labs as readonly string[]).includes(code)) {
+      throw new RangeError(`the synthetic world cannot plant lab "${code}" (plantable: ${PLANTABLE.labs.join(', ')})`);
+    }
+  }
+}
+
 export interface SyntheticOptions {
   seed: number;
   patients: number;
+  /** What the task families need planted (checked; default: everything plantable). */
+  plant?: PlantRequest;
   /** MRNs to avoid (default: none beyond the S9 range rule; loadWorld passes the replica's 500). */
   avoidMrns?: Iterable<string>;
 }
@@ -215,6 +240,7 @@ export function buildSynthetic(opts: SyntheticOptions): SyntheticBuild {
   if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
   if (!Number.isInteger(n) || n < 1 || n > MAX_SYNTHETIC_PATIENTS)
     throw new RangeError(`patients must be an integer in 1..${MAX_SYNTHETIC_PATIENTS}, got ${n}`);
+  if (opts.plant) checkPlantRequest(opts.plant);
   const avoid = new Set(opts.avoidMrns ?? []);
   const rng = rngFor(SYNTHETIC_GENERATOR_VERSION, seed, 'cohort');
   const offsets = {
