@@ -17,6 +17,7 @@ import { runEpisode, type EpisodeResult, type JsonLoads, type PostMode, DEFAULT_
 import { directToolEnvironment, runToolsEpisode, type ToolEnvironment } from '../agent/tools-loop.js';
 import type { Protocol } from '../protocol/action.js';
 import { functionsSha256, promptTemplateSha256, renderPrompt, sha256Hex } from '../agent/prompt.js';
+import { taskDialect } from '../protocol/dialect.js';
 import { VERSION } from '../version.js';
 import type { EpisodeSession, FhirBackend } from './backend.js';
 import type { GradedTask, RunManifest, RunSummary, RunsLine } from './types.js';
@@ -56,7 +57,7 @@ export interface EvalOptions {
    * `mcp`: where an episode's tools live (an MCP client connected to a server bound to the episode's session). `tools`
    * executes directly on the session.
    */
-  toolEnvironment?: (episode: { index: number; sessionId: string; session: EpisodeSession }) => Promise<ToolEnvironment>;
+  toolEnvironment?: (episode: { index: number; sessionId: string; session: EpisodeSession; task: TaskCase }) => Promise<ToolEnvironment>;
   /** `tools` / `mcp`: read `<tool_call>` text in replies without tool calls as tool calls. */
   recoverToolText?: boolean;
   postMode?: PostMode;
@@ -435,7 +436,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   /** Grading started as soon as an episode finishes, overlapping the model-bound wait of the other episodes. */
   const pendingGrades = new Map<number, Promise<GradeResult>>();
   const background = new BackgroundGrader(Math.max(1, Math.min(8, concurrency)));
-  const gradeCtx: GraderContext = { apiBase, fhir: opts.backend.base };
+  const gradeCtx: GraderContext = { apiBase, fhir: opts.backend.base, openSession: (name) => opts.backend.openSession(name) };
 
   const showBar = opts.progress ?? Boolean(process.stderr.isTTY);
   const bar = showBar
@@ -528,7 +529,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
             apiBase,
             maxRounds,
             postMode,
-            prompt: renderPrompt(task, { apiBase }),
+            prompt: renderPrompt(task, { apiBase, dialect: taskDialect(task) }),
             jsonLoads: opts.jsonLoads,
             signal: episodeAbort.signal,
           });
@@ -536,8 +537,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
           let env: ToolEnvironment | Error;
           try {
             env = opts.toolEnvironment
-              ? await opts.toolEnvironment({ index, sessionId, session })
-              : directToolEnvironment({ fhir: session.transport, postMode, jsonLoads: opts.jsonLoads });
+              ? await opts.toolEnvironment({ index, sessionId, session, task })
+              : directToolEnvironment({ fhir: session.transport, postMode, jsonLoads: opts.jsonLoads, dialect: taskDialect(task) });
           } catch (err) {
             // the episode's tools could not be reached (e.g. the MCP endpoint): an agent failure of this episode,
             // recorded in error.jsonl and run again by --resume, not the end of the run
