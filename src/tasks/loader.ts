@@ -80,7 +80,8 @@ export function validateTasks(data: unknown, where: string): TaskCase[] {
     const m = ID_RE.exec(r.id);
     if (!m) throw new TaskSetError(`${at}: id "${r.id}" is not of the form <family>_<k> (task<N>_<k>, warfarin_<k>)`);
     if (!isFamilyId(m[1])) {
-      throw new TaskSetError(`${at} (id "${r.id}"): unknown task family "${m[1]}" (known: ${[...FAMILY_IDS, ...SUITE_FAMILY_IDS].join(', ')})`);
+      const known = /^task\d+$/.test(m[1]) ? FAMILY_IDS : SUITE_FAMILY_IDS;
+      throw new TaskSetError(`${at} (id "${r.id}"): unknown task family "${m[1]}" (known: ${known.join(', ')})`);
     }
     if (seen.has(r.id)) throw new TaskSetError(`${at}: duplicate id "${r.id}"`);
     seen.add(r.id);

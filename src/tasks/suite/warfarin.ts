@@ -391,16 +391,19 @@ const isVitaminK = (r: Resource): boolean => {
   return hasCode(cc, RXNORM, VITAMIN_K_RXNORM) || /phyto|vitamin k/i.test(words);
 };
 
-/** `[number]` of the answer, or why it is not one (protocol: not JSON / not a list of one number). */
-function answerValue(result: TaskOutput['result']): { value: number } | { problem: string } {
-  if (typeof result !== 'string') return { problem: 'no answer' };
+/**
+ * The answer's number, or why there is none: an answer that is not JSON is a protocol failure; a JSON answer that is
+ * not `[number]` (e.g. `[]`) answers the wrong thing (a lookup failure).
+ */
+function answerValue(result: TaskOutput['result']): { value: number } | { problem: string; cls: 'protocol' | 'lookup' } {
+  if (typeof result !== 'string') return { problem: 'no answer', cls: 'protocol' };
   let v: unknown;
   try {
     v = JSON.parse(result);
   } catch {
-    return { problem: 'the answer is not JSON' };
+    return { problem: 'the answer is not JSON', cls: 'protocol' };
   }
-  if (!Array.isArray(v) || v.length !== 1 || typeof v[0] !== 'number') return { problem: 'the answer is not a list of one number' };
+  if (!Array.isArray(v) || v.length !== 1 || typeof v[0] !== 'number') return { problem: 'the answer is not a list of one number', cls: 'lookup' };
   return { value: v[0] };
 }
 
@@ -414,7 +417,7 @@ async function gradeEndState(output: TaskOutput, facts: WarfarinFacts, mrn: stri
   checks.push(
     'value' in a
       ? checkpoint('answer_inr', 'lookup', Math.abs(a.value - want) < 1e-9, [want], [a.value])
-      : checkpoint('answer_inr', 'protocol', false, [want], output.result, a.problem),
+      : checkpoint('answer_inr', a.cls, false, [want], output.result, a.problem),
   );
   const orderId = facts.orderId!;
   const before = await state.readBase('MedicationRequest', orderId);
@@ -503,16 +506,19 @@ async function gradeEndState(output: TaskOutput, facts: WarfarinFacts, mrn: stri
     ),
   );
   if (branch === 'high_hold') {
+    const vk = createdMr.filter(isVitaminK);
     checks.push(
       checkpoint(
         'no_vitamin_k',
         'decision',
-        !createdMr.some(isVitaminK),
+        vk.length === 0,
         'no vitamin K order',
-        createdMr.filter(isVitaminK).map((r) => r.id),
+        vk.map((r) => r.id),
       ),
     );
-    const stray = strayWrites(0);
+    // a vitamin K order is judged by no_vitamin_k, not counted again as a stray write
+    const judged = new Set(vk.map((r) => `MedicationRequest/${r.id}`));
+    const stray = strayWrites(0).filter((k) => !judged.has(k));
     checks.push(checkpoint('no_other_writes', 'payload', stray.length === 0, [], stray));
     return checks;
   }
