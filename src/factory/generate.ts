@@ -14,7 +14,7 @@
  */
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { startFhirServer } from '../fhir/server.js';
-import { httpTransport, inProcessTransport } from '../fhir/client.js';
+import { httpTransport, inProcessGraderAccess, inProcessTransport } from '../fhir/client.js';
 import { runEpisode } from '../agent/loop.js';
 import { PolicyAgent } from '../agent/backends/scripted.js';
 import { parseAction } from '../agent/parser.js';
@@ -254,7 +254,7 @@ export async function generateCorpus(opts: GenerateRunOptions): Promise<Generate
   try {
     const local: FhirTransport = inProcessTransport(server.app);
     const remoteFor = (session: string): FhirTransport => retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url }, session }));
-    const access = { apiBase: OFFICIAL_API_BASE, fhir: local };
+    const access = { ...inProcessGraderAccess(server.app, world.store, OFFICIAL_API_BASE), fhir: local };
     const tools = p.protocol === 'tools';
     const solveOne = async (inst: Instance, i: number): Promise<{ solved?: boolean; drop?: DropRecord; row?: CorpusRow }> => {
       const { gen, family, variant } = inst;
