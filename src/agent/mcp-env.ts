@@ -42,7 +42,7 @@ const CALL_TIMEOUT_MS = 10 * 60_000;
  */
 export function fhirSessionOpener(
   handle: FhirHandler,
-  opts: { postMode?: PostMode; jsonLoads?: JsonLoads } = {},
+  opts: { postMode?: PostMode; jsonLoads?: JsonLoads; dialect?: Dialect } = {},
 ): (info: { mcpSessionId: string; request: Request }) => Promise<McpSessionBinding> {
   const postMode = opts.postMode ?? 'live';
   const jsonLoads = opts.jsonLoads ?? defaultJsonLoads;
@@ -51,6 +51,8 @@ export function fhirSessionOpener(
     const fhir = handlerTransport(handle, { session: mcpSessionId });
     return {
       apiBase,
+      // the served world's dialect (`ehrgym serve --suite`: the suite's tools, PUT updates included)
+      ...(opts.dialect ? { dialect: opts.dialect } : {}),
       execute: (action) => executeAction(action, { fhir, postMode, jsonLoads }),
       close: async () => {
         await fhir({ method: 'DELETE', url: `${apiBase}_session/${mcpSessionId}` });
