@@ -263,3 +263,16 @@ test('FINISH([]) fails every task (class lookup): no free points', async () => {
     assert.equal(g.failureClass, 'lookup');
   }
 });
+
+test('factory parity: a suite expert conversation passes the harness checks in its dialect (prompt, PUT, live writes)', async () => {
+  const { checkParity } = await import('../src/factory/parity.js');
+  const { corpusTools } = await import('../src/factory/tools-rows.js');
+  for (const branch of warfarin.branches) {
+    const t = tasks.find((x) => x.branch === branch)!;
+    const out = await play(expert, t);
+    const messages = out.history!.map((h) => ({ role: h.role === 'agent' ? ('assistant' as const) : ('user' as const), content: h.content }));
+    assert.deepEqual(await checkParity(messages, t.task), [], branch);
+  }
+  assert.ok(corpusTools(taskDialect('warfarin_1')).some((x) => x.function.name === 'medication_request_update'));
+  assert.ok(!corpusTools().some((x) => x.function.name.endsWith('_update')));
+});
