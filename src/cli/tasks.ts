@@ -21,7 +21,7 @@ import { rngFor } from '../worlds/prng.js';
 import { createFhirHandler } from '../fhir/server.js';
 import { handlerTransport } from '../fhir/client.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
-import { FAMILIES, FAMILY_IDS, isFamilyId, plantRequest } from '../tasks/registry.js';
+import { FAMILIES, FAMILY_IDS, isFamilyId, plantRequest, SUITE_FAMILY_IDS } from '../tasks/registry.js';
 import { checkWorldFingerprint, loadTaskSet, TaskSetError, worldForTaskSet } from '../tasks/loader.js';
 import { BALANCE_MODES, buildTaskSet, renderFactsJsonl, renderTaskFile, type BalanceMode } from '../tasks/taskset.js';
 import type { FamilyId } from '../tasks/types.js';
@@ -85,7 +85,8 @@ Examples:
           throw e;
         }
       }
-      const rows = FAMILY_IDS.map((id) => ({
+      // a suite set (--set ehrgym-clinical) lists its families after MedAgentBench's
+      const rows = [...FAMILY_IDS, ...SUITE_FAMILY_IDS.filter((id) => counts?.[id])].map((id) => ({
         id,
         kind: FAMILIES[id].kind,
         name: FAMILIES[id].name,
