@@ -101,8 +101,9 @@ test('oracle 100 % in text, tools and MCP with identical actions; FINISH([]) 0 %
   assert.equal(cp.tasks.length, 28);
   assert.ok(cp.tasks.every((t) => t.failureClass === 'lookup' && t.firstFailed === 'answer_inr'));
   assert.equal(data.runs[1]!.checkpoints!.perFamily[0]!.meanScore, 1);
+  assert.equal(cp.perFamily[0]!.meanScore, 0, 'no partial credit for FINISH([])');
   const { markdown, html } = await renderReport(data);
   assert.match(markdown, /### Checkpoints: finish-empty-text/);
-  assert.match(markdown, /\| warfarin — INR-guided warfarin management \| 0\/28 \| [0-9.]+ \| 28 \| 0 \| 0 \| 0 \| 0 \|/);
+  assert.match(markdown, /\| warfarin — INR-guided warfarin management \| 0\/28 \| 0\.000 \| 28 \| 0 \| 0 \| 0 \| 0 \|/);
   assert.match(html, /<h3>Checkpoints: finish-empty-text<\/h3>/);
 });

@@ -218,6 +218,9 @@ test('mutations: breaking one field of the expert action fails exactly that chec
       assert.ok(mutate, `no mutation for ${name}`);
       const g = await grade(t, mutate());
       assert.deepEqual(failed(g), [name], `${branch}: mutating ${name}`);
+      // partial credit: the checkpoints passed in expert order before the broken one (after the `finished` gate)
+      const names = WARFARIN_CHECKPOINTS[branch];
+      assert.equal(g.score, (names.indexOf(name) - 1) / (names.length - 1), `${branch}: score after mutating ${name}`);
       assert.equal(g.failureClass, g.checks.find((c) => c.name === name)!.class);
       assert.equal(g.correct, false);
     }
@@ -261,6 +264,7 @@ test('FINISH([]) fails every task (class lookup): no free points', async () => {
     const g = await grade(t, await play(finishEmptyAgent(), t));
     assert.equal(g.correct, false, t.task.id);
     assert.equal(g.failureClass, 'lookup');
+    assert.equal(g.score, 0, `${t.task.id}: partial credit for doing nothing`);
   }
 });
 

@@ -87,3 +87,15 @@ test('checkpoint classes are failure classes; each branch lists its checkpoints 
   }
   assert.deepEqual([...FAILURE_CLASSES], ['lookup', 'decision', 'payload', 'protocol', 'budget']);
 });
+
+test('partial credit: fraction passed, or (suite) the prefix passed after the finished gate', async () => {
+  const { checkpoint, gradeCheckpoints } = await import('../src/tasks/checkpoints.js');
+  const cps = (...pass: boolean[]) => pass.map((p, i) => checkpoint(`c${i}`, i === 0 ? 'protocol' : 'decision', p));
+  assert.equal(gradeCheckpoints(cps(true, false, true, true)).score, 0.75);
+  assert.equal(gradeCheckpoints(cps(true, false, true, true), { credit: 'prefix' }).score, 0);
+  assert.equal(gradeCheckpoints(cps(true, true, false, true), { credit: 'prefix' }).score, 1 / 3);
+  assert.equal(gradeCheckpoints(cps(true, true, true, true), { credit: 'prefix' }).score, 1);
+  assert.equal(gradeCheckpoints(cps(false, true, true, true), { credit: 'prefix' }).score, 0);
+  assert.equal(gradeCheckpoints(cps(true, true, true), { credit: 'prefix', exception: 'x' }).score, 0);
+  assert.equal(gradeCheckpoints(cps(true, false, true, true), { credit: 'prefix' }).failureClass, 'decision');
+});

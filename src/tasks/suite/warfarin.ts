@@ -617,7 +617,7 @@ export const warfarin: SuiteFamily<'warfarin'> = {
     }
     try {
       const checks = await gradeEndState(output, facts, mrn, replay.state);
-      return gradeCheckpoints(checks, { branch: facts.branch, reference });
+      return gradeCheckpoints(checks, { branch: facts.branch, reference, credit: 'prefix' });
     } finally {
       await replay.close();
     }
