@@ -99,3 +99,35 @@ test('partial credit: fraction passed, or (suite) the prefix passed after the fi
   assert.equal(gradeCheckpoints(cps(true, true, true), { credit: 'prefix', exception: 'x' }).score, 0);
   assert.equal(gradeCheckpoints(cps(true, false, true, true), { credit: 'prefix' }).failureClass, 'decision');
 });
+
+test('every suite family, end to end on a small clinical world: each branch generated, the expert passes with exactly the declared checkpoints, each of a failure class; FINISH([]) earns nothing', async () => {
+  const { openClinicalWorld } = await import('../src/tasks/suite/splits.js');
+  const { runEpisode } = await import('../src/agent/loop.js');
+  const { PolicyAgent, finishEmptyAgent } = await import('../src/agent/backends/scripted.js');
+  const { expertPolicy } = await import('../src/agent/create.js');
+  const { rngFor } = await import('../src/worlds/prng.js');
+  const cw = await openClinicalWorld({ seed: 5, patients: 60 });
+  const expert = new PolicyAgent('expert', expertPolicy);
+  for (const f of suiteFamilies()) {
+    for (const branch of f.branches) {
+      const [t] = await f.generate(cw.access, { rng: rngFor('contract', f.id, branch), patients: cw.world.patientIds, branch, count: 1 });
+      assert.ok(t, `${f.id}: no ${branch} task on a 60-patient clinical world`);
+      for (const agent of [expert, finishEmptyAgent()]) {
+        const s = await cw.access.openSession!(`contract-${t.task.id}`);
+        const { output } = await runEpisode({ index: 0, task: t.task, agent, fhir: s.transport, postMode: 'live', maxRounds: 12 });
+        await s.close();
+        const g = await f.grade(t.task, output, cw.access);
+        assert.deepEqual(
+          g.checks.map((c) => c.name),
+          f.checkpoints[branch],
+          `${f.id} ${branch} ${agent.name}`,
+        );
+        assert.ok(g.checks.every((c) => c.class && FAILURE_CLASSES.includes(c.class)));
+        assert.equal(g.branch, branch);
+        if (agent === expert)
+          assert.ok(g.correct && g.score === 1, `${f.id} ${branch}: the expert failed ${g.checks.filter((c) => !c.pass).map((c) => c.name)}`);
+        else assert.ok(!g.correct && g.score === 0, `${f.id} ${branch}: FINISH([]) earned ${g.score}`);
+      }
+    }
+  }
+});
