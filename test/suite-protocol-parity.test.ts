@@ -18,6 +18,7 @@ import { taskDialect } from '../src/protocol/dialect.js';
 import type { Protocol } from '../src/protocol/action.js';
 import type { HistoryItem, TaskCase } from '../src/tasks/types.js';
 import { buildReport, renderReport } from '../src/report/index.js';
+import { regradeRuns } from '../src/eval/grade.js';
 
 const API = 'http://localhost:8080/fhir/';
 let backend: FhirBackend;
@@ -88,6 +89,18 @@ test('oracle 100 % in text, tools and MCP with identical actions; FINISH([]) 0 %
   assert.ok(
     [...oracle[0]!.actions.values()].some((a) => a.some((x) => x.startsWith('PUT '))),
     'the oracle updates orders',
+  );
+  // `ehrgym grade`: the log alone regrades the same (writes replayed into fresh scratch sessions)
+  const again = await regradeRuns({
+    taskSet: openTaskSet('ehrgym-clinical'),
+    runsPath: join(oracle[2]!.out, 'runs.jsonl'),
+    grade: officialGrader,
+    ctx: { apiBase: API, fhir: backend.base, openSession: (name) => backend.openSession(name) },
+  });
+  assert.equal(again.graded.filter((g) => g.correct).length, 28);
+  assert.deepEqual(
+    again.graded.map((g) => g.grade.checks.map((c) => c.name)),
+    oracle[2]!.grades.sort((a, b) => a.index - b.index).map((g) => g.grade.checks.map((c: { name: string }) => c.name)),
   );
   const fe = await run('finish-empty', 'text');
   assert.ok(fe.grades.every((g) => !g.correct && g.grade.failureClass === 'lookup'));
