@@ -72,7 +72,7 @@ test('loader: clear errors', () => {
     ]),
   );
   assert.throws(() => loadTaskSet(dup), /record 1: duplicate id "task3_1"/);
-  assert.deepEqual(Object.keys(KNOWN_TASK_SETS), ['medagentbench-v1', 'medagentbench-v2']);
+  assert.deepEqual(Object.keys(KNOWN_TASK_SETS), ['medagentbench-v1', 'medagentbench-v2', 'ehrgym-clinical']);
 });
 
 for (const [label, set] of [

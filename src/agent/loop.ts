@@ -24,6 +24,7 @@ import {
   putErrorReply,
 } from '../protocol/text.js';
 import { reasonPhrase } from './fhir-route.js';
+import { taskDialect, type Dialect } from '../protocol/dialect.js';
 import { ModelEndpointError } from './backends/endpoint-error.js';
 import { PyFloat, pyFloatRepr, pyJsonLoads, pyStrip } from '../tasks/pysem.js';
 
@@ -44,8 +45,10 @@ export interface EpisodeOptions {
   apiBase?: string;
   maxRounds?: number;
   postMode?: PostMode;
-  /** The initial prompt; default `renderPrompt(task, {apiBase})`. */
+  /** The initial prompt; default `renderPrompt(task, {apiBase, dialect})`. */
   prompt?: string;
+  /** The protocol dialect; default the task's family's (`taskDialect`: MedAgentBench's for its ten families). */
+  dialect?: Dialect;
   /** Python json.loads used for POST bodies; default the exact port `pyJsonLoads`. */
   jsonLoads?: JsonLoads;
   signal?: AbortSignal;
@@ -151,7 +154,8 @@ export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
   const maxRounds = opts.maxRounds ?? DEFAULT_MAX_ROUNDS;
   const postMode = opts.postMode ?? 'official';
   const jsonLoads = opts.jsonLoads ?? defaultJsonLoads;
-  const history: HistoryItem[] = [{ role: 'user', content: opts.prompt ?? renderPrompt(opts.task, { apiBase }) }];
+  const dialect = opts.dialect ?? taskDialect(opts.task);
+  const history: HistoryItem[] = [{ role: 'user', content: opts.prompt ?? renderPrompt(opts.task, { apiBase, dialect }) }];
   const exec: ExecuteContext = { fhir: opts.fhir, postMode, jsonLoads };
 
   try {
@@ -161,8 +165,8 @@ export async function runEpisode(opts: EpisodeOptions): Promise<EpisodeResult> {
       const reply = turn.reply;
       const content = reply.content;
       history.push({ role: 'agent', content });
-      const action = parseAction(content);
-      if (action.kind === 'get' || action.kind === 'post') {
+      const action = parseAction(content, { put: dialect.put });
+      if (action.kind === 'get' || action.kind === 'post' || action.kind === 'put') {
         const text = await acct.fhir(() => executeAction(action, exec));
         history.push({ role: 'user', content: text });
       } else if (action.kind === 'finish') {

@@ -25,6 +25,7 @@ import { type FhirHandler, SESSION_HEADER } from '../fhir/server.js';
 import { handlerTransport } from '../fhir/client.js';
 import { ARGUMENTS_TEXT_META, createMcpEndpoint, MAX_IDLE_MS, MCP_PATH, type McpEndpoint, McpRefusal, type McpSessionBinding } from '../protocol/mcp.js';
 import { type FunctionTool, functionTools } from '../protocol/tools.js';
+import { MEDAGENTBENCH_DIALECT, type Dialect } from '../protocol/dialect.js';
 import { VERSION } from '../version.js';
 import { type JsonLoads, type PostMode, defaultJsonLoads, executeAction } from './loop.js';
 import type { ToolEnvironment } from './tools-loop.js';
@@ -41,7 +42,7 @@ const CALL_TIMEOUT_MS = 10 * 60_000;
  */
 export function fhirSessionOpener(
   handle: FhirHandler,
-  opts: { postMode?: PostMode; jsonLoads?: JsonLoads } = {},
+  opts: { postMode?: PostMode; jsonLoads?: JsonLoads; dialect?: Dialect } = {},
 ): (info: { mcpSessionId: string; request: Request }) => Promise<McpSessionBinding> {
   const postMode = opts.postMode ?? 'live';
   const jsonLoads = opts.jsonLoads ?? defaultJsonLoads;
@@ -50,6 +51,8 @@ export function fhirSessionOpener(
     const fhir = handlerTransport(handle, { session: mcpSessionId });
     return {
       apiBase,
+      // the served world's dialect (`ehrgym serve --suite`: the suite's tools, PUT updates included)
+      ...(opts.dialect ? { dialect: opts.dialect } : {}),
       execute: (action) => executeAction(action, { fhir, postMode, jsonLoads }),
       close: async () => {
         await fhir({ method: 'DELETE', url: `${apiBase}_session/${mcpSessionId}` });
@@ -87,7 +90,8 @@ export interface McpToolHost {
   /** The endpoint's URL, e.g. `http://127.0.0.1:41234/mcp`. */
   url: string;
   /** Connect an MCP client whose session runs in the episode's session `sessionId` (transport `fhir`). */
-  environment(episode: { sessionId: string; fhir: FhirTransport }): Promise<ToolEnvironment>;
+  /** `dialect`: the episode's (its tool list; default MedAgentBench's). */
+  environment(episode: { sessionId: string; fhir: FhirTransport; dialect?: Dialect }): Promise<ToolEnvironment>;
   /** Live MCP sessions on the endpoint. */
   readonly sessionCount: number;
   close(): Promise<void>;
@@ -123,29 +127,40 @@ async function listen(endpoint: McpEndpoint): Promise<{ url: string; close(): Pr
 /** Start the eval's MCP endpoint (loopback HTTP) and hand out one connected client per episode. */
 export async function startMcpToolHost(opts: McpToolHostOptions): Promise<McpToolHost> {
   const jsonLoads = opts.jsonLoads ?? defaultJsonLoads;
-  const episodes = new Map<string, FhirTransport>();
+  const episodes = new Map<string, { fhir: FhirTransport; dialect: Dialect }>();
   const endpoint = createMcpEndpoint({
     // the eval ends its sessions itself; a model may think for long between calls
     idleMs: MAX_IDLE_MS,
     maxSessions: Number.MAX_SAFE_INTEGER,
     openSession: async ({ request }) => {
       const id = request.headers.get(SESSION_HEADER);
-      const fhir = id === null ? undefined : episodes.get(id);
-      if (!fhir) throw new McpRefusal(400, `no episode session ${JSON.stringify(id)} (send ${SESSION_HEADER} with initialize)`);
-      return { apiBase: opts.apiBase, execute: (action) => executeAction(action, { fhir, postMode: opts.postMode, jsonLoads }), close: async () => {} };
+      const ep = id === null ? undefined : episodes.get(id);
+      if (!ep) throw new McpRefusal(400, `no episode session ${JSON.stringify(id)} (send ${SESSION_HEADER} with initialize)`);
+      const { fhir, dialect } = ep;
+      return {
+        apiBase: opts.apiBase,
+        dialect,
+        execute: (action) => executeAction(action, { fhir, postMode: opts.postMode, jsonLoads }),
+        close: async () => {},
+      };
     },
   });
   const http = await listen(endpoint);
   const validator = new AjvJsonSchemaValidator();
-  const expected = JSON.stringify(functionTools());
+  const expected = new Map<string, string>();
+  const expectedTools = (d: Dialect) => {
+    let t = expected.get(d.name);
+    if (t === undefined) expected.set(d.name, (t = JSON.stringify(functionTools(d))));
+    return t;
+  };
 
   return {
     url: http.url,
     get sessionCount() {
       return endpoint.sessionCount;
     },
-    environment: async ({ sessionId, fhir }) => {
-      episodes.set(sessionId, fhir);
+    environment: async ({ sessionId, fhir, dialect = MEDAGENTBENCH_DIALECT }) => {
+      episodes.set(sessionId, { fhir, dialect });
       const transport = new StreamableHTTPClientTransport(new URL(http.url), { requestInit: { headers: { [SESSION_HEADER]: sessionId } } });
       const client = new Client({ name: 'ehrgym-eval', version: VERSION }, { jsonSchemaValidator: validator });
       const release = async () => {
@@ -167,7 +182,7 @@ export async function startMcpToolHost(opts: McpToolHostOptions): Promise<McpToo
           cursor = page.nextCursor;
         } while (cursor !== undefined);
         tools = toFunctionTools(listed);
-        if (JSON.stringify(tools) !== expected) throw new Error(`the MCP server at ${http.url} lists other tools than the tools protocol`);
+        if (JSON.stringify(tools) !== expectedTools(dialect)) throw new Error(`the MCP server at ${http.url} lists other tools than the tools protocol`);
       } catch (e) {
         await release().catch(() => undefined);
         throw e;

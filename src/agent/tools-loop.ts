@@ -46,6 +46,7 @@ import {
   executeAction,
 } from './loop.js';
 import { pyStrip } from '../tasks/pysem.js';
+import { MEDAGENTBENCH_DIALECT, taskDialect, type Dialect } from '../protocol/dialect.js';
 
 /** Where a `tools` / `mcp` episode's actions are executed. */
 export interface ToolEnvironment {
@@ -56,10 +57,13 @@ export interface ToolEnvironment {
   close?(): Promise<void>;
 }
 
-/** The `tools` protocol's environment: actions executed on the episode's FHIR transport, as the text protocol does. */
-export function directToolEnvironment(opts: { fhir: FhirTransport; postMode?: PostMode; jsonLoads?: JsonLoads }): ToolEnvironment {
+/**
+ * The `tools` protocol's environment: actions executed on the episode's FHIR transport, as the text protocol does;
+ * the tools of `dialect` (default MedAgentBench's; a suite task's is `taskDialect(task)`).
+ */
+export function directToolEnvironment(opts: { fhir: FhirTransport; postMode?: PostMode; jsonLoads?: JsonLoads; dialect?: Dialect }): ToolEnvironment {
   const ctx = { fhir: opts.fhir, postMode: opts.postMode ?? 'live', jsonLoads: opts.jsonLoads ?? defaultJsonLoads };
-  return { tools: functionTools(), execute: (action) => executeAction(action, ctx) };
+  return { tools: functionTools(opts.dialect ?? MEDAGENTBENCH_DIALECT), execute: (action) => executeAction(action, ctx) };
 }
 
 export interface ToolsEpisodeOptions {
@@ -71,6 +75,8 @@ export interface ToolsEpisodeOptions {
   maxRounds?: number;
   /** The first user message; default `renderToolsPrompt(task)`. */
   prompt?: string;
+  /** The protocol dialect calls are mapped in; default the task's family's (`taskDialect`). */
+  dialect?: Dialect;
   /** Read `<tool_call>{…}</tool_call>` blocks in a reply without tool calls as its tool calls (default false). */
   recoverToolText?: boolean;
   signal?: AbortSignal;
@@ -91,6 +97,7 @@ export async function runToolsEpisode(opts: ToolsEpisodeOptions): Promise<Episod
   const apiBase = opts.apiBase ?? OFFICIAL_API_BASE;
   const maxRounds = opts.maxRounds ?? DEFAULT_MAX_ROUNDS;
   const agent = opts.agent;
+  const dialect = opts.dialect ?? taskDialect(opts.task);
   const prompt = opts.prompt ?? renderToolsPrompt(opts.task);
   const messages: ChatMessage[] = [{ role: 'user', content: prompt }];
   const history: HistoryItem[] = [{ role: 'user', content: prompt }];
@@ -124,7 +131,7 @@ export async function runToolsEpisode(opts: ToolsEpisodeOptions): Promise<Episod
         return done('agent invalid action', null, undefined, empty);
       }
       for (const call of calls) {
-        const outcome = callToAction(call.name, call.arguments, apiBase);
+        const outcome = callToAction(call.name, call.arguments, apiBase, dialect);
         let answer: string;
         if (!outcome.ok) {
           history.push({ role: 'agent', content: toolErrorTurn(call.name, call.arguments) });

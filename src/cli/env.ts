@@ -64,6 +64,7 @@ Examples:
   ehrgym env serve                                   # ORS + OpenEnv at http://127.0.0.1:8091 (ehrgym view uses 8090)
   ehrgym env serve --port 0 --train-size 1000 --train-seed 7 --json
   ehrgym env serve --tasks out/tasks.json           # one more split, "tasks"
+  ehrgym env serve --tasks ehrgym-clinical         # the clinical suite: its test split and its train split
   curl -s http://127.0.0.1:8091/list_environments
   curl -s -X POST http://127.0.0.1:8091/${ENV_NAME}/num_tasks -H 'content-type: application/json' -d '{"split":"train"}'
 `,

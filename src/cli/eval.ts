@@ -14,6 +14,7 @@ import { toolNames } from '../protocol/tools.js';
 import type { ToolChoice } from '../agent/backends/openai.js';
 import { ReplyCache } from '../agent/backends/reply-cache.js';
 import { type McpToolHost, startMcpToolHost } from '../agent/mcp-env.js';
+import { taskDialect } from '../protocol/dialect.js';
 
 interface EvalFlags {
   tasks: string;
@@ -184,7 +185,9 @@ Examples:
         }
       }
       const protocol = f.protocol as Protocol;
-      const postMode = (f.postMode ?? (protocol === 'text' ? 'official' : 'live')) as PostMode;
+      // the clinical suite's writes are executed (its graders read the record they leave): live by default
+      const suiteTasks = taskSet.tasks.some((t) => taskDialect(t).put);
+      const postMode = (f.postMode ?? (protocol === 'text' && !suiteTasks ? 'official' : 'live')) as PostMode;
       if (protocol === 'text' && (f.recoverToolText || f.toolChoice !== undefined)) {
         throw new CliError(`${f.recoverToolText ? '--recover-tool-text' : '--tool-choice'}: only with --protocol tools or mcp`);
       }
@@ -220,7 +223,7 @@ Examples:
           grade: officialGrader,
           apiBase,
           protocol,
-          toolEnvironment: host ? (e) => host.environment({ sessionId: e.sessionId, fhir: e.session.transport }) : undefined,
+          toolEnvironment: host ? (e) => host.environment({ sessionId: e.sessionId, fhir: e.session.transport, dialect: taskDialect(e.task) }) : undefined,
           recoverToolText: f.recoverToolText,
           postMode,
           maxRounds: optionalIntFlag('--max-rounds', f.maxRounds, 1),

@@ -64,7 +64,7 @@ Examples:
             taskSet,
             runsPath: f.runs,
             grade: officialGrader,
-            ctx: { apiBase, fhir: backend.base },
+            ctx: { apiBase, fhir: backend.base, openSession: (name) => backend.openSession(name) },
             dedupe: f.dedupe as DedupeMode | undefined,
           });
         } finally {

@@ -6,6 +6,8 @@
  * Boots a world into the embedded FHIR R4 server, prints its base URL and serves until SIGINT/SIGTERM. The same port
  * answers MCP at `/mcp` (MedAgentBench's tools, one sandbox session per MCP session; docs/eval.md, "MCP").
  */
+import { suiteNames, suitePlantings } from '../tasks/registry.js';
+import { EHRGYM_DIALECT } from '../protocol/dialect.js';
 import { type Command, Option } from 'commander';
 import { CliError } from './errors.js';
 import { DEFAULT_PATIENTS, intFlag, replicaIdFlag } from './flags.js';
@@ -38,6 +40,7 @@ interface ServeFlags {
   trustForwarded: boolean;
   writableDefault: boolean;
   mcpPostMode: string;
+  suite?: string;
   mcpIdleTimeout?: string;
   replicaId?: string;
 }
@@ -64,6 +67,7 @@ export function register(program: Command): void {
     .option('--world <name>', `world to serve: ${WORLD_NAMES.join(' | ')}`, 'medagentbench')
     .option('--seed <n>', 'synthetic world: seed (default 1)')
     .option('--patients <n>', `synthetic world: number of patients, 1..${MAX_SYNTHETIC_PATIENTS} (default ${DEFAULT_PATIENTS})`)
+    .option('--suite <name>', "synthetic world: add a task suite's plantings (ehrgym-clinical: its clinical world) and speak its dialect at /mcp")
     .option('--import <path...>', 'FHIR Bundle (.json) or bulk NDJSON files or folders to add to the world')
     .option('--port <port>', 'TCP port (0 = any free port)', '8080')
     .option('--host <host>', 'interface to bind', '127.0.0.1')
@@ -113,6 +117,9 @@ Examples:
       if (world !== 'synthetic' && (seed !== undefined || patients !== undefined)) {
         throw new CliError(`--seed and --patients apply to --world synthetic only (world is ${world})`);
       }
+      if (o.suite !== undefined && (world !== 'synthetic' || !suiteNames().includes(o.suite))) {
+        throw new CliError(`--suite applies to --world synthetic and names a suite (${suiteNames().join(', ')}), got "${o.suite}" on ${world}`);
+      }
       if (!o.host.trim()) throw new CliError('--host must not be empty');
       process.stderr.write(exposureWarning(o.host, o.writableDefault));
       const maxSessions = o.maxSessions !== undefined ? intFlag('--max-sessions', o.maxSessions, 1, Number.MAX_SAFE_INTEGER) : undefined;
@@ -135,6 +142,7 @@ Examples:
           skipBilling: o.skipBilling,
           rebaseImports: o.rebaseDates,
           medagentbenchCodes: o.medagentbenchCodes,
+          ...(o.suite !== undefined ? { plantings: suitePlantings(o.suite) } : {}),
         });
       } catch (e) {
         progress?.stop(false);
@@ -167,7 +175,7 @@ Examples:
         throw e;
       }
       mcp = createMcpEndpoint({
-        openSession: fhirSessionOpener(server.handle, { postMode: o.mcpPostMode as PostMode }),
+        openSession: fhirSessionOpener(server.handle, { postMode: o.mcpPostMode as PostMode, ...(o.suite !== undefined ? { dialect: EHRGYM_DIALECT } : {}) }),
         maxSessions: w.store.maxSessions,
         idleMs: mcpIdleMs,
         replicaId,

@@ -9,6 +9,8 @@
  * the families' generators over a world (replica: non-evaluation patients only), or plays one task with the expert
  * solver in the official episode loop and prints the trajectory and the official grader's checks.
  */
+import { taskDialect } from '../protocol/dialect.js';
+import { suitePlantings } from '../tasks/registry.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
@@ -19,7 +21,7 @@ import { rngFor } from '../worlds/prng.js';
 import { createFhirHandler } from '../fhir/server.js';
 import { handlerTransport } from '../fhir/client.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
-import { FAMILIES, FAMILY_IDS, isFamilyId, plantRequest } from '../tasks/registry.js';
+import { FAMILIES, FAMILY_IDS, isFamilyId, plantRequest, SUITE_FAMILY_IDS } from '../tasks/registry.js';
 import { checkWorldFingerprint, loadTaskSet, TaskSetError, worldForTaskSet } from '../tasks/loader.js';
 import { BALANCE_MODES, buildTaskSet, renderFactsJsonl, renderTaskFile, type BalanceMode } from '../tasks/taskset.js';
 import type { FamilyId } from '../tasks/types.js';
@@ -83,7 +85,8 @@ Examples:
           throw e;
         }
       }
-      const rows = FAMILY_IDS.map((id) => ({
+      // a suite set (--set ehrgym-clinical) lists its families after MedAgentBench's
+      const rows = [...FAMILY_IDS, ...SUITE_FAMILY_IDS.filter((id) => counts?.[id])].map((id) => ({
         id,
         kind: FAMILIES[id].kind,
         name: FAMILIES[id].name,
@@ -136,7 +139,9 @@ Examples:
       let worldOpts: Parameters<typeof loadWorld>[0];
       try {
         const w = worldForTaskSet(set, { world: o.world, seed, patients }, { seed: DEFAULT_SYNTHETIC_SEED, patients: DEFAULT_SYNTHETIC_PATIENTS });
-        worldOpts = { ...w, world: w.world as WorldName };
+        const { suite, ...rest } = w;
+        // a suite's task file records its clinical world: the suite's plantings
+        worldOpts = { ...rest, world: w.world as WorldName, ...(suite !== undefined ? { plantings: suitePlantings(suite) } : {}) };
       } catch (e) {
         if (e instanceof TaskSetError) throw new CliError(e.message);
         throw e;
@@ -156,10 +161,26 @@ Examples:
         if (e instanceof TaskSetError) throw new CliError(`--set: ${e.message}`);
         throw e;
       }
-      const fhir = handlerTransport(createFhirHandler(world.store));
+      const handle = createFhirHandler(world.store);
+      const fhir = handlerTransport(handle);
       const agent = new PolicyAgent(`expert:${variant}`, (t, history, ep) => getFamily(t.id).solve(t, history, { apiBase: ep.apiBase, variant }));
-      const { output } = await runEpisode({ index, task, agent, fhir, apiBase: OFFICIAL_API_BASE });
-      const grade = await gradeOutput(task, output, { apiBase: OFFICIAL_API_BASE, fhir });
+      // suite tasks write: their episode runs in a session (live), and the grader replays it in a scratch session
+      const session = `tasks-solve-${task.id}`;
+      const live = taskDialect(task).put;
+      const { output } = await runEpisode({
+        index,
+        task,
+        agent,
+        fhir: live ? handlerTransport(handle, { session }) : fhir,
+        apiBase: OFFICIAL_API_BASE,
+        ...(live ? { postMode: 'live' as const } : {}),
+      });
+      if (live) world.store.dropSession(session);
+      const grade = await gradeOutput(task, output, {
+        apiBase: OFFICIAL_API_BASE,
+        fhir,
+        openSession: async (name) => ({ transport: handlerTransport(handle, { session: name }), close: async () => void world.store.dropSession(name) }),
+      });
       if (o.json) {
         process.stdout.write(`${JSON.stringify({ task, variant, output, grade })}\n`);
         return;

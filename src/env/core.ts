@@ -22,6 +22,7 @@ import { validateTasks, TaskSetError } from '../tasks/loader.js';
 import { pyJsonDumps } from '../tasks/pysem.js';
 import { executeAction, defaultJsonLoads } from '../agent/loop.js';
 import { formatAction } from '../protocol/text.js';
+import { MEDAGENTBENCH_DIALECT, taskDialect } from '../protocol/dialect.js';
 import { callToAction, renderToolsPrompt, toolErrorText, toolErrorTurn, toolNames, toolSpecs, type ToolSpec } from '../protocol/tools.js';
 import { taskRecord, type Split } from './tasks.js';
 import { checkReplicaId, mintSessionId } from '../fhir/replica.js';
@@ -377,8 +378,9 @@ export class EnvCore {
     return ep;
   }
 
-  tools(): readonly ToolSpec[] {
-    return toolSpecs();
+  /** The tools of an episode's dialect (`taskDialect`; MedAgentBench's without an episode). */
+  tools(ep?: { task: TaskCase } | null): readonly ToolSpec[] {
+    return toolSpecs(ep ? taskDialect(ep.task) : MEDAGENTBENCH_DIALECT);
   }
 
   /**
@@ -399,13 +401,14 @@ export class EnvCore {
     // closed or reaped while this call waited for the one before it
     if (!ep.fhir) return { ok: false, error: `the episode of ${ep.taskId} is closed`, errorType: 'finished' };
     ep.steps++;
-    const outcome = callToAction(name, argsText, this.apiBase);
+    const dialect = taskDialect(ep.task);
+    const outcome = callToAction(name, argsText, this.apiBase, dialect);
     let result: StepOutcome;
     if (!outcome.ok) {
       ep.history.push({ role: 'agent', content: toolErrorTurn(name, argsText) });
       const error = toolErrorText(outcome.error);
       ep.history.push({ role: 'user', content: error });
-      result = { ok: false, error, errorType: toolNames().includes(name) ? 'invalid_args' : 'tool_not_found' };
+      result = { ok: false, error, errorType: toolNames(dialect).includes(name) ? 'invalid_args' : 'tool_not_found' };
     } else {
       ep.history.push({ role: 'agent', content: formatAction(outcome.action) });
       if (outcome.action.kind === 'finish') return this.finish(ep, outcome.action.answer);
@@ -427,7 +430,12 @@ export class EnvCore {
 
   private async finish(ep: Episode, answer: string): Promise<StepOutcome> {
     const output: TaskOutput = { index: ep.index, status: 'completed', result: answer, history: ep.history };
-    const grade = await getFamily(ep.taskId).grade(ep.task, output, { apiBase: this.apiBase, fhir: ep.world.backend.base });
+    const backend = ep.world.backend;
+    const grade = await getFamily(ep.taskId).grade(ep.task, output, {
+      apiBase: this.apiBase,
+      fhir: backend.base,
+      openSession: (name) => backend.openSession(name),
+    });
     ep.finished = true;
     ep.grade = grade;
     ep.reward = grade.correct ? 1 : 0;

@@ -155,8 +155,9 @@ export const STATE_SCHEMA = {
 
 // ------------------------------------------------------------------------------------------------ observations
 
-function toolList(core: EnvCore, inputKey: 'input_schema' | 'inputSchema') {
-  return core.tools().map((t) => ({ name: t.name, description: t.description, [inputKey]: t.parameters }));
+/** The tools of an episode's dialect (MedAgentBench's without one). */
+function toolList(core: EnvCore, inputKey: 'input_schema' | 'inputSchema', ep?: Parameters<EnvCore['tools']>[0]) {
+  return core.tools(ep).map((t) => ({ name: t.name, description: t.description, [inputKey]: t.parameters }));
 }
 
 /** The reset observation: the prompt and the tools; no reward yet. */
@@ -167,7 +168,7 @@ function resetObservation(core: EnvCore, s: EnvSession): Record<string, unknown>
       tool_name: null,
       result: null,
       error: null,
-      tools: toolList(core, 'input_schema'),
+      tools: toolList(core, 'input_schema', ep),
       task_id: ep.taskId,
       split: ep.split,
       index: ep.index,
@@ -308,12 +309,12 @@ export async function handleRpc(core: EnvCore, request: unknown, wsSession?: Env
     if (!session) return rpcError(INVALID_PARAMS, `Unknown session_id: ${params.session_id}`, id);
   }
   if (session) core.touch(session);
-  if (method === 'tools/list') return rpcResult({ tools: toolList(core, 'inputSchema') }, id);
+  if (method === 'tools/list') return rpcResult({ tools: toolList(core, 'inputSchema', session?.episode) }, id);
   if (method === 'tools/call') {
     const name = params.name;
     if (typeof name !== 'string' || name === '') return rpcError(INVALID_PARAMS, "Missing 'name' in params", id);
     if (!session) return rpcError(INVALID_PARAMS, "Invalid params - 'session_id' is required: tools/call acts on an episode (openenv/session/create)", id);
-    if (!core.tools().some((t) => t.name === name)) return rpcError(INVALID_PARAMS, `Tool not found: ${name}`, id);
+    if (!core.tools(session.episode).some((t) => t.name === name)) return rpcError(INVALID_PARAMS, `Tool not found: ${name}`, id);
     const args = params.arguments === undefined || params.arguments === null ? {} : params.arguments;
     if (!isPlainObject(args)) return rpcError(INVALID_PARAMS, "Invalid params - 'arguments' must be an object", id);
     if (!session.episode) return rpcError(INVALID_REQUEST, 'No episode in this session: reset it first', id);
@@ -457,7 +458,7 @@ export function serveWebSocket(core: EnvCore, ws: WebSocket): void {
             tool_name: null,
             result: null,
             error: null,
-            tools: toolList(core, 'input_schema'),
+            tools: toolList(core, 'input_schema', ep),
             task_id: ep?.taskId ?? null,
             split: ep?.split ?? null,
             index: ep?.index ?? null,

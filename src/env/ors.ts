@@ -263,7 +263,7 @@ export function registerOrs(app: Hono, core: EnvCore): void {
 
   app.get('/:env/task_tools', (c) => {
     const s = session(c);
-    return s instanceof Response ? s : c.json({ tools: toolList(core) });
+    return s instanceof Response ? s : c.json({ tools: toolList(core, s.episode) });
   });
 
   app.post('/:env/call', async (c) => {
@@ -288,6 +288,7 @@ export function registerOrs(app: Hono, core: EnvCore): void {
   });
 }
 
-function toolList(core: EnvCore) {
-  return core.tools().map((t) => ({ name: t.name, description: t.description, input_schema: t.parameters }));
+/** The tools of the session's episode's dialect (MedAgentBench's without one). */
+function toolList(core: EnvCore, ep?: Parameters<EnvCore['tools']>[0]) {
+  return core.tools(ep).map((t) => ({ name: t.name, description: t.description, input_schema: t.parameters }));
 }

@@ -16,10 +16,21 @@ import { EnvCore, type EnvWorld } from './core.js';
 import { MAX_BODY_BYTES } from './http.js';
 import { redirectToDefaultEnv, registerOrs } from './ors.js';
 import { registerOpenEnv, serveWebSocket } from './openenv.js';
-import { checkSplits, DEFAULT_TRAIN_SEED, DEFAULT_TRAIN_SIZE, fileSplit, REPLICA, testSplit, trainSplit, worldKey, type Split } from './tasks.js';
+import {
+  checkSplits,
+  DEFAULT_TRAIN_SEED,
+  DEFAULT_TRAIN_SIZE,
+  fileSplit,
+  REPLICA,
+  suiteTrainSplit,
+  testSplit,
+  trainSplit,
+  worldKey,
+  type Split,
+} from './tasks.js';
 import type { TaskWorld } from '../tasks/loader.js';
 import { checkWorldFingerprint, TaskSetError } from '../tasks/loader.js';
-import { plantRequest } from '../tasks/registry.js';
+import { plantRequest, suiteNames, suitePlantings } from '../tasks/registry.js';
 import { SplitError } from './tasks.js';
 
 /** The HTTP app of both surfaces. */
@@ -62,7 +73,14 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
     if (have) return have;
     const name = w.name as WorldName;
     const world = await loadWorld(
-      name === 'synthetic' ? { world: 'synthetic', seed: w.seed ?? 1, patients: w.patients ?? 500, plant: plantRequest() } : { world: name },
+      name === 'synthetic'
+        ? {
+            world: 'synthetic',
+            seed: w.seed ?? 1,
+            patients: w.patients ?? 500,
+            ...(w.suite ? { plantings: suitePlantings(w.suite) } : { plant: plantRequest() }),
+          }
+        : { world: name },
     );
     const meta = {
       name: world.name,
@@ -81,6 +99,7 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
   };
   // task files are read and checked before any world is loaded: a bad file fails at once
   const files = (opts.taskFiles ?? []).map((path) => ({ ...fileSplit(path), path }));
+  let suiteDropped = 0;
   checkSplits([testSplit(), ...files.map((f) => f.split)]);
   const replica = await open({ name: REPLICA });
   const splits: Split[] = [testSplit()];
@@ -100,6 +119,12 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
       throw e;
     }
     splits.push(split);
+    // a suite (`--tasks ehrgym-clinical`): its train split on the same world, beside the frozen test split
+    if (world.suite !== undefined && suiteNames().includes(f)) {
+      const built = await suiteTrainSplit(world.suite, { world: { apiBase, fhir: w.backend.base }, patients: w.patients, worldKey: w.key });
+      splits.push(built.split);
+      suiteDropped += built.dropped.length;
+    }
   }
   checkSplits(splits);
   const core = new EnvCore({
@@ -111,7 +136,7 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
     maxSteps: opts.maxSteps,
     replicaId: opts.replicaId,
   });
-  return { core, trainDropped: train.dropped.length };
+  return { core, trainDropped: train.dropped.length + suiteDropped };
 }
 
 export interface StartedEnvServer {

@@ -10,7 +10,8 @@
  */
 import { basename, extname } from 'node:path';
 import type { FamilyId, TaskCase } from '../tasks/types.js';
-import { FAMILY_IDS } from '../tasks/registry.js';
+import { FAMILY_IDS, suiteNames } from '../tasks/registry.js';
+import { buildSuiteSplit } from '../tasks/suite/splits.js';
 import { buildTaskSet } from '../tasks/taskset.js';
 import { loadTaskSet, TaskSetError, WORLD_KEY, type TaskWorld } from '../tasks/loader.js';
 import { renderToolsPrompt } from '../protocol/tools.js';
@@ -123,7 +124,10 @@ export async function trainSplit(opts: TrainOptions): Promise<TrainBuild> {
   return { split: { name: 'train', type: 'train', tasks, world: REPLICA }, dropped };
 }
 
-/** A split from a task file (`--tasks FILE`): named after the file, type `validation`, on its recorded world. */
+/**
+ * A split from a task file (`--tasks FILE`): named after the file, type `validation`, on its recorded world. A suite's
+ * name (`--tasks ehrgym-clinical`) gives its frozen test split, type `test` (and `suiteTrainSplit` its train split).
+ */
 export function fileSplit(path: string): { split: Split; world: TaskWorld } {
   let set;
   try {
@@ -132,14 +136,36 @@ export function fileSplit(path: string): { split: Split; world: TaskWorld } {
     if (e instanceof TaskSetError) throw new SplitError(`--tasks: ${e.message}`);
     throw e;
   }
-  const name = basename(path, extname(path));
+  const suite = suiteNames().includes(path);
+  const name = suite ? path : basename(path, extname(path));
   const world = set.world ?? { name: REPLICA };
-  return { split: { name, type: 'validation', tasks: set.tasks.map(taskRecord), world: worldKey(world) }, world };
+  return { split: { name, type: suite ? 'test' : 'validation', tasks: set.tasks.map(taskRecord), world: worldKey(world) }, world };
 }
 
-/** The key of a world in the environment: `medagentbench`, `synthetic:7:200`. */
+/**
+ * A suite's `train` split (`<suite>-train`): its families over the clinical world's train patients (never a test
+ * patient), paraphrased instructions, ids from `<family>_1001` (src/tasks/suite/splits.ts), with the pollution rules
+ * applied against the suite's frozen test split. Same world → the same tasks.
+ */
+export async function suiteTrainSplit(
+  suite: string,
+  opts: { world: { apiBase: string; fhir: FhirTransport }; patients: readonly string[]; worldKey: string },
+): Promise<TrainBuild> {
+  const test = loadTaskSet(suite);
+  const index = buildEvalIndex(suite, test.tasks);
+  const tasks: TaskCase[] = [];
+  const dropped: TrainBuild['dropped'] = [];
+  for (const g of await buildSuiteSplit(opts.world, { split: 'train', patientIds: opts.patients, suite })) {
+    const reasons = taskPollutionReasons(g.task, renderToolsPrompt(g.task), g.patient, index);
+    if (reasons.length > 0) dropped.push({ id: g.task.id, reasons });
+    else tasks.push(taskRecord(g.task));
+  }
+  return { split: { name: `${suite}-train`, type: 'train', tasks, world: opts.worldKey }, dropped };
+}
+
+/** The key of a world in the environment: `medagentbench`, `synthetic:7:200`, `synthetic:11:200:ehrgym-clinical`. */
 export function worldKey(w: TaskWorld): string {
-  return w.name === 'synthetic' ? `synthetic:${w.seed ?? 1}:${w.patients ?? 500}` : w.name;
+  return w.name === 'synthetic' ? `synthetic:${w.seed ?? 1}:${w.patients ?? 500}${w.suite ? `:${w.suite}` : ''}` : w.name;
 }
 
 /** Refuse splits with the same name or sharing a task id (an id names one task on a server). */

@@ -21,6 +21,7 @@ import { runEpisode, type EpisodeResult, type JsonLoads, type PostMode, DEFAULT_
 import { directToolEnvironment, runToolsEpisode, type ToolEnvironment } from '../agent/tools-loop.js';
 import type { Protocol } from '../protocol/action.js';
 import { functionsSha256, promptTemplateSha256, renderPrompt, sha256Hex } from '../agent/prompt.js';
+import { taskDialect } from '../protocol/dialect.js';
 import { VERSION } from '../version.js';
 import type { EpisodeSession, FhirBackend } from './backend.js';
 import type { GradedTask, RunManifest, RunSummary, RunsLine } from './types.js';
@@ -61,7 +62,7 @@ export interface EvalOptions {
    * `mcp`: where an episode's tools live (an MCP client connected to a server bound to the episode's session). `tools`
    * executes directly on the session.
    */
-  toolEnvironment?: (episode: { index: number; sessionId: string; session: EpisodeSession }) => Promise<ToolEnvironment>;
+  toolEnvironment?: (episode: { index: number; sessionId: string; session: EpisodeSession; task: TaskCase }) => Promise<ToolEnvironment>;
   /** `tools` / `mcp`: read `<tool_call>` text in replies without tool calls as tool calls. */
   recoverToolText?: boolean;
   postMode?: PostMode;
@@ -531,7 +532,7 @@ export async function runEpisodes(run: OpenedRun, opts: EvalOptions): Promise<Ep
   /** Grading started as soon as an episode finishes, overlapping the model-bound wait of the other episodes. */
   const pendingGrades = new Map<number, Promise<GradeResult>>();
   const background = new BackgroundGrader(Math.max(1, Math.min(8, concurrency)));
-  const gradeCtx: GraderContext = { apiBase, fhir: opts.backend.base };
+  const gradeCtx: GraderContext = { apiBase, fhir: opts.backend.base, openSession: (name) => opts.backend.openSession(name) };
 
   const showBar = opts.progress ?? Boolean(process.stderr.isTTY);
   const bar = showBar
@@ -624,7 +625,7 @@ export async function runEpisodes(run: OpenedRun, opts: EvalOptions): Promise<Ep
             apiBase,
             maxRounds,
             postMode,
-            prompt: renderPrompt(task, { apiBase }),
+            prompt: renderPrompt(task, { apiBase, dialect: taskDialect(task) }),
             jsonLoads: opts.jsonLoads,
             signal: episodeAbort.signal,
           });
@@ -632,8 +633,8 @@ export async function runEpisodes(run: OpenedRun, opts: EvalOptions): Promise<Ep
           let env: ToolEnvironment | Error;
           try {
             env = opts.toolEnvironment
-              ? await opts.toolEnvironment({ index, sessionId, session })
-              : directToolEnvironment({ fhir: session.transport, postMode, jsonLoads: opts.jsonLoads });
+              ? await opts.toolEnvironment({ index, sessionId, session, task })
+              : directToolEnvironment({ fhir: session.transport, postMode, jsonLoads: opts.jsonLoads, dialect: taskDialect(task) });
           } catch (err) {
             // the episode's tools could not be reached (e.g. the MCP endpoint): an agent failure of this episode,
             // recorded in error.jsonl and run again by --resume, not the end of the run

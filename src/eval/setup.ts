@@ -5,7 +5,7 @@
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { checkWorldFingerprint, loadTaskSet, TaskSetError, worldForTaskSet, type TaskSet as LoadedTaskSet, type WorldRequest } from '../tasks/loader.js';
 import { gradeOutput as officialGrade } from '../tasks/grade.js';
-import { plantRequest } from '../tasks/registry.js';
+import { plantRequest, suitePlantings } from '../tasks/registry.js';
 import { DEFAULT_SYNTHETIC_PATIENTS, DEFAULT_SYNTHETIC_SEED, loadWorld, type World, type WorldName } from '../worlds/index.js';
 import { embeddedBackend, externalBackend, checkFhirServer, withSlash, type FhirBackend } from './backend.js';
 import { EvalError, type Grader, type TaskSet } from './run.js';
@@ -30,7 +30,7 @@ export function openTaskSet(nameOrFile: string): OpenedTaskSet {
  * The embedded world to run or grade `set` on: the one its file records (the replica for the official files), or the
  * one `--world`/`--seed`/`--patients` name when they agree with it; a mismatch is an EvalError naming both.
  */
-export function worldOfTaskSet(set: OpenedTaskSet, req: WorldRequest): Pick<BackendChoice, 'world' | 'seed' | 'patients'> {
+export function worldOfTaskSet(set: OpenedTaskSet, req: WorldRequest): Pick<BackendChoice, 'world' | 'seed' | 'patients' | 'suite'> {
   try {
     return worldForTaskSet(set, req, { seed: DEFAULT_SYNTHETIC_SEED, patients: DEFAULT_SYNTHETIC_PATIENTS });
   } catch (err) {
@@ -70,6 +70,8 @@ export interface BackendChoice {
   /** Synthetic world: seed and number of patients. */
   seed?: number;
   patients?: number;
+  /** Synthetic world: the suite whose plantings it carries (the clinical world of `ehrgym-clinical`). */
+  suite?: string;
   /** Live POSTs write into sessions that must be dropped on an external ehrgym server. */
   live?: boolean;
 }
@@ -80,11 +82,18 @@ const worlds = new Map<string, Promise<World>>();
  * Worlds are immutable after loading (episodes write to sessions that are dropped), so one process builds each
  * world once, however many runs or regrades it performs.
  */
-function worldOnce(name: WorldName, seed?: number, patients?: number): Promise<World> {
-  const key = JSON.stringify([name, seed ?? null, patients ?? null]);
+function worldOnce(name: WorldName, seed?: number, patients?: number, suite?: string): Promise<World> {
+  const key = JSON.stringify([name, seed ?? null, patients ?? null, suite ?? null]);
   let w = worlds.get(key);
   if (!w) {
-    w = loadWorld({ world: name, ...(seed !== undefined ? { seed } : {}), ...(patients !== undefined ? { patients } : {}), plant: plantRequest() });
+    w = (async () =>
+      loadWorld({
+        world: name,
+        ...(seed !== undefined ? { seed } : {}),
+        ...(patients !== undefined ? { patients } : {}),
+        plant: plantRequest(),
+        ...(suite !== undefined ? { plantings: suitePlantings(suite) } : {}),
+      }))();
     worlds.set(key, w);
     w.catch(() => worlds.delete(key));
   }
@@ -113,7 +122,7 @@ export async function openBackend(choice: BackendChoice): Promise<FhirBackend> {
   const name = (choice.world ?? 'medagentbench') as WorldName;
   let world;
   try {
-    world = await worldOnce(name, choice.seed, choice.patients);
+    world = await worldOnce(name, choice.seed, choice.patients, choice.suite);
   } catch (err) {
     if (err instanceof RangeError) throw new EvalError(`--world: ${err.message}`);
     throw err;

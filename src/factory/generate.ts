@@ -18,7 +18,7 @@
  */
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
 import { startFhirServer } from '../fhir/server.js';
-import { httpTransport, inProcessTransport } from '../fhir/client.js';
+import { httpTransport, inProcessGraderAccess, inProcessTransport } from '../fhir/client.js';
 import { runEpisode } from '../agent/loop.js';
 import { PolicyAgent } from '../agent/backends/scripted.js';
 import { parseAction } from '../agent/parser.js';
@@ -314,7 +314,7 @@ export async function openPipeline(
   const worldMeta = { name: world.name, seed: world.seed, patients: world.patients, fingerprint: world.fingerprint };
   const local: FhirTransport = inProcessTransport(server.app);
   const remoteFor = (session: string): FhirTransport => retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url }, session }));
-  const access = { apiBase: OFFICIAL_API_BASE, fhir: local };
+  const access = { ...inProcessGraderAccess(server.app, world.store, OFFICIAL_API_BASE), fhir: local };
   const tools = p.protocol === 'tools';
   const solveOne = async (inst: Instance, i: number): Promise<{ solved?: boolean; drop?: DropRecord; row?: CorpusRow }> => {
     const { gen, family, variant } = inst;

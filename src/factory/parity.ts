@@ -13,10 +13,21 @@
  * template and tokenized, is what vLLM renders from the harness's request for that turn, and its loss covers exactly
  * the assistant turn it trains (`template.ts`).
  */
+import { taskDialect } from '../protocol/dialect.js';
 import type { FhirTransport } from '../fhir/types.js';
 import { renderPrompt } from '../agent/prompt.js';
 import { parseAction, type ParsedAction } from '../agent/parser.js';
-import { GET_ERROR_PREFIX, GET_OK_PREFIX, GET_OK_SUFFIX, POST_ACCEPTED, POST_INVALID } from '../protocol/text.js';
+import {
+  GET_ERROR_PREFIX,
+  GET_OK_PREFIX,
+  GET_OK_SUFFIX,
+  POST_ACCEPTED,
+  POST_ACCEPTED_PREFIX,
+  POST_INVALID,
+  PUT_ACCEPTED_PREFIX,
+  PUT_ERROR_PREFIX,
+  PUT_INVALID,
+} from '../protocol/text.js';
 import { defaultJsonLoads, sendGet } from '../agent/loop.js';
 import type { CanonicalRow, ChatMessage, ToolsMessage, ToolsRow } from './types.js';
 import type { ChatMessage as TranscriptMessage } from '../tasks/types.js';
@@ -49,7 +60,10 @@ function sameAction(a: ParsedAction, b: ParsedAction): boolean {
 export async function checkParity(messages: ChatMessage[], task: CanonicalRow['meta']['task'], opts: ParityOptions = {}): Promise<ParityIssue[]> {
   const issues: ParityIssue[] = [];
   if (messages.length < 2 || messages[0]!.role !== 'user') return [{ turn: 0, problem: 'conversation must start with the user prompt' }];
-  if (messages[0]!.content !== renderPrompt(task)) issues.push({ turn: 0, problem: 'first user turn differs from the official prompt for this task' });
+  // the task's dialect (`taskDialect`): MedAgentBench's official prompt and actions, or the suite's (PUT updates)
+  const dialect = taskDialect(task);
+  if (messages[0]!.content !== renderPrompt(task, { dialect }))
+    issues.push({ turn: 0, problem: 'first user turn differs from the official prompt for this task' });
   let a = 0;
   const last = messages.length - 1;
   for (let i = 1; i < messages.length; i++) {
@@ -59,7 +73,7 @@ export async function checkParity(messages: ChatMessage[], task: CanonicalRow['m
       return issues;
     }
     if (m.role === 'assistant') {
-      const act = parseAction(m.content);
+      const act = parseAction(m.content, { put: dialect.put });
       if (act.kind === 'invalid') issues.push({ turn: i, problem: 'assistant turn is not a GET, POST or FINISH action' });
       else if (i === last && act.kind !== 'finish') issues.push({ turn: i, problem: 'last assistant turn is not FINISH' });
       else if (i !== last && act.kind === 'finish') issues.push({ turn: i, problem: 'FINISH before the last turn' });
@@ -72,7 +86,7 @@ export async function checkParity(messages: ChatMessage[], task: CanonicalRow['m
       continue;
     }
     // user feedback for the previous assistant turn
-    const act = parseAction(messages[i - 1]!.content);
+    const act = parseAction(messages[i - 1]!.content, { put: dialect.put });
     if (act.kind === 'post') {
       let ok = true;
       try {
@@ -81,7 +95,14 @@ export async function checkParity(messages: ChatMessage[], task: CanonicalRow['m
         ok = false;
       }
       const want = ok ? POST_ACCEPTED : POST_INVALID;
-      if (m.content !== want) issues.push({ turn: i, problem: `POST feedback differs from the harness string (${JSON.stringify(m.content.slice(0, 60))})` });
+      // suite rows write live: the accepted reply names the created resource
+      const live = dialect.put && ok && m.content.startsWith(POST_ACCEPTED_PREFIX);
+      if (m.content !== want && !live)
+        issues.push({ turn: i, problem: `POST feedback differs from the harness string (${JSON.stringify(m.content.slice(0, 60))})` });
+    } else if (act.kind === 'put') {
+      // suite rows: a live PUT's reply (accepted with its location, invalid, or the server's refusal)
+      if (!m.content.startsWith(PUT_ACCEPTED_PREFIX) && m.content !== PUT_INVALID && !m.content.startsWith(PUT_ERROR_PREFIX))
+        issues.push({ turn: i, problem: `PUT feedback does not have the harness framing (${JSON.stringify(m.content.slice(0, 60))})` });
     } else if (act.kind === 'get') {
       if (opts.fhir) {
         const want = await sendGet(opts.fhir, act.url);

@@ -11,6 +11,7 @@
  * empty content (vLLM turns `content: null` into `""`). `templateMessages` is that view; `templateArguments` the
  * arguments text it prints.
  */
+import { MEDAGENTBENCH_DIALECT, type Dialect } from '../protocol/dialect.js';
 import type { Action } from '../protocol/action.js';
 import { formatAction, GET_ERROR_PREFIX, GET_OK_PREFIX, GET_OK_SUFFIX, POST_ACCEPTED_PREFIX, POST_ERROR_PREFIX, POST_INVALID } from '../protocol/text.js';
 import { callToAction, FINISH_TOOL, functionTools, renderToolsPrompt, type FunctionTool } from '../protocol/tools.js';
@@ -24,8 +25,9 @@ import type { ChatMessage, RowToolCall, ToolsMessage, ToolsRow } from './types.j
 export const TOOLS_FILE = 'tools.json';
 
 /** The tools of a tools corpus: the harness's `tools=[…]` (funcs_v1.json's functions and `finish`, src/protocol/tools.ts). */
-export function corpusTools(): FunctionTool[] {
-  return functionTools();
+export function corpusTools(dialect: Dialect = MEDAGENTBENCH_DIALECT): FunctionTool[] {
+  // a corpus of clinical-suite rows lists the ehrgym dialect's tools (PUT updates included)
+  return functionTools(dialect);
 }
 
 /** The text of `tools.json` (pretty JSON, one trailing newline). */

@@ -7,7 +7,7 @@
  */
 import { OFFICIAL_API_BASE, type FhirTransport } from '../fhir/types.js';
 import { startFhirServer, type StartedFhirServer } from '../fhir/server.js';
-import { httpTransport, inProcessTransport } from '../fhir/client.js';
+import { httpTransport, inProcessGraderAccess, inProcessTransport } from '../fhir/client.js';
 import { runEpisode } from '../agent/loop.js';
 import { PolicyAgent } from '../agent/backends/scripted.js';
 import { parseAction } from '../agent/parser.js';
@@ -18,7 +18,7 @@ import { directToolEnvironment, runToolsEpisode } from '../agent/tools-loop.js';
 import type { Agent, ToolsReply } from '../agent/types.js';
 import { orderedMessage } from './tools-rows.js';
 import { stableStringify } from './canonical.js';
-import type { ChatMessage as TranscriptMessage } from '../tasks/types.js';
+import type { GraderContext, ChatMessage as TranscriptMessage } from '../tasks/types.js';
 import { pool, retrying } from './generate.js';
 
 /** An agent that re-sends a tools row's tool calls, turn by turn. */
@@ -60,7 +60,7 @@ export interface VerifyReport {
 export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concurrency?: number } = {}): Promise<VerifyReport> {
   const corpus = readAnyCorpus(dir).corpus;
   const fams = new Map(deps.families().map((f) => [f.id as string, f]));
-  const worlds = new Map<string, Promise<{ world: LoadedWorld; server: StartedFhirServer; local: FhirTransport } | string>>();
+  const worlds = new Map<string, Promise<{ world: LoadedWorld; server: StartedFhirServer; local: FhirTransport; access: GraderContext } | string>>();
   const getWorld = (row: CorpusRow) => {
     const w = row.meta.world;
     const key = `${w.name}|${w.seed}|${w.patients}`;
@@ -76,7 +76,7 @@ export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concu
             return `world ${w.name} cannot be loaded (${(e as Error).message.split('\n')[0]})`;
           }
           const server = await startFhirServer(world.store, { port: 0, trustForwarded: true });
-          return { world, server, local: inProcessTransport(server.app) };
+          return { world, server, local: inProcessTransport(server.app), access: inProcessGraderAccess(server.app, world.store, OFFICIAL_API_BASE) };
         })(),
       );
     }
@@ -115,7 +115,7 @@ export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concu
           if (stableStringify(got[i]) !== stableStringify(orderedMessage(row.messages[i]!)))
             return fail(`message ${i} differs from what the harness sends/receives now`);
         if (res.output.status !== 'completed') return fail(`episode status ${res.output.status}`);
-        const g = await fam.grade(row.meta.task, res.output, { apiBase: OFFICIAL_API_BASE, fhir: w.local });
+        const g = await fam.grade(row.meta.task, res.output, w.access);
         return g.correct ? { kind: 'pass' as const } : fail(`grader: ${g.exception ?? g.checks.find((c) => !c.pass)?.name ?? 'incorrect'}`);
       }
       if (row.meta.origin === 'collected' || !row.meta.session) {
@@ -124,7 +124,7 @@ export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concu
         const last = row.messages[row.messages.length - 1]!.content;
         const act = parseAction(last);
         const out = { index: line - 1, status: 'completed', result: act.kind === 'finish' ? act.result : null, history: hist };
-        const g = await fam.grade(row.meta.task, out, { apiBase: OFFICIAL_API_BASE, fhir: w.local });
+        const g = await fam.grade(row.meta.task, out, w.access);
         return g.correct ? { kind: 'pass' as const } : fail(`grader: ${g.exception ?? g.checks.find((c) => !c.pass)?.name ?? 'incorrect'}`);
       }
       const session = row.meta.session;
@@ -144,7 +144,7 @@ export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concu
         if (hist[i]!.content !== row.messages[i]!.content) return fail(`turn ${i} differs from what the harness sends/receives now`);
       }
       if (res.output.status !== 'completed') return fail(`episode status ${res.output.status}`);
-      const g = await fam.grade(row.meta.task, res.output, { apiBase: OFFICIAL_API_BASE, fhir: w.local });
+      const g = await fam.grade(row.meta.task, res.output, w.access);
       if (!g.correct) return fail(`grader: ${g.exception ?? g.checks.find((c) => !c.pass)?.name ?? 'incorrect'}`);
       return { kind: 'pass' as const };
     });

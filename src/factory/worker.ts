@@ -15,7 +15,17 @@ import type { WorkerJob, WorkerResult } from './workers.js';
 
 const { serverUrl } = workerData as { serverUrl: string };
 const base = retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: serverUrl } }));
-const access = { apiBase: OFFICIAL_API_BASE, fhir: base };
+const access = {
+  apiBase: OFFICIAL_API_BASE,
+  fhir: base,
+  // end-state grading (clinical suite): a scratch session on the factory's server, dropped on close
+  openSession: async (name: string) => ({
+    transport: retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: serverUrl }, session: name })),
+    close: async () => {
+      await fetch(`${serverUrl}_session/${encodeURIComponent(name)}`, { method: 'DELETE' }).catch(() => undefined);
+    },
+  }),
+};
 
 async function handle(job: WorkerJob): Promise<WorkerResult> {
   if (!isFamilyId(job.family)) throw new Error(`unknown family ${job.family}`);

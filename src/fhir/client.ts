@@ -44,6 +44,27 @@ function inProcessHeaders(req: FhirHttpRequest, session: string | undefined): Re
  * Answer requests with the app directly. Absolute URLs on any origin are accepted (e.g. the official
  * `http://localhost:8080/fhir/…`); the app sees that origin, so links in responses keep it.
  */
+/**
+ * Read access to an in-process server with scratch sessions (`GraderContext` of the task layer: end-state grading
+ * replays an episode's writes into `openSession(name)`, dropped on close).
+ */
+export function inProcessGraderAccess(
+  app: Pick<Hono, 'fetch'>,
+  store: { dropSession(id: string): unknown },
+  apiBase: string,
+): { apiBase: string; fhir: FhirTransport; openSession(name: string): Promise<{ transport: FhirTransport; close(): Promise<void> }> } {
+  return {
+    apiBase,
+    fhir: inProcessTransport(app),
+    openSession: async (name) => ({
+      transport: inProcessTransport(app, { session: name }),
+      close: async () => {
+        store.dropSession(name);
+      },
+    }),
+  };
+}
+
 export function inProcessTransport(app: Pick<Hono, 'fetch'>, opts: InProcessOptions = {}): FhirTransport {
   return async (req: FhirHttpRequest) => {
     const headers = inProcessHeaders(req, opts.session);

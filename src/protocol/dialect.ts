@@ -16,6 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { dataPath } from '../worlds/medagentbench.js';
 import { EHRGYM_PROMPT_TEMPLATE, PROMPT_TEMPLATE } from './text.js';
+import { getFamily, isFamilyId } from '../tasks/registry.js';
 
 export type DialectName = 'medagentbench' | 'ehrgym';
 
@@ -55,4 +56,16 @@ export function dialectFunctionsText(d: Dialect = MEDAGENTBENCH_DIALECT): string
     texts.set(d.name, t);
   }
   return t;
+}
+
+/**
+ * The dialect a task's episode speaks: its family's (`TaskFamily.dialect`; MedAgentBench's when the family names none
+ * or the id is not a registered family's). This is the one place the choice is made; the text and tools loops, the MCP
+ * endpoint, the environment server, the report and the factory all ask it.
+ */
+export function taskDialect(task: { id: string } | string): Dialect {
+  const id = typeof task === 'string' ? task : task.id;
+  const fam = id.includes('_') ? id.slice(0, id.indexOf('_')) : id;
+  if (!isFamilyId(fam)) return MEDAGENTBENCH_DIALECT;
+  return DIALECTS[getFamily(fam).dialect ?? 'medagentbench'];
 }

@@ -27,6 +27,7 @@ import { CallToolRequestSchema, type CallToolResult, isInitializeRequest, ListTo
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { Action } from './action.js';
 import { callToAction, toolErrorText, toolSpecs } from './tools.js';
+import { MEDAGENTBENCH_DIALECT, type Dialect } from './dialect.js';
 import { VERSION } from '../version.js';
 
 /** Where the MCP endpoint is served, next to `/fhir/`. */
@@ -52,6 +53,8 @@ const INTERNAL_ERROR = -32603;
 export interface McpSessionBinding {
   /** The api_base tool calls are mapped onto (`{api_base}Observation?…`). */
   apiBase: string;
+  /** The protocol dialect of the session's episode (its tool list and call mapping); default MedAgentBench's. */
+  dialect?: Dialect;
   /** The text answer to a GET or POST (never throws for FHIR-level failures: they are answer texts). */
   execute(action: Extract<Action, { kind: 'get' | 'post' | 'put' }>): Promise<string>;
   /** Drop the sandbox (called once, when the MCP session ends). */
@@ -88,9 +91,9 @@ export interface McpEndpoint {
   close(): Promise<void>;
 }
 
-/** The tools as MCP `tools/list` announces them. */
-export function mcpTools(): Tool[] {
-  return toolSpecs().map((s) => ({ name: s.name, description: s.description, inputSchema: s.parameters as Tool['inputSchema'] }));
+/** The tools of a dialect as MCP `tools/list` announces them (default MedAgentBench's). */
+export function mcpTools(dialect: Dialect = MEDAGENTBENCH_DIALECT): Tool[] {
+  return toolSpecs(dialect).map((s) => ({ name: s.name, description: s.description, inputSchema: s.parameters as Tool['inputSchema'] }));
 }
 
 function canonical(v: unknown): string {
@@ -165,7 +168,6 @@ export function createMcpEndpoint(opts: McpEndpointOptions): McpEndpoint {
   /** Initializations admitted but not yet registered (they count against the cap). */
   let opening = 0;
   const validator = new AjvJsonSchemaValidator();
-  const tools = mcpTools();
 
   const drop = async (s: LiveSession): Promise<void> => {
     if (s.closed) return;
@@ -191,10 +193,12 @@ export function createMcpEndpoint(opts: McpEndpointOptions): McpEndpoint {
 
   const newServer = (binding: McpSessionBinding): Server => {
     const server = new Server({ name: 'ehrgym', version: VERSION }, { capabilities: { tools: {} }, jsonSchemaValidator: validator });
+    const dialect = binding.dialect ?? MEDAGENTBENCH_DIALECT;
+    const tools = mcpTools(dialect);
     server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
     server.setRequestHandler(CallToolRequestSchema, async (request) => {
       const { name, arguments: args, _meta } = request.params;
-      const outcome = callToAction(name, argumentsText(args, _meta as Record<string, unknown> | undefined), binding.apiBase);
+      const outcome = callToAction(name, argumentsText(args, _meta as Record<string, unknown> | undefined), binding.apiBase, dialect);
       if (!outcome.ok) return textResult(toolErrorText(outcome.error), true);
       if (outcome.action.kind === 'finish') return textResult(outcome.action.answer);
       return textResult(await binding.execute(outcome.action));

@@ -6,6 +6,7 @@ import { mcnemarExact, wilson } from './stats.js';
 import { MODEL_EMPTY_REPLY, MODEL_TOOL_TEXT } from '../eval/score.js';
 import { lastIndexOf, toolTranscript, toolUsage } from './transcript.js';
 import type {
+  CheckpointSummary,
   AssistantTurn,
   BehaviourStats,
   CaseSide,
@@ -147,6 +148,7 @@ export function analyzeRun(run: LoadedRun): RunAnalysis {
       : {}),
     behaviours: behaviourStats(run, findings),
     findings: Object.fromEntries([...findings.entries()].filter(([, f]) => f.length > 0)),
+    ...checkpointsOf(run),
   };
 }
 
@@ -236,4 +238,33 @@ export function compareRuns(base: LoadedRun, other: LoadedRun, a: RunAnalysis, b
     behaviourDeltas,
     caseStudies,
   };
+}
+
+/**
+ * The checkpoint-graded tasks of a run (clinical suite: a grade with a `score`), per family and per task; nothing for
+ * a run without any (MedAgentBench runs: their reports are unchanged).
+ */
+export function checkpointsOf(run: LoadedRun): { checkpoints?: CheckpointSummary } {
+  const graded = run.tasks.filter((t) => typeof t.graded.grade?.score === 'number');
+  if (graded.length === 0) return {};
+  const fams = new Map<string, CheckpointSummary['perFamily'][number] & { sum: number }>();
+  const tasks: CheckpointSummary['tasks'] = [];
+  for (const t of graded) {
+    const g = t.graded.grade;
+    const f = fams.get(t.graded.family) ?? { family: t.graded.family, tasks: 0, correct: 0, meanScore: 0, classes: {}, sum: 0 };
+    f.tasks++;
+    if (t.graded.correct) f.correct++;
+    f.sum += g.score!;
+    if (g.failureClass) f.classes[g.failureClass] = (f.classes[g.failureClass] ?? 0) + 1;
+    fams.set(t.graded.family, f);
+    tasks.push({
+      id: t.graded.id,
+      branch: g.branch ?? '',
+      score: g.score!,
+      failureClass: g.failureClass ?? null,
+      firstFailed: g.checks.find((c) => !c.pass)?.name ?? null,
+    });
+  }
+  const perFamily = [...fams.values()].map(({ sum, ...f }) => ({ ...f, meanScore: sum / f.tasks }));
+  return { checkpoints: { perFamily, tasks } };
 }

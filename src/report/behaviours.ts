@@ -2,6 +2,7 @@
  * Behaviour detectors: pure functions over (task, output, grade) that find what the study looks for in
  * trajectories. Each returns the occurrences it found with the history index and a short piece of evidence.
  */
+import { taskDialect } from '../protocol/dialect.js';
 import type { GradeResult, TaskOutput } from '../tasks/types.js';
 import { bundleEntryCount, bundleHasNext, bundleValues, episodeSteps, numbersIn, scalars, tryJson, type Step } from './history.js';
 import { FINISH_OPEN, POST_INVALID } from '../protocol/text.js';
@@ -157,10 +158,11 @@ export function extraText(content: string): string | undefined {
   return tail === '' ? undefined : tail;
 }
 
-const agentSteps = (output: TaskOutput): Step[] => episodeSteps(output);
+/** An episode's steps, parsed in its task's dialect (a suite task's `PUT` is an action). */
+const agentSteps = (output: TaskOutput, task: Pick<TaskInfo, 'id'>): Step[] => episodeSteps(output, { put: taskDialect(task.id).put });
 
-export const detectProse: Detector = (_task, output) =>
-  agentSteps(output).flatMap((st) => {
+export const detectProse: Detector = (task, output) =>
+  agentSteps(output, task).flatMap((st) => {
     if (st.toolError !== undefined) return []; // a tool error: the item records the call, not text the model wrote (so for think and fence)
     if (st.textReply) {
       // tools / mcp: any text in place of a tool call (markup a server left unparsed has a status of its own)
@@ -174,8 +176,8 @@ export const detectProse: Detector = (_task, output) =>
 /** A reasoning tag. */
 export const THINK = /<\/?think>/i;
 
-export const detectThink: Detector = (_task, output) => {
-  const found: Finding[] = agentSteps(output)
+export const detectThink: Detector = (task, output) => {
+  const found: Finding[] = agentSteps(output, task)
     .filter((st) => st.toolError === undefined && THINK.test(st.content))
     .map((st) => ({ behaviour: 'think' as const, turn: st.turn, evidence: clip(st.content) }));
   // tools / mcp: the text beside a reply's tool calls is not in the history (a reply without calls is)
@@ -186,27 +188,27 @@ export const detectThink: Detector = (_task, output) => {
   return found.sort((a, b) => a.turn - b.turn);
 };
 
-export const detectFence: Detector = (_task, output) =>
-  agentSteps(output)
+export const detectFence: Detector = (task, output) =>
+  agentSteps(output, task)
     .filter((st) => st.toolError === undefined && st.content.includes('```'))
     .map((st) => ({ behaviour: 'fence' as const, turn: st.turn, evidence: clip(st.content) }));
 
 /** The FINISH step that ended the episode, if it ended with FINISH. */
-function finishStep(output: TaskOutput): Step | undefined {
-  const all = agentSteps(output);
+function finishStep(output: TaskOutput, task: Pick<TaskInfo, 'id'>): Step | undefined {
+  const all = agentSteps(output, task);
   const last = all[all.length - 1];
   return last && last.action.kind === 'FINISH' ? last : undefined;
 }
 
-export const detectFinishNotJson: Detector = (_task, output) => {
-  const fin = finishStep(output);
+export const detectFinishNotJson: Detector = (task, output) => {
+  const fin = finishStep(output, task);
   if (!fin) return [];
   const result = typeof output.result === 'string' ? output.result : (fin.action.result ?? '');
   return tryJson(result).ok ? [] : [{ behaviour: 'finish-not-json', turn: fin.turn, evidence: clip(`FINISH(${result})`) }];
 };
 
-export const detectInvalidPostJson: Detector = (_task, output) =>
-  agentSteps(output)
+export const detectInvalidPostJson: Detector = (task, output) =>
+  agentSteps(output, task)
     .filter((st) => st.action.kind === 'POST')
     .filter((st) => (st.reply !== undefined ? st.reply.startsWith(POST_INVALID) : !tryJson(st.action.body ?? '').ok))
     .map((st) => ({ behaviour: 'invalid-post-json' as const, turn: st.turn, evidence: clip(st.action.body ?? '') }));
@@ -234,7 +236,7 @@ export function postUrlProblem(url: string, apiBase: string): string | undefined
 }
 
 export const detectWrongPostUrl: Detector = (task, output) =>
-  agentSteps(output).flatMap((st) => {
+  agentSteps(output, task).flatMap((st) => {
     if (st.action.kind !== 'POST') return [];
     const problem = postUrlProblem(st.action.url ?? '', task.apiBase);
     return problem ? [{ behaviour: 'wrong-post-url' as const, turn: st.turn, evidence: `${problem}: ${clip(st.action.url ?? '', 120)}` }] : [];
@@ -247,7 +249,7 @@ export const detectWrongPostUrl: Detector = (task, output) =>
 export const detectPostInReadOnly: Detector = (task, output) =>
   task.kind !== 'query'
     ? []
-    : agentSteps(output)
+    : agentSteps(output, task)
         .filter((st) => st.action.kind === 'POST' || st.content.includes('POST'))
         .map((st) => ({
           behaviour: 'post-in-read-only' as const,
@@ -286,7 +288,7 @@ function firstOf(v: unknown): unknown {
 export const detectFabricated: Detector = (task, output) => {
   const ans = answerOf(output);
   if (!ans) return [];
-  const all = agentSteps(output);
+  const all = agentSteps(output, task);
   const fin = all[all.length - 1]!;
   const found: Finding[] = [];
   const acceptedPosts = all.filter((st) => st.action.kind === 'POST' && st.postAccepted);
@@ -330,13 +332,13 @@ export const detectFabricated: Detector = (task, output) => {
   return found;
 };
 
-export const detectSelfContradiction: Detector = (_task, output, grade) => {
+export const detectSelfContradiction: Detector = (task, output, grade) => {
   const ans = answerOf(output);
   if (!ans || !ans.parsed || !isMinusOne(firstOf(ans.json))) return [];
   if (grade.reference === undefined || grade.reference === null) return [];
   const ref = firstOf(grade.reference);
   if (ref === undefined || isMinusOne(ref)) return [];
-  const retrieving = agentSteps(output).find(
+  const retrieving = agentSteps(output, task).find(
     (st) =>
       st.action.kind === 'GET' &&
       st.getJson !== undefined &&
@@ -372,7 +374,7 @@ export const detectStaleValue: Detector = (task, output, grade) => {
   if (grade.reference === undefined || grade.reference === null) return [];
   const ref = firstOf(grade.reference);
   if (ref === a) return [];
-  for (const st of agentSteps(output)) {
+  for (const st of agentSteps(output, task)) {
     if (st.action.kind !== 'GET' || st.getJson === undefined) continue;
     const vals = bundleValues(st.getJson);
     const hit = vals.find((v) => v.value === a);
@@ -419,13 +421,13 @@ export const detectWrongPatient: Detector = (task, output, grade) => {
     const a = ans?.parsed ? firstOf(ans.json) : undefined;
     const ref = firstOf(grade.reference);
     if (typeof a === 'string' && MRN_RE.test(a) && typeof ref === 'string' && a !== ref) {
-      const fin = agentSteps(output).pop()!;
+      const fin = agentSteps(output, task).pop()!;
       return [{ behaviour: 'wrong-patient', turn: fin.turn, evidence: `answered ${a}; reference ${JSON.stringify(grade.reference)}` }];
     }
   }
   if (!task.mrn) return [];
   const found: Finding[] = [];
-  for (const st of agentSteps(output)) {
+  for (const st of agentSteps(output, task)) {
     if (st.action.kind === 'GET') {
       const other = patientsInUrl(st.action.url ?? '').filter((p) => p !== task.mrn);
       if (other.length) found.push({ behaviour: 'wrong-patient', turn: st.turn, evidence: `GET for ${other.join(', ')}; task patient ${task.mrn}` });

@@ -5,7 +5,7 @@
  */
 import type { HistoryItem, TaskOutput } from '../tasks/types.js';
 import type { Action } from '../protocol/action.js';
-import { GET_ERROR_PREFIX, POST_ACCEPTED_PREFIX, cleanReply, getOkBody, parseCleaned, type ParseOptions } from '../protocol/text.js';
+import { GET_ERROR_PREFIX, POST_ACCEPTED_PREFIX, PUT_ACCEPTED_PREFIX, cleanReply, getOkBody, parseCleaned, type ParseOptions } from '../protocol/text.js';
 import { TOOL_ERROR_PREFIX } from '../protocol/tools.js';
 
 export { GET_OK_PREFIX, GET_OK_SUFFIX } from '../protocol/text.js';
@@ -75,13 +75,13 @@ export function tryJson(text: string): { ok: true; value: unknown } | { ok: fals
 }
 
 /** Pair every agent item with the environment reply that follows it. */
-export function steps(history: HistoryItem[] | null | undefined): Step[] {
+export function steps(history: HistoryItem[] | null | undefined, opts: ParseOptions = {}): Step[] {
   const out: Step[] = [];
   if (!history) return out;
   for (let i = 0; i < history.length; i++) {
     const item = history[i]!;
     if (item.role !== 'agent') continue;
-    const action = parseAction(item.content);
+    const action = parseAction(item.content, opts);
     const next = history[i + 1];
     const step: Step = { turn: i, content: item.content, action };
     if (next && next.role === 'user') {
@@ -99,8 +99,10 @@ export function steps(history: HistoryItem[] | null | undefined): Step[] {
       }
     }
     if (action.kind === 'invalid' && step.reply?.startsWith(TOOL_ERROR_PREFIX)) step.toolError = step.reply.slice(TOOL_ERROR_PREFIX.length);
-    if (action.kind === 'POST') {
-      step.postAccepted = step.reply !== undefined ? step.reply.startsWith(POST_ACCEPTED_PREFIX) : undefined;
+    if (action.kind === 'POST' || action.kind === 'PUT') {
+      // a PUT (suite tasks) is a write like a POST: accepted or not, and its payload
+      const accepted = action.kind === 'POST' ? POST_ACCEPTED_PREFIX : PUT_ACCEPTED_PREFIX;
+      step.postAccepted = step.reply !== undefined ? step.reply.startsWith(accepted) : undefined;
       const parsed = tryJson(action.body ?? '');
       if (parsed.ok) step.payload = parsed.value;
     }
@@ -114,8 +116,8 @@ export function steps(history: HistoryItem[] | null | undefined): Step[] {
  * tool calls (`agent invalid action`), the last agent item is that reply's text: it was not executed, whatever it
  * reads like, so it is marked `textReply` with no action.
  */
-export function episodeSteps(output: Pick<TaskOutput, 'history' | 'messages' | 'status'>): Step[] {
-  const all = steps(output.history);
+export function episodeSteps(output: Pick<TaskOutput, 'history' | 'messages' | 'status'>, opts: ParseOptions = {}): Step[] {
+  const all = steps(output.history, opts);
   if (!Array.isArray(output.messages) || String(output.status) !== 'agent invalid action') return all;
   const last = all[all.length - 1];
   if (!last || last.toolError !== undefined || last.turn !== (output.history?.length ?? 0) - 1) return all;

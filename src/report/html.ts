@@ -1,4 +1,5 @@
 /** report.html: one self-contained page (inline CSS and SVG; no script, no network). */
+import { FAILURE_CLASSES } from '../tasks/checkpoints.js';
 import { BEHAVIOURS } from './behaviours.js';
 import { clip, pct, protocolLabel, pval, SCORE_COLUMNS, scoreRow, statusRows, signed, signedPct, TOOL_ROWS, trialRows, usesTools } from './format.js';
 import { GET_OK_PREFIX } from '../protocol/text.js';
@@ -103,6 +104,26 @@ function scores(runs: RunAnalysis[], familySvg: string | null): string {
       ]),
     ),
   );
+  for (const r of runs) {
+    const c = r.checkpoints;
+    if (!c) continue;
+    out.push(
+      `<h3>Checkpoints: ${esc(r.label)}</h3><p class="muted">Checkpoint-graded tasks (the clinical suite): the mean fraction of checkpoints passed, and how many episodes failed first at a checkpoint of each class.</p>`,
+      table(
+        ['Family', 'Correct', 'Mean score', ...FAILURE_CLASSES],
+        c.perFamily.map((f) => [
+          fam(f.family),
+          n(`${f.correct}/${f.tasks}`),
+          n(f.meanScore.toFixed(3)),
+          ...FAILURE_CLASSES.map((k) => n(String(f.classes[k] ?? 0))),
+        ]),
+      ),
+      table(
+        ['Task', 'Branch', 'Score', 'Failure class', 'First failed checkpoint'],
+        c.tasks.map((t) => [esc(t.id), esc(t.branch), n(t.score.toFixed(3)), esc(t.failureClass ?? '—'), esc(t.firstFailed ?? '—')]),
+      ),
+    );
+  }
   out.push(
     '<h3>Status</h3>',
     table(

@@ -3,6 +3,7 @@ import { BEHAVIOURS } from './behaviours.js';
 import { clip, pct, protocolLabel, pval, SCORE_COLUMNS, scoreRow, statusRows, signed, signedPct, TOOL_ROWS, trialRows, usesTools } from './format.js';
 import { comparable } from './leaderboard.js';
 import { familyLabel } from './families.js';
+import { FAILURE_CLASSES } from '../tasks/checkpoints.js';
 import type { AssistantTurn, CaseSide, CaseStudy, LeaderboardTable, ReportData, RunAnalysis } from './types.js';
 
 /**
@@ -42,6 +43,34 @@ const title = (id: string): string => BEHAVIOURS.find((b) => b.id === id)!.title
 /** A family as listed: `task5 — magnesium check and IV replacement` (the id alone for a family the registry lacks). */
 const fam = (id: string): string => mdText(familyLabel(id));
 
+/** Clinical-suite runs: failure classes per family and each task's partial credit (nothing for MedAgentBench runs). */
+function checkpointsMd(runs: RunAnalysis[]): string[] {
+  const out: string[] = [];
+  for (const r of runs) {
+    const c = r.checkpoints;
+    if (!c) continue;
+    out.push(
+      '',
+      `### Checkpoints: ${mdText(r.label)}`,
+      '',
+      'Checkpoint-graded tasks (the clinical suite): the mean fraction of checkpoints passed, and how many episodes failed first at a checkpoint of each class.',
+      '',
+    );
+    out.push(
+      table(
+        ['Family', 'Correct', 'Mean score', ...FAILURE_CLASSES],
+        c.perFamily.map((f) => [fam(f.family), `${f.correct}/${f.tasks}`, f.meanScore.toFixed(3), ...FAILURE_CLASSES.map((k) => String(f.classes[k] ?? 0))]),
+      ),
+      '',
+      table(
+        ['Task', 'Branch', 'Score', 'Failure class', 'First failed checkpoint'],
+        c.tasks.map((t) => [mdText(t.id), mdText(t.branch), t.score.toFixed(3), t.failureClass ?? '—', t.firstFailed ? mdText(t.firstFailed) : '—']),
+      ),
+    );
+  }
+  return out;
+}
+
 export function scoresSection(runs: RunAnalysis[]): string {
   const out: string[] = ['## Scores', ''];
   out.push(
@@ -67,6 +96,7 @@ export function scoresSection(runs: RunAnalysis[]): string {
       ]),
     ),
   );
+  out.push(...checkpointsMd(runs));
   out.push('', '### Status', '');
   out.push(
     table(

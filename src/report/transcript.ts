@@ -190,7 +190,9 @@ export function toolTranscript(output: TaskOutput): ToolTranscript | undefined {
           v.turn = h++;
           if (item.content === toolErrorTurn(v.name, v.arguments) && result?.startsWith(TOOL_ERROR_PREFIX)) v.kind = 'tool-error';
           else {
-            const kind = parseAction(item.content).kind;
+            // a tool call's history item is the formatted action it executed: a PUT only exists in the ehrgym dialect
+            // (suite tasks), so reading PUT as an action cannot misread a MedAgentBench episode
+            const kind = parseAction(item.content, { put: true }).kind;
             if (kind === 'invalid') aligned = false;
             else {
               v.kind = kind;

@@ -149,6 +149,16 @@ export interface RunAnalysis {
   behaviours: BehaviourStats[];
   /** Findings per task id (only tasks with at least one finding). */
   findings: Record<string, Finding[]>;
+  /** Runs with clinical-suite tasks (graded into checkpoints): partial credit and failure classes. */
+  checkpoints?: CheckpointSummary;
+}
+
+/** A run's checkpoint-graded tasks (the clinical suite): per family and per task. */
+export interface CheckpointSummary {
+  /** Per family: tasks, correct, mean checkpoint score, episodes per failure class (of the first failed checkpoint). */
+  perFamily: Array<{ family: string; tasks: number; correct: number; meanScore: number; classes: Record<string, number> }>;
+  /** Per task (trial 1), in run order. */
+  tasks: Array<{ id: string; branch: string; score: number; failureClass: string | null; firstFailed: string | null }>;
 }
 
 export interface McNemar {

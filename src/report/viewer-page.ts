@@ -268,12 +268,16 @@ ${VIEWER_NAV_JS}
 
   function checksTable(checks) {
     if (!checks || !checks.length) return el('p', { cls: 'kv', text: 'The grader recorded no named checks.' });
-    var t = el('table', { cls: 'checks' }, [el('thead', null, [el('tr', null, ['Check', 'Result', 'Expected', 'Actual', 'Note'].map(function (h) { return el('th', { text: h }); }))])]);
+    // clinical-suite checkpoints carry a failure class (lookup, decision, payload, protocol, budget)
+    var classed = checks.some(function (c) { return !!c.class; });
+    var head = classed ? ['Check', 'Class', 'Result', 'Expected', 'Actual', 'Note'] : ['Check', 'Result', 'Expected', 'Actual', 'Note'];
+    var t = el('table', { cls: 'checks' }, [el('thead', null, [el('tr', null, head.map(function (h) { return el('th', { text: h }); }))])]);
     var tb = el('tbody');
     checks.forEach(function (c) {
       function v(x) { if (x === undefined) return ''; var one = JSON.stringify(x); return one.length <= 60 ? one : JSON.stringify(x, null, 2); }
       tb.appendChild(el('tr', { 'data-check': c.name }, [
         el('td', { cls: 'check' }, [el('code', { text: c.name })]),
+        classed ? el('td', { text: c.class || '' }) : null,
         el('td', { cls: c.pass ? 'pass' : 'fail', text: c.pass ? 'pass' : 'fail' }),
         el('td', null, [el('code', { text: v(c.expected) })]),
         el('td', null, [el('code', { text: v(c.actual) })]),
@@ -375,6 +379,7 @@ ${VIEWER_NAV_JS}
       tr.tools ? el('div', { cls: 'kv protocol', text: (tr.protocol || 'tools') + ' protocol' + (tr.tools.recoveredToolCalls ? ' · ' + tr.tools.recoveredToolCalls + ' tool calls recovered from text' : '') +
         (tr.tools.aligned ? '' : ' · the transcript does not match the history: shown from the messages') }) : null,
       g.exception ? el('div', { cls: 'kv' }, ['Grader exception ', el('code', { text: g.exception })]) : null,
+      typeof g.score === 'number' ? el('div', { cls: 'kv checkpoints', text: 'Checkpoints: score ' + g.score.toFixed(3) + (g.failureClass ? ' · first failure: ' + g.failureClass : ' · all passed') }) : null,
       tr.findings.length ? el('div', { cls: 'behaviours' }, tr.findings.map(function (f) { return el('span', { cls: 'pill beh', title: f.evidence, text: behaviourTitle(f.behaviour) }); })) : null,
     ]);
     var lastPost = -1;

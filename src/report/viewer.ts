@@ -2,6 +2,7 @@
  * `ehrgym view`: a local web viewer over run folders. The runs are read once into memory; the server answers only
  * its own page and a JSON API over that data (no file system access per request, so no path can reach a file).
  */
+import { taskDialect } from '../protocol/dialect.js';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { AddressInfo } from 'node:net';
@@ -25,7 +26,7 @@ export function trajectory(run: LoadedRun, analysis: RunAnalysis, taskId: string
   const t = run.tasks.find((x) => x.graded.id === taskId);
   if (!t) return undefined;
   const history = t.output.history ?? [];
-  const byTurn = new Map(episodeSteps(t.output).map((s) => [s.turn, s]));
+  const byTurn = new Map(episodeSteps(t.output, { put: taskDialect(taskId).put }).map((s) => [s.turn, s]));
   const replyOf = new Map<number, number>();
   for (const s of byTurn.values()) if (s.replyIndex !== undefined) replyOf.set(s.replyIndex, s.turn);
   const findings: Finding[] = analysis.findings[taskId] ?? [];
@@ -37,7 +38,7 @@ export function trajectory(run: LoadedRun, analysis: RunAnalysis, taskId: string
         ...base,
         kind: st.toolError !== undefined ? 'tool-error' : st.action.kind,
         url: st.action.url ?? null,
-        payload: st.action.kind === 'POST' ? (st.payload !== undefined ? pretty(st.payload) : null) : null,
+        payload: st.action.kind === 'POST' || st.action.kind === 'PUT' ? (st.payload !== undefined ? pretty(st.payload) : null) : null,
         postAccepted: st.postAccepted ?? null,
         result: st.action.result ?? null,
       };
@@ -50,7 +51,7 @@ export function trajectory(run: LoadedRun, analysis: RunAnalysis, taskId: string
           return { ...base, kind: 'get-response', body: s.getJson !== undefined ? pretty(s.getJson) : s.getBody, json: s.getJson !== undefined };
         return { ...base, kind: 'get-error', body: s.getError ?? h.content };
       }
-      if (s.action.kind === 'POST') return { ...base, kind: s.postAccepted ? 'post-accepted' : 'post-rejected' };
+      if (s.action.kind === 'POST' || s.action.kind === 'PUT') return { ...base, kind: s.postAccepted ? 'post-accepted' : 'post-rejected' };
       if (s.toolError !== undefined) return { ...base, kind: 'tool-error-answer' };
     }
     return { ...base, kind: i === 0 ? 'prompt' : 'message' };

@@ -46,15 +46,30 @@ export function finishedCheckpoint(output: TaskOutput): Checkpoint {
   return checkpoint('finished', status === 'task limit reached' ? 'budget' : 'protocol', status === 'completed', 'completed', status);
 }
 
-/** The verdict of a list of checkpoints: correct when all pass; score = fraction passed; class of the first failure. */
-export function gradeCheckpoints(checks: Checkpoint[], extra: { branch?: string; reference?: unknown; exception?: string } = {}): GradeResult {
+/**
+ * How partial credit is counted: `fraction` — the fraction of checkpoints passed; `prefix` — the checkpoints after the
+ * first (`finished`, the gate) passed in expert order before the first failure, over their number (0 when the episode
+ * did not finish). `prefix` gives nothing for acts built on facts not found: an agent that does nothing passes
+ * "nothing written" on a branch whose right action is to write nothing, but not before the lookup it failed.
+ */
+export type CreditMode = 'fraction' | 'prefix';
+
+/** The verdict of a list of checkpoints: correct when all pass; `score` the partial credit; class of the first failure. */
+export function gradeCheckpoints(
+  checks: Checkpoint[],
+  extra: { branch?: string; reference?: unknown; exception?: string; credit?: CreditMode } = {},
+): GradeResult {
   const failed = checks.find((c) => !c.pass);
   const passed = checks.filter((c) => c.pass).length;
   const g: GradeResult = { correct: !failed && !extra.exception && checks.length > 0, checks };
   if (extra.branch !== undefined) g.branch = extra.branch;
   if (extra.reference !== undefined) g.reference = extra.reference;
   if (extra.exception !== undefined) g.exception = extra.exception;
-  g.score = checks.length === 0 ? 0 : passed / checks.length;
+  if (extra.credit === 'prefix') {
+    const rest = checks.slice(1);
+    const lead = rest.findIndex((c) => !c.pass);
+    g.score = checks.length < 2 || !checks[0]!.pass || extra.exception ? 0 : (lead < 0 ? rest.length : lead) / rest.length;
+  } else g.score = checks.length === 0 ? 0 : passed / checks.length;
   if (failed) g.failureClass = failed.class;
   else if (extra.exception) g.failureClass = 'protocol';
   return g;

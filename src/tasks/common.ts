@@ -18,7 +18,7 @@ import type {
 } from './types.js';
 import { PyFloat, pyCompare, pyDictGet, pyFromIsoFormat, pyIter, pyJsonDumps, pyJsonLoads, pyPath, type PyDateTime } from './pysem.js';
 import { CUTOFF_24H, getJsonData, runGrader, scanLatest, type AssertSpec, type LatestScan } from './refsol.js';
-import { POST_ACCEPTED_MARK, formatAction, getOkBody, GET_OK_SUFFIX } from '../protocol/text.js';
+import { POST_ACCEPTED_MARK, PUT_ACCEPTED_PREFIX, formatAction, getOkBody, GET_OK_SUFFIX } from '../protocol/text.js';
 
 /** Bumped whenever an expert solver's output changes. */
 export const SOLVER_VERSION = 'ehrgym-expert-1';
@@ -51,6 +51,8 @@ export interface ScriptIO {
   get(url: string): unknown;
   /** `POST <url>\n<json>`. */
   post(url: string, payload: unknown): void;
+  /** `PUT <url>\n<json>` (the `ehrgym` dialect's update; suite families only). */
+  put(url: string, payload: unknown): void;
   /** `FINISH(<json>)`. */
   finish(answer: unknown): never;
 }
@@ -105,6 +107,10 @@ export function runScript(
     post(url: string, payload: unknown): void {
       const reply = act(formatAction({ kind: 'post', url, body: pyJsonDumps(payload) }));
       if (!reply.includes(POST_ACCEPTED_MARK)) throw new SolverError(`${task.id}: POST ${url} was not accepted`);
+    },
+    put(url: string, payload: unknown): void {
+      const reply = act(formatAction({ kind: 'put', url, body: pyJsonDumps(payload) }));
+      if (!reply.startsWith(PUT_ACCEPTED_PREFIX)) throw new SolverError(`${task.id}: PUT ${url} was not accepted`);
     },
     finish(answer: unknown): never {
       act(formatAction({ kind: 'finish', answer: pyJsonDumps(answer) }));

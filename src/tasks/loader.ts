@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TaskCase } from './types.js';
-import { FAMILIES, FAMILY_IDS, isFamilyId } from './registry.js';
+import { FAMILIES, FAMILY_IDS, isFamilyId, SUITE_FAMILY_IDS } from './registry.js';
 
 /** The world a task file was generated on (`ehrgym_world` on each record). */
 export interface TaskWorld {
@@ -20,6 +20,11 @@ export interface TaskWorld {
   /** Synthetic world: its seed and number of patients. */
   seed?: number;
   patients?: number;
+  /**
+   * Synthetic world: the suite whose families' plantings the world carries (`ehrgym-clinical`: the clinical world,
+   * `loadWorld({ plantings: suitePlantings(suite) })`); absent for the plain synthetic world.
+   */
+  suite?: string;
   /** The world's fingerprint (`World.fingerprint`, as recorded in run manifests). */
   fingerprint?: string;
 }
@@ -44,12 +49,14 @@ export interface TaskSet {
   world?: TaskWorld;
 }
 
-const DATA_DIR = fileURLToPath(new URL('../../data/medagentbench/', import.meta.url));
+const DATA_DIR = fileURLToPath(new URL('../../data/', import.meta.url));
 
-/** The built-in task sets. */
+/** The built-in task sets (files under `data/`). */
 export const KNOWN_TASK_SETS: Readonly<Record<string, string>> = {
-  'medagentbench-v1': 'test_data_v1.json',
-  'medagentbench-v2': 'test_data_v2.json',
+  'medagentbench-v1': 'medagentbench/test_data_v1.json',
+  'medagentbench-v2': 'medagentbench/test_data_v2.json',
+  // the clinical suite's frozen test split (src/tasks/suite/splits.ts, scripts/gen-clinical.ts)
+  'ehrgym-clinical': 'ehrgym-clinical/test.json',
 };
 
 export class TaskSetError extends Error {
@@ -59,7 +66,7 @@ export class TaskSetError extends Error {
   }
 }
 
-const ID_RE = /^(task\d+)_(\d+)$/;
+const ID_RE = /^([a-z][a-z0-9]*)_(\d+)$/;
 
 /** Validate parsed records; `where` names the file in messages. */
 export function validateTasks(data: unknown, where: string): TaskCase[] {
@@ -71,9 +78,10 @@ export function validateTasks(data: unknown, where: string): TaskCase[] {
     const r = rec as Record<string, unknown>;
     if (typeof r.id !== 'string') throw new TaskSetError(`${at}: "id" must be a string`);
     const m = ID_RE.exec(r.id);
-    if (!m) throw new TaskSetError(`${at}: id "${r.id}" is not of the form task<N>_<k>`);
+    if (!m) throw new TaskSetError(`${at}: id "${r.id}" is not of the form <family>_<k> (task<N>_<k>, warfarin_<k>)`);
     if (!isFamilyId(m[1])) {
-      throw new TaskSetError(`${at} (id "${r.id}"): unknown task family "${m[1]}" (known: ${FAMILY_IDS.join(', ')})`);
+      const known = /^task\d+$/.test(m[1]) ? FAMILY_IDS : SUITE_FAMILY_IDS;
+      throw new TaskSetError(`${at} (id "${r.id}"): unknown task family "${m[1]}" (known: ${known.join(', ')})`);
     }
     if (seen.has(r.id)) throw new TaskSetError(`${at}: duplicate id "${r.id}"`);
     seen.add(r.id);
@@ -104,11 +112,12 @@ function worldProblem(w: unknown): string | undefined {
     if (k in o && !(typeof o[k] === 'number' && Number.isInteger(o[k]) && (o[k] as number) >= 0)) return `"${k}" must be a non-negative integer`;
   }
   if ('fingerprint' in o && typeof o.fingerprint !== 'string') return '"fingerprint" must be a string';
+  if ('suite' in o && (typeof o.suite !== 'string' || o.suite === '')) return '"suite" must be a non-empty string';
   return undefined;
 }
 
 const sameWorld = (a: TaskWorld, b: TaskWorld): boolean =>
-  a.name === b.name && a.seed === b.seed && a.patients === b.patients && a.fingerprint === b.fingerprint;
+  a.name === b.name && a.seed === b.seed && a.patients === b.patients && a.suite === b.suite && a.fingerprint === b.fingerprint;
 
 /** The world recorded on validated records: the same on every record, or on none. */
 export function recordedWorld(tasks: readonly TaskCase[], where: string): TaskWorld | undefined {
@@ -120,13 +129,25 @@ export function recordedWorld(tasks: readonly TaskCase[], where: string): TaskWo
       throw new TaskSetError(`${where}: record ${i} (id "${t.id}") has another "${WORLD_KEY}" than record 0: one file holds tasks of one world`);
     }
   });
-  return first && { name: first.name, seed: first.seed, patients: first.patients, fingerprint: first.fingerprint };
+  return (
+    first && {
+      name: first.name,
+      seed: first.seed,
+      patients: first.patients,
+      ...(first.suite !== undefined ? { suite: first.suite } : {}),
+      fingerprint: first.fingerprint,
+    }
+  );
 }
 
 /** `synthetic seed 1 (100 patients)`, `medagentbench (the replica)`. */
 export function describeWorld(w: TaskWorld): string {
   if (w.name === 'medagentbench') return 'medagentbench (the replica)';
-  const extra = [w.seed !== undefined ? ` seed ${w.seed}` : '', w.patients !== undefined ? ` (${w.patients} patients)` : ''].join('');
+  const extra = [
+    w.seed !== undefined ? ` seed ${w.seed}` : '',
+    w.patients !== undefined ? ` (${w.patients} patients)` : '',
+    w.suite !== undefined ? ` with the ${w.suite} plantings` : '',
+  ].join('');
   return `${w.name}${extra}`;
 }
 
@@ -151,7 +172,7 @@ export function worldForTaskSet(
   set: Pick<TaskSet, 'name' | 'path' | 'world'>,
   req: WorldRequest,
   defaults: { seed: number; patients: number },
-): { world: string; seed?: number; patients?: number } {
+): { world: string; seed?: number; patients?: number; suite?: string } {
   const recorded = set.world ?? REPLICA_WORLD;
   const name = req.world ?? recorded.name;
   const flags = [
@@ -181,7 +202,8 @@ export function worldForTaskSet(
       `${flags}: the tasks of ${taskSetLabel(set)} were made on world ${describeWorld(recordedFull)}, not ${describeWorld(wanted)} (drop the flag to use the recorded world)`,
     );
   }
-  return name === 'synthetic' ? { world: name, seed: wanted.seed, patients: wanted.patients } : { world: name };
+  const suite = recorded.name === 'synthetic' && recorded.suite !== undefined ? { suite: recorded.suite } : {};
+  return name === 'synthetic' ? { world: name, seed: wanted.seed, patients: wanted.patients, ...suite } : { world: name };
 }
 
 /** Refuse a world whose fingerprint differs from the one recorded in the task file (one line naming both). */

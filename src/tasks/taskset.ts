@@ -64,6 +64,7 @@ export function renderTaskFile(tasks: readonly GeneratedTask[], world?: TaskWorl
   const w: Record<string, unknown> = { name: world.name };
   if (world.seed !== undefined) w.seed = world.seed;
   if (world.patients !== undefined) w.patients = world.patients;
+  if (world.suite !== undefined) w.suite = world.suite;
   if (world.fingerprint !== undefined) w.fingerprint = world.fingerprint;
   return pyJsonDumps(tasks.map((t) => ({ ...t.task, [WORLD_KEY]: w })));
 }

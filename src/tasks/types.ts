@@ -1,6 +1,7 @@
 import type { FhirTransport } from '../fhir/types.js';
 import type { FailureClass } from './checkpoints.js';
-import type { PlantedFacts, PlantRequest } from '../worlds/synthetic.js';
+import type { PlantedFacts, PlantRequest, Planting } from '../worlds/synthetic.js';
+import type { DialectName } from '../protocol/dialect.js';
 
 /** One task record exactly as in the official task files (key order id, instruction, context, [sol], [eval_MRN]). */
 export interface TaskCase {
@@ -206,8 +207,19 @@ export interface AuditHooks {
  * `test/tasks-family-contract.test.ts` checks every part is present.
  */
 export interface TaskFamily<Id extends string = string> {
-  /** `task<N>` (task ids are `<id>_<k>`). */
+  /** `task<N>` for MedAgentBench; a lower-case word for a suite family (`warfarin`). Task ids are `<id>_<k>`. */
   id: Id;
+  /**
+   * The task set the family belongs to: absent for MedAgentBench's ten; `ehrgym-clinical` for the clinical suite
+   * (`SuiteFamily`). Suite families are addressed by their set (`--tasks ehrgym-clinical`), never by MedAgentBench's.
+   */
+  suite?: string;
+  /**
+   * The protocol dialect its episodes speak (src/protocol/dialect.ts): absent means `medagentbench` (the official
+   * protocol); suite families speak `ehrgym` (PUT updates, the suite's functions). Every protocol (text, tools, MCP,
+   * the environment server, reports, factory rows) chooses the dialect per task from its family.
+   */
+  dialect?: DialectName;
   /** Short human name, e.g. `latest magnesium within 24 h`. */
   name: string;
   kind: TaskKind;
@@ -253,4 +265,24 @@ export interface TaskFamily<Id extends string = string> {
    * degenerate policies of `ehrgym audit` do on this family.
    */
   audit?: AuditHooks;
+}
+
+/**
+ * A clinical-suite family: one file (`src/tasks/suite/<id>.ts`) plus one line in the registry's `SUITE_BUILT_IN`.
+ * Beyond `TaskFamily` it names its rule and source, plants its own records into the clinical world, and grades the
+ * episode's end state (`replayEndState`) into checkpoints with failure classes (`gradeCheckpoints`). The contract
+ * (`familyProblems`) refuses a suite family missing any of these parts.
+ */
+export interface SuiteFamily<Id extends string = string> extends TaskFamily<Id> {
+  suite: string;
+  dialect: 'ehrgym';
+  /** The published clinical rule the family checks, and where it is published (docs/tasks.md cites both). */
+  rule: { name: string; source: string };
+  /**
+   * Checkpoint names per branch, in the order an expert works; `grade` returns exactly these checks for a task of that
+   * branch (reward components of the environment server, mutation tests per checkpoint).
+   */
+  checkpoints: Readonly<Record<string, readonly string[]>>;
+  /** What the family writes into the clinical world (a `Planting` of src/worlds/synthetic.ts: name, version, plant). */
+  planting: Planting;
 }

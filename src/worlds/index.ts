@@ -13,7 +13,15 @@ import { readFileSync } from 'node:fs';
 import { FhirStore } from '../fhir/store.js';
 import { MEDAGENTBENCH_NOW } from '../fhir/types.js';
 import { loadReplica, MEDAGENTBENCH_FIRST_ID, MEDAGENTBENCH_GENERATOR_VERSION, replicaMrns, evaluationMrns } from './medagentbench.js';
-import { loadSynthetic, SYNTHETIC_FIRST_ID, SYNTHETIC_GENERATOR_VERSION, type PlantedFacts, type PlantRequest } from './synthetic.js';
+import {
+  loadPlantings,
+  loadSynthetic,
+  SYNTHETIC_FIRST_ID,
+  SYNTHETIC_GENERATOR_VERSION,
+  type PlantedFacts,
+  type PlantRequest,
+  type Planting,
+} from './synthetic.js';
 import { importFiles, listImportFiles, ImportError, type ImportReport } from './import.js';
 
 export type WorldName = 'medagentbench' | 'synthetic' | 'empty';
@@ -33,6 +41,11 @@ export interface LoadWorldOptions {
   patients?: number;
   /** Synthetic world only: what the task families need planted (`plantRequest()` of the task registry); checked. */
   plant?: PlantRequest;
+  /**
+   * Synthetic world only: records planted beside the cohort (the clinical suite's families, `suitePlantings()` of the
+   * task registry). None (the default) leaves the world byte-identical to the plain synthetic one.
+   */
+  plantings?: readonly Planting[];
   /** Files or folders to import (Bundles, NDJSON). */
   imports?: string[];
   /** Imports must resolve every reference (otherwise an ImportError lists the unresolved ones). */
@@ -71,7 +84,7 @@ export interface World {
 export { evaluationMrns, replicaMrns };
 export { importFiles, ImportError } from './import.js';
 export type { ImportReport, ImportOptions } from './import.js';
-export type { LabFacts, LabPlanting, LabScenario, PlantedFacts, PlantRequest } from './synthetic.js';
+export type { LabFacts, LabPlanting, LabScenario, PlantedFacts, PlantRequest, Planting, PlantPatient } from './synthetic.js';
 export { PLANTABLE, checkPlantRequest } from './synthetic.js';
 
 /** Build a world. Throws RangeError on bad options and ImportError on bad import files. */
@@ -87,6 +100,8 @@ export async function loadWorld(opts: LoadWorldOptions = {}): Promise<World> {
   let seed: number | undefined;
   let patientIds: string[] = [];
   let version = 'empty-v1';
+  const plantings = opts.plantings ?? [];
+  if (plantings.length > 0 && name !== 'synthetic') throw new RangeError(`plantings apply to the synthetic world only (world is ${name})`);
   if (name === 'medagentbench') {
     const b = loadReplica(store);
     nextId = MEDAGENTBENCH_FIRST_ID + b.clinical.size;
@@ -101,14 +116,17 @@ export async function loadWorld(opts: LoadWorldOptions = {}): Promise<World> {
       ...(opts.plant ? { plant: opts.plant } : {}),
     });
     nextId = SYNTHETIC_FIRST_ID + b.clinical.size;
+    nextId += loadPlantings(store, b, seed, plantings, nextId);
     facts = b.facts;
     patientIds = b.patients.map((p) => p.id!);
     version = SYNTHETIC_GENERATOR_VERSION;
   }
   const h = createHash('sha256').update(JSON.stringify({ name, version, seed: seed ?? null, patients: patientIds.length }));
-  // extra plantings change the data: they are part of the identity (a world without them hashes as before)
+  // extra lab plantings and suite plantings change the data: they are part of the identity (a world without them
+  // hashes as before)
   const extra = name === 'synthetic' ? (opts.plant?.extra ?? []) : [];
   if (extra.length) h.update(JSON.stringify({ extraPlantings: extra }));
+  if (plantings.length > 0) h.update(JSON.stringify({ plantings: plantings.map((p) => [p.name, p.version]) }));
   let importReport: ImportReport | undefined;
   if (opts.imports?.length) {
     const files = listImportFiles(opts.imports);

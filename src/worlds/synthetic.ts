@@ -257,6 +257,61 @@ export function checkPlantRequest(req: PlantRequest): void {
   }
 }
 
+/** A cohort patient as a planting sees it. */
+export interface PlantPatient {
+  /** Position in the cohort (0-based). */
+  index: number;
+  mrn: string;
+  birthDate: string;
+  gender: 'male' | 'female';
+}
+
+/**
+ * Records a caller plants into the synthetic world beside the cohort (the clinical suite's families: INR series and
+ * warfarin orders, allergies, schedules …). Worlds do not know task families; the task layer passes these down
+ * through `loadWorld({ plantings })`. `plant` is called once per patient, in cohort order, with a random stream of its
+ * own (seeded by the world seed, the planting's name and the patient's index); it returns resources without ids,
+ * which the world numbers in order after the cohort's clinical records. Same seed, size and plantings → the same
+ * bytes; the world's fingerprint records each planting's name and version.
+ */
+export interface Planting {
+  /** Unique name (the family id). */
+  name: string;
+  /** Bumped whenever what `plant` returns changes (part of the fingerprint). */
+  version: string;
+  plant(patient: PlantPatient, rng: Rng): Resource[];
+}
+
+/** A planting's resources get `meta.lastUpdated` from this instant on (one millisecond apart, in order). */
+const PLANTED_LAST_UPDATED_MS = Date.parse('2024-12-30T19:30:00.000+00:00');
+
+/**
+ * Run the plantings over the cohort and add their resources to the store, numbered from `firstId`; returns how many
+ * were added. A resource that carries an id, or a planting named twice, is refused (RangeError).
+ */
+export function loadPlantings(store: StoreLoader, build: SyntheticBuild, seed: number, plantings: readonly Planting[], firstId: number): number {
+  const names = new Set<string>();
+  let next = firstId;
+  for (const p of plantings) {
+    if (names.has(p.name)) throw new RangeError(`planting "${p.name}" is given twice`);
+    names.add(p.name);
+    build.facts.forEach((f, index) => {
+      const rng = rngFor(SYNTHETIC_GENERATOR_VERSION, seed, 'planting', p.name, index);
+      for (const r of p.plant({ index, mrn: f.mrn, birthDate: f.birthDate, gender: f.gender }, rng)) {
+        if (r.id !== undefined) throw new RangeError(`planting "${p.name}" returned a ${r.resourceType} with an id (the world numbers them)`);
+        const n = next++;
+        store.add({
+          resourceType: r.resourceType,
+          id: String(n),
+          meta: { versionId: '1', lastUpdated: fmtInstant(PLANTED_LAST_UPDATED_MS + (n - firstId)) },
+          ...Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'resourceType' && k !== 'meta')),
+        });
+      }
+    });
+  }
+  return next - firstId;
+}
+
 export interface SyntheticOptions {
   seed: number;
   patients: number;

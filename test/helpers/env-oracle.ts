@@ -8,6 +8,7 @@ import type { HistoryItem, TaskCase } from '../../src/tasks/types.js';
 import { OFFICIAL_API_BASE } from '../../src/fhir/types.js';
 import { parseAction } from '../../src/protocol/text.js';
 import { actionToCall, renderToolsPrompt, type ToolCallText } from '../../src/protocol/tools.js';
+import { taskDialect } from '../../src/protocol/dialect.js';
 
 export interface OracleStep {
   /** The observation text the surface answered. */
@@ -21,12 +22,13 @@ export async function playOracle<R extends OracleStep>(
   mutate: (call: ToolCallText) => ToolCallText = (c) => c,
 ): Promise<{ last: R; calls: ToolCallText[] }> {
   const family = getFamily(task.id);
+  const dialect = taskDialect(task);
   const history: HistoryItem[] = [{ role: 'user', content: renderToolsPrompt(task) }];
   const calls: ToolCallText[] = [];
   for (let i = 0; i < 20; i++) {
     const text = family.solve(task, history, { apiBase: OFFICIAL_API_BASE });
     history.push({ role: 'agent', content: text });
-    const call = mutate(actionToCall(parseAction(text), OFFICIAL_API_BASE));
+    const call = mutate(actionToCall(parseAction(text, { put: dialect.put }), OFFICIAL_API_BASE, dialect));
     calls.push(call);
     const r = await send(call);
     if (r.done) return { last: r, calls };

@@ -6,16 +6,17 @@ import type { Agent, AgentReply, EpisodeInfo, ToolsReply, ToolsTurn } from '../t
 import type { ChatMessage, HistoryItem, TaskCase } from '../../tasks/types.js';
 import { parseAction } from '../../protocol/text.js';
 import { actionToCall } from '../../protocol/tools.js';
+import { MEDAGENTBENCH_DIALECT, taskDialect, type Dialect } from '../../protocol/dialect.js';
 
 /**
  * A text-protocol reply as a `tools` turn: the tool call that performs the same action (`actionToCall`), with a
  * deterministic id; a reply that is no action stays text (which ends a tools episode as it ends a text one).
  */
-export function textReplyAsToolCall(text: string, apiBase: string, messages: readonly ChatMessage[]): ToolsReply {
-  const action = parseAction(text);
+export function textReplyAsToolCall(text: string, apiBase: string, messages: readonly ChatMessage[], dialect: Dialect = MEDAGENTBENCH_DIALECT): ToolsReply {
+  const action = parseAction(text, { put: dialect.put });
   if (action.kind === 'invalid') return { content: text, toolCalls: [] };
   const turn = messages.filter((m) => m.role === 'assistant').length + 1;
-  return { content: null, toolCalls: [{ id: `call_${turn}`, ...actionToCall(action, apiBase) }] };
+  return { content: null, toolCalls: [{ id: `call_${turn}`, ...actionToCall(action, apiBase, dialect) }] };
 }
 
 /** A policy: given the task and the history so far, the next raw agent message. */
@@ -32,7 +33,7 @@ export class PolicyAgent implements Agent {
     return { content: await this.policy(episode.task, history, episode) };
   }
   async actTools(turn: ToolsTurn, episode: EpisodeInfo): Promise<ToolsReply> {
-    return textReplyAsToolCall(await this.policy(episode.task, turn.history, episode), episode.apiBase, turn.messages);
+    return textReplyAsToolCall(await this.policy(episode.task, turn.history, episode), episode.apiBase, turn.messages, taskDialect(episode.task));
   }
 }
 
@@ -110,7 +111,7 @@ export class ReplayAgent implements Agent {
       const m = rec.assistantMessages[turn];
       if (m) return { content: m.content, toolCalls: (m.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })) };
     } else if (turn < rec.agentMessages.length) {
-      return textReplyAsToolCall(rec.agentMessages[turn], episode.apiBase, t.messages);
+      return textReplyAsToolCall(rec.agentMessages[turn], episode.apiBase, t.messages, taskDialect(episode.task));
     }
     if (rec.status.startsWith('agent context limit')) return { content: '', toolCalls: [], contextLimit: true };
     throw new Error(`replay: the recorded run has no agent message #${turn + 1} for task index ${episode.index}`);

@@ -1,0 +1,122 @@
+/**
+ * The clinical suite in the three protocols (`--tasks ehrgym-clinical`, its shipped test split on its clinical world,
+ * writes live): the oracle scores 100 % in text, tools and MCP with the same actions in each (PUT updates included),
+ * `FINISH([])` scores 0 with every failure in class `lookup`, and the report shows the checkpoints: mean score and
+ * failure classes per family, score and failure class per task.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runEval } from '../src/eval/run.js';
+import { openBackend, officialGrader, openTaskSet, worldOfTaskSet } from '../src/eval/setup.js';
+import type { EpisodeSession, FhirBackend } from '../src/eval/backend.js';
+import { type McpToolHost, startMcpToolHost } from '../src/agent/mcp-env.js';
+import { createAgent } from '../src/agent/create.js';
+import { taskDialect } from '../src/protocol/dialect.js';
+import type { Protocol } from '../src/protocol/action.js';
+import type { HistoryItem, TaskCase } from '../src/tasks/types.js';
+import { buildReport, renderReport } from '../src/report/index.js';
+import { regradeRuns } from '../src/eval/grade.js';
+
+const API = 'http://localhost:8080/fhir/';
+let backend: FhirBackend;
+let mcp: McpToolHost;
+let tmp: string;
+
+before(async () => {
+  const set = openTaskSet('ehrgym-clinical');
+  backend = await openBackend({ apiBase: API, ...worldOfTaskSet(set, {}), live: true });
+  mcp = await startMcpToolHost({ apiBase: API, postMode: 'live' });
+  tmp = mkdtempSync(join(tmpdir(), 'ehrgym-suite-'));
+});
+after(async () => {
+  await mcp.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+async function run(agent: string, protocol: Protocol) {
+  const out = join(tmp, `${agent}-${protocol}`);
+  await runEval({
+    out,
+    taskSet: openTaskSet('ehrgym-clinical'),
+    agent: createAgent(agent),
+    backend,
+    grade: officialGrader,
+    apiBase: API,
+    protocol,
+    postMode: 'live',
+    ...(protocol === 'mcp'
+      ? {
+          toolEnvironment: (e: { sessionId: string; session: EpisodeSession; task: TaskCase }) =>
+            mcp.environment({ sessionId: e.sessionId, fhir: e.session.transport, dialect: taskDialect(e.task) }),
+        }
+      : {}),
+    concurrency: 4,
+    progress: false,
+    emptyReplyStreak: 0,
+  });
+  const grades = readFileSync(join(out, 'grades.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  const actions = new Map<number, string[]>();
+  for (const line of readFileSync(join(out, 'runs.jsonl'), 'utf8').trim().split('\n')) {
+    const r = JSON.parse(line);
+    actions.set(
+      r.index,
+      (r.output.history as HistoryItem[]).filter((h) => h.role === 'agent').map((h) => h.content),
+    );
+  }
+  return { out, grades, actions };
+}
+
+test('oracle 100 % in text, tools and MCP with identical actions; FINISH([]) 0 %, failures of class lookup', async () => {
+  const oracle = [];
+  for (const p of ['text', 'tools', 'mcp'] as const) {
+    const r = await run('oracle', p);
+    assert.equal(r.grades.length, 28);
+    assert.ok(
+      r.grades.every((g) => g.correct && g.grade.score === 1),
+      `${p}: ${r.grades.filter((g) => !g.correct).map((g) => g.id)}`,
+    );
+    oracle.push(r);
+  }
+  const sorted = (m: Map<number, string[]>) => [...m].sort((a, b) => a[0] - b[0]);
+  assert.deepEqual(sorted(oracle[1]!.actions), sorted(oracle[0]!.actions));
+  assert.deepEqual(sorted(oracle[2]!.actions), sorted(oracle[0]!.actions));
+  assert.ok(
+    [...oracle[0]!.actions.values()].some((a) => a.some((x) => x.startsWith('PUT '))),
+    'the oracle updates orders',
+  );
+  // `ehrgym grade`: the log alone regrades the same (writes replayed into fresh scratch sessions)
+  const again = await regradeRuns({
+    taskSet: openTaskSet('ehrgym-clinical'),
+    runsPath: join(oracle[2]!.out, 'runs.jsonl'),
+    grade: officialGrader,
+    ctx: { apiBase: API, fhir: backend.base, openSession: (name) => backend.openSession(name) },
+  });
+  assert.equal(again.graded.filter((g) => g.correct).length, 28);
+  assert.deepEqual(
+    again.graded.map((g) => g.grade.checks.map((c) => c.name)),
+    oracle[2]!.grades.sort((a, b) => a.index - b.index).map((g) => g.grade.checks.map((c: { name: string }) => c.name)),
+  );
+  const fe = await run('finish-empty', 'text');
+  assert.ok(fe.grades.every((g) => !g.correct && g.grade.failureClass === 'lookup'));
+
+  const data = buildReport([fe.out, oracle[0]!.out]);
+  const cp = data.runs[0]!.checkpoints!;
+  assert.deepEqual(
+    cp.perFamily.map((f) => [f.family, f.tasks, f.correct, f.classes]),
+    [['warfarin', 28, 0, { lookup: 28 }]],
+  );
+  assert.equal(cp.tasks.length, 28);
+  assert.ok(cp.tasks.every((t) => t.failureClass === 'lookup' && t.firstFailed === 'answer_inr'));
+  assert.equal(data.runs[1]!.checkpoints!.perFamily[0]!.meanScore, 1);
+  assert.equal(cp.perFamily[0]!.meanScore, 0, 'no partial credit for FINISH([])');
+  const { markdown, html } = await renderReport(data);
+  assert.match(markdown, /### Checkpoints: finish-empty-text/);
+  assert.match(markdown, /\| warfarin — INR-guided warfarin management \| 0\/28 \| 0\.000 \| 28 \| 0 \| 0 \| 0 \| 0 \|/);
+  assert.match(html, /<h3>Checkpoints: finish-empty-text<\/h3>/);
+});
