@@ -19,7 +19,7 @@ import { LOINC, RXNORM, SNOMED, UCUM } from '../../worlds/catalog.js';
 import type { Rng } from '../../worlds/prng.js';
 import type { PlantPatient } from '../../worlds/synthetic.js';
 import { type Checkpoint, checkpoint, finishedCheckpoint, gradeCheckpoints } from '../checkpoints.js';
-import { generateOver, makeTask, mrnDetector, mrnPlaceholders, plain, plainFactoryHints, runScript, type ScriptIO, taskMrn, worldGet } from '../common.js';
+import { alwaysPost, generateOver, makeTask, mrnDetector, mrnPlaceholders, plain, plainFactoryHints, runScript, type ScriptIO, taskMrn, worldGet } from '../common.js';
 import { type EndState, replayEndState } from '../endstate.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
 
@@ -547,6 +547,12 @@ async function gradeEndState(output: TaskOutput, facts: WarfarinFacts, mrn: stri
   return checks;
 }
 
+const PARAPHRASES = [
+  'Patient {MRN} is anticoagulated with warfarin. Check the latest INR and act on the warfarin order as the anticoagulation protocol says; reply with the INR you used.\n',
+  'Warfarin review for {MRN}: find the INR that counts, apply the anticoagulation protocol to the warfarin order, and answer with that INR value.\n',
+  "Please manage {MRN}'s warfarin by the protocol, based on their most recent INR, and give the INR you acted on as the answer.\n",
+];
+
 export const warfarin: SuiteFamily<'warfarin'> = {
   id: 'warfarin',
   suite: 'ehrgym-clinical',
@@ -565,16 +571,18 @@ export const warfarin: SuiteFamily<'warfarin'> = {
   variants: VARIANTS,
   turns: { min: 3, max: 6 },
   recordKey: 'eval_MRN',
-  paraphrases: [
-    'Patient {MRN} is anticoagulated with warfarin. Check the latest INR and act on the warfarin order as the anticoagulation protocol says; reply with the INR you used.\n',
-    'Warfarin review for {MRN}: find the INR that counts, apply the anticoagulation protocol to the warfarin order, and answer with that INR value.\n',
-    "Please manage {MRN}'s warfarin by the protocol, based on their most recent INR, and give the INR you acted on as the answer.\n",
-  ],
+  paraphrases: PARAPHRASES,
   placeholders: mrnPlaceholders,
   planted: 'none',
   planting: { name: 'warfarin', version: 'warfarin-v1', plant: plantWarfarin },
   detector: mrnDetector({ retrievedValue: true, latestValue: true }),
   factory: plainFactoryHints(0),
+  audit: {
+    // -1: no INR counts (none in the last 72 hours), the expert's answer then
+    nothingFound: [-1],
+    // blind: the hold branch's repeat INR for tomorrow 08:00 (holding the order needs its id, which takes a read)
+    alwaysAct: alwaysPost([WARFARIN_TEMPLATE, ...PARAPHRASES], (mrn) => [{ resource: 'ServiceRequest', payload: repeatInrOrder(mrn) }]),
+  },
 
   instruction({ mrn }) {
     if (!mrn) throw new Error('warfarin.instruction: mrn is required');
