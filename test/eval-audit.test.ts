@@ -221,6 +221,17 @@ test('--max-rate: exit 1 naming each family over it, worst first; exit 0 when no
   assert.deepEqual(JSON.parse(clean.out).policies['finish-nothing-found'], { task2: 0, task7: 0 });
 });
 
+test('the clinical suite: each family has its column; no degenerate policy passes a task (--max-rate 0 holds)', async () => {
+  const r = await cli('audit', '--tasks', 'ehrgym-clinical', '--max-rate', '0', '--json');
+  assert.equal(r.code, 0, r.err);
+  const policies = JSON.parse(r.out).policies as Record<string, Record<string, number>>;
+  assert.deepEqual(Object.keys(policies), [...DEGENERATE_POLICIES]);
+  for (const [policy, rates] of Object.entries(policies)) {
+    assert.ok(Object.keys(rates).includes('warfarin'), policy);
+    for (const [family, rate] of Object.entries(rates)) assert.equal(rate, 0, `${policy} on ${family}`);
+  }
+});
+
 test('the policies are agents: ehrgym eval --agent <policy> runs one', async () => {
   const dir = tmp();
   const want: Record<string, number> = { 'always-act': 17, 'finish-nothing-found': 0, 'read-then-finish': 13 };

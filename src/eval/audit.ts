@@ -4,7 +4,7 @@
  * (in-process, scripted, no model), and the audit reports each policy's success rate per family: a family's ceiling is
  * the best of them, the score an agent gets there without doing the task.
  */
-import { FAMILY_IDS, getFamily } from '../tasks/registry.js';
+import { FAMILY_IDS, SUITE_FAMILY_IDS, getFamily } from '../tasks/registry.js';
 import { createAgent } from '../agent/create.js';
 import { DEGENERATE_POLICIES, type DegeneratePolicy, playsFinishEmpty } from '../agent/backends/degenerate.js';
 import type { PostMode } from '../agent/loop.js';
@@ -67,7 +67,7 @@ export interface AuditResult {
 function familiesOf(ids: Iterable<string>): string[] {
   const seen = new Set<string>();
   for (const id of ids) seen.add(id.split('_')[0]);
-  return FAMILY_IDS.filter((f) => seen.has(f));
+  return [...FAMILY_IDS, ...SUITE_FAMILY_IDS].filter((f) => seen.has(f));
 }
 
 export async function runAudit(opts: AuditOptions): Promise<AuditResult> {

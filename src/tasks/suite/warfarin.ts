@@ -19,7 +19,19 @@ import { LOINC, RXNORM, SNOMED, UCUM } from '../../worlds/catalog.js';
 import type { Rng } from '../../worlds/prng.js';
 import type { PlantPatient } from '../../worlds/synthetic.js';
 import { type Checkpoint, checkpoint, finishedCheckpoint, gradeCheckpoints } from '../checkpoints.js';
-import { alwaysPost, generateOver, makeTask, mrnDetector, mrnPlaceholders, plain, plainFactoryHints, runScript, type ScriptIO, taskMrn, worldGet } from '../common.js';
+import {
+  alwaysPost,
+  generateOver,
+  makeTask,
+  mrnDetector,
+  mrnPlaceholders,
+  plain,
+  plainFactoryHints,
+  runScript,
+  type ScriptIO,
+  taskMrn,
+  worldGet,
+} from '../common.js';
 import { type EndState, replayEndState } from '../endstate.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
 
