@@ -9,6 +9,7 @@
  * derived files). `--shard i/N` narrows the selection in `openRun`; `ehrgym merge` (src/eval/merge.ts) runs
  * `finishRun` over the union of the shards.
  */
+import { canonicalJson } from '../fhir/json.js';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writevSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -235,19 +236,6 @@ function writeChunksAtomic(path: string, chunks: Iterable<string | Buffer>): voi
   renameSync(tmp, path);
 }
 
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-
 export function buildManifest(opts: EvalOptions): RunManifest {
   const filter: RunManifest['filter'] = {};
   if (opts.families && opts.families.length > 0) filter.families = [...opts.families];
@@ -303,7 +291,7 @@ function withoutPaths(value: unknown, paths: Iterable<string>): unknown {
  */
 export function runConfigHash(manifest: RunManifest): string {
   const { shard: _shard, ...rest } = manifest;
-  return sha256Hex(canonical(withoutPaths(rest, RESUME_MAY_CHANGE)));
+  return sha256Hex(canonicalJson(withoutPaths(rest, RESUME_MAY_CHANGE)));
 }
 
 /** The manifest of shard `s` of the run `manifest` describes: the run's, then `shard: {index, count, config}`. */
@@ -313,7 +301,7 @@ export function stampShard(manifest: RunManifest, s: ShardSpec): RunManifest {
 
 function manifestDiff(a: unknown, b: unknown, path = ''): string[] {
   if (RESUME_MAY_CHANGE.has(path)) return [];
-  if (canonical(a) === canonical(b)) return [];
+  if (canonicalJson(a) === canonicalJson(b)) return [];
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
     const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
     return [...keys].flatMap((k) => manifestDiff((a as any)[k], (b as any)[k], path ? `${path}.${k}` : k));
@@ -433,7 +421,7 @@ export function openRun(opts: EvalOptions): OpenedRun {
   // mode, rounds) but not the agent or where the FHIR data lives, so a replay, or the same run against the embedded
   // world or an external ehrgym server, produces the same session ids and so byte-identical transcripts.
   const runId = sha256Hex(
-    canonical({
+    canonicalJson({
       taskSet: manifest.taskSet,
       apiBase: manifest.apiBase,
       postMode: manifest.postMode,

@@ -142,3 +142,20 @@ export function jsonDepth(text: string, max = Number.POSITIVE_INFINITY): number 
   }
   return deepest;
 }
+
+/**
+ * Canonical JSON text of a value: object keys sorted, keys whose value is undefined left out (as JSON.stringify does),
+ * no whitespace. Equal texts mean equal JSON values whatever the key order.
+ */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}

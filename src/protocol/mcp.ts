@@ -19,6 +19,7 @@
  *
  * Execution is injected (`openSession`), so this module depends on nothing above the protocol layer.
  */
+import { canonicalJson } from '../fhir/json.js';
 import { readBodyLimited } from '../fhir/node-http.js';
 import { checkReplicaId, mintSessionId } from '../fhir/replica.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -96,18 +97,6 @@ export function mcpTools(dialect: Dialect = MEDAGENTBENCH_DIALECT): Tool[] {
   return toolSpecs(dialect).map((s) => ({ name: s.name, description: s.description, inputSchema: s.parameters as Tool['inputSchema'] }));
 }
 
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-
 /** The arguments text a call is mapped from: the client's exact text when it says the same as the object, else the object's JSON. */
 export function argumentsText(args: Record<string, unknown> | undefined, meta: Record<string, unknown> | undefined): string {
   const obj = args ?? {};
@@ -115,7 +104,7 @@ export function argumentsText(args: Record<string, unknown> | undefined, meta: R
   if (typeof raw === 'string') {
     try {
       const parsed: unknown = JSON.parse(raw);
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && canonical(parsed) === canonical(obj)) return raw;
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && canonicalJson(parsed) === canonicalJson(obj)) return raw;
     } catch {
       // not JSON: the object is what was sent
     }

@@ -13,6 +13,7 @@
  * decision, `cancelled` without a value, a result just outside the 72 h window), an active warfarin order and an
  * older stopped one. The grader replays the episode's writes (`replayEndState`) and checks the record it left.
  */
+import { canonicalJson } from '../../fhir/json.js';
 import type { Resource } from '../../fhir/types.js';
 import { fmtInstant, fmtMinute, MINUTE, NOW_MS } from '../../worlds/clinical.js';
 import { LOINC, RXNORM, SNOMED, UCUM } from '../../worlds/catalog.js';
@@ -370,18 +371,7 @@ function plantWarfarin(p: PlantPatient, rng: Rng): Resource[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Grading
 
-const sameJson = (a: unknown, b: unknown): boolean => canonical(a) === canonical(b);
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
+const sameJson = (a: unknown, b: unknown): boolean => canonicalJson(a) === canonicalJson(b);
 const without = (r: Resource | undefined, ...keys: string[]): Record<string, unknown> =>
   Object.fromEntries(Object.entries(r ?? {}).filter(([k]) => !keys.includes(k)));
 
