@@ -287,7 +287,7 @@ interface GlucoseScenario {
 const MG = 'mg/dL' as const;
 const MMOL = 'mmol/L' as const;
 /**
- * Dealt round-robin over the cohort (22, prime to the split's modulus 5, so both splits see every scenario):
+ * Dealt round-robin over the cohort (22, coprime with the split's modulus 5, so both splits see every scenario):
  * level 1 × 6, level 2 × 5, no-treat × 5, no-treat with a decoy low × 6. Planted mmol/L values are never within
  * 1 mg/dL of a threshold after conversion by 18 or 18.016.
  */
