@@ -426,7 +426,7 @@ const HOSPITALISTS: ReadonlyArray<[string, string, 'male' | 'female']> = [
 ];
 
 /** The scenario a patient gets (null: nothing planted), dealt round-robin over the planted patients. */
-export function hfScenarioOf(index: number): { discharge: string; edge?: string } | null {
+function scenarioOf(index: number): HfScenario | null {
   if (index % NONE_EVERY === NONE_EVERY - 1) return null;
   return SCENARIOS[(index - Math.floor(index / NONE_EVERY)) % SCENARIOS.length]!;
 }
@@ -475,8 +475,8 @@ function shuffle<T>(items: T[], rng: Rng): T[] {
  * cardiologist's unsorted with the decisive one past the first page), the patient's appointments, the referral.
  */
 function plantHf(p: PlantPatient, rng: Rng): Resource[] {
-  if (p.index % NONE_EVERY === NONE_EVERY - 1) return [];
-  const sc = SCENARIOS[(p.index - Math.floor(p.index / NONE_EVERY)) % SCENARIOS.length]!;
+  const sc = scenarioOf(p.index);
+  if (!sc) return [];
   const base = p.nextId;
   const cardio = CARDIOLOGISTS[rng.int(0, CARDIOLOGISTS.length - 1)]!;
   const hosp = HOSPITALISTS[rng.int(0, HOSPITALISTS.length - 1)]!;
@@ -710,7 +710,7 @@ export const hffollowup: SuiteFamily<'hffollowup'> = {
   branches: BRANCHES,
   checkpoints: HF_CHECKPOINTS,
   variants: VARIANTS,
-  turns: { min: 4, max: 7 },
+  turns: { min: 5, max: 7 },
   recordKey: 'eval_MRN',
   paraphrases: PARAPHRASES,
   placeholders: mrnPlaceholders,
