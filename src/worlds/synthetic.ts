@@ -264,6 +264,11 @@ export interface PlantPatient {
   mrn: string;
   birthDate: string;
   gender: 'male' | 'female';
+  /**
+   * The id the world gives the first resource this call returns (the k-th gets `nextId + k`), so that planted
+   * resources can reference each other (a Slot its Schedule, an Appointment its Slot).
+   */
+  nextId: number;
 }
 
 /**
@@ -297,7 +302,7 @@ export function loadPlantings(store: StoreLoader, build: SyntheticBuild, seed: n
     names.add(p.name);
     build.facts.forEach((f, index) => {
       const rng = rngFor(SYNTHETIC_GENERATOR_VERSION, seed, 'planting', p.name, index);
-      for (const r of p.plant({ index, mrn: f.mrn, birthDate: f.birthDate, gender: f.gender }, rng)) {
+      for (const r of p.plant({ index, mrn: f.mrn, birthDate: f.birthDate, gender: f.gender, nextId: next }, rng)) {
         if (r.id !== undefined) throw new RangeError(`planting "${p.name}" returned a ${r.resourceType} with an id (the world numbers them)`);
         const n = next++;
         store.add({
