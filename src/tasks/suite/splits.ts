@@ -23,7 +23,7 @@ import type { TaskWorld } from '../loader.js';
 import type { FamilyId, GeneratedTask, WorldAccess } from '../types.js';
 
 /** Bumped whenever the frozen test split's content changes (a family added, a generator changed). */
-export const SUITE_VERSION = 'ehrgym-clinical-v1';
+export const SUITE_VERSION = 'ehrgym-clinical-v2';
 /** The clinical world. */
 export const CLINICAL_WORLD = { name: 'synthetic', seed: 11, patients: 200, suite: CLINICAL_SUITE } as const;
 /** Seed of the generators' random streams (per family and branch). */
@@ -76,7 +76,8 @@ export async function buildSuiteSplit(world: WorldAccess, opts: SuiteSplitOption
     const fam = families.find((f) => g.task.id.startsWith(`${f.id}_`))!;
     const rng = rngFor(SUITE_VERSION, seed, 'paraphrase', g.task.id);
     const p = fam.paraphrases[Math.floor(rng.next() * fam.paraphrases.length)]!;
-    return { ...g, task: { ...g.task, instruction: p.replace('{MRN}', g.patient ?? '') } };
+    const values = fam.placeholders(g.task) ?? { MRN: g.patient ?? '' };
+    return { ...g, task: { ...g.task, instruction: p.replace(/\{([A-Z]+)\}/g, (m, k: string) => values[k] ?? m) } };
   });
 }
 
