@@ -19,6 +19,12 @@ import type { Protocol } from '../src/protocol/action.js';
 import type { HistoryItem, TaskCase } from '../src/tasks/types.js';
 import { buildReport, renderReport } from '../src/report/index.js';
 import { regradeRuns } from '../src/eval/grade.js';
+import { suiteFamilies } from '../src/tasks/registry.js';
+import { TEST_PER_FAMILY } from '../src/tasks/suite/splits.js';
+
+/** The suite's families in registry order, and the frozen split's size (TEST_PER_FAMILY each). */
+const FAMILIES = suiteFamilies('ehrgym-clinical');
+const TOTAL = FAMILIES.length * TEST_PER_FAMILY;
 
 const API = 'http://localhost:8080/fhir/';
 let backend: FhirBackend;
@@ -76,7 +82,7 @@ test('oracle 100 % in text, tools and MCP with identical actions; FINISH([]) 0 %
   const oracle = [];
   for (const p of ['text', 'tools', 'mcp'] as const) {
     const r = await run('oracle', p);
-    assert.equal(r.grades.length, 28);
+    assert.equal(r.grades.length, TOTAL);
     assert.ok(
       r.grades.every((g) => g.correct && g.grade.score === 1),
       `${p}: ${r.grades.filter((g) => !g.correct).map((g) => g.id)}`,
@@ -97,7 +103,7 @@ test('oracle 100 % in text, tools and MCP with identical actions; FINISH([]) 0 %
     grade: officialGrader,
     ctx: { apiBase: API, fhir: backend.base, openSession: (name) => backend.openSession(name) },
   });
-  assert.equal(again.graded.filter((g) => g.correct).length, 28);
+  assert.equal(again.graded.filter((g) => g.correct).length, TOTAL);
   assert.deepEqual(
     again.graded.map((g) => g.grade.checks.map((c) => c.name)),
     oracle[2]!.grades.sort((a, b) => a.index - b.index).map((g) => g.grade.checks.map((c: { name: string }) => c.name)),
@@ -109,12 +115,18 @@ test('oracle 100 % in text, tools and MCP with identical actions; FINISH([]) 0 %
   const cp = data.runs[0]!.checkpoints!;
   assert.deepEqual(
     cp.perFamily.map((f) => [f.family, f.tasks, f.correct, f.classes]),
-    [['warfarin', 28, 0, { lookup: 28 }]],
+    FAMILIES.map((f) => [f.id, TEST_PER_FAMILY, 0, { lookup: TEST_PER_FAMILY }]),
   );
-  assert.equal(cp.tasks.length, 28);
-  assert.ok(cp.tasks.every((t) => t.failureClass === 'lookup' && t.firstFailed === 'answer_inr'));
-  assert.equal(data.runs[1]!.checkpoints!.perFamily[0]!.meanScore, 1);
-  assert.equal(cp.perFamily[0]!.meanScore, 0, 'no partial credit for FINISH([])');
+  assert.equal(cp.tasks.length, TOTAL);
+  // the first checkpoint after `finished` is each family's looked-up answer
+  assert.ok(
+    cp.tasks.every((t) => t.failureClass === 'lookup' && t.firstFailed === FAMILIES.find((f) => t.id.startsWith(`${f.id}_`))!.checkpoints[t.branch]![1]),
+  );
+  assert.ok(data.runs[1]!.checkpoints!.perFamily.every((f) => f.meanScore === 1));
+  assert.ok(
+    cp.perFamily.every((f) => f.meanScore === 0),
+    'no partial credit for FINISH([])',
+  );
   const { markdown, html } = await renderReport(data);
   assert.match(markdown, /### Checkpoints: finish-empty-text/);
   assert.match(markdown, /\| warfarin — INR-guided warfarin management \| 0\/28 \| 0\.000 \| 28 \| 0 \| 0 \| 0 \| 0 \|/);
