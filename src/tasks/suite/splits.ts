@@ -76,7 +76,8 @@ export async function buildSuiteSplit(world: WorldAccess, opts: SuiteSplitOption
     const fam = families.find((f) => g.task.id.startsWith(`${f.id}_`))!;
     const rng = rngFor(SUITE_VERSION, seed, 'paraphrase', g.task.id);
     const p = fam.paraphrases[Math.floor(rng.next() * fam.paraphrases.length)]!;
-    return { ...g, task: { ...g.task, instruction: p.replace('{MRN}', g.patient ?? '') } };
+    const values = fam.placeholders(g.task) ?? { MRN: g.patient ?? '' };
+    return { ...g, task: { ...g.task, instruction: p.replace(/\{([A-Z]+)\}/g, (m, k: string) => values[k] ?? m) } };
   });
 }
 
