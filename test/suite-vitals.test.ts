@@ -103,8 +103,10 @@ test('generator: every branch, the read-out matches the record as the branch say
 });
 
 test('expert: 100 % in both variants (text) and in the tools protocol, every checkpoint passed', async () => {
-  for (const t of tasks) {
-    for (const variant of vitals.variants) {
+  // a vitals search returns hundreds of panels: the default variant plays every task, the other variant and the tools
+  // protocol every other one (each branch is still covered by both)
+  for (const [i, t] of tasks.entries()) {
+    for (const variant of i % 2 === 0 ? vitals.variants : vitals.variants.slice(0, 1)) {
       const agent = new PolicyAgent(variant, (task, history) => vitals.solve(task, history, { apiBase: API, variant }));
       const g = await grade(t, await play(agent, t));
       assert.ok(g.correct, `${t.task.id} ${variant}: ${failed(g)} ${g.exception ?? ''}`);
@@ -115,6 +117,7 @@ test('expert: 100 % in both variants (text) and in the tools protocol, every che
         VITALS_CHECKPOINTS[t.branch as VitalsBranch],
       );
     }
+    if (i % 2 !== 0) continue;
     const g = await grade(t, await play(expert, t, 'tools'));
     assert.ok(g.correct, `${t.task.id} tools: ${failed(g)}`);
   }
