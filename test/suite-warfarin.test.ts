@@ -6,54 +6,34 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ClinicalWorld, openClinicalWorld } from '../src/tasks/suite/splits.js';
-import {
-  countingInr,
-  INR_LOINC,
-  type InrReader,
-  REPEAT_INR_AT,
-  VITAMIN_K_RXNORM,
-  WARFARIN_CHECKPOINTS,
-  type WarfarinBranch,
-  warfarin,
-  warfarinScript,
-} from '../src/tasks/suite/warfarin.js';
-import { runScript } from '../src/tasks/common.js';
-import { plain } from '../src/tasks/common.js';
-import { runEpisode } from '../src/agent/loop.js';
-import { runToolsEpisode, directToolEnvironment } from '../src/agent/tools-loop.js';
-import { PolicyAgent, finishEmptyAgent } from '../src/agent/backends/scripted.js';
-import { expertPolicy } from '../src/agent/create.js';
+import { countingInr, INR_LOINC, type InrReader, REPEAT_INR_AT, VITAMIN_K_RXNORM, warfarin, warfarinScript } from '../src/tasks/suite/warfarin.js';
+import { plain, runScript } from '../src/tasks/common.js';
+import { PolicyAgent } from '../src/agent/backends/scripted.js';
 import { taskDialect } from '../src/protocol/dialect.js';
-import { formatAction, parseAction, POST_ACCEPTED, PUT_ACCEPTED } from '../src/protocol/text.js';
 import { rngFor } from '../src/worlds/prng.js';
 import type { Agent } from '../src/agent/types.js';
-import type { GeneratedTask, GradeResult, HistoryItem, TaskOutput } from '../src/tasks/types.js';
+import type { GeneratedTask, TaskOutput } from '../src/tasks/types.js';
+import {
+  API,
+  addWrite,
+  assertExpert,
+  assertFactoryParity,
+  assertFinishEmptyFails,
+  assertMutations,
+  editWrite,
+  expert,
+  failed,
+  type SuiteHarness,
+  suiteHarness,
+} from './helpers/suite.js';
 
-let cw: ClinicalWorld;
+let h: SuiteHarness;
 let tasks: GeneratedTask[];
-const API = 'http://localhost:8080/fhir/';
 
 before(async () => {
-  cw = await openClinicalWorld({ seed: 3, patients: 40 });
-  tasks = await warfarin.generate(cw.access, { rng: rngFor('suite-warfarin-test', 1), patients: cw.world.patientIds });
+  h = await suiteHarness(warfarin);
+  tasks = h.tasks;
 });
-
-async function play(agent: Agent, t: GeneratedTask, protocol: 'text' | 'tools' = 'text'): Promise<TaskOutput> {
-  const s = await cw.access.openSession!(`ep-${t.task.id}`);
-  try {
-    if (protocol === 'text')
-      return (await runEpisode({ index: 0, task: t.task, agent, fhir: s.transport, apiBase: API, postMode: 'live', maxRounds: 10 })).output;
-    const env = directToolEnvironment({ fhir: s.transport, dialect: taskDialect(t.task) });
-    return (await runToolsEpisode({ index: 0, task: t.task, agent, env, apiBase: API, maxRounds: 10 })).output;
-  } finally {
-    await s.close();
-  }
-}
-
-const grade = (t: GeneratedTask, o: TaskOutput): Promise<GradeResult> => warfarin.grade(t.task, o, cw.access);
-const failed = (g: GradeResult) => g.checks.filter((c) => !c.pass).map((c) => c.name);
-const expert = new PolicyAgent('expert', expertPolicy);
 
 test('generator: every branch, facts from the record, the decisive INR past the first page, traps newer than it', async () => {
   const byBranch = new Map<string, GeneratedTask[]>();
@@ -61,19 +41,19 @@ test('generator: every branch, facts from the record, the decisive INR past the 
   assert.deepEqual([...byBranch.keys()].sort(), [...warfarin.branches].sort());
   for (const b of warfarin.branches) assert.ok(byBranch.get(b)!.length >= 3, `${b}: ${byBranch.get(b)!.length}`);
   // a branch filter gives only that branch
-  const only = await warfarin.generate(cw.access, { rng: rngFor('x', 2), patients: cw.world.patientIds, branch: 'high_hold', count: 3 });
+  const only = await warfarin.generate(h.cw.access, { rng: rngFor('x', 2), patients: h.cw.world.patientIds, branch: 'high_hold', count: 3 });
   assert.equal(only.length, 3);
   assert.ok(only.every((t) => t.branch === 'high_hold'));
   let eie = 0;
   for (const t of tasks) {
     const inr = t.facts.inr as { value: number; id: string } | null;
     const all = plain(
-      JSON.parse((await cw.access.fhir({ method: 'GET', url: `${API}Observation?patient=${t.patient}&code=${INR_LOINC}&_count=5000` })).body),
+      JSON.parse((await h.cw.access.fhir({ method: 'GET', url: `${API}Observation?patient=${t.patient}&code=${INR_LOINC}&_count=5000` })).body),
     ) as {
       entry: Array<{ resource: Record<string, unknown> }>;
     };
     assert.ok(all.entry.length > 20, 'more results than one page');
-    const page1 = JSON.parse((await cw.access.fhir({ method: 'GET', url: `${API}Observation?patient=${t.patient}&code=${INR_LOINC}` })).body) as {
+    const page1 = JSON.parse((await h.cw.access.fhir({ method: 'GET', url: `${API}Observation?patient=${t.patient}&code=${INR_LOINC}` })).body) as {
       entry: Array<{ resource: { id: string } }>;
       link: Array<{ relation: string }>;
     };
@@ -96,135 +76,83 @@ test('generator: every branch, facts from the record, the decisive INR past the 
 });
 
 test('expert: 100 % in both variants (text) and in the tools protocol, every checkpoint passed', async () => {
-  for (const t of tasks) {
-    for (const variant of warfarin.variants) {
-      const agent = new PolicyAgent(variant, (task, history) => warfarin.solve(task, history, { apiBase: API, variant }));
-      const g = await grade(t, await play(agent, t));
-      assert.ok(g.correct, `${t.task.id} ${variant}: ${failed(g)} ${g.exception ?? ''}`);
-      assert.equal(g.score, 1);
-      assert.equal(g.branch, t.branch);
-      assert.deepEqual(
-        g.checks.map((c) => c.name),
-        WARFARIN_CHECKPOINTS[t.branch as WarfarinBranch],
-      );
-    }
-    const g = await grade(t, await play(expert, t, 'tools'));
-    assert.ok(g.correct, `${t.task.id} tools: ${failed(g)}`);
-  }
+  await assertExpert(warfarin, h);
 });
-
-/** The expert's history with one agent message's JSON body changed (its reply kept: the write was accepted). */
-function editWrite(h: HistoryItem[], match: (a: { kind: string; url: string }) => boolean, edit: (body: Record<string, unknown>) => void): HistoryItem[] {
-  let hit = 0;
-  const out = h.map((item) => {
-    if (item.role !== 'agent') return item;
-    const a = parseAction(item.content, { put: true });
-    if ((a.kind !== 'post' && a.kind !== 'put') || !match(a)) return item;
-    hit++;
-    const body = JSON.parse(a.body) as Record<string, unknown>;
-    edit(body);
-    return { role: 'agent' as const, content: formatAction({ kind: a.kind, url: a.url, body: JSON.stringify(body) }) };
-  });
-  assert.equal(hit, 1, 'the mutation hits one write');
-  return out;
-}
-
-/** The expert's history with one accepted write inserted before FINISH. */
-function addWrite(h: HistoryItem[], kind: 'post' | 'put', url: string, body: unknown): HistoryItem[] {
-  const out = h.slice(0, -1);
-  out.push(
-    { role: 'agent', content: formatAction({ kind, url, body: JSON.stringify(body) }) },
-    { role: 'user', content: kind === 'put' ? PUT_ACCEPTED : POST_ACCEPTED },
-  );
-  out.push(h[h.length - 1]!);
-  return out;
-}
 
 test('mutations: breaking one field of the expert action fails exactly that checkpoint', async () => {
   const sr = (a: { url: string }) => a.url.endsWith('ServiceRequest');
   const mr = (a: { kind: string; url: string }) => a.kind === 'post' && a.url.endsWith('MedicationRequest');
   const put = (a: { kind: string }) => a.kind === 'put';
-  for (const branch of warfarin.branches as readonly WarfarinBranch[]) {
-    const t = tasks.find((x) => x.branch === branch)!;
-    const out = await play(expert, t);
-    const h = out.history!;
-    const orderId = String(t.facts.orderId);
-    const order = JSON.parse((await cw.access.fhir({ method: 'GET', url: `${API}MedicationRequest/${orderId}` })).body) as Record<string, unknown>;
-    const mutations: Record<string, () => TaskOutput> = {
-      answer_inr: () => ({ ...out, result: `[${(t.facts.inr ? (t.facts.inr as { value: number }).value : -1) + 0.5}]` }),
-      warfarin_on_hold: () => ({ ...out, history: editWrite(h, put, (b) => (b.status = 'stopped')) }),
-      hold_only_status: () => ({
-        ...out,
-        history: editWrite(h, put, (b) => {
-          b.dosageInstruction = [{ text: '2.5 mg oral DAILY' }];
+  await assertMutations(
+    warfarin,
+    h,
+    async (t, out) => {
+      const hist = out.history!;
+      const orderId = String(t.facts.orderId);
+      const order = await h.read(`MedicationRequest/${orderId}`);
+      const m: Record<string, () => TaskOutput> = {
+        answer_inr: () => ({ ...out, result: `[${(t.facts.inr ? (t.facts.inr as { value: number }).value : -1) + 0.5}]` }),
+        warfarin_on_hold: () => ({ ...out, history: editWrite(hist, put, (b) => (b.status = 'stopped')) }),
+        hold_only_status: () => ({
+          ...out,
+          history: editWrite(hist, put, (b) => {
+            b.dosageInstruction = [{ text: '2.5 mg oral DAILY' }];
+          }),
         }),
-      }),
-      repeat_inr_ordered: () => ({ ...out, history: editWrite(h, sr, (b) => ((b.code as { coding: Array<{ code: string }> }).coding[0]!.code = '5902-2')) }),
-      repeat_inr_payload: () => ({ ...out, history: editWrite(h, sr, (b) => (b.occurrenceDateTime = '2023-11-15T08:00:00+00:00')) }),
-      no_vitamin_k: () => ({
-        ...out,
-        history: addWrite(h, 'post', `${API}MedicationRequest`, {
-          resourceType: 'MedicationRequest',
-          status: 'active',
-          intent: 'order',
-          medicationCodeableConcept: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: VITAMIN_K_RXNORM }] },
-          subject: { reference: `Patient/${t.patient}` },
+        repeat_inr_ordered: () => ({
+          ...out,
+          history: editWrite(hist, sr, (b) => ((b.code as { coding: Array<{ code: string }> }).coding[0]!.code = '5902-2')),
         }),
-      }),
-      vitamin_k_ordered: () => ({
-        ...out,
-        history: editWrite(h, mr, (b) => ((b.medicationCodeableConcept as { coding: Array<{ code: string }> }).coding[0]!.code = '11289')),
-      }),
-      vitamin_k_payload: () => ({
-        ...out,
-        history: editWrite(h, mr, (b) => {
-          (b.dosageInstruction as Array<{ doseAndRate: Array<{ doseQuantity: { value: number } }> }>)[0]!.doseAndRate[0]!.doseQuantity.value = 5;
+        repeat_inr_payload: () => ({ ...out, history: editWrite(hist, sr, (b) => (b.occurrenceDateTime = '2023-11-15T08:00:00+00:00')) }),
+        no_vitamin_k: () => ({
+          ...out,
+          history: addWrite(hist, 'post', `${API}MedicationRequest`, {
+            resourceType: 'MedicationRequest',
+            status: 'active',
+            intent: 'order',
+            medicationCodeableConcept: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: VITAMIN_K_RXNORM }] },
+            subject: { reference: `Patient/${t.patient}` },
+          }),
         }),
-      }),
-      no_other_writes: () => ({
-        ...out,
-        history: addWrite(h, 'post', `${API}Observation`, {
-          resourceType: 'Observation',
-          status: 'final',
-          code: { coding: [{ system: 'http://loinc.org', code: INR_LOINC }] },
-          subject: { reference: `Patient/${t.patient}` },
-          valueQuantity: { value: 2.5 },
+        vitamin_k_ordered: () => ({
+          ...out,
+          history: editWrite(hist, mr, (b) => ((b.medicationCodeableConcept as { coding: Array<{ code: string }> }).coding[0]!.code = '11289')),
         }),
-      }),
-      warfarin_unchanged: () => ({ ...out, history: addWrite(h, 'put', `${API}MedicationRequest/${orderId}`, { ...order, status: 'on-hold' }) }),
-      no_writes: () => ({
-        ...out,
-        history: addWrite(h, 'post', `${API}ServiceRequest`, {
-          resourceType: 'ServiceRequest',
-          status: 'active',
-          intent: 'order',
-          code: { coding: [{ system: 'http://loinc.org', code: INR_LOINC }] },
-          subject: { reference: `Patient/${t.patient}` },
-          occurrenceDateTime: REPEAT_INR_AT,
+        vitamin_k_payload: () => ({
+          ...out,
+          history: editWrite(hist, mr, (b) => {
+            (b.dosageInstruction as Array<{ doseAndRate: Array<{ doseQuantity: { value: number } }> }>)[0]!.doseAndRate[0]!.doseQuantity.value = 5;
+          }),
         }),
-      }),
-      inr_ordered: () => ({ ...out, history: editWrite(h, sr, (b) => ((b.code as { coding: Array<{ code: string }> }).coding[0]!.code = '5902-2')) }),
-      inr_order_payload: () => ({ ...out, history: editWrite(h, sr, (b) => (b.priority = 'routine')) }),
-    };
-    for (const name of WARFARIN_CHECKPOINTS[branch]) {
-      if (name === 'finished') {
-        // no FINISH: the answer is missing too (it is FINISH's argument)
-        const g = await grade(t, { ...out, status: 'task limit reached', result: null, history: h.slice(0, -1) });
-        assert.deepEqual(failed(g), ['finished', 'answer_inr'], branch);
-        assert.equal(g.failureClass, 'budget');
-        continue;
-      }
-      const mutate = mutations[name];
-      assert.ok(mutate, `no mutation for ${name}`);
-      const g = await grade(t, mutate());
-      assert.deepEqual(failed(g), [name], `${branch}: mutating ${name}`);
-      // partial credit: the checkpoints passed in expert order before the broken one (after the `finished` gate)
-      const names = WARFARIN_CHECKPOINTS[branch];
-      assert.equal(g.score, (names.indexOf(name) - 1) / (names.length - 1), `${branch}: score after mutating ${name}`);
-      assert.equal(g.failureClass, g.checks.find((c) => c.name === name)!.class);
-      assert.equal(g.correct, false);
-    }
-  }
+        no_other_writes: () => ({
+          ...out,
+          history: addWrite(hist, 'post', `${API}Observation`, {
+            resourceType: 'Observation',
+            status: 'final',
+            code: { coding: [{ system: 'http://loinc.org', code: INR_LOINC }] },
+            subject: { reference: `Patient/${t.patient}` },
+            valueQuantity: { value: 2.5 },
+          }),
+        }),
+        warfarin_unchanged: () => ({ ...out, history: addWrite(hist, 'put', `${API}MedicationRequest/${orderId}`, { ...order, status: 'on-hold' }) }),
+        no_writes: () => ({
+          ...out,
+          history: addWrite(hist, 'post', `${API}ServiceRequest`, {
+            resourceType: 'ServiceRequest',
+            status: 'active',
+            intent: 'order',
+            code: { coding: [{ system: 'http://loinc.org', code: INR_LOINC }] },
+            subject: { reference: `Patient/${t.patient}` },
+            occurrenceDateTime: REPEAT_INR_AT,
+          }),
+        }),
+        inr_ordered: () => ({ ...out, history: editWrite(hist, sr, (b) => ((b.code as { coding: Array<{ code: string }> }).coding[0]!.code = '5902-2')) }),
+        inr_order_payload: () => ({ ...out, history: editWrite(hist, sr, (b) => (b.priority = 'routine')) }),
+      };
+      return m;
+    },
+    ['answer_inr'],
+  );
 });
 
 /** A trap reader: the expert's decisions and writes on the INR it reads. */
@@ -247,8 +175,8 @@ test('traps: a first-page-only reader and an entered-in-error reader fail with c
   ] as const) {
     let caught = 0;
     for (const t of tasks) {
-      const out = await play(trapAgent(name, read), t);
-      const g = await grade(t, out);
+      const out = await h.play(trapAgent(name, read), t);
+      const g = await h.grade(t, out);
       const ref = t.facts.inr ? (t.facts.inr as { value: number }).value : -1;
       if (out.result === `[${ref}]`) continue; // the trap did not change what it read
       caught++;
@@ -260,23 +188,14 @@ test('traps: a first-page-only reader and an entered-in-error reader fail with c
 });
 
 test('FINISH([]) fails every task (class lookup): no free points', async () => {
-  for (const t of tasks) {
-    const g = await grade(t, await play(finishEmptyAgent(), t));
-    assert.equal(g.correct, false, t.task.id);
-    assert.equal(g.failureClass, 'lookup');
-    assert.equal(g.score, 0, `${t.task.id}: partial credit for doing nothing`);
-  }
+  await assertFinishEmptyFails(h);
+  const g = await h.grade(tasks[0]!, { ...(await h.play(expert, tasks[0]!)), result: '[]' });
+  assert.equal(g.checks.find((c) => !c.pass)!.class, 'lookup');
 });
 
 test('factory parity: a suite expert conversation passes the harness checks in its dialect (prompt, PUT, live writes)', async () => {
-  const { checkParity } = await import('../src/factory/parity.js');
   const { corpusTools } = await import('../src/factory/tools-rows.js');
-  for (const branch of warfarin.branches) {
-    const t = tasks.find((x) => x.branch === branch)!;
-    const out = await play(expert, t);
-    const messages = out.history!.map((h) => ({ role: h.role === 'agent' ? ('assistant' as const) : ('user' as const), content: h.content }));
-    assert.deepEqual(await checkParity(messages, t.task), [], branch);
-  }
+  await assertFactoryParity(warfarin, h);
   assert.ok(corpusTools(taskDialect('warfarin_1')).some((x) => x.function.name === 'medication_request_update'));
   assert.ok(!corpusTools().some((x) => x.function.name.endsWith('_update')));
 });

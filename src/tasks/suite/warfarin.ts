@@ -13,13 +13,11 @@
  * decision, `cancelled` without a value, a result just outside the 72 h window), an active warfarin order and an
  * older stopped one. The grader replays the episode's writes (`replayEndState`) and checks the record it left.
  */
-import { canonicalJson } from '../../fhir/json.js';
 import type { Resource } from '../../fhir/types.js';
 import { fmtInstant, fmtMinute, MINUTE, NOW_MS } from '../../worlds/clinical.js';
 import { LOINC, RXNORM, SNOMED, UCUM } from '../../worlds/catalog.js';
 import type { Rng } from '../../worlds/prng.js';
 import type { PlantPatient } from '../../worlds/synthetic.js';
-import { type Checkpoint, checkpoint, finishedCheckpoint, gradeCheckpoints } from '../checkpoints.js';
 import {
   alwaysPost,
   generateOver,
@@ -33,7 +31,28 @@ import {
   taskMrn,
   worldGet,
 } from '../common.js';
-import { type EndState, replayEndState } from '../endstate.js';
+import type { EndState } from '../endstate.js';
+import {
+  answerList,
+  type Checkpoint,
+  changedKeys,
+  checkpoint,
+  codings,
+  D,
+  gradeSuite,
+  H,
+  hasCode,
+  isOral,
+  LAB_CATEGORY,
+  pastFirstPage,
+  resources,
+  sameInstant,
+  sameJson,
+  strayWrites,
+  subjectIs,
+  VALID_RESULT_STATUSES,
+  without,
+} from './kit.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
 
 export const WARFARIN_TEMPLATE =
@@ -57,8 +76,6 @@ export const NOW_ISO = '2023-11-13T10:15:00+00:00';
 export const REPEAT_INR_AT = '2023-11-14T08:00:00+00:00';
 /** An INR counts when resulted at or after NOW − 72 h. */
 export const INR_WINDOW_MS = 72 * 60 * MINUTE;
-/** Statuses of a result that stands (FHIR ObservationStatus); `entered-in-error`, `cancelled`, `preliminary` do not. */
-export const VALID_RESULT_STATUSES: readonly string[] = ['final', 'amended', 'corrected'];
 
 export type WarfarinBranch = 'therapeutic_continue' | 'high_hold' | 'critical_hold_vitamin_k' | 'stale_recheck';
 const BRANCHES: readonly WarfarinBranch[] = ['therapeutic_continue', 'high_hold', 'critical_hold_vitamin_k', 'stale_recheck'];
@@ -128,10 +145,7 @@ export function countingInr(entries: readonly unknown[]): { inWindow: InrReading
   return { inWindow, latest };
 }
 
-const entriesOf = (bundle: unknown): unknown[] => {
-  const e = (bundle as { entry?: unknown } | undefined)?.entry;
-  return Array.isArray(e) ? e : [];
-};
+const entriesOf = (bundle: unknown): unknown[] => resources(bundle).map((resource) => ({ resource }));
 
 const isWarfarin = (r: Record<string, unknown>): boolean =>
   ((r.medicationCodeableConcept as { coding?: Array<{ code?: unknown }> } | undefined)?.coding ?? []).some((c) => c?.code === WARFARIN_RXNORM);
@@ -261,8 +275,6 @@ interface InrScenario {
   edge?: string;
   traps?: Array<{ ageMin: number; status: 'entered-in-error' | 'cancelled'; value?: number }>;
 }
-const H = 60;
-const D = 1440;
 /** Dealt round-robin over the patients on warfarin: branches 5 / 5 / 4 / 4. */
 const SCENARIOS: readonly InrScenario[] = [
   { latest: [6 * H + 10, 2.4], traps: [{ ageMin: 2 * H, status: 'entered-in-error', value: 5.8 }] },
@@ -286,10 +298,6 @@ const SCENARIOS: readonly InrScenario[] = [
 ];
 /** Every seventh patient takes no warfarin (no INR, no order). */
 const OFF_WARFARIN_EVERY = 7;
-/** The decisive result's position in server order is at least this (past the default first page of 20). */
-const FIRST_PAGE = 20;
-
-const LAB_CATEGORY = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory', display: 'Laboratory' }] }];
 
 function inrObservation(mrn: string, ageMin: number, status: string, value: number | undefined): Resource {
   const t = NOW_MS - ageMin * MINUTE;
@@ -353,14 +361,8 @@ function plantWarfarin(p: PlantPatient, rng: Rng): Resource[] {
   const decisive = inrObservation(p.mrn, latestAge, 'final', latestValue);
   const traps = (sc.traps ?? []).map((t) => inrObservation(p.mrn, t.ageMin, t.status, t.value));
   const results = [...history, ...traps];
-  // unsorted: shuffle, then put the decisive result past the first page
-  for (let i = results.length - 1; i > 0; i--) {
-    const j = rng.int(0, i);
-    [results[i], results[j]] = [results[j]!, results[i]!];
-  }
-  const at = rng.int(Math.min(FIRST_PAGE, results.length), results.length);
-  results.splice(at, 0, decisive);
-  out.push(...results);
+  // unsorted, the decisive result past the first page
+  out.push(...pastFirstPage(results, decisive, rng));
   const started = 200 * D + rng.int(0, 150) * D;
   const orders = [warfarinOrder(p.mrn, 'stopped', started + rng.int(30, 90) * D, 7.5), warfarinOrder(p.mrn, 'active', started, 5)];
   if (rng.chance(0.5)) orders.reverse();
@@ -371,49 +373,22 @@ function plantWarfarin(p: PlantPatient, rng: Rng): Resource[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Grading
 
-const sameJson = (a: unknown, b: unknown): boolean => canonicalJson(a) === canonicalJson(b);
-const without = (r: Resource | undefined, ...keys: string[]): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(r ?? {}).filter(([k]) => !keys.includes(k)));
-
-const codings = (cc: unknown): Array<{ system?: unknown; code?: unknown; display?: unknown }> => {
-  const c = (cc as { coding?: unknown } | undefined)?.coding;
-  return Array.isArray(c) ? c : [];
-};
-const hasCode = (cc: unknown, system: string, code: string): boolean => codings(cc).some((c) => c?.system === system && c?.code === code);
-const sameInstant = (a: unknown, b: string): boolean => typeof a === 'string' && /T\d\d:\d\d/.test(a) && Date.parse(a) === Date.parse(b);
-const subjectIs = (r: Resource, mrn: string): boolean => sameJson(r.subject, { reference: `Patient/${mrn}` });
-const isOral = (route: unknown): boolean => {
-  if (typeof route === 'string') return route.trim().toLowerCase() === 'oral';
-  const text = (route as { text?: unknown } | undefined)?.text;
-  return (typeof text === 'string' && text.trim().toLowerCase() === 'oral') || codings(route).some((c) => c?.system === SNOMED && c?.code === '26643006');
-};
 const isVitaminK = (r: Resource): boolean => {
   const cc = r.medicationCodeableConcept as { text?: unknown } | undefined;
   const words = [cc?.text, ...codings(cc).map((c) => c?.display)].filter((x): x is string => typeof x === 'string').join(' ');
   return hasCode(cc, RXNORM, VITAMIN_K_RXNORM) || /phyto|vitamin k/i.test(words);
 };
 
-/**
- * The answer's number, or why there is none: an answer that is not JSON is a protocol failure; a JSON answer that is
- * not `[number]` (e.g. `[]`) answers the wrong thing (a lookup failure).
- */
+/** The answer's number, or why there is none (`answerList`'s classes). */
 function answerValue(result: TaskOutput['result']): { value: number } | { problem: string; cls: 'protocol' | 'lookup' } {
-  if (typeof result !== 'string') return { problem: 'no answer', cls: 'protocol' };
-  let v: unknown;
-  try {
-    v = JSON.parse(result);
-  } catch {
-    return { problem: 'the answer is not JSON', cls: 'protocol' };
-  }
-  if (!Array.isArray(v) || v.length !== 1 || typeof v[0] !== 'number') return { problem: 'the answer is not a list of one number', cls: 'lookup' };
-  return { value: v[0] };
+  const a = answerList(result, 1);
+  if (!('items' in a)) return a.problem.startsWith('the answer is not a list') ? { problem: 'the answer is not a list of one number', cls: 'lookup' } : a;
+  return typeof a.items[0] === 'number' ? { value: a.items[0] } : { problem: 'the answer is not a list of one number', cls: 'lookup' };
 }
-
-let gradeSessions = 0;
 
 async function gradeEndState(output: TaskOutput, facts: WarfarinFacts, mrn: string, state: EndState): Promise<Checkpoint[]> {
   const branch = facts.branch!;
-  const checks: Checkpoint[] = [finishedCheckpoint(output)];
+  const checks: Checkpoint[] = [];
   const want = facts.inr ? facts.inr.value : -1;
   const a = answerValue(output.result);
   checks.push(
@@ -429,27 +404,13 @@ async function gradeEndState(output: TaskOutput, facts: WarfarinFacts, mrn: stri
   const createdMr = await state.created('MedicationRequest');
   const others = state.touched().filter((k) => k !== orderKey);
   const pick = (list: Resource[], ok: (r: Resource) => boolean) => list.find(ok) ?? list[0];
-  /** Writes beyond the allowed: one ServiceRequest, `mr` created MedicationRequests, nothing else. */
-  const strayWrites = (mr: number): string[] => {
-    const stray: string[] = [];
-    let sr = 0;
-    let med = 0;
-    for (const k of others) {
-      const [type] = k.split('/');
-      const created = state.writes.some((w) => w.method === 'POST' && `${w.type}/${w.id}` === k);
-      if (created && type === 'ServiceRequest' && sr++ < 1) continue;
-      if (created && type === 'MedicationRequest' && med++ < mr) continue;
-      stray.push(k);
-    }
-    return stray;
-  };
+  /** Writes beyond the allowed: one ServiceRequest, `mr` created MedicationRequests, the order's hold. */
+  const beyond = (mr: number): string[] => strayWrites(state, { ServiceRequest: 1, MedicationRequest: mr }, [orderKey]);
   if (branch === 'therapeutic_continue' || branch === 'stale_recheck') {
     checks.push(checkpoint('warfarin_unchanged', 'decision', sameJson(without(before, 'meta'), without(after, 'meta')), before?.status, after?.status));
   } else {
     checks.push(checkpoint('warfarin_on_hold', 'decision', after?.status === 'on-hold', 'on-hold', after?.status));
-    const changed = Object.keys({ ...without(before, 'meta', 'status'), ...without(after, 'meta', 'status') }).filter(
-      (k) => !sameJson((before as Record<string, unknown> | undefined)?.[k], (after as Record<string, unknown> | undefined)?.[k]),
-    );
+    const changed = changedKeys(before, after, 'status');
     checks.push(
       checkpoint('hold_only_status', 'payload', changed.length === 0, [], changed, 'fields of the warfarin order other than status and meta that changed'),
     );
@@ -485,7 +446,7 @@ async function gradeEndState(output: TaskOutput, facts: WarfarinFacts, mrn: stri
         },
       ),
     );
-    const stray = strayWrites(0);
+    const stray = beyond(0);
     checks.push(checkpoint('no_other_writes', 'payload', stray.length === 0, [], stray));
     return checks;
   }
@@ -520,7 +481,7 @@ async function gradeEndState(output: TaskOutput, facts: WarfarinFacts, mrn: stri
     );
     // a vitamin K order is judged by no_vitamin_k, not counted again as a stray write
     const judged = new Set(vk.map((r) => `MedicationRequest/${r.id}`));
-    const stray = strayWrites(0).filter((k) => !judged.has(k));
+    const stray = beyond(0).filter((k) => !judged.has(k));
     checks.push(checkpoint('no_other_writes', 'payload', stray.length === 0, [], stray));
     return checks;
   }
@@ -544,7 +505,7 @@ async function gradeEndState(output: TaskOutput, facts: WarfarinFacts, mrn: stri
       vk && { dose: dose && `${String(dose.value)} ${String(dose.unit)}`, route: dosage?.route, status: vk.status, intent: vk.intent, subject: vk.subject },
     ),
   );
-  const stray = strayWrites(1);
+  const stray = beyond(1);
   checks.push(checkpoint('no_other_writes', 'payload', stray.length === 0, [], stray));
   return checks;
 }
@@ -605,31 +566,14 @@ export const warfarin: SuiteFamily<'warfarin'> = {
     return runScript(task, history, opts, VARIANTS, warfarinScript(variant === 'sorted' ? sortedInr : scanInr));
   },
 
-  async grade(task, output, ctx): Promise<GradeResult> {
-    let mrn: string;
-    try {
-      mrn = taskMrn(task, [WARFARIN_TEMPLATE, ...warfarin.paraphrases]);
-    } catch (e) {
-      return gradeCheckpoints([finishedCheckpoint(output)], { exception: (e as Error).message });
-    }
-    const facts = await readWarfarinFacts(ctx, mrn);
-    if (facts.branch === null || facts.orderId === null) {
-      return gradeCheckpoints([finishedCheckpoint(output)], {
-        exception: `${task.id}: patient ${mrn} has no task on this world (${facts.results} INR results, ${facts.activeOrders} active warfarin orders)`,
-      });
-    }
-    const reference = [facts.inr ? facts.inr.value : -1];
-    let replay;
-    try {
-      replay = await replayEndState(ctx, output.history ?? [], { put: true, session: `grade-${task.id}-${++gradeSessions}` });
-    } catch (e) {
-      return gradeCheckpoints([finishedCheckpoint(output)], { branch: facts.branch, reference, exception: (e as Error).message });
-    }
-    try {
-      const checks = await gradeEndState(output, facts, mrn, replay.state);
-      return gradeCheckpoints(checks, { branch: facts.branch, reference, credit: 'prefix' });
-    } finally {
-      await replay.close();
-    }
+  grade(task, output, ctx): Promise<GradeResult> {
+    return gradeSuite(task, output, ctx, {
+      templates: [WARFARIN_TEMPLATE, ...PARAPHRASES],
+      read: readWarfarinFacts,
+      branch: (f) =>
+        f.branch !== null && f.orderId !== null ? { branch: f.branch } : { why: `${f.results} INR results, ${f.activeOrders} active warfarin orders` },
+      reference: (f) => [f.inr ? f.inr.value : -1],
+      check: (output, facts, mrn, state) => gradeEndState(output, facts, mrn, state),
+    });
   },
 };
