@@ -199,3 +199,9 @@ test('factory parity: a suite expert conversation passes the harness checks in i
   assert.ok(corpusTools(taskDialect('warfarin_1')).some((x) => x.function.name === 'medication_request_update'));
   assert.ok(!corpusTools().some((x) => x.function.name.endsWith('_update')));
 });
+
+test('no degenerate policy of the audit passes more than 5 % of the generated tasks', async () => {
+  const { assertDegenerate } = await import('./helpers/suite.js');
+  const rates = await assertDegenerate(warfarin, h);
+  assert.equal(Object.keys(rates).length, 5);
+});

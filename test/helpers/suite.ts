@@ -190,3 +190,23 @@ export function byBranch(tasks: readonly GeneratedTask[]): Map<string, Generated
   for (const t of tasks) m.set(t.branch, [...(m.get(t.branch) ?? []), t]);
   return m;
 }
+
+/**
+ * Every degenerate policy of `ehrgym audit` (src/agent/backends/degenerate.ts) on the family's generated tasks passes
+ * at most `maxRate` of them (the suite's goal: 5 %). Returns each policy's rate.
+ */
+export async function assertDegenerate(family: SuiteFamily, h: SuiteHarness, maxRate = 0.05): Promise<Record<string, number>> {
+  const { createAgent } = await import('../../src/agent/create.js');
+  const { DEGENERATE_POLICIES } = await import('../../src/agent/backends/degenerate.js');
+  const rates: Record<string, number> = {};
+  for (const policy of DEGENERATE_POLICIES) {
+    let passed = 0;
+    for (const t of h.tasks) {
+      const g = await h.grade(t, await h.play(createAgent(policy), t));
+      if (g.correct) passed++;
+    }
+    rates[policy] = passed / h.tasks.length;
+    assert.ok(rates[policy] <= maxRate, `${family.id}: ${policy} passes ${passed} of ${h.tasks.length}`);
+  }
+  return rates;
+}

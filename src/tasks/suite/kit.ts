@@ -187,3 +187,11 @@ export async function gradeSuite<F, S = string>(task: TaskCase, output: TaskOutp
 
 export type { Checkpoint, Resource };
 export { checkpoint };
+
+/**
+ * Planting lanes: families whose records would change each other's facts plant on disjoint halves of the cohort
+ * (`p.index % 2`). Lane 0: metformin, citalopram, pneumococcal, dupguard. Lane 1: aki, diabetes, influenza,
+ * hyperkalemia. The first five families plant on both lanes, and every family reads its facts from the record (the
+ * cohort's own labs, conditions and orders included), so generator and grader agree whatever else is planted.
+ */
+export const inLane = (index: number, lane: 0 | 1): boolean => index % 2 === lane;
