@@ -10,6 +10,7 @@ import { realDeps } from '../factory/deps.js';
 import { generateShard } from '../factory/shard.js';
 import { formatShard } from '../eval/shard.js';
 import type { TokenizerName } from '../factory/tokens.js';
+import { suiteFamilies, suiteNames } from '../tasks/registry.js';
 
 function int(flag: string, v: string | undefined): number | null {
   if (v === undefined) return null;
@@ -34,11 +35,19 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for the world and the task draws', '1')
     .option('--size <n>', 'expert rows (split evenly over the families; remainder to action families first)', '1530')
     .option('--per-family <n>', 'expert rows per family (instead of --size)')
-    .option('--families <list>', 'comma-separated families (default all ten)')
+    .option(
+      '--tasks <set>',
+      'task set: medagentbench (the ten families, default) | ehrgym-clinical (the clinical suite on its clinical world: train patients, paraphrased instructions)',
+      'medagentbench',
+    )
+    .option('--families <list>', 'comma-separated families (default all of the task set)')
     .option('--world <name>', 'world of the training patients: synthetic | medagentbench (non-evaluation patients only)', 'synthetic')
     .option('--patients <n>', `synthetic cohort size (default ${DEFAULT_PATIENTS}, the largest synthetic world)`)
     .option('--collect <files...>', 'runs.jsonl files of earlier `ehrgym eval` runs to merge (completed + passing episodes only)')
-    .option('--eval-set <name>', 'evaluation task set the pollution filter protects', 'medagentbench-v2')
+    .option(
+      '--eval-set <name>',
+      'evaluation task set the pollution filter protects (default medagentbench-v2; with --tasks ehrgym-clinical its frozen test split)',
+    )
     .option('--valid-fraction <f>', 'share of rows held out in valid.jsonl (by family × patient)', '0')
     .option('--augment <list>', 'paraphrase,variants (off by default; marked in row meta)')
     .option('--balance <mode>', 'balanced (equal branch quotas per family) | natural', 'balanced')
@@ -61,6 +70,7 @@ Examples:
   ehrgym generate --out out/sft-small --per-family 4 --patients 100   # 40 rows, under a minute
   ehrgym generate --out out/sft --collect runs/qwen3-8b/runs.jsonl --valid-fraction 0.1
   ehrgym generate --out out/sft-tools --protocol tools --per-family 4 --patients 100   # tool-call transcripts
+  ehrgym generate --out out/sft-clinical --tasks ehrgym-clinical --per-family 20   # the clinical suite's train split
   ehrgym generate --out out/sft-0 --shard 0/4 && …   # shard 0 of 4 (0-based); then:
   ehrgym merge out/sft-0 out/sft-1 out/sft-2 out/sft-3 --out out/sft
 `,
@@ -72,16 +82,21 @@ Examples:
         const vf = Number(o.validFraction);
         if (!Number.isFinite(vf)) throw new CliError(`--valid-fraction ${String(o.validFraction)} is not a number`);
         const fams = list(o.families as string | undefined);
+        const tasks = o.tasks as string;
+        if (tasks !== 'medagentbench' && !suiteNames().includes(tasks))
+          throw new CliError(`--tasks ${tasks} is not a task set the factory builds (medagentbench, ${suiteNames().join(', ')})`);
+        const suite = tasks === 'medagentbench' ? undefined : tasks;
         const params = defaultParams({
           out: o.out as string,
           seed: int('--seed', o.seed as string)!,
           size: int('--size', o.size as string)!,
           perFamily: int('--per-family', o.perFamily as string | undefined),
-          ...(fams.length ? { families: fams } : {}),
+          ...(fams.length ? { families: fams } : suite ? { families: suiteFamilies(suite).map((f) => f.id) } : {}),
+          ...(suite ? { tasks: suite } : {}),
           world: o.world as string,
           patients: int('--patients', o.patients as string | undefined),
           collect: (o.collect as string[] | undefined) ?? [],
-          evalSet: o.evalSet as string,
+          evalSet: (o.evalSet as string | undefined) ?? suite ?? 'medagentbench-v2',
           validFraction: vf,
           augment: list(o.augment as string | undefined),
           balance: o.balance as string,

@@ -5,6 +5,7 @@ import { sha256, stableStringify, rowToLine, toJsonl } from './canonical.js';
 import { ESTIMATE_COUNTER, lengthStats, sequenceAdvice, TOKENIZER_APPROXIMATION, type LengthStats, type TokenCounter, type TokenizerName } from './tokens.js';
 import { isToolsRow, type CanonicalRow, type CorpusRow, type DropRecord } from './types.js';
 import { rowTokens } from './tokens.js';
+import { EHRGYM_DIALECT, MEDAGENTBENCH_DIALECT } from '../protocol/dialect.js';
 import { corpusTools, TOOLS_FILE, toolsFileText, toolsRowToLine, toolsSha256 } from './tools-rows.js';
 import { VERSION } from '../version.js';
 
@@ -29,6 +30,11 @@ export interface GenerateParams {
   out: string;
   /** `tools`: rows are tools-protocol transcripts. Absent for the text protocol (the default; its bytes stay as they were). */
   protocol?: 'tools';
+  /**
+   * A clinical suite (`ehrgym-clinical`): its families on its clinical world's train patients, with paraphrased
+   * instructions. Absent for MedAgentBench's ten families (the default; its bytes stay as they were).
+   */
+  tasks?: string;
 }
 
 /** The command that rebuilds a corpus from its parameters (flags in a fixed order). */
@@ -36,7 +42,8 @@ export function rebuildCommand(p: GenerateParams): string {
   const parts = ['ehrgym generate', `--out ${p.out}`, `--seed ${p.seed}`];
   if (p.perFamily !== null) parts.push(`--per-family ${p.perFamily}`);
   else parts.push(`--size ${p.size}`);
-  if (p.families.length !== 10) parts.push(`--families ${p.families.join(',')}`);
+  if (p.tasks !== undefined) parts.push(`--tasks ${p.tasks}`);
+  if (p.families.length !== 10 || p.tasks !== undefined) parts.push(`--families ${p.families.join(',')}`);
   parts.push(`--world ${p.world}`);
   if (p.patients !== null) parts.push(`--patients ${p.patients}`);
   for (const c of p.collect) parts.push(`--collect ${c}`);
@@ -104,7 +111,7 @@ export interface CorpusManifest {
   generator: { ehrgym: string; solver_version: string; grader_version: string; prompt_template_sha256: string; functions_sha256: string };
   params: Omit<GenerateParams, 'out'>;
   command: string;
-  world: { name: string; seed: number | null; patients: number | null; fingerprint: string };
+  world: { name: string; seed: number | null; patients: number | null; fingerprint: string; suite?: string };
   eval_set: { name: string; tasks: number; sha256: string; mrns: number; identities: number; ngram_n: number };
   counts: {
     total: number;
@@ -259,7 +266,8 @@ export function assembleCorpusFiles(input: AssembleInput): { files: Record<strin
     for (const r of d.reason.split(',')) inc(pollutionReasons, r);
   }
   const { out: _out, ...paramsNoOut } = params;
-  const tools = params.protocol === 'tools' ? corpusTools() : null;
+  // a suite's families speak the `ehrgym` dialect (its tool list adds the `_update` tools)
+  const tools = params.protocol === 'tools' ? corpusTools(params.tasks !== undefined ? EHRGYM_DIALECT : MEDAGENTBENCH_DIALECT) : null;
   const manifest: CorpusManifest = {
     kind: 'sft-corpus',
     format_version: 1,

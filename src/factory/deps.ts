@@ -13,6 +13,8 @@ import {
 } from '../worlds/index.js';
 import { replicaPatients } from '../worlds/medagentbench.js';
 import { FAMILY_IDS, FAMILIES, GRADER_VERSION, SOLVER_VERSION, loadTaskSet as loadTasks, plantRequest } from '../tasks/index.js';
+import { suiteFamilies, suitePlantings } from '../tasks/registry.js';
+import { CLINICAL_WORLD, splitPatients } from '../tasks/suite/splits.js';
 import type { GradeResult, GraderContext, HistoryItem, TaskCase, TaskFamily, TaskOutput } from '../tasks/types.js';
 
 export interface LoadedWorld {
@@ -25,11 +27,18 @@ export interface LoadedWorld {
   mrns: string[];
   /** Synthetic worlds: the planted facts per patient (used only to order generator candidates). */
   facts?: PlantedFacts[];
+  /** The suite whose plantings the world carries (its train patients only in `mrns`). */
+  suite?: string;
 }
 
 export interface FactoryDeps {
-  loadWorld(name: string, seed: number, patients: number | null): Promise<LoadedWorld>;
-  families(): readonly TaskFamily[];
+  /**
+   * A world by name; with `suite`, that suite's clinical world (its fixed seed and size; `seed` and `patients` are
+   * ignored), whose `mrns` are the train split's patients only.
+   */
+  loadWorld(name: string, seed: number, patients: number | null, suite?: string): Promise<LoadedWorld>;
+  /** The families a corpus draws from: the ten MedAgentBench families, or a suite's. */
+  families(suite?: string): readonly TaskFamily[];
   loadTaskSet(name: string): { name: string; cases: TaskCase[]; sha256: string };
   /** MRNs every evaluation task set of the replica uses (excluded from training patients on that world). */
   evaluationMrns(): string[];
@@ -47,7 +56,20 @@ export const DEFAULT_FACTORY_PATIENTS = DEFAULT_SYNTHETIC_PATIENTS;
 /** The factory's dependencies on the real worlds and task families. */
 export function realDeps(): FactoryDeps {
   return {
-    async loadWorld(name, seed, patients) {
+    async loadWorld(name, seed, patients, suite) {
+      if (suite !== undefined) {
+        if (name !== 'synthetic') throw new Error(`the ${suite} tasks live on their clinical world (synthetic), not "${name}"`);
+        const w = await loadWorld({ world: 'synthetic', seed: CLINICAL_WORLD.seed, patients: CLINICAL_WORLD.patients, plantings: suitePlantings(suite) });
+        return {
+          name: w.name,
+          seed: CLINICAL_WORLD.seed,
+          patients: CLINICAL_WORLD.patients,
+          fingerprint: w.fingerprint,
+          store: w.store,
+          mrns: splitPatients(w.patientIds, 'train'),
+          suite,
+        };
+      }
       if (!(WORLD_NAMES as readonly string[]).includes(name)) throw new Error(`unknown world "${name}" (expected ${WORLD_NAMES.join(', ')})`);
       const synthetic = name === 'synthetic';
       const n = synthetic ? (patients ?? DEFAULT_FACTORY_PATIENTS) : null;
@@ -62,7 +84,7 @@ export function realDeps(): FactoryDeps {
         ...(w.facts ? { facts: w.facts } : {}),
       };
     },
-    families: () => FAMILY_IDS.map((id) => FAMILIES[id]),
+    families: (suite) => (suite === undefined ? FAMILY_IDS.map((id) => FAMILIES[id]) : suiteFamilies(suite)),
     loadTaskSet(name) {
       const s = loadTasks(name);
       return { name: s.name, cases: s.tasks, sha256: s.sha256 };

@@ -44,6 +44,9 @@ import { directToolEnvironment, runToolsEpisode } from '../agent/tools-loop.js';
 import { defaultJsonLoads, executeAction } from '../agent/loop.js';
 import { parseAction as parseCanonical } from '../protocol/text.js';
 import type { Action } from '../protocol/action.js';
+import { taskDialect } from '../protocol/dialect.js';
+import { suiteNames } from '../tasks/registry.js';
+import { trainParaphrase } from '../tasks/suite/splits.js';
 import { rowTokens } from './tokens.js';
 import type { FhirTransport } from '../fhir/types.js';
 import type { GeneratedTask, TaskFamily, TaskOutput } from '../tasks/types.js';
@@ -141,7 +144,15 @@ export function primaryVariant(family: TaskFamily): string {
 }
 
 function validate(p: GenerateParams, deps: FactoryDeps): Map<string, TaskFamily> {
-  const fams = new Map(deps.families().map((f) => [f.id as string, f]));
+  if (p.tasks !== undefined) {
+    if (!suiteNames().includes(p.tasks))
+      throw new FactoryInputError(`--tasks ${p.tasks} is not a task set the factory builds (medagentbench, ${suiteNames().join(', ')})`);
+    if (p.world !== 'synthetic') throw new FactoryInputError(`--world ${p.world}: the ${p.tasks} tasks live on their own clinical world (drop --world)`);
+    if (p.patients !== null)
+      throw new FactoryInputError(`--patients ${p.patients}: the ${p.tasks} tasks use their clinical world's train patients (drop --patients)`);
+    if (p.collect.length > 0) throw new FactoryInputError(`--collect: collected runs are merged into MedAgentBench corpora only (not with --tasks ${p.tasks})`);
+  }
+  const fams = new Map(deps.families(p.tasks).map((f) => [f.id as string, f]));
   for (const f of p.families) if (!fams.has(f)) throw new FactoryInputError(`--families: unknown family ${f} (known: ${[...fams.keys()].join(', ')})`);
   if (new Set(p.families).size !== p.families.length) throw new FactoryInputError('--families: a family is listed twice');
   if (p.perFamily !== null && (!Number.isInteger(p.perFamily) || p.perFamily < 1))
@@ -297,7 +308,7 @@ export async function openPipeline(
   stage('world');
   let world: LoadedWorld;
   try {
-    world = await deps.loadWorld(p.world, p.seed, p.patients);
+    world = await deps.loadWorld(p.world, p.seed, p.patients, p.tasks);
   } catch (e) {
     throw new FactoryInputError(`--world ${p.world} cannot be loaded (${(e as Error).message.split('\n')[0]})`);
   }
@@ -311,7 +322,13 @@ export async function openPipeline(
   let synthesized = 0;
   let solved = 0;
   let passed = 0;
-  const worldMeta = { name: world.name, seed: world.seed, patients: world.patients, fingerprint: world.fingerprint };
+  const worldMeta = {
+    name: world.name,
+    seed: world.seed,
+    patients: world.patients,
+    fingerprint: world.fingerprint,
+    ...(world.suite !== undefined ? { suite: world.suite } : {}),
+  };
   const local: FhirTransport = inProcessTransport(server.app);
   const remoteFor = (session: string): FhirTransport => retrying(httpTransport({ map: { from: OFFICIAL_API_BASE, to: server.url }, session }));
   const access = { ...inProcessGraderAccess(server.app, world.store, OFFICIAL_API_BASE), fhir: local };
@@ -334,7 +351,7 @@ export async function openPipeline(
             index: i,
             task: gen.task,
             agent,
-            env: directToolEnvironment({ fhir: remoteFor(session), postMode: 'live' }),
+            env: directToolEnvironment({ fhir: remoteFor(session), postMode: 'live', dialect: taskDialect(gen.task) }),
             apiBase: OFFICIAL_API_BASE,
           })
         : await runEpisode({ index: i, task: gen.task, agent, fhir: remoteFor(session), apiBase: OFFICIAL_API_BASE });
@@ -361,7 +378,7 @@ export async function openPipeline(
       const transcript = (out.messages ?? []).map((m) => orderedMessage(m as ToolsMessage));
       // the graded text history performs the same actions; every tool answer is what the action answers when the
       // episode is executed again, in order, in a fresh copy of its session (in-process, live POSTs)
-      const expected = out.history!.filter((h) => h.role === 'agent').map((h) => parseCanonical(h.content));
+      const expected = out.history!.filter((h) => h.role === 'agent').map((h) => parseCanonical(h.content, { put: taskDialect(gen.task).put }));
       if (expected.some((a) => a.kind === 'invalid'))
         throw new FactoryFailure(`parity check failed for ${gen.task.id}: the graded history has an invalid action`);
       world.store.dropSession(session);
@@ -374,7 +391,7 @@ export async function openPipeline(
       world.store.dropSession(session);
       if (issues.length) throw new FactoryFailure(`parity check failed for ${gen.task.id} turn ${issues[0]!.turn}: ${issues[0]!.problem}`);
       // the graded text history is exactly the transcript's actions and answers
-      if (stableStringify(textHistory(transcript, OFFICIAL_API_BASE)) !== stableStringify(out.history))
+      if (stableStringify(textHistory(transcript, OFFICIAL_API_BASE, taskDialect(gen.task))) !== stableStringify(out.history))
         throw new FactoryFailure(`parity check failed for ${gen.task.id}: the graded history is not the transcript's actions and answers`);
       return {
         solved: true,
@@ -393,7 +410,7 @@ export async function openPipeline(
       };
     }
     const messages = out.history!.map((h) => ({ role: h.role === 'agent' ? ('assistant' as const) : ('user' as const), content: h.content }));
-    const expected = out.history!.filter((h) => h.role === 'agent').map((h) => parseAction(h.content));
+    const expected = out.history!.filter((h) => h.role === 'agent').map((h) => parseAction(h.content, { put: taskDialect(gen.task).put }));
     const issues = await checkParity(messages, gen.task, { fhir: inProcessTransport(server.app, { session }), expected });
     world.store.dropSession(session);
     if (issues.length) throw new FactoryFailure(`parity check failed for ${gen.task.id} turn ${issues[0]!.turn}: ${issues[0]!.problem}`);
@@ -585,7 +602,9 @@ export async function openPipeline(
       const seen = seenKeys.get(sp.fam)!;
       const used = usedPatients.get(sp.fam)!;
       let got = 0;
-      for (const g of gens[si]!) {
+      for (const drawn of gens[si]!) {
+        // a suite's corpus is its train split: instructions by the family's paraphrases, never the test template
+        const g = p.tasks !== undefined ? trainParaphrase(drawn, sp.family, ['factory', p.seed, 'train-paraphrase', drawn.task.id]) : drawn;
         const k = `${g.task.instruction}\u0000${g.task.context}`;
         if (seen.has(k)) continue;
         seen.add(k);

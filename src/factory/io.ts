@@ -18,6 +18,7 @@ import { checkToolsParity, checkToolsRowShape, rowActions, TOOLS_FILE, toolsFile
 import { exportToolsRows, importToolsRows, llamafactoryToolsDatasetInfo, toolsConversationDiff } from './export-tools.js';
 import { checkToolsTemplateParity } from './parity.js';
 import { OFFICIAL_API_BASE } from '../fhir/types.js';
+import { taskDialect } from '../protocol/dialect.js';
 
 export interface Corpus {
   dir: string;
@@ -181,7 +182,7 @@ export async function checkExport(
         issues.push(`${name} row ${i + 1} (${want.meta.row_id}): exported conversation differs from the canonical row`);
         continue;
       }
-      const expected = want.messages.filter((m) => m.role === 'assistant').map((m) => parseAction(m.content));
+      const expected = want.messages.filter((m) => m.role === 'assistant').map((m) => parseAction(m.content, { put: taskDialect(want.meta.task).put }));
       const p: ParityIssue[] = await checkParity(got.messages, got.meta.task, { expected });
       for (const x of p) issues.push(`${name} row ${i + 1} (${want.meta.row_id}) turn ${x.turn}: ${x.problem}`);
     }
@@ -233,7 +234,10 @@ export async function checkToolsExport(
         issues.push(`${name} row ${i + 1} (${want.meta.row_id}): exported conversation differs from the canonical row (${diff ?? 'meta'})`);
         continue;
       }
-      const p = await checkToolsParity(got.messages, got.meta.task, { apiBase: OFFICIAL_API_BASE, expected: rowActions(want.messages, OFFICIAL_API_BASE) });
+      const p = await checkToolsParity(got.messages, got.meta.task, {
+        apiBase: OFFICIAL_API_BASE,
+        expected: rowActions(want.messages, OFFICIAL_API_BASE, taskDialect(want.meta.task)),
+      });
       for (const x of p) issues.push(`${name} row ${i + 1} (${want.meta.row_id}) turn ${x.turn}: ${x.problem}`);
     }
   }
@@ -257,10 +261,12 @@ export function toolsTrainerRowLengths(corpus: ToolsCorpus, mode: RowMode, count
   const out: Array<{ id: string; tokens: number }> = [];
   for (const rows of Object.values(corpus.splits))
     for (const r of rows) {
-      if (mode === 'trajectory') out.push({ id: r.meta.row_id, tokens: counter.tools(r.messages) });
+      if (mode === 'trajectory') out.push({ id: r.meta.row_id, tokens: counter.tools(r.messages, taskDialect(r.meta.task)) });
       else
         r.messages.forEach(
-          (m, t) => m.role === 'assistant' && out.push({ id: `${r.meta.row_id}#turn${t}`, tokens: counter.tools(r.messages.slice(0, t + 1)) }),
+          (m, t) =>
+            m.role === 'assistant' &&
+            out.push({ id: `${r.meta.row_id}#turn${t}`, tokens: counter.tools(r.messages.slice(0, t + 1), taskDialect(r.meta.task)) }),
         );
     }
   return out;

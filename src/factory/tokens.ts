@@ -20,6 +20,7 @@ import { isToolsRow, type ChatMessage, type CorpusRow, type ToolsMessage } from 
 import { corpusTools, templateMessages, toolCallText } from './tools-rows.js';
 import { loadQwen3Tokenizer, type ExactTokenizer } from './tokenizer.js';
 import { renderChat } from './template.js';
+import { type Dialect, MEDAGENTBENCH_DIALECT, taskDialect } from '../protocol/dialect.js';
 
 export const TOKENIZER_APPROXIMATION =
   'Qwen2/Qwen3 pre-tokenizer classes: letter runs ceil(len/6) (non-ASCII letters 1 each), 1 per digit, 1 per ' +
@@ -179,8 +180,8 @@ export interface TokenCounter {
   label: string;
   /** Tokens of the conversation rendered with the chat template (stock rendering, thinking off). */
   chat(messages: ChatMessage[]): number;
-  /** Tokens of a tools conversation rendered with the chat template and the tool list (tools system block). */
-  tools(messages: ToolsMessage[]): number;
+  /** Tokens of a tools conversation rendered with the chat template and the tool list of `dialect` (default MedAgentBench's). */
+  tools(messages: ToolsMessage[], dialect?: Dialect): number;
   /** The exact tokenizer behind an exact counter. */
   tokenizer?: ExactTokenizer;
 }
@@ -191,24 +192,28 @@ export function estimateLabel(): string {
 }
 
 const toolsMemo = new WeakMap<ToolsMessage[], number>();
-let toolsBlock: number | undefined;
+const toolsBlock = new Map<string, number>();
 
 /**
  * Estimated tokens of a tools conversation: the estimate of each turn's text (tool calls as the template renders
  * them), the ChatML frame per message, and the tools system block (its text estimated once).
  */
-export function estimateToolsTokens(messages: ToolsMessage[]): number {
+export function estimateToolsTokens(messages: ToolsMessage[], dialect: Dialect = MEDAGENTBENCH_DIALECT): number {
   const hit = toolsMemo.get(messages);
   if (hit !== undefined) return hit;
-  toolsBlock ??=
-    5 +
-    estimateTextTokens(
-      corpusTools()
-        .map((t) => JSON.stringify(t))
-        .join('\n'),
-    ) +
-    120;
-  let n = toolsBlock + 4;
+  let block = toolsBlock.get(dialect.name);
+  if (block === undefined) {
+    block =
+      5 +
+      estimateTextTokens(
+        corpusTools(dialect)
+          .map((t) => JSON.stringify(t))
+          .join('\n'),
+      ) +
+      120;
+    toolsBlock.set(dialect.name, block);
+  }
+  let n = block + 4;
   for (const m of messages)
     n += 5 + messageTokens(m.role === 'assistant' ? (m.content ?? '') + m.tool_calls.map((c) => toolCallText(c.function)).join('\n') : m.content);
   toolsMemo.set(messages, n);
@@ -219,7 +224,7 @@ export const ESTIMATE_COUNTER: TokenCounter = { name: 'estimate', exact: false, 
 
 /** Tokens of one corpus row (either protocol) as a trainer renders it. */
 export function rowTokens(counter: TokenCounter, row: CorpusRow): number {
-  return isToolsRow(row) ? counter.tools(row.messages) : counter.chat(row.messages);
+  return isToolsRow(row) ? counter.tools(row.messages, taskDialect(row.meta.task)) : counter.chat(row.messages);
 }
 
 /** Exact counter over a loaded tokenizer (memoized per messages array). */
@@ -239,10 +244,10 @@ export function exactCounter(tok: ExactTokenizer): TokenCounter {
       }
       return n;
     },
-    tools(messages) {
+    tools(messages, dialect) {
       let n = memoTools.get(messages);
       if (n === undefined) {
-        n = tok.count(renderChat(tok.chatTemplate, templateMessages(messages), { enableThinking: false, tools: corpusTools() }));
+        n = tok.count(renderChat(tok.chatTemplate, templateMessages(messages), { enableThinking: false, tools: corpusTools(dialect) }));
         memoTools.set(messages, n);
       }
       return n;

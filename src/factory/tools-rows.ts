@@ -11,9 +11,20 @@
  * empty content (vLLM turns `content: null` into `""`). `templateMessages` is that view; `templateArguments` the
  * arguments text it prints.
  */
-import { MEDAGENTBENCH_DIALECT, type Dialect } from '../protocol/dialect.js';
+import { MEDAGENTBENCH_DIALECT, type Dialect, taskDialect } from '../protocol/dialect.js';
 import type { Action } from '../protocol/action.js';
-import { formatAction, GET_ERROR_PREFIX, GET_OK_PREFIX, GET_OK_SUFFIX, POST_ACCEPTED_PREFIX, POST_ERROR_PREFIX, POST_INVALID } from '../protocol/text.js';
+import {
+  formatAction,
+  GET_ERROR_PREFIX,
+  GET_OK_PREFIX,
+  GET_OK_SUFFIX,
+  POST_ACCEPTED_PREFIX,
+  POST_ERROR_PREFIX,
+  POST_INVALID,
+  PUT_ACCEPTED_PREFIX,
+  PUT_ERROR_PREFIX,
+  PUT_INVALID,
+} from '../protocol/text.js';
 import { callToAction, FINISH_TOOL, functionTools, renderToolsPrompt, type FunctionTool } from '../protocol/tools.js';
 import { pyJsonDumps, pyJsonLoads } from '../tasks/pysem.js';
 import type { HistoryItem, TaskCase, ChatMessage as TranscriptMessage } from '../tasks/types.js';
@@ -183,17 +194,17 @@ export function checkToolsRowShape(row: unknown): string | null {
 }
 
 /** The action of each call (throws on a call that maps to none). */
-export function rowActions(messages: ToolsMessage[], apiBase: string): Array<Exclude<Action, { kind: 'invalid' }>> {
+export function rowActions(messages: ToolsMessage[], apiBase: string, dialect: Dialect = MEDAGENTBENCH_DIALECT): Array<Exclude<Action, { kind: 'invalid' }>> {
   return rowCalls(messages).map((c) => {
-    const o = callToAction(c.function.name, c.function.arguments, apiBase);
+    const o = callToAction(c.function.name, c.function.arguments, apiBase, dialect);
     if (!o.ok) throw new Error(`tool call ${c.id} maps to no action: ${o.error}`);
     return o.action;
   });
 }
 
 /** The text-protocol history of a tools conversation (what `runToolsEpisode` records beside it; the graders read it). */
-export function textHistory(messages: ToolsMessage[], apiBase: string): HistoryItem[] {
-  const actions = rowActions(messages, apiBase);
+export function textHistory(messages: ToolsMessage[], apiBase: string, dialect: Dialect = MEDAGENTBENCH_DIALECT): HistoryItem[] {
+  const actions = rowActions(messages, apiBase, dialect);
   const out: HistoryItem[] = [{ role: 'user', content: messages[0]!.content as string }];
   let k = 0;
   for (const m of messages.slice(1)) {
@@ -234,7 +245,7 @@ export async function checkToolsParity(messages: ToolsMessage[], task: TaskCase,
     const m = messages[i]!;
     if (m.role === 'assistant') {
       const c = m.tool_calls[0]!;
-      const o = callToAction(c.function.name, c.function.arguments, opts.apiBase);
+      const o = callToAction(c.function.name, c.function.arguments, opts.apiBase, taskDialect(task));
       prev = null;
       if (!o.ok) issues.push({ turn: i, problem: `tool call maps to no action (${o.error})` });
       else {
@@ -260,6 +271,9 @@ export async function checkToolsParity(messages: ToolsMessage[], task: TaskCase,
     } else if (prev.kind === 'get') {
       const ok = (text.startsWith(GET_OK_PREFIX) && text.endsWith(GET_OK_SUFFIX)) || text.startsWith(GET_ERROR_PREFIX);
       if (!ok) issues.push({ turn: i, problem: 'GET answer does not have the harness framing' });
+    } else if (prev.kind === 'put') {
+      if (!(text.startsWith(PUT_ACCEPTED_PREFIX) || text === PUT_INVALID || text.startsWith(PUT_ERROR_PREFIX)))
+        issues.push({ turn: i, problem: 'PUT answer does not have the harness framing' });
     } else if (!(text.startsWith(POST_ACCEPTED_PREFIX) || text === POST_INVALID || text.startsWith(POST_ERROR_PREFIX))) {
       issues.push({ turn: i, problem: 'POST answer does not have the harness framing' });
     }

@@ -20,7 +20,7 @@ export interface RowMeta {
   /** Patient MRN the task is about (absent for task1 "Patient not found" cases). */
   patient: string | null;
   /** The world the trajectory was produced (or re-executed) against. */
-  world: { name: string; seed: number | null; patients: number | null; fingerprint: string };
+  world: { name: string; seed: number | null; patients: number | null; fingerprint: string; suite?: string };
   /** The task record (id, instruction, context, [sol], [eval_MRN]) needed to re-execute and re-grade the row. */
   task: TaskCase;
   solver_version: string;

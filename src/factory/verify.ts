@@ -17,6 +17,7 @@ import { isToolsRow, type CorpusRow, type ToolsRow } from './types.js';
 import { directToolEnvironment, runToolsEpisode } from '../agent/tools-loop.js';
 import type { Agent, ToolsReply } from '../agent/types.js';
 import { orderedMessage } from './tools-rows.js';
+import { taskDialect } from '../protocol/dialect.js';
 import { stableStringify } from './canonical.js';
 import type { GraderContext, ChatMessage as TranscriptMessage } from '../tasks/types.js';
 import { pool, retrying } from './generate.js';
@@ -59,11 +60,19 @@ export interface VerifyReport {
 
 export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concurrency?: number } = {}): Promise<VerifyReport> {
   const corpus = readAnyCorpus(dir).corpus;
-  const fams = new Map(deps.families().map((f) => [f.id as string, f]));
+  const suites = [
+    ...new Set(
+      Object.values(corpus.splits)
+        .flat()
+        .map((r) => r.meta.world.suite)
+        .filter((x): x is string => x !== undefined),
+    ),
+  ];
+  const fams = new Map([...deps.families(), ...suites.flatMap((x) => deps.families(x))].map((f) => [f.id as string, f]));
   const worlds = new Map<string, Promise<{ world: LoadedWorld; server: StartedFhirServer; local: FhirTransport; access: GraderContext } | string>>();
   const getWorld = (row: CorpusRow) => {
     const w = row.meta.world;
-    const key = `${w.name}|${w.seed}|${w.patients}`;
+    const key = `${w.name}|${w.seed}|${w.patients}|${w.suite ?? ''}`;
     if (!worlds.has(key)) {
       worlds.set(
         key,
@@ -71,7 +80,7 @@ export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concu
           if (w.name.startsWith('external:')) return 'world is an external server';
           let world: LoadedWorld;
           try {
-            world = await deps.loadWorld(w.name, w.seed ?? 0, w.patients);
+            world = await deps.loadWorld(w.name, w.seed ?? 0, w.patients, w.suite);
           } catch (e) {
             return `world ${w.name} cannot be loaded (${(e as Error).message.split('\n')[0]})`;
           }
@@ -104,7 +113,7 @@ export async function verifyCorpus(dir: string, deps: FactoryDeps, opts: { concu
           index: line - 1,
           task: row.meta.task,
           agent: toolsReplayAgent(row),
-          env: directToolEnvironment({ fhir: remote, postMode: 'live' }),
+          env: directToolEnvironment({ fhir: remote, postMode: 'live', dialect: taskDialect(row.meta.task) }),
           apiBase: OFFICIAL_API_BASE,
         });
         w.world.store.dropSession(row.meta.session);

@@ -10,6 +10,7 @@ import { runEpisode } from '../agent/loop.js';
 import { directToolEnvironment, runToolsEpisode } from '../agent/tools-loop.js';
 import { PolicyAgent } from '../agent/backends/scripted.js';
 import { FAMILIES, isFamilyId } from '../tasks/registry.js';
+import { taskDialect } from '../protocol/dialect.js';
 import { retrying } from './retry.js';
 import type { WorkerJob, WorkerResult } from './workers.js';
 
@@ -40,7 +41,7 @@ async function handle(job: WorkerJob): Promise<WorkerResult> {
           index: job.index,
           task: job.task,
           agent,
-          env: directToolEnvironment({ fhir, postMode: 'live' }),
+          env: directToolEnvironment({ fhir, postMode: 'live', dialect: taskDialect(job.task) }),
           apiBase: OFFICIAL_API_BASE,
         })
       : await runEpisode({ index: job.index, task: job.task, agent, fhir, apiBase: OFFICIAL_API_BASE });

@@ -20,7 +20,7 @@ import { OFFICIAL_API_BASE } from '../../fhir/types.js';
 import { CLINICAL_SUITE, suiteFamilies, suitePlantings } from '../registry.js';
 import { buildTaskSet, renderTaskFile } from '../taskset.js';
 import type { TaskWorld } from '../loader.js';
-import type { FamilyId, GeneratedTask, WorldAccess } from '../types.js';
+import type { FamilyId, GeneratedTask, TaskFamily, WorldAccess } from '../types.js';
 
 /** Bumped whenever the frozen test split's content changes (a family added, a generator changed). */
 export const SUITE_VERSION = 'ehrgym-clinical-v2';
@@ -72,13 +72,18 @@ export async function buildSuiteSplit(world: WorldAccess, opts: SuiteSplitOption
     startIndex: opts.split === 'test' ? 1 : TRAIN_FIRST_ID,
   });
   if (opts.split === 'test') return built.tasks;
-  return built.tasks.map((g) => {
-    const fam = families.find((f) => g.task.id.startsWith(`${f.id}_`))!;
-    const rng = rngFor(SUITE_VERSION, seed, 'paraphrase', g.task.id);
-    const p = fam.paraphrases[Math.floor(rng.next() * fam.paraphrases.length)]!;
-    const values = fam.placeholders(g.task) ?? { MRN: g.patient ?? '' };
-    return { ...g, task: { ...g.task, instruction: p.replace(/\{([A-Z]+)\}/g, (m, k: string) => values[k] ?? m) } };
-  });
+  return built.tasks.map((g) => trainParaphrase(g, families.find((f) => g.task.id.startsWith(`${f.id}_`))!, [SUITE_VERSION, seed, 'paraphrase', g.task.id]));
+}
+
+/**
+ * A train task's instruction: one of its family's paraphrases (never the test template), chosen by a seeded stream
+ * keyed by `key`, with the task's placeholders filled in. The environment's train split and the factory use it.
+ */
+export function trainParaphrase(g: GeneratedTask, family: TaskFamily, key: ReadonlyArray<string | number>): GeneratedTask {
+  const rng = rngFor(...key);
+  const p = family.paraphrases[Math.floor(rng.next() * family.paraphrases.length)]!;
+  const values = family.placeholders(g.task) ?? { MRN: g.patient ?? '' };
+  return { ...g, task: { ...g.task, instruction: p.replace(/\{([A-Z]+)\}/g, (m, k: string) => values[k] ?? m) } };
 }
 
 /** The shipped files of the test split: the task file (official format) and its manifest. */

@@ -314,7 +314,14 @@ export const categoryReader: VitalsReader = {
   charted: (io, id, r) => panelsAt(plain(io.get(`${io.apiBase}Observation?patient=${id}&category=vital-signs&_count=5000`)), r.set).same.length > 0,
 };
 
-const VARIANTS = ['code', 'category'] as const;
+/** Variant `window`: the BP panels of the set's day only (`date=YYYY-MM-DD`): short observations, the factory's rows. */
+export const windowReader: VitalsReader = {
+  patient: byMrn,
+  charted: (io, id, r) =>
+    panelsAt(plain(io.get(`${io.apiBase}Observation?patient=${id}&code=${BP_LOINC.code}&date=${r.set.time.slice(0, 10)}`)), r.set).same.length > 0,
+};
+
+const VARIANTS = ['code', 'category', 'window'] as const;
 
 /** The expert's script with a given reader: identify, look for the set, chart it, answer. */
 export function vitalsScript(reader: VitalsReader): (io: ScriptIO, task: TaskCase) => void {
@@ -638,7 +645,7 @@ export const vitals: SuiteFamily<'vitals'> = {
 
   solve(task, history, opts) {
     const variant = opts?.variant ?? VARIANTS[0];
-    return runScript(task, history, opts, VARIANTS, vitalsScript(variant === 'category' ? categoryReader : codeReader));
+    return runScript(task, history, opts, VARIANTS, vitalsScript(variant === 'category' ? categoryReader : variant === 'window' ? windowReader : codeReader));
   },
 
   async grade(task, output, ctx): Promise<GradeResult> {
