@@ -18,7 +18,7 @@ import { fmtMinute, MINUTE, NOW_MS } from '../../worlds/clinical.js';
 import { SNOMED } from '../../worlds/catalog.js';
 import type { Rng } from '../../worlds/prng.js';
 import type { PlantPatient } from '../../worlds/synthetic.js';
-import { type Checkpoint, checkpoint, finishedCheckpoint, gradeCheckpoints } from '../checkpoints.js';
+import { type Checkpoint, checkpoint } from '../checkpoints.js';
 import {
   alwaysPost,
   generateOver,
@@ -32,7 +32,8 @@ import {
   taskMrn,
   worldGet,
 } from '../common.js';
-import { type EndState, replayEndState } from '../endstate.js';
+import type { EndState } from '../endstate.js';
+import { gradeSuite, ms, sameInstant, sameJson, shuffle, without } from './kit.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
 
 export const HF_TEMPLATE =
@@ -75,7 +76,6 @@ const entriesOf = (bundle: unknown): R[] => {
   const e = (bundle as { entry?: unknown } | undefined)?.entry;
   return Array.isArray(e) ? e.map((x) => (x as { resource?: R })?.resource).filter((r): r is R => !!r && typeof r === 'object') : [];
 };
-const ms = (v: unknown): number => (typeof v === 'string' ? Date.parse(v) : Number.NaN);
 const codes = (cc: unknown): unknown[] => {
   const c = (cc as { coding?: unknown } | undefined)?.coding;
   return Array.isArray(c) ? c.map((x) => (x as { code?: unknown })?.code) : [];
@@ -462,14 +462,6 @@ const slotResource = (scheduleId: number, start: string, status: SlotStatus): Re
   end: fmtMinute(at(start) + SLOT_MS),
 });
 
-function shuffle<T>(items: T[], rng: Rng): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = rng.int(0, i);
-    [items[i], items[j]] = [items[j]!, items[i]!];
-  }
-  return items;
-}
-
 /**
  * A patient's records: the cardiologist and the discharging hospitalist, their schedules, their slots (the
  * cardiologist's unsorted with the decisive one past the first page), the patient's appointments, the referral.
@@ -574,22 +566,6 @@ function decisiveOf(sc: HfScenario, discharge: number, windowEnd: number): strin
 // ---------------------------------------------------------------------------------------------------------------
 // Grading
 
-const sameJson = (a: unknown, b: unknown): boolean => canonical(a) === canonical(b);
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-const without = (r: Resource | undefined, ...keys: string[]): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(r ?? {}).filter(([k]) => !keys.includes(k)));
-const sameInstant = (a: unknown, b: string): boolean => typeof a === 'string' && /T\d\d:\d\d/.test(a) && Date.parse(a) === Date.parse(b);
-
 /** The answer `[label, time]`, or why there is none (not JSON: protocol; another shape: lookup). */
 function answerOf(result: TaskOutput['result']): { label: string; time: string } | { problem: string; cls: 'protocol' | 'lookup' } {
   if (typeof result !== 'string') return { problem: 'no answer', cls: 'protocol' };
@@ -604,11 +580,9 @@ function answerOf(result: TaskOutput['result']): { label: string; time: string }
   return { label: v[0], time: v[1] };
 }
 
-let gradeSessions = 0;
-
 async function gradeEndState(output: TaskOutput, facts: HfFacts, mrn: string, state: EndState): Promise<Checkpoint[]> {
   const branch = facts.branch!;
-  const checks: Checkpoint[] = [finishedCheckpoint(output)];
+  const checks: Checkpoint[] = [];
   const want = [LABELS[branch], facts.time!];
   const a = answerOf(output.result);
   checks.push(
@@ -763,29 +737,13 @@ export const hffollowup: SuiteFamily<'hffollowup'> = {
     return runScript(task, history, opts, VARIANTS, hfScript({ slots: variant === 'sorted' ? sortedSlots : scanSlots }));
   },
 
-  async grade(task, output, ctx): Promise<GradeResult> {
-    let mrn: string;
-    try {
-      mrn = taskMrn(task, [HF_TEMPLATE, ...hffollowup.paraphrases]);
-    } catch (e) {
-      return gradeCheckpoints([finishedCheckpoint(output)], { exception: (e as Error).message });
-    }
-    const facts = await readHfFacts(ctx, mrn);
-    if (facts.branch === null) {
-      return gradeCheckpoints([finishedCheckpoint(output)], { exception: `${task.id}: patient ${mrn} has no heart-failure follow-up task on this world` });
-    }
-    const reference = [LABELS[facts.branch], facts.time];
-    let replay;
-    try {
-      replay = await replayEndState(ctx, output.history ?? [], { put: true, session: `grade-${task.id}-${++gradeSessions}` });
-    } catch (e) {
-      return gradeCheckpoints([finishedCheckpoint(output)], { branch: facts.branch, reference, exception: (e as Error).message });
-    }
-    try {
-      const checks = await gradeEndState(output, facts, mrn, replay.state);
-      return gradeCheckpoints(checks, { branch: facts.branch, reference, credit: 'prefix' });
-    } finally {
-      await replay.close();
-    }
+  grade(task, output, ctx): Promise<GradeResult> {
+    return gradeSuite(task, output, ctx, {
+      templates: [HF_TEMPLATE, ...PARAPHRASES],
+      read: readHfFacts,
+      branch: (f) => (f.branch !== null ? { branch: f.branch } : { why: 'no heart-failure follow-up task' }),
+      reference: (f) => [LABELS[f.branch!], f.time],
+      check: (output, facts, mrn, state) => gradeEndState(output, facts, mrn, state),
+    });
   },
 };

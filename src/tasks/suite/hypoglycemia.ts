@@ -20,7 +20,7 @@ import { fmtInstant, fmtMinute, MINUTE, NOW_MS } from '../../worlds/clinical.js'
 import { LOINC, POC_GLU_LOINC, RXNORM, SNOMED, UCUM } from '../../worlds/catalog.js';
 import type { Rng } from '../../worlds/prng.js';
 import type { PlantPatient } from '../../worlds/synthetic.js';
-import { type Checkpoint, checkpoint, finishedCheckpoint, gradeCheckpoints } from '../checkpoints.js';
+import { type Checkpoint, checkpoint } from '../checkpoints.js';
 import {
   alwaysPost,
   generateOver,
@@ -34,7 +34,8 @@ import {
   taskMrn,
   worldGet,
 } from '../common.js';
-import { type EndState, replayEndState } from '../endstate.js';
+import type { EndState } from '../endstate.js';
+import { codings, gradeSuite, hasCode, isOral, LAB_CATEGORY, subjectIs, VALID_RESULT_STATUSES } from './kit.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
 
 export const HYPOGLYCEMIA_TEMPLATE =
@@ -65,7 +66,6 @@ export const GLUCOSE_WINDOW_MS = 30 * MINUTE;
 /** 1 mmol/L = 18 mg/dL (the context's factor; 18.016 differs by < 1 mg/dL at every planted value). */
 export const MMOL_TO_MGDL = 18;
 /** Statuses of a result that stands; `entered-in-error`, `cancelled`, `preliminary` do not. */
-export const VALID_RESULT_STATUSES: readonly string[] = ['final', 'amended', 'corrected'];
 /** Lookback of the decoy test: a glucose (any code, any status) below 70 as written in the last 6 hours. */
 const DECOY_LOOKBACK_MS = 6 * 60 * MINUTE;
 
@@ -110,11 +110,6 @@ const entriesOf = (bundle: unknown): Entry[] => {
   const e = (bundle as { entry?: unknown } | undefined)?.entry;
   return Array.isArray(e) ? (e as Entry[]) : [];
 };
-const codings = (cc: unknown): Array<{ system?: unknown; code?: unknown; display?: unknown }> => {
-  const c = (cc as { coding?: unknown } | undefined)?.coding;
-  return Array.isArray(c) ? c : [];
-};
-const hasCode = (cc: unknown, system: string, code: string): boolean => codings(cc).some((c) => c?.system === system && c?.code === code);
 const isPoc = (r: Record<string, unknown>): boolean => hasCode(r.code, LOINC, POC_MGDL_LOINC) || hasCode(r.code, LOINC, POC_MMOL_LOINC);
 
 /** Whether a glucose is in mmol/L: its unit says so (UCUM code or unit string), or it is coded 14743-9 without one. */
@@ -324,8 +319,6 @@ export function hypoglycemiaScenarioOf(index: number): { latest: [number, number
   return SCENARIOS[index % SCENARIOS.length]!;
 }
 
-const LAB_CATEGORY = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory', display: 'Laboratory' }] }];
-
 function glucoseObservation(mrn: string, ageMin: number, status: string, value: number | undefined, kind: 'mg/dL' | 'mmol/L' | 'serum'): Resource {
   const t = NOW_MS - ageMin * MINUTE;
   const unit = kind === 'mmol/L' ? 'mmol/L' : 'mg/dL';
@@ -411,24 +404,6 @@ function plantHypoglycemia(p: PlantPatient, rng: Rng): Resource[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Grading
 
-const sameJson = (a: unknown, b: unknown): boolean => canonical(a) === canonical(b);
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-const subjectIs = (r: Resource, mrn: string): boolean => sameJson(r.subject, { reference: `Patient/${mrn}` });
-const isOral = (route: unknown): boolean => {
-  if (typeof route === 'string') return route.trim().toLowerCase() === 'oral';
-  const text = (route as { text?: unknown } | undefined)?.text;
-  return (typeof text === 'string' && text.trim().toLowerCase() === 'oral') || codings(route).some((c) => c?.system === SNOMED && c?.code === '26643006');
-};
 /** Minutes from NOW to an instant (null unless it is a date-time). */
 const minutesFromNow = (v: unknown): number | null =>
   typeof v === 'string' && /T\d\d:\d\d/.test(v) && Number.isFinite(Date.parse(v)) ? (Date.parse(v) - NOW_MS) / MINUTE : null;
@@ -446,14 +421,12 @@ function answerParts(result: TaskOutput['result']): { value: number; label: unkn
   return { value: v[0], label: v[1] };
 }
 
-let gradeSessions = 0;
-
 async function gradeEndState(output: TaskOutput, facts: HypoglycemiaFacts, mrn: string, state: EndState): Promise<Checkpoint[]> {
   const branch = facts.branch!;
   const treat = isTreat(branch);
   const want = facts.glucose!.mgdl;
   const label = treat ? 'treat' : 'no-treat';
-  const checks: Checkpoint[] = [finishedCheckpoint(output)];
+  const checks: Checkpoint[] = [];
   const a = answerParts(output.result);
   if ('value' in a) {
     checks.push(checkpoint('answer_glucose', 'lookup', Math.abs(a.value - want) <= 1, want, a.value, 'mg/dL, within 1'));
@@ -597,31 +570,13 @@ export const hypoglycemia: SuiteFamily<'hypoglycemia'> = {
     return runScript(task, history, opts, VARIANTS, hypoglycemiaScript(variant === 'sorted' ? sortedGlucose : scanGlucose));
   },
 
-  async grade(task, output, ctx): Promise<GradeResult> {
-    let mrn: string;
-    try {
-      mrn = taskMrn(task, [HYPOGLYCEMIA_TEMPLATE, ...hypoglycemia.paraphrases]);
-    } catch (e) {
-      return gradeCheckpoints([finishedCheckpoint(output)], { exception: (e as Error).message });
-    }
-    const facts = await readHypoglycemiaFacts(ctx, mrn);
-    if (facts.branch === null) {
-      return gradeCheckpoints([finishedCheckpoint(output)], {
-        exception: `${task.id}: patient ${mrn} has no task on this world (no capillary glucose in the last 30 minutes among ${facts.results})`,
-      });
-    }
-    const reference = [facts.glucose!.mgdl, isTreat(facts.branch) ? 'treat' : 'no-treat'];
-    let replay;
-    try {
-      replay = await replayEndState(ctx, output.history ?? [], { put: true, session: `grade-${task.id}-${++gradeSessions}` });
-    } catch (e) {
-      return gradeCheckpoints([finishedCheckpoint(output)], { branch: facts.branch, reference, exception: (e as Error).message });
-    }
-    try {
-      const checks = await gradeEndState(output, facts, mrn, replay.state);
-      return gradeCheckpoints(checks, { branch: facts.branch, reference, credit: 'prefix' });
-    } finally {
-      await replay.close();
-    }
+  grade(task, output, ctx): Promise<GradeResult> {
+    return gradeSuite(task, output, ctx, {
+      templates: [HYPOGLYCEMIA_TEMPLATE, ...PARAPHRASES],
+      read: readHypoglycemiaFacts,
+      branch: (f) => (f.branch !== null ? { branch: f.branch } : { why: `no capillary glucose in the last 30 minutes among ${f.results}` }),
+      reference: (f) => [f.glucose!.mgdl, isTreat(f.branch!) ? 'treat' : 'no-treat'],
+      check: (output, facts, mrn, state) => gradeEndState(output, facts, mrn, state),
+    });
   },
 };

@@ -22,7 +22,7 @@ import { fmtMinute, MINUTE, NOW_MS } from '../../worlds/clinical.js';
 import { LOINC, RXNORM, SNOMED, UCUM } from '../../worlds/catalog.js';
 import type { Rng } from '../../worlds/prng.js';
 import type { PlantPatient } from '../../worlds/synthetic.js';
-import { type Checkpoint, checkpoint, finishedCheckpoint, gradeCheckpoints } from '../checkpoints.js';
+import { type Checkpoint, checkpoint } from '../checkpoints.js';
 import {
   alwaysPost,
   generateOver,
@@ -36,7 +36,8 @@ import {
   taskMrn,
   worldGet,
 } from '../common.js';
-import { type EndState, replayEndState } from '../endstate.js';
+import type { EndState } from '../endstate.js';
+import { codings, gradeSuite, hasCode, LAB_CATEGORY, type Res, resources, shuffle, VALID_RESULT_STATUSES } from './kit.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
 
 export const PHARYNGITIS_TEMPLATE =
@@ -54,7 +55,6 @@ export const NOW_ISO = '2023-11-13T10:15:00+00:00';
 /** A test counts when resulted after NOW − 72 h. */
 export const RADT_WINDOW_MS = 72 * 60 * MINUTE;
 /** Statuses of a result that stands; `entered-in-error`, `cancelled`, `preliminary` do not. */
-export const VALID_RESULT_STATUSES: readonly string[] = ['final', 'amended', 'corrected'];
 
 export type Drug = 'amoxicillin' | 'cephalexin' | 'clindamycin' | 'azithromycin';
 export interface Regimen {
@@ -136,16 +136,6 @@ export interface RadtReading {
   id: string;
 }
 
-type Res = Record<string, unknown>;
-const resources = (bundle: unknown): Res[] => {
-  const e = (bundle as { entry?: unknown } | undefined)?.entry;
-  return (Array.isArray(e) ? e : []).map((x) => (x as { resource?: Res })?.resource).filter((r): r is Res => !!r);
-};
-const codings = (cc: unknown): Array<{ system?: unknown; code?: unknown; display?: unknown }> => {
-  const c = (cc as { coding?: unknown } | undefined)?.coding;
-  return Array.isArray(c) ? c : [];
-};
-const hasCode = (cc: unknown, system: string, code: string): boolean => codings(cc).some((c) => c?.system === system && c?.code === code);
 const statusCode = (cc: unknown): string | undefined => {
   const c = codings(cc)[0]?.code;
   return typeof c === 'string' ? c : undefined;
@@ -368,8 +358,6 @@ function scenarioOf(index: number): Scenario | null {
   return SCENARIOS[k % SCENARIOS.length]!;
 }
 
-const LAB_CATEGORY = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory', display: 'Laboratory' }] }];
-
 function radtObservation(mrn: string, ageMin: number, status: string, positive: boolean): Resource {
   const t = NOW_MS - ageMin * MINUTE;
   return {
@@ -462,14 +450,6 @@ function plantPharyngitis(p: PlantPatient, rng: Rng): Resource[] {
   return out;
 }
 
-function shuffle<T>(xs: T[], rng: Rng): T[] {
-  for (let i = xs.length - 1; i > 0; i--) {
-    const j = rng.int(0, i);
-    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
-  }
-  return xs;
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Grading
 
@@ -539,12 +519,10 @@ function answerParts(result: TaskOutput['result']): { drug: string; time: string
   return { drug: v[0].trim().toLowerCase(), time: v[1].trim() };
 }
 
-let gradeSessions = 0;
-
 async function gradeEndState(output: TaskOutput, facts: PharyngitisFacts, mrn: string, state: EndState): Promise<Checkpoint[]> {
   const branch = facts.branch!;
   const radt = facts.radt!;
-  const checks: Checkpoint[] = [finishedCheckpoint(output)];
+  const checks: Checkpoint[] = [];
   const a = answerParts(output.result);
   checks.push(
     'time' in a
@@ -697,31 +675,13 @@ export const pharyngitis: SuiteFamily<'pharyngitis'> = {
     return runScript(task, history, opts, VARIANTS, pharyngitisScript(EXPERT_READERS[variant] ?? EXPERT_READERS.scan!));
   },
 
-  async grade(task, output, ctx): Promise<GradeResult> {
-    let mrn: string;
-    try {
-      mrn = taskMrn(task, [PHARYNGITIS_TEMPLATE, ...pharyngitis.paraphrases]);
-    } catch (e) {
-      return gradeCheckpoints([finishedCheckpoint(output)], { exception: (e as Error).message });
-    }
-    const facts = await readPharyngitisFacts(ctx, mrn);
-    if (facts.branch === null || facts.radt === null) {
-      return gradeCheckpoints([finishedCheckpoint(output)], {
-        exception: `${task.id}: patient ${mrn} has no task on this world (${facts.tests} rapid strep tests, none counting)`,
-      });
-    }
-    const reference = [ACCEPTED[facts.branch][0], facts.radt.time];
-    let replay;
-    try {
-      replay = await replayEndState(ctx, output.history ?? [], { put: true, session: `grade-${task.id}-${++gradeSessions}` });
-    } catch (e) {
-      return gradeCheckpoints([finishedCheckpoint(output)], { branch: facts.branch, reference, exception: (e as Error).message });
-    }
-    try {
-      const checks = await gradeEndState(output, facts, mrn, replay.state);
-      return gradeCheckpoints(checks, { branch: facts.branch, reference, credit: 'prefix' });
-    } finally {
-      await replay.close();
-    }
+  grade(task, output, ctx): Promise<GradeResult> {
+    return gradeSuite(task, output, ctx, {
+      templates: [PHARYNGITIS_TEMPLATE, ...PARAPHRASES],
+      read: readPharyngitisFacts,
+      branch: (f) => (f.branch !== null && f.radt !== null ? { branch: f.branch } : { why: `${f.tests} rapid strep tests, none counting` }),
+      reference: (f) => [ACCEPTED[f.branch!][0], f.radt!.time],
+      check: (output, facts, mrn, state) => gradeEndState(output, facts, mrn, state),
+    });
   },
 };

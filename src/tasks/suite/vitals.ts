@@ -34,6 +34,7 @@ import {
   worldGet,
 } from '../common.js';
 import { type EndState, replayEndState } from '../endstate.js';
+import { codings, hasCode, VALID_RESULT_STATUSES } from './kit.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
 
 export const VITALS_TEMPLATE =
@@ -60,7 +61,6 @@ export const SPO2_LOINC = '2708-6';
 /** The pulse-oximetry code the world's flowsheets use; accepted as an extra coding beside 2708-6. */
 export const SPO2_PULSE_OX_LOINC = '59408-5';
 export const TEMP_LOINC = '8310-5';
-export const VALID_RESULT_STATUSES: readonly string[] = ['final', 'amended', 'corrected'];
 
 export type VitalsBranch = 'chart' | 'identity_mismatch' | 'already_charted';
 const BRANCHES: readonly VitalsBranch[] = ['chart', 'identity_mismatch', 'already_charted'];
@@ -164,12 +164,7 @@ const entriesOf = (bundle: unknown): Array<Record<string, unknown>> => {
   const e = (bundle as { entry?: unknown } | undefined)?.entry;
   return Array.isArray(e) ? e.map((x) => (x as { resource?: Record<string, unknown> })?.resource).filter((r): r is Record<string, unknown> => !!r) : [];
 };
-const codings = (cc: unknown): Array<{ system?: unknown; code?: unknown }> => {
-  const c = (cc as { coding?: unknown } | undefined)?.coding;
-  return Array.isArray(c) ? c : [];
-};
 const hasCodeValue = (cc: unknown, code: string): boolean => codings(cc).some((c) => c?.code === code);
-const hasCode = (cc: unknown, system: string, code: string): boolean => codings(cc).some((c) => c?.system === system && c?.code === code);
 const sameMinute = (a: unknown, b: string): boolean => typeof a === 'string' && /T\d\d:\d\d/.test(a) && Date.parse(a) === Date.parse(b);
 const componentValue = (r: Record<string, unknown>, code: string): unknown => {
   const comps = Array.isArray(r.component) ? (r.component as Array<Record<string, unknown>>) : [];
