@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import {
   CR_MGDL_LOINC,
   CR_UMOL_LOINC,
+  EGFR_TOLERANCE,
   ckdEpi2021,
   creatinineFor,
   type CreatinineReader,
@@ -120,6 +121,13 @@ test('generator: every branch, facts from the record, the decisive creatinine fr
   // write outcomes: the balanced split fills the five branches evenly (the first three take the extra task of 28),
   // and the two writing branches come first: 12 of 28 write, no outcome covers more than 60 %
   assert.deepEqual(metformin.branches.slice(0, 2), ['start', 'stop']);
+  // a fixed answer (which writes nothing, so only the no-write branches) matches at most 5 % of the tasks: the eGFR to
+  // one decimal rarely repeats
+  for (const t of tasks.filter((x) => metformin.checkpoints[x.branch]!.includes('no_writes'))) {
+    const e = t.facts.egfr as number;
+    const same = tasks.filter((u) => u.branch === t.branch && Math.abs((u.facts.egfr as number) - e) <= 2 * EGFR_TOLERANCE);
+    assert.ok(same.length <= Math.max(1, 0.05 * tasks.length), `${t.task.id}: ${same.length} tasks share its answer`);
+  }
   const writing = metformin.branches.filter((b) => metformin.checkpoints[b]!.includes('no_other_writes'));
   assert.deepEqual(writing, ['start', 'stop']);
 });
@@ -188,7 +196,7 @@ function trapAgent(name: string, read: CreatinineReader): Agent {
   return new PolicyAgent(name, (task, history) => runScript(task, history, { apiBase: API }, [name], metforminScript(read)));
 }
 
-test('traps: first page only, entered-in-error, no unit conversion and the mg/dL code only all fail with class lookup', async () => {
+test('traps: first page only, entered-in-error, no unit conversion and the mg/dL code only all fail with class lookup', async (ctx) => {
   const both = `code=${CR_MGDL_LOINC},${CR_UMOL_LOINC}`;
   const bundle = (io: { get(url: string): unknown; apiBase: string }, q: string) => resources(plain(io.get(`${io.apiBase}Observation?${q}`)));
   const firstPage: CreatinineReader = (io, mrn) => latestCreatinine(bundle(io, `patient=${mrn}&${both}`));
@@ -209,12 +217,13 @@ test('traps: first page only, entered-in-error, no unit conversion and the mg/dL
       const out = await h.play(trapAgent(name, read), t);
       const g = await h.grade(t, out);
       const got = JSON.parse(String(out.result)) as [number, string];
-      if (Math.abs(got[0] - (t.facts.egfr as number)) <= 1) continue; // the trap did not change what it read
+      if (Math.abs(got[0] - (t.facts.egfr as number)) <= EGFR_TOLERANCE) continue; // the trap did not change what it read
       caught++;
       assert.equal(g.correct, false, `${name} ${t.task.id}`);
       assert.equal(g.failureClass, 'lookup', `${name} ${t.task.id}: ${failed(g)}`);
     }
     assert.ok(caught >= least, `${name}: ${caught} tasks trapped`);
+    ctx.diagnostic(`${name}: ${caught} of ${tasks.length} tasks trapped`);
   }
 });
 
@@ -228,8 +237,9 @@ test('factory parity: a suite expert conversation passes the harness checks in i
   await assertFactoryParity(metformin, h);
 });
 
-test('no degenerate policy of the audit passes more than 5 % of the generated tasks', async () => {
+test('no degenerate policy of the audit passes more than 5 % of the generated tasks', async (ctx) => {
   const rates = await assertDegenerate(metformin, h);
+  ctx.diagnostic(JSON.stringify(rates));
   assert.equal(Object.keys(rates).length, 5);
   assert.ok(Object.values(rates).every((r) => r === 0));
 });

@@ -68,13 +68,13 @@ import {
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
 
 export const METFORMIN_TEMPLATE =
-  'The team wants patient {MRN} on metformin for type 2 diabetes. Compute the eGFR (CKD-EPI 2021, race-free) from the most recent serum creatinine and apply the FDA metformin eGFR limits: if the patient is not on metformin, order it when starting is allowed; if they already have an active metformin order, stop it when the eGFR requires it. Finish with [eGFR rounded to an integer, decision].\n';
+  'The team wants patient {MRN} on metformin for type 2 diabetes. Compute the eGFR (CKD-EPI 2021, race-free) from the most recent serum creatinine and apply the FDA metformin eGFR limits: if the patient is not on metformin, order it when starting is allowed; if they already have an active metformin order, stop it when the eGFR requires it. Finish with [eGFR rounded to one decimal, decision].\n';
 export const METFORMIN_CONTEXT =
   "It's 2023-11-13T10:15:00+00:00 now. Serum creatinine is LOINC 2160-0 (mg/dL) or 14682-9 (umol/L; 1 mg/dL = 88.4 umol/L); only results with status final, amended or corrected count, and the most recent by effectiveDateTime is the one to use. " +
   'CKD-EPI 2021: eGFR = 142 x min(Scr/k,1)^a x max(Scr/k,1)^-1.200 x 0.9938^age x 1.012 if female, with Scr in mg/dL, k = 0.7 (female) or 0.9 (male), a = -0.241 (female) or -0.302 (male), age in completed years from Patient.birthDate. ' +
   'FDA labelling: not on metformin and eGFR >= 45: start, ordering metformin ER 500 mg by mouth once daily (MedicationRequest, status active, intent order, RxNorm 860975, doseAndRate[0].doseQuantity 500 mg, timing.repeat frequency 1 period 1 periodUnit d); ' +
   'eGFR 30 to < 45: do not start; eGFR < 30: contraindicated. A metformin order is current only with status active. Already on metformin and eGFR < 30: stop it (set that MedicationRequest to status stopped and change nothing else); already on metformin and eGFR >= 30: leave it unchanged. ' +
-  'Answer with [eGFR, "start"], [eGFR, "do-not-start"], [eGFR, "contraindicated"], [eGFR, "stop"] or [eGFR, "continue"].';
+  'Answer with [eGFR, "start"], [eGFR, "do-not-start"], [eGFR, "contraindicated"], [eGFR, "stop"] or [eGFR, "continue"], the eGFR in mL/min/1.73 m2 rounded to one decimal.';
 
 export const CR_MGDL_LOINC = '2160-0';
 export const CR_MGDL_DISPLAY = 'Creatinine [Mass/volume] in Serum or Plasma';
@@ -94,6 +94,13 @@ export const NOW_ISO = '2023-11-13T10:15:00+00:00';
  * result the team decides on; the cohort's own morning labs are drawn before 06:30, at least 3 h 45 min before NOW).
  */
 export const FRESH_MS = 3 * 60 * MINUTE;
+/**
+ * The answer's eGFR is to one decimal and must be within this of the unrounded value (rounding, or 88.42 for 88.4). One
+ * decimal, not the lab's integer: the do-not-start band is 12 units wide, so a fixed integer answer would match too
+ * many tasks; an age off by a year moves the eGFR by about 0.6 and fails.
+ */
+export const EGFR_TOLERANCE = 0.15;
+export const round1 = (x: number): number => Math.round(x * 10) / 10;
 /** eGFRs closer than this to 30 or 45 serve no task (rounding could change the band). */
 export const BOUNDARY_MARGIN = 1.5;
 
@@ -292,7 +299,7 @@ export function metforminScript(read: CreatinineReader): (io: ScriptIO, task: Ta
     const branch = metforminBranch(egfr, active.length > 0);
     if (branch === 'start') io.post(`${io.apiBase}MedicationRequest`, metforminOrder(mrn));
     if (branch === 'stop') io.put(`${io.apiBase}MedicationRequest/${String(active[0]!.id)}`, { ...active[0], status: 'stopped' });
-    io.finish([Math.round(egfr), METFORMIN_LABELS[branch]]);
+    io.finish([round1(egfr), METFORMIN_LABELS[branch]]);
   };
 }
 
@@ -431,11 +438,11 @@ async function gradeEndState(output: TaskOutput, facts: MetforminFacts, mrn: str
   const checks: Checkpoint[] = [];
   const a = answerList(output.result, 2);
   if ('items' in a && typeof a.items[0] === 'number') {
-    checks.push(checkpoint('answer_egfr', 'lookup', Math.abs(a.items[0] - want) <= 1, Math.round(want), a.items[0], 'eGFR within 1'));
+    checks.push(checkpoint('answer_egfr', 'lookup', Math.abs(a.items[0] - want) <= EGFR_TOLERANCE, round1(want), a.items[0], `eGFR within ${EGFR_TOLERANCE}`));
     checks.push(checkpoint('answer_decision', 'decision', sameLabel(a.items[1], label), label, a.items[1]));
   } else {
     const problem = 'items' in a ? 'the answer does not start with a number' : a.problem;
-    checks.push(checkpoint('answer_egfr', 'items' in a ? 'lookup' : a.cls, false, [Math.round(want), label], output.result, problem));
+    checks.push(checkpoint('answer_egfr', 'items' in a ? 'lookup' : a.cls, false, [round1(want), label], output.result, problem));
     checks.push(checkpoint('answer_decision', 'decision', false, label, undefined, problem));
   }
   if (branch === 'do_not_start' || branch === 'contraindicated' || branch === 'continue') {
@@ -506,7 +513,7 @@ async function gradeEndState(output: TaskOutput, facts: MetforminFacts, mrn: str
 
 const PARAPHRASES = [
   'Can metformin be started for {MRN}? Work out the CKD-EPI 2021 eGFR from the latest creatinine, apply the FDA eGFR limits (order it if allowed; if there is already an active metformin order, stop it when the eGFR requires), and reply [eGFR, decision].\n',
-  'Renal check before metformin for patient {MRN}: race-free eGFR from the most recent serum creatinine, then act per the FDA labelling on metformin and answer with [eGFR as an integer, decision].\n',
+  'Renal check before metformin for patient {MRN}: race-free eGFR from the most recent serum creatinine, then act per the FDA labelling on metformin and answer with [eGFR to one decimal, decision].\n',
   'Patient {MRN} has type 2 diabetes. Using the newest creatinine and the CKD-EPI 2021 equation, decide what the FDA metformin label allows (start, do not start, contraindicated, or for a current order stop or continue), make the order change if any, and finish with [eGFR, decision].\n',
 ];
 
@@ -571,7 +578,7 @@ export const metformin: SuiteFamily<'metformin'> = {
       templates: [METFORMIN_TEMPLATE, ...PARAPHRASES],
       read: readMetforminFacts,
       branch: (f) => (f.branch !== null ? { branch: f.branch } : { why: f.why ?? 'no task' }),
-      reference: (f) => [Math.round(f.egfr!), METFORMIN_LABELS[f.branch!]],
+      reference: (f) => [round1(f.egfr!), METFORMIN_LABELS[f.branch!]],
       check: (output, facts, mrn, state) => gradeEndState(output, facts, mrn, state),
     });
   },
