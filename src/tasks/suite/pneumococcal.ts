@@ -34,7 +34,7 @@ import type { Resource } from '../../fhir/types.js';
 import { DAY, fmtMinute, MINUTE, NOW_MS } from '../../worlds/clinical.js';
 import { ICD10, SNOMED, UCUM } from '../../worlds/catalog.js';
 import type { Rng } from '../../worlds/prng.js';
-import type { PlantPatient } from '../../worlds/synthetic.js';
+import { ageOn20231113, type PlantPatient } from '../../worlds/synthetic.js';
 import {
   alwaysPost,
   generateOver,
@@ -126,11 +126,8 @@ export const LABEL: Readonly<Record<PneumococcalBranch, string>> = {
 // ---------------------------------------------------------------------------------------------------------------
 // Reading the record
 
-/** Age in whole years on the suite's date (2023-11-13). */
-export function ageOn(birthDate: string): number {
-  const [y, m, d] = birthDate.split('-').map(Number) as [number, number, number];
-  return 2023 - y - (m > 11 || (m === 11 && d > 13) ? 1 : 0);
-}
+/** Age in whole years on the suite's date (2023-11-13), as the cohort computes it. */
+export const ageOn = ageOn20231113;
 
 /** The UTC calendar date of a dateTime (`YYYY-MM-DD`), or null. */
 export function utcDate(v: unknown): string | null {
