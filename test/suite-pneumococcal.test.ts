@@ -84,6 +84,7 @@ test('the rule: calendar-year interval, completed doses only, outside cases serv
     code: { coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code }] },
   });
   assert.deepEqual(riskConditions([cond('E11.9'), cond('N18.30'), cond('I10')]), ['E11.9']);
+  assert.deepEqual(riskConditions([{ ...cond('x'), code: { coding: [{ system: 'http://snomed.info/sct', code: '13645005' }] } }]), ['13645005']);
   assert.deepEqual(riskConditions([cond('J44.9', 'resolved'), cond('I50.9', 'active', 'entered-in-error'), cond('E110')]), []);
   assert.ok(sameEvidence('2023-11-14', '2023-11-14') && sameEvidence('2023-11-14T00:00:00Z', '2023-11-14') && sameEvidence(' None ', 'none'));
   assert.ok(!sameEvidence('2023-11-13', '2023-11-14') && !sameEvidence('', 'none') && !sameEvidence(null, 'none'));

@@ -88,7 +88,7 @@ export const PNEUMOCOCCAL_TEMPLATE =
   'Patient {MRN} is here for a preventive care visit. Using their age, conditions and immunization history, decide whether a dose of PCV20 is due today under the ACIP 2023 adult pneumococcal recommendations, order it if it is due, and answer as described.\n';
 export const PNEUMOCOCCAL_CONTEXT =
   "It's 2023-11-13T10:15:00+00:00 now. ACIP 2023 (Kobayashi et al., MMWR Recomm Rep 2023;72(RR-3)) recommends a pneumococcal conjugate vaccine for every adult aged 65 or older and for adults aged 19 to 64 with a risk condition; " +
-  'here a risk condition is an active problem-list or encounter diagnosis of diabetes (ICD-10-CM E10, E11, E13), chronic lung disease (J43, J44, J45) or heart failure (I50). ' +
+  'here a risk condition is an active problem-list or encounter diagnosis of diabetes (ICD-10-CM E10, E11, E13; SNOMED CT 44054006), chronic lung disease (J43, J44, J45; SNOMED CT 13645005) or heart failure (I50; SNOMED CT 84114007). ' +
   'Immunizations count only with status completed. CVX codes (http://hl7.org/fhir/sid/cvx): 216 PCV20, 215 PCV15, 133 PCV13, 33 PPSV23. ' +
   'A completed PCV20 on record: the series is complete, order nothing. No completed PCV13, PCV15, PCV20 or PPSV23: PCV20 is due now. ' +
   'Only PPSV23, or only PCV13: PCV20 is due one year after the last of those doses (on the same calendar date a year later); before that date it is not yet due, order nothing. ' +
@@ -142,9 +142,11 @@ export function plusOneYear(date: string): string {
 }
 
 const RISK_PREFIXES = ['E10', 'E11', 'E13', 'J43', 'J44', 'J45', 'I50'];
+/** SNOMED CT concepts of the same conditions (the cohort's catalogue): type 2 diabetes, COPD, heart failure. */
+const RISK_SNOMED = ['44054006', '13645005', '84114007'];
 const COUNTING_CLINICAL = ['active', 'recurrence', 'relapse'];
 
-/** The ICD-10-CM codes of the conditions that count as a pneumococcal risk condition (active, not refuted). */
+/** The codes of the conditions that count as a pneumococcal risk condition (active, not refuted), sorted. */
 export function riskConditions(conditions: readonly Res[]): string[] {
   const out = new Set<string>();
   for (const c of conditions) {
@@ -153,7 +155,10 @@ export function riskConditions(conditions: readonly Res[]): string[] {
     if (!clinical.some((x) => COUNTING_CLINICAL.includes(x))) continue;
     if (verification.some((x) => x === 'entered-in-error' || x === 'refuted')) continue;
     for (const k of codings(c.code)) {
-      if (k.system === ICD10 && typeof k.code === 'string' && RISK_PREFIXES.some((p) => k.code === p || String(k.code).startsWith(`${p}.`))) out.add(k.code);
+      if (typeof k.code !== 'string') continue;
+      const code = k.code;
+      if (k.system === ICD10 && RISK_PREFIXES.some((p) => code === p || code.startsWith(`${p}.`))) out.add(code);
+      if (k.system === SNOMED && RISK_SNOMED.includes(code)) out.add(code);
     }
   }
   return [...out].sort();
