@@ -440,7 +440,10 @@ function plantInfluenza(p: PlantPatient, rng: Rng): Resource[] {
           : between('2022-09-10', '2022-11-30', rng);
     const product = fluProductOf(Number(when.slice(0, 4)) - (sc.last === 'june-2023' ? 1 : 0), birthYear, rng);
     decisive = immunization(mrn, product, when, { ml: PRODUCTS[product]?.ml });
-    if (sc.eie) items.push(immunization(mrn, rng.chance(0.5) ? '197' : '150', between('2023-09-05', '2023-11-10', rng), { status: 'entered-in-error' }));
+    if (sc.eie)
+      items.push(
+        immunization(mrn, (ageToday(p.birthDate) ?? 0) >= 65 ? '197' : '150', between('2023-09-05', '2023-11-10', rng), { status: 'entered-in-error' }),
+      );
     if (sc.declined) items.push(immunization(mrn, '150', between('2023-09-05', '2023-11-06', rng), { status: 'not-done' }));
   } else {
     const when = between('2023-08-28', '2023-10-25', rng);
