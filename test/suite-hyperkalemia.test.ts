@@ -112,9 +112,10 @@ test('mutations: breaking one field of the expert action fails exactly that chec
     (t, out) => {
       const hist = out.history!;
       const k = (t.facts.k as K).value;
+      const time = (t.facts.k as K).time;
       const m: Record<string, () => TaskOutput> = {
-        answer_potassium: () => ({ ...out, result: JSON.stringify([Math.round((k + 0.2) * 10) / 10, t.branch]) }),
-        answer_band: () => ({ ...out, result: JSON.stringify([k, t.branch === 'mild' ? 'normal' : 'mild']) }),
+        answer_potassium: () => ({ ...out, result: JSON.stringify([Math.round((k + 0.2) * 10) / 10, t.branch, time]) }),
+        answer_band: () => ({ ...out, result: JSON.stringify([k, t.branch === 'mild' ? 'normal' : 'mild', time]) }),
         no_writes: () => ({
           ...out,
           history: addWrite(hist, 'post', `${API}ServiceRequest`, {
@@ -163,7 +164,7 @@ test('mutations: breaking one field of the expert action fails exactly that chec
   );
 });
 
-test('moderate: salbutamol is optional, a second insulin order is a stray write', async () => {
+test('moderate: salbutamol is optional, a second insulin order is a stray write, the answer time is an instant', async () => {
   const t = tasks.find((x) => x.branch === 'moderate')!;
   const out = await h.play(expert, t);
   const salbutamol = {
@@ -179,6 +180,12 @@ test('moderate: salbutamol is optional, a second insulin order is a stray write'
   const insulin = { ...salbutamol, medicationCodeableConcept: { coding: [{ system: RX, code: INSULIN_RXNORM }] } };
   const twice = await h.grade(t, { ...out, history: addWrite(out.history!, 'post', `${API}MedicationRequest`, insulin) });
   assert.deepEqual(failed(twice), ['no_other_writes']);
+  // the result's time in another spelling of the same instant passes; another result's time fails the lookup
+  const k = t.facts.k as K;
+  const zulu = await h.grade(t, { ...out, result: JSON.stringify([k.value, 'Moderate', new Date(Date.parse(k.time)).toISOString()]) });
+  assert.ok(zulu.correct, failed(zulu).join());
+  const earlier = await h.grade(t, { ...out, result: JSON.stringify([k.value, 'moderate', new Date(Date.parse(k.time) - 3_600_000).toISOString()]) });
+  assert.deepEqual(failed(earlier), ['answer_potassium']);
 });
 
 /** A trap reader: the expert's decisions and writes on the potassium it reads. */
@@ -204,9 +211,9 @@ test('traps: first-page-only, entered-in-error and final-only readers fail with 
     let caught = 0;
     for (const t of tasks) {
       const out = await h.play(trapAgent(name, read), t);
-      const ref = (t.facts.k as K).value;
+      const ref = t.facts.k as K;
       const got = typeof out.result === 'string' ? (JSON.parse(out.result) as unknown[]) : [];
-      if (got[0] === ref && got[1] === t.branch) continue; // the trap did not change what it read
+      if (got[0] === ref.value && got[1] === t.branch && got[2] === ref.time) continue; // the trap did not change what it read
       caught++;
       const g = await h.grade(t, out);
       assert.equal(g.correct, false, `${name} ${t.task.id}`);

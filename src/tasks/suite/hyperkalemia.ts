@@ -60,6 +60,7 @@ import {
   pastFirstPage,
   type Res,
   resources,
+  sameInstant,
   sameLabel,
   strayWrites,
   subjectIs,
@@ -70,7 +71,7 @@ import {
 export const HYPERKALEMIA_LANE = 1;
 
 export const HYPERKALEMIA_TEMPLATE =
-  'Patient {MRN} has hyperkalaemia under monitoring. Act on the most recent serum potassium from the last 24 hours according to the hyperkalaemia protocol, then answer with the potassium value you acted on and its severity band.\n';
+  'Patient {MRN} has hyperkalaemia under monitoring. Act on the most recent serum potassium from the last 24 hours according to the hyperkalaemia protocol, then answer with the potassium value you acted on, its severity band and the time of that result.\n';
 export const HYPERKALEMIA_CONTEXT =
   "It's 2023-11-13T10:15:00+00:00 now. Serum potassium is LOINC 2823-3, reported in mmol/L or mEq/L (the same number for potassium: do not convert); whole-blood potassium from a blood gas (LOINC 6298-4) is not the serum result. " +
   'A result counts only if its status is final, amended or corrected and it was resulted in the last 24 hours. ' +
@@ -79,7 +80,7 @@ export const HYPERKALEMIA_CONTEXT =
   'K 6.0 or above: order a 12-lead ECG (ServiceRequest, SNOMED 268400002), insulin regular human (RxNorm 311034) 10 units IV and glucose (RxNorm 4850) 25 g IV (two MedicationRequests, dose in dosageInstruction[0].doseAndRate[0].doseQuantity). ' +
   'K 6.5 or above: also order nebulised salbutamol (albuterol, RxNorm 435) 10 mg (MedicationRequest); at 6.0 to 6.4 salbutamol is optional. ' +
   "No ECG has been recorded yet, so do not order IV calcium. Blood glucose monitoring after insulin runs under the ward's standing protocol (order nothing for it). " +
-  'Answer with [K, "normal" | "mild" | "moderate" | "severe"].';
+  'Answer with [K, "normal" | "mild" | "moderate" | "severe", the result\'s effectiveDateTime].';
 
 export const K_LOINC = '2823-3';
 export const K_DISPLAY = 'Potassium [Moles/volume] in Serum or Plasma';
@@ -270,7 +271,7 @@ export const sortedPotassium: PotassiumReader = (io, mrn) => {
 
 const VARIANTS = ['scan', 'sorted'] as const;
 
-/** The expert's script with a given reader: band by UKKA, order what the band needs, answer [K, band]. */
+/** The expert's script with a given reader: band by UKKA, order what the band needs, answer [K, band, result time]. */
 export function hyperkalemiaScript(read: PotassiumReader): (io: ScriptIO, task: TaskCase) => void {
   return (io, task) => {
     const mrn = taskMrn(task, [HYPERKALEMIA_TEMPLATE, ...PARAPHRASES]);
@@ -283,7 +284,7 @@ export function hyperkalemiaScript(read: PotassiumReader): (io: ScriptIO, task: 
       io.post(`${io.apiBase}MedicationRequest`, glucoseOrder(mrn));
       if (band === 'severe') io.post(`${io.apiBase}MedicationRequest`, salbutamolOrder(mrn));
     }
-    io.finish([k.value, band]);
+    io.finish([k.value, band, k.time]);
   };
 }
 
@@ -471,13 +472,22 @@ async function gradeEndState(output: TaskOutput, facts: HyperkalemiaFacts, mrn: 
   const branch = facts.branch!;
   const want = facts.k!.value;
   const checks: Checkpoint[] = [];
-  const a = answerList(output.result, 2);
+  const a = answerList(output.result, 3);
   if ('items' in a) {
-    const [v, label] = a.items;
-    checks.push(checkpoint('answer_potassium', 'lookup', typeof v === 'number' && Math.abs(v - want) <= K_TOLERANCE, want, v, `mmol/L, within ${K_TOLERANCE}`));
+    const [v, label, time] = a.items;
+    checks.push(
+      checkpoint(
+        'answer_potassium',
+        'lookup',
+        typeof v === 'number' && Math.abs(v - want) <= K_TOLERANCE && sameInstant(time, facts.k!.time),
+        [want, facts.k!.time],
+        [v, time],
+        `mmol/L within ${K_TOLERANCE}, and the same instant`,
+      ),
+    );
     checks.push(checkpoint('answer_band', 'decision', sameLabel(label, branch), branch, label));
   } else {
-    checks.push(checkpoint('answer_potassium', a.cls, false, [want, branch], output.result, a.problem));
+    checks.push(checkpoint('answer_potassium', a.cls, false, [want, branch, facts.k!.time], output.result, a.problem));
     checks.push(checkpoint('answer_band', 'decision', false, branch, undefined, a.problem));
   }
   const touched = state.touched();
@@ -606,9 +616,9 @@ async function gradeEndState(output: TaskOutput, facts: HyperkalemiaFacts, mrn: 
 }
 
 const PARAPHRASES = [
-  "{MRN}'s potassium is being monitored for hyperkalaemia. Take the latest serum K from the past 24 hours, grade it and place the emergency orders the hyperkalaemia protocol requires; reply with the K you used and its band.\n",
-  'Hyperkalaemia check for {MRN}: find the most recent serum potassium resulted in the last 24 hours, apply the protocol (orders only where it says so) and answer [K, band].\n',
-  'Please review the newest serum potassium of patient {MRN} (last 24 h) and treat per the UK Kidney Association based protocol; give the potassium value and severity band as the answer.\n',
+  "{MRN}'s potassium is being monitored for hyperkalaemia. Take the latest serum K from the past 24 hours, grade it and place the emergency orders the hyperkalaemia protocol requires; reply with the K you used, its band and its time.\n",
+  'Hyperkalaemia check for {MRN}: find the most recent serum potassium resulted in the last 24 hours, apply the protocol (orders only where it says so) and answer [K, band, result time].\n',
+  'Please review the newest serum potassium of patient {MRN} (last 24 h) and treat per the UK Kidney Association based protocol; give the potassium value, severity band and result time as the answer.\n',
 ];
 
 export const hyperkalemia: SuiteFamily<'hyperkalemia'> = {
@@ -674,7 +684,7 @@ export const hyperkalemia: SuiteFamily<'hyperkalemia'> = {
         f.branch !== null
           ? { branch: f.branch }
           : { why: f.problem ? `no serum potassium in the last 24 hours among ${f.results}` : 'no active hyperkalaemia problem' },
-      reference: (f) => [f.k!.value, f.branch],
+      reference: (f) => [f.k!.value, f.branch, f.k!.time],
       check: (output, facts, mrn, state) => gradeEndState(output, facts, mrn, state),
     });
   },
