@@ -16,8 +16,9 @@
  * mEq/L, numerically equal to mmol/L for potassium), and traps: a newer `entered-in-error` result (a haemolysed
  * sample, withdrawn) whose value would change the band, newer `cancelled` requests without a value, the decisive
  * result `corrected` (a `status=final`-only query misses it), a whole-blood blood-gas potassium (LOINC 6298-4, not the
- * serum result) in another band, and boundary values exactly 5.5, 6.0 and 6.5. The grader replays the episode's
- * writes (`replayEndState`) and checks the record it left.
+ * serum result) in another band, and boundary values exactly 5.5, 6.0 and 6.5. The answer is [K, band, the result's
+ * time]: the time keeps a fixed answer from matching more than one task (the mild band holds five values). The grader
+ * replays the episode's writes (`replayEndState`) and checks the record it left.
  *
  * Codes: LOINC 2823-3 and 6298-4, RxNorm 4850 (glucose) and 435 (albuterol) and 311034 (insulin regular, human
  * 100 UNT/ML Injectable Solution, the clinical drug both Humulin R and Novolin R map to) were checked against public
