@@ -6,13 +6,15 @@
  */
 import { FAMILY_IDS, SUITE_FAMILY_IDS, getFamily } from '../tasks/registry.js';
 import { createAgent } from '../agent/create.js';
-import { DEGENERATE_POLICIES, type DegeneratePolicy, playsFinishEmpty } from '../agent/backends/degenerate.js';
+import { DEGENERATE_POLICIES, type DegeneratePolicy, modalAnswerAgent, modalAnswers, playsFinishEmpty } from '../agent/backends/degenerate.js';
+import { readRunsFile } from './grade.js';
 import type { PostMode } from '../agent/loop.js';
 import type { Protocol } from '../protocol/action.js';
 import { type EvalOptions, runEval, type TaskSet } from './run.js';
 import type { FhirBackend } from './backend.js';
 import { officialGrader } from './setup.js';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 
 export interface AuditOptions {
   taskSet: TaskSet;
@@ -80,7 +82,7 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResult> {
   for (const policy of policies) {
     if (opts.signal?.aborted) break;
     const t0 = performance.now();
-    const agent = createAgent(policy);
+    const agent = policy === 'modal-answer' ? modalAnswerAgent(await oracleAnswers(opts)) : createAgent(policy);
     const res = await runEval({
       out: join(opts.out, policy),
       taskSet: opts.taskSet,
@@ -119,6 +121,47 @@ export async function runAudit(opts: AuditOptions): Promise<AuditResult> {
     ms.push(performance.now() - t0);
   }
   return { taskSet: opts.taskSet.name, tasks: selected.length, protocol, families, rows, interrupted: rows.length < policies.length, ms };
+}
+
+/**
+ * The right answers of the task set: an oracle pass (`<out>/oracle/`) and its graded answers, for `modal-answer`.
+ * Only episodes the grader passed count.
+ */
+async function oracleAnswers(opts: AuditOptions): Promise<Map<string, string>> {
+  const protocol = opts.protocol ?? 'text';
+  const dir = join(opts.out, 'oracle');
+  const agent = createAgent('oracle');
+  const res = await runEval({
+    out: dir,
+    taskSet: opts.taskSet,
+    agent,
+    backend: opts.backend,
+    grade: officialGrader,
+    apiBase: opts.apiBase,
+    protocol,
+    postMode: opts.postMode ?? (protocol === 'text' ? 'official' : 'live'),
+    toolEnvironment: opts.toolEnvironment,
+    concurrency: opts.concurrency ?? 8,
+    families: opts.families,
+    progress: false,
+    fsync: opts.fsync ?? false,
+    signal: opts.signal,
+    emptyReplyStreak: 0,
+  });
+  await agent.close?.();
+  const ids = opts.taskSet.tasks.map((t) => t.id);
+  const runs = readRunsFile(join(res.dir, 'runs.jsonl'), ids.length);
+  const graded = new Map<number, boolean>();
+  for (const line of readFileSync(join(res.dir, 'grades.jsonl'), 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    const g = JSON.parse(line) as { index: number; correct: boolean };
+    graded.set(g.index, g.correct === true);
+  }
+  const answers: Array<{ id: string; result: string }> = [];
+  for (const [index, output] of runs.outputs) {
+    if (graded.get(index) === true && typeof output.result === 'string') answers.push({ id: ids[index]!, result: output.result });
+  }
+  return modalAnswers(answers);
 }
 
 const rate = (c: { correct: number; total: number }) => (c.total > 0 ? c.correct / c.total : 0);

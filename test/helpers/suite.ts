@@ -197,12 +197,19 @@ export function byBranch(tasks: readonly GeneratedTask[]): Map<string, Generated
  */
 export async function assertDegenerate(family: SuiteFamily, h: SuiteHarness, maxRate = 0.05): Promise<Record<string, number>> {
   const { createAgent } = await import('../../src/agent/create.js');
-  const { DEGENERATE_POLICIES } = await import('../../src/agent/backends/degenerate.js');
+  const { DEGENERATE_POLICIES, modalAnswerAgent, modalAnswers } = await import('../../src/agent/backends/degenerate.js');
   const rates: Record<string, number> = {};
+  // modal-answer: the most frequent of the expert's answers over these tasks
+  const right: Array<{ id: string; result: string }> = [];
+  for (const t of h.tasks) {
+    const o = await h.play(expert, t);
+    if (typeof o.result === 'string') right.push({ id: t.task.id, result: o.result });
+  }
+  const modal = modalAnswerAgent(modalAnswers(right));
   for (const policy of DEGENERATE_POLICIES) {
     let passed = 0;
     for (const t of h.tasks) {
-      const g = await h.grade(t, await h.play(createAgent(policy), t));
+      const g = await h.grade(t, await h.play(policy === 'modal-answer' ? modal : createAgent(policy), t));
       if (g.correct) passed++;
     }
     rates[policy] = passed / h.tasks.length;

@@ -7,6 +7,8 @@
  *   give-up               `FINISH(["unknown"])` at once (backends/scripted.ts)
  *   read-then-finish      the expert's reads (its GETs up to its first write or answer), then `FINISH([])`
  *   always-act            the family's action whatever the data (no reads), then `FINISH([])`
+ *   modal-answer          the family's most frequent right answer over the task set, at once (no reads, no writes):
+ *                         what a fixed answer earns; the audit takes the answers from an oracle pass
  *
  * What a policy does on a family comes from the family's `audit` hooks (src/tasks/types.ts, `AuditHooks`); a family
  * without a "nothing found" answer, or without an action, says so (`null`), and the policy sends `FINISH([])` there.
@@ -20,7 +22,7 @@ import { SOLVER_VERSION } from '../../tasks/common.js';
 import { PolicyAgent, type Policy } from './scripted.js';
 
 /** The degenerate policies in audit order (the rows of `ehrgym audit`, the keys of its `--json`). */
-export const DEGENERATE_POLICIES = ['finish-empty', 'finish-nothing-found', 'give-up', 'read-then-finish', 'always-act'] as const;
+export const DEGENERATE_POLICIES = ['finish-empty', 'finish-nothing-found', 'give-up', 'read-then-finish', 'always-act', 'modal-answer'] as const;
 export type DegeneratePolicy = (typeof DEGENERATE_POLICIES)[number];
 
 export const DEGENERATE_DESCRIPTIONS: Readonly<Record<DegeneratePolicy, string>> = {
@@ -29,7 +31,37 @@ export const DEGENERATE_DESCRIPTIONS: Readonly<Record<DegeneratePolicy, string>>
   'give-up': 'FINISH(["unknown"]) at once',
   'read-then-finish': "the expert's reads (its GETs up to its first write or answer), then FINISH([])",
   'always-act': "the family's action whatever the data, reading nothing, then FINISH([]); FINISH([]) where the family has no action",
+  'modal-answer': "the family's most frequent right answer over the task set (the oracle's answers) at once, reading and writing nothing",
 };
+
+/**
+ * Per family (by task id prefix), the most frequent FINISH answer among the given right answers (ties: the first seen).
+ * `answers` pairs a task id with the answer text an expert finished with.
+ */
+export function modalAnswers(answers: Iterable<{ id: string; result: string }>): Map<string, string> {
+  const counts = new Map<string, Map<string, number>>();
+  for (const { id, result } of answers) {
+    const fam = id.split('_')[0]!;
+    const m = counts.get(fam) ?? new Map<string, number>();
+    m.set(result, (m.get(result) ?? 0) + 1);
+    counts.set(fam, m);
+  }
+  const out = new Map<string, string>();
+  for (const [fam, m] of counts) {
+    let best: [string, number] | null = null;
+    for (const e of m) if (!best || e[1] > best[1]) best = e;
+    out.set(fam, best![0]);
+  }
+  return out;
+}
+
+/** `modal-answer`: FINISH with the family's modal answer at once (`FINISH([])` for a family without one). */
+export function modalAnswerAgent(answers: ReadonlyMap<string, string>): Agent {
+  return new PolicyAgent('modal-answer', (task) => formatAction({ kind: 'finish', answer: answers.get(task.id.split('_')[0]!) ?? '[]' }), {
+    backend: 'scripted',
+    policy: DEGENERATE_DESCRIPTIONS['modal-answer'],
+  });
+}
 
 const FINISH_EMPTY = formatAction({ kind: 'finish', answer: '[]' });
 
@@ -48,6 +80,7 @@ function hooksOf(task: TaskCase): AuditHooks {
  * finish-nothing-found on a family without a "nothing found" answer, always-act on a family without an action.
  */
 export function playsFinishEmpty(policy: DegeneratePolicy, family: TaskFamily): boolean {
+  if (policy === 'modal-answer') return false;
   if (policy === 'finish-nothing-found') return auditHooks(family).nothingFound === null;
   if (policy === 'always-act') return auditHooks(family).alwaysAct === null;
   return false;

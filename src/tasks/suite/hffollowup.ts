@@ -467,8 +467,11 @@ const slotResource = (scheduleId: number, start: string, status: SlotStatus): Re
  * cardiologist's unsorted with the decisive one past the first page), the patient's appointments, the referral.
  */
 function plantHf(p: PlantPatient, rng: Rng): Resource[] {
-  const sc = scenarioOf(p.index);
-  if (!sc) return [];
+  const dealt = scenarioOf(p.index);
+  if (!dealt) return [];
+  // each patient's copy of its scenario is moved along the clinic day, so that no answer time repeats across patients
+  const shifts = allowedShifts(dealt);
+  const sc = shiftScenario(dealt, shifts[rng.int(0, shifts.length - 1)]!);
   const base = p.nextId;
   const cardio = CARDIOLOGISTS[rng.int(0, CARDIOLOGISTS.length - 1)]!;
   const hosp = HOSPITALISTS[rng.int(0, HOSPITALISTS.length - 1)]!;
@@ -549,6 +552,41 @@ function plantHf(p: PlantPatient, rng: Rng): Resource[] {
   const older = referral('completed', discharge - rng.int(90, 200) * 1440 * MINUTE);
   out.push(...(rng.chance(0.5) ? [older, referral('active', discharge)] : [referral('active', discharge), older]));
   return out;
+}
+
+const SHIFT_STEP = 20 * MINUTE;
+const minuteOfDay = (t: string): number => Number(t.slice(11, 13)) * 60 + Number(t.slice(14, 16));
+const shiftTime = (t: string, k: number): string => fmtMinute(at(t) + k * SHIFT_STEP).slice(0, 16);
+
+/**
+ * The 20-minute steps a scenario can move by as a whole (discharge, slots and appointments together, so its window
+ * edges stay exact): every time stays on the clinic grid (08:00–15:40) and on its side of now. A scenario whose edge
+ * is now itself does not move.
+ */
+function allowedShifts(sc: HfScenario): number[] {
+  if (sc.edge?.startsWith('now')) return [0];
+  const times = [...sc.slots.map(([t]) => t), ...(sc.appointments ?? []).map(([t]) => t)];
+  const out: number[] = [];
+  for (let k = -12; k <= 12; k++) {
+    const ok = times.every((t) => {
+      const m = minuteOfDay(t) + k * 20;
+      return m >= 8 * 60 && m <= 15 * 60 + 40 && at(t) > NOW_MS === at(t) + k * SHIFT_STEP > NOW_MS;
+    });
+    if (ok) out.push(k);
+  }
+  return out;
+}
+
+function shiftScenario(sc: HfScenario, k: number): HfScenario {
+  if (k === 0) return sc;
+  return {
+    ...sc,
+    discharge: shiftTime(sc.discharge, k),
+    slots: sc.slots.map(([t, st]) => [shiftTime(t, k), st]),
+    ...(sc.appointments
+      ? { appointments: sc.appointments.map(([t, st]) => [shiftTime(t, k), st] as [string, 'booked' | 'cancelled' | 'entered-in-error']) }
+      : {}),
+  };
 }
 
 /** The scenario's decisive slot time: the booked appointment's, else the earliest free in the window, else the first free after. */
@@ -689,7 +727,7 @@ export const hffollowup: SuiteFamily<'hffollowup'> = {
   paraphrases: PARAPHRASES,
   placeholders: mrnPlaceholders,
   planted: 'none',
-  planting: { name: 'hffollowup', version: 'hffollowup-v1', plant: plantHf },
+  planting: { name: 'hffollowup', version: 'hffollowup-v2', plant: plantHf },
   detector: mrnDetector({ retrievedValue: true, latestValue: false }),
   factory: plainFactoryHints(0),
   audit: {
