@@ -64,7 +64,7 @@ export function createAgent(spec: string, opts: CreateAgentOptions = {}): Agent 
     case 'always-act':
       return degenerateAgent(spec, opts.oraclePolicy ?? expertPolicy);
     case 'modal-answer':
-      throw new AgentConfigError('--agent modal-answer needs the task set\'s right answers: ehrgym audit runs it (after an oracle pass)');
+      throw new AgentConfigError("--agent modal-answer needs the task set's right answers: ehrgym audit runs it (after an oracle pass)");
     default:
       if (Object.hasOwn(MISTAKES, spec)) {
         return new PolicyAgent(spec, mistakePolicy(opts.oraclePolicy ?? expertPolicy, MISTAKES[spec].mutate), {
