@@ -148,11 +148,11 @@ function trapAgent(name: string, read: CrReader, windowStart?: number): Agent {
 test('traps: first page only, entered-in-error counted, µmol/L read as mg/dL, a date-level window — each fails where it changes the answer', async () => {
   const full = (io: Parameters<CrReader>[0], mrn: string) => resources(plain(io.get(`${io.apiBase}${CR_QUERY(mrn)}&_count=5000`)));
   const readers: Array<[string, CrReader, number | undefined, number]> = [
-    ['first-page', (io, mrn) => creatinineReadings(resources(plain(io.get(`${io.apiBase}${CR_QUERY(mrn)}`)))), undefined, 6],
+    ['first-page', (io, mrn) => creatinineReadings(resources(plain(io.get(`${io.apiBase}${CR_QUERY(mrn)}`)))), undefined, 12],
     ['entered-in-error', (io, mrn) => creatinineReadings(full(io, mrn), { statuses: 'any' }), undefined, tasks.length],
-    ['no-conversion', (io, mrn) => creatinineReadings(full(io, mrn), { convert: false }), undefined, 6],
+    ['no-conversion', (io, mrn) => creatinineReadings(full(io, mrn), { convert: false }), undefined, 8],
     // `date=ge2023-11-06`: the day, not the instant, seven days back
-    ['date-window', (io, mrn) => creatinineReadings(full(io, mrn)), Date.parse('2023-11-06T00:00:00Z'), 4],
+    ['date-window', (io, mrn) => creatinineReadings(full(io, mrn)), Date.parse('2023-11-06T00:00:00Z'), 12],
   ];
   for (const [name, read, windowStart, least] of readers) {
     let caught = 0;
