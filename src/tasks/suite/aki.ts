@@ -92,6 +92,8 @@ export const NOW_ISO = '2023-11-13T10:15:00+00:00';
 export const WINDOW_MS = 7 * D * MINUTE;
 /** The rise window before a result: t − 48 h ≤ t_i < t. */
 export const RISE_MS = 48 * H * MINUTE;
+/** The planted result before the window is 30 to this many minutes older than NOW − 7 d. */
+const STALE_MAX_MIN = 90;
 /** The grader's tolerance on the answer's creatinine (mg/dL). */
 export const PEAK_TOLERANCE = 0.02;
 
@@ -278,9 +280,12 @@ export async function readAkiFacts(world: WorldAccess, mrn: string): Promise<Aki
   const readings = creatinineReadings(obs);
   const k = kdigo(readings);
   const nsaids = activeNsaids(meds).map((r) => String(r.id));
-  const planted = obs.some((r) => r.status === 'entered-in-error') && readings.some((r) => r.unit === 'umol/L') && nsaids.length > 0;
+  // the family's scenario (lane 1): an entered-in-error result, a counting result in the 90 minutes before the window,
+  // a µmol/L result and an active NSAID; other patients' creatinine serves other families
+  const beforeWindow = readings.some((r) => r.t <= NOW_MS - WINDOW_MS && r.t >= NOW_MS - WINDOW_MS - STALE_MAX_MIN * MINUTE);
+  const planted = obs.some((r) => r.status === 'entered-in-error') && beforeWindow && readings.some((r) => r.unit === 'umol/L') && nsaids.length > 0;
   const why = !planted
-    ? 'no planted AKI scenario (an entered-in-error creatinine, a µmol/L result and an active NSAID)'
+    ? 'no planted AKI scenario (an entered-in-error creatinine, one just before the window, a µmol/L result and an active NSAID)'
     : k.inWindow === 0
       ? 'no creatinine in the last 7 days'
       : k.tie
@@ -445,7 +450,7 @@ function plantAki(p: PlantPatient, rng: Rng): Resource[] {
   // an entered-in-error spike above every standing value, a cancelled result, a high result just before the window
   results.push(creatinine(p.mrn, rng.int(3 * H, 30 * H), 'entered-in-error', Math.max(stat, 4.5) + rng.float(0.8, 2.2), false));
   results.push(creatinine(p.mrn, rng.int(2 * H, 10 * H), 'cancelled', undefined, false));
-  results.push(creatinine(p.mrn, 7 * D + rng.int(30, 90), 'final', rng.float(2.7, 3.6), false));
+  results.push(creatinine(p.mrn, 7 * D + rng.int(30, STALE_MAX_MIN), 'final', rng.float(2.7, 3.6), false));
   // outpatient results in µmol/L, months back
   const outpatient = rng.int(2, 4);
   for (let i = 0; i < outpatient; i++) results.push(creatinine(p.mrn, rng.int(40, 400) * D + rng.int(0, 600), 'final', rng.float(0.8, 1.25), true));
