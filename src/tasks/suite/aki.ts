@@ -75,7 +75,7 @@ export const AKI_CONTEXT =
   'A result counts only with status final, amended or corrected. The last 7 days are effective times after 2023-11-06T10:15:00+00:00 (compare instants). ' +
   "For each counting result C of the last 7 days: its baseline is the lowest counting result in the 7 days (168 h) before C's time, and its 48-hour rise is C minus the lowest counting result in the 48 hours before it (with no result in that span, the criterion does not apply). " +
   "KDIGO stage of C: 3 if C >= 3.0 x baseline, or C >= 4.0 mg/dL with a 48-hour rise >= 0.3 or C >= 1.5 x baseline; else 2 if C >= 2.0 x baseline; else 1 if C >= 1.5 x baseline or the 48-hour rise >= 0.3 mg/dL; else 0. The patient's stage is the highest; stage >= 1 is AKI. " +
-  'Document AKI as a new Condition: code ICD-10-CM N17.9 (http://hl7.org/fhir/sid/icd-10-cm) or SNOMED CT 14669001, clinicalStatus active, verificationStatus confirmed, category problem-list-item, subject the patient. ' +
+  'Document AKI as a new Condition: code ICD-10-CM N17.9 (http://hl7.org/fhir/sid/icd-10-cm) or SNOMED CT 14669001 (http://snomed.info/sct), clinicalStatus active (http://terminology.hl7.org/CodeSystem/condition-clinical), verificationStatus confirmed (http://terminology.hl7.org/CodeSystem/condition-ver-status), category problem-list-item (http://terminology.hl7.org/CodeSystem/condition-category), subject the patient. ' +
   'NSAID ingredients (RxNorm): ibuprofen 5640, naproxen 7258, ketorolac 35827, meloxicam 41493, diclofenac 3355, celecoxib 140587; acetaminophen is not an NSAID. ' +
   'Stop an order by PUT of the MedicationRequest with status stopped and nothing else changed. With no AKI, change nothing. Answer [stage, highest creatinine in mg/dL].';
 
