@@ -21,11 +21,12 @@
  * stage is read from the whole record (generator and grader alike): patients whose stage sits on a threshold tie, or
  * changes when µmol/L values are converted without rounding, serve no task.
  *
- * Codes: LOINC 2160-0 and 14682-9, ICD-10-CM N17.9, SNOMED CT 14669001 and the RxNorm ingredients ibuprofen 5640,
- * naproxen 7258, ketorolac 35827, meloxicam 41493, diclofenac 3355, celecoxib 140587, acetaminophen 161 are the
- * published codes. The clinical-drug codes ibuprofen 600 MG Oral Tablet 197806 and naproxen 500 MG Oral Tablet 198014
- * were checked against public drug lists, not against RxNav itself; the grader identifies NSAIDs by ingredient code,
- * these codes, or the ingredient's name, so the family does not depend on them.
+ * Codes: LOINC 2160-0 and 14682-9 (the catalogue's and the plan's), ICD-10-CM N17.9 and SNOMED CT 14669001 (the
+ * catalogue's AKI condition); RxNorm ingredients ibuprofen 5640, naproxen 7258, ketorolac 35827, diclofenac 3355 and
+ * celecoxib 140587 were checked against public code lists, not RxNav itself; meloxicam 41493 could not be confirmed
+ * (one list gives 103531) and is not planted. The clinical-drug codes ibuprofen 600 MG Oral Tablet 197806 and naproxen
+ * 500 MG Oral Tablet 198014 were checked against public code lists only. The grader identifies NSAIDs by these codes or
+ * by the ingredient's name, so the family does not depend on any one of them.
  */
 import type { Resource } from '../../fhir/types.js';
 import { fmtInstant, fmtMinute, MINUTE, NOW_MS } from '../../worlds/clinical.js';
