@@ -17,7 +17,12 @@
  * (130–450 orders), and each class carries traps — a newer stopped/cancelled/entered-in-error record above an older
  * active one, an entered-in-error order of the very drug requested, an active PRN NSAID, an active thiazide
  * (hydrochlorothiazide, a different class) beside a loop-diuretic history. A patient serves one task per class, so
- * the frozen split's 28 tasks come from the ~17 eligible test patients.
+ * the frozen split's 28 tasks come from 14 of the 17 eligible test patients (lane 0, aged 65 or over).
+ *
+ * Version 2's A3 (Age Ageing 2015;44:213–218: "any duplicate drug class prescription e.g. two concurrent NSAIDs, SSRIs,
+ * loop diuretics, ACE inhibitors, anticoagulants") was checked against public sources; version 3's PRN clause is
+ * quoted from docs/clinical-suite-plan.md (§A4, the paper's Appendix 1) and matches STOPP's own "regular (as distinct from
+ * PRN)" wording elsewhere.
  *
  * RxNorm codes (SCD, `http://www.nlm.nih.gov/research/umls/rxnorm`): 858817 enalapril maleate 10 MG Oral Tablet,
  * 261962 ramipril 10 MG Oral Capsule, 859747 rosuvastatin calcium 10 MG Oral Tablet, 198014 naproxen 500 MG Oral
