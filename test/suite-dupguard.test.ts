@@ -42,7 +42,7 @@ let h: SuiteHarness;
 let tasks: GeneratedTask[];
 
 before(async () => {
-  h = await suiteHarness(dupguard);
+  h = await suiteHarness(dupguard, { patients: 80 });
   tasks = h.tasks;
 });
 
@@ -51,7 +51,7 @@ const medsOf = async (mrn: string) => resources(await h.read(`MedicationRequest?
 test('generator: both branches, one task per (patient, class), facts from the record, decisive records past the first page, traps planted', async () => {
   const by = byBranch(tasks);
   assert.deepEqual([...by.keys()].sort(), [...dupguard.branches].sort());
-  for (const b of dupguard.branches) assert.ok(by.get(b)!.length >= 6, `${b}: ${by.get(b)!.length}`);
+  for (const b of dupguard.branches) assert.ok(by.get(b)!.length >= 8, `${b}: ${by.get(b)!.length}`);
   assert.equal(new Set(tasks.map((t) => `${t.patient}|${t.facts.cls}`)).size, tasks.length);
   const only = await dupguard.generate(h.cw.access, { rng: rngFor('x', 2), patients: h.cw.world.patientIds, branch: 'no_duplicate', count: 3 });
   assert.equal(only.length, 3);
@@ -94,8 +94,27 @@ test('generator: both branches, one task per (patient, class), facts from the re
   }
   assert.ok(newerNonCounting >= 3, `newer non-counting records above a counting one: ${newerNonCounting}`);
   assert.ok(eieOfOrder >= 1, `entered-in-error orders of the requested drug: ${eieOfOrder}`);
-  assert.ok(prn >= 1, `active PRN NSAIDs: ${prn}`);
+  assert.ok(prn >= 1, `active PRN loop diuretics: ${prn}`);
   assert.ok(thiazide >= 1, `active thiazides beside a loop-diuretic history: ${thiazide}`);
+});
+
+test('a potassium contraindication to the order (ACE inhibitor above 5.0, loop diuretic below 3.5 mmol/L) serves no task', async () => {
+  const { readPatientFacts, potassiumExclusion } = await import('../src/tasks/suite/dupguard.js');
+  assert.equal(potassiumExclusion('ace', 5.1), 'potassium 5.1 mmol/L above 5');
+  assert.equal(potassiumExclusion('ace', 5.0), null);
+  assert.equal(potassiumExclusion('loop', 3.4), 'potassium 3.4 mmol/L below 3.5');
+  assert.equal(potassiumExclusion('statin', 6.2), null);
+  let excluded = 0;
+  for (const mrn of h.cw.world.patientIds) {
+    for (const f of Object.values(await readPatientFacts(h.cw.access, mrn))) {
+      if (!f.excluded) continue;
+      excluded++;
+      assert.equal(f.branch, null);
+      assert.equal(f.counting.length, 0, 'a duplicate is reported whatever the potassium');
+      assert.ok(!tasks.some((t) => t.patient === mrn && t.facts.cls === f.cls));
+    }
+  }
+  assert.ok(excluded >= 2, `excluded: ${excluded}`);
 });
 
 test('expert: 100 % in both variants (text) and in the tools protocol, every checkpoint passed', async () => {

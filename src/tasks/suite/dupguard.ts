@@ -6,18 +6,24 @@
  * Cherubini A, Guiteras AR, et al. Eur Geriatr Med 2023;14(4):625–632, doi:10.1007/s41999-023-00777-y), STOPP
  * section A criterion 3: any duplicate drug class prescription for daily regular use, as distinct from PRN use (e.g.
  * two concurrent NSAIDs, loop diuretics, ACE inhibitors), in people aged 65 or over. The task asks for an order of a
- * drug of one of four classes (ACE inhibitors, statins, NSAIDs, loop diuretics); if the patient already has a
+ * drug of one of three classes (ACE inhibitors, statins, loop diuretics); if the patient already has a
  * same-class MedicationRequest in daily regular use (status active or on-hold, intent other than proposal/plan, not
  * PRN) the order is not placed and that record is reported; otherwise the order is placed and the most recent
  * same-class record that does not count (stopped, completed, cancelled, entered-in-error, PRN) is reported.
  *
- * The world plants, on lane-0 cohort patients aged 65 or over, same-class histories for each of the four classes on
+ * NSAIDs are not ordered: chronic NSAID use in older people is itself potentially inappropriate (AGS 2023 Beers
+ * Criteria: avoid chronic use unless alternatives fail and a gastroprotective agent is taken), and most cohort
+ * patients take warfarin. Where the order would meet a potassium criterion the patient serves no task of that class:
+ * an ACE inhibitor with the latest potassium above 5.0 mmol/L (STOPP v2 B11, ACE inhibitors in hyperkalaemia), a loop
+ * diuretic with the latest potassium below 3.5 mmol/L (a duplicate is reported whatever the potassium).
+ *
+ * The world plants, on lane-0 cohort patients aged 65 or over, same-class histories for each of the three classes on
  * top of the cohort's own orders (lisinopril, simvastatin, atorvastatin, furosemide …, which count as same-class
  * records too): every planted record sits far past the first page of the patient's unsorted MedicationRequest list
  * (130–450 orders), and each class carries traps — a newer stopped/cancelled/entered-in-error record above an older
- * active one, an entered-in-error order of the very drug requested, an active PRN NSAID, an active thiazide
+ * active one, an entered-in-error order of the very drug requested, an active PRN furosemide and an active thiazide
  * (hydrochlorothiazide, a different class) beside a loop-diuretic history. A patient serves one task per class, so
- * the frozen split's 28 tasks come from 14 of the 17 eligible test patients (lane 0, aged 65 or over).
+ * the frozen split's 28 tasks come from 15 of the 17 eligible test patients (lane 0, aged 65 or over).
  *
  * Version 2's A3 (Age Ageing 2015;44:213–218: "any duplicate drug class prescription e.g. two concurrent NSAIDs, SSRIs,
  * loop diuretics, ACE inhibitors, anticoagulants") was checked against public sources; version 3's PRN clause is
@@ -25,11 +31,10 @@
  * PRN)" wording elsewhere.
  *
  * RxNorm codes (SCD, `http://www.nlm.nih.gov/research/umls/rxnorm`): 858817 enalapril maleate 10 MG Oral Tablet,
- * 261962 ramipril 10 MG Oral Capsule, 859747 rosuvastatin calcium 10 MG Oral Tablet, 198014 naproxen 500 MG Oral
- * Tablet, 198371 torsemide 20 MG Oral Tablet — each checked against openFDA NDC records of that single strength;
- * 314076 lisinopril 10 MG, 314231 simvastatin 10 MG, 259255 atorvastatin 80 MG, 310429 furosemide 20 MG, 310798
- * hydrochlorothiazide 25 MG — the catalog's. Not confirmed to a single-strength record: 197805 ibuprofen 400 MG Oral
- * Tablet (openFDA lists it among the codes of 400 mg ibuprofen tablets together with the 600/800 mg codes).
+ * 261962 ramipril 10 MG Oral Capsule, 859747 rosuvastatin calcium 10 MG Oral Tablet, 198371 torsemide 20 MG Oral
+ * Tablet — each checked against openFDA NDC records of that single strength; 314076 lisinopril 10 MG, 314231
+ * simvastatin 10 MG, 259255 atorvastatin 80 MG, 310429 furosemide 20 MG, 310798 hydrochlorothiazide 25 MG — the
+ * catalog's. LOINC 2823-3 (potassium) — the catalog's.
  */
 import type { Resource } from '../../fhir/types.js';
 import { fmtMinute, MINUTE, NOW_MS } from '../../worlds/clinical.js';
@@ -57,6 +62,7 @@ import {
   shuffle,
   strayWrites,
   subjectIs,
+  VALID_RESULT_STATUSES,
 } from './kit.js';
 
 /** The planting lane (kit.ts `inLane`). */
@@ -64,8 +70,8 @@ export const LANE = 0;
 /** STOPP applies from this age (years at NOW). */
 export const MIN_AGE = 65;
 
-export type ClassId = 'ace' | 'statin' | 'nsaid' | 'loop';
-export const CLASS_IDS: readonly ClassId[] = ['ace', 'statin', 'nsaid', 'loop'];
+export type ClassId = 'ace' | 'statin' | 'loop';
+export const CLASS_IDS: readonly ClassId[] = ['ace', 'statin', 'loop'];
 
 export interface Drug {
   code: string;
@@ -92,8 +98,6 @@ const RAMIPRIL = drug('261962', 'ramipril 10 MG Oral Capsule', 10, 'DAILY');
 const SIMVASTATIN = drug('314231', 'Simvastatin 10 MG Oral Tablet', 10, 'NIGHTLY');
 const ATORVASTATIN = drug('259255', 'Atorvastatin 80 MG Oral Tablet', 80, 'NIGHTLY');
 const ROSUVASTATIN = drug('859747', 'rosuvastatin calcium 10 MG Oral Tablet', 10, 'DAILY');
-const NAPROXEN = drug('198014', 'naproxen 500 MG Oral Tablet', 500, 'BID');
-const IBUPROFEN = drug('197805', 'ibuprofen 400 MG Oral Tablet', 400, 'TID');
 const FUROSEMIDE = drug('310429', 'Furosemide 20 MG Oral Tablet', 20, 'DAILY');
 const TORSEMIDE = drug('198371', 'torsemide 20 MG Oral Tablet', 20, 'DAILY');
 /** A thiazide: a different class from the loop diuretics (the look-alike decoy). */
@@ -108,12 +112,15 @@ export const CLASSES: Readonly<Record<ClassId, DrugClass>> = {
     order: ROSUVASTATIN,
     phrase: 'rosuvastatin 10 mg by mouth once daily',
   },
-  nsaid: { id: 'nsaid', name: 'NSAIDs', members: [NAPROXEN, IBUPROFEN], order: NAPROXEN, phrase: 'naproxen 500 mg by mouth twice daily' },
   loop: { id: 'loop', name: 'loop diuretics', members: [FUROSEMIDE, TORSEMIDE], order: TORSEMIDE, phrase: 'torsemide 20 mg by mouth once daily' },
 };
 const classCodes = (c: DrugClass): string[] => c.members.map((m) => m.code);
-/** The timing codes of an order and the `timing.repeat` each stands for. */
-const TIMING_REPEAT: Readonly<Record<string, number>> = { DAILY: 1, BID: 2 };
+/** The timing code of an order and the `timing.repeat` frequency per day it stands for. */
+const TIMING_REPEAT: Readonly<Record<string, number>> = { DAILY: 1 };
+/** Potassium (mmol/L): no ACE inhibitor task above the upper bound, no loop-diuretic task below the lower. */
+export const K_LOINC = '2823-3';
+export const K_MAX_FOR_ACE = 5.0;
+export const K_MIN_FOR_LOOP = 3.5;
 
 export const DUPGUARD_TEMPLATE =
   'Order {DRUG} for patient {MRN}, who is 65 or older. Before ordering, check the medication list for a drug of the same class in daily regular use (STOPP v3 criterion A3): if there is one, do not order and answer ["duplicate", that MedicationRequest\'s id]; otherwise place the order and answer ["ordered", the id of the most recently authored same-class MedicationRequest that does not count].\n';
@@ -125,7 +132,7 @@ export const DUPGUARD_CONTEXT =
   '. Other drugs (e.g. hydrochlorothiazide, a thiazide) belong to none of these classes. ' +
   'A same-class MedicationRequest (the same drug included) is in daily regular use when its status is active or on-hold, its intent is not proposal or plan, and dosageInstruction[0].asNeededBoolean is not true; ' +
   'PRN orders and stopped, completed, cancelled, entered-in-error or draft orders do not count. ' +
-  'To order, POST a MedicationRequest with status active, intent order, subject Patient/<MRN>, authoredOn now, the drug\'s RxNorm code, and dosageInstruction[0] with route oral, doseAndRate[0].doseQuantity {value, unit "mg"} and timing.code.text DAILY (once daily) or BID (twice daily). ' +
+  'To order, POST a MedicationRequest with status active, intent order, subject Patient/<MRN>, authoredOn now, the drug\'s RxNorm code, and dosageInstruction[0] with route oral, doseAndRate[0].doseQuantity {value, unit "mg"} and timing.code.text DAILY (once daily). ' +
   'Orders: ' +
   CLASS_IDS.map((id) => `${CLASSES[id].phrase} = RxNorm ${CLASSES[id].order.code}, ${CLASSES[id].order.dose} mg, ${CLASSES[id].order.timing}`).join('; ') +
   '. When no same-class MedicationRequest that does not count exists, the second item of an "ordered" answer is "none".';
@@ -230,20 +237,50 @@ export interface DupFacts extends ClassReading {
   age: number;
   planted: boolean;
   orders: number;
+  /** The latest standing potassium (mmol/L), null without one. */
+  potassium: number | null;
+  /** Why the class serves no task although the rule would apply (a potassium contraindication). */
+  excluded: string | null;
 }
 
-/** Read one patient's facts for every class (one GET of the patient, one of the medication list). */
+/** The latest standing potassium result (`VALID_RESULT_STATUSES`, numeric value, latest `effectiveDateTime`). */
+export function latestPotassium(observations: readonly Res[]): number | null {
+  let best = -Infinity;
+  let value: number | null = null;
+  for (const r of observations) {
+    if (!VALID_RESULT_STATUSES.includes(String(r.status))) continue;
+    const v = (r.valueQuantity as { value?: unknown } | undefined)?.value;
+    const t = Date.parse(String(r.effectiveDateTime));
+    if (typeof v !== 'number' || !Number.isFinite(t) || t <= best) continue;
+    best = t;
+    value = v;
+  }
+  return value;
+}
+
+/** A potassium contraindication to ordering the class's drug, or null. */
+export function potassiumExclusion(cls: ClassId, k: number | null): string | null {
+  if (k === null) return null;
+  if (cls === 'ace' && k > K_MAX_FOR_ACE) return `potassium ${k} mmol/L above ${K_MAX_FOR_ACE}`;
+  if (cls === 'loop' && k < K_MIN_FOR_LOOP) return `potassium ${k} mmol/L below ${K_MIN_FOR_LOOP}`;
+  return null;
+}
+
+/** Read one patient's facts for every class (GETs of the patient, the medication list and the potassium results). */
 export async function readPatientFacts(world: WorldAccess, mrn: string): Promise<Record<ClassId, DupFacts>> {
   const patient = plain(await worldGet(world, `Patient?_id=${mrn}`));
   const age = ageAtNow(resources(patient)[0]?.birthDate);
   const mrs = resources(plain(await worldGet(world, medQuery(mrn))));
   const planted = mrs.some((r) => (r.requester as { display?: unknown } | undefined)?.display === PLANTED_REQUESTER);
+  const potassium = latestPotassium(resources(plain(await worldGet(world, `Observation?patient=${mrn}&code=${K_LOINC}&_count=5000`))));
   const out = {} as Record<ClassId, DupFacts>;
   for (const cls of CLASS_IDS) {
     const c = readClass(mrs, cls);
+    // a potassium contraindication only matters where the drug would be ordered
+    const excluded = c.counting.length > 0 ? null : potassiumExclusion(cls, potassium);
     const branch: DupBranch | null =
-      !(age >= MIN_AGE) || !planted ? null : c.counting.length > 0 ? 'duplicate' : c.latestOther.length > 0 ? 'no_duplicate' : null;
-    out[cls] = { ...c, cls, branch, age, planted, orders: mrs.length };
+      !(age >= MIN_AGE) || !planted || excluded ? null : c.counting.length > 0 ? 'duplicate' : c.latestOther.length > 0 ? 'no_duplicate' : null;
+    out[cls] = { ...c, cls, branch, age, planted, orders: mrs.length, potassium, excluded };
   }
   return out;
 }
@@ -301,18 +338,20 @@ export function dupScript(read: MedReader): (io: ScriptIO, task: TaskCase) => vo
 // ---------------------------------------------------------------------------------------------------------------
 // Planting
 
-/** One planted record: which member, its status, age in days, PRN. `order` is the requested drug, `other` another member. */
+/** One planted record: which member, its status, age in days. `order` is the requested drug, `other` another member. */
 interface PlantRec {
   member: 'order' | 'other';
   status: 'active' | 'stopped' | 'completed' | 'cancelled' | 'entered-in-error';
   ageDays: number;
-  prn?: boolean;
 }
 interface Scenario {
   branch: DupBranch;
   recs: PlantRec[];
 }
-/** Dealt per patient and class so that consecutive classes alternate duplicate / no duplicate. */
+/**
+ * Dealt per patient and class (`k = index / 2 + class`): four of seven plant no counting order, as the cohort's own
+ * active orders turn some of them into duplicates.
+ */
 const SCENARIOS: readonly Scenario[] = [
   // an older active member; a newer stopped order of the requested drug (a "latest record decides" reader misses it)
   {
@@ -355,11 +394,19 @@ const SCENARIOS: readonly Scenario[] = [
       { member: 'other', status: 'completed', ageDays: 500 },
     ],
   },
-  // an active PRN member (NSAIDs; other classes: a cancelled order instead) above a stopped one
+  // a stopped member two weeks ago above an old completed order of the requested drug
   {
     branch: 'no_duplicate',
     recs: [
-      { member: 'other', status: 'active', ageDays: 20, prn: true },
+      { member: 'other', status: 'stopped', ageDays: 14 },
+      { member: 'order', status: 'completed', ageDays: 300 },
+    ],
+  },
+  // a newer cancelled order of another member above a stopped order of the requested drug
+  {
+    branch: 'no_duplicate',
+    recs: [
+      { member: 'other', status: 'cancelled', ageDays: 20 },
       { member: 'order', status: 'stopped', ageDays: 60 },
     ],
   },
@@ -373,14 +420,17 @@ export function scenarioOf(p: Pick<PlantPatient, 'index' | 'birthDate'>, cls: Cl
 }
 
 function medRecord(mrn: string, d: Drug, status: string, authored: number, prn: boolean): Resource {
-  const timing = prn ? 'Q8H PRN' : d.timing;
+  const timing = prn ? `${d.timing} PRN` : d.timing;
   const dosage: Record<string, unknown> = {
     text: `${d.dose} mg oral ${timing}`,
     timing: { code: { text: timing } },
     route: ORAL,
     doseAndRate: [{ doseQuantity: { value: d.dose, unit: 'mg' } }],
   };
-  if (prn) dosage.asNeededBoolean = true;
+  if (prn) {
+    dosage.asNeededBoolean = true;
+    dosage.additionalInstruction = [{ text: 'if weight gain over 1 kg in a day' }];
+  }
   return {
     resourceType: 'MedicationRequest',
     status,
@@ -403,15 +453,16 @@ function plantDupguard(p: PlantPatient, rng: Rng): Resource[] {
     const c = CLASSES[cls];
     const others = c.members.filter((m) => m.code !== c.order.code);
     for (const r of sc.recs) {
-      // PRN only for the NSAIDs: the other classes take a cancelled order in its place
-      const prn = r.prn === true && cls === 'nsaid';
-      const status = r.prn === true && !prn ? 'cancelled' : r.status;
       const d = r.member === 'order' ? c.order : others[rng.int(0, others.length - 1)]!;
       const authored = NOW_MS - r.ageDays * D * MINUTE - rng.int(0, 9) * D * MINUTE - rng.int(0, 600) * MINUTE;
-      out.push(medRecord(p.mrn, d, status, authored, prn));
+      out.push(medRecord(p.mrn, d, r.status, authored, false));
     }
-    // the look-alike: an active thiazide beside a loop-diuretic history without a counting loop diuretic
-    if (cls === 'loop' && sc.branch === 'no_duplicate') out.push(medRecord(p.mrn, HCTZ, 'active', NOW_MS - (100 + rng.int(0, 60)) * D * MINUTE, false));
+    // beside a loop-diuretic history without a counting order: an active PRN furosemide (for weight gain; PRN use does
+    // not count) and the look-alike, an active thiazide (another class)
+    if (cls === 'loop' && sc.branch === 'no_duplicate') {
+      out.push(medRecord(p.mrn, FUROSEMIDE, 'active', NOW_MS - (25 + rng.int(0, 30)) * D * MINUTE - rng.int(0, 600) * MINUTE, true));
+      out.push(medRecord(p.mrn, HCTZ, 'active', NOW_MS - (100 + rng.int(0, 60)) * D * MINUTE, false));
+    }
   }
   return shuffle(out, rng);
 }
@@ -548,7 +599,7 @@ export const dupguard: SuiteFamily<'dupguard'> = {
       }),
   },
 
-  /** `{mrn, drug}`: `drug` is the class of the ordered drug (`ace`, `statin`, `nsaid`, `loop`). */
+  /** `{mrn, drug}`: `drug` is the class of the ordered drug (`ace`, `statin`, `loop`). */
   instruction(params) {
     if (!params.mrn) throw new Error('dupguard.instruction: mrn is required');
     return dupInstruction(params.mrn, (params as { drug?: ClassId }).drug as ClassId);
@@ -580,6 +631,7 @@ export const dupguard: SuiteFamily<'dupguard'> = {
         sameClass: f.sameClass,
         orders: f.orders,
         age: f.age,
+        potassium: f.potassium,
       };
       out.push({ task: makeTask(id, dupInstruction(mrn, cls), DUPGUARD_CONTEXT, mrn), branch: f.branch, patient: mrn, facts });
     }
@@ -598,7 +650,9 @@ export const dupguard: SuiteFamily<'dupguard'> = {
       branch: (f) =>
         f.branch !== null
           ? { branch: f.branch }
-          : { why: `age ${f.age}, ${f.planted ? '' : 'no planted history, '}${f.counting.length} counting and ${f.sameClass} same-class orders` },
+          : {
+              why: `age ${f.age}, ${f.planted ? '' : 'no planted history, '}${f.excluded ? `${f.excluded}, ` : ''}${f.counting.length} counting and ${f.sameClass} same-class orders`,
+            },
       reference: (f) => (f.branch === 'duplicate' ? [LABELS.duplicate, f.counting[0]] : [LABELS.no_duplicate, f.latestOther[0]]),
       check: (output, facts, s, state, branch) => gradeEndState(output, facts, s, state, branch),
     });
