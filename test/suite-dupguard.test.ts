@@ -221,6 +221,14 @@ test('no degenerate policy of the audit passes more than 5 % of the generated ta
 
 test('the instruction names the drug; paraphrases keep both placeholders', () => {
   assert.equal(dupguard.placeholders(tasks[0]!.task)!.MRN, tasks[0]!.patient);
-  for (const p of dupguard.paraphrases) assert.ok(p.includes('{MRN}') && p.includes('{DRUG}'));
+  for (const t of tasks.slice(0, 3)) {
+    const values = dupguard.placeholders(t.task)!;
+    for (const p of dupguard.paraphrases) {
+      assert.ok(p.includes('{MRN}') && p.includes('{DRUG}'));
+      // a train task (paraphrased instruction) names the same patient and drug
+      const instruction = p.replace(/\{([A-Z]+)\}/g, (m, k: string) => values[k] ?? m);
+      assert.deepEqual(dupSubject({ ...t.task, instruction }), dupSubject(t.task));
+    }
+  }
   assert.throws(() => dupguard.instruction({}), /mrn is required/);
 });
