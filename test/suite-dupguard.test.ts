@@ -216,7 +216,7 @@ test('factory parity: a suite expert conversation passes the harness checks in i
 test('no degenerate policy of the audit passes more than 5 % of the generated tasks', async () => {
   const { assertDegenerate } = await import('./helpers/suite.js');
   const rates = await assertDegenerate(dupguard, h);
-  assert.equal(Object.keys(rates).length, 5);
+  assert.equal(Object.keys(rates).length, 6);
 });
 
 test('the instruction names the drug; paraphrases keep both placeholders', () => {

@@ -29,6 +29,7 @@ import { influenza } from './suite/influenza.js';
 import { hyperkalemia } from './suite/hyperkalemia.js';
 import { aki } from './suite/aki.js';
 import { dupguard } from './suite/dupguard.js';
+import { diabetes } from './suite/diabetes.js';
 
 /** The built-in families, in registry order (the order of listings, `--families` defaults and quotas). */
 const BUILT_IN = [task1, task2, task3, task4, task5, task6, task7, task8, task9, task10] as const;
@@ -37,7 +38,7 @@ const BUILT_IN = [task1, task2, task3, task4, task5, task6, task7, task8, task9,
  * The clinical suite's families (`--tasks ehrgym-clinical`), in registry order. A suite family is one file under
  * `src/tasks/suite/` plus one line here.
  */
-const SUITE_BUILT_IN = [warfarin, pharyngitis, hypoglycemia, hffollowup, vitals, metformin, citalopram, pneumococcal, influenza, hyperkalemia, aki, dupguard] as const;
+const SUITE_BUILT_IN = [warfarin, pharyngitis, hypoglycemia, hffollowup, vitals, metformin, citalopram, pneumococcal, influenza, hyperkalemia, aki, dupguard, diabetes] as const;
 
 /** The clinical suite's task set name. */
 export const CLINICAL_SUITE = 'ehrgym-clinical';

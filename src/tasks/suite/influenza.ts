@@ -51,6 +51,7 @@ import {
   hasAnyCode,
   inLane,
   ms,
+  onLane,
   pastFirstPage,
   type Res,
   resources,
@@ -618,6 +619,7 @@ export const influenza: SuiteFamily<'influenza'> = {
 
   generate(world, opts) {
     return generateOver('influenza', opts, async (mrn) => {
+      if (!(await onLane(world, mrn, 1))) return null;
       const f = await readInfluenzaFacts(world, mrn);
       if (f.branch === null) return null;
       const facts: Record<string, unknown> = { age: f.age, season: f.season, last: f.last, date: f.date, records: f.records };

@@ -11,9 +11,9 @@ import type { Resource } from '../../fhir/types.js';
 import { SNOMED } from '../../worlds/catalog.js';
 import type { Rng } from '../../worlds/prng.js';
 import { type Checkpoint, checkpoint, finishedCheckpoint, gradeCheckpoints } from '../checkpoints.js';
-import { taskMrn } from '../common.js';
+import { plain, taskMrn, worldGet } from '../common.js';
 import { type EndState, replayEndState } from '../endstate.js';
-import type { GradeResult, GraderContext, TaskCase, TaskOutput } from '../types.js';
+import type { GradeResult, GraderContext, TaskCase, TaskOutput, WorldAccess } from '../types.js';
 
 /** Minutes in an hour and in a day (planting ages are in minutes before NOW). */
 export const H = 60;
@@ -195,3 +195,25 @@ export { checkpoint };
  * cohort's own labs, conditions and orders included), so generator and grader agree whatever else is planted.
  */
 export const inLane = (index: number, lane: 0 | 1): boolean => index % 2 === lane;
+
+const cohortOrder = new WeakMap<WorldAccess, Promise<Map<string, number>>>();
+
+/**
+ * A patient's cohort index on a synthetic world (the world lists its Patients in cohort order), or -1. Generators use
+ * it to serve only their planting lane's patients: another lane's records (a fresh creatinine, a flu dose planted as
+ * background) can look like a task without the traps the family plants.
+ */
+export async function cohortIndex(world: WorldAccess, mrn: string): Promise<number> {
+  let order = cohortOrder.get(world);
+  if (!order) {
+    order = worldGet(world, 'Patient?_count=5000').then((b) => new Map(resources(plain(b)).map((r, i) => [String(r.id), i])));
+    cohortOrder.set(world, order);
+  }
+  return (await order).get(mrn) ?? -1;
+}
+
+/** Whether a patient is on a planting lane (`inLane` by cohort index). */
+export async function onLane(world: WorldAccess, mrn: string, lane: 0 | 1): Promise<boolean> {
+  const i = await cohortIndex(world, mrn);
+  return i >= 0 && inLane(i, lane);
+}

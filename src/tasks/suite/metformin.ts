@@ -48,8 +48,8 @@ import {
 import type { EndState } from '../endstate.js';
 import {
   answerList,
-  type Checkpoint,
   changedKeys,
+  type Checkpoint,
   checkpoint,
   codings,
   D,
@@ -58,6 +58,7 @@ import {
   inLane,
   isOral,
   LAB_CATEGORY,
+  onLane,
   resources,
   sameLabel,
   shuffle,
@@ -555,6 +556,7 @@ export const metformin: SuiteFamily<'metformin'> = {
 
   generate(world, opts) {
     return generateOver('metformin', opts, async (mrn) => {
+      if (!(await onLane(world, mrn, 0))) return null;
       const f = await readMetforminFacts(world, mrn);
       if (f.branch === null) return null;
       const facts: Record<string, unknown> = {
