@@ -82,7 +82,7 @@ import {
 } from './kit.js';
 
 export const DIABETES_TEMPLATE =
-  'Review patient {MRN}\'s hemoglobin A1c results from the last 12 months. If they confirm diabetes by the ADA criteria (two results of 6.5 % or higher on different days), reconcile the problem list: add type 2 diabetes mellitus if no active diabetes problem is listed, and resolve an active prediabetes problem. Finish with ["added" | "already-documented" | "not-confirmed", the most recent A1c in %].\n';
+  'Review patient {MRN}\'s hemoglobin A1c results from the last 12 months. If they confirm diabetes by the ADA criteria (two results of 6.5 % or higher on different days), reconcile the problem list: add type 2 diabetes mellitus if no active diabetes problem is listed, and resolve an active prediabetes problem. Finish with ["added" | "already-documented" | "not-confirmed", the most recent A1c in %, the date of that result as YYYY-MM-DD].\n';
 
 export const NOW_ISO = '2023-11-13T10:15:00+00:00';
 /** Results count when effective after this instant (NOW − 365 days) and at or before NOW. */
@@ -125,7 +125,7 @@ export const DIABETES_CONTEXT =
   `If diabetes is confirmed and not documented, POST one Condition: category problem-list-item, code ICD-10-CM ${T2DM_ICD10} "${T2DM_ICD10_DISPLAY}" (system ${ICD10}; SNOMED ${T2DM_SNOMED} may be added; labs do not tell the type and ICD-10-CM defaults an undocumented type to E11), ` +
   `clinicalStatus active (${CONDITION_CLINICAL}), verificationStatus confirmed (${CONDITION_VERIFICATION}), subject the patient; onsetDateTime and recordedDate, if given, not after now. ` +
   `When diabetes is confirmed, an active prediabetes entry (ICD-10-CM ${PREDIABETES_ICD10} or SNOMED ${PREDIABETES_SNOMED}) on the problem list is superseded (ICD-10-CM R73 excludes diabetes E08–E13): update it with PUT to clinicalStatus resolved (abatementDateTime may be set to now), changing nothing else in it. Change no other record. ` +
-  'Answer with [outcome, A1c]: the outcome is added, already-documented or not-confirmed; the A1c is the most recent counting result in % (a number, IFCC converted).';
+  "Answer with [outcome, A1c, date]: the outcome is added, already-documented or not-confirmed; the A1c is the most recent counting result in % (a number, IFCC converted) and the date is that result's effective date (YYYY-MM-DD).";
 
 export type DiabetesBranch = 'already_documented' | 'prediabetes_resolved' | 'not_confirmed' | 'added';
 /** The first branch gets a balanced split's extra task: the one the cohort fills most easily. */
@@ -286,6 +286,8 @@ export async function readDiabetesFacts(world: WorldAccess, mrn: string): Promis
 
 /** The answer's A1C: the latest counting result in %, one decimal. */
 export const answerA1c = (r: A1cReading): number => Math.round(r.percent * 10) / 10;
+/** The answer's date: the latest counting result's effective date (its UTC day, YYYY-MM-DD). */
+export const answerDate = (r: A1cReading): string => new Date(Date.parse(r.time)).toISOString().slice(0, 10);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Payload
@@ -349,12 +351,13 @@ export function diabetesScript(read: DiabetesReader): (io: ScriptIO, task: TaskC
     const mrn = taskMrn(task, [DIABETES_TEMPLATE, ...diabetes.paraphrases]);
     const s = read.a1c(io, mrn);
     const a1c = s.latest ? answerA1c(s.latest) : -1;
-    if (!s.confirmed) io.finish([OUTCOME.not_confirmed, a1c]);
+    const day = s.latest ? answerDate(s.latest) : null;
+    if (!s.confirmed) io.finish([OUTCOME.not_confirmed, a1c, day]);
     const problems = read.problems(io, mrn);
     const documented = problems.some(documentsDiabetes);
     if (!documented) io.post(`${io.apiBase}Condition`, t2dmProblem(mrn));
     for (const p of problems.filter(activePrediabetes)) io.put(`${io.apiBase}Condition/${String(p.id)}`, resolvedPrediabetes(p));
-    io.finish([documented ? OUTCOME.already_documented : OUTCOME.added, a1c]);
+    io.finish([documented ? OUTCOME.already_documented : OUTCOME.added, a1c, day]);
   };
 }
 
@@ -600,13 +603,13 @@ function plantDiabetes(p: PlantPatient, rng: Rng): Resource[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Grading
 
-/** The answer's two parts, or why there are none (`answerList`'s classes). */
-function answerParts(result: TaskOutput['result']): { outcome: unknown; a1c: number } | { problem: string; cls: 'protocol' | 'lookup' } {
-  const a = answerList(result, 2);
+/** The answer's three parts, or why there are none (`answerList`'s classes). */
+function answerParts(result: TaskOutput['result']): { outcome: unknown; a1c: number; date: unknown } | { problem: string; cls: 'protocol' | 'lookup' } {
+  const a = answerList(result, 3);
   if (!('items' in a)) return a;
-  const [outcome, a1c] = a.items;
+  const [outcome, a1c, date] = a.items;
   if (typeof a1c !== 'number') return { problem: 'the second item is not a number (the A1c in %)', cls: 'lookup' };
-  return { outcome, a1c };
+  return { outcome, a1c, date };
 }
 
 const isCreated = (state: EndState, k: string) => state.writes.some((w) => w.method === 'POST' && `${w.type}/${w.id}` === k);
@@ -620,9 +623,9 @@ async function gradeEndState(output: TaskOutput, facts: DiabetesFacts, mrn: stri
       ? checkpoint(
           'answer_a1c',
           'lookup',
-          Math.abs(a.a1c - want) <= A1C_TOLERANCE + 1e-9,
-          want,
-          a.a1c,
+          Math.abs(a.a1c - want) <= A1C_TOLERANCE + 1e-9 && a.date === answerDate(facts.latest!),
+          [want, answerDate(facts.latest!)],
+          [a.a1c, a.date],
           `latest counting result ${facts.latest!.value} ${facts.latest!.unit} at ${facts.latest!.time}`,
         )
       : checkpoint('answer_a1c', a.cls, false, want, output.result, a.problem),
@@ -747,9 +750,9 @@ async function gradeEndState(output: TaskOutput, facts: DiabetesFacts, mrn: stri
 }
 
 const PARAPHRASES = [
-  'Problem-list reconciliation for {MRN}: do the HbA1c results of the last 12 months meet the ADA criteria for diabetes (two results of 6.5 % or more on different days)? If so, add type 2 diabetes unless an active diabetes problem is listed, and resolve any active prediabetes problem. Answer ["added" | "already-documented" | "not-confirmed", latest A1c %].\n',
-  'Close the documentation gap for {MRN}: add type 2 diabetes mellitus to the problem list only if the last year of A1c results confirms diabetes by ADA criteria and no active diabetes problem exists; once diabetes is confirmed, an active prediabetes problem is resolved. Report [outcome, most recent A1c in %].\n',
-  'Check whether {MRN} meets the ADA laboratory criteria for diabetes on HbA1c (two values ≥ 6.5 % on separate days within 12 months) and make sure the problem list shows it, adding type 2 diabetes if it is missing and resolving a prediabetes entry it supersedes. Finish with ["added" | "already-documented" | "not-confirmed", the latest A1c %].\n',
+  'Problem-list reconciliation for {MRN}: do the HbA1c results of the last 12 months meet the ADA criteria for diabetes (two results of 6.5 % or more on different days)? If so, add type 2 diabetes unless an active diabetes problem is listed, and resolve any active prediabetes problem. Answer ["added" | "already-documented" | "not-confirmed", latest A1c %, its date].\n',
+  'Close the documentation gap for {MRN}: add type 2 diabetes mellitus to the problem list only if the last year of A1c results confirms diabetes by ADA criteria and no active diabetes problem exists; once diabetes is confirmed, an active prediabetes problem is resolved. Report [outcome, most recent A1c in %, its date as YYYY-MM-DD].\n',
+  'Check whether {MRN} meets the ADA laboratory criteria for diabetes on HbA1c (two values ≥ 6.5 % on separate days within 12 months) and make sure the problem list shows it, adding type 2 diabetes if it is missing and resolving a prediabetes entry it supersedes. Finish with ["added" | "already-documented" | "not-confirmed", the latest A1c %, the date of that result].\n',
 ];
 
 export const diabetes: SuiteFamily<'diabetes'> = {
@@ -813,7 +816,7 @@ export const diabetes: SuiteFamily<'diabetes'> = {
       templates: [DIABETES_TEMPLATE, ...PARAPHRASES],
       read: readDiabetesFacts,
       branch: (f) => (f.branch !== null ? { branch: f.branch } : { why: f.why ?? 'no task' }),
-      reference: (f) => [OUTCOME[f.branch!], answerA1c(f.latest!)],
+      reference: (f) => [OUTCOME[f.branch!], answerA1c(f.latest!), answerDate(f.latest!)],
       check: (output, facts, mrn, state, branch) => gradeEndState(output, facts, mrn, state, branch as DiabetesBranch),
     });
   },

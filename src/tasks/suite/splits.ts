@@ -23,7 +23,7 @@ import type { TaskWorld } from '../loader.js';
 import type { FamilyId, GeneratedTask, TaskFamily, WorldAccess } from '../types.js';
 
 /** Bumped whenever the frozen test split's content changes (a family added, a generator changed). */
-export const SUITE_VERSION = 'ehrgym-clinical-v2';
+export const SUITE_VERSION = 'ehrgym-clinical-v3';
 /** The clinical world. */
 export const CLINICAL_WORLD = { name: 'synthetic', seed: 11, patients: 200, suite: CLINICAL_SUITE } as const;
 /** Seed of the generators' random streams (per family and branch). */
