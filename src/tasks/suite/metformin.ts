@@ -370,10 +370,13 @@ function creatinineObservation(mrn: string, ageMin: number, status: string, mgdl
 }
 
 /** A creatinine (mg/dL) whose eGFR lies in the band, after the rounding the record applies. */
-function creatinineInBand(band: Band, age: number, gender: 'male' | 'female', umol: boolean, rng: Rng): number {
+function creatinineInBand(band: Band, age: number, gender: 'male' | 'female', umol: boolean, rng: Rng, spread?: number): number {
   const [lo, hi] = BANDS[band];
   for (let i = 0; i < 50; i++) {
-    const scr = creatinineFor(lo + rng.next() * (hi - lo), age, gender);
+    // the decisive value's target eGFR: `spread` (a low-discrepancy point in [0, 1) per patient) on the first try, so
+    // that no two patients of a band share an answer; random after that
+    const u = i === 0 && spread !== undefined ? spread : rng.next();
+    const scr = creatinineFor(lo + u * (hi - lo), age, gender);
     const stored = umol ? Math.round(scr * UMOL_PER_MGDL) / UMOL_PER_MGDL : Math.round(scr * 100) / 100;
     const e = ckdEpi2021(stored, age, gender);
     if (stored >= 0.4 && e >= lo && e <= hi) return stored;
@@ -414,7 +417,7 @@ function plantMetformin(p: PlantPatient, rng: Rng): Resource[] {
   const umol = sc.umol === true;
   const umolDisplay = rng.chance(1 / 3) ? 'µmol/L' : 'umol/L';
   const decisiveAge = rng.int(40, 170);
-  const out: Resource[] = [creatinineObservation(p.mrn, decisiveAge, 'final', creatinineInBand(sc.band, age, p.gender, umol, rng), umol, umolDisplay)];
+  const out: Resource[] = [creatinineObservation(p.mrn, decisiveAge, 'final', creatinineInBand(sc.band, age, p.gender, umol, rng, (p.index * 0.6180339887498949) % 1), umol, umolDisplay)];
   if (sc.eie) {
     const flip = creatinineInBand(OPPOSITE[sc.band], age, p.gender, umol, rng);
     out.push(creatinineObservation(p.mrn, rng.int(5, decisiveAge - 20), 'entered-in-error', flip, umol, umolDisplay));
@@ -539,7 +542,7 @@ export const metformin: SuiteFamily<'metformin'> = {
   paraphrases: PARAPHRASES,
   placeholders: mrnPlaceholders,
   planted: 'none',
-  planting: { name: 'metformin', version: 'metformin-v1', plant: plantMetformin },
+  planting: { name: 'metformin', version: 'metformin-v2', plant: plantMetformin },
   detector: mrnDetector({ retrievedValue: true, latestValue: true }),
   factory: plainFactoryHints(0),
   audit: {

@@ -28,7 +28,7 @@ export const SUITE_VERSION = 'ehrgym-clinical-v3';
 export const CLINICAL_WORLD = { name: 'synthetic', seed: 11, patients: 200, suite: CLINICAL_SUITE } as const;
 /** Seed of the generators' random streams (per family and branch). */
 export const GENERATOR_SEED = 20231113;
-/** Test tasks per family: 12 families × 28 = 336 ≥ 300. */
+/** Test tasks per family: 13 families × 28 = 364 ≥ 300. */
 export const TEST_PER_FAMILY = 28;
 /** Train tasks asked per family (fewer when the train patients cannot fill a branch). */
 export const TRAIN_PER_FAMILY = 60;
