@@ -13,7 +13,7 @@ import { cli } from './helpers/cli.js';
 import { DEGENERATE_POLICIES } from '../src/agent/backends/degenerate.js';
 import { expertPolicy } from '../src/agent/create.js';
 import { parseAction } from '../src/protocol/text.js';
-import { FAMILY_IDS } from '../src/tasks/registry.js';
+import { CLINICAL_SUITE, FAMILY_IDS, suiteFamilies } from '../src/tasks/registry.js';
 import type { HistoryItem, TaskCase } from '../src/tasks/types.js';
 
 const API = 'http://localhost:8080/fhir/';
@@ -76,6 +76,10 @@ function expectedPass(policy: string, t: Expected): boolean {
       return accepts(t, ['unknown'], false);
     case 'always-act':
       return ACTS.has(t.family) ? accepts(t, [], true) && blindPostsPass(t) : accepts(t, [], false);
+    case 'modal-answer': {
+      const m = modal.get(t.family);
+      return m !== undefined && accepts(t, m, false);
+    }
     default:
       throw new Error(policy);
   }
@@ -102,6 +106,9 @@ function runs(dir: string, policy: string): Map<string, HistoryItem[]> {
   return out;
 }
 
+/** modal-answer's answer per family, as the run shows it (set by the first test from its audit folder). */
+const modal = new Map<string, unknown[]>();
+
 const agentTurns = (h: HistoryItem[]) => h.filter((x) => x.role === 'agent').map((x) => x.content);
 
 test('v2: every policy scores per family what the reference answers say; finish-empty 70/300; --json shape and order; histories', async () => {
@@ -112,6 +119,20 @@ test('v2: every policy scores per family what the reference answers say; finish-
   assert.equal(r.code, 0, r.err);
   assert.equal(r.err, '', 'no progress or timing on stderr with --json');
   const json = JSON.parse(r.out);
+  // modal-answer: one FINISH per task, the same answer across a family, the oracle's most frequent answer there (ties:
+  // the earliest task's)
+  const oracle = runs(dir, 'oracle');
+  const tasksV2: TaskCase[] = JSON.parse(readFileSync('data/medagentbench/test_data_v2.json', 'utf8'));
+  for (const f of FAMILY_IDS) {
+    const counts = new Map<string, number>();
+    for (const t of tasksV2.filter((x) => x.id.split('_')[0] === f)) {
+      const fin = agentTurns(oracle.get(t.id)!).at(-1)!;
+      counts.set(fin, (counts.get(fin) ?? 0) + 1);
+    }
+    const top = [...counts].reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+    for (const [id, h] of runs(dir, 'modal-answer')) if (id.split('_')[0] === f) assert.deepEqual(agentTurns(h), [top], id);
+    modal.set(f, JSON.parse(top.slice('FINISH('.length, -1)));
+  }
   assert.deepEqual(Object.keys(json), ['policies']);
   assert.deepEqual(Object.keys(json.policies), [...DEGENERATE_POLICIES]);
   for (const p of DEGENERATE_POLICIES) {
@@ -181,12 +202,12 @@ test('the table: rates, marks, ceilings, overall; byte-identical on a rerun; --p
   const args = ['audit', '--families', 'task2,task3,task5', '--no-progress'];
   const a = await cli(...args);
   assert.equal(a.code, 0, a.err);
-  assert.match(a.err, /^audit: 5 policies × 90 tasks in \d+\.\d s\n$/);
+  assert.match(a.err, /^audit: 6 policies × 90 tasks in \d+\.\d s\n$/);
   const lines = a.out.split('\n');
   assert.equal(lines[0], 'degenerate policies on medagentbench-v2 (90 tasks, protocol text): success rate per family, %');
   const rows = Object.fromEntries(
     lines
-      .slice(3, 9)
+      .slice(3, 10)
       .map((l) => l.trim().split(/\s+/))
       .map((c) => [c[0], c.slice(1)]),
   );
@@ -194,7 +215,9 @@ test('the table: rates, marks, ceilings, overall; byte-identical on a rerun; --p
   assert.deepEqual(rows['finish-empty'], ['0.0', '0.0', '93.3*', '28/90', '31.1%']);
   assert.deepEqual(rows['finish-nothing-found'], ['0.0~', '0.0~', '53.3', '16/90', '17.8%']);
   assert.deepEqual(rows['always-act'], ['0.0~', '100.0*', '6.7', '32/90', '35.6%']);
-  assert.deepEqual(rows.ceiling, ['0.0', '100.0', '93.3', '58/90', '64.4%']);
+  // two task2 patients share an age: a fixed answer gets 2 of 30
+  assert.deepEqual(rows['modal-answer'], ['6.7*', '0.0', '53.3', '18/90', '20.0%']);
+  assert.deepEqual(rows.ceiling, ['6.7', '100.0', '93.3', '60/90', '66.7%']);
   assert.match(a.out, /\nhighest: 100\.0% \(task3 always-act\)\n$/);
   const again = await cli(...args);
   assert.equal(again.out, a.out);
@@ -215,20 +238,31 @@ test('--max-rate: exit 1 naming each family over it, worst first; exit 0 when no
       'audit: task10: always-act 17/30 (56.7%), finish-empty 13/30 (43.3%), read-then-finish 13/30 (43.3%) > 5.0%\n' +
       'ehrgym: 2 of 2 families exceed --max-rate 0.05\n',
   );
-  // v2's task2 and task7 give nothing away
-  const clean = await cli('audit', '--families', 'task2,task7', '--max-rate', '0', '--json');
+  // v2's task2 and task7 give nothing to an answer without reading; a fixed answer gets a few (shared ages, values)
+  const fixed = await cli('audit', '--families', 'task2,task7', '--max-rate', '0', '--json');
+  assert.equal(fixed.code, 1);
+  assert.deepEqual(JSON.parse(fixed.out).policies['finish-nothing-found'], { task2: 0, task7: 0 });
+  assert.equal(
+    fixed.err,
+    'audit: task7: modal-answer 3/30 (10.0%) > 0.0%\naudit: task2: modal-answer 2/30 (6.7%) > 0.0%\nehrgym: 2 of 2 families exceed --max-rate 0\n',
+  );
+  const clean = await cli('audit', '--families', 'task2,task7', '--max-rate', '0.1', '--json');
   assert.equal(clean.code, 0, clean.err);
-  assert.deepEqual(JSON.parse(clean.out).policies['finish-nothing-found'], { task2: 0, task7: 0 });
 });
 
-test('the clinical suite: each family has its column; no degenerate policy passes a task (--max-rate 0 holds)', async () => {
-  const r = await cli('audit', '--tasks', 'ehrgym-clinical', '--max-rate', '0', '--json');
+test('the clinical suite: each family has its column; no degenerate policy passes more than 5 % (--max-rate 0.05 holds)', async () => {
+  const r = await cli('audit', '--tasks', 'ehrgym-clinical', '--max-rate', '0.05', '--json');
   assert.equal(r.code, 0, r.err);
   const policies = JSON.parse(r.out).policies as Record<string, Record<string, number>>;
   assert.deepEqual(Object.keys(policies), [...DEGENERATE_POLICIES]);
   for (const [policy, rates] of Object.entries(policies)) {
-    assert.ok(Object.keys(rates).includes('warfarin'), policy);
-    for (const [family, rate] of Object.entries(rates)) assert.equal(rate, 0, `${policy} on ${family}`);
+    assert.deepEqual(
+      Object.keys(rates),
+      suiteFamilies(CLINICAL_SUITE).map((f) => f.id),
+      policy,
+    );
+    // a fixed answer is one task's right answer: at most that task (1 of 28) where it needs no write; nothing else passes
+    for (const [family, rate] of Object.entries(rates)) assert.ok(policy === 'modal-answer' ? rate <= 1 / 28 : rate === 0, `${policy} on ${family}: ${rate}`);
   }
 });
 

@@ -158,7 +158,8 @@ async function oracleAnswers(opts: AuditOptions): Promise<Map<string, string>> {
     graded.set(g.index, g.correct === true);
   }
   const answers: Array<{ id: string; result: string }> = [];
-  for (const [index, output] of runs.outputs) {
+  // in task order: a tie goes to the answer of the earliest task
+  for (const [index, output] of [...runs.outputs].sort((a, b) => a[0] - b[0])) {
     if (graded.get(index) === true && typeof output.result === 'string') answers.push({ id: ids[index]!, result: output.result });
   }
   return modalAnswers(answers);
