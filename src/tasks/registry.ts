@@ -38,7 +38,21 @@ const BUILT_IN = [task1, task2, task3, task4, task5, task6, task7, task8, task9,
  * The clinical suite's families (`--tasks ehrgym-clinical`), in registry order. A suite family is one file under
  * `src/tasks/suite/` plus one line here.
  */
-const SUITE_BUILT_IN = [warfarin, pharyngitis, hypoglycemia, hffollowup, vitals, metformin, citalopram, pneumococcal, influenza, hyperkalemia, aki, dupguard, diabetes] as const;
+const SUITE_BUILT_IN = [
+  warfarin,
+  pharyngitis,
+  hypoglycemia,
+  hffollowup,
+  vitals,
+  metformin,
+  citalopram,
+  pneumococcal,
+  influenza,
+  hyperkalemia,
+  aki,
+  dupguard,
+  diabetes,
+] as const;
 
 /** The clinical suite's task set name. */
 export const CLINICAL_SUITE = 'ehrgym-clinical';

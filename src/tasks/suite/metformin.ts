@@ -417,7 +417,16 @@ function plantMetformin(p: PlantPatient, rng: Rng): Resource[] {
   const umol = sc.umol === true;
   const umolDisplay = rng.chance(1 / 3) ? 'µmol/L' : 'umol/L';
   const decisiveAge = rng.int(40, 170);
-  const out: Resource[] = [creatinineObservation(p.mrn, decisiveAge, 'final', creatinineInBand(sc.band, age, p.gender, umol, rng, (p.index * 0.6180339887498949) % 1), umol, umolDisplay)];
+  const out: Resource[] = [
+    creatinineObservation(
+      p.mrn,
+      decisiveAge,
+      'final',
+      creatinineInBand(sc.band, age, p.gender, umol, rng, (p.index * 0.6180339887498949) % 1),
+      umol,
+      umolDisplay,
+    ),
+  ];
   if (sc.eie) {
     const flip = creatinineInBand(OPPOSITE[sc.band], age, p.gender, umol, rng);
     out.push(creatinineObservation(p.mrn, rng.int(5, decisiveAge - 20), 'entered-in-error', flip, umol, umolDisplay));
