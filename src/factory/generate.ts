@@ -139,6 +139,7 @@ export function branchQuotas(branches: readonly string[], quota: number): Map<st
  * default. Other variants are augmentation (`--augment variants`).
  */
 export function primaryVariant(family: TaskFamily): string {
+  if (family.factory.primaryVariant && family.variants.includes(family.factory.primaryVariant)) return family.factory.primaryVariant;
   for (const v of ['sorted', 'window']) if (family.variants.includes(v)) return v;
   return family.variants[0] ?? 'default';
 }

@@ -179,6 +179,11 @@ export interface FactoryHints {
   branchOf(facts: PlantedFacts): string | null;
   /** Boundary coverage tags of a row on a synthetic world (`MG@24h00`, `K=3.4`), for the dataset card. */
   boundaryTags(facts: PlantedFacts): string[];
+  /**
+   * The expert variant of a corpus's base rows, when the family names one (default: `sorted` or `window` where the
+   * family has it, else its first variant): the one with short observations, so rows fit a trainer's context.
+   */
+  primaryVariant?: string;
 }
 
 /**

@@ -586,7 +586,8 @@ export const dupguard: SuiteFamily<'dupguard'> = {
   planting: { name: 'dupguard', version: 'dupguard-v1', plant: plantDupguard },
   detector: mrnDetector({ retrievedValue: true }),
   // a patient serves one task per drug class
-  factory: { ...plainFactoryHints(0), reusePatients: true },
+  // corpus rows read the class's codes only: the whole medication list (130–450 orders) would not fit a context
+  factory: { ...plainFactoryHints(0), reusePatients: true, primaryVariant: 'by-code' },
   audit: {
     // nothing counts and no earlier same-class order: order, and report none
     nothingFound: [LABELS.no_duplicate, 'none'],

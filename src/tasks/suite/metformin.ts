@@ -294,7 +294,9 @@ export function metforminScript(read: CreatinineReader): (io: ScriptIO, task: Ta
     const demo = demographicsOf(resources(plain(io.get(`${io.apiBase}Patient?identifier=${mrn}`)))[0]);
     const cr = read(io, mrn);
     if (!demo || !cr) return io.finish([]);
-    const ordersUrl = io.variant === 'sorted' ? `MedicationRequest?patient=${mrn}&status=active&_count=200` : ordersQuery(mrn);
+    // `sorted` (the corpus's rows) asks for the active metformin orders only; `scan` reads every order
+    const ordersUrl =
+      io.variant === 'sorted' ? `MedicationRequest?patient=${mrn}&code=${METFORMIN_CODES.join(',')}&status=active&_count=200` : ordersQuery(mrn);
     const active = activeMetformin(resources(plain(io.get(`${io.apiBase}${ordersUrl}`))));
     const egfr = ckdEpi2021(cr.mgdl, demo.age, demo.gender);
     const branch = metforminBranch(egfr, active.length > 0);
