@@ -207,7 +207,7 @@ test('traps: a reader that ignores the age limit fails with class decision on ev
     // the same reads, the rule applied as if the patient were 60
     const young = new PolicyAgent('no-age', (task, history) =>
       runScript(task, history, { apiBase: API }, ['no-age'], (io, tk) => {
-        const patched = { ...io, get: (url: string) => (url.includes('Patient?') ? { entry: [{ resource: { birthDate: '1963-11-13' } }] } : io.get(url)) };
+        const patched = { ...io, json: (url: string) => (url.includes('Patient?') ? { entry: [{ resource: { birthDate: '1963-11-13' } }] } : io.json(url)) };
         citalopramScript((io2, mrn) => standingQtcs(resources(plain(io2.get(`${io2.apiBase}Observation?patient=${mrn}&code=${QTC_LOINC}&_count=5000`)))))(
           patched,
           tk,

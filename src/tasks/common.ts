@@ -16,8 +16,8 @@ import type {
   TaskFamily,
   WorldAccess,
 } from './types.js';
-import { PyFloat, pyCompare, pyDictGet, pyFromIsoFormat, pyIter, pyJsonDumps, pyJsonLoads, pyPath, type PyDateTime } from './pysem.js';
-import { CUTOFF_24H, getJsonData, runGrader, scanLatest, type AssertSpec, type LatestScan } from './refsol.js';
+import { PyFloat, pyCompare, pyDictGet, pyFromIsoFormat, pyIter, pyJsonDumps, pyJsonLoads, pyPath, PyException, type PyDateTime } from './pysem.js';
+import { CUTOFF_24H, getJsonData, runGrader, sendGetRequest, scanLatest, type AssertSpec, type LatestScan } from './refsol.js';
 import { POST_ACCEPTED_MARK, PUT_ACCEPTED_PREFIX, formatAction, getOkBody, GET_OK_SUFFIX } from '../protocol/text.js';
 
 /** Bumped whenever an expert solver's output changes. */
@@ -49,6 +49,8 @@ export interface ScriptIO {
   readonly variant: string;
   /** `GET <url>`; returns the JSON body (floats preserved as PyFloat). `url` excludes `&_format=json`. */
   get(url: string): unknown;
+  /** `GET <url>`; the JSON body as plain JSON (`jsonValue`): the suite's solvers, which need no Python semantics. */
+  json(url: string): unknown;
   /** `POST <url>\n<json>`. */
   post(url: string, payload: unknown): void;
   /** `PUT <url>\n<json>` (the `ehrgym` dialect's update; suite families only). */
@@ -91,18 +93,24 @@ export function runScript(
     if (t.reply === undefined) throw new SolverError(`${task.id}: no reply recorded after agent turn ${step}`);
     return t.reply;
   };
+  const parseBody = (url: string, parse: (body: string) => unknown): unknown => {
+    const reply = act(formatAction({ kind: 'get', url }));
+    const body = reply.endsWith(GET_OK_SUFFIX) ? getOkBody(reply) : undefined;
+    if (body === undefined) throw new SolverError(`${task.id}: GET ${url} did not succeed: ${reply.slice(0, 200)}`);
+    try {
+      return parse(body);
+    } catch {
+      throw new SolverError(`${task.id}: GET ${url} returned a body that is not JSON text`);
+    }
+  };
   const io: ScriptIO = {
     apiBase,
     variant,
     get(url: string): unknown {
-      const reply = act(formatAction({ kind: 'get', url }));
-      const body = reply.endsWith(GET_OK_SUFFIX) ? getOkBody(reply) : undefined;
-      if (body === undefined) throw new SolverError(`${task.id}: GET ${url} did not succeed: ${reply.slice(0, 200)}`);
-      try {
-        return pyJsonLoads(body, { preserveFloats: true });
-      } catch {
-        throw new SolverError(`${task.id}: GET ${url} returned a body that is not JSON text`);
-      }
+      return parseBody(url, (body) => pyJsonLoads(body, { preserveFloats: true }));
+    },
+    json(url: string): unknown {
+      return parseBody(url, jsonValue);
     },
     post(url: string, payload: unknown): void {
       const reply = act(formatAction({ kind: 'post', url, body: pyJsonDumps(payload) }));
@@ -407,6 +415,30 @@ export function shuffled<T>(items: readonly T[], rng: RandomSource): T[] {
 /** GET from the world exactly as the harness would (`&_format=json` appended), parsed with Python semantics. */
 export async function worldGet(world: WorldAccess, pathAndQuery: string): Promise<unknown> {
   return getJsonData(world.fhir, `${world.apiBase}${pathAndQuery}&_format=json`);
+}
+
+/**
+ * GET from the world as `worldGet` does, as plain JSON (`jsonValue`): the clinical suite's reads. Its graders and
+ * generators are ours, not the official grader's, so they need no Python semantics (PyFloat, bigints); `JSON.parse`
+ * is several times faster than the Python-semantics parser over long histories.
+ */
+export async function worldJson(world: WorldAccess, pathAndQuery: string): Promise<unknown> {
+  const r = await sendGetRequest(world.fhir, `${world.apiBase}${pathAndQuery}&_format=json`);
+  if (!('data' in r)) throw new PyException('KeyError', "'data'");
+  return typeof r.data === 'string' ? jsonValue(r.data) : plain(r.data);
+}
+
+/**
+ * JSON text as plain JSON: `JSON.parse` (FHIR JSON is JSON; integers beyond 2^53 read as the nearest double, where
+ * `plain(pyJsonLoads())` would keep them as strings). Text that `JSON.parse` refuses goes to the Python-semantics
+ * parser, which reads `NaN` and `Infinity` and names the error of anything else.
+ */
+export function jsonValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return plain(pyJsonLoads(text));
+  }
 }
 
 /** `NOW − 24 h` (the window of tasks 4–6) as a `date=ge` search value, `+` percent-encoded. */

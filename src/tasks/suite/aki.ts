@@ -39,12 +39,11 @@ import {
   makeTask,
   mrnDetector,
   mrnPlaceholders,
-  plain,
   plainFactoryHints,
   runScript,
   type ScriptIO,
   taskMrn,
-  worldGet,
+  worldJson,
 } from '../common.js';
 import type { EndState } from '../endstate.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
@@ -276,8 +275,8 @@ export interface AkiFacts {
 }
 
 export async function readAkiFacts(world: WorldAccess, mrn: string): Promise<AkiFacts> {
-  const obs = resources(plain(await worldGet(world, creatinineQuery(mrn))));
-  const meds = resources(plain(await worldGet(world, medicationQuery(mrn))));
+  const obs = resources(await worldJson(world, creatinineQuery(mrn)));
+  const meds = resources(await worldJson(world, medicationQuery(mrn)));
   const readings = creatinineReadings(obs);
   const k = kdigo(readings);
   const nsaids = activeNsaids(meds).map((r) => String(r.id));
@@ -331,15 +330,13 @@ export function akiCondition(mrn: string, stage: number): Record<string, unknown
 export type CrReader = (io: ScriptIO, mrn: string) => CrReading[];
 
 /** Variant `scan`: every creatinine result (`_count=5000`), filtered here. */
-export const scanCreatinine: CrReader = (io, mrn) => creatinineReadings(resources(plain(io.get(`${io.apiBase}${creatinineQuery(mrn)}`))));
+export const scanCreatinine: CrReader = (io, mrn) => creatinineReadings(resources(io.json(`${io.apiBase}${creatinineQuery(mrn)}`)));
 /** Variant `sorted`: the results of the last 14 days (the 7-day window and its baselines), in date order. */
 export const sortedCreatinine: CrReader = (io, mrn) =>
   creatinineReadings(
     resources(
-      plain(
-        io.get(
-          `${io.apiBase}Observation?patient=${mrn}&code=${CR_MGDL_LOINC},${CR_UMOL_LOINC}&date=ge${fmtMinute(NOW_MS - 2 * WINDOW_MS).replace('+', '%2B')}&_sort=date&_count=1000`,
-        ),
+      io.json(
+        `${io.apiBase}Observation?patient=${mrn}&code=${CR_MGDL_LOINC},${CR_UMOL_LOINC}&date=ge${fmtMinute(NOW_MS - 2 * WINDOW_MS).replace('+', '%2B')}&_sort=date&_count=1000`,
       ),
     ),
   );
@@ -353,7 +350,7 @@ export function akiScript(read: CrReader, windowStart?: number): (io: ScriptIO, 
     const k = kdigo(read(io, mrn), { windowStart });
     const peak = k.peak ? k.peak.value : 0;
     if (k.stage === 0) io.finish([0, peak]);
-    const meds = resources(plain(io.get(`${io.apiBase}MedicationRequest?patient=${mrn}&status=active&_count=5000`)));
+    const meds = resources(io.json(`${io.apiBase}MedicationRequest?patient=${mrn}&status=active&_count=5000`));
     io.post(`${io.apiBase}Condition`, akiCondition(mrn, k.stage));
     for (const m of activeNsaids(meds)) io.put(`${io.apiBase}MedicationRequest/${String(m.id)}`, { ...m, status: 'stopped' });
     io.finish([k.stage, peak]);

@@ -33,12 +33,11 @@ import {
   makeTask,
   mrnDetector,
   mrnPlaceholders,
-  plain,
   plainFactoryHints,
   runScript,
   type ScriptIO,
   taskMrn,
-  worldGet,
+  worldJson,
 } from '../common.js';
 import type { EndState } from '../endstate.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
@@ -194,10 +193,10 @@ export interface CitalopramFacts {
 }
 
 export async function readCitalopramFacts(world: WorldAccess, mrn: string): Promise<CitalopramFacts> {
-  const age = ageOf(plain(await worldGet(world, patientQuery(mrn))));
-  const all = resources(plain(await worldGet(world, qtcQuery(mrn))));
+  const age = ageOf(await worldJson(world, patientQuery(mrn)));
+  const all = resources(await worldJson(world, qtcQuery(mrn)));
   const qtcs = standingQtcs(all);
-  const orders = activeCitalopramOrders(plain(await worldGet(world, orderQuery(mrn))));
+  const orders = activeCitalopramOrders(await worldJson(world, orderQuery(mrn)));
   const dose = orderDose(orders[0]);
   const one = orders.length === 1 && dose?.value === 20 && isMg(dose);
   return {
@@ -242,11 +241,11 @@ export function increasedOrder(order: Res): Res {
 export type QtcReader = (io: ScriptIO, mrn: string) => QtcReading[];
 
 /** Variant `scan`: every result (`_count=5000`), standing ones only, sorted here. */
-export const scanQtcs: QtcReader = (io, mrn) => standingQtcs(resources(plain(io.get(`${io.apiBase}${qtcQuery(mrn)}`))));
+export const scanQtcs: QtcReader = (io, mrn) => standingQtcs(resources(io.json(`${io.apiBase}${qtcQuery(mrn)}`)));
 
 /** Variant `sorted`: final results, latest first, the two the rule needs. */
 export const sortedQtcs: QtcReader = (io, mrn) =>
-  standingQtcs(resources(plain(io.get(`${io.apiBase}Observation?patient=${mrn}&code=${QTC_LOINC}&status=final&_sort=-date&_count=2`))));
+  standingQtcs(resources(io.json(`${io.apiBase}Observation?patient=${mrn}&code=${QTC_LOINC}&status=final&_sort=-date&_count=2`)));
 
 const VARIANTS = ['scan', 'sorted'] as const;
 
@@ -263,7 +262,7 @@ const ORDER_QUERIES = {
 export function citalopramScript(read: QtcReader, orders: (mrn: string) => string = ORDER_QUERIES.scan): (io: ScriptIO, task: TaskCase) => void {
   return (io, task) => {
     const mrn = taskMrn(task, [CITALOPRAM_TEMPLATE, ...citalopram.paraphrases]);
-    const age = ageOf(plain(io.get(`${io.apiBase}${patientQuery(mrn)}`)));
+    const age = ageOf(io.json(`${io.apiBase}${patientQuery(mrn)}`));
     const qtcs = read(io, mrn);
     const answer = qtcs[0] ? qtcs[0].ms : -1;
     if (age === null) io.finish([]);
@@ -273,7 +272,7 @@ export function citalopramScript(read: QtcReader, orders: (mrn: string) => strin
       io.post(`${io.apiBase}ServiceRequest`, ecgOrder(mrn));
       io.finish([CITALOPRAM_LABELS.ecg, answer]);
     }
-    const order = activeCitalopramOrders(plain(io.get(`${io.apiBase}${orders(mrn)}`)))[0];
+    const order = activeCitalopramOrders(io.json(`${io.apiBase}${orders(mrn)}`))[0];
     if (order) {
       const url = `${io.apiBase}MedicationRequest/${String(order.id)}`;
       io.put(url, branch === 'stop' ? { ...order, status: 'stopped' } : increasedOrder(order));

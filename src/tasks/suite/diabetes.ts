@@ -47,12 +47,11 @@ import {
   makeTask,
   mrnDetector,
   mrnPlaceholders,
-  plain,
   plainFactoryHints,
   runScript,
   type ScriptIO,
   taskMrn,
-  worldGet,
+  worldJson,
 } from '../common.js';
 import type { EndState } from '../endstate.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
@@ -270,9 +269,9 @@ export interface DiabetesFacts {
 }
 
 export async function readDiabetesFacts(world: WorldAccess, mrn: string): Promise<DiabetesFacts> {
-  const results = resources(plain(await worldGet(world, a1cQuery(mrn))));
+  const results = resources(await worldJson(world, a1cQuery(mrn)));
   const s = summarizeA1c(results);
-  const problems = resources(plain(await worldGet(world, problemQuery(mrn))));
+  const problems = resources(await worldJson(world, problemQuery(mrn)));
   const documentedBy = problems.filter(documentsDiabetes).map((r) => String(r.id));
   const prediabetesIds = problems.filter(activePrediabetes).map((r) => String(r.id));
   const base = { latest: s.latest, abnormalDays: s.abnormalDays, documentedBy, prediabetesIds, results: results.length };
@@ -329,18 +328,16 @@ export interface DiabetesReader {
 
 /** Variant `scan`: every HbA1c result of both codes, every problem-list entry. */
 const scanReader: DiabetesReader = {
-  a1c: (io, mrn) => summarizeA1c(resources(plain(io.get(`${io.apiBase}${a1cQuery(mrn)}`)))),
-  problems: (io, mrn) => resources(plain(io.get(`${io.apiBase}${problemQuery(mrn)}`))),
+  a1c: (io, mrn) => summarizeA1c(resources(io.json(`${io.apiBase}${a1cQuery(mrn)}`))),
+  problems: (io, mrn) => resources(io.json(`${io.apiBase}${problemQuery(mrn)}`)),
 };
 /** Variant `sorted`: final results of the window only, newest first; active problem-list entries only. */
 const sortedReader: DiabetesReader = {
   a1c: (io, mrn) =>
     summarizeA1c(
-      resources(
-        plain(io.get(`${io.apiBase}Observation?patient=${mrn}&code=${A1C_LOINC},${A1C_IFCC_LOINC}&date=gt2022-11-13T10:15:00Z&_sort=-date&_count=200`)),
-      ),
+      resources(io.json(`${io.apiBase}Observation?patient=${mrn}&code=${A1C_LOINC},${A1C_IFCC_LOINC}&date=gt2022-11-13T10:15:00Z&_sort=-date&_count=200`)),
     ),
-  problems: (io, mrn) => resources(plain(io.get(`${io.apiBase}Condition?patient=${mrn}&category=problem-list-item&clinical-status=active&_count=200`))),
+  problems: (io, mrn) => resources(io.json(`${io.apiBase}Condition?patient=${mrn}&category=problem-list-item&clinical-status=active&_count=200`)),
 };
 export const EXPERT_READERS: Readonly<Record<string, DiabetesReader>> = { scan: scanReader, sorted: sortedReader };
 const VARIANTS = ['scan', 'sorted'] as const;

@@ -41,7 +41,7 @@ import { fmtMinute, MINUTE, NOW_MS } from '../../worlds/clinical.js';
 import { RXNORM, SNOMED } from '../../worlds/catalog.js';
 import type { Rng } from '../../worlds/prng.js';
 import type { PlantPatient } from '../../worlds/synthetic.js';
-import { makeTask, matchTemplate, mrnDetector, plain, plainFactoryHints, runScript, type ScriptIO, SolverError, shuffled, worldGet } from '../common.js';
+import { makeTask, matchTemplate, mrnDetector, plainFactoryHints, runScript, type ScriptIO, SolverError, shuffled, worldJson } from '../common.js';
 import type { EndState } from '../endstate.js';
 import type { GeneratedTask, GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
 import {
@@ -268,11 +268,11 @@ export function potassiumExclusion(cls: ClassId, k: number | null): string | nul
 
 /** Read one patient's facts for every class (GETs of the patient, the medication list and the potassium results). */
 export async function readPatientFacts(world: WorldAccess, mrn: string): Promise<Record<ClassId, DupFacts>> {
-  const patient = plain(await worldGet(world, `Patient?_id=${mrn}`));
+  const patient = await worldJson(world, `Patient?_id=${mrn}`);
   const age = ageAtNow(resources(patient)[0]?.birthDate);
-  const mrs = resources(plain(await worldGet(world, medQuery(mrn))));
+  const mrs = resources(await worldJson(world, medQuery(mrn)));
   const planted = mrs.some((r) => (r.requester as { display?: unknown } | undefined)?.display === PLANTED_REQUESTER);
-  const potassium = latestPotassium(resources(plain(await worldGet(world, `Observation?patient=${mrn}&code=${K_LOINC}&_count=5000`))));
+  const potassium = latestPotassium(resources(await worldJson(world, `Observation?patient=${mrn}&code=${K_LOINC}&_count=5000`)));
   const out = {} as Record<ClassId, DupFacts>;
   for (const cls of CLASS_IDS) {
     const c = readClass(mrs, cls);
@@ -317,10 +317,10 @@ export function orderPayload(mrn: string, cls: ClassId): Record<string, unknown>
 /** How a policy reads the patient's orders of a class (the expert's; tests plug in trap readers). */
 export type MedReader = (io: ScriptIO, mrn: string, cls: ClassId) => Res[];
 /** Variant `scan`: the whole medication list in one page (`_count=5000`). */
-export const scanMeds: MedReader = (io, mrn) => resources(plain(io.get(`${io.apiBase}${medQuery(mrn)}`)));
+export const scanMeds: MedReader = (io, mrn) => resources(io.json(`${io.apiBase}${medQuery(mrn)}`));
 /** Variant `by-code`: only the class's codes (a comma-separated token list). */
 export const byCodeMeds: MedReader = (io, mrn, cls) =>
-  resources(plain(io.get(`${io.apiBase}MedicationRequest?patient=${mrn}&code=${classCodes(CLASSES[cls]).join(',')}&_count=500`)));
+  resources(io.json(`${io.apiBase}MedicationRequest?patient=${mrn}&code=${classCodes(CLASSES[cls]).join(',')}&_count=500`));
 
 const VARIANTS = ['scan', 'by-code'] as const;
 

@@ -25,12 +25,11 @@ import {
   makeTask,
   mrnDetector,
   mrnPlaceholders,
-  plain,
   plainFactoryHints,
   runScript,
   type ScriptIO,
   taskMrn,
-  worldGet,
+  worldJson,
 } from '../common.js';
 import type { EndState } from '../endstate.js';
 import { gradeSuite, ms, sameInstant, sameJson, shuffle, without } from './kit.js';
@@ -171,16 +170,16 @@ export async function readHfFacts(world: WorldAccess, mrn: string): Promise<HfFa
     after: null,
     time: null,
   };
-  const ref = dischargeReferral(plain(await worldGet(world, referralQuery(mrn))));
+  const ref = dischargeReferral(await worldJson(world, referralQuery(mrn)));
   const performers = ref?.performer;
   const cardiologist = Array.isArray(performers) ? refId(performers[0], 'Practitioner') : null;
   if (!ref || !cardiologist) return none;
   const discharge = ms(ref.authoredOn);
-  const schedules = entriesOf(plain(await worldGet(world, scheduleQuery(cardiologist))));
+  const schedules = entriesOf(await worldJson(world, scheduleQuery(cardiologist)));
   if (schedules.length !== 1) return none;
   const schedule = String(schedules[0]!.id);
-  const appts = entriesOf(plain(await worldGet(world, appointmentQuery(mrn, cardiologist))));
-  const slots = entriesOf(plain(await worldGet(world, slotQuery(schedule))));
+  const appts = entriesOf(await worldJson(world, appointmentQuery(mrn, cardiologist)));
+  const slots = entriesOf(await worldJson(world, slotQuery(schedule)));
   const w = readWindow(discharge, appts, slots);
   const branch: HfBranch | null = w.existing ? 'already_booked' : w.earliest ? 'book' : w.after ? 'no_slot' : null;
   const time = branch === 'already_booked' ? w.existing!.start : branch === 'book' ? w.earliest!.start : branch === 'no_slot' ? w.after!.start : null;
@@ -221,10 +220,10 @@ export function appointmentFor(mrn: string, practitioner: string, slot: SlotPick
 /** How a policy finds the free slots of a schedule (the expert's; tests plug in trap readers). */
 export type SlotReader = (io: ScriptIO, schedule: string) => R[];
 /** Variant `scan`: every slot of the schedule (`_count=5000`), filtered here. */
-export const scanSlots: SlotReader = (io, schedule) => entriesOf(plain(io.get(`${io.apiBase}${slotQuery(schedule)}`)));
+export const scanSlots: SlotReader = (io, schedule) => entriesOf(io.json(`${io.apiBase}${slotQuery(schedule)}`));
 /** Variant `sorted`: the free slots only, in start order. */
 export const sortedSlots: SlotReader = (io, schedule) =>
-  entriesOf(plain(io.get(`${io.apiBase}Slot?schedule=Schedule/${schedule}&status=free&_sort=start&_count=5000`)));
+  entriesOf(io.json(`${io.apiBase}Slot?schedule=Schedule/${schedule}&status=free&_sort=start&_count=5000`));
 
 const VARIANTS = ['scan', 'sorted'] as const;
 
@@ -241,13 +240,13 @@ export function hfScript(reading: HfReading = {}): (io: ScriptIO, task: TaskCase
   const readSlots = reading.slots ?? scanSlots;
   return (io, task) => {
     const mrn = taskMrn(task, [HF_TEMPLATE, ...hffollowup.paraphrases]);
-    const ref = dischargeReferral(plain(io.get(`${io.apiBase}ServiceRequest?patient=${mrn}&code=${REFERRAL_SNOMED}&status=active`)));
+    const ref = dischargeReferral(io.json(`${io.apiBase}ServiceRequest?patient=${mrn}&code=${REFERRAL_SNOMED}&status=active`));
     const performers = ref?.performer;
     const cardiologist =
       reading.practitioner === 'requester' ? refId(ref?.requester, 'Practitioner') : Array.isArray(performers) ? refId(performers[0], 'Practitioner') : null;
     if (!ref || !cardiologist) io.finish([]);
-    const schedule = entriesOf(plain(io.get(`${io.apiBase}${scheduleQuery(cardiologist!)}`)))[0];
-    const appts = entriesOf(plain(io.get(`${io.apiBase}${appointmentQuery(mrn, cardiologist!)}`)));
+    const schedule = entriesOf(io.json(`${io.apiBase}${scheduleQuery(cardiologist!)}`))[0];
+    const appts = entriesOf(io.json(`${io.apiBase}${appointmentQuery(mrn, cardiologist!)}`));
     const slots = schedule ? readSlots(io, String(schedule.id)) : [];
     const w = readWindow(ms(ref!.authoredOn), appts, slots, reading.rule);
     if (w.existing) io.finish([LABELS.already_booked, w.existing.start]);

@@ -37,12 +37,11 @@ import {
   makeTask,
   mrnDetector,
   mrnPlaceholders,
-  plain,
   plainFactoryHints,
   runScript,
   type ScriptIO,
   taskMrn,
-  worldGet,
+  worldJson,
 } from '../common.js';
 import type { EndState } from '../endstate.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
@@ -191,8 +190,8 @@ export interface HyperkalemiaFacts {
 }
 
 export async function readHyperkalemiaFacts(world: WorldAccess, mrn: string): Promise<HyperkalemiaFacts> {
-  const all = resources(plain(await worldGet(world, kQuery(mrn))));
-  const problem = activeHyperkalemia(resources(plain(await worldGet(world, conditionQuery(mrn)))));
+  const all = resources(await worldJson(world, kQuery(mrn)));
+  const problem = activeHyperkalemia(resources(await worldJson(world, conditionQuery(mrn))));
   const k = countingPotassium(all);
   return { branch: problem && k ? potassiumBand(k.value) : null, k, problem, results: all.length };
 }
@@ -258,14 +257,14 @@ export const salbutamolOrder = (mrn: string) =>
 export type PotassiumReader = (io: ScriptIO, mrn: string) => PotassiumReading | null;
 
 /** Variant `scan`: every serum K result (`_count=5000`), standing ones only, the latest of the last 24 hours. */
-export const scanPotassium: PotassiumReader = (io, mrn) => countingPotassium(resources(plain(io.get(`${io.apiBase}${kQuery(mrn)}`))));
+export const scanPotassium: PotassiumReader = (io, mrn) => countingPotassium(resources(io.json(`${io.apiBase}${kQuery(mrn)}`)));
 
 /** Variant `sorted`: standing serum K of the last 24 hours, latest first, one entry (the window re-checked). */
 export const sortedPotassium: PotassiumReader = (io, mrn) => {
   const since = fmtMinute(NOW_MS - K_WINDOW_MS).replace('+00:00', 'Z');
   return countingPotassium(
     resources(
-      plain(io.get(`${io.apiBase}Observation?patient=${mrn}&code=${K_LOINC}&status=${VALID_RESULT_STATUSES.join(',')}&date=gt${since}&_sort=-date&_count=1`)),
+      io.json(`${io.apiBase}Observation?patient=${mrn}&code=${K_LOINC}&status=${VALID_RESULT_STATUSES.join(',')}&date=gt${since}&_sort=-date&_count=1`),
     ),
   );
 };

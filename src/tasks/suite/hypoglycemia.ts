@@ -27,12 +27,11 @@ import {
   makeTask,
   mrnDetector,
   mrnPlaceholders,
-  plain,
   plainFactoryHints,
   runScript,
   type ScriptIO,
   taskMrn,
-  worldGet,
+  worldJson,
 } from '../common.js';
 import type { EndState } from '../endstate.js';
 import { codings, gradeSuite, hasCode, isOral, LAB_CATEGORY, subjectIs, VALID_RESULT_STATUSES } from './kit.js';
@@ -174,7 +173,7 @@ export interface HypoglycemiaFacts {
 }
 
 export async function readHypoglycemiaFacts(world: WorldAccess, mrn: string): Promise<HypoglycemiaFacts> {
-  const all = entriesOf(plain(await worldGet(world, anyGlucoseQuery(mrn))));
+  const all = entriesOf(await worldJson(world, anyGlucoseQuery(mrn)));
   const poc = all.filter((e) => !!e.resource && isPoc(e.resource));
   const glucose = countingGlucose(poc);
   const decoys: string[] = [];
@@ -228,13 +227,13 @@ export function recheckOrder(mrn: string): Record<string, unknown> {
 export type GlucoseReader = (io: ScriptIO, mrn: string) => GlucoseReading | null;
 
 /** Variant `scan`: every capillary result (`_count=5000`), standing ones only, latest in the window. */
-export const scanGlucose: GlucoseReader = (io, mrn) => countingGlucose(entriesOf(plain(io.get(`${io.apiBase}${pocQuery(mrn)}`))));
+export const scanGlucose: GlucoseReader = (io, mrn) => countingGlucose(entriesOf(io.json(`${io.apiBase}${pocQuery(mrn)}`)));
 
 /** Variant `sorted`: final capillary results of the last 30 minutes, latest first (the window bound re-checked). */
 export const sortedGlucose: GlucoseReader = (io, mrn) => {
   const since = fmtMinute(NOW_MS - GLUCOSE_WINDOW_MS).replace('+00:00', 'Z');
   return countingGlucose(
-    entriesOf(plain(io.get(`${io.apiBase}Observation?patient=${mrn}&code=${POC_MGDL_LOINC},${POC_MMOL_LOINC}&status=final&date=gt${since}&_sort=-date`))),
+    entriesOf(io.json(`${io.apiBase}Observation?patient=${mrn}&code=${POC_MGDL_LOINC},${POC_MMOL_LOINC}&status=final&date=gt${since}&_sort=-date`)),
   );
 };
 

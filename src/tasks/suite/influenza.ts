@@ -33,12 +33,11 @@ import {
   makeTask,
   mrnDetector,
   mrnPlaceholders,
-  plain,
   plainFactoryHints,
   runScript,
   type ScriptIO,
   taskMrn,
-  worldGet,
+  worldJson,
 } from '../common.js';
 import type { EndState } from '../endstate.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
@@ -218,8 +217,8 @@ export interface InfluenzaFacts {
 }
 
 export async function readInfluenzaFacts(world: WorldAccess, mrn: string): Promise<InfluenzaFacts> {
-  const patient = resources(plain(await worldGet(world, patientQuery(mrn))))[0];
-  const records = resources(plain(await worldGet(world, immunizationQuery(mrn))));
+  const patient = resources(await worldJson(world, patientQuery(mrn)))[0];
+  const records = resources(await worldJson(world, immunizationQuery(mrn)));
   const doses = countingFluDoses(records);
   const age = ageToday(patient?.birthDate);
   // a patient without any influenza history serves no task (the family's records are planted on one lane)
@@ -267,10 +266,10 @@ export function immunizationFor(mrn: string, cvx: string): Record<string, unknow
 export type ImmunizationReader = (io: ScriptIO, mrn: string) => Res[];
 
 /** Variant `scan`: every Immunization of the patient (`_count=5000`), filtered here. */
-export const scanImmunizations: ImmunizationReader = (io, mrn) => resources(plain(io.get(`${io.apiBase}${immunizationQuery(mrn)}`)));
+export const scanImmunizations: ImmunizationReader = (io, mrn) => resources(io.json(`${io.apiBase}${immunizationQuery(mrn)}`));
 /** Variant `sorted`: completed influenza doses only, latest first, one entry. */
 export const sortedImmunizations: ImmunizationReader = (io, mrn) =>
-  resources(plain(io.get(`${io.apiBase}Immunization?patient=${mrn}&vaccine-code=${FLU_CVX.join(',')}&status=completed&_sort=-date&_count=1`)));
+  resources(io.json(`${io.apiBase}Immunization?patient=${mrn}&vaccine-code=${FLU_CVX.join(',')}&status=completed&_sort=-date&_count=1`));
 
 const VARIANTS = ['scan', 'sorted'] as const;
 
@@ -281,7 +280,7 @@ const VARIANTS = ['scan', 'sorted'] as const;
 export function influenzaScript(read: ImmunizationReader, seasonStart: number = SEASON_START_MS): (io: ScriptIO, task: TaskCase) => void {
   return (io, task) => {
     const mrn = taskMrn(task, [INFLUENZA_TEMPLATE, ...influenza.paraphrases]);
-    const patient = resources(plain(io.get(`${io.apiBase}${patientQuery(mrn)}`)))[0];
+    const patient = resources(io.json(`${io.apiBase}${patientQuery(mrn)}`))[0];
     const age = ageToday(patient?.birthDate);
     const doses = countingFluDoses(read(io, mrn), seasonStart);
     const branch = influenzaBranch(age, doses);

@@ -11,7 +11,7 @@ import type { Resource } from '../../fhir/types.js';
 import { SNOMED } from '../../worlds/catalog.js';
 import type { Rng } from '../../worlds/prng.js';
 import { type Checkpoint, checkpoint, finishedCheckpoint, gradeCheckpoints } from '../checkpoints.js';
-import { plain, taskMrn, worldGet } from '../common.js';
+import { taskMrn, worldJson } from '../common.js';
 import { type EndState, replayEndState } from '../endstate.js';
 import type { GradeResult, GraderContext, TaskCase, TaskOutput, WorldAccess } from '../types.js';
 
@@ -206,7 +206,7 @@ const cohortOrder = new WeakMap<WorldAccess, Promise<Map<string, number>>>();
 export async function cohortIndex(world: WorldAccess, mrn: string): Promise<number> {
   let order = cohortOrder.get(world);
   if (!order) {
-    order = worldGet(world, 'Patient?_count=5000').then((b) => new Map(resources(plain(b)).map((r, i) => [String(r.id), i])));
+    order = worldJson(world, 'Patient?_count=5000').then((b) => new Map(resources(b).map((r, i) => [String(r.id), i])));
     cohortOrder.set(world, order);
   }
   return (await order).get(mrn) ?? -1;

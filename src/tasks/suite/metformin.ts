@@ -37,12 +37,11 @@ import {
   makeTask,
   mrnDetector,
   mrnPlaceholders,
-  plain,
   plainFactoryHints,
   runScript,
   type ScriptIO,
   taskMrn,
-  worldGet,
+  worldJson,
   alwaysPost,
 } from '../common.js';
 import type { EndState } from '../endstate.js';
@@ -233,11 +232,11 @@ export interface MetforminFacts {
 }
 
 export async function readMetforminFacts(world: WorldAccess, mrn: string): Promise<MetforminFacts> {
-  const patient = resources(plain(await worldGet(world, `Patient?identifier=${mrn}`)))[0];
+  const patient = resources(await worldJson(world, `Patient?identifier=${mrn}`))[0];
   const demographics = demographicsOf(patient);
-  const results = resources(plain(await worldGet(world, creatinineQuery(mrn))));
+  const results = resources(await worldJson(world, creatinineQuery(mrn)));
   const creatinine = latestCreatinine(results);
-  const active = activeMetformin(resources(plain(await worldGet(world, ordersQuery(mrn)))));
+  const active = activeMetformin(resources(await worldJson(world, ordersQuery(mrn))));
   const base = { demographics, creatinine, egfr: null, orderId: null, results: results.length };
   const none = (why: string): MetforminFacts => ({ ...base, branch: null, why });
   if (!demographics) return none('no age or sex');
@@ -279,11 +278,11 @@ export function metforminOrder(mrn: string): Record<string, unknown> {
 export type CreatinineReader = (io: ScriptIO, mrn: string) => CreatinineReading | null;
 
 /** Variant `scan`: every creatinine of both codes (`_count=5000`), standing ones only, the latest. */
-export const scanCreatinine: CreatinineReader = (io, mrn) => latestCreatinine(resources(plain(io.get(`${io.apiBase}${creatinineQuery(mrn)}`))));
+export const scanCreatinine: CreatinineReader = (io, mrn) => latestCreatinine(resources(io.json(`${io.apiBase}${creatinineQuery(mrn)}`)));
 
 /** Variant `sorted`: the 20 most recent of both codes, latest first; the first standing one. */
 export const sortedCreatinine: CreatinineReader = (io, mrn) =>
-  latestCreatinine(resources(plain(io.get(`${io.apiBase}Observation?patient=${mrn}&code=${CR_MGDL_LOINC},${CR_UMOL_LOINC}&_sort=-date&_count=20`))));
+  latestCreatinine(resources(io.json(`${io.apiBase}Observation?patient=${mrn}&code=${CR_MGDL_LOINC},${CR_UMOL_LOINC}&_sort=-date&_count=20`)));
 
 const VARIANTS = ['scan', 'sorted'] as const;
 
@@ -291,13 +290,13 @@ const VARIANTS = ['scan', 'sorted'] as const;
 export function metforminScript(read: CreatinineReader): (io: ScriptIO, task: TaskCase) => void {
   return (io, task) => {
     const mrn = taskMrn(task, [METFORMIN_TEMPLATE, ...metformin.paraphrases]);
-    const demo = demographicsOf(resources(plain(io.get(`${io.apiBase}Patient?identifier=${mrn}`)))[0]);
+    const demo = demographicsOf(resources(io.json(`${io.apiBase}Patient?identifier=${mrn}`))[0]);
     const cr = read(io, mrn);
     if (!demo || !cr) return io.finish([]);
     // `sorted` (the corpus's rows) asks for the active metformin orders only; `scan` reads every order
     const ordersUrl =
       io.variant === 'sorted' ? `MedicationRequest?patient=${mrn}&code=${METFORMIN_CODES.join(',')}&status=active&_count=200` : ordersQuery(mrn);
-    const active = activeMetformin(resources(plain(io.get(`${io.apiBase}${ordersUrl}`))));
+    const active = activeMetformin(resources(io.json(`${io.apiBase}${ordersUrl}`)));
     const egfr = ckdEpi2021(cr.mgdl, demo.age, demo.gender);
     const branch = metforminBranch(egfr, active.length > 0);
     if (branch === 'start') io.post(`${io.apiBase}MedicationRequest`, metforminOrder(mrn));

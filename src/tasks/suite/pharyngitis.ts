@@ -29,12 +29,11 @@ import {
   makeTask,
   mrnDetector,
   mrnPlaceholders,
-  plain,
   plainFactoryHints,
   runScript,
   type ScriptIO,
   taskMrn,
-  worldGet,
+  worldJson,
 } from '../common.js';
 import type { EndState } from '../endstate.js';
 import { codings, gradeSuite, hasCode, LAB_CATEGORY, type Res, resources, shuffle, VALID_RESULT_STATUSES } from './kit.js';
@@ -198,8 +197,8 @@ export interface PharyngitisFacts {
 }
 
 export async function readPharyngitisFacts(world: WorldAccess, mrn: string): Promise<PharyngitisFacts> {
-  const tests = resources(plain(await worldGet(world, radtQuery(mrn))));
-  const allergies = resources(plain(await worldGet(world, allergyQuery(mrn))));
+  const tests = resources(await worldJson(world, radtQuery(mrn)));
+  const allergies = resources(await worldJson(world, allergyQuery(mrn)));
   const radt = countingRadt(tests);
   const allergy = classifyAllergy(allergies);
   return { branch: pharyngitisBranch(radt, allergy), radt, allergy, tests: tests.length, allergies: allergies.length };
@@ -240,10 +239,10 @@ export interface PharyngitisReader {
   allergy(io: ScriptIO, mrn: string): AllergyClass;
 }
 
-const scanRadt = (io: ScriptIO, mrn: string) => countingRadt(resources(plain(io.get(`${io.apiBase}${radtQuery(mrn)}`))));
+const scanRadt = (io: ScriptIO, mrn: string) => countingRadt(resources(io.json(`${io.apiBase}${radtQuery(mrn)}`)));
 const sortedRadt = (io: ScriptIO, mrn: string) =>
-  countingRadt(resources(plain(io.get(`${io.apiBase}Observation?patient=${mrn}&code=${RADT_LOINC}&_sort=-date&_count=50`))));
-const readAllergy = (io: ScriptIO, mrn: string) => classifyAllergy(resources(plain(io.get(`${io.apiBase}AllergyIntolerance?patient=${mrn}`))));
+  countingRadt(resources(io.json(`${io.apiBase}Observation?patient=${mrn}&code=${RADT_LOINC}&_sort=-date&_count=50`)));
+const readAllergy = (io: ScriptIO, mrn: string) => classifyAllergy(resources(io.json(`${io.apiBase}AllergyIntolerance?patient=${mrn}`)));
 
 /** Variant `scan`: every test (`_count=5000`); `sorted`: latest first (`_sort=-date&_count=50`). */
 export const EXPERT_READERS: Readonly<Record<string, PharyngitisReader>> = {

@@ -41,12 +41,11 @@ import {
   makeTask,
   mrnDetector,
   mrnPlaceholders,
-  plain,
   plainFactoryHints,
   runScript,
   type ScriptIO,
   taskMrn,
-  worldGet,
+  worldJson,
 } from '../common.js';
 import type { EndState } from '../endstate.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
@@ -220,14 +219,14 @@ export interface PneumococcalFacts {
 }
 
 export async function readPneumococcalFacts(world: WorldAccess, mrn: string): Promise<PneumococcalFacts> {
-  const patient = resources(plain(await worldGet(world, patientQuery(mrn))))[0];
+  const patient = resources(await worldJson(world, patientQuery(mrn)))[0];
   const birth = typeof patient?.birthDate === 'string' ? patient.birthDate : null;
   const age = birth ? ageOn(birth) : null;
-  const imms = resources(plain(await worldGet(world, immunizationQuery(mrn))));
+  const imms = resources(await worldJson(world, immunizationQuery(mrn)));
   const registry = imms.filter((r) => (r.identifier as Array<{ system?: unknown }> | undefined)?.some?.((i) => i?.system === REGISTRY_SYSTEM)).length;
   const base = { age, registry, immunizations: imms.length };
   if (age === null) return { ...base, risk: [], decision: null, why: 'no birth date' };
-  const risk = age < 65 ? riskConditions(resources(plain(await worldGet(world, conditionQuery(mrn))))) : [];
+  const risk = age < 65 ? riskConditions(resources(await worldJson(world, conditionQuery(mrn)))) : [];
   if (registry === 0) return { ...base, risk, decision: null, why: 'no planted immunization history' };
   if (age < 19 || (age < 65 && risk.length === 0)) return { ...base, risk, decision: null, why: `aged ${age} without a risk condition` };
   const d = pneumoDecision(imms);
@@ -262,9 +261,9 @@ export function pcv20Order(mrn: string): Record<string, unknown> {
 export type ImmunizationReader = (io: ScriptIO, mrn: string) => Res[];
 
 /** Variant `scan`: the whole history (`_count=5000`), filtered by the rule. */
-export const scanImmunizations: ImmunizationReader = (io, mrn) => resources(plain(io.get(`${io.apiBase}${immunizationQuery(mrn)}`)));
+export const scanImmunizations: ImmunizationReader = (io, mrn) => resources(io.json(`${io.apiBase}${immunizationQuery(mrn)}`));
 /** Variant `coded`: completed pneumococcal doses only, latest first. */
-export const codedImmunizations: ImmunizationReader = (io, mrn) => resources(plain(io.get(`${io.apiBase}${codedQuery(mrn)}`)));
+export const codedImmunizations: ImmunizationReader = (io, mrn) => resources(io.json(`${io.apiBase}${codedQuery(mrn)}`));
 
 const VARIANTS = ['scan', 'coded'] as const;
 
@@ -272,10 +271,10 @@ const VARIANTS = ['scan', 'coded'] as const;
 export function pneumococcalScript(read: ImmunizationReader): (io: ScriptIO, task: TaskCase) => void {
   return (io, task) => {
     const mrn = taskMrn(task, [PNEUMOCOCCAL_TEMPLATE, ...PARAPHRASES]);
-    const patient = resources(plain(io.get(`${io.apiBase}${patientQuery(mrn)}`)))[0];
+    const patient = resources(io.json(`${io.apiBase}${patientQuery(mrn)}`))[0];
     const age = ageOn(String(patient?.birthDate));
     if (age < 65) {
-      const risk = riskConditions(resources(plain(io.get(`${io.apiBase}${conditionQuery(mrn)}`))));
+      const risk = riskConditions(resources(io.json(`${io.apiBase}${conditionQuery(mrn)}`)));
       if (age < 19 || risk.length === 0) io.finish(['not-indicated', 'none']);
     }
     const d = pneumoDecision(read(io, mrn));

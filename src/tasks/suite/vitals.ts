@@ -26,12 +26,11 @@ import {
   makeTask,
   matchTemplate,
   mrnDetector,
-  plain,
   plainFactoryHints,
   runScript,
   type ScriptIO,
   SolverError,
-  worldGet,
+  worldJson,
 } from '../common.js';
 import { type EndState, replayEndState } from '../endstate.js';
 import { codings, hasCode, VALID_RESULT_STATUSES } from './kit.js';
@@ -215,7 +214,7 @@ const allPatients = new WeakMap<WorldAccess, Promise<Array<Record<string, unknow
 function patientsOf(world: WorldAccess): Promise<Array<Record<string, unknown>>> {
   let p = allPatients.get(world);
   if (!p) {
-    p = worldGet(world, 'Patient?_count=5000').then((b) => entriesOf(plain(b)));
+    p = worldJson(world, 'Patient?_count=5000').then((b) => entriesOf(b));
     allPatients.set(world, p);
   }
   return p;
@@ -232,11 +231,11 @@ export interface VitalsFacts {
 }
 
 export async function readVitalsFacts(world: WorldAccess, r: ReadOut): Promise<VitalsFacts> {
-  const patient = entriesOf(plain(await worldGet(world, `Patient?identifier=${r.mrn}`)))[0];
+  const patient = entriesOf(await worldJson(world, `Patient?identifier=${r.mrn}`))[0];
   if (!patient) return { branch: null, patientId: null, duplicateId: null, why: 'no Patient with this MRN' };
   const patientId = String(patient.id);
   if (!identityMatches(patient, r.name, r.dob)) return { branch: 'identity_mismatch', patientId, duplicateId: null };
-  const { same, other } = panelsAt(plain(await worldGet(world, bpQuery(patientId))), r.set);
+  const { same, other } = panelsAt(await worldJson(world, bpQuery(patientId)), r.set);
   if (other.length > 0) return { branch: null, patientId, duplicateId: null, why: 'a different set stands at that minute' };
   if (same.length > 0) return { branch: 'already_charted', patientId, duplicateId: String(same[0]!.id) };
   return { branch: 'chart', patientId, duplicateId: null };
@@ -296,24 +295,24 @@ export interface VitalsReader {
   matches?(p: Record<string, unknown>, r: ReadOut): boolean;
 }
 
-const byMrn = (io: ScriptIO, r: ReadOut) => entriesOf(plain(io.get(`${io.apiBase}Patient?identifier=${r.mrn}`)))[0] ?? null;
+const byMrn = (io: ScriptIO, r: ReadOut) => entriesOf(io.json(`${io.apiBase}Patient?identifier=${r.mrn}`))[0] ?? null;
 
 /** Variant `code`: every BP panel of the patient (`_count=5000`). */
 export const codeReader: VitalsReader = {
   patient: byMrn,
-  charted: (io, id, r) => panelsAt(plain(io.get(`${io.apiBase}${bpQuery(id)}`)), r.set).same.length > 0,
+  charted: (io, id, r) => panelsAt(io.json(`${io.apiBase}${bpQuery(id)}`), r.set).same.length > 0,
 };
 /** Variant `category`: every vital sign of the patient (`category=vital-signs`, `_count=5000`). */
 export const categoryReader: VitalsReader = {
   patient: byMrn,
-  charted: (io, id, r) => panelsAt(plain(io.get(`${io.apiBase}Observation?patient=${id}&category=vital-signs&_count=5000`)), r.set).same.length > 0,
+  charted: (io, id, r) => panelsAt(io.json(`${io.apiBase}Observation?patient=${id}&category=vital-signs&_count=5000`), r.set).same.length > 0,
 };
 
 /** Variant `window`: the BP panels of the set's day only (`date=YYYY-MM-DD`): short observations, the factory's rows. */
 export const windowReader: VitalsReader = {
   patient: byMrn,
   charted: (io, id, r) =>
-    panelsAt(plain(io.get(`${io.apiBase}Observation?patient=${id}&code=${BP_LOINC.code}&date=${r.set.time.slice(0, 10)}`)), r.set).same.length > 0,
+    panelsAt(io.json(`${io.apiBase}Observation?patient=${id}&code=${BP_LOINC.code}&date=${r.set.time.slice(0, 10)}`), r.set).same.length > 0,
 };
 
 const VARIANTS = ['code', 'category', 'window'] as const;
@@ -618,7 +617,7 @@ export const vitals: SuiteFamily<'vitals'> = {
 
   generate(world, opts) {
     return generateOver('vitals', opts, async (mrn) => {
-      const patient = entriesOf(plain(await worldGet(world, `Patient?identifier=${mrn}`)))[0];
+      const patient = entriesOf(await worldJson(world, `Patient?identifier=${mrn}`))[0];
       if (!patient) return null;
       const set = bedsideSet(mrn);
       // the read-out names a near-duplicate (identity mismatch) when the record holds one, else the patient

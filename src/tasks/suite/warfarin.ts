@@ -24,12 +24,11 @@ import {
   makeTask,
   mrnDetector,
   mrnPlaceholders,
-  plain,
   plainFactoryHints,
   runScript,
   type ScriptIO,
   taskMrn,
-  worldGet,
+  worldJson,
 } from '../common.js';
 import type { EndState } from '../endstate.js';
 import {
@@ -172,9 +171,9 @@ export interface WarfarinFacts {
 }
 
 export async function readWarfarinFacts(world: WorldAccess, mrn: string): Promise<WarfarinFacts> {
-  const inrs = entriesOf(plain(await worldGet(world, inrQuery(mrn))));
+  const inrs = entriesOf(await worldJson(world, inrQuery(mrn)));
   const { inWindow, latest } = countingInr(inrs);
-  const orders = activeWarfarinOrders(plain(await worldGet(world, warfarinQuery(mrn))));
+  const orders = activeWarfarinOrders(await worldJson(world, warfarinQuery(mrn)));
   return {
     branch: inrs.length === 0 ? null : warfarinBranch(inWindow ? inWindow.value : null),
     inr: inWindow,
@@ -237,11 +236,11 @@ export function vitaminKOrder(mrn: string): Record<string, unknown> {
 export type InrReader = (io: ScriptIO, mrn: string) => InrReading | null;
 
 /** Variant `scan`: every result (`_count=5000`), standing ones only, latest in the window. */
-export const scanInr: InrReader = (io, mrn) => countingInr(entriesOf(plain(io.get(`${io.apiBase}${inrQuery(mrn)}`)))).inWindow;
+export const scanInr: InrReader = (io, mrn) => countingInr(entriesOf(io.json(`${io.apiBase}${inrQuery(mrn)}`))).inWindow;
 
 /** Variant `sorted`: final results, latest first, one entry; kept when inside the window. */
 export const sortedInr: InrReader = (io, mrn) =>
-  countingInr(entriesOf(plain(io.get(`${io.apiBase}Observation?patient=${mrn}&code=${INR_LOINC}&status=final&_sort=-date&_count=1`)))).inWindow;
+  countingInr(entriesOf(io.json(`${io.apiBase}Observation?patient=${mrn}&code=${INR_LOINC}&status=final&_sort=-date&_count=1`))).inWindow;
 
 const VARIANTS = ['scan', 'sorted'] as const;
 
