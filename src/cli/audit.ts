@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .description(
       `run the degenerate policies (${DEGENERATE_POLICIES.join(', ')}) over a task set and print each family's success rates: the points it gives away`,
     )
-    .option('--tasks <name|file>', 'task set: medagentbench-v2, medagentbench-v1 or a task file', 'medagentbench-v2')
+    .option('--tasks <name|file>', 'task set: medagentbench-v2, medagentbench-v1, ehrgym-clinical or a task file', 'medagentbench-v2')
     .option('--families <list>', 'only these families, e.g. task5,task9')
     .addOption(new Option('--protocol <protocol>', 'agent protocol of the runs (verdicts are the same in each)').choices([...PROTOCOLS]).default('text'))
     .addOption(new Option('--post-mode <mode>', 'official | live (default: official with --protocol text, else live)').choices([...POST_MODES]))

@@ -61,7 +61,7 @@ export function register(program: Command): void {
     .description('run a task set through an agent with the official MedAgentBench harness; writes an AgentBench-compatible run folder')
     .requiredOption('--agent <spec>', 'openai:<model> | oracle | finish-empty | give-up | replay:<runs.jsonl>')
     .requiredOption('--out <dir>', 'run folder (runs.jsonl, error.jsonl, overall.json, summary.json, grades.jsonl)')
-    .option('--tasks <name|file>', 'task set: medagentbench-v2, medagentbench-v1 or a task file', 'medagentbench-v2')
+    .option('--tasks <name|file>', 'task set: medagentbench-v2, medagentbench-v1, ehrgym-clinical or a task file', 'medagentbench-v2')
     .option('--concurrency <n>', 'episodes in parallel', '4')
     .option('--limit <n>', 'only the first N selected tasks')
     .option('--tasks-filter <families>', 'only these families, e.g. task5,task9')
