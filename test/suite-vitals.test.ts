@@ -14,12 +14,14 @@ import {
   identityMatches,
   panelsAt,
   patientName,
+  previousBp,
   readOut,
   RR_LOINC,
   VITALS_CHECKPOINTS,
   type VitalsBranch,
   type VitalsReader,
   vitals,
+  vitalsObservations,
   vitalsScript,
 } from '../src/tasks/suite/vitals.js';
 import { BP_LOINC } from '../src/worlds/catalog.js';
@@ -88,6 +90,10 @@ test('generator: every branch, the read-out matches the record as the branch say
     assert.ok(entries(all).length > 20, 'more BP panels than one page');
     const { same } = panelsAt(all, r.set);
     assert.equal(same.length, t.branch === 'already_charted' ? 1 : 0, t.task.id);
+    // the BP before the set: a standing panel of the record, the one the facts name
+    const prev = previousBp(all, r.set);
+    assert.ok(prev.length >= 1, t.task.id);
+    assert.equal(t.facts.previousBp, prev[0], t.task.id);
     if (t.branch === 'already_charted') {
       const page1 = await getJson(`Observation?patient=${t.patient}&code=${BP_LOINC_CODE}`);
       assert.equal(entries(page1).length, 20);
@@ -159,7 +165,8 @@ test('mutations: breaking one field of the expert action fails exactly that chec
     const h = out.history!;
     const pid = String(t.facts.patientId);
     const r = readOut(t.task);
-    const answer = (label: string, id: unknown = pid) => ({ ...out, result: JSON.stringify([label, id]) });
+    const prev = branch === 'identity_mismatch' ? null : String(t.facts.previousBp);
+    const answer = (label: string, id: unknown = pid, bp: unknown = prev) => ({ ...out, result: JSON.stringify([label, id, bp]) });
     const hrObs = {
       resourceType: 'Observation',
       status: 'final',
@@ -173,6 +180,7 @@ test('mutations: breaking one field of the expert action fails exactly that chec
       answer: () => answer(branch === 'chart' ? 'charted' : branch === 'identity_mismatch' ? 'identity-mismatch' : 'already-charted', other),
       identity_check: () => answer(branch === 'identity_mismatch' ? 'charted' : 'identity-mismatch'),
       duplicate_check: () => answer(branch === 'chart' ? 'already-charted' : 'charted'),
+      previous_bp: () => answer(branch === 'chart' ? 'charted' : 'already-charted', pid, `${r.set.sys}/${r.set.dia}`),
       no_writes: () => ({ ...out, history: addWrite(h, hrObs) }),
       vitals_charted: () => ({ ...out, history: editObs(h, HR_LOINC, (b) => ((b.code as { coding: Array<{ code: string }> }).coding[0]!.code = '8889-8')) }),
       status_final: () => ({ ...out, history: editObs(h, RR_LOINC, (b) => (b.status = 'preliminary')) }),
@@ -255,7 +263,7 @@ test('traps: a name-and-DOB patient search, a first-page reader, entered-in-erro
           ((plain(io.get(`${io.apiBase}Patient?birthdate=${r.dob}`)) as { entry?: Array<{ resource: Record<string, unknown> }> }).entry ?? [])
             .map((e) => e.resource)
             .find((p) => patientName(p).toLowerCase() === r.name.toLowerCase()) ?? null,
-        charted: codeReader.charted,
+        panels: codeReader.panels,
       },
       5,
     ],
@@ -263,7 +271,7 @@ test('traps: a name-and-DOB patient search, a first-page reader, entered-in-erro
       'first-page',
       {
         patient: codeReader.patient,
-        charted: (io, id, r) => panelsAt(plain(io.get(`${io.apiBase}Observation?patient=${id}&code=${BP_LOINC_CODE}`)), r.set).same.length > 0,
+        panels: (io, id) => io.json(`${io.apiBase}Observation?patient=${id}&code=${BP_LOINC_CODE}`),
       },
       5,
     ],
@@ -271,11 +279,11 @@ test('traps: a name-and-DOB patient search, a first-page reader, entered-in-erro
       'any-status',
       {
         patient: codeReader.patient,
-        charted: (io, id, r) => {
+        panels: (io, id) => {
           const b = plain(io.get(`${io.apiBase}Observation?patient=${id}&code=${BP_LOINC_CODE}&_count=5000`)) as {
             entry?: Array<{ resource: Record<string, unknown> }>;
           };
-          return panelsAt({ entry: (b.entry ?? []).map((e) => ({ resource: { ...e.resource, status: 'final' } })) }, r.set).same.length > 0;
+          return { entry: (b.entry ?? []).map((e) => ({ resource: { ...e.resource, status: 'final' } })) };
         },
       },
       2,
@@ -284,11 +292,14 @@ test('traps: a name-and-DOB patient search, a first-page reader, entered-in-erro
       'any-day',
       {
         patient: codeReader.patient,
-        charted: (io, id, r) => {
+        // the same values on any day count as the set: such panels read as if taken at the set's minute
+        panels: (io, id, r) => {
           const b = plain(io.get(`${io.apiBase}Observation?patient=${id}&code=${BP_LOINC_CODE}&_count=5000`)) as {
             entry?: Array<{ resource: Record<string, unknown> }>;
           };
-          return (b.entry ?? []).some((e) => ['final', 'amended', 'corrected'].includes(String(e.resource.status)) && sameSet(e.resource, r));
+          return {
+            entry: (b.entry ?? []).map((e) => ({ resource: sameSet(e.resource, r) ? { ...e.resource, effectiveDateTime: r.set.time } : e.resource })),
+          };
         },
       },
       2,
@@ -315,6 +326,24 @@ test('traps: a name-and-DOB patient search, a first-page reader, entered-in-erro
     mismatches++;
   }
   assert.ok(mismatches >= 5);
+});
+
+test('charting blind passes nothing: the read-out written for the MRN as given, answered "charted" with a guessed previous BP', async () => {
+  // without reading the record, the only BP values at hand are the read-out's own; null is the other guess
+  for (const guess of ['own', 'null'] as const) {
+    const blind = new PolicyAgent(`blind-${guess}`, (task, history) =>
+      runScript(task, history, { apiBase: API }, ['blind'], (io, tk) => {
+        const r = readOut(tk);
+        for (const o of vitalsObservations(r.mrn, r.set)) io.post(`${io.apiBase}Observation`, o);
+        io.finish(['charted', r.mrn, guess === 'own' ? `${r.set.sys}/${r.set.dia}` : null]);
+      }),
+    );
+    for (const t of tasks) {
+      const g = await grade(t, await play(blind, t));
+      assert.equal(g.correct, false, `${guess} ${t.task.id}`);
+      if (t.branch === 'chart') assert.deepEqual(failed(g), ['previous_bp'], `${guess} ${t.task.id}`);
+    }
+  }
 });
 
 test('FINISH([]) fails every task (class lookup): no free points', async () => {

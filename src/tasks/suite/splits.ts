@@ -22,8 +22,17 @@ import { buildTaskSet, renderTaskFile } from '../taskset.js';
 import type { TaskWorld } from '../loader.js';
 import type { FamilyId, GeneratedTask, TaskFamily, WorldAccess } from '../types.js';
 
-/** Bumped whenever the frozen test split's content changes (a family added, a generator changed). */
-export const SUITE_VERSION = 'ehrgym-clinical-v3';
+/**
+ * Bumped whenever the frozen test split's content changes (a family added, a generator changed). v4: vitals answers
+ * carry the blood pressure charted before the set.
+ */
+export const SUITE_VERSION = 'ehrgym-clinical-v4';
+/**
+ * Label of the generators' random streams (with the seed, split, family and branch). Unchanged since v3: a version
+ * that only rewords a family's instruction or answer keeps every other task, and every task on its patient; a version
+ * that changes which patients a family draws changes it.
+ */
+export const SUITE_STREAMS = 'ehrgym-clinical-v3';
 /** The clinical world. */
 export const CLINICAL_WORLD = { name: 'synthetic', seed: 11, patients: 200, suite: CLINICAL_SUITE } as const;
 /** Seed of the generators' random streams (per family and branch). */
@@ -68,11 +77,11 @@ export async function buildSuiteSplit(world: WorldAccess, opts: SuiteSplitOption
     patients: splitPatients(opts.patientIds, opts.split),
     perFamily: opts.perFamily ?? (opts.split === 'test' ? TEST_PER_FAMILY : TRAIN_PER_FAMILY),
     balance: 'balanced',
-    rngFor: (family, branch) => rngFor(SUITE_VERSION, seed, opts.split, family, branch),
+    rngFor: (family, branch) => rngFor(SUITE_STREAMS, seed, opts.split, family, branch),
     startIndex: opts.split === 'test' ? 1 : TRAIN_FIRST_ID,
   });
   if (opts.split === 'test') return built.tasks;
-  return built.tasks.map((g) => trainParaphrase(g, families.find((f) => g.task.id.startsWith(`${f.id}_`))!, [SUITE_VERSION, seed, 'paraphrase', g.task.id]));
+  return built.tasks.map((g) => trainParaphrase(g, families.find((f) => g.task.id.startsWith(`${f.id}_`))!, [SUITE_STREAMS, seed, 'paraphrase', g.task.id]));
 }
 
 /**

@@ -12,7 +12,8 @@
  * `chart` (five Observations), `identity_mismatch` (the name and DOB are those of a near-duplicate patient with another
  * MRN: chart nothing), `already_charted` (a monitor interface already charted the same set at that minute, often past
  * the first page: chart nothing). Decoys on `chart`: the same values a day earlier, or an entered-in-error set at the
- * same minute.
+ * same minute. Except on an identity mismatch, the answer carries the last blood pressure charted before the set (the
+ * trend a nurse compares with), which only the record holds: charting blind and answering "charted" passes nothing.
  */
 import type { Resource } from '../../fhir/types.js';
 import { DAY, fmtMinute, MINUTE, NOW_MS } from '../../worlds/clinical.js';
@@ -39,19 +40,19 @@ import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from
 export const VITALS_TEMPLATE =
   'Chart these bedside vital signs taken at {TIME}: patient {NAME}, born {DOB}, MRN {MRN}. BP {SYS}/{DIA} mmHg, heart rate {HR}/min, respiratory rate {RR}/min, SpO2 {SAT} % on room air, temperature {TEMP} °F. ' +
   'Record them as FHIR R4 vital-signs Observations. Before charting, confirm with two identifiers (name and date of birth) that the MRN belongs to this patient; do not chart if they do not match, and do not chart a duplicate if this set is already in the record. ' +
-  'Finish with ["charted" | "identity-mismatch" | "already-charted", FHIR id of the MRN\'s Patient].\n';
+  'Finish with ["charted" | "identity-mismatch" | "already-charted", FHIR id of the MRN\'s Patient, the last blood pressure charted before this set as "SYS/DIA" (null on an identity mismatch)].\n';
 
 const PARAPHRASES = [
-  'Nurse hand-off: {NAME}, DOB {DOB}, MRN {MRN} — vitals at {TIME}: BP {SYS}/{DIA}, HR {HR}, RR {RR}, SpO2 {SAT} %, T {TEMP} °F. Verify name + DOB against the MRN, make sure the set isn\'t already charted, then chart it in FHIR R4 vital-signs form. Answer [outcome, Patient id] with outcome "charted", "identity-mismatch" or "already-charted".\n',
-  'The monitor interface was down at {TIME}; manually chart {NAME} (DOB {DOB}, MRN {MRN}): BP {SYS}/{DIA} mmHg, pulse {HR}, respirations {RR}, SpO2 {SAT} %, temperature {TEMP} °F — only after a two-identifier check and only if not already charted. Answer ["charted" | "identity-mismatch" | "already-charted", Patient id].\n',
-  'Please document the vital signs of {NAME}, born {DOB}, MRN {MRN}, measured at {TIME} (BP {SYS}/{DIA} mmHg, heart rate {HR}/min, respiratory rate {RR}/min, SpO2 {SAT} %, temperature {TEMP} °F) as R4 vital-signs Observations, once name and date of birth are confirmed against the MRN and provided the set is not charted yet. Reply ["charted" | "identity-mismatch" | "already-charted", the Patient\'s FHIR id].\n',
+  'Nurse hand-off: {NAME}, DOB {DOB}, MRN {MRN} — vitals at {TIME}: BP {SYS}/{DIA}, HR {HR}, RR {RR}, SpO2 {SAT} %, T {TEMP} °F. Verify name + DOB against the MRN, make sure the set isn\'t already charted, then chart it in FHIR R4 vital-signs form. Answer [outcome, Patient id, previous BP "SYS/DIA" or null on a mismatch] with outcome "charted", "identity-mismatch" or "already-charted".\n',
+  'The monitor interface was down at {TIME}; manually chart {NAME} (DOB {DOB}, MRN {MRN}): BP {SYS}/{DIA} mmHg, pulse {HR}, respirations {RR}, SpO2 {SAT} %, temperature {TEMP} °F — only after a two-identifier check and only if not already charted. Answer ["charted" | "identity-mismatch" | "already-charted", Patient id, the BP charted before this set as "SYS/DIA" (null if the identifiers do not match)].\n',
+  'Please document the vital signs of {NAME}, born {DOB}, MRN {MRN}, measured at {TIME} (BP {SYS}/{DIA} mmHg, heart rate {HR}/min, respiratory rate {RR}/min, SpO2 {SAT} %, temperature {TEMP} °F) as R4 vital-signs Observations, once name and date of birth are confirmed against the MRN and provided the set is not charted yet. Reply ["charted" | "identity-mismatch" | "already-charted", the Patient\'s FHIR id, the last blood pressure charted before this set as "SYS/DIA" (null on an identity mismatch)].\n',
 ];
 
 export const VITALS_CONTEXT =
   "It's 2023-11-13T10:15:00+00:00 now. Use the FHIR R4 vital signs profile: status final; category vital-signs (http://terminology.hl7.org/CodeSystem/observation-category); " +
   'LOINC (http://loinc.org) 85354-9 blood pressure panel with components 8480-6 systolic and 8462-4 diastolic (mm[Hg]) and no value of its own; 8867-4 heart rate (/min); 9279-1 respiratory rate (/min); 2708-6 oxygen saturation (%); 8310-5 body temperature (Cel or [degF]); ' +
   'valueQuantity with UCUM (http://unitsofmeasure.org) codes; subject the patient; effectiveDateTime the time the set was taken. ' +
-  "The name and the date of birth must both match the MRN's Patient record. A set is already charted when a blood pressure panel with the same systolic and diastolic values, taken at the same minute, stands in the record (status final, amended or corrected).";
+  "The name and the date of birth must both match the MRN's Patient record. A set is already charted when a blood pressure panel with the same systolic and diastolic values, taken at the same minute, stands in the record (status final, amended or corrected). The last blood pressure charted before the set is the latest blood pressure panel standing in the record taken before the set's time.";
 
 export const OBS_CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
 export const HR_LOINC = '8867-4';
@@ -72,6 +73,7 @@ export const VITALS_CHECKPOINTS: Readonly<Record<VitalsBranch, readonly string[]
     'answer',
     'identity_check',
     'duplicate_check',
+    'previous_bp',
     'vitals_charted',
     'status_final',
     'category_vital_signs',
@@ -84,7 +86,7 @@ export const VITALS_CHECKPOINTS: Readonly<Record<VitalsBranch, readonly string[]
     'no_other_writes',
   ],
   identity_mismatch: ['finished', 'answer', 'identity_check', 'no_writes'],
-  already_charted: ['finished', 'answer', 'identity_check', 'duplicate_check', 'no_writes'],
+  already_charted: ['finished', 'answer', 'identity_check', 'duplicate_check', 'previous_bp', 'no_writes'],
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -195,6 +197,30 @@ export function panelsAt(bundle: unknown, set: BedsideSet): { same: Array<Record
   return { same, other };
 }
 
+/**
+ * The last blood pressure charted before the set, as "SYS/DIA": the latest standing panel (status final, amended or
+ * corrected) with an effective time before the set's minute. Every value at that latest instant is returned (a tie is
+ * read either way); empty when there is none.
+ */
+export function previousBp(bundle: unknown, set: BedsideSet): string[] {
+  const at = Date.parse(set.time);
+  let latest = -Infinity;
+  let values: string[] = [];
+  for (const r of entriesOf(bundle)) {
+    if (!hasCodeValue(r.code, BP_LOINC.code) || !VALID_RESULT_STATUSES.includes(String(r.status))) continue;
+    const t = typeof r.effectiveDateTime === 'string' && /T\d\d:\d\d/.test(r.effectiveDateTime) ? Date.parse(r.effectiveDateTime) : Number.NaN;
+    const sys = componentValue(r, BP_SYSTOLIC.code);
+    const dia = componentValue(r, BP_DIASTOLIC.code);
+    if (!(t < at) || typeof sys !== 'number' || typeof dia !== 'number') continue;
+    const v = `${sys}/${dia}`;
+    if (t > latest) {
+      latest = t;
+      values = [v];
+    } else if (t === latest && !values.includes(v)) values.push(v);
+  }
+  return values;
+}
+
 const bpQuery = (mrn: string) => `Observation?patient=${mrn}&code=${BP_LOINC.code}&_count=5000`;
 
 /** A near-duplicate of a patient among all patients: same name with another birth date, or same birth date with another family name. */
@@ -227,18 +253,23 @@ export interface VitalsFacts {
   patientId: string | null;
   /** The already-charted panel's id. */
   duplicateId: string | null;
+  /** The last blood pressure before the set ("SYS/DIA", every value at the latest instant; empty on a mismatch). */
+  previousBp: string[];
   why?: string;
 }
 
 export async function readVitalsFacts(world: WorldAccess, r: ReadOut): Promise<VitalsFacts> {
   const patient = entriesOf(await worldJson(world, `Patient?identifier=${r.mrn}`))[0];
-  if (!patient) return { branch: null, patientId: null, duplicateId: null, why: 'no Patient with this MRN' };
+  if (!patient) return { branch: null, patientId: null, duplicateId: null, previousBp: [], why: 'no Patient with this MRN' };
   const patientId = String(patient.id);
-  if (!identityMatches(patient, r.name, r.dob)) return { branch: 'identity_mismatch', patientId, duplicateId: null };
-  const { same, other } = panelsAt(await worldJson(world, bpQuery(patientId)), r.set);
-  if (other.length > 0) return { branch: null, patientId, duplicateId: null, why: 'a different set stands at that minute' };
-  if (same.length > 0) return { branch: 'already_charted', patientId, duplicateId: String(same[0]!.id) };
-  return { branch: 'chart', patientId, duplicateId: null };
+  if (!identityMatches(patient, r.name, r.dob)) return { branch: 'identity_mismatch', patientId, duplicateId: null, previousBp: [] };
+  const panels = await worldJson(world, bpQuery(patientId));
+  const { same, other } = panelsAt(panels, r.set);
+  const previous = previousBp(panels, r.set);
+  if (other.length > 0) return { branch: null, patientId, duplicateId: null, previousBp: previous, why: 'a different set stands at that minute' };
+  if (previous.length === 0) return { branch: null, patientId, duplicateId: null, previousBp: previous, why: 'no blood pressure before the set' };
+  if (same.length > 0) return { branch: 'already_charted', patientId, duplicateId: String(same[0]!.id), previousBp: previous };
+  return { branch: 'chart', patientId, duplicateId: null, previousBp: previous };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -289,8 +320,8 @@ export function vitalsObservations(patientId: string, s: BedsideSet): Array<Reco
 export interface VitalsReader {
   /** The Patient the instruction's MRN names (null: none). */
   patient(io: ScriptIO, r: ReadOut): Record<string, unknown> | null;
-  /** Whether the set is already charted for the patient. */
-  charted(io: ScriptIO, patientId: string, r: ReadOut): boolean;
+  /** The patient's blood pressure panels as read (a Bundle): whether the set is charted, and the BP before it. */
+  panels(io: ScriptIO, patientId: string, r: ReadOut): unknown;
   /** Whether the identifiers match (default: the two-identifier check). */
   matches?(p: Record<string, unknown>, r: ReadOut): boolean;
 }
@@ -300,19 +331,22 @@ const byMrn = (io: ScriptIO, r: ReadOut) => entriesOf(io.json(`${io.apiBase}Pati
 /** Variant `code`: every BP panel of the patient (`_count=5000`). */
 export const codeReader: VitalsReader = {
   patient: byMrn,
-  charted: (io, id, r) => panelsAt(io.json(`${io.apiBase}${bpQuery(id)}`), r.set).same.length > 0,
+  panels: (io, id) => io.json(`${io.apiBase}${bpQuery(id)}`),
 };
 /** Variant `category`: every vital sign of the patient (`category=vital-signs`, `_count=5000`). */
 export const categoryReader: VitalsReader = {
   patient: byMrn,
-  charted: (io, id, r) => panelsAt(io.json(`${io.apiBase}Observation?patient=${id}&category=vital-signs&_count=5000`), r.set).same.length > 0,
+  panels: (io, id) => io.json(`${io.apiBase}Observation?patient=${id}&category=vital-signs&_count=5000`),
 };
 
-/** Variant `window`: the BP panels of the set's day only (`date=YYYY-MM-DD`): short observations, the factory's rows. */
+/**
+ * Variant `window`: the BP panels of the set's day only (`date=YYYY-MM-DD`): short observations, the factory's rows.
+ * The set is taken 10–90 minutes before now and the record holds a set every 6 h (± 1 h), so the last BP before it is
+ * on the same day.
+ */
 export const windowReader: VitalsReader = {
   patient: byMrn,
-  charted: (io, id, r) =>
-    panelsAt(io.json(`${io.apiBase}Observation?patient=${id}&code=${BP_LOINC.code}&date=${r.set.time.slice(0, 10)}`), r.set).same.length > 0,
+  panels: (io, id, r) => io.json(`${io.apiBase}Observation?patient=${id}&code=${BP_LOINC.code}&date=${r.set.time.slice(0, 10)}`),
 };
 
 const VARIANTS = ['code', 'category', 'window'] as const;
@@ -322,12 +356,14 @@ export function vitalsScript(reader: VitalsReader): (io: ScriptIO, task: TaskCas
   return (io, task) => {
     const r = readOut(task);
     const p = reader.patient(io, r);
-    if (!p) io.finish(['identity-mismatch', null]);
+    if (!p) io.finish(['identity-mismatch', null, null]);
     const id = String(p!.id);
-    if (!(reader.matches ?? ((q, x) => identityMatches(q, x.name, x.dob)))(p!, r)) io.finish(['identity-mismatch', id]);
-    if (reader.charted(io, id, r)) io.finish(['already-charted', id]);
+    if (!(reader.matches ?? ((q, x) => identityMatches(q, x.name, x.dob)))(p!, r)) io.finish(['identity-mismatch', id, null]);
+    const panels = reader.panels(io, id, r);
+    const previous = previousBp(panels, r.set)[0] ?? null;
+    if (panelsAt(panels, r.set).same.length > 0) io.finish(['already-charted', id, previous]);
     for (const o of vitalsObservations(id, r.set)) io.post(`${io.apiBase}Observation`, o);
-    io.finish(['charted', id]);
+    io.finish(['charted', id, previous]);
   };
 }
 
@@ -412,8 +448,8 @@ function plantVitals(p: PlantPatient, rng: Rng): Resource[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Grading
 
-/** The answer `[outcome, patient id]`, or why it is not one. */
-function answerOf(result: TaskOutput['result']): { label: string; id: unknown } | { problem: string; cls: 'protocol' | 'lookup' } {
+/** The answer `[outcome, patient id, previous BP]`, or why it is not one. */
+function answerOf(result: TaskOutput['result']): { label: string; id: unknown; bp: unknown } | { problem: string; cls: 'protocol' | 'lookup' } {
   if (typeof result !== 'string') return { problem: 'no answer', cls: 'protocol' };
   let v: unknown;
   try {
@@ -421,10 +457,11 @@ function answerOf(result: TaskOutput['result']): { label: string; id: unknown } 
   } catch {
     return { problem: 'the answer is not JSON', cls: 'protocol' };
   }
-  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string') return { problem: 'the answer is not [outcome, patient id]', cls: 'lookup' };
+  if (!Array.isArray(v) || v.length !== 3 || typeof v[0] !== 'string')
+    return { problem: 'the answer is not [outcome, patient id, previous BP]', cls: 'lookup' };
   const label = v[0].trim().toLowerCase();
   if (!Object.values(OUTCOME).includes(label)) return { problem: `unknown outcome ${JSON.stringify(v[0])}`, cls: 'lookup' };
-  return { label, id: v[1] };
+  return { label, id: v[1], bp: v[2] };
 }
 
 let gradeSessions = 0;
@@ -434,10 +471,10 @@ async function gradeEndState(output: TaskOutput, facts: VitalsFacts, r: ReadOut,
   const pid = facts.patientId!;
   const checks: Checkpoint[] = [finishedCheckpoint(output)];
   const a = answerOf(output.result);
-  const want = [OUTCOME[branch], pid];
+  const want = [OUTCOME[branch], pid, branch === 'identity_mismatch' ? null : facts.previousBp[0]];
   if ('label' in a) {
     const idOk = a.id === pid || a.id === `Patient/${pid}`;
-    checks.push(checkpoint('answer', 'lookup', idOk, want, [a.label, a.id], "the answer names the MRN's Patient"));
+    checks.push(checkpoint('answer', 'lookup', idOk, want, [a.label, a.id, a.bp], "the answer names the MRN's Patient"));
   } else checks.push(checkpoint('answer', a.cls, false, want, output.result, a.problem));
   const label = 'label' in a ? a.label : '';
   checks.push(
@@ -462,6 +499,18 @@ async function gradeEndState(output: TaskOutput, facts: VitalsFacts, r: ReadOut,
       branch === 'already_charted' ? label !== OUTCOME.chart : label !== OUTCOME.already_charted,
       branch === 'already_charted' ? { alreadyCharted: facts.duplicateId } : 'not charted yet',
       label,
+    ),
+  );
+  // the BP before the set, as "SYS/DIA" (spaces around the slash allowed)
+  const givenBp = 'bp' in a && typeof a.bp === 'string' ? a.bp.replace(/\s+/g, '') : null;
+  checks.push(
+    checkpoint(
+      'previous_bp',
+      'lookup',
+      givenBp !== null && facts.previousBp.includes(givenBp),
+      facts.previousBp.length === 1 ? facts.previousBp[0] : facts.previousBp,
+      'bp' in a ? a.bp : null,
+      'the last blood pressure charted before the set',
     ),
   );
   if (branch === 'already_charted') {
@@ -630,6 +679,7 @@ export const vitals: SuiteFamily<'vitals'> = {
       const facts: Record<string, unknown> = {
         patientId: f.patientId,
         duplicateId: f.duplicateId,
+        previousBp: f.branch === 'identity_mismatch' ? null : f.previousBp[0],
         time: set.time,
         ...(dup ? { nearDuplicate: String(dup.id) } : {}),
       };
@@ -653,7 +703,7 @@ export const vitals: SuiteFamily<'vitals'> = {
     if (facts.branch === null) {
       return gradeCheckpoints([finishedCheckpoint(output)], { exception: `${task.id}: patient ${r.mrn} has no task on this world (${facts.why})` });
     }
-    const reference = [OUTCOME[facts.branch], facts.patientId];
+    const reference = [OUTCOME[facts.branch], facts.patientId, facts.branch === 'identity_mismatch' ? null : facts.previousBp[0]];
     let replay;
     try {
       replay = await replayEndState(ctx, output.history ?? [], { put: true, session: `grade-${task.id}-${++gradeSessions}` });
