@@ -598,7 +598,7 @@ export const pneumococcal: SuiteFamily<'pneumococcal'> = {
   planted: 'none',
   planting: { name: 'pneumococcal', version: 'pneumococcal-v1', plant: plantPneumococcal },
   detector: mrnDetector({ retrievedValue: true, latestValue: true }),
-  factory: plainFactoryHints(0),
+  factory: { ...plainFactoryHints(0), primaryVariant: 'coded' },
   audit: {
     // nothing pneumococcal on record: the naïve answer (its order is a write this answer does not make)
     nothingFound: ['ordered', 'none'],
