@@ -85,7 +85,15 @@ test('train split: held-out patients and paraphrases, ids after the test ids, no
 });
 
 test('env server --tasks ehrgym-clinical: test and train splits; an oracle episode is rewarded with the checkpoints as components', async () => {
-  const { core } = await buildEnv({ trainSize: 10, taskFiles: ['ehrgym-clinical'] });
+  const stages: string[] = [];
+  const { core } = await buildEnv({ trainSize: 10, taskFiles: ['ehrgym-clinical'], onStage: (x) => stages.push(x) });
+  // what `ehrgym env serve` says on a terminal while it loads
+  assert.deepEqual(stages, [
+    'loading the world medagentbench',
+    'generating the train split (10 tasks asked)',
+    'loading the world synthetic (seed 11, 200 patients, ehrgym-clinical)',
+    'generating the ehrgym-clinical train split',
+  ]);
   const splits = core.splitList().map((s) => [s.name, s.type]);
   assert.deepEqual(
     splits.filter(([n]) => String(n).startsWith('ehrgym-clinical')),

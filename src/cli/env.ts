@@ -83,7 +83,17 @@ Examples:
       const t0 = performance.now();
       let built;
       try {
-        built = await buildEnv({ trainSize, trainSeed, taskFiles: o.tasks, maxSessions, idleTimeoutMs: idleTimeoutS * 1000, maxSteps, replicaId });
+        built = await buildEnv({
+          trainSize,
+          trainSeed,
+          taskFiles: o.tasks,
+          maxSessions,
+          idleTimeoutMs: idleTimeoutS * 1000,
+          maxSteps,
+          replicaId,
+          // where loading takes a while (a suite's train split: half a minute), say what it is doing
+          onStage: o.json || !process.stderr.isTTY ? undefined : (stage) => process.stderr.write(`env serve: ${stage}…\n`),
+        });
       } catch (e) {
         if (e instanceof SplitError) throw new CliError(e.message);
         throw e;

@@ -54,6 +54,8 @@ export interface EnvBuildOptions {
   maxSteps?: number;
   /** Prefix of minted session ids (docs/scale.md). */
   replicaId?: string;
+  /** Called as each loading stage starts ("loading the world medagentbench", "generating the train split", …). */
+  onStage?: (stage: string) => void;
 }
 
 export interface BuiltEnv {
@@ -72,6 +74,7 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
     const have = worlds.get(k);
     if (have) return have;
     const name = w.name as WorldName;
+    opts.onStage?.(`loading the world ${name === 'synthetic' ? `synthetic (seed ${w.seed ?? 1}, ${w.patients ?? 500} patients${w.suite ? `, ${w.suite}` : ''})` : name}`);
     const world = await loadWorld(
       name === 'synthetic'
         ? {
@@ -103,6 +106,7 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
   checkSplits([testSplit(), ...files.map((f) => f.split)]);
   const replica = await open({ name: REPLICA });
   const splits: Split[] = [testSplit()];
+  opts.onStage?.(`generating the train split (${opts.trainSize ?? DEFAULT_TRAIN_SIZE} tasks asked)`);
   const train = await trainSplit({
     size: opts.trainSize ?? DEFAULT_TRAIN_SIZE,
     seed: opts.trainSeed ?? DEFAULT_TRAIN_SEED,
@@ -121,6 +125,7 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
     splits.push(split);
     // a suite (`--tasks ehrgym-clinical`): its train split on the same world, beside the frozen test split
     if (world.suite !== undefined && suiteNames().includes(f)) {
+      opts.onStage?.(`generating the ${f} train split`);
       const built = await suiteTrainSplit(world.suite, { world: { apiBase, fhir: w.backend.base }, patients: w.patients, worldKey: w.key });
       splits.push(built.split);
       suiteDropped += built.dropped.length;
