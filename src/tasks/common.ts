@@ -20,8 +20,8 @@ import { PyFloat, pyCompare, pyDictGet, pyFromIsoFormat, pyIter, pyJsonDumps, py
 import { CUTOFF_24H, getJsonData, runGrader, sendGetRequest, scanLatest, type AssertSpec, type LatestScan } from './refsol.js';
 import { POST_ACCEPTED_MARK, PUT_ACCEPTED_PREFIX, formatAction, getOkBody, GET_OK_SUFFIX } from '../protocol/text.js';
 
-/** Bumped whenever an expert solver's output changes. */
-export const SOLVER_VERSION = 'ehrgym-expert-1';
+/** Bumped whenever an expert solver's output changes (2: vitals answers carry the previous blood pressure). */
+export const SOLVER_VERSION = 'ehrgym-expert-2';
 
 /** The harness's reply strings under their task-layer names (defined in src/protocol/text.ts). */
 export {
