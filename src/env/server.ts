@@ -74,7 +74,9 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
     const have = worlds.get(k);
     if (have) return have;
     const name = w.name as WorldName;
-    opts.onStage?.(`loading the world ${name === 'synthetic' ? `synthetic (seed ${w.seed ?? 1}, ${w.patients ?? 500} patients${w.suite ? `, ${w.suite}` : ''})` : name}`);
+    opts.onStage?.(
+      `loading the world ${name === 'synthetic' ? `synthetic (seed ${w.seed ?? 1}, ${w.patients ?? 500} patients${w.suite ? `, ${w.suite}` : ''})` : name}`,
+    );
     const world = await loadWorld(
       name === 'synthetic'
         ? {
