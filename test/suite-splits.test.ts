@@ -86,7 +86,13 @@ test('train split: held-out patients and paraphrases, ids after the test ids, no
 
 test('env server --tasks ehrgym-clinical: test and train splits; an oracle episode is rewarded with the checkpoints as components', async () => {
   const stages: string[] = [];
-  const { core } = await buildEnv({ trainSize: 10, taskFiles: ['ehrgym-clinical'], onStage: (x) => stages.push(x) });
+  const { core } = await buildEnv({
+    trainSize: 10,
+    taskFiles: ['ehrgym-clinical'],
+    // the whole train split is the test above's; the server's needs only a few tasks per family
+    suiteTrainPerFamily: 4,
+    onStage: (x) => stages.push(x),
+  });
   // what `ehrgym env serve` says on a terminal while it loads
   assert.deepEqual(stages, [
     'loading the world medagentbench',

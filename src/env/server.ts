@@ -54,6 +54,8 @@ export interface EnvBuildOptions {
   maxSteps?: number;
   /** Prefix of minted session ids (docs/scale.md). */
   replicaId?: string;
+  /** Train tasks asked per family of a suite's train split (`--tasks ehrgym-clinical`; default 60). */
+  suiteTrainPerFamily?: number;
   /** Called as each loading stage starts ("loading the world medagentbench", "generating the train split", …). */
   onStage?: (stage: string) => void;
 }
@@ -128,7 +130,12 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
     // a suite (`--tasks ehrgym-clinical`): its train split on the same world, beside the frozen test split
     if (world.suite !== undefined && suiteNames().includes(f)) {
       opts.onStage?.(`generating the ${f} train split`);
-      const built = await suiteTrainSplit(world.suite, { world: { apiBase, fhir: w.backend.base }, patients: w.patients, worldKey: w.key });
+      const built = await suiteTrainSplit(world.suite, {
+        world: { apiBase, fhir: w.backend.base },
+        patients: w.patients,
+        worldKey: w.key,
+        ...(opts.suiteTrainPerFamily !== undefined ? { perFamily: opts.suiteTrainPerFamily } : {}),
+      });
       splits.push(built.split);
       suiteDropped += built.dropped.length;
     }

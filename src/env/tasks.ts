@@ -149,13 +149,24 @@ export function fileSplit(path: string): { split: Split; world: TaskWorld } {
  */
 export async function suiteTrainSplit(
   suite: string,
-  opts: { world: { apiBase: string; fhir: FhirTransport }; patients: readonly string[]; worldKey: string },
+  opts: {
+    world: { apiBase: string; fhir: FhirTransport };
+    patients: readonly string[];
+    worldKey: string;
+    /** Train tasks asked per family (default `TRAIN_PER_FAMILY`, 60). */
+    perFamily?: number;
+  },
 ): Promise<TrainBuild> {
   const test = loadTaskSet(suite);
   const index = buildEvalIndex(suite, test.tasks);
   const tasks: TaskCase[] = [];
   const dropped: TrainBuild['dropped'] = [];
-  for (const g of await buildSuiteSplit(opts.world, { split: 'train', patientIds: opts.patients, suite })) {
+  for (const g of await buildSuiteSplit(opts.world, {
+    split: 'train',
+    patientIds: opts.patients,
+    suite,
+    ...(opts.perFamily !== undefined ? { perFamily: opts.perFamily } : {}),
+  })) {
     const reasons = taskPollutionReasons(g.task, renderToolsPrompt(g.task), g.patient, index);
     if (reasons.length > 0) dropped.push({ id: g.task.id, reasons });
     else tasks.push(taskRecord(g.task));
