@@ -126,10 +126,31 @@ test('resume after a kill: torn runs.jsonl, no duplicates, same totals', async (
   assert.equal(new Set(idx).size, 20);
   assert.equal(r.summary!.correct, full.summary!.correct);
   assert.deepEqual(r.summary!.statusCounts, full.summary!.statusCounts);
+  // episodes.jsonl: one line per episode (the 12 cut off from runs.jsonl lost their old stats lines and wrote new ones)
+  const stats = lines(join(out, 'episodes.jsonl')).map((l) => l.index);
+  assert.equal(stats.length, 20);
+  assert.equal(new Set(stats).size, 20);
   // resuming a finished run does nothing and changes nothing
   const again = await runEval({ out, taskSet, agent: agePolicy(), backend, grade, families: ['task2'], limit: 20, resume: true, progress: false });
   assert.equal(again.ran, 0);
   assert.equal(lines(runsPath).length, 20);
+});
+
+test('resume after a kill between the two lines of an episode: its stats line goes, it runs again, nothing lost', async () => {
+  const whole = tmp();
+  await runEval({ out: whole, taskSet, agent: agePolicy(), backend, grade, families: ['task2'], limit: 6, concurrency: 1, progress: false });
+  const out = tmp();
+  await runEval({ out, taskSet, agent: agePolicy(), backend, grade, families: ['task2'], limit: 6, concurrency: 1, progress: false });
+  // killed after the last episode's stats line, before its runs line (the order record() writes them in)
+  const runsPath = join(out, 'runs.jsonl');
+  const ls = readFileSync(runsPath, 'utf8').split('\n').filter(Boolean);
+  writeFileSync(runsPath, `${ls.slice(0, 5).join('\n')}\n`);
+  for (const f of ['overall.json', 'summary.json', 'grades.jsonl']) rmSync(join(out, f));
+  const r = await runEval({ out, taskSet, agent: agePolicy(), backend, grade, families: ['task2'], limit: 6, concurrency: 1, resume: true, progress: false });
+  assert.equal(r.ran, 1);
+  const blank = (p: string) => readFileSync(p, 'utf8').replace(/"ms":\d+/g, '"ms":0');
+  assert.equal(blank(join(out, 'episodes.jsonl')), blank(join(whole, 'episodes.jsonl')));
+  assert.equal(lines(join(out, 'grades.jsonl')).length, 6);
 });
 
 test('refusals: existing folder without --resume; manifest changed', async () => {

@@ -482,7 +482,19 @@ export function openRun(opts: EvalOptions): OpenedRun {
     if (typeof r.value?.index === 'number') agentErrors.set(slotKey(r.value.index, (r.value as { trial?: number }).trial, trials), String(r.value.info ?? ''));
   }
   const epStats = new Map<number, EpisodeStatsLine>();
-  for (const r of stats.records) epStats.set(slotKey(r.value.index, r.value.trial, trials), r.value);
+  // one line per finished episode, its latest: an episode whose runs line never made it (killed between the writes,
+  // or cut off with a torn runs.jsonl) runs again and writes its stats again, so its old line goes
+  const slotOf = (v: EpisodeStatsLine) => slotKey(v.index, v.trial, trials);
+  const latest = new Map<number, number>();
+  stats.records.forEach((r, i) => latest.set(slotOf(r.value), i));
+  const kept: EpisodeStatsLine[] = [];
+  stats.records.forEach((r, i) => {
+    const slot = slotOf(r.value);
+    if (!outputs.has(slot) || latest.get(slot) !== i) return;
+    epStats.set(slot, r.value);
+    kept.push(r.value);
+  });
+  if (kept.length !== stats.records.length) writeAtomic(paths.episodes, kept.map((v) => `${JSON.stringify(v)}\n`).join(''));
   return { dir, paths, manifest, runId, trials, selected, slots, outputs, agentErrors, epStats };
 }
 
@@ -560,9 +572,6 @@ export async function runEpisodes(run: OpenedRun, opts: EvalOptions): Promise<Ep
   let held: Array<{ item: Slot; res: EpisodeResult }> = [];
   const record = (item: Slot, res: EpisodeResult): void => {
     const { index, task, trial, slot } = item;
-    // AgentBench's line, its messages from the bytes the request bodies already made (each message is serialised
-    // once per episode; overall.json reuses them too)
-    runsOut.appendParts(runsLineParts(index, res.output, agentBenchTime(Date.now()), trialField(trial).trial));
     const st: EpisodeStatsLine = {
       index,
       ...trialField(trial),
@@ -571,7 +580,12 @@ export async function runEpisodes(run: OpenedRun, opts: EvalOptions): Promise<Ep
       completionTokens: res.usage.completionTokens,
       ms: Math.round(res.ms),
     };
+    // the stats line first: a kill between the two writes leaves a stats line without its episode, which resume
+    // drops and the rerun writes again (the other order would lose the episode's stats for good)
     statsOut.append(st);
+    // AgentBench's line, its messages from the bytes the request bodies already made (each message is serialised
+    // once per episode; overall.json reuses them too)
+    runsOut.appendParts(runsLineParts(index, res.output, agentBenchTime(Date.now()), trialField(trial).trial));
     todo.observe(item, res.rounds);
     outputs.set(slot, res.output);
     if (opts.gradeAsYouGo !== false) {
