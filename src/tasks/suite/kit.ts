@@ -144,6 +144,8 @@ export interface SuiteGrading<F, S = string> {
   /** The task's subject (default: the MRN in the instruction, by these templates). */
   templates?: readonly string[];
   subject?: (task: TaskCase) => S;
+  /** How the no-task exception names the subject (default `String(subject)`). */
+  label?: (subject: S) => string;
   /** The facts from the world (the generator reads the same). */
   read: (ctx: GraderContext, subject: S) => Promise<F>;
   /** The branch, or null with the reason when the subject serves no task on this world. */
@@ -168,7 +170,9 @@ export async function gradeSuite<F, S = string>(task: TaskCase, output: TaskOutp
   const facts = await g.read(ctx, subject);
   const b = g.branch(facts);
   if ('why' in b) {
-    return gradeCheckpoints([finishedCheckpoint(output)], { exception: `${task.id}: ${String(subject)} has no task on this world (${b.why})` });
+    return gradeCheckpoints([finishedCheckpoint(output)], {
+      exception: `${task.id}: ${g.label ? g.label(subject) : String(subject)} has no task on this world (${b.why})`,
+    });
   }
   const reference = g.reference(facts);
   let replay: Awaited<ReturnType<typeof replayEndState>>;

@@ -20,7 +20,7 @@ import { DAY, fmtMinute, MINUTE, NOW_MS } from '../../worlds/clinical.js';
 import { BP_DIASTOLIC, BP_LOINC, BP_SYSTOLIC, LOINC, UCUM } from '../../worlds/catalog.js';
 import { type Rng, rngFor } from '../../worlds/prng.js';
 import type { PlantPatient } from '../../worlds/synthetic.js';
-import { type Checkpoint, checkpoint, finishedCheckpoint, gradeCheckpoints } from '../checkpoints.js';
+import { type Checkpoint, checkpoint } from '../checkpoints.js';
 import {
   alwaysPost,
   generateOver,
@@ -33,8 +33,8 @@ import {
   SolverError,
   worldJson,
 } from '../common.js';
-import { type EndState, replayEndState } from '../endstate.js';
-import { codings, hasCode, VALID_RESULT_STATUSES } from './kit.js';
+import type { EndState } from '../endstate.js';
+import { codings, gradeSuite, hasCode, VALID_RESULT_STATUSES } from './kit.js';
 import type { GradeResult, SuiteFamily, TaskCase, TaskOutput, WorldAccess } from '../types.js';
 
 export const VITALS_TEMPLATE =
@@ -464,12 +464,10 @@ function answerOf(result: TaskOutput['result']): { label: string; id: unknown; b
   return { label, id: v[1], bp: v[2] };
 }
 
-let gradeSessions = 0;
-
 async function gradeEndState(output: TaskOutput, facts: VitalsFacts, r: ReadOut, state: EndState): Promise<Checkpoint[]> {
   const branch = facts.branch!;
   const pid = facts.patientId!;
-  const checks: Checkpoint[] = [finishedCheckpoint(output)];
+  const checks: Checkpoint[] = [];
   const a = answerOf(output.result);
   const want = [OUTCOME[branch], pid, branch === 'identity_mismatch' ? null : facts.previousBp[0]];
   if ('label' in a) {
@@ -692,29 +690,14 @@ export const vitals: SuiteFamily<'vitals'> = {
     return runScript(task, history, opts, VARIANTS, vitalsScript(variant === 'category' ? categoryReader : variant === 'window' ? windowReader : codeReader));
   },
 
-  async grade(task, output, ctx): Promise<GradeResult> {
-    let r: ReadOut;
-    try {
-      r = readOut(task);
-    } catch (e) {
-      return gradeCheckpoints([finishedCheckpoint(output)], { exception: (e as Error).message });
-    }
-    const facts = await readVitalsFacts(ctx, r);
-    if (facts.branch === null) {
-      return gradeCheckpoints([finishedCheckpoint(output)], { exception: `${task.id}: patient ${r.mrn} has no task on this world (${facts.why})` });
-    }
-    const reference = [OUTCOME[facts.branch], facts.patientId, facts.branch === 'identity_mismatch' ? null : facts.previousBp[0]];
-    let replay;
-    try {
-      replay = await replayEndState(ctx, output.history ?? [], { put: true, session: `grade-${task.id}-${++gradeSessions}` });
-    } catch (e) {
-      return gradeCheckpoints([finishedCheckpoint(output)], { branch: facts.branch, reference, exception: (e as Error).message });
-    }
-    try {
-      const checks = await gradeEndState(output, facts, r, replay.state);
-      return gradeCheckpoints(checks, { branch: facts.branch, reference, credit: 'prefix' });
-    } finally {
-      await replay.close();
-    }
+  grade(task, output, ctx): Promise<GradeResult> {
+    return gradeSuite(task, output, ctx, {
+      subject: readOut,
+      label: (r) => `patient ${r.mrn}`,
+      read: readVitalsFacts,
+      branch: (f) => (f.branch !== null ? { branch: f.branch } : { why: f.why ?? 'no task' }),
+      reference: (f) => [OUTCOME[f.branch!], f.patientId, f.branch === 'identity_mismatch' ? null : f.previousBp[0]],
+      check: (output, facts, r, state) => gradeEndState(output, facts, r, state),
+    });
   },
 };
