@@ -134,7 +134,7 @@ export async function buildEnv(opts: EnvBuildOptions = {}): Promise<BuiltEnv> {
         world: { apiBase, fhir: w.backend.base },
         patients: w.patients,
         worldKey: w.key,
-        ...(opts.suiteTrainPerFamily !== undefined ? { perFamily: opts.suiteTrainPerFamily } : {}),
+        perFamily: opts.suiteTrainPerFamily,
       });
       splits.push(built.split);
       suiteDropped += built.dropped.length;

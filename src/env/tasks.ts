@@ -165,7 +165,7 @@ export async function suiteTrainSplit(
     split: 'train',
     patientIds: opts.patients,
     suite,
-    ...(opts.perFamily !== undefined ? { perFamily: opts.perFamily } : {}),
+    perFamily: opts.perFamily,
   })) {
     const reasons = taskPollutionReasons(g.task, renderToolsPrompt(g.task), g.patient, index);
     if (reasons.length > 0) dropped.push({ id: g.task.id, reasons });
