@@ -484,16 +484,11 @@ export function openRun(opts: EvalOptions): OpenedRun {
   const epStats = new Map<number, EpisodeStatsLine>();
   // one line per finished episode, its latest: an episode whose runs line never made it (killed between the writes,
   // or cut off with a torn runs.jsonl) runs again and writes its stats again, so its old line goes
-  const slotOf = (v: EpisodeStatsLine) => slotKey(v.index, v.trial, trials);
-  const latest = new Map<number, number>();
-  stats.records.forEach((r, i) => latest.set(slotOf(r.value), i));
-  const kept: EpisodeStatsLine[] = [];
-  stats.records.forEach((r, i) => {
-    const slot = slotOf(r.value);
-    if (!outputs.has(slot) || latest.get(slot) !== i) return;
-    epStats.set(slot, r.value);
-    kept.push(r.value);
-  });
+  for (const r of stats.records) {
+    const slot = slotKey(r.value.index, r.value.trial, trials);
+    if (outputs.has(slot)) epStats.set(slot, r.value);
+  }
+  const kept = stats.records.map((r) => r.value).filter((v) => epStats.get(slotKey(v.index, v.trial, trials)) === v);
   if (kept.length !== stats.records.length) writeAtomic(paths.episodes, kept.map((v) => `${JSON.stringify(v)}\n`).join(''));
   return { dir, paths, manifest, runId, trials, selected, slots, outputs, agentErrors, epStats };
 }
