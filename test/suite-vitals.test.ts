@@ -7,7 +7,8 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ClinicalWorld, openClinicalWorld } from '../src/tasks/suite/splits.js';
+import type { ClinicalWorld } from '../src/tasks/suite/splits.js';
+import { API, expert, failed, type SuiteHarness, suiteHarness } from './helpers/suite.js';
 import {
   codeReader,
   HR_LOINC,
@@ -26,42 +27,25 @@ import {
 } from '../src/tasks/suite/vitals.js';
 import { BP_LOINC } from '../src/worlds/catalog.js';
 import { plain, runScript } from '../src/tasks/common.js';
-import { runEpisode } from '../src/agent/loop.js';
-import { runToolsEpisode, directToolEnvironment } from '../src/agent/tools-loop.js';
 import { PolicyAgent, finishEmptyAgent } from '../src/agent/backends/scripted.js';
-import { expertPolicy } from '../src/agent/create.js';
-import { taskDialect } from '../src/protocol/dialect.js';
 import { formatAction, parseAction, POST_ACCEPTED } from '../src/protocol/text.js';
 import { rngFor } from '../src/worlds/prng.js';
 import type { Agent } from '../src/agent/types.js';
 import type { GeneratedTask, GradeResult, HistoryItem, TaskOutput } from '../src/tasks/types.js';
 
+let h: SuiteHarness;
 let cw: ClinicalWorld;
 let tasks: GeneratedTask[];
-const API = 'http://localhost:8080/fhir/';
 const BP_LOINC_CODE = BP_LOINC.code;
 
 before(async () => {
-  cw = await openClinicalWorld({ seed: 3, patients: 40 });
-  tasks = await vitals.generate(cw.access, { rng: rngFor('suite-vitals-test', 1), patients: cw.world.patientIds });
+  h = await suiteHarness(vitals);
+  ({ cw, tasks } = h);
 });
 
-async function play(agent: Agent, t: GeneratedTask, protocol: 'text' | 'tools' = 'text'): Promise<TaskOutput> {
-  const s = await cw.access.openSession!(`ep-${t.task.id}`);
-  try {
-    if (protocol === 'text')
-      return (await runEpisode({ index: 0, task: t.task, agent, fhir: s.transport, apiBase: API, postMode: 'live', maxRounds: 10 })).output;
-    const env = directToolEnvironment({ fhir: s.transport, dialect: taskDialect(t.task) });
-    return (await runToolsEpisode({ index: 0, task: t.task, agent, env, apiBase: API, maxRounds: 10 })).output;
-  } finally {
-    await s.close();
-  }
-}
-
-const grade = (t: GeneratedTask, o: TaskOutput): Promise<GradeResult> => vitals.grade(t.task, o, cw.access);
-const failed = (g: GradeResult) => g.checks.filter((c) => !c.pass).map((c) => c.name);
-const expert = new PolicyAgent('expert', expertPolicy);
-const getJson = async (path: string) => plain(JSON.parse((await cw.access.fhir({ method: 'GET', url: `${API}${path}` })).body)) as Record<string, unknown>;
+const play = (agent: Agent, t: GeneratedTask, protocol: 'text' | 'tools' = 'text'): Promise<TaskOutput> => h.play(agent, t, protocol);
+const grade = (t: GeneratedTask, o: TaskOutput): Promise<GradeResult> => h.grade(t, o);
+const getJson = (path: string) => h.read(path);
 const entries = (b: Record<string, unknown>) => ((b.entry as Array<{ resource: Record<string, unknown> }> | undefined) ?? []).map((e) => e.resource);
 
 test('generator: every branch, the read-out matches the record as the branch says, duplicates past the first page, decoys on chart', async () => {
